@@ -1,0 +1,74 @@
+// Command grin is the grin server and its administration commands.
+//
+//	grin serve                         start the server (configured by GRIN_* variables or flags)
+//	grin policy check SUBJECT OBJECT ACTION
+//	grin version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `grin: a multi-user conversational memory server (Cheshire Cat compatible)
+
+Usage:
+  grin serve [flags]                          start the server; grin serve -h lists the settings
+  grin policy check [flags] SUBJECT OBJECT ACTION
+                                              say whether the policy allows it, and which rule decided
+  grin version                                print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: testable, and the only place that
+// turns errors into exit codes.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], getenv, stdout, stderr)
+	case "policy":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		var allowed bool
+		allowed, err = policyCheck(ctx, args[2:], getenv, stdout, stderr)
+		if err == nil && !allowed {
+			return 1
+		}
+	case "version":
+		fmt.Fprintln(stdout, "grin", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "grin: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "grin: %v\n", err)
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"grin/platform/database"
+	"grin/platform/users"
+	"grin/policies"
+)
+
+// policyCheck prints the decision for SUBJECT OBJECT ACTION against the
+// policy in the data directory. SUBJECT may be a username, a user id, a
+// role or a credential subject.
+func policyCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (bool, error) {
+	fs := flag.NewFlagSet("grin policy check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := getenv("GRIN_DATA_DIR")
+	if dataDir == "" {
+		dataDir = "./grin-data"
+	}
+	fs.StringVar(&dataDir, "data-dir", dataDir, "grin's data directory (GRIN_DATA_DIR)")
+	self := fs.String("self", "", `the id "{self}" stands for (default: the subject's user id)`)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: grin policy check [flags] SUBJECT OBJECT ACTION\n\nExit status: 0 allowed, 1 denied, 2 error.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return false, err
+	}
+	if fs.NArg() != 3 {
+		fs.Usage()
+		return false, errors.New("policy check takes SUBJECT OBJECT ACTION")
+	}
+	subject, object, action := fs.Arg(0), fs.Arg(1), strings.ToLower(fs.Arg(2))
+	if _, err := os.Stat(filepath.Join(dataDir, database.FileName)); err != nil {
+		return false, fmt.Errorf("no grin data in %s (start grin serve once, or pass --data-dir): %w", dataDir, err)
+	}
+	db, err := database.Open(ctx, dataDir)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	policy, err := policies.Open(ctx, dataDir, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return false, err
+	}
+	store, err := users.New(db, policy)
+	if err != nil {
+		return false, err
+	}
+	label := subject
+	if u, err := store.ByUsername(ctx, subject); err == nil {
+		label = fmt.Sprintf("%s (user %s)", u.ID, u.Username)
+		subject = u.ID
+	}
+	if *self == "" {
+		*self = subject
+	}
+	d, err := policy.Explain(policies.Request{Subjects: []string{subject}, Self: *self, Object: object, Action: action})
+	if err != nil {
+		return false, err
+	}
+	if !d.Allowed {
+		fmt.Fprintf(stdout, "denied: no rule allows %s to %s %s\n", label, action, object)
+		return false, nil
+	}
+	fmt.Fprintf(stdout, "allowed: %s may %s %s\n", label, action, object)
+	fmt.Fprintf(stdout, "  rule: %s\n", strings.Join(d.Rule, ", "))
+	if len(d.Via) > 0 {
+		fmt.Fprintf(stdout, "  via:  %s -> %s\n", subject, strings.Join(d.Via, " -> "))
+	}
+	return true, nil
+}

@@ -1,0 +1,160 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"grin/platform/auth"
+	"grin/policies"
+)
+
+// Security scheme names in the OpenAPI document.
+const (
+	schemeBearer      = "bearer"
+	schemeAccessToken = "access_token"
+	schemeUserID      = "user_id"
+)
+
+// needKey keys an operation's requirement in its Metadata.
+type needKey struct{}
+
+// need is what an operation requires of its caller: a policy object and
+// action. Cat operations name the Cat resource and permission too, which
+// custom auth handlers are shown and the document prints.
+type need struct {
+	public     bool
+	object     string
+	action     string
+	resource   policies.Resource
+	permission policies.Permission
+}
+
+// public operations need no credentials.
+var public = need{public: true}
+
+// catNeed is the requirement of a Cat operation: resource and permission.
+func catNeed(r policies.Resource, p policies.Permission) need {
+	return need{object: r.Object(), action: p.Action(), resource: r, permission: p}
+}
+
+// objectNeed is the requirement of a grin operation on a policy object.
+func objectNeed(object string, p policies.Permission) need {
+	return need{object: object, action: p.Action(), permission: p}
+}
+
+func (n need) String() string {
+	if n.resource != "" {
+		return string(n.resource) + " " + string(n.permission)
+	}
+	return n.object + " " + n.action
+}
+
+// register declares an operation with its requirement in one place: the
+// middleware enforces it, and the document shows it as security
+// requirements, an x-grin-permission extension and a 403 response.
+func register[I, O any](s *Server, op huma.Operation, n need, h func(context.Context, *I) (*O, error)) {
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata["need"] = n
+	if !n.public {
+		op.Security = []map[string][]string{
+			{schemeBearer: {}},
+			{schemeBearer: {}, schemeUserID: {}},
+			{schemeAccessToken: {}},
+			{schemeAccessToken: {}, schemeUserID: {}},
+		}
+		if op.Extensions == nil {
+			op.Extensions = map[string]any{}
+		}
+		op.Extensions["x-grin-permission"] = map[string]string{"object": n.object, "action": n.action, "cat": n.String()}
+		op.Errors = append(op.Errors, http.StatusForbidden)
+		op.Description = strings.TrimSpace(op.Description + "\n\nRequires " + n.String() + ".")
+	}
+	op.Errors = append(op.Errors, http.StatusUnprocessableEntity)
+	huma.Register(s.api, op, h)
+}
+
+// authorize is the one middleware that authenticates every operation and
+// asks the policy whether the caller may do what the operation needs. The
+// identity then rides on the context; handlers read it with auth.FromContext.
+func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
+	n, _ := ctx.Operation().Metadata["need"].(need)
+	if n.public {
+		next(ctx)
+		return
+	}
+	if n.object == "" {
+		// An operation registered without register: refuse rather than
+		// serve it unguarded.
+		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "this operation declares no permission; refusing to serve it")
+		return
+	}
+	id, err := s.deps.Auth.Authenticate(ctx.Context(), auth.Credentials{
+		Protocol:   auth.HTTP,
+		Token:      credential(ctx),
+		UserID:     ctx.Header("user_id"),
+		Resource:   n.resource,
+		Permission: n.permission,
+	})
+	if err != nil {
+		s.writeAuthError(ctx, err)
+		return
+	}
+	allowed, err := s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: n.object, Action: n.action})
+	if err != nil {
+		s.deps.Logger.Error("policy decision failed", "err", err)
+		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "the policy could not decide this request; see the server log")
+		return
+	}
+	if !allowed {
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, fmt.Sprintf("Permission denied: this needs %s, which is not granted to %s", n, id.Name))
+		return
+	}
+	next(huma.WithContext(ctx, auth.WithIdentity(ctx.Context(), id)))
+}
+
+func (s *Server) writeAuthError(ctx huma.Context, err error) {
+	if auth.IsInvalidCredentials(err) {
+		// The reason goes to the log at debug level, never the secret.
+		s.deps.Logger.Debug("authentication refused", "path", ctx.URL().Path, "reason", err)
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, "Invalid Credentials")
+		return
+	}
+	s.deps.Logger.Error("authentication failed", "err", err)
+	huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "grin could not check your credentials just now; try again")
+}
+
+// credential reads the bearer token, or the Cat's legacy access_token header.
+func credential(ctx huma.Context) string {
+	if h := ctx.Header("Authorization"); h != "" {
+		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	return strings.TrimSpace(ctx.Header("access_token"))
+}
+
+// identity returns the caller, which the middleware put on the context.
+func identity(ctx context.Context) auth.Identity {
+	id, _ := auth.FromContext(ctx)
+	return id
+}
+
+// allowed asks the policy about an object that depends on the request, for
+// handlers whose object is not fixed (another user's data).
+func (s *Server) allowed(ctx context.Context, object string, p policies.Permission) (bool, error) {
+	id := identity(ctx)
+	return s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: object, Action: p.Action()})
+}
+
+// internal logs an unexpected error for the log and gives the client a sentence.
+func (s *Server) internal(ctx context.Context, what string, err error) error {
+	s.deps.Logger.ErrorContext(ctx, what, "err", err)
+	return huma.Error500InternalServerError(what + " failed; see the server log")
+}

@@ -1,0 +1,154 @@
+// Package api is grin's HTTP face: the huma operations of the
+// Cheshire Cat-compatible API, the one middleware that authenticates and
+// authorizes every operation, and the documentation pages. It is the only
+// package that knows about HTTP; it calls domain services and maps their
+// sentinel errors to statuses.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"grin/platform/auth"
+	"grin/platform/users"
+	"grin/policies"
+)
+
+// Version is reported by GET / and in the OpenAPI document.
+const Version = "0.1.0"
+
+// Deps are the domain services the API serves.
+type Deps struct {
+	Users        *users.Store
+	Policy       *policies.Enforcer
+	Auth         *auth.Authenticator
+	Login        *auth.Login
+	AuthHandlers *auth.HandlerSettings
+	Logger       *slog.Logger
+}
+
+// Server is grin's HTTP handler.
+//
+// Notes: safe for concurrent use once built.
+type Server struct {
+	deps    Deps
+	api     huma.API
+	mux     *http.ServeMux
+	handler http.Handler
+}
+
+// New builds the server and registers every operation.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	s := &Server{deps: d, mux: mux}
+	s.api = humago.New(mux, Config())
+	s.api.UseMiddleware(s.authorize)
+
+	s.registerStatus()
+	s.registerAuth()
+	s.registerUsers()
+	s.registerPolicies()
+	s.registerAuthHandlers()
+	s.registerDocs()
+
+	s.handler = s.recoverPanics(trimTrailingSlash(mux))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// OpenAPI returns the API's document.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// Config is the huma configuration: the document's metadata and security
+// schemes. It is a function so that the document can be produced without a
+// running server (grin openapi).
+func Config() huma.Config {
+	c := huma.DefaultConfig("grin", Version)
+	// No $schema links in bodies: Cat clients do not expect them.
+	c.CreateHooks = nil
+	c.Transformers = []huma.Transformer{redactErrorValues}
+	// grin serves its own offline documentation page.
+	c.DocsPath = ""
+	c.Info.Description = "grin: a multi-user conversational memory platform that speaks the Cheshire Cat core API. " +
+		"Authenticate with a JWT from POST /auth/token, or with the API key plus the user_id header."
+	c.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		schemeBearer: {
+			Type: "http", Scheme: "bearer", BearerFormat: "JWT or API key",
+			Description: "A token from POST /auth/token, or the server's API key (GRIN_API_KEY).",
+		},
+		schemeAccessToken: {
+			Type: "apiKey", In: "header", Name: "access_token",
+			Description: "The legacy header of Cheshire Cat clients: a token or the API key.",
+		},
+		schemeUserID: {
+			Type: "apiKey", In: "header", Name: "user_id",
+			Description: "With the API key, or while authentication is off: the user to act as (default \"user\"). Ignored with a JWT.",
+		},
+	}
+	return c
+}
+
+// redactErrorValues keeps secrets out of validation errors: huma echoes the
+// offending value, which for a login or a user update may be a password,
+// and for an unreadable body is the whole body.
+func redactErrorValues(_ huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	for _, d := range em.Errors {
+		loc := strings.ToLower(d.Location)
+		if loc == "body" || strings.Contains(loc, "password") || strings.Contains(loc, "token") ||
+			strings.Contains(loc, "secret") || strings.Contains(loc, "key") || strings.Contains(loc, "authorization") {
+			d.Value = nil
+		}
+	}
+	return em, nil
+}
+
+// trimTrailingSlash serves "/users/" as "/users": the Cat accepts both for
+// every path, and registering each twice would double the document.
+func trimTrailingSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = strings.TrimRight(p, "/")
+			if r2.URL.Path == "" {
+				r2.URL.Path = "/"
+			}
+			r2.URL.RawPath = ""
+			next.ServeHTTP(w, r2)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic into a logged 500 instead of a dropped
+// connection. A panic is a bug; this keeps one bug from taking the
+// connection, and the rest of the server, with it.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.deps.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusInternalServerError)
+				w.Write([]byte(`{"title":"Internal Server Error","status":500,"detail":"grin failed while serving this request; the error is in its log"}`))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

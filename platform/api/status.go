@@ -1,0 +1,33 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"grin/policies"
+)
+
+// StatusOutput is the Cat's home status.
+type StatusOutput struct {
+	Body struct {
+		Status  string `json:"status" example:"We're all mad here, dear!" doc:"A greeting that says the server is up."`
+		Version string `json:"version" doc:"grin's version."`
+	}
+}
+
+func (s *Server) registerStatus() {
+	register(s, huma.Operation{
+		OperationID: "getStatus",
+		Method:      http.MethodGet,
+		Path:        "/",
+		Summary:     "Server status",
+		Tags:        []string{"Status"},
+	}, catNeed(policies.Status, policies.Read), func(ctx context.Context, _ *struct{}) (*StatusOutput, error) {
+		out := &StatusOutput{}
+		out.Body.Status = "We're all mad here, dear!"
+		out.Body.Version = Version
+		return out, nil
+	})
+}

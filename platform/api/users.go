@@ -1,0 +1,208 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"grin/platform/users"
+	"grin/policies"
+)
+
+// Permission is one of the Cat's permission words.
+type Permission string
+
+// PermissionList is a list of permission words, each validated.
+type PermissionList []Permission
+
+// Schema lists the allowed words so that validation and generated clients
+// both know them.
+func (PermissionList) Schema(huma.Registry) *huma.Schema {
+	enum := []any{}
+	for _, p := range policies.Permissions() {
+		enum = append(enum, string(p))
+	}
+	return &huma.Schema{Type: "array", UniqueItems: true, Items: &huma.Schema{Type: "string", Enum: enum}}
+}
+
+// PermissionSet is a Cat permission dictionary, one optional field per
+// resource, so an unknown resource is refused by validation and generated
+// clients get a typed object.
+type PermissionSet struct {
+	STATUS       PermissionList `json:"STATUS,omitempty"`
+	MEMORY       PermissionList `json:"MEMORY,omitempty"`
+	CONVERSATION PermissionList `json:"CONVERSATION,omitempty"`
+	SETTINGS     PermissionList `json:"SETTINGS,omitempty"`
+	LLM          PermissionList `json:"LLM,omitempty"`
+	EMBEDDER     PermissionList `json:"EMBEDDER,omitempty"`
+	AUTH_HANDLER PermissionList `json:"AUTH_HANDLER,omitempty"`
+	USERS        PermissionList `json:"USERS,omitempty"`
+	UPLOAD       PermissionList `json:"UPLOAD,omitempty"`
+	PLUGINS      PermissionList `json:"PLUGINS,omitempty"`
+	STATIC       PermissionList `json:"STATIC,omitempty"`
+}
+
+func (p *PermissionSet) fields() map[policies.Resource]*PermissionList {
+	return map[policies.Resource]*PermissionList{
+		policies.Status: &p.STATUS, policies.Memory: &p.MEMORY, policies.Conversation: &p.CONVERSATION,
+		policies.Settings: &p.SETTINGS, policies.LLM: &p.LLM, policies.Embedder: &p.EMBEDDER,
+		policies.AuthHandler: &p.AUTH_HANDLER, policies.Users: &p.USERS, policies.Upload: &p.UPLOAD,
+		policies.Plugins: &p.PLUGINS, policies.Static: &p.STATIC,
+	}
+}
+
+func (p PermissionSet) dict() policies.Dict {
+	d := policies.Dict{}
+	for r, f := range p.fields() {
+		for _, perm := range *f {
+			d[r] = append(d[r], policies.Permission(perm))
+		}
+	}
+	return d.Normalized()
+}
+
+func permissionSetOf(d policies.Dict) PermissionSet {
+	var p PermissionSet
+	for r, f := range p.fields() {
+		for _, perm := range d[r] {
+			*f = append(*f, Permission(perm))
+		}
+	}
+	return p
+}
+
+// User is an internal user; the password is never part of it.
+type User struct {
+	ID          string        `json:"id" format:"uuid" doc:"The user's uuid4."`
+	Username    string        `json:"username"`
+	Permissions PermissionSet `json:"permissions"`
+	Roles       []string      `json:"roles" nullable:"false" doc:"Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy)."`
+	CreatedAt   time.Time     `json:"created_at" doc:"When the user was created (grin extension)."`
+}
+
+func userOf(u users.User) User {
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return User{ID: u.ID, Username: u.Username, Permissions: permissionSetOf(u.Permissions), Roles: roles, CreatedAt: u.CreatedAt}
+}
+
+// UserCreate is the body of POST /users.
+type UserCreate struct {
+	Username    string         `json:"username" minLength:"2" maxLength:"128" doc:"Unique name, at least 2 characters."`
+	Password    string         `json:"password" minLength:"5" maxLength:"72" doc:"At least 5 characters, at most 72 bytes."`
+	Permissions *PermissionSet `json:"permissions,omitempty" doc:"The Cat permission dictionary; the base permissions when absent."`
+}
+
+// UserUpdate is the body of PUT /users/{id}; absent fields stay as they are.
+type UserUpdate struct {
+	Username    *string        `json:"username,omitempty" minLength:"2" maxLength:"128"`
+	Password    *string        `json:"password,omitempty" minLength:"5" maxLength:"72"`
+	Permissions *PermissionSet `json:"permissions,omitempty" doc:"Replaces the whole dictionary."`
+}
+
+// UserOutput carries one user.
+type UserOutput struct{ Body User }
+
+// UserListOutput carries a page of users.
+type UserListOutput struct{ Body []User }
+
+// UserIDPath names a user in the path.
+type UserIDPath struct {
+	ID string `path:"id" maxLength:"64" doc:"The user's id."`
+}
+
+func (s *Server) registerUsers() {
+	register(s, huma.Operation{
+		OperationID: "createUser", Method: http.MethodPost, Path: "/users",
+		Summary: "Create a user", Tags: []string{"Users"},
+		Errors: []int{http.StatusConflict},
+	}, catNeed(policies.Users, policies.Write), func(ctx context.Context, in *struct{ Body UserCreate }) (*UserOutput, error) {
+		var perms policies.Dict
+		if in.Body.Permissions != nil {
+			perms = in.Body.Permissions.dict()
+		}
+		u, err := s.deps.Users.Create(ctx, in.Body.Username, in.Body.Password, perms)
+		if err != nil {
+			return nil, s.userError(ctx, err)
+		}
+		return &UserOutput{Body: userOf(u)}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "listUsers", Method: http.MethodGet, Path: "/users",
+		Summary: "List users", Description: "Users in the order they were created.", Tags: []string{"Users"},
+	}, catNeed(policies.Users, policies.List), func(ctx context.Context, in *struct {
+		Skip  int `query:"skip" minimum:"0" default:"0" doc:"How many users to skip."`
+		Limit int `query:"limit" minimum:"1" maximum:"10000" default:"100" doc:"How many users to return at most."`
+	}) (*UserListOutput, error) {
+		list, err := s.deps.Users.List(ctx, in.Skip, in.Limit)
+		if err != nil {
+			return nil, s.internal(ctx, "list users", err)
+		}
+		out := &UserListOutput{Body: make([]User, 0, len(list))}
+		for _, u := range list {
+			out.Body = append(out.Body, userOf(u))
+		}
+		return out, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "getUser", Method: http.MethodGet, Path: "/users/{id}",
+		Summary: "Get a user", Tags: []string{"Users"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Users, policies.Read), func(ctx context.Context, in *UserIDPath) (*UserOutput, error) {
+		u, err := s.deps.Users.Get(ctx, in.ID)
+		if err != nil {
+			return nil, s.userError(ctx, err)
+		}
+		return &UserOutput{Body: userOf(u)}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "updateUser", Method: http.MethodPut, Path: "/users/{id}",
+		Summary: "Update a user", Description: "Changes only the fields given; permissions are replaced whole.",
+		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
+	}, catNeed(policies.Users, policies.Edit), func(ctx context.Context, in *struct {
+		UserIDPath
+		Body UserUpdate
+	}) (*UserOutput, error) {
+		c := users.Changes{Username: in.Body.Username, Password: in.Body.Password}
+		if in.Body.Permissions != nil {
+			c.Permissions = in.Body.Permissions.dict()
+		}
+		u, err := s.deps.Users.Update(ctx, in.ID, c)
+		if err != nil {
+			return nil, s.userError(ctx, err)
+		}
+		return &UserOutput{Body: userOf(u)}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "deleteUser", Method: http.MethodDelete, Path: "/users/{id}",
+		Summary: "Delete a user", Description: "Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.",
+		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Users, policies.Delete), func(ctx context.Context, in *UserIDPath) (*UserOutput, error) {
+		u, err := s.deps.Users.Delete(ctx, in.ID)
+		if err != nil {
+			return nil, s.userError(ctx, err)
+		}
+		return &UserOutput{Body: userOf(u)}, nil
+	})
+}
+
+// userError maps the users package's errors to statuses.
+func (s *Server) userError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, users.ErrNotFound):
+		return huma.Error404NotFound("User not found")
+	case errors.Is(err, users.ErrDuplicate):
+		return huma.Error409Conflict("Cannot duplicate user: " + err.Error())
+	case errors.Is(err, users.ErrInvalid):
+		return huma.Error422UnprocessableEntity(err.Error())
+	}
+	return s.internal(ctx, "user operation", err)
+}

@@ -1,0 +1,157 @@
+// Package app assembles a grin instance from a configuration: it opens the
+// data directory, builds each domain service with its backends, and hands
+// back the HTTP handler. It is the one place that knows every concrete
+// piece, so cmd/grin and the tests start exactly the same server.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"grin/platform/api"
+	"grin/platform/auth"
+	"grin/platform/auth/oidc"
+	"grin/platform/config"
+	"grin/platform/database"
+	"grin/platform/users"
+	"grin/policies"
+)
+
+// App is a running grin instance without its listener.
+//
+// Notes: Close releases the database; background work (the policy watcher,
+// key refresh) stops when the context given to New is done.
+type App struct {
+	Config  config.Config
+	Handler *api.Server
+	Users   *users.Store
+	Policy  *policies.Enforcer
+	Auth    *auth.Authenticator
+	Login   *auth.Login
+	// GeneratedAdminPassword is set on the first start when no admin
+	// password was configured; the caller shows it once.
+	GeneratedAdminPassword string
+
+	db *sql.DB
+}
+
+// Option adjusts an App before it starts; for embedders and tests.
+type Option func(*options)
+
+type options struct {
+	bcryptCost int
+	handlers   []auth.Handler
+}
+
+// WithBcryptCost lowers the password hashing cost (tests only).
+func WithBcryptCost(c int) Option { return func(o *options) { o.bcryptCost = c } }
+
+// WithAuthHandlers registers an embedder's custom auth handlers, tried in
+// order before every other way to authenticate.
+func WithAuthHandlers(h ...auth.Handler) Option {
+	return func(o *options) { o.handlers = append(o.handlers, h...) }
+}
+
+// New builds a grin instance. Background work runs until ctx is done.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	db, err := database.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"))
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Watch(ctx); err != nil {
+		return nil, err
+	}
+	userOpts := []users.Option{users.WithLogger(logger.With("component", "users"))}
+	if o.bcryptCost != 0 {
+		userOpts = append(userOpts, users.WithBcryptCost(o.bcryptCost))
+	}
+	store, err := users.New(db, policy, userOpts...)
+	if err != nil {
+		return nil, err
+	}
+	generated, err := store.Bootstrap(ctx, cfg.AdminPassword.Reveal(), cfg.UserPassword.Reveal())
+	if err != nil {
+		return nil, err
+	}
+	secret := []byte(cfg.JWTSecret.Reveal())
+	if len(secret) == 0 {
+		if secret, err = auth.LoadOrCreateSecret(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	tokens, err := auth.NewTokens(secret, cfg.JWTExpire)
+	if err != nil {
+		return nil, err
+	}
+	authn := auth.NewAuthenticator(auth.Keys{
+		API: cfg.APIKey.Reveal(), WS: cfg.APIKeyWS.Reveal(), Required: cfg.AuthRequired,
+	}, tokens, store, o.handlers...)
+	handlerSettings := auth.NewHandlerSettings(db, authn, oidc.Factory(ctx, logger.With("component", "oidc")))
+	if err := selectAuthHandler(ctx, cfg, handlerSettings); err != nil {
+		return nil, err
+	}
+	login := auth.NewLogin(store, tokens)
+	srv := api.New(api.Deps{
+		Users: store, Policy: policy, Auth: authn, Login: login,
+		AuthHandlers: handlerSettings, Logger: logger.With("component", "api"),
+	})
+	return &App{
+		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
+		GeneratedAdminPassword: generated, db: db,
+	}, nil
+}
+
+// selectAuthHandler applies GRIN_AUTH_HANDLER, or restores the handler
+// saved through the API when it is unset.
+func selectAuthHandler(ctx context.Context, cfg config.Config, s *auth.HandlerSettings) error {
+	switch cfg.AuthHandler {
+	case "oidc":
+		o := cfg.OIDC
+		raw, err := json.Marshal(oidc.Config{
+			Issuer: o.Issuer, Audience: o.Audience, JWKSURL: o.JWKSURL,
+			UserIDClaim: o.UserIDClaim, UsernameClaim: o.UsernameClaim,
+			RolesClaim: o.RolesClaim, RoleMap: o.RoleMap, DefaultRoles: o.DefaultRoles,
+		})
+		if err != nil {
+			return err
+		}
+		if _, err := s.Put(ctx, oidc.Name, raw); err != nil {
+			return fmt.Errorf("GRIN_AUTH_HANDLER=oidc: %w", err)
+		}
+	case "core":
+		if _, err := s.Put(ctx, auth.CoreOnly, json.RawMessage(`{}`)); err != nil {
+			return err
+		}
+	default:
+		if err := s.Restore(ctx); err != nil {
+			return fmt.Errorf("restore the saved auth handler (set GRIN_AUTH_HANDLER=core to start without it): %w", err)
+		}
+	}
+	return nil
+}
+
+// Close releases the database.
+func (a *App) Close() error {
+	return errors.Join(a.db.Close())
+}

@@ -1,0 +1,267 @@
+// Package config reads grin's configuration from the environment and the
+// command line into one typed tree, and validates all of it at once so an
+// operator sees every problem in one go, each naming the variable to fix.
+//
+// Every setting has a GRIN_ environment variable and a flag that mirrors
+// it; the Cheshire Cat's CCAT_ names are read as aliases so a Cat
+// deployment's environment works unchanged. Flags win over GRIN_, GRIN_
+// over CCAT_.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Secret is a string that never prints: not in logs, not in %v, not in JSON.
+type Secret string
+
+func (Secret) String() string { return "[redacted]" }
+
+// LogValue implements slog.LogValuer.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// MarshalText keeps secrets out of JSON and other encodings.
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// Reveal returns the secret's value, for the one place that uses it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is the whole configuration of grin serve.
+type Config struct {
+	Addr          string
+	DataDir       string
+	APIKey        Secret
+	APIKeyWS      Secret
+	JWTSecret     Secret
+	JWTExpire     time.Duration
+	AdminPassword Secret
+	UserPassword  Secret
+	AuthRequired  bool
+	Insecure      bool
+	LogLevel      slog.Level
+	LogFormat     string
+	AuthHandler   string
+	OIDC          OIDC
+}
+
+// OIDC configures the OpenID Connect handler (GRIN_AUTH_HANDLER=oidc).
+type OIDC struct {
+	Issuer        string
+	Audience      string
+	JWKSURL       string
+	UserIDClaim   string
+	UsernameClaim string
+	RolesClaim    string
+	RoleMap       map[string]string
+	DefaultRoles  []string
+}
+
+// setting is one configurable value: its variable, its flag, and how to
+// put it into a Config.
+type setting struct {
+	name  string // without prefix: ADDR reads GRIN_ADDR and CCAT_ADDR
+	flag  string
+	def   string
+	usage string
+	set   func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"ADDR", "addr", "127.0.0.1:1865", "address to listen on (host:port)", func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"DATA_DIR", "data-dir", "./grin-data", "directory for the database, policy and secrets", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"API_KEY", "api-key", "", "key granting full permissions on HTTP, acting as the user_id header's user", func(c *Config, v string) error { c.APIKey = Secret(v); return nil }},
+	{"API_KEY_WS", "api-key-ws", "", "key granting base permissions on WebSocket", func(c *Config, v string) error { c.APIKeyWS = Secret(v); return nil }},
+	{"JWT_SECRET", "jwt-secret", "", "HS256 secret for tokens (at least 32 bytes); generated and kept in the data directory when unset", func(c *Config, v string) error { c.JWTSecret = Secret(v); return nil }},
+	{"JWT_EXPIRE_MINUTES", "jwt-expire-minutes", "1440", "token lifetime in minutes (fractions allowed)", func(c *Config, v string) error {
+		m, err := strconv.ParseFloat(v, 64)
+		if err != nil || m <= 0 {
+			return fmt.Errorf("must be a positive number of minutes, got %q", v)
+		}
+		c.JWTExpire = time.Duration(m * float64(time.Minute))
+		return nil
+	}},
+	{"ADMIN_PASSWORD", "admin-password", "", "password of the default admin user, set on first start (random and printed once when unset)", func(c *Config, v string) error { c.AdminPassword = Secret(v); return nil }},
+	{"USER_PASSWORD", "user-password", "", "password of the default user, set on first start (no password login when unset)", func(c *Config, v string) error { c.UserPassword = Secret(v); return nil }},
+	{"AUTH", "auth", "", `"required": refuse requests without a valid token even when no API key is set`, func(c *Config, v string) error {
+		switch v {
+		case "", "off":
+		case "required":
+			c.AuthRequired = true
+		default:
+			return fmt.Errorf(`must be "required" or empty, got %q`, v)
+		}
+		return nil
+	}},
+	{"INSECURE", "insecure", "", "1: allow listening beyond loopback with authentication off", func(c *Config, v string) (err error) {
+		c.Insecure, err = parseBool(v)
+		return err
+	}},
+	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}},
+	{"LOG_FORMAT", "log-format", "text", "text or json", func(c *Config, v string) error {
+		if v != "text" && v != "json" {
+			return fmt.Errorf(`must be "text" or "json", got %q`, v)
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	{"AUTH_HANDLER", "auth-handler", "", `custom auth handler to select at start: "oidc" or "core"; unset keeps the one saved through /auth_handler/settings`, func(c *Config, v string) error {
+		switch v {
+		case "", "core", "oidc":
+			c.AuthHandler = v
+			return nil
+		}
+		return fmt.Errorf(`must be "oidc", "core" or empty, got %q`, v)
+	}},
+	{"OIDC_ISSUER", "oidc-issuer", "", "OIDC: the tokens' issuer", func(c *Config, v string) error { c.OIDC.Issuer = v; return nil }},
+	{"OIDC_AUDIENCE", "oidc-audience", "", "OIDC: the audience tokens must carry", func(c *Config, v string) error { c.OIDC.Audience = v; return nil }},
+	{"OIDC_JWKS_URL", "oidc-jwks-url", "", "OIDC: the provider's JWKS URL", func(c *Config, v string) error { c.OIDC.JWKSURL = v; return nil }},
+	{"OIDC_USER_ID_CLAIM", "oidc-user-id-claim", "sub", "OIDC: claim that identifies the user", func(c *Config, v string) error { c.OIDC.UserIDClaim = v; return nil }},
+	{"OIDC_USERNAME_CLAIM", "oidc-username-claim", "preferred_username", "OIDC: claim shown as the user's name", func(c *Config, v string) error { c.OIDC.UsernameClaim = v; return nil }},
+	{"OIDC_ROLES_CLAIM", "oidc-roles-claim", "", "OIDC: claim with roles or groups (dotted path allowed)", func(c *Config, v string) error { c.OIDC.RolesClaim = v; return nil }},
+	{"OIDC_ROLE_MAP", "oidc-role-map", "", "OIDC: claim values to policy subjects, as value=subject,value=subject", func(c *Config, v string) error {
+		m, err := parseMap(v)
+		c.OIDC.RoleMap = m
+		return err
+	}},
+	{"OIDC_DEFAULT_ROLES", "oidc-default-roles", "role:base", "OIDC: policy subjects every provider user gets, comma-separated", func(c *Config, v string) error {
+		c.OIDC.DefaultRoles = splitList(v)
+		return nil
+	}},
+}
+
+// Load reads the configuration from getenv and args (the arguments after
+// the subcommand). It returns every problem at once. flag.ErrHelp is
+// returned after usage was written to out for -h.
+func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("grin serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	values := make(map[string]string, len(settings))
+	source := make(map[string]string, len(settings))
+	for _, s := range settings {
+		values[s.name], source[s.name] = s.def, "default"
+		if v := getenv("CCAT_" + s.name); v != "" {
+			values[s.name], source[s.name] = v, "CCAT_"+s.name
+		}
+		if v := getenv("GRIN_" + s.name); v != "" {
+			values[s.name], source[s.name] = v, "GRIN_"+s.name
+		}
+		fs.Func(s.flag, fmt.Sprintf("%s (GRIN_%s, default %q)", s.usage, s.name, s.def), func(v string) error {
+			values[s.name], source[s.name] = v, "--"+s.flag
+			return nil
+		})
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: grin serve [flags]\n\nEvery flag has an environment variable; CCAT_ names are read as aliases of GRIN_ ones.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("grin serve takes no arguments, got %q", fs.Args())
+	}
+	var c Config
+	var errs []error
+	for _, s := range settings {
+		if err := s.set(&c, values[s.name]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", source[s.name], err))
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, c.Validate())
+	}
+	return c, errors.Join(errs...)
+}
+
+// AuthOff reports whether requests without credentials are served as
+// shadow users.
+func (c Config) AuthOff() bool { return c.APIKey == "" && !c.AuthRequired }
+
+// Validate checks the settings against each other.
+func (c Config) Validate() error {
+	var errs []error
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("GRIN_ADDR: %q is not host:port: %v", c.Addr, err))
+	} else if c.AuthOff() && !c.Insecure && !isLoopback(host) {
+		errs = append(errs, fmt.Errorf("GRIN_ADDR=%s listens beyond this machine while authentication is off, "+
+			"so anyone who can reach it could act as any user: set GRIN_API_KEY (and log users in with /auth/token), "+
+			"or GRIN_AUTH=required, or bind to 127.0.0.1; GRIN_INSECURE=1 starts anyway", c.Addr))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("GRIN_DATA_DIR: must not be empty"))
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, fmt.Errorf("GRIN_JWT_SECRET: is %d bytes; use at least 32, or leave it unset and grin generates one", len(c.JWTSecret)))
+	}
+	if c.APIKey != "" && len(c.APIKey) < 16 {
+		errs = append(errs, fmt.Errorf("GRIN_API_KEY: is %d characters; use at least 16", len(c.APIKey)))
+	}
+	if c.APIKeyWS != "" && len(c.APIKeyWS) < 16 {
+		errs = append(errs, fmt.Errorf("GRIN_API_KEY_WS: is %d characters; use at least 16", len(c.APIKeyWS)))
+	}
+	if c.AuthHandler == "oidc" {
+		if c.OIDC.Issuer == "" || c.OIDC.Audience == "" || c.OIDC.JWKSURL == "" {
+			errs = append(errs, errors.New("GRIN_AUTH_HANDLER=oidc needs GRIN_OIDC_ISSUER, GRIN_OIDC_AUDIENCE and GRIN_OIDC_JWKS_URL"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func parseBool(v string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("must be 1, 0, true or false, got %q", v)
+	}
+	return b, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parseMap(v string) (map[string]string, error) {
+	m := map[string]string{}
+	var bad []string
+	for _, kv := range splitList(v) {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(val) == "" {
+			bad = append(bad, kv)
+			continue
+		}
+		m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return nil, fmt.Errorf("entries must be value=subject, got %q", bad)
+	}
+	return m, nil
+}

@@ -1,0 +1,171 @@
+package policies
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Access returns the Cat permission dictionary of a subject (every perm:*
+// role it holds, directly or through other roles) and the other roles it
+// holds (role:admin, …).
+func (e *Enforcer) Access(subject string) (Dict, []string, error) {
+	e.mu.RLock()
+	all, err := e.enf.GetImplicitRolesForUser(subject)
+	e.mu.RUnlock()
+	if err != nil {
+		return nil, nil, fmt.Errorf("roles of %q: %w", subject, err)
+	}
+	d := Dict{}
+	roles := []string{}
+	for _, role := range all {
+		if r, p, ok := parsePermissionRole(role); ok {
+			d[r] = append(d[r], p)
+		} else if !strings.HasPrefix(role, permPrefix) {
+			roles = append(roles, role)
+		}
+	}
+	slices.Sort(roles)
+	return d.Normalized(), roles, nil
+}
+
+// Grant stores "g, subject, role" beside the policy file, for roles that
+// are not Cat permissions (the default admin's role:admin).
+func (e *Enforcer) Grant(ctx context.Context, subject, role string) error {
+	if strings.HasPrefix(role, permPrefix) {
+		return fmt.Errorf("grant %q: permission roles are set with SetPermissions", role)
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if _, err := e.db.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES (?, ?) ON CONFLICT DO NOTHING`, subject, role); err != nil {
+		return fmt.Errorf("grant %q to %q: %w", role, subject, err)
+	}
+	return e.applyGrants([][]string{{subject, role}}, nil)
+}
+
+// SetPermissions replaces the permission roles granted to subject through
+// the API with those of d. Other roles, and rules of the policy file, are
+// untouched.
+func (e *Enforcer) SetPermissions(ctx context.Context, subject string, d Dict) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	want := d.roles()
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set permissions of %q: %w", subject, err)
+	}
+	defer tx.Rollback()
+	have, err := grantsOf(ctx, tx, subject)
+	if err != nil {
+		return fmt.Errorf("set permissions of %q: %w", subject, err)
+	}
+	have = slices.DeleteFunc(have, func(r string) bool { return !strings.HasPrefix(r, permPrefix) })
+	var add, remove [][]string
+	for _, r := range have {
+		if !slices.Contains(want, r) {
+			remove = append(remove, []string{subject, r})
+		}
+	}
+	for _, r := range want {
+		if !slices.Contains(have, r) {
+			add = append(add, []string{subject, r})
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE subject = ? AND role LIKE 'perm:%'`, subject); err != nil {
+		return fmt.Errorf("set permissions of %q: %w", subject, err)
+	}
+	for _, r := range want {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES (?, ?)`, subject, r); err != nil {
+			return fmt.Errorf("set permissions of %q: %w", subject, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("set permissions of %q: %w", subject, err)
+	}
+	return e.applyGrants(add, remove)
+}
+
+// RemoveSubject drops every grant stored for subject, as when a user is
+// deleted. Rules in the policy file that name the subject stay (an
+// administrator wrote them) but no longer reach anyone.
+func (e *Enforcer) RemoveSubject(ctx context.Context, subject string) error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	have, err := grantsOf(ctx, e.db, subject)
+	if err != nil {
+		return fmt.Errorf("remove grants of %q: %w", subject, err)
+	}
+	if _, err := e.db.ExecContext(ctx, `DELETE FROM grants WHERE subject = ?`, subject); err != nil {
+		return fmt.Errorf("remove grants of %q: %w", subject, err)
+	}
+	var remove [][]string
+	for _, r := range have {
+		remove = append(remove, []string{subject, r})
+	}
+	return e.applyGrants(nil, remove)
+}
+
+// applyGrants mirrors a committed change of the grants table in the
+// enforcer in force. The caller holds writeMu.
+func (e *Enforcer) applyGrants(add, remove [][]string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer e.clearLocked()
+	if len(remove) > 0 {
+		if _, err := e.enf.RemoveGroupingPolicies(remove); err != nil {
+			return fmt.Errorf("apply grants: %w", err)
+		}
+	}
+	if len(add) > 0 {
+		// AddGroupingPoliciesEx skips rules that already exist (the policy
+		// file may grant the same role) instead of failing the batch.
+		if _, err := e.enf.AddGroupingPoliciesEx(add); err != nil {
+			return fmt.Errorf("apply grants: %w", err)
+		}
+	}
+	return nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func grantsOf(ctx context.Context, q querier, subject string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT role FROM grants WHERE subject = ? ORDER BY role`, subject)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (e *Enforcer) loadGrants(ctx context.Context) ([][]string, error) {
+	rows, err := e.db.QueryContext(ctx, `SELECT subject, role FROM grants`)
+	if err != nil {
+		return nil, fmt.Errorf("load grants: %w", err)
+	}
+	defer rows.Close()
+	var out [][]string
+	for rows.Next() {
+		var s, r string
+		if err := rows.Scan(&s, &r); err != nil {
+			return nil, fmt.Errorf("load grants: %w", err)
+		}
+		out = append(out, []string{strings.Clone(s), strings.Clone(r)})
+	}
+	return out, rows.Err()
+}
