@@ -117,15 +117,22 @@ func (e *Enforcer) applyGrants(add, remove [][]string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer e.clearLocked()
-	if len(remove) > 0 {
-		if _, err := e.enf.RemoveGroupingPolicies(remove); err != nil {
+	// One rule at a time, skipping rules already in the state asked for
+	// (the policy file may grant the same role): casbin's batch calls
+	// refuse a whole batch for one such rule.
+	for _, r := range remove {
+		if ok, _ := e.enf.HasGroupingPolicy(r[0], r[1]); !ok {
+			continue
+		}
+		if _, err := e.enf.RemoveGroupingPolicy(r[0], r[1]); err != nil {
 			return fmt.Errorf("apply grants: %w", err)
 		}
 	}
-	if len(add) > 0 {
-		// AddGroupingPoliciesEx skips rules that already exist (the policy
-		// file may grant the same role) instead of failing the batch.
-		if _, err := e.enf.AddGroupingPoliciesEx(add); err != nil {
+	for _, r := range add {
+		if ok, _ := e.enf.HasGroupingPolicy(r[0], r[1]); ok {
+			continue
+		}
+		if _, err := e.enf.AddGroupingPolicy(r[0], r[1]); err != nil {
 			return fmt.Errorf("apply grants: %w", err)
 		}
 	}

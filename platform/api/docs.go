@@ -37,7 +37,8 @@ const docsInit = `window.ui = SwaggerUIBundle({
   dom_id: "#swagger-ui",
   persistAuthorization: true,
   tryItOutEnabled: true,
-  deepLinking: true
+  deepLinking: true,
+  validatorUrl: null
 });`
 
 func (s *Server) registerDocs() {

@@ -106,13 +106,28 @@ func redactErrorValues(_ huma.Context, _ string, v any) (any, error) {
 		return v, nil
 	}
 	for _, d := range em.Errors {
-		loc := strings.ToLower(d.Location)
-		if loc == "body" || strings.Contains(loc, "password") || strings.Contains(loc, "token") ||
-			strings.Contains(loc, "secret") || strings.Contains(loc, "key") || strings.Contains(loc, "authorization") {
-			d.Value = nil
+		switch d.Value.(type) {
+		case map[string]any, []any, string:
+			// Objects (an unexpected property reports its parent, password
+			// and all) and strings (which may be the secret) are dropped;
+			// the message says what is wrong without them.
+			loc := strings.ToLower(d.Location)
+			if _, isString := d.Value.(string); !isString || loc == "body" || sensitive(loc) {
+				d.Value = nil
+			}
 		}
 	}
 	return em, nil
+}
+
+// sensitive reports whether an error location names a secret.
+func sensitive(loc string) bool {
+	for _, w := range []string{"password", "token", "secret", "key", "authorization"} {
+		if strings.Contains(loc, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // trimTrailingSlash serves "/users/" as "/users": the Cat accepts both for

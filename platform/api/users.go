@@ -25,7 +25,7 @@ func (PermissionList) Schema(huma.Registry) *huma.Schema {
 	for _, p := range policies.Permissions() {
 		enum = append(enum, string(p))
 	}
-	return &huma.Schema{Type: "array", UniqueItems: true, Items: &huma.Schema{Type: "string", Enum: enum}}
+	return &huma.Schema{Type: "array", Items: &huma.Schema{Type: "string", Enum: enum}}
 }
 
 // PermissionSet is a Cat permission dictionary, one optional field per
