@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,6 +345,9 @@ func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
 	if n := len(m["r"]["r"].Tokens); n != 4 {
 		return nil, fmt.Errorf("%w: %s: the request must have four fields (sub, obj, act, self), it has %d", ErrInvalid, ModelFile, n)
 	}
+	if err := checkFunctions(m); err != nil {
+		return nil, err
+	}
 	enf, err := casbin.NewEnforcer(m)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ModelFile, err)
@@ -368,6 +372,31 @@ func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
 		return nil, fmt.Errorf("%w: %s: the matcher cannot be evaluated: %v", ErrInvalid, ModelFile, err)
 	}
 	return enf, nil
+}
+
+// callPattern finds function calls in a matcher.
+var callPattern = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*\(`)
+
+// checkFunctions refuses a matcher that calls a function nobody defines:
+// the expression engine would otherwise read the name as a value and the
+// model would deny, or allow, without saying why.
+func checkFunctions(m model.Model) error {
+	fm := model.LoadFunctionMap()
+	known := fm.GetFunctions()
+	for _, name := range []string{"objectMatch", "actionMatch", "expand", "eval"} {
+		known[name] = nil
+	}
+	for key := range m["g"] {
+		known[key] = nil
+	}
+	for _, ast := range m["m"] {
+		for _, call := range callPattern.FindAllStringSubmatch(ast.Value, -1) {
+			if _, ok := known[call[1]]; !ok {
+				return fmt.Errorf("%w: %s: the matcher calls %s(), which is not a function; grin provides objectMatch, actionMatch and expand, Casbin keyMatch, regexMatch, globMatch and the like, and each role definition (g) is one", ErrInvalid, ModelFile, call[1])
+			}
+		}
+	}
+	return nil
 }
 
 func sectionName(sec string) string {

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"grin/platform/app/apptest"
+)
+
+func runGrin(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestServeRefusesOpenNonLoopback(t *testing.T) {
+	code, _, stderr := runGrin(t, map[string]string{"GRIN_ADDR": "0.0.0.0:0", "GRIN_DATA_DIR": t.TempDir()}, "serve")
+	if code == 0 {
+		t.Fatal("grin serve started on all interfaces with auth off")
+	}
+	if !strings.Contains(stderr, "GRIN_API_KEY") || !strings.Contains(stderr, "GRIN_INSECURE=1") {
+		t.Errorf("the message must say how to enable auth: %s", stderr)
+	}
+}
+
+func TestServeStartsAndStops(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var stderr strings.Builder
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string {
+			return map[string]string{"GRIN_ADDR": addr, "GRIN_DATA_DIR": t.TempDir()}[k]
+		}, &strings.Builder{}, &stderr)
+	}()
+	url := "http://" + addr + "/"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := http.Get(url)
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode != 200 {
+				t.Fatalf("GET /: %d", r.StatusCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("grin serve did not answer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d after a clean stop: %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "password") {
+		t.Errorf("first start must show the generated admin password once: %s", stderr.String())
+	}
+}
+
+func TestPolicyCheck(t *testing.T) {
+	in := apptest.Start(t)
+	var u struct{ ID string }
+	in.Do("POST", "/users", map[string]any{"username": "carol", "password": "secret1", "permissions": map[string][]string{"USERS": {"READ"}}}).JSON(t, &u)
+	env := map[string]string{"GRIN_DATA_DIR": in.Dir}
+	for _, tc := range []struct {
+		args []string
+		code int
+		says []string
+	}{
+		{[]string{"carol", "users", "read"}, 0, []string{"allowed", "perm:{object}:{action}", "perm:users:read", u.ID}},
+		{[]string{"carol", "users", "delete"}, 1, []string{"denied"}},
+		{[]string{"admin", "policies", "edit"}, 0, []string{"allowed", "role:admin"}},
+		{[]string{"credential:ws_key", "conversation", "write"}, 0, []string{"role:base"}},
+		{[]string{"credential:ws_key", "users", "list"}, 1, []string{"denied"}},
+		{[]string{"carol", "users"}, 2, nil},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := runGrin(t, env, append([]string{"policy", "check"}, tc.args...)...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s %s", code, tc.code, out, errOut)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(out, s) {
+					t.Errorf("output lacks %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+	code, _, errOut := runGrin(t, map[string]string{"GRIN_DATA_DIR": t.TempDir() + "/none"}, "policy", "check", "a", "b", "read")
+	if code != 2 || !strings.Contains(errOut, "no grin data") {
+		t.Errorf("missing data dir: %d %s", code, errOut)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	code, _, errOut := runGrin(t, nil, "frobnicate")
+	if code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("%d %s", code, errOut)
+	}
+	code, out, _ := runGrin(t, nil, "version")
+	if code != 0 || !strings.Contains(out, fmt.Sprint("grin ", version)) {
+		t.Errorf("version: %d %s", code, out)
+	}
+}

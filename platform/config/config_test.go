@@ -1,0 +1,129 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:1865" || c.DataDir != "./grin-data" || c.JWTExpire != 24*time.Hour || !c.AuthOff() {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	e := env(map[string]string{
+		"CCAT_API_KEY":            "cat-key-0123456789",
+		"CCAT_JWT_EXPIRE_MINUTES": "0.5",
+		"GRIN_JWT_EXPIRE_MINUTES": "2",
+		"GRIN_ADDR":               "127.0.0.1:9000",
+	})
+	c, err := Load([]string{"--addr", "127.0.0.1:9100"}, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIKey.Reveal() != "cat-key-0123456789" {
+		t.Errorf("CCAT_API_KEY alias not read: %q", c.APIKey.Reveal())
+	}
+	if c.JWTExpire != 2*time.Minute {
+		t.Errorf("GRIN_ must win over CCAT_: %v", c.JWTExpire)
+	}
+	if c.Addr != "127.0.0.1:9100" {
+		t.Errorf("the flag must win over GRIN_: %v", c.Addr)
+	}
+}
+
+func TestFractionalExpiry(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"GRIN_JWT_EXPIRE_MINUTES": "0.25"}), io.Discard)
+	if err != nil || c.JWTExpire != 15*time.Second {
+		t.Errorf("0.25 minutes = %v, %v", c.JWTExpire, err)
+	}
+}
+
+func TestLoopbackGuard(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{"loopback", map[string]string{"GRIN_ADDR": "127.0.0.1:1865"}, true},
+		{"localhost", map[string]string{"GRIN_ADDR": "localhost:1865"}, true},
+		{"ipv6 loopback", map[string]string{"GRIN_ADDR": "[::1]:1865"}, true},
+		{"all interfaces", map[string]string{"GRIN_ADDR": "0.0.0.0:1865"}, false},
+		{"empty host", map[string]string{"GRIN_ADDR": ":1865"}, false},
+		{"a LAN address", map[string]string{"GRIN_ADDR": "192.168.1.5:1865"}, false},
+		{"with API key", map[string]string{"GRIN_ADDR": "0.0.0.0:1865", "GRIN_API_KEY": "k-0123456789abcdef"}, true},
+		{"auth required", map[string]string{"GRIN_ADDR": "0.0.0.0:1865", "GRIN_AUTH": "required"}, true},
+		{"insecure", map[string]string{"GRIN_ADDR": "0.0.0.0:1865", "GRIN_INSECURE": "1"}, true},
+		{"WS key alone leaves HTTP open", map[string]string{"GRIN_ADDR": "0.0.0.0:1865", "GRIN_API_KEY_WS": "k-0123456789abcdef"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(nil, env(tc.env), io.Discard)
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok {
+				if err == nil {
+					t.Fatal("started without authentication beyond loopback")
+				}
+				for _, want := range []string{"GRIN_API_KEY", "GRIN_AUTH=required", "GRIN_INSECURE=1"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("the message should say how to enable auth (%s): %v", want, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestAllProblemsAtOnce(t *testing.T) {
+	_, err := Load(nil, env(map[string]string{
+		"GRIN_JWT_EXPIRE_MINUTES": "soon",
+		"GRIN_LOG_LEVEL":          "loud",
+		"GRIN_AUTH":               "maybe",
+	}), io.Discard)
+	if err == nil {
+		t.Fatal("accepted bad settings")
+	}
+	for _, want := range []string{"GRIN_JWT_EXPIRE_MINUTES", "GRIN_LOG_LEVEL", "GRIN_AUTH"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+	_, err = Load(nil, env(map[string]string{"GRIN_JWT_SECRET": "secret", "GRIN_API_KEY": "short"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "GRIN_JWT_SECRET") || !strings.Contains(err.Error(), "GRIN_API_KEY") {
+		t.Errorf("weak secrets: %v", err)
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"GRIN_API_KEY": "super-secret-key-123"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{c.APIKey.String(), strings.Join([]string{string(must(c.APIKey.MarshalText()))}, ""), c.APIKey.LogValue().String()} {
+		if strings.Contains(s, "super-secret") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+}
+
+func must(b []byte, _ error) []byte { return b }
+
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := Load([]string{"-h"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "GRIN_API_KEY") {
+		t.Errorf("help: %v\n%s", err, out.String())
+	}
+}
