@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 )
 
@@ -115,21 +116,31 @@ func (s *HandlerSettings) Put(ctx context.Context, name string, value json.RawMe
 	if err != nil {
 		return HandlerSetting{}, fmt.Errorf("%w: %s: %v", ErrInvalidSettings, name, err)
 	}
+	if err := s.save(ctx, name, value); err != nil {
+		if c, ok := h.(io.Closer); ok {
+			c.Close()
+		}
+		return HandlerSetting{}, err
+	}
+	s.auth.SetSelected(h)
+	return HandlerSetting{Name: name, Value: value, Schema: f.Schema}, nil
+}
+
+func (s *HandlerSettings) save(ctx context.Context, name string, value json.RawMessage) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return HandlerSetting{}, fmt.Errorf("save auth handler settings: %w", err)
+		return fmt.Errorf("save auth handler settings: %w", err)
 	}
 	defer tx.Rollback()
 	for k, v := range map[string]string{settingKeyPrefix + name: string(value), selectedKey: name} {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, k, v); err != nil {
-			return HandlerSetting{}, fmt.Errorf("save auth handler settings: %w", err)
+			return fmt.Errorf("save auth handler settings: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return HandlerSetting{}, fmt.Errorf("save auth handler settings: %w", err)
+		return fmt.Errorf("save auth handler settings: %w", err)
 	}
-	s.auth.SetSelected(h)
-	return HandlerSetting{Name: name, Value: value, Schema: f.Schema}, nil
+	return nil
 }
 
 // Restore installs the selected configuration saved earlier, at start.

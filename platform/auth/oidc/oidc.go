@@ -106,10 +106,11 @@ func Factory(base context.Context, logger *slog.Logger) auth.HandlerFactory {
 //
 // Notes: safe for concurrent use. Close stops the background key refresh.
 type Handler struct {
-	cfg    Config
-	keys   keyfunc.Keyfunc
-	cancel context.CancelFunc
-	parser *jwt.Parser
+	cfg        Config
+	keys       keyfunc.Keyfunc
+	cancel     context.CancelFunc
+	parser     *jwt.Parser
+	unknownKID *rate.Limiter
 }
 
 // Validate reports every problem of the settings at once.
@@ -149,8 +150,8 @@ func (c *Config) setDefaults() {
 }
 
 // New validates c, fetches the provider's keys once (failing when it
-// cannot) and returns a ready handler. ctx bounds the first fetch; base
-// bounds the background refresh.
+// cannot, within 10 seconds) and returns a ready handler. Background
+// refresh runs until base is done or the handler is closed.
 func New(ctx, base context.Context, c Config, logger *slog.Logger) (*Handler, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -164,11 +165,12 @@ func New(ctx, base context.Context, c Config, logger *slog.Logger) (*Handler, er
 	k, err := keyfunc.NewDefaultOverrideCtx(refreshCtx, []string{c.JWKSURL}, keyfunc.Override{
 		HTTPTimeout:               10 * time.Second,
 		NoErrorReturnFirstHTTPReq: &noSilentFirstFailure,
-		// A token naming an unknown key fetches the set again at most
-		// every 10 seconds; a request never waits for that limit, so a
-		// stream of made-up key ids cannot hold requests up.
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(10*time.Second), 1),
-		RateLimitWaitMax:  time.Millisecond,
+		// Handler.unknownKID decides whether a token naming an unknown key
+		// may fetch the set again; keyfunc itself never waits. Its
+		// RateLimitWaitMax also bounds the fetch, so it must be long enough
+		// for a real provider to answer.
+		RefreshUnknownKID: rate.NewLimiter(rate.Inf, 1),
+		RateLimitWaitMax:  10 * time.Second,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(_ context.Context, err error) {
 				logger.Warn("refresh OIDC keys", "url", u, "err", err)
@@ -190,6 +192,10 @@ func New(ctx, base context.Context, c Config, logger *slog.Logger) (*Handler, er
 		cfg:    c,
 		keys:   k,
 		cancel: cancel,
+		// A token naming an unknown key fetches the set again at most
+		// every 10 seconds; past that such tokens are refused at once, so
+		// a stream of made-up key ids neither waits nor floods the provider.
+		unknownKID: rate.NewLimiter(rate.Every(10*time.Second), 1),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(algorithms),
 			jwt.WithIssuer(c.Issuer),
@@ -223,6 +229,9 @@ func (h *Handler) FromToken(ctx context.Context, c auth.Credentials) (*auth.Iden
 	if alg, _ := tok.Header["alg"].(string); strings.HasPrefix(alg, "HS") {
 		return nil, nil
 	}
+	if kid, ok := tok.Header["kid"].(string); ok && !h.knownKey(ctx, kid) && !h.unknownKID.Allow() {
+		return nil, fmt.Errorf("the token names key %q, which the provider does not publish", kid)
+	}
 	var claims jwt.MapClaims
 	if _, err := h.parser.ParseWithClaims(c.Token, &claims, h.keys.KeyfuncCtx(ctx)); err != nil {
 		return nil, err
@@ -233,11 +242,32 @@ func (h *Handler) FromToken(ctx context.Context, c auth.Credentials) (*auth.Iden
 		return nil, fmt.Errorf("the token has no %q claim to identify the user", h.cfg.UserIDClaim)
 	}
 	id := &auth.Identity{ID: *h.cfg.IDPrefix + sub, Extra: map[string]any{"claims": map[string]any(claims)}}
+	if reservedSubject(id.ID) {
+		// With an empty prefix a provider user named "role:admin" would
+		// otherwise act as that role.
+		return nil, fmt.Errorf("the user id %q looks like a policy role or credential; set id_prefix", id.ID)
+	}
 	if n, ok := lookup(claims, h.cfg.UsernameClaim); ok {
 		id.Name, _ = n.(string)
 	}
 	id.Subjects = append([]string{id.ID}, h.roles(claims)...)
 	return id, nil
+}
+
+func (h *Handler) knownKey(ctx context.Context, kid string) bool {
+	_, err := h.keys.Storage().KeyRead(ctx, kid)
+	return err == nil
+}
+
+// reservedSubject reports whether an id would read as a policy role,
+// permission or credential subject.
+func reservedSubject(id string) bool {
+	for _, p := range []string{"role:", "perm:", "credential:"} {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // FromKey implements auth.Handler: keys are never this handler's.

@@ -1,6 +1,7 @@
 package oidc_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -9,6 +10,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -106,10 +108,24 @@ type jwksServer struct {
 
 func newJWKSServer(t *testing.T, keys ...signer) *jwksServer {
 	t.Helper()
+	return newJWKSServerAway(t, 0, keys...)
+}
+
+// newJWKSServerAway is newJWKSServer for a provider latency away, as a
+// real one is: every answer takes that long to arrive.
+func newJWKSServerAway(t *testing.T, latency time.Duration, keys ...signer) *jwksServer {
+	t.Helper()
 	s := &jwksServer{}
 	s.serve(t, keys...)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
+		if latency > 0 {
+			select {
+			case <-time.After(latency):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		s.mu.Lock()
 		body := s.body
 		s.mu.Unlock()
@@ -498,11 +514,21 @@ func TestOIDCRoleMapping(t *testing.T) {
 	}
 }
 
+// providerLatency is how far the test's provider is: a JWKS answer takes
+// this long, as over any real network. It is not a threshold: a handler
+// that gives the key set fetch a sane time passes whatever the machine.
+const providerLatency = 20 * time.Millisecond
+
 func TestOIDCKeyRotation(t *testing.T) {
 	keyA := newRSASigner(t, "key-A")
 	keyB := newECSigner(t, "key-B")
-	jwks := newJWKSServer(t, keyA)
-	h := newHandler(t, config(jwks.URL))
+	jwks := newJWKSServerAway(t, providerLatency, keyA)
+	logs := &syncBuffer{}
+	h, err := oidc.New(t.Context(), t.Context(), config(jwks.URL), slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatalf("oidc.New: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
 
 	id, err := fromToken(h, t.Context(), keyA.sign(t, claimsFor("alice")))
 	if err != nil || id == nil || id.ID != "oidc:alice" {
@@ -514,8 +540,8 @@ func TestOIDCKeyRotation(t *testing.T) {
 	before := jwks.hits.Load()
 	id, err = fromToken(h, t.Context(), keyB.sign(t, claimsFor("bob")))
 	if err != nil || id == nil || id.ID != "oidc:bob" {
-		t.Fatalf("token of the new key B (unknown kid, the set should be fetched again): %v, %v; want oidc:bob (JWKS fetched %d time(s) for it)",
-			id, err, jwks.hits.Load()-before)
+		t.Fatalf("token of the new key B (unknown kid, so the set is fetched again): %v, %v; want oidc:bob\n"+
+			"JWKS requests for it: %d; handler log:\n%s", id, err, jwks.hits.Load()-before, logs)
 	}
 	if jwks.hits.Load() == before {
 		t.Errorf("key B was accepted without fetching the JWKS again")
@@ -530,9 +556,27 @@ func TestOIDCKeyRotation(t *testing.T) {
 		t.Errorf("identity %+v returned with error %v", id, err)
 	}
 	// B keeps working.
-	if id, err := fromToken(h, t.Context(), keyB.sign(t, claimsFor("bob"))); err != nil || id == nil {
+	if id, err := fromToken(h, t.Context(), keyB.sign(t, claimsFor("bob"))); err != nil || id == nil || id.ID != "oidc:bob" {
 		t.Errorf("token of key B after A was refused: %v, %v", id, err)
 	}
+}
+
+// syncBuffer is a log destination safe across goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestOIDCNewFailsClearly(t *testing.T) {
@@ -649,5 +693,25 @@ func TestOIDCFactoryRefusesUnknownSettings(t *testing.T) {
 func closeHandler(h auth.Handler) {
 	if c, ok := h.(interface{ Close() error }); ok {
 		c.Close()
+	}
+}
+
+// TestOIDCRefusesIDsThatReadAsPolicySubjects: with an empty id_prefix, a
+// provider user named like a role must not act as that role.
+func TestOIDCRefusesIDsThatReadAsPolicySubjects(t *testing.T) {
+	key := newRSASigner(t, "k1")
+	jwks := newJWKSServer(t, key)
+	c := config(jwks.URL)
+	empty := ""
+	c.IDPrefix = &empty
+	h := newHandler(t, c)
+	for _, sub := range []string{"role:admin", "perm:users:delete", "credential:api_key"} {
+		id, err := fromToken(h, context.Background(), key.sign(t, claimsFor(sub)))
+		if err == nil {
+			t.Errorf("sub %q accepted as %+v", sub, id)
+		}
+	}
+	if id, err := fromToken(h, context.Background(), key.sign(t, claimsFor("alice"))); err != nil || id.ID != "alice" {
+		t.Errorf("plain id: %+v %v", id, err)
 	}
 }
