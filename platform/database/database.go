@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -36,6 +37,13 @@ const FileName = "grin.db"
 // pending migration. The returned handle is safe for concurrent use.
 func Open(ctx context.Context, dir string) (*sql.DB, error) {
 	path := filepath.Join(dir, FileName)
+	// Create the file readable by its owner only; SQLite gives the WAL
+	// and shared-memory files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	f.Close()
 	q := url.Values{}
 	for _, p := range []string{
 		"journal_mode(WAL)",

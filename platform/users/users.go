@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -153,6 +154,8 @@ func ValidateUsername(name string) error {
 		return fmt.Errorf("%w: the username must be at least %d characters", ErrInvalid, MinUsername)
 	case n > MaxUsername:
 		return fmt.Errorf("%w: the username must be at most %d characters", ErrInvalid, MaxUsername)
+	case !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
+		return fmt.Errorf("%w: the username must be printable text, without control characters", ErrInvalid)
 	}
 	return nil
 }
