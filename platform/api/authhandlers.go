@@ -4,62 +4,74 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/platform/auth"
+	"grin/platform/settings"
 	"grin/policies"
 )
 
-// AuthHandlerSetting is one auth handler configuration.
-type AuthHandlerSetting struct {
+// Setting is one configuration of a configurable component.
+type Setting struct {
 	Name   string         `json:"name"`
-	Value  map[string]any `json:"value" doc:"The configuration's settings."`
+	Value  map[string]any `json:"value" doc:"The configuration's settings; secrets read as ********."`
 	Schema map[string]any `json:"schema,omitempty" doc:"JSON Schema of value."`
 }
 
-// AuthHandlerSettings lists the configurations, Cat-shaped.
-type AuthHandlerSettings struct {
-	Settings              []AuthHandlerSetting `json:"settings"`
-	SelectedConfiguration string               `json:"selected_configuration"`
+// SettingsList lists a component's configurations, Cat-shaped.
+type SettingsList struct {
+	Settings              []Setting `json:"settings"`
+	SelectedConfiguration string    `json:"selected_configuration"`
 }
 
-// AuthHandlerSettingsOutput carries every configuration.
-type AuthHandlerSettingsOutput struct{ Body AuthHandlerSettings }
+// SettingsListOutput carries every configuration.
+type SettingsListOutput struct{ Body SettingsList }
 
-// AuthHandlerSettingOutput carries one configuration.
-type AuthHandlerSettingOutput struct{ Body AuthHandlerSetting }
+// SettingOutput carries one configuration.
+type SettingOutput struct{ Body Setting }
 
-// AuthHandlerName names a configuration in the path.
-type AuthHandlerName struct {
-	Name string `path:"name" maxLength:"128" doc:"CoreOnlyAuthConfig or OIDCAuthConfig."`
+// SettingName names a configuration in the path.
+type SettingName struct {
+	Name string `path:"name" maxLength:"128" doc:"The configuration's name."`
 }
 
-func settingOf(h auth.HandlerSetting) (AuthHandlerSetting, error) {
-	out := AuthHandlerSetting{Name: h.Name, Schema: h.Schema, Value: map[string]any{}}
+func settingOf(h settings.Setting) (Setting, error) {
+	out := Setting{Name: h.Name, Schema: h.Schema, Value: map[string]any{}}
 	if len(h.Value) > 0 {
 		if err := json.Unmarshal(h.Value, &out.Value); err != nil {
-			return AuthHandlerSetting{}, err
+			return Setting{}, err
 		}
 	}
 	return out, nil
 }
 
-func (s *Server) registerAuthHandlers() {
+// settingsFamily describes the Cat endpoints of one configurable component.
+type settingsFamily struct {
+	path     string // "/llm/settings"
+	opSuffix string // "LLMSettings" → listLLMSettings, getLLMSetting, updateLLMSetting
+	tag      string
+	resource policies.Resource
+	what     string // "language model"
+}
+
+// registerSettings registers the three Cat operations of a family: list,
+// get and put (which also selects).
+func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamily) {
 	register(s, huma.Operation{
-		OperationID: "listAuthHandlerSettings", Method: http.MethodGet, Path: "/auth_handler/settings",
-		Summary: "Auth handler configurations", Tags: []string{"AuthHandler"},
-	}, catNeed(policies.AuthHandler, policies.List), func(ctx context.Context, _ *struct{}) (*AuthHandlerSettingsOutput, error) {
-		list, sel, err := s.deps.AuthHandlers.List(ctx)
+		OperationID: "list" + f.opSuffix + "s", Method: http.MethodGet, Path: f.path,
+		Summary: "List " + f.what + " configurations", Tags: []string{f.tag},
+	}, catNeed(f.resource, policies.List), func(ctx context.Context, _ *struct{}) (*SettingsListOutput, error) {
+		list, sel, err := r.List(ctx)
 		if err != nil {
-			return nil, s.internal(ctx, "list auth handlers", err)
+			return nil, s.internal(ctx, "list "+f.what+" settings", err)
 		}
-		out := &AuthHandlerSettingsOutput{Body: AuthHandlerSettings{SelectedConfiguration: sel, Settings: []AuthHandlerSetting{}}}
+		out := &SettingsListOutput{Body: SettingsList{SelectedConfiguration: sel, Settings: []Setting{}}}
 		for _, h := range list {
 			v, err := settingOf(h)
 			if err != nil {
-				return nil, s.internal(ctx, "list auth handlers", err)
+				return nil, s.internal(ctx, "list "+f.what+" settings", err)
 			}
 			out.Body.Settings = append(out.Body.Settings, v)
 		}
@@ -67,52 +79,59 @@ func (s *Server) registerAuthHandlers() {
 	})
 
 	register(s, huma.Operation{
-		OperationID: "getAuthHandlerSetting", Method: http.MethodGet, Path: "/auth_handler/settings/{name}",
-		Summary: "One auth handler configuration", Tags: []string{"AuthHandler"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.AuthHandler, policies.Read), func(ctx context.Context, in *AuthHandlerName) (*AuthHandlerSettingOutput, error) {
-		h, err := s.deps.AuthHandlers.Get(ctx, in.Name)
+		OperationID: "get" + f.opSuffix, Method: http.MethodGet, Path: f.path + "/{name}",
+		Summary: "Get a " + f.what + " configuration", Tags: []string{f.tag}, Errors: []int{http.StatusNotFound},
+	}, catNeed(f.resource, policies.Read), func(ctx context.Context, in *SettingName) (*SettingOutput, error) {
+		h, err := r.Get(ctx, in.Name)
 		if err != nil {
-			return nil, s.authHandlerError(ctx, err)
+			return nil, s.settingsError(ctx, err)
 		}
 		v, err := settingOf(h)
 		if err != nil {
-			return nil, s.internal(ctx, "read auth handler", err)
+			return nil, s.internal(ctx, "read "+f.what+" settings", err)
 		}
-		return &AuthHandlerSettingOutput{Body: v}, nil
+		return &SettingOutput{Body: v}, nil
 	})
 
 	register(s, huma.Operation{
-		OperationID: "updateAuthHandlerSetting", Method: http.MethodPut, Path: "/auth_handler/settings/{name}",
-		Summary: "Select and configure an auth handler",
-		Description: "Validates the settings (an OIDC configuration fetches its JWKS once), saves them and makes this configuration " +
-			"the selected one, at once. Refused settings change nothing.",
-		Tags: []string{"AuthHandler"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.AuthHandler, policies.Edit), func(ctx context.Context, in *struct {
-		AuthHandlerName
+		OperationID: "update" + f.opSuffix, Method: http.MethodPut, Path: f.path + "/{name}",
+		Summary: fmt.Sprintf("Select and configure a %s", f.what),
+		Description: "Validates the settings (a remote configuration is contacted once), saves them and makes this configuration " +
+			"the selected one, at once. Refused settings change nothing. Secrets sent as ******** or left out keep their stored value.",
+		Tags: []string{f.tag}, Errors: []int{http.StatusNotFound},
+	}, catNeed(f.resource, policies.Edit), func(ctx context.Context, in *struct {
+		SettingName
 		Body map[string]any
-	}) (*AuthHandlerSettingOutput, error) {
+	}) (*SettingOutput, error) {
 		raw, err := json.Marshal(in.Body)
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
 		}
-		h, err := s.deps.AuthHandlers.Put(ctx, in.Name, raw)
+		h, err := r.Put(ctx, in.Name, raw)
 		if err != nil {
-			return nil, s.authHandlerError(ctx, err)
+			return nil, s.settingsError(ctx, err)
 		}
 		v, err := settingOf(h)
 		if err != nil {
-			return nil, s.internal(ctx, "save auth handler", err)
+			return nil, s.internal(ctx, "save "+f.what+" settings", err)
 		}
-		return &AuthHandlerSettingOutput{Body: v}, nil
+		return &SettingOutput{Body: v}, nil
 	})
 }
 
-func (s *Server) authHandlerError(ctx context.Context, err error) error {
+func (s *Server) settingsError(ctx context.Context, err error) error {
 	switch {
-	case errors.Is(err, auth.ErrUnknownHandler):
+	case errors.Is(err, settings.ErrUnknown):
 		return huma.Error404NotFound(err.Error())
-	case errors.Is(err, auth.ErrInvalidSettings):
+	case errors.Is(err, settings.ErrInvalid):
 		return huma.Error422UnprocessableEntity(err.Error())
 	}
-	return s.internal(ctx, "auth handler settings", err)
+	return s.internal(ctx, "settings", err)
+}
+
+func (s *Server) registerAuthHandlers() {
+	registerSettings(s, s.deps.AuthHandlers, settingsFamily{
+		path: "/auth_handler/settings", opSuffix: "AuthHandlerSetting", tag: "AuthHandler",
+		resource: policies.AuthHandler, what: "auth handler",
+	})
 }

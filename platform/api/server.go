@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"grin/platform/auth"
+	"grin/platform/settings"
 	"grin/platform/users"
 	"grin/policies"
 )
@@ -27,7 +28,7 @@ type Deps struct {
 	Policy       *policies.Enforcer
 	Auth         *auth.Authenticator
 	Login        *auth.Login
-	AuthHandlers *auth.HandlerSettings
+	AuthHandlers *settings.Registry[auth.Handler]
 	Logger       *slog.Logger
 }
 

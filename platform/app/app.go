@@ -18,6 +18,7 @@ import (
 	"grin/platform/auth/oidc"
 	"grin/platform/config"
 	"grin/platform/database"
+	"grin/platform/settings"
 	"grin/platform/users"
 	"grin/policies"
 )
@@ -107,7 +108,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	authn := auth.NewAuthenticator(auth.Keys{
 		API: cfg.APIKey.Reveal(), WS: cfg.APIKeyWS.Reveal(), Required: cfg.AuthRequired,
 	}, tokens, store, o.handlers...)
-	handlerSettings := auth.NewHandlerSettings(db, authn, oidc.Factory(ctx, logger.With("component", "oidc")))
+	handlerSettings := settings.New(db, "auth_handler", authn.SetSelected,
+		auth.CoreOnlyFactory(), oidc.Factory(ctx, logger.With("component", "oidc")))
 	if err := selectAuthHandler(ctx, cfg, handlerSettings); err != nil {
 		return nil, err
 	}
@@ -124,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 
 // selectAuthHandler applies GRIN_AUTH_HANDLER, or restores the handler
 // saved through the API when it is unset.
-func selectAuthHandler(ctx context.Context, cfg config.Config, s *auth.HandlerSettings) error {
+func selectAuthHandler(ctx context.Context, cfg config.Config, s *settings.Registry[auth.Handler]) error {
 	switch cfg.AuthHandler {
 	case "oidc":
 		o := cfg.OIDC

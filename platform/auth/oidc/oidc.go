@@ -25,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"grin/platform/auth"
+	"grin/platform/settings"
 )
 
 // Name is the configuration's name in /auth_handler/settings.
@@ -83,10 +84,10 @@ var schema = map[string]any{
 	},
 }
 
-// Factory offers the handler to auth.HandlerSettings. Keys are refreshed in
+// Factory offers the handler to the auth handler settings. Keys are refreshed in
 // the background until base is done.
-func Factory(base context.Context, logger *slog.Logger) auth.HandlerFactory {
-	return auth.HandlerFactory{
+func Factory(base context.Context, logger *slog.Logger) settings.Factory[auth.Handler] {
+	return settings.Factory[auth.Handler]{
 		Name:     Name,
 		Schema:   schema,
 		Defaults: json.RawMessage(`{"issuer":"","audience":"","jwks_url":""}`),

@@ -1,0 +1,270 @@
+// Package settings keeps the Cat-style configurable components: a family of
+// named configurations (auth handlers, language models, embedders), each
+// with a JSON Schema and a settings document, one of which is selected and
+// in force.
+//
+// Put builds the component before anything is saved, so settings that do
+// not work are refused and change nothing. Properties the schema marks
+// "writeOnly" (API keys) are never shown again: reads replace them with
+// Masked, and a write that sends Masked or leaves them out keeps the
+// stored value.
+package settings
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+)
+
+// Masked stands for a stored secret in what reads return.
+const Masked = "********"
+
+// Errors; package api maps them to 404 and 422.
+var (
+	ErrUnknown = errors.New("unknown configuration")
+	ErrInvalid = errors.New("invalid settings")
+)
+
+// Factory builds one configuration's component from its settings.
+type Factory[T any] struct {
+	// Name is the configuration's name, as the Cat names them.
+	Name string
+	// Schema is the JSON Schema of the settings; properties with
+	// "writeOnly": true are secrets.
+	Schema map[string]any
+	// Defaults is the settings document before anyone saved one.
+	Defaults json.RawMessage
+	// Build validates the settings and returns a ready component. It may
+	// reach the outside world and should fail when that fails.
+	Build func(ctx context.Context, settings json.RawMessage) (T, error)
+}
+
+// Setting is one configuration as clients see it, secrets masked.
+type Setting struct {
+	Name   string          `json:"name"`
+	Value  json.RawMessage `json:"value"`
+	Schema map[string]any  `json:"schema"`
+}
+
+// Registry stores the settings of one family of configurations in the
+// settings table and installs the selected one.
+//
+// Notes: safe for concurrent use.
+type Registry[T any] struct {
+	db        *sql.DB
+	kind      string
+	apply     func(T)
+	factories []Factory[T]
+
+	mu sync.Mutex // serializes Put and Restore
+}
+
+// New returns a registry whose rows are named after kind ("llm"), that
+// calls apply with the component of each configuration put in force. The
+// first factory is the default selection.
+func New[T any](db *sql.DB, kind string, apply func(T), factories ...Factory[T]) *Registry[T] {
+	return &Registry[T]{db: db, kind: kind, apply: apply, factories: factories}
+}
+
+// List returns every configuration and the selected one's name.
+func (r *Registry[T]) List(ctx context.Context) ([]Setting, string, error) {
+	out := make([]Setting, 0, len(r.factories))
+	for _, f := range r.factories {
+		v, err := r.stored(ctx, f)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, Setting{Name: f.Name, Value: mask(v, f.Schema), Schema: f.Schema})
+	}
+	sel, err := r.selected(ctx)
+	return out, sel, err
+}
+
+// Get returns one configuration.
+func (r *Registry[T]) Get(ctx context.Context, name string) (Setting, error) {
+	f, err := r.factory(name)
+	if err != nil {
+		return Setting{}, err
+	}
+	v, err := r.stored(ctx, f)
+	if err != nil {
+		return Setting{}, err
+	}
+	return Setting{Name: f.Name, Value: mask(v, f.Schema), Schema: f.Schema}, nil
+}
+
+// Put validates and saves a configuration's settings, selects it and puts
+// its component in force. Refused settings change nothing.
+func (r *Registry[T]) Put(ctx context.Context, name string, value json.RawMessage) (Setting, error) {
+	f, err := r.factory(name)
+	if err != nil {
+		return Setting{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, err := r.stored(ctx, f)
+	if err != nil {
+		return Setting{}, err
+	}
+	value, err = keepSecrets(value, old, f.Schema)
+	if err != nil {
+		return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	c, err := f.Build(ctx, value)
+	if err != nil {
+		return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	if err := r.save(ctx, name, value); err != nil {
+		closeIfCloser(c)
+		return Setting{}, err
+	}
+	r.apply(c)
+	return Setting{Name: name, Value: mask(value, f.Schema), Schema: f.Schema}, nil
+}
+
+// Restore puts the saved selection in force, at start.
+func (r *Registry[T]) Restore(ctx context.Context) error {
+	sel, err := r.selected(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := r.factory(sel)
+	if err != nil {
+		return fmt.Errorf("the saved %s configuration %q is not offered by this grin", r.kind, sel)
+	}
+	v, err := r.stored(ctx, f)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := f.Build(ctx, v)
+	if err != nil {
+		return fmt.Errorf("%s configuration %s: %w", r.kind, sel, err)
+	}
+	r.apply(c)
+	return nil
+}
+
+func (r *Registry[T]) factory(name string) (Factory[T], error) {
+	names := make([]string, len(r.factories))
+	for i, f := range r.factories {
+		if f.Name == name {
+			return f, nil
+		}
+		names[i] = f.Name
+	}
+	return Factory[T]{}, fmt.Errorf("%w %q; the %s configurations are %v", ErrUnknown, name, r.kind, names)
+}
+
+func (r *Registry[T]) stored(ctx context.Context, f Factory[T]) (json.RawMessage, error) {
+	var v string
+	err := r.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, r.kind+":"+f.Name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f.Defaults, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s settings: %w", r.kind, err)
+	}
+	return json.RawMessage(v), nil
+}
+
+func (r *Registry[T]) selected(ctx context.Context) (string, error) {
+	var v string
+	err := r.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, r.kind).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r.factories[0].Name, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read selected %s: %w", r.kind, err)
+	}
+	return v, nil
+}
+
+func (r *Registry[T]) save(ctx context.Context, name string, value json.RawMessage) error {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save %s settings: %w", r.kind, err)
+	}
+	defer tx.Rollback()
+	for _, kv := range [][2]string{{r.kind + ":" + name, string(value)}, {r.kind, name}} {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, kv[0], kv[1]); err != nil {
+			return fmt.Errorf("save %s settings: %w", r.kind, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save %s settings: %w", r.kind, err)
+	}
+	return nil
+}
+
+// secretFields lists the schema's writeOnly properties.
+func secretFields(schema map[string]any) []string {
+	props, _ := schema["properties"].(map[string]any)
+	var out []string
+	for name, p := range props {
+		if m, ok := p.(map[string]any); ok && m["writeOnly"] == true {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// mask replaces set secrets with Masked.
+func mask(v json.RawMessage, schema map[string]any) json.RawMessage {
+	secrets := secretFields(schema)
+	if len(secrets) == 0 {
+		return v
+	}
+	var m map[string]any
+	if json.Unmarshal(v, &m) != nil {
+		return v
+	}
+	for _, k := range secrets {
+		if s, ok := m[k].(string); ok && s != "" {
+			m[k] = Masked
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// keepSecrets fills secrets that a write left out or sent as Masked from
+// the stored settings, so a client can save what it read.
+func keepSecrets(v, old json.RawMessage, schema map[string]any) (json.RawMessage, error) {
+	secrets := secretFields(schema)
+	if len(secrets) == 0 {
+		return v, nil
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("settings must be a JSON object: %v", err)
+	}
+	var prev map[string]any
+	json.Unmarshal(old, &prev)
+	for _, k := range secrets {
+		if cur, present := m[k]; !present || cur == Masked {
+			if p, ok := prev[k]; ok {
+				m[k] = p
+			} else {
+				delete(m, k)
+			}
+		}
+	}
+	return json.Marshal(m)
+}
+
+func closeIfCloser(c any) {
+	if cl, ok := c.(io.Closer); ok {
+		cl.Close()
+	}
+}
