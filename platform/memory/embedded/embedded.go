@@ -1,0 +1,355 @@
+// Package embedded is the memory backend of a single-binary deployment:
+// points live in grin's SQLite file and recall is an exact cosine search in
+// process.
+//
+// Each partition's points are decoded once and cached; a write to a
+// partition drops its cache entry, so the next recall reads it again. The
+// cache is bounded by the number of vectors it holds.
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"grin/platform/memory"
+)
+
+// Store is the embedded memory.Store.
+//
+// Notes: safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	seq atomic.Int64
+
+	mu       sync.Mutex
+	cache    map[partKey][]memory.Point
+	gen      map[partKey]uint64 // bumped by every write to the partition
+	cached   int                // vectors in cache
+	maxCache int
+}
+
+type partKey struct{ collection, partition string }
+
+// New returns a store over grin's database. maxCachedVectors bounds the
+// decoded vectors kept in memory (0: one million).
+func New(ctx context.Context, db *sql.DB, maxCachedVectors int) (*Store, error) {
+	if maxCachedVectors <= 0 {
+		maxCachedVectors = 1_000_000
+	}
+	s := &Store{db: db, cache: map[partKey][]memory.Point{}, gen: map[partKey]uint64{}, maxCache: maxCachedVectors}
+	var max sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM memory_points`).Scan(&max); err != nil {
+		return nil, fmt.Errorf("open embedded memory: %w", err)
+	}
+	s.seq.Store(max.Int64)
+	return s, nil
+}
+
+// Upsert implements memory.Store.
+func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
+	if len(points) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store memories: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO memory_points (collection, partition, id, content, metadata, embedder, vector, seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (collection, partition, id) DO UPDATE SET
+		content = excluded.content, metadata = excluded.metadata, embedder = excluded.embedder, vector = excluded.vector`)
+	if err != nil {
+		return fmt.Errorf("store memories: %w", err)
+	}
+	defer stmt.Close()
+	touched := map[partKey]bool{}
+	for _, p := range points {
+		if !memory.ValidCollection(p.Collection) || p.ID == "" {
+			return fmt.Errorf("store memory %q: collection %q or id is not valid", p.ID, p.Collection)
+		}
+		meta, err := json.Marshal(nonNil(p.Metadata))
+		if err != nil {
+			return fmt.Errorf("store memory %q: metadata: %w", p.ID, err)
+		}
+		if _, err := stmt.ExecContext(ctx, p.Collection, p.Partition, p.ID, p.Content, string(meta), p.Embedder, encode(p.Vector), s.seq.Add(1)); err != nil {
+			return fmt.Errorf("store memory %q: %w", p.ID, err)
+		}
+		touched[partKey{p.Collection, p.Partition}] = true
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store memories: %w", err)
+	}
+	s.forget(touched)
+	return nil
+}
+
+// Recall implements memory.Store.
+func (s *Store) Recall(ctx context.Context, collection string, partitions []string, q memory.Query) ([]memory.Match, error) {
+	if q.K <= 0 {
+		return nil, nil
+	}
+	var out []memory.Match
+	for _, part := range partitions {
+		points, err := s.partition(ctx, collection, part)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range points {
+			if p.Embedder != q.Embedder || len(p.Vector) != len(q.Vector) || !memory.Matches(p.Metadata, q.Metadata) {
+				continue
+			}
+			score := memory.Cosine(q.Vector, p.Vector)
+			if score < q.Threshold || math.IsNaN(score) {
+				continue
+			}
+			out = append(out, memory.Match{Point: p, Score: score})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
+	if len(out) > q.K {
+		out = out[:q.K]
+	}
+	// Callers get copies: the cache's maps are not theirs to change.
+	for i := range out {
+		out[i].Point = clonePoint(out[i].Point)
+	}
+	return out, nil
+}
+
+// Get implements memory.Store.
+func (s *Store) Get(ctx context.Context, collection, partition, id string) (memory.Point, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT id, content, metadata, embedder, vector FROM memory_points
+		WHERE collection = ? AND partition = ? AND id = ?`, collection, partition, id)
+	p, err := scan(row.Scan, collection, partition)
+	if errors.Is(err, sql.ErrNoRows) {
+		return memory.Point{}, memory.ErrNotFound
+	}
+	return p, err
+}
+
+// List implements memory.Store.
+func (s *Store) List(ctx context.Context, collection string, partitions []string, filter map[string]any, offset, limit int) ([]memory.Point, error) {
+	var out []memory.Point
+	skipped := 0
+	for _, part := range partitions {
+		points, err := s.partition(ctx, collection, part)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range points {
+			if !memory.Matches(p.Metadata, filter) {
+				continue
+			}
+			if skipped < offset {
+				skipped++
+				continue
+			}
+			if len(out) == limit {
+				return out, nil
+			}
+			out = append(out, clonePoint(p))
+		}
+	}
+	return out, nil
+}
+
+// Delete implements memory.Store.
+func (s *Store) Delete(ctx context.Context, collection, partition string, ids []string) (int, error) {
+	n := 0
+	for _, id := range ids {
+		res, err := s.db.ExecContext(ctx, `DELETE FROM memory_points WHERE collection = ? AND partition = ? AND id = ?`, collection, partition, id)
+		if err != nil {
+			return n, fmt.Errorf("delete memory %q: %w", id, err)
+		}
+		k, _ := res.RowsAffected()
+		n += int(k)
+	}
+	s.forget(map[partKey]bool{{collection, partition}: true})
+	return n, nil
+}
+
+// DeleteWhere implements memory.Store.
+func (s *Store) DeleteWhere(ctx context.Context, collection string, partitions []string, filter map[string]any) (int, error) {
+	n := 0
+	for _, part := range partitions {
+		if len(filter) == 0 {
+			res, err := s.db.ExecContext(ctx, `DELETE FROM memory_points WHERE collection = ? AND partition = ?`, collection, part)
+			if err != nil {
+				return n, fmt.Errorf("delete %s memories of %q: %w", collection, part, err)
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		} else {
+			points, err := s.partition(ctx, collection, part)
+			if err != nil {
+				return n, err
+			}
+			var ids []string
+			for _, p := range points {
+				if memory.Matches(p.Metadata, filter) {
+					ids = append(ids, p.ID)
+				}
+			}
+			k, err := s.Delete(ctx, collection, part, ids)
+			n += k
+			if err != nil {
+				return n, err
+			}
+		}
+		s.forget(map[partKey]bool{{collection, part}: true})
+	}
+	return n, nil
+}
+
+// Count implements memory.Store.
+func (s *Store) Count(ctx context.Context, collection string, partitions []string) (int, error) {
+	if len(partitions) == 0 {
+		return 0, nil
+	}
+	args := []any{collection}
+	for _, p := range partitions {
+		args = append(args, p)
+	}
+	var n int
+	q := `SELECT count(*) FROM memory_points WHERE collection = ? AND partition IN (?` + strings.Repeat(",?", len(partitions)-1) + `)`
+	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s memories: %w", collection, err)
+	}
+	return n, nil
+}
+
+// Partitions implements memory.Store.
+func (s *Store) Partitions(ctx context.Context, collection string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT partition FROM memory_points WHERE collection = ? ORDER BY partition`, collection)
+	if err != nil {
+		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// partition returns a partition's points, oldest first, from the cache or
+// the database.
+func (s *Store) partition(ctx context.Context, collection, part string) ([]memory.Point, error) {
+	key := partKey{collection, part}
+	s.mu.Lock()
+	points, ok := s.cache[key]
+	gen := s.gen[key]
+	s.mu.Unlock()
+	if ok {
+		return points, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, content, metadata, embedder, vector FROM memory_points
+		WHERE collection = ? AND partition = ? ORDER BY seq`, collection, part)
+	if err != nil {
+		return nil, fmt.Errorf("read %s memories: %w", collection, err)
+	}
+	defer rows.Close()
+	points = nil
+	for rows.Next() {
+		p, err := scan(rows.Scan, collection, part)
+		if err != nil {
+			return nil, err
+		}
+		points = append(points, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s memories: %w", collection, err)
+	}
+	s.mu.Lock()
+	// Cache only what no write has overtaken since the read began.
+	if s.gen[key] == gen {
+		if s.cached+len(points) > s.maxCache {
+			clear(s.cache)
+			s.cached = 0
+		}
+		if _, dup := s.cache[key]; !dup {
+			s.cache[key] = points
+			s.cached += len(points)
+		}
+	}
+	s.mu.Unlock()
+	return points, nil
+}
+
+// forget drops cached partitions after a committed write and bumps their
+// generation, so a read that began before the write does not cache what
+// it read.
+func (s *Store) forget(keys map[partKey]bool) {
+	s.mu.Lock()
+	for k := range keys {
+		s.gen[k]++
+		if pts, ok := s.cache[k]; ok {
+			s.cached -= len(pts)
+			delete(s.cache, k)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func scan(scanFn func(...any) error, collection, partition string) (memory.Point, error) {
+	var p memory.Point
+	var meta string
+	var vec []byte
+	if err := scanFn(&p.ID, &p.Content, &meta, &p.Embedder, &vec); err != nil {
+		return memory.Point{}, err
+	}
+	p.Collection, p.Partition = collection, partition
+	if err := json.Unmarshal([]byte(meta), &p.Metadata); err != nil {
+		return memory.Point{}, fmt.Errorf("memory %q: metadata: %w", p.ID, err)
+	}
+	p.Vector = decode(vec)
+	return p, nil
+}
+
+func encode(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+func decode(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
+}
+
+func nonNil(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func clonePoint(p memory.Point) memory.Point {
+	md := make(map[string]any, len(p.Metadata))
+	for k, v := range p.Metadata {
+		md[k] = v
+	}
+	p.Metadata = md
+	return p
+}
+
+var _ memory.Store = (*Store)(nil)

@@ -1,0 +1,173 @@
+// Package memory defines grin's vector memory: three collections of points
+// (episodic, declarative, procedural), each split into partitions, behind
+// one Store interface with a backend per deployment (embedded SQLite in
+// memory/embedded; Weaviate later).
+//
+// Partitions carry the tenancy: an episodic partition is one user's (named
+// by the identity id), a declarative partition is a space ("shared" by
+// default), procedural memory has the one partition "". A Store never
+// decides who may reach a partition; callers ask the policy and pass only
+// the partitions it grants.
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Collections.
+const (
+	Episodic    = "episodic"
+	Declarative = "declarative"
+	Procedural  = "procedural"
+)
+
+// Collections lists them in the Cat's order.
+func Collections() []string { return []string{Episodic, Declarative, Procedural} }
+
+// ValidCollection reports whether name is a collection.
+func ValidCollection(name string) bool { return slices.Contains(Collections(), name) }
+
+// DefaultSpace is the declarative space everyone reads by default.
+const DefaultSpace = "shared"
+
+// Errors.
+var (
+	ErrNotFound = errors.New("memory point not found")
+	// ErrDimensions: a vector's length differs from the collection's.
+	ErrDimensions = errors.New("vector dimensions differ")
+)
+
+// Point is one memory: a text, its metadata and its vector.
+type Point struct {
+	ID         string         `json:"id"`
+	Collection string         `json:"-"`
+	Partition  string         `json:"-"`
+	Content    string         `json:"page_content"`
+	Metadata   map[string]any `json:"metadata"`
+	Vector     []float32      `json:"vector,omitempty"`
+	// Embedder names the embedder that made Vector; vectors of different
+	// embedders are never compared.
+	Embedder string `json:"-"`
+}
+
+// When returns the point's metadata "when" (unix seconds, as the Cat
+// writes it), or the zero time.
+func (p Point) When() time.Time {
+	if f, ok := p.Metadata["when"].(float64); ok {
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9))
+	}
+	return time.Time{}
+}
+
+// Now is the Cat's "when": unix seconds with a fraction.
+func Now() float64 { return float64(time.Now().UnixNano()) / 1e9 }
+
+// Query is a recall configuration: the Cat's {embedding, k, threshold,
+// metadata}.
+type Query struct {
+	Vector    []float32
+	Embedder  string
+	K         int
+	Threshold float64
+	// Metadata is an AND of equalities on the points' metadata.
+	Metadata map[string]any
+}
+
+// Match is a recalled point and its cosine similarity.
+type Match struct {
+	Point
+	Score float64 `json:"score"`
+}
+
+// Store keeps points. Every call names its collection and the partitions
+// it may touch.
+//
+// Notes: implementations are safe for concurrent use.
+type Store interface {
+	// Upsert adds points, replacing points with the same collection,
+	// partition and id.
+	Upsert(ctx context.Context, points []Point) error
+	// Recall returns the best K points of the partitions whose score is
+	// at least the threshold, best first, merged across partitions.
+	Recall(ctx context.Context, collection string, partitions []string, q Query) ([]Match, error)
+	// Get returns one point.
+	Get(ctx context.Context, collection, partition, id string) (Point, error)
+	// List returns points matching filter, oldest first, a page at a time.
+	List(ctx context.Context, collection string, partitions []string, filter map[string]any, offset, limit int) ([]Point, error)
+	// Delete removes points by id and reports how many existed.
+	Delete(ctx context.Context, collection, partition string, ids []string) (int, error)
+	// DeleteWhere removes points matching filter (all when empty).
+	DeleteWhere(ctx context.Context, collection string, partitions []string, filter map[string]any) (int, error)
+	// Count counts the points of the partitions.
+	Count(ctx context.Context, collection string, partitions []string) (int, error)
+	// Partitions lists the partitions that hold points.
+	Partitions(ctx context.Context, collection string) ([]string, error)
+}
+
+// Matches reports whether metadata satisfies filter: every key present
+// with an equal value. Numbers compare by value whatever their Go type.
+func Matches(metadata, filter map[string]any) bool {
+	for k, want := range filter {
+		got, ok := metadata[k]
+		if !ok || !equal(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
+func equal(a, b any) bool {
+	if fa, ok := number(a); ok {
+		fb, ok := number(b)
+		return ok && fa == fb
+	}
+	switch av := a.(type) {
+	case string:
+		bv, ok := b.(string)
+		return ok && av == bv
+	case bool:
+		bv, ok := b.(bool)
+		return ok && av == bv
+	case nil:
+		return b == nil
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case float32:
+		return float64(n), true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case interface{ Float64() (float64, error) }:
+		f, err := n.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// Cosine is the cosine similarity of two vectors of equal length.
+func Cosine(a, b []float32) float64 {
+	var dot, na, nb float64
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		dot += x * y
+		na += x * x
+		nb += y * y
+	}
+	if na == 0 || nb == 0 {
+		return 0
+	}
+	return dot / (math.Sqrt(na) * math.Sqrt(nb))
+}
