@@ -62,6 +62,8 @@ func TestTokenClaims(t *testing.T) {
 
 // authRequired starts grin with the API key set, so that every request
 // needs a credential.
+type configT = config.Config
+
 func authRequired(t *testing.T, edit ...func(*config.Config)) *apptest.Instance {
 	cfg := apptest.Config(t.TempDir())
 	cfg.APIKey = testAPIKey

@@ -135,3 +135,12 @@ func (s *Server) registerAuthHandlers() {
 		resource: policies.AuthHandler, what: "auth handler",
 	})
 }
+
+func (s *Server) registerProviders() {
+	registerSettings(s, s.deps.Models, settingsFamily{
+		path: "/llm/settings", opSuffix: "LLMSetting", tag: "LLM", resource: policies.LLM, what: "language model",
+	})
+	registerSettings(s, s.deps.Embedders, settingsFamily{
+		path: "/embedder/settings", opSuffix: "EmbedderSetting", tag: "Embedder", resource: policies.Embedder, what: "embedder",
+	})
+}

@@ -14,6 +14,10 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"grin/platform/auth"
+	"grin/platform/chat"
+	"grin/platform/llm"
+	"grin/platform/memory"
+	"grin/platform/session"
 	"grin/platform/settings"
 	"grin/platform/users"
 	"grin/policies"
@@ -29,7 +33,17 @@ type Deps struct {
 	Auth         *auth.Authenticator
 	Login        *auth.Login
 	AuthHandlers *settings.Registry[auth.Handler]
-	Logger       *slog.Logger
+	Models       *settings.Registry[llm.Model]
+	Embedders    *settings.Registry[llm.Embedder]
+	Cat          *chat.Cat
+	Sessions     *session.Registry
+	Memory       memory.Store
+	Scope        *memory.Scope
+	Providers    *llm.Current
+	// AllowedOrigins are the browser origins (host patterns) that may open
+	// a WebSocket besides the server's own.
+	AllowedOrigins []string
+	Logger         *slog.Logger
 }
 
 // Server is grin's HTTP handler.
@@ -57,6 +71,10 @@ func New(d Deps) *Server {
 	s.registerUsers()
 	s.registerPolicies()
 	s.registerAuthHandlers()
+	s.registerChat()
+	s.registerWebSocket()
+	s.registerMemory()
+	s.registerProviders()
 	s.registerDocs()
 
 	s.handler = s.recoverPanics(trimTrailingSlash(mux))

@@ -16,8 +16,14 @@ import (
 	"grin/platform/api"
 	"grin/platform/auth"
 	"grin/platform/auth/oidc"
+	"grin/platform/chat"
 	"grin/platform/config"
 	"grin/platform/database"
+	"grin/platform/hooks"
+	"grin/platform/llm"
+	"grin/platform/memory"
+	"grin/platform/memory/embedded"
+	"grin/platform/session"
 	"grin/platform/settings"
 	"grin/platform/users"
 	"grin/policies"
@@ -28,12 +34,15 @@ import (
 // Notes: Close releases the database; background work (the policy watcher,
 // key refresh) stops when the context given to New is done.
 type App struct {
-	Config  config.Config
-	Handler *api.Server
-	Users   *users.Store
-	Policy  *policies.Enforcer
-	Auth    *auth.Authenticator
-	Login   *auth.Login
+	Config    config.Config
+	Handler   *api.Server
+	Users     *users.Store
+	Policy    *policies.Enforcer
+	Auth      *auth.Authenticator
+	Login     *auth.Login
+	Memory    memory.Store
+	Sessions  *session.Registry
+	Providers *llm.Current
 	// GeneratedAdminPassword is set on the first start when no admin
 	// password was configured; the caller shows it once.
 	GeneratedAdminPassword string
@@ -47,7 +56,11 @@ type Option func(*options)
 type options struct {
 	bcryptCost int
 	handlers   []auth.Handler
+	hooks      hooks.Runner
 }
+
+// WithHooks installs the hook runner (the plugin host).
+func WithHooks(r hooks.Runner) Option { return func(o *options) { o.hooks = r } }
 
 // WithBcryptCost lowers the password hashing cost (tests only).
 func WithBcryptCost(c int) Option { return func(o *options) { o.bcryptCost = c } }
@@ -114,12 +127,44 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	login := auth.NewLogin(store, tokens)
+
+	mem, err := embedded.New(ctx, db, 0)
+	if err != nil {
+		return nil, err
+	}
+	scope := memory.NewScope(mem, policy)
+	providers := llm.NewCurrent(llm.Offline{}, llm.NewHashing(0))
+	models := settings.New(db, "llm", providers.SetModel, llm.ModelFactories(logger.With("component", "llm"))...)
+	embedders := settings.New(db, "embedder", providers.SetEmbedder, llm.EmbedderFactories(logger.With("component", "embedder"))...)
+	// A provider that is down at start must not keep grin down: the
+	// offline defaults stay in force and the settings can be fixed through
+	// the API.
+	if err := models.Restore(ctx); err != nil {
+		logger.Error("the saved language model is unavailable; answering with the offline model until it is fixed in /llm/settings", "err", err)
+	}
+	if err := embedders.Restore(ctx); err != nil {
+		logger.Error("the saved embedder is unavailable; using the offline embedder until it is fixed in /embedder/settings", "err", err)
+	}
+	sessions := session.NewRegistry(session.NewHistory(db), cfg.SessionIdle, logger.With("component", "session"))
+	go sessions.Run(ctx)
+	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, o.hooks, sessions, logger.With("component", "chat"))
+
+	// A deleted user takes their memories, conversation and sockets along.
+	store.OnDelete(func(ctx context.Context, id string) error {
+		_, err := mem.DeleteWhere(ctx, memory.Episodic, []string{id}, nil)
+		return errors.Join(err, sessions.Forget(ctx, id, "this user was deleted"))
+	})
+
 	srv := api.New(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,
-		AuthHandlers: handlerSettings, Logger: logger.With("component", "api"),
+		AuthHandlers: handlerSettings, Models: models, Embedders: embedders,
+		Cat: cat, Sessions: sessions, Memory: mem, Scope: scope, Providers: providers,
+		AllowedOrigins: cfg.AllowedOrigins,
+		Logger:         logger.With("component", "api"),
 	})
 	return &App{
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
+		Memory: mem, Sessions: sessions, Providers: providers,
 		GeneratedAdminPassword: generated, db: db,
 	}, nil
 }

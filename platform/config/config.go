@@ -51,6 +51,12 @@ type Config struct {
 	LogFormat     string
 	AuthHandler   string
 	OIDC          OIDC
+	// SessionIdle is how long an unused session stays in memory.
+	SessionIdle time.Duration
+	// AllowedOrigins are browser origins (host patterns such as
+	// "app.example.com" or "*.example.com") allowed to open WebSockets
+	// besides grin's own.
+	AllowedOrigins []string
 }
 
 // OIDC configures the OpenID Connect handler (GRIN_AUTH_HANDLER=oidc).
@@ -122,6 +128,18 @@ var settings = []setting{
 			return nil
 		}
 		return fmt.Errorf(`must be "oidc", "core" or empty, got %q`, v)
+	}},
+	{"SESSION_IDLE", "session-idle", "30m", "how long an unused session stays in memory (it is reloaded from the database afterwards)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("must be a positive duration such as 30m, got %q", v)
+		}
+		c.SessionIdle = d
+		return nil
+	}},
+	{"ALLOWED_ORIGINS", "allowed-origins", "", "browser origins allowed to open WebSockets besides grin's own, comma-separated host patterns", func(c *Config, v string) error {
+		c.AllowedOrigins = splitList(v)
+		return nil
 	}},
 	{"OIDC_ISSUER", "oidc-issuer", "", "OIDC: the tokens' issuer", func(c *Config, v string) error { c.OIDC.Issuer = v; return nil }},
 	{"OIDC_AUDIENCE", "oidc-audience", "", "OIDC: the audience tokens must carry", func(c *Config, v string) error { c.OIDC.Audience = v; return nil }},

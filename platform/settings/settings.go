@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -251,6 +252,21 @@ func keepSecrets(v, old json.RawMessage, schema map[string]any) (json.RawMessage
 	}
 	var prev map[string]any
 	json.Unmarshal(old, &prev)
+	// A stored secret follows its endpoint: when a URL changes, the
+	// secret must be sent again, or anyone allowed to edit settings could
+	// point the component at their own server and receive it.
+	for k, v := range m {
+		if strings.Contains(strings.ToLower(k), "url") && fmt.Sprint(v) != fmt.Sprint(prev[k]) {
+			for _, sk := range secrets {
+				if cur, present := m[sk]; !present || cur == Masked {
+					if _, had := prev[sk]; had {
+						return nil, fmt.Errorf("%s changed, so send %s again: the stored one is not sent to a new address", k, sk)
+					}
+				}
+			}
+			return json.Marshal(m)
+		}
+	}
 	for _, k := range secrets {
 		if cur, present := m[k]; !present || cur == Masked {
 			if p, ok := prev[k]; ok {

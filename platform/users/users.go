@@ -78,6 +78,8 @@ type Store struct {
 	known map[string]bool // id -> exists; filled on demand, kept exact on change
 
 	dummyHash []byte // compared against when a username is unknown
+
+	onDelete []func(ctx context.Context, id string) error
 }
 
 // Option configures a Store.
@@ -332,8 +334,17 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 	return s.Get(ctx, id)
 }
 
-// Delete removes a user and its grants and returns it as it was. The
-// user's tokens stop working at once.
+// OnDelete registers fn to erase what other packages keep of a user
+// (memories, history, sessions) when the user is deleted. Register before
+// serving; fn runs after the user's row is gone, so no new request of the
+// user can add data while it runs.
+func (s *Store) OnDelete(fn func(ctx context.Context, id string) error) {
+	s.onDelete = append(s.onDelete, fn)
+}
+
+// Delete removes a user and its grants, erases what OnDelete functions
+// keep of it, and returns the user as it was. The user's tokens stop
+// working at once.
 func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 	u, err := s.Get(ctx, id)
 	if err != nil {
@@ -354,6 +365,13 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 	}
 	if err := s.policy.RemoveSubject(ctx, id); err != nil {
 		return User{}, fmt.Errorf("delete user %s: %w", id, err)
+	}
+	var errs []error
+	for _, fn := range s.onDelete {
+		errs = append(errs, fn(ctx, id))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return User{}, fmt.Errorf("erase the data of deleted user %s: %w", id, err)
 	}
 	return u, nil
 }

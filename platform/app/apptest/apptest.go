@@ -35,6 +35,8 @@ type Instance struct {
 	Dir  string
 	Logs *LogBuffer
 	t    testing.TB
+	stop func()
+	once sync.Once
 }
 
 // Config returns a configuration for a test instance in dir; edit it and
@@ -47,6 +49,7 @@ func Config(dir string) config.Config {
 		AdminPassword: AdminPassword,
 		UserPassword:  UserPassword,
 		LogLevel:      slog.LevelDebug,
+		SessionIdle:   time.Hour,
 		LogFormat:     "text",
 	}
 }
@@ -70,13 +73,22 @@ func StartWith(t testing.TB, cfg config.Config, opts ...app.Option) *Instance {
 		t.Fatalf("start grin: %v", err)
 	}
 	srv := httptest.NewServer(a.Handler)
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		a.Close()
-	})
-	return &Instance{App: a, URL: srv.URL, Dir: cfg.DataDir, Logs: logs, t: t}
+	in := &Instance{App: a, URL: srv.URL, Dir: cfg.DataDir, Logs: logs, t: t}
+	in.stop = func() {
+		in.once.Do(func() {
+			srv.CloseClientConnections()
+			srv.Close()
+			cancel()
+			a.Close()
+		})
+	}
+	t.Cleanup(in.stop)
+	return in
 }
+
+// Close stops the instance, as a shutdown would; the test's cleanup does
+// it otherwise.
+func (in *Instance) Close() { in.stop() }
 
 // Response is an HTTP answer, read whole.
 type Response struct {

@@ -1,0 +1,85 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"grin/platform/chat"
+	"grin/policies"
+)
+
+// MessageInput is the body of POST /message: the Cat's {"text": …}; other
+// fields are kept and shown to plugins.
+type MessageInput struct {
+	Body map[string]any `doc:"{\"text\": \"…\"}, plus any fields a plugin reads."`
+}
+
+// Resolve checks the message's text, so a bad message gets a 422 that
+// says why.
+func (m *MessageInput) Resolve(huma.Context) []error {
+	text, ok := m.Body["text"].(string)
+	if !ok {
+		return []error{&huma.ErrorDetail{Location: "body.text", Message: "a message needs \"text\", a string"}}
+	}
+	if len([]rune(text)) > chat.MaxMessageRunes {
+		return []error{&huma.ErrorDetail{Location: "body.text", Message: "the text is longer than the limit of 32000 characters"}}
+	}
+	return nil
+}
+
+// ReplyOutput is the Cat's chat answer.
+type ReplyOutput struct{ Body chat.Reply }
+
+func (s *Server) registerChat() {
+	register(s, huma.Operation{
+		OperationID: "sendMessage", Method: http.MethodPost, Path: "/message",
+		Summary: "Send a message", Description: "Answers a message as the WebSocket does; tokens also stream to the caller's open sockets.",
+		Tags: []string{"Chat"},
+	}, catNeed(policies.Conversation, policies.Write), func(ctx context.Context, in *MessageInput) (*ReplyOutput, error) {
+		reply, err := s.deps.Cat.Chat(ctx, identity(ctx), messageOf(in.Body))
+		if err != nil {
+			return nil, s.chatError(ctx, err)
+		}
+		return &ReplyOutput{Body: reply}, nil
+	})
+}
+
+// messageOf splits a client's message into text and extra fields.
+func messageOf(body map[string]any) chat.Message {
+	m := chat.Message{Extra: map[string]any{}}
+	for k, v := range body {
+		if k == "text" {
+			m.Text, _ = v.(string)
+			continue
+		}
+		m.Extra[k] = v
+	}
+	return m
+}
+
+func (s *Server) chatError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrTooLong):
+		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, context.Canceled):
+		return huma.NewError(499, "the request was cancelled")
+	}
+	s.deps.Logger.ErrorContext(ctx, "chat failed", "err", err)
+	return huma.Error502BadGateway("the cat could not answer: " + err.Error())
+}
+
+// errorFrame is the Cat's WebSocket error.
+type errorFrame struct {
+	Type        string `json:"type"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+func newErrorFrame(name, description string) []byte {
+	b, _ := json.Marshal(errorFrame{Type: "error", Name: name, Description: description})
+	return b
+}

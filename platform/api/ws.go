@@ -1,0 +1,199 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"grin/platform/auth"
+	"grin/policies"
+)
+
+// WebSocket limits.
+const (
+	maxFrameBytes = 64 << 10 // a larger frame closes the socket with 1009
+	sendQueue     = 256      // frames queued for a slow client before it is dropped
+	inbox         = 16       // messages waiting to be answered per socket
+	writeTimeout  = 10 * time.Second
+)
+
+// registerWebSocket serves /ws and /ws/{user_id}. huma has no WebSocket
+// support, so the handler authenticates and authorizes itself, with the
+// same authenticator and policy as every operation.
+func (s *Server) registerWebSocket() {
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.mux.HandleFunc("GET /ws/{user_id}", s.serveWS)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	need := catNeed(policies.Conversation, policies.Write)
+	id, err := s.deps.Auth.Authenticate(r.Context(), auth.Credentials{
+		Protocol: auth.WebSocket, Token: r.URL.Query().Get("token"), UserID: r.PathValue("user_id"),
+		Resource: need.resource, Permission: need.permission,
+	})
+	if err != nil {
+		status, msg := http.StatusForbidden, "Invalid Credentials"
+		if !auth.IsInvalidCredentials(err) {
+			status, msg = http.StatusServiceUnavailable, "grin could not check your credentials just now; try again"
+		}
+		writeProblem(w, status, msg)
+		return
+	}
+	if ok, err := s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: need.object, Action: need.action}); err != nil || !ok {
+		writeProblem(w, http.StatusForbidden, "Permission denied: this needs "+need.String()+", which is not granted to "+id.Name)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.deps.AllowedOrigins})
+	if err != nil {
+		return // Accept has answered the client
+	}
+	conn.SetReadLimit(maxFrameBytes)
+	sock := newSocket(conn)
+	unsubscribe := s.deps.Sessions.Subscribe(id.ID, sock)
+	defer unsubscribe()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	go sock.writeLoop(ctx)
+
+	// One worker answers this socket's messages in order while the read
+	// loop keeps reading, so pings and closes are handled during a long
+	// reply.
+	work := make(chan []byte, inbox)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for data := range work {
+			s.answerFrame(ctx, id, sock, data)
+		}
+	})
+	defer wg.Wait()
+	defer close(work)
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err != nil {
+			cancel()
+			return
+		}
+		if typ != websocket.MessageText {
+			sock.Send(newErrorFrame("InvalidMessage", "send text frames holding JSON such as {\"text\": \"hello\"}"))
+			continue
+		}
+		select {
+		case work <- data:
+		default:
+			sock.Send(newErrorFrame("TooManyMessages", "wait for the answers to your earlier messages before sending more"))
+		}
+	}
+}
+
+// answerFrame handles one client frame; every failure becomes an error
+// frame and the socket stays open.
+func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket, data []byte) {
+	var body map[string]any
+	if err := json.Unmarshal(data, &body); err != nil {
+		sock.Send(newErrorFrame("InvalidMessage", "the frame is not a JSON object: "+err.Error()))
+		return
+	}
+	text, ok := body["text"].(string)
+	if !ok || strings.TrimSpace(text) == "" {
+		sock.Send(newErrorFrame("InvalidMessage", "a message needs \"text\", a non-empty string"))
+		return
+	}
+	// Permissions may have changed since the socket opened.
+	need := catNeed(policies.Conversation, policies.Write)
+	if ok, err := s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: need.object, Action: need.action}); err != nil || !ok {
+		sock.Send(newErrorFrame("PermissionDenied", "this needs "+need.String()+", which is no longer granted to you"))
+		return
+	}
+	// The reply reaches every socket of the user, this one included.
+	if _, err := s.deps.Cat.Chat(ctx, id, messageOf(body)); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.deps.Logger.Error("chat over websocket failed", "user", id.ID, "err", err)
+		sock.Send(newErrorFrame("ChatFailed", err.Error()))
+	}
+}
+
+// socket is one client connection with its own send queue.
+type socket struct {
+	conn  *websocket.Conn
+	queue chan []byte
+
+	once   sync.Once
+	closed chan struct{}
+	reason string
+	code   websocket.StatusCode
+}
+
+func newSocket(c *websocket.Conn) *socket {
+	return &socket{conn: c, queue: make(chan []byte, sendQueue), closed: make(chan struct{})}
+}
+
+// Send queues a frame; a client too slow to take its frames is dropped
+// rather than allowed to hold up the user's other sockets.
+func (s *socket) Send(frame []byte) {
+	select {
+	case <-s.closed:
+	case s.queue <- frame:
+	default:
+		s.closeWith(websocket.StatusPolicyViolation, "the client reads too slowly")
+	}
+}
+
+// Close ends the socket with reason, as when the user is deleted.
+func (s *socket) Close(reason string) { s.closeWith(websocket.StatusPolicyViolation, reason) }
+
+func (s *socket) closeWith(code websocket.StatusCode, reason string) {
+	s.once.Do(func() {
+		s.code, s.reason = code, reason
+		close(s.closed)
+	})
+}
+
+func (s *socket) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			s.conn.Close(websocket.StatusNormalClosure, "")
+			return
+		case <-s.closed:
+			// Frames queued before the close are flushed first.
+		flush:
+			for {
+				select {
+				case f := <-s.queue:
+					if s.write(ctx, f) != nil {
+						break flush
+					}
+				default:
+					break flush
+				}
+			}
+			s.conn.Close(s.code, s.reason)
+			return
+		case f := <-s.queue:
+			if err := s.write(ctx, f); err != nil {
+				s.conn.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+func (s *socket) write(ctx context.Context, frame []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return s.conn.Write(ctx, websocket.MessageText, frame)
+}
+
+// writeProblem answers a refused handshake with problem details.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"title": http.StatusText(status), "status": status, "detail": detail})
+}

@@ -1,0 +1,406 @@
+// Package chat is the Cat's pipeline: a user's message goes through the
+// hooks, recalls memories from the partitions the policy grants, is
+// answered by the model in force (tokens streamed to the user's sockets),
+// and is remembered: in the user's episodic memory and conversation.
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"grin/platform/auth"
+	"grin/platform/hooks"
+	"grin/platform/llm"
+	"grin/platform/memory"
+	"grin/platform/session"
+	"grin/policies"
+)
+
+// DefaultPrefix is the Cat's default prompt prefix.
+const DefaultPrefix = `You are the Cheshire Cat AI, an intelligent AI that passes the Turing test.
+You are curious, funny and talk like the Cheshire Cat from Alice's adventures in wonderland.
+You answer Human shortly and with a focus on the following context.`
+
+// Recall settings of one collection, as the Cat's recall config.
+type Recall struct {
+	K         int     `json:"k"`
+	Threshold float64 `json:"threshold"`
+}
+
+// Config tunes the pipeline.
+type Config struct {
+	Prefix       string
+	HistoryTurns int // recent turns in the prompt
+	Episodic     Recall
+	Declarative  Recall
+	Procedural   Recall
+}
+
+// DefaultConfig is the Cat's.
+func DefaultConfig() Config {
+	return Config{
+		Prefix:       DefaultPrefix,
+		HistoryTurns: 5,
+		Episodic:     Recall{K: 3, Threshold: 0.7},
+		Declarative:  Recall{K: 3, Threshold: 0.7},
+		Procedural:   Recall{K: 3, Threshold: 0.7},
+	}
+}
+
+// Errors.
+var (
+	ErrEmptyMessage = errors.New("the message has no text")
+	ErrTooLong      = errors.New("the message is too long")
+)
+
+// MaxMessageRunes bounds one message.
+const MaxMessageRunes = 32_000
+
+// Message is what a user says: the Cat's {"text": …} plus whatever else a
+// client sends, kept for plugins.
+type Message struct {
+	Text  string         `json:"text"`
+	Extra map[string]any `json:"-"`
+}
+
+// Document is a recalled memory as the Cat shows it in "why".
+type Document struct {
+	ID          string         `json:"id"`
+	PageContent string         `json:"page_content"`
+	Metadata    map[string]any `json:"metadata"`
+	Score       float64        `json:"score"`
+}
+
+// MemoryWhy lists what was recalled, per collection.
+type MemoryWhy struct {
+	Episodic    []Document `json:"episodic"`
+	Declarative []Document `json:"declarative"`
+	Procedural  []Document `json:"procedural"`
+}
+
+// ModelInteraction records one call of a model.
+type ModelInteraction struct {
+	ModelType string    `json:"model_type"`
+	Source    string    `json:"source"`
+	Prompt    []string  `json:"prompt"`
+	Reply     string    `json:"reply"`
+	StartedAt float64   `json:"started_at"`
+	EndedAt   float64   `json:"ended_at"`
+	started   time.Time `json:"-"`
+}
+
+// AgentOutput is the Cat's agent output.
+type AgentOutput struct {
+	Output            string `json:"output"`
+	ReturnDirect      bool   `json:"return_direct"`
+	IntermediateSteps []any  `json:"intermediate_steps"`
+}
+
+// Why explains a reply, as the Cat does.
+type Why struct {
+	Input             string             `json:"input"`
+	IntermediateSteps []any              `json:"intermediate_steps"`
+	Memory            MemoryWhy          `json:"memory"`
+	ModelInteractions []ModelInteraction `json:"model_interactions"`
+	AgentOutput       AgentOutput        `json:"agent_output"`
+}
+
+// Reply is the Cat's chat frame.
+type Reply struct {
+	Type    string `json:"type" enum:"chat"`
+	UserID  string `json:"user_id"`
+	Text    string `json:"text"`
+	Content string `json:"content"`
+	Why     Why    `json:"why"`
+}
+
+// TokenFrame is a streamed piece of a reply.
+type TokenFrame struct {
+	Type    string `json:"type" enum:"chat_token"`
+	Content string `json:"content"`
+}
+
+// Cat answers messages.
+//
+// Notes: safe for concurrent use; one user's messages are answered one at
+// a time, in order, different users' at once.
+type Cat struct {
+	cfg       Config
+	store     memory.Store
+	scope     *memory.Scope
+	providers *llm.Current
+	hooks     hooks.Runner
+	sessions  *session.Registry
+	logger    *slog.Logger
+}
+
+// New returns the pipeline.
+func New(cfg Config, store memory.Store, scope *memory.Scope, providers *llm.Current, runner hooks.Runner, sessions *session.Registry, logger *slog.Logger) *Cat {
+	if runner == nil {
+		runner = hooks.Nop{}
+	}
+	return &Cat{cfg: cfg, store: store, scope: scope, providers: providers, hooks: runner, sessions: sessions, logger: logger}
+}
+
+// Chat answers one message of id. Tokens and the reply go to every socket
+// the user has open.
+func (c *Cat) Chat(ctx context.Context, id auth.Identity, msg Message) (Reply, error) {
+	if strings.TrimSpace(msg.Text) == "" {
+		return Reply{}, ErrEmptyMessage
+	}
+	if n := len([]rune(msg.Text)); n > MaxMessageRunes {
+		return Reply{}, fmt.Errorf("%w: %d characters, at most %d", ErrTooLong, n, MaxMessageRunes)
+	}
+	s, release, err := c.sessions.Acquire(ctx, id.ID)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer release()
+	t := &turn{cat: c, id: id, s: s, caller: hooks.Caller{UserID: id.ID, RequestID: uuid.NewString()},
+		model: c.providers.Model(), embedder: c.providers.Embedder()}
+	reply, err := t.run(ctx, msg)
+	if err != nil {
+		return Reply{}, err
+	}
+	// Every open socket of the user sees the reply, whichever way the
+	// message came.
+	c.sessions.Send(id.ID, reply)
+	return reply, nil
+}
+
+// turn is one message on its way through the pipeline.
+type turn struct {
+	cat      *Cat
+	id       auth.Identity
+	s        *session.Session
+	caller   hooks.Caller
+	model    llm.Model
+	embedder llm.Embedder
+}
+
+func (t *turn) hook(ctx context.Context, name string, v any) error {
+	_, err := hooks.Apply(ctx, t.cat.hooks, t.cat.logger, name, t.caller, v)
+	return err
+}
+
+func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
+	c := t.cat
+	// fast_reply: a plugin may answer before anything else happens.
+	fast, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.FastReply, t.caller, map[string]any{})
+	if err != nil {
+		return Reply{}, err
+	}
+	if out, ok := fast["output"].(string); ok && out != "" {
+		return t.finish(ctx, msg, out, Why{Input: msg.Text, AgentOutput: AgentOutput{Output: out, ReturnDirect: true}})
+	}
+	in := map[string]any{}
+	for k, v := range msg.Extra {
+		in[k] = v
+	}
+	in["text"] = msg.Text
+	in, err = hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatReadsMessage, t.caller, in)
+	if err != nil {
+		return Reply{}, err
+	}
+	if text, ok := in["text"].(string); ok && strings.TrimSpace(text) != "" {
+		msg.Text = text
+	}
+
+	why := Why{Input: msg.Text, IntermediateSteps: []any{}, ModelInteractions: []ModelInteraction{}}
+	why.Memory, err = t.recall(ctx, msg.Text)
+	if err != nil {
+		return Reply{}, err
+	}
+
+	prefix, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.AgentPromptPrefix, t.caller, c.cfg.Prefix)
+	if err != nil {
+		return Reply{}, err
+	}
+	req := t.prompt(prefix, msg.Text, why.Memory)
+	mi := ModelInteraction{ModelType: "llm", Source: "agent", started: time.Now()}
+	for _, m := range req.Messages {
+		mi.Prompt = append(mi.Prompt, m.Role+": "+m.Content)
+	}
+	reply, err := t.model.Generate(ctx, req, func(tok string) error {
+		c.sessions.Send(t.id.ID, TokenFrame{Type: "chat_token", Content: tok})
+		return nil
+	})
+	if err != nil {
+		return Reply{}, fmt.Errorf("generate a reply: %w", err)
+	}
+	mi.Reply = reply
+	mi.StartedAt, mi.EndedAt = seconds(mi.started), memory.Now()
+	why.ModelInteractions = append(why.ModelInteractions, mi)
+	why.AgentOutput = AgentOutput{Output: reply, IntermediateSteps: []any{}}
+
+	if err := t.remember(ctx, msg.Text); err != nil {
+		return Reply{}, err
+	}
+	return t.finish(ctx, msg, reply, why)
+}
+
+// finish records the turn, runs before_cat_sends_message and returns the
+// reply.
+func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (Reply, error) {
+	c := t.cat
+	reply := Reply{Type: "chat", UserID: t.id.ID, Text: text, Content: text, Why: why}
+	reply, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatSendsMessage, t.caller, reply)
+	if err != nil {
+		return Reply{}, err
+	}
+	// Whatever a plugin did, the reply goes to the user who asked.
+	reply.Type, reply.UserID = "chat", t.id.ID
+	if reply.Content == "" {
+		reply.Content = reply.Text
+	}
+	now := memory.Now()
+	if err := c.sessions.Record(ctx, t.s,
+		session.Turn{Who: session.Human, Text: msg.Text, When: now},
+		session.Turn{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(reply.Why)},
+	); err != nil {
+		return Reply{}, err
+	}
+	return reply, nil
+}
+
+// recall embeds the query and recalls from each collection within the
+// caller's reach, each recall config passing through its hook.
+func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
+	c := t.cat
+	why := MemoryWhy{Episodic: []Document{}, Declarative: []Document{}, Procedural: []Document{}}
+	query, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.CatRecallQuery, t.caller, text)
+	if err != nil {
+		return why, err
+	}
+	vecs, err := t.embedder.Embed(ctx, []string{query})
+	if err != nil {
+		return why, fmt.Errorf("embed the message: %w", err)
+	}
+	if err := t.hook(ctx, hooks.BeforeCatRecallsMemories, nil); err != nil {
+		return why, err
+	}
+	for _, r := range []struct {
+		collection string
+		hook       string
+		cfg        Recall
+		metadata   map[string]any
+		out        *[]Document
+	}{
+		{memory.Episodic, hooks.BeforeCatRecallsEpisodicMemories, c.cfg.Episodic, map[string]any{"source": t.id.ID}, &why.Episodic},
+		{memory.Declarative, hooks.BeforeCatRecallsDeclarativeMemories, c.cfg.Declarative, map[string]any{}, &why.Declarative},
+		{memory.Procedural, hooks.BeforeCatRecallsProceduralMemories, c.cfg.Procedural, map[string]any{}, &why.Procedural},
+	} {
+		rc := RecallConfig{Embedding: vecs[0], K: r.cfg.K, Threshold: r.cfg.Threshold, Metadata: r.metadata}
+		rc, err := hooks.Apply(ctx, c.hooks, c.logger, r.hook, t.caller, rc)
+		if err != nil {
+			return why, err
+		}
+		parts, err := c.scope.Own(ctx, t.id, r.collection, policies.Read)
+		if err != nil {
+			return why, err
+		}
+		matches, err := c.store.Recall(ctx, r.collection, parts, memory.Query{
+			Vector: rc.Embedding, Embedder: t.embedder.Name(), K: rc.K, Threshold: rc.Threshold, Metadata: rc.Metadata,
+		})
+		if err != nil {
+			return why, fmt.Errorf("recall %s memories: %w", r.collection, err)
+		}
+		for _, m := range matches {
+			*r.out = append(*r.out, Document{ID: m.ID, PageContent: m.Content, Metadata: m.Metadata, Score: m.Score})
+		}
+	}
+	if err := t.hook(ctx, hooks.AfterCatRecallsMemories, nil); err != nil {
+		return why, err
+	}
+	return why, nil
+}
+
+// RecallConfig is the Cat's recall configuration, as hooks see it.
+type RecallConfig struct {
+	Embedding []float32      `json:"embedding"`
+	K         int            `json:"k"`
+	Threshold float64        `json:"threshold"`
+	Metadata  map[string]any `json:"metadata"`
+}
+
+// prompt assembles the model's request in the Cat's order: prefix,
+// recalled memories, recent history, the message.
+func (t *turn) prompt(prefix, input string, mem MemoryWhy) llm.Request {
+	var sys strings.Builder
+	sys.WriteString(prefix)
+	var recalled []string
+	if len(mem.Episodic) > 0 {
+		sys.WriteString("\n\n## Context of things the Human said in the past:\n")
+		for _, d := range mem.Episodic {
+			fmt.Fprintf(&sys, "  - %s\n", d.PageContent)
+			recalled = append(recalled, d.PageContent)
+		}
+	}
+	if len(mem.Declarative) > 0 {
+		sys.WriteString("\n\n## Context of documents containing relevant information:\n")
+		for _, d := range mem.Declarative {
+			src, _ := d.Metadata["source"].(string)
+			fmt.Fprintf(&sys, "  - %s (extracted from %s)\n", d.PageContent, src)
+			recalled = append(recalled, d.PageContent)
+		}
+	}
+	msgs := []llm.Message{{Role: llm.RoleSystem, Content: sys.String()}}
+	recent := t.s.Recent
+	if n := 2 * t.cat.cfg.HistoryTurns; len(recent) > n {
+		recent = recent[len(recent)-n:]
+	}
+	for _, h := range recent {
+		role := llm.RoleUser
+		if h.Who == session.AI {
+			role = llm.RoleAssistant
+		}
+		msgs = append(msgs, llm.Message{Role: role, Content: h.Text})
+	}
+	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: input})
+	// Episodic first so the offline model quotes what the user said, then
+	// documents, as the prompt lists them.
+	return llm.Request{Messages: msgs, Recalled: recalled, Input: input}
+}
+
+// remember stores the user's message in their episodic memory.
+func (t *turn) remember(ctx context.Context, text string) error {
+	c := t.cat
+	doc := Document{PageContent: text, Metadata: map[string]any{"source": t.id.ID, "when": memory.Now()}}
+	doc, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatStoresEpisodicMemory, t.caller, doc)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(doc.PageContent) == "" {
+		return nil // a plugin chose not to remember this message
+	}
+	if doc.Metadata == nil {
+		doc.Metadata = map[string]any{}
+	}
+	// Episodic memory is the user's own, whatever a plugin wrote.
+	doc.Metadata["source"] = t.id.ID
+	vecs, err := t.embedder.Embed(ctx, []string{doc.PageContent})
+	if err != nil {
+		return fmt.Errorf("embed the message: %w", err)
+	}
+	return c.store.Upsert(ctx, []memory.Point{{
+		ID: uuid.NewString(), Collection: memory.Episodic, Partition: t.id.ID,
+		Content: doc.PageContent, Metadata: doc.Metadata, Vector: vecs[0], Embedder: t.embedder.Name(),
+	}})
+}
+
+func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}

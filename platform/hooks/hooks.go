@@ -1,0 +1,92 @@
+// Package hooks names the moments of the Cat's pipeline where plugins may
+// change what flows through, and defines the Runner the pipeline calls
+// there. The WebAssembly host implements Runner; with no plugins, Nop
+// passes every value through unchanged.
+package hooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+)
+
+// Hook names, as the Cheshire Cat calls them.
+const (
+	FastReply                           = "fast_reply"
+	BeforeCatReadsMessage               = "before_cat_reads_message"
+	CatRecallQuery                      = "cat_recall_query"
+	BeforeCatRecallsMemories            = "before_cat_recalls_memories"
+	BeforeCatRecallsEpisodicMemories    = "before_cat_recalls_episodic_memories"
+	BeforeCatRecallsDeclarativeMemories = "before_cat_recalls_declarative_memories"
+	BeforeCatRecallsProceduralMemories  = "before_cat_recalls_procedural_memories"
+	AfterCatRecallsMemories             = "after_cat_recalls_memories"
+	BeforeAgentStarts                   = "before_agent_starts"
+	AgentFastReply                      = "agent_fast_reply"
+	AgentPromptPrefix                   = "agent_prompt_prefix"
+	AgentPromptSuffix                   = "agent_prompt_suffix"
+	BeforeCatStoresEpisodicMemory       = "before_cat_stores_episodic_memory"
+	BeforeCatSendsMessage               = "before_cat_sends_message"
+
+	BeforeRabbitholeSplitsText      = "before_rabbithole_splits_text"
+	AfterRabbitholeSplittedText     = "after_rabbithole_splitted_text"
+	BeforeRabbitholeStoresDocuments = "before_rabbithole_stores_documents"
+	BeforeRabbitholeInsertMemory    = "before_rabbithole_insert_memory"
+	AfterRabbitholeStoredDocuments  = "after_rabbithole_stored_documents"
+)
+
+// Caller is who a hook runs for; plugins see it as their ctx.
+type Caller struct {
+	UserID    string `json:"user_id"`
+	RequestID string `json:"request_id"`
+}
+
+// Runner runs the enabled plugins' hooks.
+//
+// Notes: implementations are safe for concurrent use.
+type Runner interface {
+	// Has reports whether any enabled plugin implements hook, so the
+	// pipeline can skip encoding values nobody will see.
+	Has(hook string) bool
+	// Run passes payload through every enabled plugin's hook of that
+	// name, by descending priority, each getting the previous output. A
+	// failing hook is logged with its plugin and skipped; Run fails only
+	// when the pipeline itself cannot go on.
+	Run(ctx context.Context, hook string, caller Caller, payload json.RawMessage) (json.RawMessage, error)
+}
+
+// Nop is the Runner of a grin without plugins.
+type Nop struct{}
+
+// Has implements Runner.
+func (Nop) Has(string) bool { return false }
+
+// Run implements Runner.
+func (Nop) Run(_ context.Context, _ string, _ Caller, p json.RawMessage) (json.RawMessage, error) {
+	return p, nil
+}
+
+// Apply runs hook over v. When no plugin implements the hook, v comes back
+// as it is without being encoded. Output that does not decode into T is
+// logged and ignored, as a failing hook is.
+func Apply[T any](ctx context.Context, r Runner, logger *slog.Logger, hook string, caller Caller, v T) (T, error) {
+	if r == nil || !r.Has(hook) {
+		return v, nil
+	}
+	in, err := json.Marshal(v)
+	if err != nil {
+		return v, fmt.Errorf("hook %s: encode: %w", hook, err)
+	}
+	out, err := r.Run(ctx, hook, caller, in)
+	if err != nil {
+		return v, fmt.Errorf("hook %s: %w", hook, err)
+	}
+	var next T
+	if err := json.Unmarshal(out, &next); err != nil {
+		logger.Warn("hook output ignored: it does not have the shape of its input", "hook", hook, "err", err)
+		return v, nil
+	}
+	return next, nil
+}
+
+var _ Runner = Nop{}

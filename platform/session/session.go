@@ -1,0 +1,261 @@
+// Package session keeps one StrayCat per user: the conversation's recent
+// turns, the working memory of the turn in progress, and the user's open
+// sockets.
+//
+// Sessions are keyed by identity id and nothing else, so one user's
+// session, history and frames can never reach another's. The history is
+// persisted (History), so a session evicted for idleness, or lost to a
+// restart, comes back intact the next time its user speaks.
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// WindowTurns is how many recent turns a session keeps at hand for
+// prompts.
+const WindowTurns = 20
+
+// Sink is one open socket of a user.
+//
+// Notes: Send must not block: a socket that cannot keep up closes itself.
+type Sink interface {
+	Send(frame []byte)
+	Close(reason string)
+}
+
+// Session is one user's StrayCat.
+//
+// Notes: a Session is used between Acquire and its release, by one turn at
+// a time; its fields are the turn's to read and change.
+type Session struct {
+	UserID string
+	// Recent holds the last WindowTurns turns, oldest first.
+	Recent []Turn
+	// Working is the working memory of the turn in progress: what plugins
+	// and the pipeline share during one message.
+	Working map[string]any
+
+	turn     sync.Mutex
+	lastUsed time.Time
+	gone     bool
+}
+
+// Registry holds the live sessions and sockets.
+//
+// Notes: safe for concurrent use.
+type Registry struct {
+	history *History
+	idle    time.Duration
+	logger  *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	sockets  map[string]map[Sink]struct{}
+}
+
+// NewRegistry returns a registry that evicts sessions idle longer than
+// idle (when positive) while Run runs.
+func NewRegistry(h *History, idle time.Duration, logger *slog.Logger) *Registry {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Registry{history: h, idle: idle, logger: logger,
+		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}}
+}
+
+// History returns the persisted history store.
+func (r *Registry) History() *History { return r.history }
+
+// Acquire returns the user's session, loading its recent history when it
+// is not live, and holds it for one turn: a user's messages are answered
+// one after another, in order. Call release when the turn is done.
+func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, release func(), err error) {
+	for {
+		r.mu.Lock()
+		s = r.sessions[userID]
+		if s == nil {
+			s = &Session{UserID: userID, Working: map[string]any{}}
+			s.turn.Lock() // loaded below, before anyone else uses it
+			r.sessions[userID] = s
+			r.mu.Unlock()
+			recent, err := r.history.Recent(ctx, userID, WindowTurns)
+			if err != nil {
+				r.mu.Lock()
+				delete(r.sessions, userID)
+				s.gone = true
+				r.mu.Unlock()
+				s.turn.Unlock()
+				return nil, nil, fmt.Errorf("load session of %q: %w", userID, err)
+			}
+			s.Recent = recent
+		} else {
+			r.mu.Unlock()
+			s.turn.Lock()
+		}
+		r.mu.Lock()
+		gone := s.gone
+		if !gone {
+			s.lastUsed = time.Now()
+		}
+		r.mu.Unlock()
+		if gone {
+			// Evicted or forgotten while we waited: take the next one.
+			s.turn.Unlock()
+			continue
+		}
+		return s, func() {
+			r.mu.Lock()
+			s.lastUsed = time.Now()
+			r.mu.Unlock()
+			clear(s.Working)
+			s.turn.Unlock()
+		}, nil
+	}
+}
+
+// Record appends turns to the session and its persisted history.
+func (r *Registry) Record(ctx context.Context, s *Session, turns ...Turn) error {
+	if err := r.history.Append(ctx, s.UserID, turns...); err != nil {
+		return err
+	}
+	s.Recent = append(s.Recent, turns...)
+	if over := len(s.Recent) - WindowTurns; over > 0 {
+		s.Recent = append([]Turn(nil), s.Recent[over:]...)
+	}
+	return nil
+}
+
+// ClearHistory erases a user's conversation, in the database and in the
+// live session.
+func (r *Registry) ClearHistory(ctx context.Context, userID string) error {
+	s, release, err := r.Acquire(ctx, userID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := r.history.Delete(ctx, userID); err != nil {
+		return err
+	}
+	s.Recent = nil
+	return nil
+}
+
+// Subscribe attaches a socket to a user; Send reaches every socket the
+// user has open. Call the returned function when the socket closes.
+func (r *Registry) Subscribe(userID string, sink Sink) (unsubscribe func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set := r.sockets[userID]
+	if set == nil {
+		set = map[Sink]struct{}{}
+		r.sockets[userID] = set
+	}
+	set[sink] = struct{}{}
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if set := r.sockets[userID]; set != nil {
+			delete(set, sink)
+			if len(set) == 0 {
+				delete(r.sockets, userID)
+			}
+		}
+	}
+}
+
+// Send encodes frame once and queues it on every socket of the user.
+func (r *Registry) Send(userID string, frame any) {
+	b, err := json.Marshal(frame)
+	if err != nil {
+		r.logger.Error("encode frame", "err", err)
+		return
+	}
+	r.mu.Lock()
+	sinks := make([]Sink, 0, len(r.sockets[userID]))
+	for s := range r.sockets[userID] {
+		sinks = append(sinks, s)
+	}
+	r.mu.Unlock()
+	for _, s := range sinks {
+		s.Send(b)
+	}
+}
+
+// Sockets counts a user's open sockets.
+func (r *Registry) Sockets(userID string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sockets[userID])
+}
+
+// Live counts the sessions in memory.
+func (r *Registry) Live() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sessions)
+}
+
+// Forget ends everything of a user that lives here: the sockets are closed
+// with reason, the session is dropped once its turn in progress ends, and
+// the history is erased.
+func (r *Registry) Forget(ctx context.Context, userID, reason string) error {
+	r.mu.Lock()
+	sinks := r.sockets[userID]
+	delete(r.sockets, userID)
+	s := r.sessions[userID]
+	r.mu.Unlock()
+	for sink := range sinks {
+		sink.Close(reason)
+	}
+	if s != nil {
+		s.turn.Lock() // wait for a turn in progress
+		r.mu.Lock()
+		s.gone = true
+		if r.sessions[userID] == s {
+			delete(r.sessions, userID)
+		}
+		r.mu.Unlock()
+		s.turn.Unlock()
+	}
+	return r.history.Delete(ctx, userID)
+}
+
+// Run evicts idle sessions until ctx is done. Their history stays in the
+// database and comes back on the next Acquire.
+func (r *Registry) Run(ctx context.Context) {
+	if r.idle <= 0 {
+		return
+	}
+	t := time.NewTicker(max(r.idle/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.EvictIdle(time.Now().Add(-r.idle))
+		}
+	}
+}
+
+// EvictIdle drops sessions unused since before cutoff and not in a turn.
+func (r *Registry) EvictIdle(cutoff time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for id, s := range r.sessions {
+		if s.lastUsed.Before(cutoff) && s.turn.TryLock() {
+			s.gone = true
+			delete(r.sessions, id)
+			s.turn.Unlock()
+			n++
+		}
+	}
+	return n
+}

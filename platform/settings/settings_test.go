@@ -1,0 +1,99 @@
+package settings_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"grin/platform/database"
+	"grin/platform/settings"
+)
+
+type endpoint struct {
+	URL    string `json:"url"`
+	APIKey string `json:"api_key"`
+}
+
+func newRegistry(t *testing.T) (*settings.Registry[endpoint], *endpoint) {
+	t.Helper()
+	db, err := database.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var inForce endpoint
+	schema := map[string]any{"type": "object", "properties": map[string]any{
+		"url": map[string]any{"type": "string"}, "api_key": map[string]any{"type": "string", "writeOnly": true},
+	}}
+	build := func(_ context.Context, raw json.RawMessage) (endpoint, error) {
+		var e endpoint
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return e, err
+		}
+		if e.URL == "" {
+			return e, errors.New("url is required")
+		}
+		return e, nil
+	}
+	r := settings.New(db, "test", func(e endpoint) { inForce = e },
+		settings.Factory[endpoint]{Name: "Default", Schema: schema, Defaults: json.RawMessage(`{"url":"none"}`), Build: build},
+		settings.Factory[endpoint]{Name: "Remote", Schema: schema, Defaults: json.RawMessage(`{}`), Build: build},
+	)
+	return r, &inForce
+}
+
+func TestSecretsAreMaskedAndKept(t *testing.T) {
+	r, inForce := newRegistry(t)
+	ctx := context.Background()
+	s, err := r.Put(ctx, "Remote", json.RawMessage(`{"url":"http://a.example","api_key":"sk-secret"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(s.Value), "sk-secret") || inForce.APIKey != "sk-secret" {
+		t.Errorf("put answered %s, in force %+v", s.Value, *inForce)
+	}
+	list, sel, _ := r.List(ctx)
+	for _, x := range list {
+		if strings.Contains(string(x.Value), "sk-secret") {
+			t.Errorf("list shows the secret: %s", x.Value)
+		}
+	}
+	if sel != "Remote" {
+		t.Errorf("selected %q", sel)
+	}
+	// Saving back what was read keeps the secret.
+	got, _ := r.Get(ctx, "Remote")
+	if _, err := r.Put(ctx, "Remote", got.Value); err != nil || inForce.APIKey != "sk-secret" {
+		t.Errorf("round trip: %v, key %q", err, inForce.APIKey)
+	}
+	// A new address needs the secret again.
+	_, err = r.Put(ctx, "Remote", json.RawMessage(`{"url":"http://evil.example","api_key":"********"}`))
+	if !errors.Is(err, settings.ErrInvalid) || !strings.Contains(err.Error(), "api_key") {
+		t.Errorf("url change kept the secret: %v", err)
+	}
+	if inForce.URL != "http://a.example" {
+		t.Errorf("a refused put changed what is in force: %+v", *inForce)
+	}
+	if _, err := r.Put(ctx, "Remote", json.RawMessage(`{"url":"http://b.example","api_key":"sk-new"}`)); err != nil || inForce.APIKey != "sk-new" {
+		t.Errorf("url change with a new key: %v %+v", err, *inForce)
+	}
+}
+
+func TestRefusedSettingsChangeNothing(t *testing.T) {
+	r, inForce := newRegistry(t)
+	ctx := context.Background()
+	if _, err := r.Put(ctx, "Remote", json.RawMessage(`{"api_key":"k"}`)); !errors.Is(err, settings.ErrInvalid) {
+		t.Errorf("invalid put: %v", err)
+	}
+	if _, sel, _ := r.List(ctx); sel != "Default" {
+		t.Errorf("selection after a refused put: %q", sel)
+	}
+	if _, err := r.Put(ctx, "Nope", json.RawMessage(`{}`)); !errors.Is(err, settings.ErrUnknown) {
+		t.Errorf("unknown: %v", err)
+	}
+	if err := r.Restore(ctx); err != nil || inForce.URL != "none" {
+		t.Errorf("restore of the default: %v %+v", err, *inForce)
+	}
+}
