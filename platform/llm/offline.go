@@ -9,10 +9,11 @@ import (
 	"unicode"
 )
 
-// Hashing is the offline embedder: each lower-cased word and each pair of
-// neighbouring words is hashed into one of Dims buckets with a sign, and the
-// vector is L2-normalized. Texts that share words get a high cosine; no
-// network, no model file, the same vector every time.
+// Hashing is the offline embedder: each lower-cased, lightly stemmed word
+// is hashed into one of Dims buckets with a sign, and the vector is
+// L2-normalized. Texts that share words get a high cosine ("carries" and
+// "carry" count as one word); no network, no model file, the same vector
+// every time.
 type Hashing struct{ Dims int }
 
 // NewHashing returns a hashing embedder of dims dimensions (512 when 0).
@@ -51,11 +52,8 @@ func (h *Hashing) vector(text string) []float32 {
 		}
 		v[idx] += weight
 	}
-	for i, w := range words {
-		add(w, 1)
-		if i > 0 {
-			add(words[i-1]+" "+w, 0.5)
-		}
+	for _, w := range words {
+		add(stem(w), 1)
 	}
 	var norm float64
 	for _, x := range v {
@@ -92,6 +90,24 @@ var stopWords = func() map[string]bool {
 	}
 	return m
 }()
+
+// stem strips the commonest English inflections, so that a question and
+// the statement that answers it share words: carries/carry → carri,
+// colours → colour, walked/walking → walk. It is deliberately crude: the
+// same word always gives the same stem, which is all hashing needs.
+func stem(w string) string {
+	if len([]rune(w)) <= 3 {
+		return w
+	}
+	for _, suf := range []struct{ from, to string }{
+		{"ies", "i"}, {"ied", "i"}, {"ing", ""}, {"ed", ""}, {"es", ""}, {"s", ""}, {"y", "i"},
+	} {
+		if strings.HasSuffix(w, suf.from) && !strings.HasSuffix(w, "ss") && len(w)-len(suf.from) >= 3 {
+			return strings.TrimSuffix(w, suf.from) + suf.to
+		}
+	}
+	return w
+}
 
 // Offline is the model grin answers with when none is configured: it
 // quotes the memories recalled for the question and says how to configure

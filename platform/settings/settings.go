@@ -259,7 +259,7 @@ func keepSecrets(v, old json.RawMessage, schema map[string]any) (json.RawMessage
 		if strings.Contains(strings.ToLower(k), "url") && fmt.Sprint(v) != fmt.Sprint(prev[k]) {
 			for _, sk := range secrets {
 				if cur, present := m[sk]; !present || cur == Masked {
-					if _, had := prev[sk]; had {
+					if had, _ := prev[sk].(string); had != "" {
 						return nil, fmt.Errorf("%s changed, so send %s again: the stored one is not sent to a new address", k, sk)
 					}
 				}
