@@ -22,6 +22,7 @@ Usage:
   grin serve [flags]                          start the server; grin serve -h lists the settings
   grin policy check [flags] SUBJECT OBJECT ACTION
                                               say whether the policy allows it, and which rule decided
+  grin bench chat [flags]                     load test: N users over WebSocket, M messages each
   grin version                                print the version
 `
 
@@ -53,6 +54,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err == nil && !allowed {
 			return 1
 		}
+	case "bench":
+		if len(args) < 2 || args[1] != "chat" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		err = benchChat(ctx, args[2:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "grin", version)
 		return 0

@@ -114,3 +114,15 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("version: %d %s", code, out)
 	}
 }
+
+func TestBenchChatRuns(t *testing.T) {
+	code, out, errOut := runGrin(t, nil, "bench", "chat", "-users", "3", "-messages", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"replies=6 errors=0", "ws-echo", "heap/session="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -58,6 +58,13 @@ func Open(ctx context.Context, dir string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// One connection: SQLite admits one writer at a time, and with several
+	// connections waiting writers sleep in SQLite's busy handler (up to
+	// 100 ms a nap), which showed as second-long tails under load. With one
+	// connection, database/sql queues callers in order instead. Callers
+	// must not hold rows or a transaction open while making another call
+	// on the handle.
+	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)

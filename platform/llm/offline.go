@@ -114,8 +114,8 @@ func stem(w string) string {
 // a real model, so a fresh install is useful and honest.
 type Offline struct{}
 
-// Generate implements Model. It streams its reply word by word, like a
-// real model, so clients see chat_token frames either way.
+// Generate implements Model. It streams its reply sentence by sentence and
+// line by line, so clients see chat_token frames as with a real model.
 func (Offline) Generate(ctx context.Context, req Request, onToken func(string) error) (string, error) {
 	var b strings.Builder
 	if len(req.Recalled) == 0 {
@@ -132,7 +132,7 @@ func (Offline) Generate(ctx context.Context, req Request, onToken func(string) e
 	b.WriteString("(No language model is configured, so I can only repeat what I remember; configure one in /llm/settings.)")
 	reply := b.String()
 	if onToken != nil {
-		for _, piece := range strings.SplitAfter(reply, " ") {
+		for _, piece := range splitPieces(reply) {
 			if err := ctx.Err(); err != nil {
 				return "", err
 			}
@@ -142,6 +142,27 @@ func (Offline) Generate(ctx context.Context, req Request, onToken func(string) e
 		}
 	}
 	return reply, nil
+}
+
+// splitPieces cuts a reply after each line and each sentence.
+func splitPieces(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' || (s[i] == '.' && i+1 < len(s) && s[i+1] == ' ') {
+			end := i + 1
+			if s[i] == '.' {
+				end++ // the space goes with its sentence
+			}
+			out = append(out, s[start:end])
+			start = end
+			i = end - 1
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
 }
 
 func oneLine(s string, max int) string {

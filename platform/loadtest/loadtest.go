@@ -1,0 +1,201 @@
+// Package loadtest drives a grin server the way many users would: N
+// WebSocket clients, one per user, each sending M messages and waiting
+// for each reply. It reports throughput and latency, and, for a server it
+// starts in process, the heap each live session costs. The same clients
+// against a bare WebSocket echo server give the ceiling of this machine.
+//
+// Every run is bounded: by its message count and by a deadline.
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Options describe a run.
+type Options struct {
+	// URL is the server's base URL (http://host:port).
+	URL string
+	// Users is how many users, each with its own socket.
+	Users int
+	// Messages is how many messages each user sends.
+	Messages int
+	// Token is sent as ?token= when set (a WS key or JWT).
+	Token string
+	// Deadline bounds the whole run.
+	Deadline time.Duration
+	// Echo expects raw echoes instead of the Cat's chat frames.
+	Echo bool
+}
+
+// Result is what a run measured.
+type Result struct {
+	Users, Messages int
+	Errors          int
+	Elapsed         time.Duration
+	Latencies       []time.Duration // sorted
+	// HeapPerSession is the heap in use per connected user, measured by
+	// the caller for an in-process server; zero otherwise.
+	HeapPerSession float64
+}
+
+// Throughput is replies per second.
+func (r Result) Throughput() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(len(r.Latencies)) / r.Elapsed.Seconds()
+}
+
+// Percentile returns the p-th percentile latency (0 < p ≤ 100).
+func (r Result) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.Latencies))*p/100+0.5) - 1
+	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
+}
+
+// Report writes the result as a table row a person can read.
+func (r Result) Report(w io.Writer, label string) {
+	fmt.Fprintf(w, "%-10s users=%d messages/user=%d replies=%d errors=%d elapsed=%.2fs throughput=%.0f/s p50=%s p99=%s",
+		label, r.Users, r.Messages, len(r.Latencies), r.Errors, r.Elapsed.Seconds(), r.Throughput(),
+		r.Percentile(50).Round(10*time.Microsecond), r.Percentile(99).Round(10*time.Microsecond))
+	if r.HeapPerSession > 0 {
+		fmt.Fprintf(w, " heap/session=%.1fKiB", r.HeapPerSession/1024)
+	}
+	fmt.Fprintln(w)
+}
+
+// Run opens the sockets, then sends the messages, and waits for every
+// reply or the deadline. finished, when not nil, is called after the last
+// reply while every socket is still open, so an in-process caller can
+// measure what the live users cost.
+func Run(ctx context.Context, o Options, finished func()) (Result, error) {
+	if o.Users <= 0 || o.Messages <= 0 {
+		return Result{}, fmt.Errorf("users and messages must be positive, got %d and %d", o.Users, o.Messages)
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Deadline)
+	defer cancel()
+	base := "ws" + strings.TrimPrefix(strings.TrimSuffix(o.URL, "/"), "http")
+	conns := make([]*websocket.Conn, o.Users)
+	for i := range conns {
+		u := fmt.Sprintf("%s/ws/load-%05d", base, i)
+		if o.Echo {
+			u = base + "/echo"
+		}
+		if o.Token != "" {
+			u += "?token=" + o.Token
+		}
+		c, _, err := websocket.Dial(ctx, u, nil)
+		if err != nil {
+			for _, c := range conns[:i] {
+				c.CloseNow()
+			}
+			return Result{}, fmt.Errorf("open socket %d of %d: %w", i+1, o.Users, err)
+		}
+		c.SetReadLimit(1 << 20)
+		conns[i] = c
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close(websocket.StatusNormalClosure, "")
+		}
+	}()
+	res := Result{Users: o.Users, Messages: o.Messages}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, c := range conns {
+		wg.Go(func() {
+			lat, errs := drive(ctx, c, i, o)
+			mu.Lock()
+			res.Latencies = append(res.Latencies, lat...)
+			res.Errors += errs
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	if finished != nil {
+		finished()
+	}
+	slices.Sort(res.Latencies)
+	return res, nil
+}
+
+// drive sends one user's messages, each after the previous reply.
+func drive(ctx context.Context, c *websocket.Conn, user int, o Options) ([]time.Duration, int) {
+	var lat []time.Duration
+	errs := 0
+	for m := range o.Messages {
+		msg, _ := json.Marshal(map[string]string{"text": fmt.Sprintf("user %d says message %d about the white rabbit", user, m)})
+		t0 := time.Now()
+		if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+			return lat, errs + o.Messages - m
+		}
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				return lat, errs + o.Messages - m
+			}
+			if o.Echo {
+				break
+			}
+			var f struct{ Type string }
+			json.Unmarshal(b, &f)
+			if f.Type == "chat" {
+				break
+			}
+			if f.Type == "error" {
+				errs++
+				break
+			}
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, errs
+}
+
+// HeapInUse returns the process's heap in use after a collection.
+func HeapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// EchoServer serves /echo: every text frame comes straight back. It is the
+// ceiling a chat server on this machine cannot beat.
+func EchoServer() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, b, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, b); err != nil {
+				return
+			}
+		}
+	}))
+}
