@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"grin/platform/app"
@@ -28,8 +29,20 @@ func benchChat(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	token := fs.String("token", "", "?token= for each socket (GRIN_API_KEY_WS or a JWT) with --url")
 	deadline := fs.Duration("deadline", 5*time.Minute, "stop the run after this long")
 	echo := fs.Bool("echo", true, "also measure a raw WebSocket echo server, the ceiling")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (client and in-process server) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	opts := loadtest.Options{URL: *url, Users: *users, Messages: *messages, Token: *token, Deadline: *deadline}
 	if *url == "" {

@@ -50,6 +50,8 @@ func Open(ctx context.Context, dir string) (*sql.DB, error) {
 		"busy_timeout(10000)",
 		"foreign_keys(1)",
 		"synchronous(NORMAL)",
+		"cache_size(-65536)",   // 64 MiB of pages: fewer reads from the OS
+		"mmap_size(268435456)", // and those through a mapping, not pread
 	} {
 		q.Add("_pragma", p)
 	}

@@ -2,9 +2,9 @@
 // points live in grin's SQLite file and recall is an exact cosine search in
 // process.
 //
-// Each partition's points are decoded once and cached; a write to a
-// partition drops its cache entry, so the next recall reads it again. The
-// cache is bounded by the number of vectors it holds.
+// Each partition's points are decoded once and cached; upserts update the
+// cached copy, deletes drop it so the next recall reads it again. The cache
+// is bounded by the number of vectors it holds.
 package embedded
 
 import (
@@ -89,8 +89,38 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store memories: %w", err)
 	}
-	s.forget(touched)
+	s.merge(points)
 	return nil
+}
+
+// merge brings cached partitions up to date after an upsert, without
+// reading them again: a chat turn writes one point to the partition it
+// recalls from next. Slices are copied, never changed in place, so a recall
+// holding the old one is undisturbed.
+func (s *Store) merge(points []memory.Point) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range points {
+		key := partKey{p.Collection, p.Partition}
+		s.gen[key]++
+		cached, ok := s.cache[key]
+		if !ok {
+			continue
+		}
+		next := make([]memory.Point, 0, len(cached)+1)
+		replaced := false
+		for _, c := range cached {
+			if c.ID == p.ID {
+				c, replaced = clonePoint(p), true
+			}
+			next = append(next, c)
+		}
+		if !replaced {
+			next = append(next, clonePoint(p))
+			s.cached++
+		}
+		s.cache[key] = next
+	}
 }
 
 // Recall implements memory.Store.
