@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -83,3 +85,5 @@ func newErrorFrame(name, description string) []byte {
 	b, _ := json.Marshal(errorFrame{Type: "error", Name: name, Description: description})
 	return b
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

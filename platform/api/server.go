@@ -6,6 +6,7 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"grin/platform/chat"
 	"grin/platform/llm"
 	"grin/platform/memory"
+	"grin/platform/rabbithole"
 	"grin/platform/session"
 	"grin/platform/settings"
 	"grin/platform/users"
@@ -40,6 +42,9 @@ type Deps struct {
 	Memory       memory.Store
 	Scope        *memory.Scope
 	Providers    *llm.Current
+	Ingester     *rabbithole.Ingester
+	// BaseContext outlives requests: background work (ingestion) runs in it.
+	BaseContext context.Context
 	// AllowedOrigins are the browser origins (host patterns) that may open
 	// a WebSocket besides the server's own.
 	AllowedOrigins []string
@@ -75,6 +80,7 @@ func New(d Deps) *Server {
 	s.registerWebSocket()
 	s.registerMemory()
 	s.registerProviders()
+	s.registerRabbithole()
 	s.registerDocs()
 
 	s.handler = s.recoverPanics(trimTrailingSlash(mux))

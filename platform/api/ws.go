@@ -48,14 +48,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusForbidden, "Permission denied: this needs "+need.String()+", which is not granted to "+id.Name)
 		return
 	}
+	// Subscribe before the handshake completes, so that a frame sent the
+	// moment the client sees the socket open is queued for it, not lost.
+	sock := newSocket()
+	unsubscribe := s.deps.Sessions.Subscribe(id.ID, sock)
+	defer unsubscribe()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.deps.AllowedOrigins})
 	if err != nil {
 		return // Accept has answered the client
 	}
 	conn.SetReadLimit(maxFrameBytes)
-	sock := newSocket(conn)
-	unsubscribe := s.deps.Sessions.Subscribe(id.ID, sock)
-	defer unsubscribe()
+	sock.conn = conn
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	go sock.writeLoop(ctx)
@@ -130,8 +133,10 @@ type socket struct {
 	code   websocket.StatusCode
 }
 
-func newSocket(c *websocket.Conn) *socket {
-	return &socket{conn: c, queue: make(chan []byte, sendQueue), closed: make(chan struct{})}
+// newSocket makes a socket whose conn is set once the handshake is done;
+// until then Send only queues.
+func newSocket() *socket {
+	return &socket{queue: make(chan []byte, sendQueue), closed: make(chan struct{})}
 }
 
 // Send queues a frame; a client too slow to take its frames is dropped

@@ -23,6 +23,7 @@ import (
 	"grin/platform/llm"
 	"grin/platform/memory"
 	"grin/platform/memory/embedded"
+	"grin/platform/rabbithole"
 	"grin/platform/session"
 	"grin/platform/settings"
 	"grin/platform/users"
@@ -43,6 +44,7 @@ type App struct {
 	Memory    memory.Store
 	Sessions  *session.Registry
 	Providers *llm.Current
+	Ingester  *rabbithole.Ingester
 	// GeneratedAdminPassword is set on the first start when no admin
 	// password was configured; the caller shows it once.
 	GeneratedAdminPassword string
@@ -155,16 +157,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return errors.Join(err, sessions.Forget(ctx, id, "this user was deleted"))
 	})
 
+	ingester := rabbithole.NewIngester(mem, scope, providers, o.hooks, sessions,
+		&rabbithole.Fetcher{AllowPrivate: cfg.RabbitholeAllowPrivate}, cfg.UploadMaxBytes, logger.With("component", "rabbithole"))
+
 	srv := api.New(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,
 		AuthHandlers: handlerSettings, Models: models, Embedders: embedders,
 		Cat: cat, Sessions: sessions, Memory: mem, Scope: scope, Providers: providers,
+		Ingester: ingester, BaseContext: ctx,
 		AllowedOrigins: cfg.AllowedOrigins,
 		Logger:         logger.With("component", "api"),
 	})
 	return &App{
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
-		Memory: mem, Sessions: sessions, Providers: providers,
+		Memory: mem, Sessions: sessions, Providers: providers, Ingester: ingester,
 		GeneratedAdminPassword: generated, db: db,
 	}, nil
 }

@@ -57,6 +57,11 @@ type Config struct {
 	// "app.example.com" or "*.example.com") allowed to open WebSockets
 	// besides grin's own.
 	AllowedOrigins []string
+	// UploadMaxBytes caps one uploaded document.
+	UploadMaxBytes int64
+	// RabbitholeAllowPrivate lets /rabbithole/web fetch from loopback and
+	// private addresses.
+	RabbitholeAllowPrivate bool
 }
 
 // OIDC configures the OpenID Connect handler (GRIN_AUTH_HANDLER=oidc).
@@ -140,6 +145,18 @@ var settings = []setting{
 	{"ALLOWED_ORIGINS", "allowed-origins", "", "browser origins allowed to open WebSockets besides grin's own, comma-separated host patterns", func(c *Config, v string) error {
 		c.AllowedOrigins = splitList(v)
 		return nil
+	}},
+	{"UPLOAD_MAX_MB", "upload-max-mb", "32", "largest document /rabbithole accepts, in MiB", func(c *Config, v string) error {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n <= 0 || n > 4096 {
+			return fmt.Errorf("must be a number of MiB between 0 and 4096, got %q", v)
+		}
+		c.UploadMaxBytes = int64(n * (1 << 20))
+		return nil
+	}},
+	{"RABBITHOLE_ALLOW_PRIVATE", "rabbithole-allow-private", "", "1: let /rabbithole/web fetch from loopback and private addresses (an intranet)", func(c *Config, v string) (err error) {
+		c.RabbitholeAllowPrivate, err = parseBool(v)
+		return err
 	}},
 	{"OIDC_ISSUER", "oidc-issuer", "", "OIDC: the tokens' issuer", func(c *Config, v string) error { c.OIDC.Issuer = v; return nil }},
 	{"OIDC_AUDIENCE", "oidc-audience", "", "OIDC: the audience tokens must carry", func(c *Config, v string) error { c.OIDC.Audience = v; return nil }},

@@ -43,14 +43,15 @@ type Instance struct {
 // pass it to StartWith.
 func Config(dir string) config.Config {
 	return config.Config{
-		Addr:          "127.0.0.1:0",
-		DataDir:       dir,
-		JWTExpire:     time.Hour,
-		AdminPassword: AdminPassword,
-		UserPassword:  UserPassword,
-		LogLevel:      slog.LevelDebug,
-		SessionIdle:   time.Hour,
-		LogFormat:     "text",
+		Addr:           "127.0.0.1:0",
+		DataDir:        dir,
+		JWTExpire:      time.Hour,
+		AdminPassword:  AdminPassword,
+		UserPassword:   UserPassword,
+		LogLevel:       slog.LevelDebug,
+		SessionIdle:    time.Hour,
+		UploadMaxBytes: 8 << 20,
+		LogFormat:      "text",
 	}
 }
 

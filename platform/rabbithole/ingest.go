@@ -1,0 +1,292 @@
+package rabbithole
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"grin/platform/auth"
+	"grin/platform/hooks"
+	"grin/platform/llm"
+	"grin/platform/memory"
+	"grin/platform/session"
+	"grin/policies"
+)
+
+// ErrForbidden is returned when the uploader may not write to the space.
+var ErrForbidden = errors.New("permission denied")
+
+// Options shape one ingestion.
+type Options struct {
+	ChunkSize    int
+	ChunkOverlap int
+	// Metadata is added to every chunk's metadata.
+	Metadata map[string]any
+	// Space is the declarative space to store in (default "shared").
+	Space string
+}
+
+func (o *Options) defaults() {
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.ChunkOverlap == 0 && o.ChunkSize > DefaultChunkOverlap {
+		o.ChunkOverlap = DefaultChunkOverlap
+	}
+	if o.Space == "" {
+		o.Space = memory.DefaultSpace
+	}
+}
+
+// Result says what one ingestion stored.
+type Result struct {
+	Source string `json:"source"`
+	Space  string `json:"space"`
+	Chunks int    `json:"chunks"`
+}
+
+// Notification is the frame that tells the uploader an ingestion ended.
+type Notification struct {
+	Type    string `json:"type" enum:"notification"`
+	Content string `json:"content"`
+}
+
+// chunkDoc is a chunk as hooks see it, the Cat's Document.
+type chunkDoc struct {
+	PageContent string         `json:"page_content"`
+	Metadata    map[string]any `json:"metadata"`
+}
+
+// Ingester reads documents into declarative memory: parse, split, pass
+// each chunk through the hooks, embed, store, and tell the uploader.
+//
+// Notes: safe for concurrent use.
+type Ingester struct {
+	store     memory.Store
+	scope     *memory.Scope
+	providers *llm.Current
+	hooks     hooks.Runner
+	sessions  *session.Registry
+	fetcher   *Fetcher
+	maxBytes  int64
+	logger    *slog.Logger
+
+	wg sync.WaitGroup
+}
+
+// NewIngester returns an ingester; maxBytes caps an uploaded file.
+func NewIngester(store memory.Store, scope *memory.Scope, providers *llm.Current, runner hooks.Runner, sessions *session.Registry, fetcher *Fetcher, maxBytes int64, logger *slog.Logger) *Ingester {
+	if runner == nil {
+		runner = hooks.Nop{}
+	}
+	return &Ingester{store: store, scope: scope, providers: providers, hooks: runner, sessions: sessions, fetcher: fetcher, maxBytes: maxBytes, logger: logger}
+}
+
+// MaxBytes is the largest file accepted.
+func (in *Ingester) MaxBytes() int64 { return in.maxBytes }
+
+// Check says whether id may store in the options' space, and that the
+// chunking parameters are sound, before any work starts.
+func (in *Ingester) Check(id auth.Identity, o Options) error {
+	o.defaults()
+	if _, err := Split("x", o.ChunkSize, o.ChunkOverlap); err != nil {
+		return err
+	}
+	if !memory.ValidPartition(memory.Declarative, o.Space) {
+		return fmt.Errorf("%w: %q is not a space name (letters, digits, -, _ and .)", ErrInvalidChunking, o.Space)
+	}
+	ok, err := in.scope.Allowed(id, memory.Declarative, o.Space, policies.Write)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: you may not write to %s", ErrForbidden, memory.Object(memory.Declarative, o.Space))
+	}
+	return nil
+}
+
+// File ingests an uploaded file.
+func (in *Ingester) File(ctx context.Context, id auth.Identity, name, contentType string, r io.Reader, o Options) (Result, error) {
+	doc, err := Parse(ctx, name, contentType, r, in.maxBytes)
+	if err != nil {
+		return Result{Source: name}, err
+	}
+	return in.Text(ctx, id, name, doc.Text, o)
+}
+
+// URL fetches a page and ingests it.
+func (in *Ingester) URL(ctx context.Context, id auth.Identity, rawURL string, o Options) (Result, error) {
+	page, err := in.fetcher.Fetch(ctx, rawURL)
+	if err != nil {
+		return Result{Source: rawURL}, err
+	}
+	doc, err := Parse(ctx, page.URL, page.ContentType, strings.NewReader(string(page.Body)), int64(len(page.Body))+1)
+	if err != nil {
+		return Result{Source: rawURL}, err
+	}
+	return in.Text(ctx, id, rawURL, doc.Text, o)
+}
+
+// Text splits text and stores its chunks with source as their "source".
+func (in *Ingester) Text(ctx context.Context, id auth.Identity, source, text string, o Options) (Result, error) {
+	o.defaults()
+	res := Result{Source: source, Space: o.Space}
+	if err := in.Check(id, o); err != nil {
+		return res, err
+	}
+	caller := hooks.Caller{UserID: id.ID, RequestID: uuid.NewString()}
+	text, err := hooks.Apply(ctx, in.hooks, in.logger, hooks.BeforeRabbitholeSplitsText, caller, text)
+	if err != nil {
+		return res, err
+	}
+	chunks, err := Split(text, o.ChunkSize, o.ChunkOverlap)
+	if err != nil {
+		return res, err
+	}
+	chunks, err = hooks.Apply(ctx, in.hooks, in.logger, hooks.AfterRabbitholeSplittedText, caller, chunks)
+	if err != nil {
+		return res, err
+	}
+	when := memory.Now()
+	docs := make([]chunkDoc, 0, len(chunks))
+	for _, c := range chunks {
+		md := map[string]any{}
+		for k, v := range o.Metadata {
+			md[k] = v
+		}
+		md["source"], md["when"] = source, when
+		d, err := hooks.Apply(ctx, in.hooks, in.logger, hooks.BeforeRabbitholeInsertMemory, caller, chunkDoc{PageContent: c, Metadata: md})
+		if err != nil {
+			return res, err
+		}
+		if strings.TrimSpace(d.PageContent) != "" {
+			docs = append(docs, d)
+		}
+	}
+	docs, err = hooks.Apply(ctx, in.hooks, in.logger, hooks.BeforeRabbitholeStoresDocuments, caller, docs)
+	if err != nil {
+		return res, err
+	}
+	emb := in.providers.Embedder()
+	const batch = 64
+	for start := 0; start < len(docs); start += batch {
+		part := docs[start:min(start+batch, len(docs))]
+		texts := make([]string, len(part))
+		for i, d := range part {
+			texts[i] = d.PageContent
+		}
+		vecs, err := emb.Embed(ctx, texts)
+		if err != nil {
+			return res, fmt.Errorf("embed %s: %w", source, err)
+		}
+		points := make([]memory.Point, len(part))
+		for i, d := range part {
+			points[i] = memory.Point{ID: uuid.NewString(), Collection: memory.Declarative, Partition: o.Space,
+				Content: d.PageContent, Metadata: d.Metadata, Vector: vecs[i], Embedder: emb.Name()}
+		}
+		if err := in.store.Upsert(ctx, points); err != nil {
+			return res, fmt.Errorf("store %s: %w", source, err)
+		}
+		res.Chunks += len(points)
+	}
+	if _, err := hooks.Apply(ctx, in.hooks, in.logger, hooks.AfterRabbitholeStoredDocuments, caller, map[string]any{"source": source, "chunks": res.Chunks}); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// Background runs an ingestion after the request that asked for it has
+// been answered, and tells the uploader over their sockets when it ends,
+// well or badly. ctx should outlive the request (the server's).
+func (in *Ingester) Background(ctx context.Context, id auth.Identity, source string, run func(ctx context.Context) (Result, error)) {
+	in.wg.Go(func() {
+		res, err := run(ctx)
+		msg := fmt.Sprintf("Finished reading %s: %d chunks stored in %s.", source, res.Chunks, memory.Object(memory.Declarative, res.Space))
+		if err != nil {
+			in.logger.Warn("ingestion failed", "source", source, "user", id.ID, "err", err)
+			msg = fmt.Sprintf("Could not read %s: %v", source, err)
+		}
+		in.sessions.Send(id.ID, Notification{Type: "notification", Content: msg})
+	})
+}
+
+// Wait blocks until background ingestions end; for shutdown and tests.
+func (in *Ingester) Wait() { in.wg.Wait() }
+
+// Exported is the Cat's export of declarative memories, accepted by
+// /rabbithole/memory.
+type Exported struct {
+	Embedder struct {
+		Name string `json:"name"`
+	} `json:"embedder"`
+	Collections struct {
+		Declarative []struct {
+			ID          string         `json:"id"`
+			PageContent string         `json:"page_content"`
+			Metadata    map[string]any `json:"metadata"`
+			Vector      []float32      `json:"vector"`
+		} `json:"declarative"`
+	} `json:"collections"`
+}
+
+// Memories imports exported declarative memories into a space. Vectors
+// made by another embedder than the one in force are made again, so the
+// memories can be recalled.
+func (in *Ingester) Memories(ctx context.Context, id auth.Identity, raw []byte, o Options) (Result, error) {
+	o.defaults()
+	res := Result{Source: "memory import", Space: o.Space}
+	if err := in.Check(id, o); err != nil {
+		return res, err
+	}
+	var ex Exported
+	if err := json.Unmarshal(raw, &ex); err != nil {
+		return res, fmt.Errorf("%w: not an export of memories: %v", ErrMalformed, err)
+	}
+	emb := in.providers.Embedder()
+	var points []memory.Point
+	var reembed []int
+	for _, d := range ex.Collections.Declarative {
+		if strings.TrimSpace(d.PageContent) == "" {
+			continue
+		}
+		pid := d.ID
+		if _, err := uuid.Parse(pid); err != nil {
+			pid = uuid.NewString()
+		}
+		md := d.Metadata
+		if md == nil {
+			md = map[string]any{}
+		}
+		p := memory.Point{ID: pid, Collection: memory.Declarative, Partition: o.Space, Content: d.PageContent, Metadata: md, Vector: d.Vector, Embedder: emb.Name()}
+		if ex.Embedder.Name != emb.Name() || len(d.Vector) != emb.Dimensions() {
+			reembed = append(reembed, len(points))
+		}
+		points = append(points, p)
+	}
+	for start := 0; start < len(reembed); start += 64 {
+		idx := reembed[start:min(start+64, len(reembed))]
+		texts := make([]string, len(idx))
+		for i, k := range idx {
+			texts[i] = points[k].Content
+		}
+		vecs, err := emb.Embed(ctx, texts)
+		if err != nil {
+			return res, fmt.Errorf("embed imported memories: %w", err)
+		}
+		for i, k := range idx {
+			points[k].Vector = vecs[i]
+		}
+	}
+	if err := in.store.Upsert(ctx, points); err != nil {
+		return res, err
+	}
+	res.Chunks = len(points)
+	return res, nil
+}
