@@ -22,6 +22,7 @@ Usage:
   grin serve [flags]                          start the server; grin serve -h lists the settings
   grin policy check [flags] SUBJECT OBJECT ACTION
                                               say whether the policy allows it, and which rule decided
+  grin ingest [flags] FILE...                 read files into declarative memory through a running grin
   grin bench chat [flags]                     load test: N users over WebSocket, M messages each
   grin version                                print the version
 `
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err == nil && !allowed {
 			return 1
 		}
+	case "ingest":
+		err = ingest(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		if len(args) < 2 || args[1] != "chat" {
 			fmt.Fprint(stderr, usage)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,33 @@ func TestBenchChatRuns(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestIngestCommand(t *testing.T) {
+	in := apptest.Start(t)
+	dir := t.TempDir()
+	good := dir + "/rabbit.md"
+	os.WriteFile(good, []byte("# The White Rabbit\n\nHe is always late for an important date."), 0o600)
+	bad := dir + "/tool.exe"
+	os.WriteFile(bad, []byte{0x4d, 0x5a, 0, 0, 1, 2, 3}, 0o600)
+	code, out, errOut := runGrin(t, nil, "ingest", "-url", in.URL, "-user-id", "alice", good)
+	if code != 0 || !strings.Contains(out, "rabbit.md: 1 chunks stored in shared") {
+		t.Fatalf("ingest: %d\n%s\n%s", code, out, errOut)
+	}
+	var r struct {
+		Vectors struct {
+			Collections map[string][]struct {
+				Metadata map[string]any `json:"metadata"`
+			} `json:"collections"`
+		} `json:"vectors"`
+	}
+	in.Do("POST", "/memory/recall", map[string]any{"text": "late important date"}).JSON(t, &r)
+	if d := r.Vectors.Collections["declarative"]; len(d) != 1 || d[0].Metadata["source"] != "rabbit.md" {
+		t.Errorf("after grin ingest, recall finds %+v", d)
+	}
+	code, _, errOut = runGrin(t, nil, "ingest", "-url", in.URL, "-quiet", good, bad, dir+"/missing.txt")
+	if code == 0 || !strings.Contains(errOut, "tool.exe") || !strings.Contains(errOut, "415") || !strings.Contains(errOut, "2 of 3 files") {
+		t.Errorf("bad files: %d %s", code, errOut)
 	}
 }

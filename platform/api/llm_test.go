@@ -142,3 +142,18 @@ func TestBrokenModelIsAnErrorFrame(t *testing.T) {
 		t.Errorf("offline reply: %q", r.Text)
 	}
 }
+
+func TestProviderFromEnvironment(t *testing.T) {
+	model := newOpenAIServer(t, "from ", "the ", "environment")
+	cfg := apptest.Config(t.TempDir())
+	cfg.LLM.Kind, cfg.LLM.BaseURL, cfg.LLM.Model = "openai-compatible", model.URL+"/v1", "tiny"
+	in := apptest.StartWith(t, cfg)
+	var f frame
+	in.Do("POST", "/message", map[string]any{"text": "hello"}).JSON(t, &f)
+	if f.Text != "from the environment" {
+		t.Errorf("reply %q, want the configured model's", f.Text)
+	}
+	if in.Do("GET", "/llm/settings", nil).Map(t)["selected_configuration"] != "LLMOpenAICompatibleConfig" {
+		t.Error("the environment's choice is not shown as selected")
+	}
+}

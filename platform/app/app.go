@@ -138,7 +138,21 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	providers := llm.NewCurrent(llm.Offline{}, llm.NewHashing(0))
 	models := settings.New(db, "llm", providers.SetModel, llm.ModelFactories(logger.With("component", "llm"))...)
 	embedders := settings.New(db, "embedder", providers.SetEmbedder, llm.EmbedderFactories(logger.With("component", "embedder"))...)
-	// A provider that is down at start must not keep grin down: the
+	// Providers named by the environment are selected (and saved); a
+	// misconfigured one stops the start, as any bad setting does.
+	if err := selectProvider(ctx, models, cfg.LLM, map[string]string{
+		"default": llm.ConfigLLMDefault, "openai": llm.ConfigLLMOpenAI,
+		"openai-compatible": llm.ConfigLLMOpenAICompatible, "ollama": llm.ConfigLLMOllama,
+	}); err != nil {
+		return nil, fmt.Errorf("GRIN_LLM: %w", err)
+	}
+	if err := selectProvider(ctx, embedders, cfg.Embedder, map[string]string{
+		"default": llm.ConfigEmbedderDefault, "openai": llm.ConfigEmbedderOpenAI,
+		"openai-compatible": llm.ConfigEmbedderOpenAICompatible,
+	}); err != nil {
+		return nil, fmt.Errorf("GRIN_EMBEDDER: %w", err)
+	}
+	// A saved provider that is down at start must not keep grin down: the
 	// offline defaults stay in force and the settings can be fixed through
 	// the API.
 	if err := models.Restore(ctx); err != nil {
@@ -202,6 +216,29 @@ func selectAuthHandler(ctx context.Context, cfg config.Config, s *settings.Regis
 		}
 	}
 	return nil
+}
+
+// selectProvider puts the provider the environment names in force.
+func selectProvider[T any](ctx context.Context, r *settings.Registry[T], p config.Provider, names map[string]string) error {
+	if p.Kind == "" {
+		return nil
+	}
+	doc := map[string]any{}
+	if p.BaseURL != "" {
+		doc["base_url"] = p.BaseURL
+	}
+	if p.APIKey != "" {
+		doc["api_key"] = p.APIKey.Reveal()
+	}
+	if p.Model != "" {
+		doc["model"] = p.Model
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	_, err = r.Put(ctx, names[p.Kind], raw)
+	return err
 }
 
 // Close releases the database.

@@ -57,6 +57,10 @@ type Config struct {
 	// "app.example.com" or "*.example.com") allowed to open WebSockets
 	// besides grin's own.
 	AllowedOrigins []string
+	// LLM and Embedder select providers at start; empty keeps what was
+	// saved through /llm/settings and /embedder/settings.
+	LLM      Provider
+	Embedder Provider
 	// UploadMaxBytes caps one uploaded document.
 	UploadMaxBytes int64
 	// RabbitholeAllowPrivate lets /rabbithole/web fetch from loopback and
@@ -74,6 +78,14 @@ type OIDC struct {
 	RolesClaim    string
 	RoleMap       map[string]string
 	DefaultRoles  []string
+}
+
+// Provider configures a model or embedder from the environment.
+type Provider struct {
+	Kind    string // default, openai, openai-compatible, ollama (models only)
+	BaseURL string
+	APIKey  Secret
+	Model   string
 }
 
 // setting is one configurable value: its variable, its flag, and how to
@@ -158,6 +170,28 @@ var settings = []setting{
 		c.RabbitholeAllowPrivate, err = parseBool(v)
 		return err
 	}},
+	{"LLM", "llm", "", `language model to select at start: "default" (offline), "openai", "openai-compatible" or "ollama"; unset keeps the one saved through /llm/settings`, func(c *Config, v string) error {
+		switch v {
+		case "", "default", "openai", "openai-compatible", "ollama":
+			c.LLM.Kind = v
+			return nil
+		}
+		return fmt.Errorf(`must be "default", "openai", "openai-compatible" or "ollama", got %q`, v)
+	}},
+	{"LLM_BASE_URL", "llm-base-url", "", "the model server's OpenAI-compatible base URL (…/v1)", func(c *Config, v string) error { c.LLM.BaseURL = v; return nil }},
+	{"LLM_API_KEY", "llm-api-key", "", "the model server's API key", func(c *Config, v string) error { c.LLM.APIKey = Secret(v); return nil }},
+	{"LLM_MODEL", "llm-model", "", "the model's name", func(c *Config, v string) error { c.LLM.Model = v; return nil }},
+	{"EMBEDDER", "embedder", "", `embedder to select at start: "default" (offline hashing), "openai" or "openai-compatible"; unset keeps the one saved through /embedder/settings`, func(c *Config, v string) error {
+		switch v {
+		case "", "default", "openai", "openai-compatible":
+			c.Embedder.Kind = v
+			return nil
+		}
+		return fmt.Errorf(`must be "default", "openai" or "openai-compatible", got %q`, v)
+	}},
+	{"EMBEDDER_BASE_URL", "embedder-base-url", "", "the embedder's OpenAI-compatible base URL (…/v1)", func(c *Config, v string) error { c.Embedder.BaseURL = v; return nil }},
+	{"EMBEDDER_API_KEY", "embedder-api-key", "", "the embedder's API key", func(c *Config, v string) error { c.Embedder.APIKey = Secret(v); return nil }},
+	{"EMBEDDER_MODEL", "embedder-model", "", "the embedding model's name", func(c *Config, v string) error { c.Embedder.Model = v; return nil }},
 	{"OIDC_ISSUER", "oidc-issuer", "", "OIDC: the tokens' issuer", func(c *Config, v string) error { c.OIDC.Issuer = v; return nil }},
 	{"OIDC_AUDIENCE", "oidc-audience", "", "OIDC: the audience tokens must carry", func(c *Config, v string) error { c.OIDC.Audience = v; return nil }},
 	{"OIDC_JWKS_URL", "oidc-jwks-url", "", "OIDC: the provider's JWKS URL", func(c *Config, v string) error { c.OIDC.JWKSURL = v; return nil }},
