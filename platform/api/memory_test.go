@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -236,4 +237,81 @@ func TestRandomizedUsersNeverCross(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestDeletingUsersWhileOthersChat: internal users chat over their own
+// sockets while an administrator deletes some of them; the deleted lose
+// everything, the others keep exactly their own.
+func TestDeletingUsersWhileOthersChat(t *testing.T) {
+	in := authRequired(t)
+	admin := apptest.Bearer(in.Login("admin", apptest.AdminPassword))
+	const n = 8
+	ids := make([]string, n)
+	toks := make([]string, n)
+	for i := range n {
+		var u user
+		in.Do("POST", "/users", map[string]any{"username": fmt.Sprintf("u%d", i), "password": "password"}, admin...).JSON(t, &u)
+		ids[i], toks[i] = u.ID, in.Login(fmt.Sprintf("u%d", i), "password")
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(in.URL, "http")+"/ws?token="+toks[i], nil)
+			if err != nil {
+				if i%2 != 0 { // a deleted user may be refused at the door
+					t.Errorf("u%d dial: %v", i, err)
+				}
+				return
+			}
+			defer c.CloseNow()
+			for m := range 5 {
+				msg, _ := json.Marshal(map[string]string{"text": fmt.Sprintf("u%d message %d", i, m)})
+				if c.Write(ctx, websocket.MessageText, msg) != nil {
+					return // deleted: the socket was closed
+				}
+				for {
+					_, b, err := c.Read(ctx)
+					if err != nil {
+						return
+					}
+					var f frame
+					json.Unmarshal(b, &f)
+					if f.Type == "chat" {
+						if f.UserID != ids[i] {
+							t.Errorf("u%d got a reply for %s", i, f.UserID)
+						}
+						break
+					}
+				}
+			}
+		})
+	}
+	for i := 0; i < n; i += 2 {
+		in.Do("DELETE", "/users/"+ids[i], nil, admin...)
+	}
+	wg.Wait()
+	for i := range n {
+		var page pointsPage
+		in.Do("GET", "/memory/collections/episodic/points?partition="+ids[i], nil, admin...).JSON(t, &page)
+		var h struct {
+			History []struct{ Who, Text string } `json:"history"`
+		}
+		in.Do("GET", "/memory/conversation_history?user_id="+ids[i], nil, admin...).JSON(t, &h)
+		if i%2 == 0 {
+			if len(page.Points) != 0 || len(h.History) != 0 {
+				t.Errorf("deleted u%d kept %d memories and %d turns", i, len(page.Points), len(h.History))
+			}
+			continue
+		}
+		if len(page.Points) != 5 || len(h.History) != 10 {
+			t.Errorf("u%d has %d memories and %d turns, want 5 and 10", i, len(page.Points), len(h.History))
+		}
+		for _, p := range page.Points {
+			if !strings.HasPrefix(p.PageContent, fmt.Sprintf("u%d ", i)) {
+				t.Errorf("u%d holds %q", i, p.PageContent)
+			}
+		}
+	}
 }

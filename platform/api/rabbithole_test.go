@@ -204,3 +204,32 @@ func TestIngestWeb(t *testing.T) {
 		t.Errorf("recall after reading the page: %v", got)
 	}
 }
+
+func TestImportExportedMemories(t *testing.T) {
+	in := apptest.Start(t)
+	export := `{"embedder":{"name":"SomeOtherEmbedder"},"collections":{"declarative":[
+		{"id":"0b8f8c1e-5a0e-4d8f-9b1e-2c3d4e5f6a7b","page_content":"The Dormouse sleeps in the teapot.","metadata":{"source":"old-cat"},"vector":[0.1,0.2]},
+		{"id":"not-a-uuid","page_content":"The March Hare pours the tea.","metadata":{"source":"old-cat"},"vector":[0.3,0.4]}]}}`
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	part, _ := w.CreateFormFile("file", "export.json")
+	part.Write([]byte(export))
+	w.Close()
+	r := in.Do("POST", "/rabbithole/memory", body.Bytes(), "Content-Type", w.FormDataContentType())
+	if r.Status != 200 {
+		t.Fatalf("import: %d %s", r.Status, r.Body)
+	}
+	// Vectors of another embedder were made again, so recall finds them.
+	got := recallDeclarative(t, in, "dormouse teapot")
+	if len(got) == 0 || !strings.Contains(got[0], "Dormouse") {
+		t.Errorf("recall after import: %v", got)
+	}
+	var bad bytes.Buffer
+	w = multipart.NewWriter(&bad)
+	part, _ = w.CreateFormFile("file", "export.json")
+	part.Write([]byte("not json"))
+	w.Close()
+	if r := in.Do("POST", "/rabbithole/memory", bad.Bytes(), "Content-Type", w.FormDataContentType()); r.Status != 422 {
+		t.Errorf("broken export: %d", r.Status)
+	}
+}

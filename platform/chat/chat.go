@@ -43,13 +43,16 @@ type Config struct {
 	Procedural   Recall
 }
 
-// DefaultConfig is the Cat's.
+// DefaultConfig is the Cat's, but for the declarative threshold: document
+// chunks are long, so a question shares a smaller part of their words than
+// of a remembered sentence, and 0.7 missed plain matches with the offline
+// embedder (see RATIONALE.md).
 func DefaultConfig() Config {
 	return Config{
 		Prefix:       DefaultPrefix,
 		HistoryTurns: 5,
 		Episodic:     Recall{K: 3, Threshold: 0.7},
-		Declarative:  Recall{K: 3, Threshold: 0.7},
+		Declarative:  Recall{K: 3, Threshold: 0.5},
 		Procedural:   Recall{K: 3, Threshold: 0.7},
 	}
 }
