@@ -43,18 +43,9 @@ func ModelFactories(logger *slog.Logger) []settings.Factory[Model] {
 	}
 	chat := func(schema map[string]any, defaults OpenAIConfig, keyRequired bool) func(context.Context, json.RawMessage) (Model, error) {
 		return func(ctx context.Context, raw json.RawMessage) (Model, error) {
-			cfg := defaults
-			if err := decodeSettings(raw, schema, &cfg); err != nil {
-				return nil, err
-			}
-			var errs []error
-			if keyRequired && strings.TrimSpace(cfg.APIKey) == "" {
-				errs = append(errs, errors.New("api_key is required"))
-			}
-			if err := cfg.Validate(); err != nil {
-				errs = append(errs, err)
-			}
-			if err := errors.Join(errs...); err != nil {
+			cfg, err := decodeRemote(raw, schema, defaults, keyRequired,
+				func(c *OpenAIConfig) string { return c.APIKey }, (*OpenAIConfig).Validate)
+			if err != nil {
 				return nil, err
 			}
 			m, err := NewOpenAIChat(cfg)
@@ -139,18 +130,9 @@ func EmbedderFactories(logger *slog.Logger) []settings.Factory[Embedder] {
 	}
 	remote := func(schema map[string]any, defaults OpenAIEmbedderConfig, keyRequired bool) func(context.Context, json.RawMessage) (Embedder, error) {
 		return func(ctx context.Context, raw json.RawMessage) (Embedder, error) {
-			cfg := defaults
-			if err := decodeSettings(raw, schema, &cfg); err != nil {
-				return nil, err
-			}
-			var errs []error
-			if keyRequired && strings.TrimSpace(cfg.APIKey) == "" {
-				errs = append(errs, errors.New("api_key is required"))
-			}
-			if err := cfg.Validate(); err != nil {
-				errs = append(errs, err)
-			}
-			if err := errors.Join(errs...); err != nil {
+			cfg, err := decodeRemote(raw, schema, defaults, keyRequired,
+				func(c *OpenAIEmbedderConfig) string { return c.APIKey }, (*OpenAIEmbedderConfig).Validate)
+			if err != nil {
 				return nil, err
 			}
 			e, err := NewOpenAIEmbedder(ctx, cfg)
@@ -308,4 +290,22 @@ func defaultsJSON(v map[string]any) json.RawMessage {
 		panic(err) // static maps of strings and numbers
 	}
 	return b
+}
+
+// decodeRemote decodes a remote configuration's settings over its
+// defaults and reports every problem at once, a missing required key
+// among them.
+func decodeRemote[C any](raw json.RawMessage, schema map[string]any, defaults C, keyRequired bool, key func(*C) string, validate func(*C) error) (C, error) {
+	cfg := defaults
+	if err := decodeSettings(raw, schema, &cfg); err != nil {
+		return cfg, err
+	}
+	var errs []error
+	if keyRequired && strings.TrimSpace(key(&cfg)) == "" {
+		errs = append(errs, errors.New("api_key is required"))
+	}
+	if err := validate(&cfg); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
 }
