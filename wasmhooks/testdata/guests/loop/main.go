@@ -1,0 +1,20 @@
+// Guest loop never returns.
+package main
+
+import (
+	"encoding/json"
+
+	"grin/wasmhooks/pdk"
+)
+
+var sink int
+
+func init() {
+	pdk.Hook("before_cat_reads_message", func(_ pdk.Ctx, in json.RawMessage) (json.RawMessage, error) {
+		for i := 0; ; i++ {
+			sink += i
+		}
+	})
+}
+
+func main() {}
