@@ -23,6 +23,7 @@ import (
 	"grin/platform/settings"
 	"grin/platform/users"
 	"grin/policies"
+	"grin/wasmhooks"
 )
 
 // Version is reported by GET / and in the OpenAPI document.
@@ -43,6 +44,7 @@ type Deps struct {
 	Scope        *memory.Scope
 	Providers    *llm.Current
 	Ingester     *rabbithole.Ingester
+	Plugins      *wasmhooks.Manager
 	// BaseContext outlives requests: background work (ingestion) runs in it.
 	BaseContext context.Context
 	// AllowedOrigins are the browser origins (host patterns) that may open
@@ -81,6 +83,7 @@ func New(d Deps) *Server {
 	s.registerMemory()
 	s.registerProviders()
 	s.registerRabbithole()
+	s.registerPlugins()
 	s.registerDocs()
 
 	s.handler = s.recoverPanics(trimTrailingSlash(mux))

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"grin/platform/api"
 	"grin/platform/auth"
@@ -28,6 +29,7 @@ import (
 	"grin/platform/settings"
 	"grin/platform/users"
 	"grin/policies"
+	"grin/wasmhooks"
 )
 
 // App is a running grin instance without its listener.
@@ -45,11 +47,13 @@ type App struct {
 	Sessions  *session.Registry
 	Providers *llm.Current
 	Ingester  *rabbithole.Ingester
+	Plugins   *wasmhooks.Manager
 	// GeneratedAdminPassword is set on the first start when no admin
 	// password was configured; the caller shows it once.
 	GeneratedAdminPassword string
 
-	db *sql.DB
+	db     *sql.DB
+	engine *wasmhooks.Engine
 }
 
 // Option adjusts an App before it starts; for embedders and tests.
@@ -161,9 +165,24 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := embedders.Restore(ctx); err != nil {
 		logger.Error("the saved embedder is unavailable; using the offline embedder until it is fixed in /embedder/settings", "err", err)
 	}
+	engine, err := wasmhooks.NewEngine(ctx, wasmhooks.EngineConfig{
+		CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), Logger: logger.With("component", "plugins"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	plugins, err := wasmhooks.NewManager(ctx, engine, db, filepath.Join(cfg.DataDir, "plugins"), logger.With("component", "plugins"))
+	if err != nil {
+		engine.Close(ctx)
+		return nil, err
+	}
+	var runner hooks.Runner = plugins
+	if o.hooks != nil {
+		runner = o.hooks
+	}
 	sessions := session.NewRegistry(session.NewHistory(db), cfg.SessionIdle, logger.With("component", "session"))
 	go sessions.Run(ctx)
-	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, o.hooks, sessions, logger.With("component", "chat"))
+	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, runner, sessions, logger.With("component", "chat"))
 
 	// A deleted user takes their memories, conversation and sockets along.
 	store.OnDelete(func(ctx context.Context, id string) error {
@@ -171,20 +190,21 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return errors.Join(err, sessions.Forget(ctx, id, "this user was deleted"))
 	})
 
-	ingester := rabbithole.NewIngester(mem, scope, providers, o.hooks, sessions,
+	ingester := rabbithole.NewIngester(mem, scope, providers, runner, sessions,
 		&rabbithole.Fetcher{AllowPrivate: cfg.RabbitholeAllowPrivate}, cfg.UploadMaxBytes, logger.With("component", "rabbithole"))
 
 	srv := api.New(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,
 		AuthHandlers: handlerSettings, Models: models, Embedders: embedders,
 		Cat: cat, Sessions: sessions, Memory: mem, Scope: scope, Providers: providers,
-		Ingester: ingester, BaseContext: ctx,
+		Ingester: ingester, BaseContext: ctx, Plugins: plugins,
 		AllowedOrigins: cfg.AllowedOrigins,
 		Logger:         logger.With("component", "api"),
 	})
 	return &App{
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
-		Memory: mem, Sessions: sessions, Providers: providers, Ingester: ingester,
+		Memory: mem, Sessions: sessions, Providers: providers, Ingester: ingester, Plugins: plugins,
+		engine:                 engine,
 		GeneratedAdminPassword: generated, db: db,
 	}, nil
 }
@@ -241,7 +261,7 @@ func selectProvider[T any](ctx context.Context, r *settings.Registry[T], p confi
 	return err
 }
 
-// Close releases the database.
+// Close releases the plugins' runtime and the database.
 func (a *App) Close() error {
-	return errors.Join(a.db.Close())
+	return errors.Join(a.engine.Close(context.Background()), a.db.Close())
 }

@@ -1,0 +1,230 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"grin/policies"
+	"grin/wasmhooks"
+)
+
+// PluginList is the Cat's answer of GET /plugins.
+type PluginList struct {
+	Filters   map[string]any        `json:"filters"`
+	Installed []wasmhooks.Installed `json:"installed"`
+	Registry  []any                 `json:"registry" doc:"Always empty: grin installs plugins by upload."`
+}
+
+// PluginID names a plugin.
+type PluginID struct {
+	ID string `path:"id" maxLength:"64" doc:"The plugin's id."`
+}
+
+// PluginSetting is a plugin's settings, Cat-shaped.
+type PluginSetting struct {
+	Name   string         `json:"name"`
+	Value  map[string]any `json:"value"`
+	Schema map[string]any `json:"schema"`
+}
+
+func pluginSetting(p wasmhooks.Installed) PluginSetting {
+	schema := p.SettingsSchema
+	if schema == nil {
+		schema = map[string]any{}
+	}
+	return PluginSetting{Name: p.ID, Value: p.Settings, Schema: schema}
+}
+
+func (s *Server) registerPlugins() {
+	register(s, huma.Operation{
+		OperationID: "listPlugins", Method: http.MethodGet, Path: "/plugins",
+		Summary: "Installed plugins", Tags: []string{"Plugins"},
+	}, catNeed(policies.Plugins, policies.List), func(ctx context.Context, _ *struct{}) (*struct{ Body PluginList }, error) {
+		return &struct{ Body PluginList }{PluginList{Filters: map[string]any{}, Installed: s.deps.Plugins.List(), Registry: []any{}}}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "uploadPlugin", Method: http.MethodPost, Path: "/plugins/upload",
+		Summary: "Install a plugin",
+		Description: "Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. " +
+			"The plugin is checked (imports, exports, manifest), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.",
+		Tags: []string{"Plugins"}, MaxBodyBytes: wasmhooks.MaxArchiveBytes + 1<<20,
+	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *struct {
+		RawBody huma.MultipartFormFiles[struct {
+			File huma.FormFile `form:"file" required:"true" doc:"The plugin archive."`
+		}]
+	}) (*struct {
+		Body struct {
+			Filename string              `json:"filename"`
+			Info     string              `json:"info"`
+			Plugin   wasmhooks.Installed `json:"plugin"`
+		}
+	}, error) {
+		f := in.RawBody.Data().File
+		data, err := io.ReadAll(io.LimitReader(f, wasmhooks.MaxArchiveBytes+1))
+		f.Close()
+		if err != nil {
+			return nil, huma.Error400BadRequest("could not read the upload: " + err.Error())
+		}
+		p, err := s.deps.Plugins.Install(ctx, data)
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		out := &struct {
+			Body struct {
+				Filename string              `json:"filename"`
+				Info     string              `json:"info"`
+				Plugin   wasmhooks.Installed `json:"plugin"`
+			}
+		}{}
+		out.Body.Filename, out.Body.Plugin = f.Filename, p
+		out.Body.Info = fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)
+		return out, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "togglePlugin", Method: http.MethodPut, Path: "/plugins/toggle/{id}",
+		Summary: "Turn a plugin on or off", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *PluginID) (*struct {
+		Body struct {
+			Info   string              `json:"info"`
+			Plugin wasmhooks.Installed `json:"plugin"`
+		}
+	}, error) {
+		p, err := s.deps.Plugins.Toggle(ctx, in.ID)
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		out := &struct {
+			Body struct {
+				Info   string              `json:"info"`
+				Plugin wasmhooks.Installed `json:"plugin"`
+			}
+		}{}
+		state := "deactivated"
+		if p.Enabled {
+			state = "activated"
+		}
+		out.Body.Info, out.Body.Plugin = fmt.Sprintf("Plugin %s %s", p.ID, state), p
+		return out, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "listPluginSettings", Method: http.MethodGet, Path: "/plugins/settings",
+		Summary: "Every plugin's settings", Tags: []string{"Plugins"},
+	}, catNeed(policies.Plugins, policies.Read), func(ctx context.Context, _ *struct{}) (*struct {
+		Body struct {
+			Settings []PluginSetting `json:"settings"`
+		}
+	}, error) {
+		out := &struct {
+			Body struct {
+				Settings []PluginSetting `json:"settings"`
+			}
+		}{}
+		out.Body.Settings = []PluginSetting{}
+		for _, p := range s.deps.Plugins.List() {
+			out.Body.Settings = append(out.Body.Settings, pluginSetting(p))
+		}
+		return out, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "getPluginSettings", Method: http.MethodGet, Path: "/plugins/settings/{id}",
+		Summary: "A plugin's settings", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Read), func(ctx context.Context, in *PluginID) (*struct{ Body PluginSetting }, error) {
+		p, err := s.deps.Plugins.Get(in.ID)
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		return &struct{ Body PluginSetting }{pluginSetting(p)}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "updatePluginSettings", Method: http.MethodPut, Path: "/plugins/settings/{id}",
+		Summary: "Change a plugin's settings", Description: "Validated against the plugin's JSON Schema; in force from the next hook on.",
+		Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Edit), func(ctx context.Context, in *struct {
+		PluginID
+		Body map[string]any
+	}) (*struct{ Body PluginSetting }, error) {
+		p, err := s.deps.Plugins.SetSettings(ctx, in.ID, in.Body)
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		return &struct{ Body PluginSetting }{pluginSetting(p)}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "getPlugin", Method: http.MethodGet, Path: "/plugins/{id}",
+		Summary: "One plugin", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Read), func(ctx context.Context, in *PluginID) (*struct {
+		Body struct {
+			Data wasmhooks.Installed `json:"data"`
+		}
+	}, error) {
+		p, err := s.deps.Plugins.Get(in.ID)
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		out := &struct {
+			Body struct {
+				Data wasmhooks.Installed `json:"data"`
+			}
+		}{}
+		out.Body.Data = p
+		return out, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "deletePlugin", Method: http.MethodDelete, Path: "/plugins/{id}",
+		Summary: "Uninstall a plugin", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Delete), func(ctx context.Context, in *PluginID) (*struct {
+		Body struct {
+			Deleted string `json:"deleted"`
+		}
+	}, error) {
+		if err := s.deps.Plugins.Delete(ctx, in.ID); err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		out := &struct {
+			Body struct {
+				Deleted string `json:"deleted"`
+			}
+		}{}
+		out.Body.Deleted = in.ID
+		return out, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "setPluginIsolation", Method: http.MethodPut, Path: "/plugins/isolation/{id}",
+		Summary: "Force a plugin's isolation", Description: "shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.",
+		Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Edit), func(ctx context.Context, in *struct {
+		PluginID
+		Body struct {
+			Isolation string `json:"isolation" enum:"shared,per-user,per-call,"`
+		}
+	}) (*struct{ Body wasmhooks.Installed }, error) {
+		p, err := s.deps.Plugins.ForceIsolation(ctx, in.ID, wasmhooks.Isolation(in.Body.Isolation))
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		return &struct{ Body wasmhooks.Installed }{p}, nil
+	})
+}
+
+func (s *Server) pluginError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, wasmhooks.ErrNotFound):
+		return huma.Error404NotFound(err.Error())
+	case errors.Is(err, wasmhooks.ErrArchive), errors.Is(err, wasmhooks.ErrInvalid):
+		return huma.Error422UnprocessableEntity(err.Error())
+	}
+	return s.internal(ctx, "plugin operation", err)
+}

@@ -1,0 +1,373 @@
+package wasmhooks
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"grin/platform/hooks"
+)
+
+// ErrNotFound is returned for a plugin id that is not installed.
+var ErrNotFound = errors.New("plugin not found")
+
+// Installed is a plugin as the API shows it.
+type Installed struct {
+	Manifest
+	Enabled  bool           `json:"active"`
+	Settings map[string]any `json:"settings"`
+	// Forced is the isolation an administrator imposed ("" for none).
+	Forced Isolation `json:"forced_isolation,omitempty"`
+}
+
+type loaded struct {
+	info   Installed
+	module *Module
+	plugin *Plugin
+}
+
+// Manager installs plugins, keeps them across restarts, and runs their
+// hooks: it is the hooks.Runner the pipeline calls.
+//
+// Notes: safe for concurrent use. Changes build a new table of hooks and
+// swap it in; a call in flight keeps the plugin it started with, which
+// closes its instances once idle.
+type Manager struct {
+	engine *Engine
+	db     *sql.DB
+	dir    string
+	known  []string
+	logger *slog.Logger
+
+	mu      sync.Mutex // serializes changes
+	plugins map[string]*loaded
+	table   atomic.Pointer[hookTable]
+}
+
+type hookTable map[string][]tableEntry
+
+type tableEntry struct {
+	id       string
+	priority int
+	plugin   *Plugin
+	settings []byte
+}
+
+// KnownHooks are the hook points plugins may name.
+var KnownHooks = []string{
+	hooks.FastReply, hooks.BeforeCatReadsMessage, hooks.CatRecallQuery, hooks.BeforeCatRecallsMemories,
+	hooks.BeforeCatRecallsEpisodicMemories, hooks.BeforeCatRecallsDeclarativeMemories, hooks.BeforeCatRecallsProceduralMemories,
+	hooks.AfterCatRecallsMemories, hooks.BeforeAgentStarts, hooks.AgentFastReply, hooks.AgentPromptPrefix,
+	hooks.AgentPromptSuffix, hooks.BeforeCatStoresEpisodicMemory, hooks.BeforeCatSendsMessage,
+	hooks.BeforeRabbitholeSplitsText, hooks.AfterRabbitholeSplittedText, hooks.BeforeRabbitholeStoresDocuments,
+	hooks.BeforeRabbitholeInsertMemory, hooks.AfterRabbitholeStoredDocuments,
+}
+
+// NewManager loads the plugins installed in dir.
+func NewManager(ctx context.Context, e *Engine, db *sql.DB, dir string, logger *slog.Logger) (*Manager, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create plugin directory: %w", err)
+	}
+	m := &Manager{engine: e, db: db, dir: dir, known: KnownHooks, logger: logger, plugins: map[string]*loaded{}}
+	rows, err := db.QueryContext(ctx, `SELECT id, enabled, settings, isolation FROM plugins ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list plugins: %w", err)
+	}
+	type row struct {
+		id, settings, iso string
+		enabled           bool
+	}
+	var saved []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.enabled, &r.settings, &r.iso); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		saved = append(saved, r)
+	}
+	rows.Close()
+	for _, r := range saved {
+		man, wasm, err := m.readInstalled(r.id)
+		if err != nil {
+			logger.Error("plugin not loaded", "plugin", r.id, "err", err)
+			continue
+		}
+		var settings map[string]any
+		json.Unmarshal([]byte(r.settings), &settings)
+		l, err := m.build(ctx, man, wasm, Isolation(r.iso))
+		if err != nil {
+			logger.Error("plugin not loaded", "plugin", r.id, "err", err)
+			continue
+		}
+		l.info.Enabled, l.info.Settings = r.enabled, settings
+		m.plugins[r.id] = l
+	}
+	m.rebuild()
+	return m, nil
+}
+
+func (m *Manager) readInstalled(id string) (Manifest, []byte, error) {
+	raw, err := os.ReadFile(filepath.Join(m.dir, id, "manifest.json"))
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	var man Manifest
+	if err := json.Unmarshal(raw, &man); err != nil {
+		return Manifest{}, nil, err
+	}
+	wasm, err := os.ReadFile(filepath.Join(m.dir, id, "plugin.wasm"))
+	return man, wasm, err
+}
+
+func (m *Manager) build(ctx context.Context, man Manifest, wasm []byte, forced Isolation) (*loaded, error) {
+	mod, err := m.engine.Compile(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	if err := man.Validate(mod.Hooks, m.known); err != nil {
+		mod.Close(ctx)
+		return nil, err
+	}
+	iso := man.Isolation
+	if forced != "" {
+		iso = forced
+	}
+	p, err := m.engine.NewPlugin(man.ID, mod, iso, Limits{Timeout: time.Duration(man.TimeoutMS) * time.Millisecond})
+	if err != nil {
+		mod.Close(ctx)
+		return nil, err
+	}
+	return &loaded{info: Installed{Manifest: man, Enabled: true, Settings: map[string]any{}, Forced: forced}, module: mod, plugin: p}, nil
+}
+
+// Install reads an uploaded archive and installs (or upgrades) its plugin,
+// enabled. Nothing changes when it is refused.
+func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error) {
+	man, wasm, err := ReadArchive(archive)
+	if err != nil {
+		return Installed{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var forced Isolation
+	settings := map[string]any{}
+	if old := m.plugins[man.ID]; old != nil {
+		forced, settings = old.info.Forced, old.info.Settings
+	}
+	l, err := m.build(ctx, man, wasm, forced)
+	if err != nil {
+		return Installed{}, err
+	}
+	if man.SettingsSchema != nil && l.info.Manifest.ValidateSettings(settings) != nil {
+		settings = map[string]any{} // the new version's schema refuses the old settings
+	}
+	l.info.Settings = settings
+	dir := filepath.Join(m.dir, man.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Installed{}, err
+	}
+	manRaw, _ := json.MarshalIndent(man, "", "  ")
+	for name, b := range map[string][]byte{"plugin.wasm": wasm, "manifest.json": manRaw} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return Installed{}, fmt.Errorf("store plugin %s: %w", man.ID, err)
+		}
+	}
+	sraw, _ := json.Marshal(settings)
+	if _, err := m.db.ExecContext(ctx, `INSERT INTO plugins (id, enabled, settings, isolation, installed_at) VALUES (?, 1, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET enabled = 1, settings = excluded.settings`, man.ID, string(sraw), string(forced), time.Now().UnixMilli()); err != nil {
+		return Installed{}, fmt.Errorf("store plugin %s: %w", man.ID, err)
+	}
+	old := m.plugins[man.ID]
+	m.plugins[man.ID] = l
+	m.rebuild()
+	if old != nil {
+		old.plugin.Close(ctx)
+	}
+	m.logger.Info("plugin installed", "plugin", man.ID, "version", man.Version)
+	return l.info, nil
+}
+
+// List returns the installed plugins by id.
+func (m *Manager) List() []Installed {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Installed, 0, len(m.plugins))
+	for _, l := range m.plugins {
+		out = append(out, l.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Get returns one plugin.
+func (m *Manager) Get(id string) (Installed, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.plugins[id]
+	if l == nil {
+		return Installed{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return l.info, nil
+}
+
+// Toggle enables a disabled plugin and disables an enabled one.
+func (m *Manager) Toggle(ctx context.Context, id string) (Installed, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.plugins[id]
+	if l == nil {
+		return Installed{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if _, err := m.db.ExecContext(ctx, `UPDATE plugins SET enabled = ? WHERE id = ?`, !l.info.Enabled, id); err != nil {
+		return Installed{}, fmt.Errorf("toggle plugin %s: %w", id, err)
+	}
+	l.info.Enabled = !l.info.Enabled
+	m.rebuild()
+	return l.info, nil
+}
+
+// SetSettings validates settings against the plugin's schema and saves them.
+func (m *Manager) SetSettings(ctx context.Context, id string, settings map[string]any) (Installed, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.plugins[id]
+	if l == nil {
+		return Installed{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if settings == nil {
+		settings = map[string]any{}
+	}
+	if err := l.info.Manifest.ValidateSettings(settings); err != nil {
+		return Installed{}, fmt.Errorf("%w: settings of %s: %v", ErrArchive, id, err)
+	}
+	raw, _ := json.Marshal(settings)
+	if _, err := m.db.ExecContext(ctx, `UPDATE plugins SET settings = ? WHERE id = ?`, string(raw), id); err != nil {
+		return Installed{}, fmt.Errorf("save settings of %s: %w", id, err)
+	}
+	l.info.Settings = settings
+	m.rebuild()
+	return l.info, nil
+}
+
+// ForceIsolation makes a plugin run in the given mode whatever its
+// manifest says ("" restores the manifest's).
+func (m *Manager) ForceIsolation(ctx context.Context, id string, iso Isolation) (Installed, error) {
+	if iso != "" && !iso.Valid() {
+		return Installed{}, fmt.Errorf("%w: isolation %q must be shared, per-user or per-call", ErrArchive, iso)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.plugins[id]
+	if l == nil {
+		return Installed{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	effective := l.info.Manifest.Isolation
+	if iso != "" {
+		effective = iso
+	}
+	p, err := m.engine.NewPlugin(id, l.module, effective, l.plugin.limits)
+	if err != nil {
+		return Installed{}, err
+	}
+	if _, err := m.db.ExecContext(ctx, `UPDATE plugins SET isolation = ? WHERE id = ?`, string(iso), id); err != nil {
+		return Installed{}, err
+	}
+	old := l.plugin
+	l.plugin, l.info.Forced = p, iso
+	m.rebuild()
+	old.Close(ctx)
+	return l.info, nil
+}
+
+// Delete uninstalls a plugin.
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.plugins[id]
+	if l == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if _, err := m.db.ExecContext(ctx, `DELETE FROM plugins WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("delete plugin %s: %w", id, err)
+	}
+	delete(m.plugins, id)
+	m.rebuild()
+	l.plugin.Close(ctx)
+	return os.RemoveAll(filepath.Join(m.dir, id))
+}
+
+// rebuild makes the table of enabled hooks by descending priority, then
+// id, and swaps it in. The caller holds mu.
+func (m *Manager) rebuild() {
+	t := hookTable{}
+	for id, l := range m.plugins {
+		if !l.info.Enabled {
+			continue
+		}
+		settings, _ := json.Marshal(l.info.Settings)
+		for _, h := range l.info.Hooks {
+			t[h.Name] = append(t[h.Name], tableEntry{id: id, priority: h.Priority, plugin: l.plugin, settings: settings})
+		}
+	}
+	for _, es := range t {
+		sort.Slice(es, func(i, j int) bool {
+			if es[i].priority != es[j].priority {
+				return es[i].priority > es[j].priority
+			}
+			return es[i].id < es[j].id
+		})
+	}
+	m.table.Store(&t)
+}
+
+// Has implements hooks.Runner.
+func (m *Manager) Has(hook string) bool {
+	t := m.table.Load()
+	return t != nil && len((*t)[hook]) > 0
+}
+
+// Run implements hooks.Runner: each enabled plugin's hook gets the
+// previous one's output; a failing hook is logged with its plugin and
+// skipped.
+func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, payload json.RawMessage) (json.RawMessage, error) {
+	t := m.table.Load()
+	if t == nil {
+		return payload, nil
+	}
+	for _, e := range (*t)[hook] {
+		in, err := json.Marshal(struct {
+			ABI      int             `json:"abi"`
+			Hook     string          `json:"hook"`
+			Ctx      CallContext     `json:"ctx"`
+			Settings json.RawMessage `json:"settings"`
+			Payload  json.RawMessage `json:"payload"`
+		}{ABIVersion, hook, CallContext{UserID: caller.UserID, PluginID: e.id, RequestID: caller.RequestID}, e.settings, payload})
+		if err != nil {
+			return payload, err
+		}
+		out, err := e.plugin.Call(ctx, hook, caller.UserID, in)
+		if err != nil {
+			m.logger.Warn("hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
+			continue
+		}
+		if out != nil {
+			payload = out
+		}
+	}
+	return payload, nil
+}
+
+var _ hooks.Runner = (*Manager)(nil)

@@ -1,0 +1,233 @@
+package wasmhooks
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Manifest describes a plugin: manifest.json beside the module.
+type Manifest struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Version     string     `json:"version"`
+	Description string     `json:"description,omitempty"`
+	Hooks       []HookSpec `json:"hooks"`
+	// SettingsSchema is the JSON Schema of the plugin's settings.
+	SettingsSchema map[string]any `json:"settings_schema,omitempty"`
+	// Isolation defaults to shared; an administrator may force another.
+	Isolation Isolation `json:"isolation,omitempty"`
+	// TimeoutMS is the deadline of one call (default 100).
+	TimeoutMS int `json:"timeout_ms,omitempty"`
+}
+
+// HookSpec names a hook the plugin implements and its priority; hooks run
+// by descending priority.
+type HookSpec struct {
+	Name     string `json:"name"`
+	Priority int    `json:"priority"`
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Limits on a plugin archive.
+const (
+	MaxArchiveBytes = 64 << 20
+	maxEntries      = 64
+)
+
+// ErrArchive marks an upload that is not a valid plugin.
+var ErrArchive = errors.New("invalid plugin")
+
+// Validate checks the manifest against the module's exports and the known
+// hook points, reporting every problem at once.
+func (m *Manifest) Validate(exported []string, known []string) error {
+	var errs []string
+	if !idPattern.MatchString(m.ID) {
+		errs = append(errs, fmt.Sprintf("id %q must be 1–64 lower-case letters, digits, - or _", m.ID))
+	}
+	if strings.TrimSpace(m.Name) == "" {
+		errs = append(errs, "name is required")
+	}
+	if strings.TrimSpace(m.Version) == "" {
+		errs = append(errs, "version is required")
+	}
+	if len(m.Hooks) == 0 {
+		errs = append(errs, "hooks must name at least one hook")
+	}
+	seen := map[string]bool{}
+	for _, h := range m.Hooks {
+		switch {
+		case !contains(known, h.Name):
+			errs = append(errs, fmt.Sprintf("hook %q is not a hook point", h.Name))
+		case !contains(exported, h.Name):
+			errs = append(errs, fmt.Sprintf("hook %q is not exported by the module (no %s%s)", h.Name, HookPrefix, h.Name))
+		case seen[h.Name]:
+			errs = append(errs, fmt.Sprintf("hook %q is listed twice", h.Name))
+		}
+		seen[h.Name] = true
+	}
+	if m.Isolation == "" {
+		m.Isolation = Shared
+	}
+	if !m.Isolation.Valid() {
+		errs = append(errs, fmt.Sprintf("isolation %q must be shared, per-user or per-call", m.Isolation))
+	}
+	if m.TimeoutMS < 0 || m.TimeoutMS > 60_000 {
+		errs = append(errs, "timeout_ms must be between 1 and 60000")
+	}
+	if m.SettingsSchema != nil {
+		if _, err := compileSchema(m.SettingsSchema); err != nil {
+			errs = append(errs, "settings_schema is not a JSON Schema: "+err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: manifest: %s", ErrArchive, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ValidateSettings checks settings against the manifest's schema.
+func (m *Manifest) ValidateSettings(settings map[string]any) error {
+	if m.SettingsSchema == nil {
+		return nil
+	}
+	sch, err := compileSchema(m.SettingsSchema)
+	if err != nil {
+		return err
+	}
+	// The validator wants JSON's own types: round-trip through JSON.
+	b, _ := json.Marshal(settings)
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	return sch.Validate(doc)
+}
+
+func compileSchema(s map[string]any) (*jsonschema.Schema, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("settings.json", doc); err != nil {
+		return nil, err
+	}
+	return c.Compile("settings.json")
+}
+
+// ReadArchive takes manifest.json and the one .wasm module out of a zip,
+// tar or tar.gz, refusing anything else in the way of a valid plugin.
+func ReadArchive(data []byte) (Manifest, []byte, error) {
+	if len(data) > MaxArchiveBytes {
+		return Manifest{}, nil, fmt.Errorf("%w: the archive is larger than %d MiB", ErrArchive, MaxArchiveBytes>>20)
+	}
+	files := map[string][]byte{}
+	add := func(name string, r io.Reader) error {
+		clean := path.Clean(strings.ReplaceAll(name, "\\", "/"))
+		if strings.HasPrefix(clean, "../") || strings.HasPrefix(clean, "/") {
+			return fmt.Errorf("%w: the archive holds %q, outside its folder", ErrArchive, name)
+		}
+		if len(files) >= maxEntries {
+			return fmt.Errorf("%w: the archive holds more than %d files", ErrArchive, maxEntries)
+		}
+		b, err := io.ReadAll(io.LimitReader(r, MaxArchiveBytes+1))
+		if err != nil {
+			return err
+		}
+		files[path.Base(clean)] = b
+		return nil
+	}
+	switch {
+	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return Manifest{}, nil, fmt.Errorf("%w: not a readable zip: %v", ErrArchive, err)
+		}
+		for _, f := range zr.File {
+			if f.FileInfo().IsDir() {
+				continue
+			}
+			rc, err := f.Open()
+			if err != nil {
+				return Manifest{}, nil, fmt.Errorf("%w: %v", ErrArchive, err)
+			}
+			err = add(f.Name, rc)
+			rc.Close()
+			if err != nil {
+				return Manifest{}, nil, err
+			}
+		}
+	default:
+		var r io.Reader = bytes.NewReader(data)
+		if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+			gz, err := gzip.NewReader(r)
+			if err != nil {
+				return Manifest{}, nil, fmt.Errorf("%w: not a readable gzip: %v", ErrArchive, err)
+			}
+			r = gz
+		}
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return Manifest{}, nil, fmt.Errorf("%w: upload a zip or tar of manifest.json and the module: %v", ErrArchive, err)
+			}
+			if h.Typeflag == tar.TypeReg {
+				if err := add(h.Name, tr); err != nil {
+					return Manifest{}, nil, err
+				}
+			}
+		}
+	}
+	var man Manifest
+	raw, ok := files["manifest.json"]
+	if !ok {
+		return Manifest{}, nil, fmt.Errorf("%w: the archive has no manifest.json", ErrArchive)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&man); err != nil {
+		return Manifest{}, nil, fmt.Errorf("%w: manifest.json: %v", ErrArchive, err)
+	}
+	var wasm []byte
+	for name, b := range files {
+		if strings.HasSuffix(name, ".wasm") {
+			if wasm != nil {
+				return Manifest{}, nil, fmt.Errorf("%w: the archive holds more than one .wasm module", ErrArchive)
+			}
+			wasm = b
+		}
+	}
+	if wasm == nil {
+		return Manifest{}, nil, fmt.Errorf("%w: the archive has no .wasm module", ErrArchive)
+	}
+	return man, wasm, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
