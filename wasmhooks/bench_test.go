@@ -2,14 +2,16 @@ package wasmhooks
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// BenchmarkCall measures one pooled hook call: a no-op (the echo guest)
-// and a 1 KiB JSON transform (upper), with deadlines on and off.
+// BenchmarkCall measures one pooled hook call: a no-op (unchanged, tiny
+// input), an echo of 1 KiB and a 1 KiB JSON transform (upper), with
+// deadlines on and off.
 func BenchmarkCall(b *testing.B) {
 	for _, deadlines := range []bool{true, false} {
 		e, err := NewEngine(context.Background(), EngineConfig{CacheDir: filepath.Join(os.TempDir(), "grin-test-wasm-cache"), NoDeadlines: !deadlines})
@@ -20,9 +22,12 @@ func BenchmarkCall(b *testing.B) {
 		if !deadlines {
 			name = "deadline-off"
 		}
-		for _, g := range []string{"echo", "upper"} {
+		for _, g := range []string{"noop", "echo", "upper"} {
 			p := load(b, e, g, Shared, Limits{})
 			in := input(b, "alice", nil, map[string]string{"text": strings.Repeat("white rabbit ", 78)}) // ~1 KiB
+			if g == "noop" {
+				in = input(b, "alice", nil, map[string]string{})
+			}
 			b.Run(g+"/"+name, func(b *testing.B) {
 				b.SetBytes(int64(len(in)))
 				for b.Loop() {
@@ -59,5 +64,31 @@ func BenchmarkInstall(b *testing.B) {
 		}
 		p.Close(context.Background())
 		m.Close(context.Background())
+	}
+}
+
+// BenchmarkIsolation measures one call in each isolation mode: pooled
+// (shared), a user's first call (per-user, a fresh instance), and per-call.
+func BenchmarkIsolation(b *testing.B) {
+	e, err := NewEngine(context.Background(), EngineConfig{CacheDir: filepath.Join(os.TempDir(), "grin-test-wasm-cache")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	in := input(b, "alice", nil, map[string]string{"text": "hello"})
+	for _, iso := range []Isolation{Shared, PerUser, PerCall} {
+		p := load(b, e, "echo", iso, Limits{})
+		b.Run(string(iso), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				user := "alice"
+				if iso == PerUser {
+					user = fmt.Sprint("user", i) // every call a new user's first
+				}
+				if _, err := p.Call(context.Background(), "before_cat_reads_message", user, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		p.Close(context.Background())
 	}
 }

@@ -70,34 +70,26 @@ const (
 // Log writes a line to grin's log, tagged with the plugin's id.
 func Log(level int, msg string) { hostLog(level, msg) }
 
-type input struct {
-	ABI  int    `json:"abi"`
-	Hook string `json:"hook"`
-	Ctx  struct {
-		UserID    string `json:"user_id"`
-		PluginID  string `json:"plugin_id"`
-		RequestID string `json:"request_id"`
-	} `json:"ctx"`
-	Settings map[string]any  `json:"settings"`
-	Payload  json.RawMessage `json:"payload"`
-}
-
 // handle decodes the input, runs the hook and says what to answer.
 func handle(name string, raw []byte) (out []byte, status uint32, errMsg string) {
 	fn := hooks[name]
 	if fn == nil {
 		return nil, 2, ""
 	}
-	var in input
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, 1, "pdk: the host sent input that is not JSON: " + err.Error()
+	env, err := splitEnvelope(raw)
+	if err != nil {
+		return nil, 1, err.Error()
+	}
+	ctx, err := decodeCtx(env, name)
+	if err != nil {
+		return nil, 1, "pdk: the host's ctx or settings are not JSON: " + err.Error()
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			out, status, errMsg = nil, 1, fmt.Sprintf("hook %s panicked: %v", name, r)
 		}
 	}()
-	res, err := fn(Ctx{Hook: name, UserID: in.Ctx.UserID, PluginID: in.Ctx.PluginID, RequestID: in.Ctx.RequestID, Settings: in.Settings}, in.Payload)
+	res, err := fn(ctx, json.RawMessage(env.payload))
 	if err != nil {
 		return nil, 1, err.Error()
 	}

@@ -1,0 +1,150 @@
+package pdk
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// envelope is the host's input with the payload left as raw bytes.
+type envelope struct {
+	ctx      []byte
+	settings []byte
+	payload  []byte
+}
+
+var errEnvelope = errors.New("pdk: the host's input is not a JSON object")
+
+// splitEnvelope finds the top-level fields of the input without decoding
+// the payload: encoding/json is reflective and slow in a guest, more so
+// under the host's deadline checks, and most hooks pass most of the payload
+// through. One linear scan finds where each value starts and ends.
+func splitEnvelope(b []byte) (envelope, error) {
+	var e envelope
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return e, errEnvelope
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == '}' {
+			return e, nil
+		}
+		if i >= len(b) || b[i] != '"' {
+			return e, errEnvelope
+		}
+		kEnd, err := skipString(b, i)
+		if err != nil {
+			return e, err
+		}
+		key := string(b[i+1 : kEnd-1])
+		i = skipSpace(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return e, errEnvelope
+		}
+		i = skipSpace(b, i+1)
+		vEnd, err := skipValue(b, i)
+		if err != nil {
+			return e, err
+		}
+		switch key {
+		case "ctx":
+			e.ctx = b[i:vEnd]
+		case "settings":
+			e.settings = b[i:vEnd]
+		case "payload":
+			e.payload = b[i:vEnd]
+		}
+		i = skipSpace(b, vEnd)
+		if i < len(b) && b[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			return e, nil
+		}
+		return e, errEnvelope
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errEnvelope
+}
+
+// skipValue returns the index after the JSON value starting at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errEnvelope
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, err := skipString(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errEnvelope
+	default: // number, true, false, null
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+			j++
+		}
+		if j == i {
+			return 0, errEnvelope
+		}
+		return j, nil
+	}
+}
+
+// decodeCtx reads the small parts of the envelope.
+func decodeCtx(e envelope, name string) (Ctx, error) {
+	c := Ctx{Hook: name}
+	if len(e.ctx) > 0 {
+		var x struct {
+			UserID    string `json:"user_id"`
+			PluginID  string `json:"plugin_id"`
+			RequestID string `json:"request_id"`
+		}
+		if err := json.Unmarshal(e.ctx, &x); err != nil {
+			return c, err
+		}
+		c.UserID, c.PluginID, c.RequestID = x.UserID, x.PluginID, x.RequestID
+	}
+	if len(e.settings) > 0 && string(e.settings) != "null" && string(e.settings) != "{}" {
+		if err := json.Unmarshal(e.settings, &c.Settings); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
