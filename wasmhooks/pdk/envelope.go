@@ -130,16 +130,14 @@ func skipValue(b []byte, i int) (int, error) {
 // decodeCtx reads the small parts of the envelope.
 func decodeCtx(e envelope, name string) (Ctx, error) {
 	c := Ctx{Hook: name}
-	if len(e.ctx) > 0 {
-		var x struct {
-			UserID    string `json:"user_id"`
-			PluginID  string `json:"plugin_id"`
-			RequestID string `json:"request_id"`
-		}
-		if err := json.Unmarshal(e.ctx, &x); err != nil {
+	if len(e.ctx) > 0 && string(e.ctx) != "null" {
+		// The ctx is three strings: read them by hand, json.Unmarshal
+		// only when one holds an escape.
+		fields, err := stringFields(e.ctx)
+		if err != nil {
 			return c, err
 		}
-		c.UserID, c.PluginID, c.RequestID = x.UserID, x.PluginID, x.RequestID
+		c.UserID, c.PluginID, c.RequestID = fields["user_id"], fields["plugin_id"], fields["request_id"]
 	}
 	if len(e.settings) > 0 && string(e.settings) != "null" && string(e.settings) != "{}" {
 		if err := json.Unmarshal(e.settings, &c.Settings); err != nil {
@@ -147,4 +145,59 @@ func decodeCtx(e envelope, name string) (Ctx, error) {
 		}
 	}
 	return c, nil
+}
+
+// stringFields reads a flat JSON object of string values.
+func stringFields(b []byte) (map[string]string, error) {
+	out := map[string]string{}
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, errEnvelope
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == '}' {
+			return out, nil
+		}
+		kEnd, err := skipString(b, i)
+		if err != nil {
+			return nil, err
+		}
+		key, err := unquote(b[i:kEnd])
+		if err != nil {
+			return nil, err
+		}
+		i = skipSpace(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return nil, errEnvelope
+		}
+		i = skipSpace(b, i+1)
+		vEnd, err := skipValue(b, i)
+		if err != nil {
+			return nil, err
+		}
+		if b[i] == '"' {
+			if out[key], err = unquote(b[i:vEnd]); err != nil {
+				return nil, err
+			}
+		}
+		i = skipSpace(b, vEnd)
+		if i < len(b) && b[i] == ',' {
+			i++
+		}
+	}
+}
+
+// unquote decodes a JSON string, quickly when it holds no escape.
+func unquote(q []byte) (string, error) {
+	inner := q[1 : len(q)-1]
+	for _, c := range inner {
+		if c == '\\' {
+			var s string
+			err := json.Unmarshal(q, &s)
+			return s, err
+		}
+	}
+	return string(inner), nil
 }

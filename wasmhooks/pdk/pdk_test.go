@@ -17,6 +17,7 @@ func TestEnvelope(t *testing.T) {
 		{`{"abi":1,"hook":"h","ctx":{"user_id":"alice"},"settings":{},"payload":{"text":"a \"quoted\" } ]"}}`, `{"text":"a \"quoted\" } ]"}`, "alice", false},
 		{` { "payload" : [1, {"a":[2]}] , "ctx":{"user_id":"b"} } `, `[1, {"a":[2]}]`, "b", false},
 		{`{"payload":"text"}`, `"text"`, "", false},
+		{`{"ctx":{"plugin_id":"p","user_id":"a\"b\u00e9"},"payload":1}`, `1`, "a\"bé", false},
 		{`{"payload":12.5e3,"ctx":null}`, `12.5e3`, "", false},
 		{`{"payload":null}`, `null`, "", false},
 		{`[1]`, "", "", true},
