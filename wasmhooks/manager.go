@@ -333,6 +333,29 @@ func (m *Manager) rebuild() {
 	m.table.Store(&t)
 }
 
+// EvictIdleLoop evicts per-user instances idle longer than idle, until ctx is done,
+// so a plugin isolated per user holds instances only for active users.
+func (m *Manager) EvictIdleLoop(ctx context.Context, idle time.Duration) {
+	t := time.NewTicker(max(idle/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			m.mu.Lock()
+			ps := make([]*Plugin, 0, len(m.plugins))
+			for _, l := range m.plugins {
+				ps = append(ps, l.plugin)
+			}
+			m.mu.Unlock()
+			for _, p := range ps {
+				p.EvictIdle(ctx, now.Add(-idle))
+			}
+		}
+	}
+}
+
 // Has implements hooks.Runner.
 func (m *Manager) Has(hook string) bool {
 	t := m.table.Load()

@@ -214,3 +214,39 @@ func TestFailingPluginIsSkipped(t *testing.T) {
 		t.Errorf("the failure is not logged with the plugin's id")
 	}
 }
+
+// TestAdministratorForcesIsolation: a careless plugin keeps the previous
+// caller in a global; forced per-user, nothing passes between users.
+func TestAdministratorForcesIsolation(t *testing.T) {
+	in := apptest.Start(t)
+	global := buildWasm(t, "../../wasmhooks/testdata/guests/global")
+	uploadPlugin(t, in, zipPlugin(t, `{"id":"careless","name":"Careless","version":"1","hooks":[{"name":"before_cat_reads_message","priority":1}]}`, global))
+	said := func(u string) string {
+		var f frame
+		in.Do("POST", "/message", map[string]any{"text": "hi"}, "user_id", u).JSON(t, &f)
+		return f.Why.Input
+	}
+	said("alice")
+	if got := said("bob"); got != "previous caller: alice" {
+		t.Fatalf("shared isolation: bob's message became %q (the leak the mode allows)", got)
+	}
+	if r := in.Do("PUT", "/plugins/isolation/careless", map[string]any{"isolation": "per-user"}); r.Status != 200 {
+		t.Fatalf("force: %d %s", r.Status, r.Body)
+	}
+	said("alice")
+	if got := said("bob"); got != "previous caller: " {
+		t.Errorf("per-user: bob's message became %q", got)
+	}
+	if r := in.Do("PUT", "/plugins/isolation/careless", map[string]any{"isolation": "sometimes"}); r.Status != 422 {
+		t.Errorf("bad isolation: %d", r.Status)
+	}
+	var p struct {
+		Data struct {
+			Forced string `json:"forced_isolation"`
+		} `json:"data"`
+	}
+	in.Do("GET", "/plugins/careless", nil).JSON(t, &p)
+	if p.Data.Forced != "per-user" {
+		t.Errorf("forced isolation not shown: %+v", p)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"grin/platform/api"
 	"grin/platform/auth"
@@ -176,6 +177,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		engine.Close(ctx)
 		return nil, err
 	}
+	go plugins.EvictIdleLoop(ctx, 5*time.Minute)
 	var runner hooks.Runner = plugins
 	if o.hooks != nil {
 		runner = o.hooks
