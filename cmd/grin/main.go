@@ -22,6 +22,7 @@ Usage:
   grin serve [flags]                          start the server; grin serve -h lists the settings
   grin policy check [flags] SUBJECT OBJECT ACTION
                                               say whether the policy allows it, and which rule decided
+  grin plugin build [-o plugin.zip] DIR      build a Go hook plugin, check it as the server will, and zip it
   grin ingest [flags] FILE...                 read files into declarative memory through a running grin
   grin bench chat [flags]                     load test: N users over WebSocket, M messages each
   grin version                                print the version
@@ -45,6 +46,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], getenv, stdout, stderr)
+	case "plugin":
+		if len(args) < 2 || args[1] != "build" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		err = pluginBuild(ctx, args[2:], stdout, stderr)
 	case "policy":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprint(stderr, usage)

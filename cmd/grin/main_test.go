@@ -155,3 +155,31 @@ func TestIngestCommand(t *testing.T) {
 		t.Errorf("bad files: %d %s", code, errOut)
 	}
 }
+
+func TestPluginBuild(t *testing.T) {
+	out := t.TempDir() + "/author.zip"
+	code, stdout, stderr := runGrin(t, nil, "plugin", "build", "-o", out, "../../wasmhooks/examples/author")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "plugin author 1.0.0") || !strings.Contains(stdout, "before_rabbithole_insert_memory(1)") {
+		t.Errorf("output: %s", stdout)
+	}
+	if info, err := os.Stat(out); err != nil || info.Size() < 100_000 {
+		t.Errorf("zip: %v", err)
+	}
+	// A manifest naming a hook the module lacks is caught before upload.
+	// (The plugin's package must be inside the module that holds the kit.)
+	dir, err := os.MkdirTemp("../../wasmhooks/testdata", "build-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	src, _ := os.ReadFile("../../wasmhooks/testdata/guests/noop/main.go")
+	os.WriteFile(dir+"/main.go", src, 0o600)
+	os.WriteFile(dir+"/manifest.json", []byte(`{"id":"x","name":"X","version":"1","hooks":[{"name":"no_such_hook","priority":1}]}`), 0o600)
+	code, _, stderr = runGrin(t, nil, "plugin", "build", "-o", dir+"/x.zip", dir)
+	if code == 0 || !strings.Contains(stderr, "no_such_hook") {
+		t.Errorf("bad manifest: %d %s", code, stderr)
+	}
+}
