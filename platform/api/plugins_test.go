@@ -250,3 +250,35 @@ func TestAdministratorForcesIsolation(t *testing.T) {
 		t.Errorf("forced isolation not shown: %+v", p)
 	}
 }
+
+// TestChangesDoNotDropMessagesInFlight: while messages pass through a slow
+// plugin, it is toggled, upgraded and deleted; every message is answered.
+func TestChangesDoNotDropMessagesInFlight(t *testing.T) {
+	in := apptest.Start(t)
+	slow := buildWasm(t, "../../wasmhooks/testdata/guests/slow")
+	manifest := `{"id":"slow","name":"Slow","version":"1","timeout_ms":2000,"hooks":[{"name":"before_cat_reads_message","priority":1}]}`
+	if r := uploadPlugin(t, in, zipPlugin(t, manifest, slow)); r.Status != 200 {
+		t.Fatalf("install: %d %s", r.Status, r.Body)
+	}
+	var wg sync.WaitGroup
+	failures := make(chan string, 100)
+	for u := range 6 {
+		wg.Go(func() {
+			for range 5 {
+				r := in.Do("POST", "/message", map[string]any{"text": "still there?"}, "user_id", "u"+string(rune('a'+u)))
+				if r.Status != 200 {
+					failures <- r.Detail()
+				}
+			}
+		})
+	}
+	in.Do("PUT", "/plugins/toggle/slow", nil)
+	in.Do("PUT", "/plugins/toggle/slow", nil)
+	uploadPlugin(t, in, zipPlugin(t, strings.Replace(manifest, `"version":"1"`, `"version":"2"`, 1), slow))
+	in.Do("DELETE", "/plugins/slow", nil)
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Errorf("a message failed while the plugin changed: %s", f)
+	}
+}
