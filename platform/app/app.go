@@ -167,7 +167,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		logger.Error("the saved embedder is unavailable; using the offline embedder until it is fixed in /embedder/settings", "err", err)
 	}
 	engine, err := wasmhooks.NewEngine(ctx, wasmhooks.EngineConfig{
-		CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), Logger: logger.With("component", "plugins"),
+		CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), MemoryMiB: cfg.PluginMemoryMiB,
+		Logger: logger.With("component", "plugins"),
 	})
 	if err != nil {
 		return nil, err

@@ -61,6 +61,8 @@ type Config struct {
 	// saved through /llm/settings and /embedder/settings.
 	LLM      Provider
 	Embedder Provider
+	// PluginMemoryMiB caps each plugin instance's memory.
+	PluginMemoryMiB int
 	// UploadMaxBytes caps one uploaded document.
 	UploadMaxBytes int64
 	// RabbitholeAllowPrivate lets /rabbithole/web fetch from loopback and
@@ -192,6 +194,14 @@ var settings = []setting{
 	{"EMBEDDER_BASE_URL", "embedder-base-url", "", "the embedder's OpenAI-compatible base URL (…/v1)", func(c *Config, v string) error { c.Embedder.BaseURL = v; return nil }},
 	{"EMBEDDER_API_KEY", "embedder-api-key", "", "the embedder's API key", func(c *Config, v string) error { c.Embedder.APIKey = Secret(v); return nil }},
 	{"EMBEDDER_MODEL", "embedder-model", "", "the embedding model's name", func(c *Config, v string) error { c.Embedder.Model = v; return nil }},
+	{"PLUGIN_MEMORY_MB", "plugin-memory-mb", "64", "memory cap of each plugin instance, in MiB", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 4096 {
+			return fmt.Errorf("must be a whole number of MiB from 1 to 4096, got %q", v)
+		}
+		c.PluginMemoryMiB = n
+		return nil
+	}},
 	{"OIDC_ISSUER", "oidc-issuer", "", "OIDC: the tokens' issuer", func(c *Config, v string) error { c.OIDC.Issuer = v; return nil }},
 	{"OIDC_AUDIENCE", "oidc-audience", "", "OIDC: the audience tokens must carry", func(c *Config, v string) error { c.OIDC.Audience = v; return nil }},
 	{"OIDC_JWKS_URL", "oidc-jwks-url", "", "OIDC: the provider's JWKS URL", func(c *Config, v string) error { c.OIDC.JWKSURL = v; return nil }},
