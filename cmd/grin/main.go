@@ -25,6 +25,7 @@ Usage:
   grin plugin build [-o plugin.zip] DIR      build a Go hook plugin, check it as the server will, and zip it
   grin ingest [flags] FILE...                 read files into declarative memory through a running grin
   grin bench chat [flags]                     load test: N users over WebSocket, M messages each
+  grin openapi [-3.0] [-json]                 print the OpenAPI document the server serves
   grin version                                print the version
 `
 
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return 2
 		}
 		err = benchChat(ctx, args[2:], stdout, stderr)
+	case "openapi":
+		err = openapiCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "grin", version)
 		return 0

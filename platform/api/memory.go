@@ -14,13 +14,16 @@ import (
 	"grin/policies"
 )
 
+// RecallRequest asks for memories about a text.
+type RecallRequest struct {
+	Text     string         `json:"text" minLength:"1" maxLength:"32000" doc:"What to recall memories about."`
+	K        int            `json:"k,omitempty" minimum:"1" maximum:"1000" default:"100" doc:"How many memories per collection at most."`
+	Metadata map[string]any `json:"metadata,omitempty" doc:"Only memories whose metadata has these values."`
+}
+
 // RecallInput is the body of POST /memory/recall.
 type RecallInput struct {
-	Body struct {
-		Text     string         `json:"text" minLength:"1" maxLength:"32000" doc:"What to recall memories about."`
-		K        int            `json:"k,omitempty" minimum:"1" maximum:"1000" default:"100" doc:"How many memories per collection at most."`
-		Metadata map[string]any `json:"metadata,omitempty" doc:"Only memories whose metadata has these values."`
-	}
+	Body RecallRequest
 }
 
 // MemoryPoint is a memory as the Cat shows it.
@@ -100,6 +103,11 @@ type DeletedCount struct {
 // administrators).
 type HistoryQuery struct {
 	UserID string `query:"user_id" maxLength:"256" doc:"Whose conversation; your own when absent. Others' need the policy's permission."`
+}
+
+// HistoryDeleted confirms a conversation was forgotten.
+type HistoryDeleted struct {
+	Deleted bool `json:"deleted"`
 }
 
 // History is a conversation.
@@ -372,11 +380,7 @@ func (s *Server) registerMemory() {
 	register(s, huma.Operation{
 		OperationID: "deleteConversationHistory", Method: http.MethodDelete, Path: "/memory/conversation_history",
 		Summary: "Forget the conversation", Tags: []string{"Memory"},
-	}, catNeed(policies.Conversation, policies.Delete), func(ctx context.Context, in *HistoryQuery) (*struct {
-		Body struct {
-			Deleted bool `json:"deleted"`
-		}
-	}, error) {
+	}, catNeed(policies.Conversation, policies.Delete), func(ctx context.Context, in *HistoryQuery) (*struct{ Body HistoryDeleted }, error) {
 		uid, err := s.historyOwner(ctx, in.UserID, policies.Delete)
 		if err != nil {
 			return nil, err
@@ -384,13 +388,7 @@ func (s *Server) registerMemory() {
 		if err := s.deps.Sessions.ClearHistory(ctx, uid); err != nil {
 			return nil, s.internal(ctx, "delete history", err)
 		}
-		out := &struct {
-			Body struct {
-				Deleted bool `json:"deleted"`
-			}
-		}{}
-		out.Body.Deleted = true
-		return out, nil
+		return &struct{ Body HistoryDeleted }{HistoryDeleted{Deleted: true}}, nil
 	})
 }
 

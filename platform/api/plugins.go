@@ -20,6 +20,39 @@ type PluginList struct {
 	Registry  []any                 `json:"registry" doc:"Always empty: grin installs plugins by upload."`
 }
 
+// PluginUploaded confirms an installation.
+type PluginUploaded struct {
+	Filename string              `json:"filename"`
+	Info     string              `json:"info"`
+	Plugin   wasmhooks.Installed `json:"plugin"`
+}
+
+// PluginToggled confirms a toggle.
+type PluginToggled struct {
+	Info   string              `json:"info"`
+	Plugin wasmhooks.Installed `json:"plugin"`
+}
+
+// PluginSettingsList lists every plugin's settings.
+type PluginSettingsList struct {
+	Settings []PluginSetting `json:"settings"`
+}
+
+// PluginDetail is one plugin, Cat-shaped.
+type PluginDetail struct {
+	Data wasmhooks.Installed `json:"data"`
+}
+
+// PluginDeleted confirms an uninstallation.
+type PluginDeleted struct {
+	Deleted string `json:"deleted"`
+}
+
+// IsolationChoice is an administrator's choice of isolation.
+type IsolationChoice struct {
+	Isolation string `json:"isolation" enum:"shared,per-user,per-call," doc:"Empty restores the manifest's."`
+}
+
 // PluginID names a plugin.
 type PluginID struct {
 	ID string `path:"id" maxLength:"64" doc:"The plugin's id."`
@@ -58,13 +91,7 @@ func (s *Server) registerPlugins() {
 		RawBody huma.MultipartFormFiles[struct {
 			File huma.FormFile `form:"file" required:"true" doc:"The plugin archive."`
 		}]
-	}) (*struct {
-		Body struct {
-			Filename string              `json:"filename"`
-			Info     string              `json:"info"`
-			Plugin   wasmhooks.Installed `json:"plugin"`
-		}
-	}, error) {
+	}) (*struct{ Body PluginUploaded }, error) {
 		f := in.RawBody.Data().File
 		data, err := io.ReadAll(io.LimitReader(f, wasmhooks.MaxArchiveBytes+1))
 		f.Close()
@@ -75,59 +102,30 @@ func (s *Server) registerPlugins() {
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
-		out := &struct {
-			Body struct {
-				Filename string              `json:"filename"`
-				Info     string              `json:"info"`
-				Plugin   wasmhooks.Installed `json:"plugin"`
-			}
-		}{}
-		out.Body.Filename, out.Body.Plugin = f.Filename, p
-		out.Body.Info = fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)
-		return out, nil
+		return &struct{ Body PluginUploaded }{PluginUploaded{Filename: f.Filename, Plugin: p,
+			Info: fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)}}, nil
 	})
 
 	register(s, huma.Operation{
 		OperationID: "togglePlugin", Method: http.MethodPut, Path: "/plugins/toggle/{id}",
 		Summary: "Turn a plugin on or off", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *PluginID) (*struct {
-		Body struct {
-			Info   string              `json:"info"`
-			Plugin wasmhooks.Installed `json:"plugin"`
-		}
-	}, error) {
+	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *PluginID) (*struct{ Body PluginToggled }, error) {
 		p, err := s.deps.Plugins.Toggle(ctx, in.ID)
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
-		out := &struct {
-			Body struct {
-				Info   string              `json:"info"`
-				Plugin wasmhooks.Installed `json:"plugin"`
-			}
-		}{}
 		state := "deactivated"
 		if p.Enabled {
 			state = "activated"
 		}
-		out.Body.Info, out.Body.Plugin = fmt.Sprintf("Plugin %s %s", p.ID, state), p
-		return out, nil
+		return &struct{ Body PluginToggled }{PluginToggled{Info: fmt.Sprintf("Plugin %s %s", p.ID, state), Plugin: p}}, nil
 	})
 
 	register(s, huma.Operation{
 		OperationID: "listPluginSettings", Method: http.MethodGet, Path: "/plugins/settings",
 		Summary: "Every plugin's settings", Tags: []string{"Plugins"},
-	}, catNeed(policies.Plugins, policies.Read), func(ctx context.Context, _ *struct{}) (*struct {
-		Body struct {
-			Settings []PluginSetting `json:"settings"`
-		}
-	}, error) {
-		out := &struct {
-			Body struct {
-				Settings []PluginSetting `json:"settings"`
-			}
-		}{}
-		out.Body.Settings = []PluginSetting{}
+	}, catNeed(policies.Plugins, policies.Read), func(ctx context.Context, _ *struct{}) (*struct{ Body PluginSettingsList }, error) {
+		out := &struct{ Body PluginSettingsList }{PluginSettingsList{Settings: []PluginSetting{}}}
 		for _, p := range s.deps.Plugins.List() {
 			out.Body.Settings = append(out.Body.Settings, pluginSetting(p))
 		}
@@ -163,42 +161,22 @@ func (s *Server) registerPlugins() {
 	register(s, huma.Operation{
 		OperationID: "getPlugin", Method: http.MethodGet, Path: "/plugins/{id}",
 		Summary: "One plugin", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Plugins, policies.Read), func(ctx context.Context, in *PluginID) (*struct {
-		Body struct {
-			Data wasmhooks.Installed `json:"data"`
-		}
-	}, error) {
+	}, catNeed(policies.Plugins, policies.Read), func(ctx context.Context, in *PluginID) (*struct{ Body PluginDetail }, error) {
 		p, err := s.deps.Plugins.Get(in.ID)
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
-		out := &struct {
-			Body struct {
-				Data wasmhooks.Installed `json:"data"`
-			}
-		}{}
-		out.Body.Data = p
-		return out, nil
+		return &struct{ Body PluginDetail }{PluginDetail{Data: p}}, nil
 	})
 
 	register(s, huma.Operation{
 		OperationID: "deletePlugin", Method: http.MethodDelete, Path: "/plugins/{id}",
 		Summary: "Uninstall a plugin", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Plugins, policies.Delete), func(ctx context.Context, in *PluginID) (*struct {
-		Body struct {
-			Deleted string `json:"deleted"`
-		}
-	}, error) {
+	}, catNeed(policies.Plugins, policies.Delete), func(ctx context.Context, in *PluginID) (*struct{ Body PluginDeleted }, error) {
 		if err := s.deps.Plugins.Delete(ctx, in.ID); err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
-		out := &struct {
-			Body struct {
-				Deleted string `json:"deleted"`
-			}
-		}{}
-		out.Body.Deleted = in.ID
-		return out, nil
+		return &struct{ Body PluginDeleted }{PluginDeleted{Deleted: in.ID}}, nil
 	})
 
 	register(s, huma.Operation{
@@ -207,9 +185,7 @@ func (s *Server) registerPlugins() {
 		Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
 	}, catNeed(policies.Plugins, policies.Edit), func(ctx context.Context, in *struct {
 		PluginID
-		Body struct {
-			Isolation string `json:"isolation" enum:"shared,per-user,per-call,"`
-		}
+		Body IsolationChoice
 	}) (*struct{ Body wasmhooks.Installed }, error) {
 		p, err := s.deps.Plugins.ForceIsolation(ctx, in.ID, wasmhooks.Isolation(in.Body.Isolation))
 		if err != nil {

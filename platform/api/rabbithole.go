@@ -38,6 +38,11 @@ type IngestionAccepted struct {
 	Result      *rabbithole.Result `json:"result,omitempty" doc:"With ?wait=true: what was stored."`
 }
 
+// AllowedMimeTypes lists the readable document types.
+type AllowedMimeTypes struct {
+	Allowed []string `json:"allowed"`
+}
+
 // WebInput is the body of POST /rabbithole/web.
 type WebInput struct {
 	URL          string         `json:"url" minLength:"1" maxLength:"4096" doc:"An http or https address."`
@@ -47,7 +52,10 @@ type WebInput struct {
 }
 
 func (s *Server) registerRabbithole() {
-	maxBody := s.deps.Ingester.MaxBytes() + 1<<20
+	maxBody := int64(64 << 20) // the document is built without a server
+	if s.deps.Ingester != nil {
+		maxBody = s.deps.Ingester.MaxBytes() + 1<<20
+	}
 	register(s, huma.Operation{
 		OperationID: "uploadFile", Method: http.MethodPost, Path: "/rabbithole",
 		Summary: "Read a document into declarative memory",
@@ -129,18 +137,8 @@ func (s *Server) registerRabbithole() {
 	register(s, huma.Operation{
 		OperationID: "getAllowedMimetypes", Method: http.MethodGet, Path: "/rabbithole/allowed-mimetypes",
 		Summary: "Readable document types", Tags: []string{"Rabbit Hole"},
-	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, _ *struct{}) (*struct {
-		Body struct {
-			Allowed []string `json:"allowed"`
-		}
-	}, error) {
-		out := &struct {
-			Body struct {
-				Allowed []string `json:"allowed"`
-			}
-		}{}
-		out.Body.Allowed = rabbithole.AllowedMimeTypes()
-		return out, nil
+	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, _ *struct{}) (*struct{ Body AllowedMimeTypes }, error) {
+		return &struct{ Body AllowedMimeTypes }{AllowedMimeTypes{Allowed: rabbithole.AllowedMimeTypes()}}, nil
 	})
 }
 

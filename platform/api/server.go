@@ -93,6 +93,10 @@ func New(d Deps) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// Document returns the OpenAPI document of the API without a running
+// server: the operations are registered with no services behind them.
+func Document() *huma.OpenAPI { return New(Deps{}).OpenAPI() }
+
 // OpenAPI returns the API's document.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 

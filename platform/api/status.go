@@ -9,12 +9,15 @@ import (
 	"grin/policies"
 )
 
-// StatusOutput is the Cat's home status.
+// Status is the Cat's home status.
+type Status struct {
+	Status  string `json:"status" example:"We're all mad here, dear!" doc:"A greeting that says the server is up."`
+	Version string `json:"version" doc:"grin's version."`
+}
+
+// StatusOutput carries the status.
 type StatusOutput struct {
-	Body struct {
-		Status  string `json:"status" example:"We're all mad here, dear!" doc:"A greeting that says the server is up."`
-		Version string `json:"version" doc:"grin's version."`
-	}
+	Body Status
 }
 
 func (s *Server) registerStatus() {
