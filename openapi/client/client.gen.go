@@ -42,297 +42,27 @@ func (e IsolationChoiceIsolation) Valid() bool {
 	}
 }
 
-// Defines values for PermissionSetAUTHHANDLER.
+// Defines values for Permission.
 const (
-	PermissionSetAUTHHANDLERDELETE PermissionSetAUTHHANDLER = "DELETE"
-	PermissionSetAUTHHANDLEREDIT   PermissionSetAUTHHANDLER = "EDIT"
-	PermissionSetAUTHHANDLERLIST   PermissionSetAUTHHANDLER = "LIST"
-	PermissionSetAUTHHANDLERREAD   PermissionSetAUTHHANDLER = "READ"
-	PermissionSetAUTHHANDLERWRITE  PermissionSetAUTHHANDLER = "WRITE"
+	DELETE Permission = "DELETE"
+	EDIT   Permission = "EDIT"
+	LIST   Permission = "LIST"
+	READ   Permission = "READ"
+	WRITE  Permission = "WRITE"
 )
 
-// Valid indicates whether the value is a known member of the PermissionSetAUTHHANDLER enum.
-func (e PermissionSetAUTHHANDLER) Valid() bool {
+// Valid indicates whether the value is a known member of the Permission enum.
+func (e Permission) Valid() bool {
 	switch e {
-	case PermissionSetAUTHHANDLERDELETE:
+	case DELETE:
 		return true
-	case PermissionSetAUTHHANDLEREDIT:
+	case EDIT:
 		return true
-	case PermissionSetAUTHHANDLERLIST:
+	case LIST:
 		return true
-	case PermissionSetAUTHHANDLERREAD:
+	case READ:
 		return true
-	case PermissionSetAUTHHANDLERWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetCONVERSATION.
-const (
-	PermissionSetCONVERSATIONDELETE PermissionSetCONVERSATION = "DELETE"
-	PermissionSetCONVERSATIONEDIT   PermissionSetCONVERSATION = "EDIT"
-	PermissionSetCONVERSATIONLIST   PermissionSetCONVERSATION = "LIST"
-	PermissionSetCONVERSATIONREAD   PermissionSetCONVERSATION = "READ"
-	PermissionSetCONVERSATIONWRITE  PermissionSetCONVERSATION = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetCONVERSATION enum.
-func (e PermissionSetCONVERSATION) Valid() bool {
-	switch e {
-	case PermissionSetCONVERSATIONDELETE:
-		return true
-	case PermissionSetCONVERSATIONEDIT:
-		return true
-	case PermissionSetCONVERSATIONLIST:
-		return true
-	case PermissionSetCONVERSATIONREAD:
-		return true
-	case PermissionSetCONVERSATIONWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetEMBEDDER.
-const (
-	PermissionSetEMBEDDERDELETE PermissionSetEMBEDDER = "DELETE"
-	PermissionSetEMBEDDEREDIT   PermissionSetEMBEDDER = "EDIT"
-	PermissionSetEMBEDDERLIST   PermissionSetEMBEDDER = "LIST"
-	PermissionSetEMBEDDERREAD   PermissionSetEMBEDDER = "READ"
-	PermissionSetEMBEDDERWRITE  PermissionSetEMBEDDER = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetEMBEDDER enum.
-func (e PermissionSetEMBEDDER) Valid() bool {
-	switch e {
-	case PermissionSetEMBEDDERDELETE:
-		return true
-	case PermissionSetEMBEDDEREDIT:
-		return true
-	case PermissionSetEMBEDDERLIST:
-		return true
-	case PermissionSetEMBEDDERREAD:
-		return true
-	case PermissionSetEMBEDDERWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetLLM.
-const (
-	PermissionSetLLMDELETE PermissionSetLLM = "DELETE"
-	PermissionSetLLMEDIT   PermissionSetLLM = "EDIT"
-	PermissionSetLLMLIST   PermissionSetLLM = "LIST"
-	PermissionSetLLMREAD   PermissionSetLLM = "READ"
-	PermissionSetLLMWRITE  PermissionSetLLM = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetLLM enum.
-func (e PermissionSetLLM) Valid() bool {
-	switch e {
-	case PermissionSetLLMDELETE:
-		return true
-	case PermissionSetLLMEDIT:
-		return true
-	case PermissionSetLLMLIST:
-		return true
-	case PermissionSetLLMREAD:
-		return true
-	case PermissionSetLLMWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetMEMORY.
-const (
-	PermissionSetMEMORYDELETE PermissionSetMEMORY = "DELETE"
-	PermissionSetMEMORYEDIT   PermissionSetMEMORY = "EDIT"
-	PermissionSetMEMORYLIST   PermissionSetMEMORY = "LIST"
-	PermissionSetMEMORYREAD   PermissionSetMEMORY = "READ"
-	PermissionSetMEMORYWRITE  PermissionSetMEMORY = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetMEMORY enum.
-func (e PermissionSetMEMORY) Valid() bool {
-	switch e {
-	case PermissionSetMEMORYDELETE:
-		return true
-	case PermissionSetMEMORYEDIT:
-		return true
-	case PermissionSetMEMORYLIST:
-		return true
-	case PermissionSetMEMORYREAD:
-		return true
-	case PermissionSetMEMORYWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetPLUGINS.
-const (
-	PermissionSetPLUGINSDELETE PermissionSetPLUGINS = "DELETE"
-	PermissionSetPLUGINSEDIT   PermissionSetPLUGINS = "EDIT"
-	PermissionSetPLUGINSLIST   PermissionSetPLUGINS = "LIST"
-	PermissionSetPLUGINSREAD   PermissionSetPLUGINS = "READ"
-	PermissionSetPLUGINSWRITE  PermissionSetPLUGINS = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetPLUGINS enum.
-func (e PermissionSetPLUGINS) Valid() bool {
-	switch e {
-	case PermissionSetPLUGINSDELETE:
-		return true
-	case PermissionSetPLUGINSEDIT:
-		return true
-	case PermissionSetPLUGINSLIST:
-		return true
-	case PermissionSetPLUGINSREAD:
-		return true
-	case PermissionSetPLUGINSWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetSETTINGS.
-const (
-	PermissionSetSETTINGSDELETE PermissionSetSETTINGS = "DELETE"
-	PermissionSetSETTINGSEDIT   PermissionSetSETTINGS = "EDIT"
-	PermissionSetSETTINGSLIST   PermissionSetSETTINGS = "LIST"
-	PermissionSetSETTINGSREAD   PermissionSetSETTINGS = "READ"
-	PermissionSetSETTINGSWRITE  PermissionSetSETTINGS = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetSETTINGS enum.
-func (e PermissionSetSETTINGS) Valid() bool {
-	switch e {
-	case PermissionSetSETTINGSDELETE:
-		return true
-	case PermissionSetSETTINGSEDIT:
-		return true
-	case PermissionSetSETTINGSLIST:
-		return true
-	case PermissionSetSETTINGSREAD:
-		return true
-	case PermissionSetSETTINGSWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetSTATIC.
-const (
-	PermissionSetSTATICDELETE PermissionSetSTATIC = "DELETE"
-	PermissionSetSTATICEDIT   PermissionSetSTATIC = "EDIT"
-	PermissionSetSTATICLIST   PermissionSetSTATIC = "LIST"
-	PermissionSetSTATICREAD   PermissionSetSTATIC = "READ"
-	PermissionSetSTATICWRITE  PermissionSetSTATIC = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetSTATIC enum.
-func (e PermissionSetSTATIC) Valid() bool {
-	switch e {
-	case PermissionSetSTATICDELETE:
-		return true
-	case PermissionSetSTATICEDIT:
-		return true
-	case PermissionSetSTATICLIST:
-		return true
-	case PermissionSetSTATICREAD:
-		return true
-	case PermissionSetSTATICWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetSTATUS.
-const (
-	PermissionSetSTATUSDELETE PermissionSetSTATUS = "DELETE"
-	PermissionSetSTATUSEDIT   PermissionSetSTATUS = "EDIT"
-	PermissionSetSTATUSLIST   PermissionSetSTATUS = "LIST"
-	PermissionSetSTATUSREAD   PermissionSetSTATUS = "READ"
-	PermissionSetSTATUSWRITE  PermissionSetSTATUS = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetSTATUS enum.
-func (e PermissionSetSTATUS) Valid() bool {
-	switch e {
-	case PermissionSetSTATUSDELETE:
-		return true
-	case PermissionSetSTATUSEDIT:
-		return true
-	case PermissionSetSTATUSLIST:
-		return true
-	case PermissionSetSTATUSREAD:
-		return true
-	case PermissionSetSTATUSWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetUPLOAD.
-const (
-	PermissionSetUPLOADDELETE PermissionSetUPLOAD = "DELETE"
-	PermissionSetUPLOADEDIT   PermissionSetUPLOAD = "EDIT"
-	PermissionSetUPLOADLIST   PermissionSetUPLOAD = "LIST"
-	PermissionSetUPLOADREAD   PermissionSetUPLOAD = "READ"
-	PermissionSetUPLOADWRITE  PermissionSetUPLOAD = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetUPLOAD enum.
-func (e PermissionSetUPLOAD) Valid() bool {
-	switch e {
-	case PermissionSetUPLOADDELETE:
-		return true
-	case PermissionSetUPLOADEDIT:
-		return true
-	case PermissionSetUPLOADLIST:
-		return true
-	case PermissionSetUPLOADREAD:
-		return true
-	case PermissionSetUPLOADWRITE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PermissionSetUSERS.
-const (
-	PermissionSetUSERSDELETE PermissionSetUSERS = "DELETE"
-	PermissionSetUSERSEDIT   PermissionSetUSERS = "EDIT"
-	PermissionSetUSERSLIST   PermissionSetUSERS = "LIST"
-	PermissionSetUSERSREAD   PermissionSetUSERS = "READ"
-	PermissionSetUSERSWRITE  PermissionSetUSERS = "WRITE"
-)
-
-// Valid indicates whether the value is a known member of the PermissionSetUSERS enum.
-func (e PermissionSetUSERS) Valid() bool {
-	switch e {
-	case PermissionSetUSERSDELETE:
-		return true
-	case PermissionSetUSERSEDIT:
-		return true
-	case PermissionSetUSERSLIST:
-		return true
-	case PermissionSetUSERSREAD:
-		return true
-	case PermissionSetUSERSWRITE:
+	case WRITE:
 		return true
 	default:
 		return false
@@ -524,14 +254,14 @@ func (e EditPointParamsCollection) Valid() bool {
 
 // AgentOutput defines model for AgentOutput.
 type AgentOutput struct {
-	IntermediateSteps *[]interface{} `json:"intermediate_steps"`
-	Output            string         `json:"output"`
-	ReturnDirect      bool           `json:"return_direct"`
+	IntermediateSteps []interface{} `json:"intermediate_steps"`
+	Output            string        `json:"output"`
+	ReturnDirect      bool          `json:"return_direct"`
 }
 
 // AllowedMimeTypes defines model for AllowedMimeTypes.
 type AllowedMimeTypes struct {
-	Allowed *[]string `json:"allowed"`
+	Allowed []string `json:"allowed"`
 }
 
 // CollectionInfo defines model for CollectionInfo.
@@ -542,7 +272,7 @@ type CollectionInfo struct {
 
 // CollectionsList defines model for CollectionsList.
 type CollectionsList struct {
-	Collections *[]CollectionInfo `json:"collections"`
+	Collections []CollectionInfo `json:"collections"`
 }
 
 // Credentials defines model for Credentials.
@@ -622,7 +352,7 @@ type ErrorModel struct {
 
 // History defines model for History.
 type History struct {
-	History *[]Turn `json:"history"`
+	History []Turn `json:"history"`
 }
 
 // HistoryDeleted defines model for HistoryDeleted.
@@ -650,7 +380,7 @@ type Installed struct {
 	Active          bool                    `json:"active"`
 	Description     *string                 `json:"description,omitempty"`
 	ForcedIsolation *string                 `json:"forced_isolation,omitempty"`
-	Hooks           *[]HookSpec             `json:"hooks"`
+	Hooks           []HookSpec              `json:"hooks"`
 	Id              string                  `json:"id"`
 	Isolation       *string                 `json:"isolation,omitempty"`
 	Name            string                  `json:"name"`
@@ -675,73 +405,43 @@ type MemoryPoint struct {
 	Metadata    map[string]interface{} `json:"metadata"`
 	PageContent string                 `json:"page_content"`
 	Score       *float64               `json:"score,omitempty"`
-	Vector      *[]float32             `json:"vector"`
+	Vector      []float32              `json:"vector"`
 }
 
 // MemoryWhy defines model for MemoryWhy.
 type MemoryWhy struct {
-	Declarative *[]Document `json:"declarative"`
-	Episodic    *[]Document `json:"episodic"`
-	Procedural  *[]Document `json:"procedural"`
+	Declarative []Document `json:"declarative"`
+	Episodic    []Document `json:"episodic"`
+	Procedural  []Document `json:"procedural"`
 }
 
 // ModelInteraction defines model for ModelInteraction.
 type ModelInteraction struct {
-	EndedAt   float64   `json:"ended_at"`
-	ModelType string    `json:"model_type"`
-	Prompt    *[]string `json:"prompt"`
-	Reply     string    `json:"reply"`
-	Source    string    `json:"source"`
-	StartedAt float64   `json:"started_at"`
+	EndedAt   float64  `json:"ended_at"`
+	ModelType string   `json:"model_type"`
+	Prompt    []string `json:"prompt"`
+	Reply     string   `json:"reply"`
+	Source    string   `json:"source"`
+	StartedAt float64  `json:"started_at"`
 }
+
+// Permission A Cheshire Cat permission word.
+type Permission string
 
 // PermissionSet defines model for PermissionSet.
 type PermissionSet struct {
-	AUTHHANDLER  *[]PermissionSetAUTHHANDLER  `json:"AUTH_HANDLER,omitempty"`
-	CONVERSATION *[]PermissionSetCONVERSATION `json:"CONVERSATION,omitempty"`
-	EMBEDDER     *[]PermissionSetEMBEDDER     `json:"EMBEDDER,omitempty"`
-	LLM          *[]PermissionSetLLM          `json:"LLM,omitempty"`
-	MEMORY       *[]PermissionSetMEMORY       `json:"MEMORY,omitempty"`
-	PLUGINS      *[]PermissionSetPLUGINS      `json:"PLUGINS,omitempty"`
-	SETTINGS     *[]PermissionSetSETTINGS     `json:"SETTINGS,omitempty"`
-	STATIC       *[]PermissionSetSTATIC       `json:"STATIC,omitempty"`
-	STATUS       *[]PermissionSetSTATUS       `json:"STATUS,omitempty"`
-	UPLOAD       *[]PermissionSetUPLOAD       `json:"UPLOAD,omitempty"`
-	USERS        *[]PermissionSetUSERS        `json:"USERS,omitempty"`
+	AUTHHANDLER  *[]Permission `json:"AUTH_HANDLER,omitempty"`
+	CONVERSATION *[]Permission `json:"CONVERSATION,omitempty"`
+	EMBEDDER     *[]Permission `json:"EMBEDDER,omitempty"`
+	LLM          *[]Permission `json:"LLM,omitempty"`
+	MEMORY       *[]Permission `json:"MEMORY,omitempty"`
+	PLUGINS      *[]Permission `json:"PLUGINS,omitempty"`
+	SETTINGS     *[]Permission `json:"SETTINGS,omitempty"`
+	STATIC       *[]Permission `json:"STATIC,omitempty"`
+	STATUS       *[]Permission `json:"STATUS,omitempty"`
+	UPLOAD       *[]Permission `json:"UPLOAD,omitempty"`
+	USERS        *[]Permission `json:"USERS,omitempty"`
 }
-
-// PermissionSetAUTHHANDLER defines model for PermissionSet.AUTHHANDLER.
-type PermissionSetAUTHHANDLER string
-
-// PermissionSetCONVERSATION defines model for PermissionSet.CONVERSATION.
-type PermissionSetCONVERSATION string
-
-// PermissionSetEMBEDDER defines model for PermissionSet.EMBEDDER.
-type PermissionSetEMBEDDER string
-
-// PermissionSetLLM defines model for PermissionSet.LLM.
-type PermissionSetLLM string
-
-// PermissionSetMEMORY defines model for PermissionSet.MEMORY.
-type PermissionSetMEMORY string
-
-// PermissionSetPLUGINS defines model for PermissionSet.PLUGINS.
-type PermissionSetPLUGINS string
-
-// PermissionSetSETTINGS defines model for PermissionSet.SETTINGS.
-type PermissionSetSETTINGS string
-
-// PermissionSetSTATIC defines model for PermissionSet.STATIC.
-type PermissionSetSTATIC string
-
-// PermissionSetSTATUS defines model for PermissionSet.STATUS.
-type PermissionSetSTATUS string
-
-// PermissionSetUPLOAD defines model for PermissionSet.UPLOAD.
-type PermissionSetUPLOAD string
-
-// PermissionSetUSERS defines model for PermissionSet.USERS.
-type PermissionSetUSERS string
 
 // PluginDeleted defines model for PluginDeleted.
 type PluginDeleted struct {
@@ -756,10 +456,10 @@ type PluginDetail struct {
 // PluginList defines model for PluginList.
 type PluginList struct {
 	Filters   map[string]interface{} `json:"filters"`
-	Installed *[]Installed           `json:"installed"`
+	Installed []Installed            `json:"installed"`
 
 	// Registry Always empty: grin installs plugins by upload.
-	Registry *[]interface{} `json:"registry"`
+	Registry []interface{} `json:"registry"`
 }
 
 // PluginSetting defines model for PluginSetting.
@@ -771,7 +471,7 @@ type PluginSetting struct {
 
 // PluginSettingsList defines model for PluginSettingsList.
 type PluginSettingsList struct {
-	Settings *[]PluginSetting `json:"settings"`
+	Settings []PluginSetting `json:"settings"`
 }
 
 // PluginToggled defines model for PluginToggled.
@@ -796,8 +496,8 @@ type PointInput struct {
 // PointsPage defines model for PointsPage.
 type PointsPage struct {
 	// NextOffset Pass as offset for the next page; null at the end.
-	NextOffset *int64         `json:"next_offset"`
-	Points     *[]MemoryPoint `json:"points"`
+	NextOffset *int64        `json:"next_offset"`
+	Points     []MemoryPoint `json:"points"`
 }
 
 // PolicyCheck defines model for PolicyCheck.
@@ -831,15 +531,15 @@ type PolicyDecision struct {
 
 // RecallCollections defines model for RecallCollections.
 type RecallCollections struct {
-	Declarative *[]MemoryPoint `json:"declarative"`
-	Episodic    *[]MemoryPoint `json:"episodic"`
-	Procedural  *[]MemoryPoint `json:"procedural"`
+	Declarative []MemoryPoint `json:"declarative"`
+	Episodic    []MemoryPoint `json:"episodic"`
+	Procedural  []MemoryPoint `json:"procedural"`
 }
 
 // RecallQuery defines model for RecallQuery.
 type RecallQuery struct {
-	Text   string     `json:"text"`
-	Vector *[]float32 `json:"vector"`
+	Text   string    `json:"text"`
+	Vector []float32 `json:"vector"`
 }
 
 // RecallRequest defines model for RecallRequest.
@@ -898,8 +598,8 @@ type Setting struct {
 
 // SettingsList defines model for SettingsList.
 type SettingsList struct {
-	SelectedConfiguration string     `json:"selected_configuration"`
-	Settings              *[]Setting `json:"settings"`
+	SelectedConfiguration string    `json:"selected_configuration"`
+	Settings              []Setting `json:"settings"`
 }
 
 // Status defines model for Status.
@@ -978,11 +678,11 @@ type WebInput struct {
 
 // Why defines model for Why.
 type Why struct {
-	AgentOutput       AgentOutput         `json:"agent_output"`
-	Input             string              `json:"input"`
-	IntermediateSteps *[]interface{}      `json:"intermediate_steps"`
-	Memory            MemoryWhy           `json:"memory"`
-	ModelInteractions *[]ModelInteraction `json:"model_interactions"`
+	AgentOutput       AgentOutput        `json:"agent_output"`
+	Input             string             `json:"input"`
+	IntermediateSteps []interface{}      `json:"intermediate_steps"`
+	Memory            MemoryWhy          `json:"memory"`
+	ModelInteractions []ModelInteraction `json:"model_interactions"`
 }
 
 // UpdateAuthHandlerSettingJSONBody defines parameters for UpdateAuthHandlerSetting.

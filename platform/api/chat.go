@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"grin/platform/chat"
+	"grin/platform/session"
 	"grin/policies"
 )
 
@@ -67,6 +68,8 @@ func (s *Server) chatError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrTooLong):
 		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, session.ErrForgotten):
+		return huma.Error403Forbidden("Invalid Credentials: " + err.Error())
 	case errors.Is(err, context.Canceled):
 		return huma.NewError(499, "the request was cancelled")
 	}

@@ -26,6 +26,13 @@ import (
 	"grin/wasmhooks"
 )
 
+func init() {
+	// Arrays in grin's answers are never null (handlers return empty
+	// slices), and a nullable array becomes *[]T in generated Go clients.
+	// huma keeps this switch as a package variable; it is set once, here.
+	huma.DefaultArrayNullable = false
+}
+
 // Version is reported by GET / and in the OpenAPI document.
 const Version = "0.1.0"
 

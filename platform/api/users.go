@@ -18,14 +18,17 @@ type Permission string
 // PermissionList is a list of permission words, each validated.
 type PermissionList []Permission
 
-// Schema lists the allowed words so that validation and generated clients
-// both know them.
-func (PermissionList) Schema(huma.Registry) *huma.Schema {
-	enum := []any{}
-	for _, p := range policies.Permissions() {
-		enum = append(enum, string(p))
+// Schema lists the allowed words once, as the named schema Permission, so
+// that validation knows them and generated clients get one enum type.
+func (PermissionList) Schema(r huma.Registry) *huma.Schema {
+	if _, ok := r.Map()["Permission"]; !ok {
+		enum := []any{}
+		for _, p := range policies.Permissions() {
+			enum = append(enum, string(p))
+		}
+		r.Map()["Permission"] = &huma.Schema{Type: "string", Enum: enum, Description: "A Cheshire Cat permission word."}
 	}
-	return &huma.Schema{Type: "array", Items: &huma.Schema{Type: "string", Enum: enum}}
+	return &huma.Schema{Type: "array", Items: &huma.Schema{Ref: "#/components/schemas/Permission"}}
 }
 
 // PermissionSet is a Cat permission dictionary, one optional field per

@@ -188,9 +188,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, runner, sessions, logger.With("component", "chat"))
 
 	// A deleted user takes their memories, conversation and sockets along.
+	// Sessions first: Forget waits for a turn in progress and refuses
+	// later ones, so nothing is written after the memories are erased.
 	store.OnDelete(func(ctx context.Context, id string) error {
-		_, err := mem.DeleteWhere(ctx, memory.Episodic, []string{id}, nil)
-		return errors.Join(err, sessions.Forget(ctx, id, "this user was deleted"))
+		err := sessions.Forget(ctx, id, "this user was deleted")
+		_, err2 := mem.DeleteWhere(ctx, memory.Episodic, []string{id}, nil)
+		return errors.Join(err, err2)
 	})
 
 	ingester := rabbithole.NewIngester(mem, scope, providers, runner, sessions,

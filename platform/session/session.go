@@ -11,11 +11,17 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 )
+
+// ErrForgotten is returned by Acquire for a user whose data was erased
+// (a deleted user): a request that was already on its way must not write
+// anything after the erasure.
+var ErrForgotten = errors.New("this user was deleted")
 
 // WindowTurns is how many recent turns a session keeps at hand for
 // prompts.
@@ -54,9 +60,10 @@ type Registry struct {
 	idle    time.Duration
 	logger  *slog.Logger
 
-	mu       sync.Mutex
-	sessions map[string]*Session
-	sockets  map[string]map[Sink]struct{}
+	mu        sync.Mutex
+	sessions  map[string]*Session
+	sockets   map[string]map[Sink]struct{}
+	forgotten map[string]time.Time
 }
 
 // NewRegistry returns a registry that evicts sessions idle longer than
@@ -66,7 +73,7 @@ func NewRegistry(h *History, idle time.Duration, logger *slog.Logger) *Registry 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Registry{history: h, idle: idle, logger: logger,
-		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}}
+		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}, forgotten: map[string]time.Time{}}
 }
 
 // History returns the persisted history store.
@@ -78,6 +85,10 @@ func (r *Registry) History() *History { return r.history }
 func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, release func(), err error) {
 	for {
 		r.mu.Lock()
+		if _, gone := r.forgotten[userID]; gone {
+			r.mu.Unlock()
+			return nil, nil, ErrForgotten
+		}
 		s = r.sessions[userID]
 		if s == nil {
 			s = &Session{UserID: userID, Working: map[string]any{}}
@@ -135,6 +146,9 @@ func (r *Registry) Record(ctx context.Context, s *Session, turns ...Turn) error 
 // live session.
 func (r *Registry) ClearHistory(ctx context.Context, userID string) error {
 	s, release, err := r.Acquire(ctx, userID)
+	if errors.Is(err, ErrForgotten) {
+		return r.history.Delete(ctx, userID) // nothing live to clear
+	}
 	if err != nil {
 		return err
 	}
@@ -203,9 +217,12 @@ func (r *Registry) Live() int {
 
 // Forget ends everything of a user that lives here: the sockets are closed
 // with reason, the session is dropped once its turn in progress ends, and
-// the history is erased.
+// the history is erased. From then on Acquire refuses the user, so a
+// request already past authentication cannot write after the erasure;
+// call it before erasing the user's other data.
 func (r *Registry) Forget(ctx context.Context, userID, reason string) error {
 	r.mu.Lock()
+	r.forgotten[userID] = time.Now()
 	sinks := r.sockets[userID]
 	delete(r.sockets, userID)
 	s := r.sessions[userID]
@@ -244,10 +261,18 @@ func (r *Registry) Run(ctx context.Context) {
 	}
 }
 
-// EvictIdle drops sessions unused since before cutoff and not in a turn.
+// EvictIdle drops sessions unused since before cutoff and not in a turn,
+// and forgets deletions older than a day (a deleted user's id is a uuid
+// that no one gets again; the tombstone only has to outlive requests in
+// flight).
 func (r *Registry) EvictIdle(cutoff time.Time) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for id, at := range r.forgotten {
+		if time.Since(at) > 24*time.Hour {
+			delete(r.forgotten, id)
+		}
+	}
 	n := 0
 	for id, s := range r.sessions {
 		if s.lastUsed.Before(cutoff) && s.turn.TryLock() {
