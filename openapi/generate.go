@@ -11,3 +11,4 @@ package openapi
 //go:generate sh -c "go run ../cmd/grin openapi > openapi.yaml"
 //go:generate sh -c "go run ../cmd/grin openapi -3.0 > openapi-3.0.yaml"
 //go:generate go tool oapi-codegen -config client/config.yaml openapi-3.0.yaml
+//go:generate sh -c "if [ -d ts/node_modules ]; then cd ts && npx --no-install openapi-typescript ../openapi.yaml -o schema.d.ts; else echo 'openapi: TypeScript client not regenerated: run npm ci in openapi/ts first'; fi"
