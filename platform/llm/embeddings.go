@@ -28,16 +28,7 @@ type OpenAIEmbedderConfig struct {
 
 // Validate reports every problem of the settings at once.
 func (c *OpenAIEmbedderConfig) Validate() error {
-	var errs []error
-	if err := checkBaseURL(c.BaseURL); err != nil {
-		errs = append(errs, err)
-	}
-	if err := checkAPIKey(c.APIKey); err != nil {
-		errs = append(errs, err)
-	}
-	if strings.TrimSpace(c.Model) == "" {
-		errs = append(errs, errors.New("model is required"))
-	}
+	errs := checkEndpoint(c.BaseURL, c.APIKey, c.Model)
 	return errors.Join(errs...)
 }
 

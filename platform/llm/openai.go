@@ -86,16 +86,7 @@ type OpenAIConfig struct {
 
 // Validate reports every problem of the settings at once.
 func (c *OpenAIConfig) Validate() error {
-	var errs []error
-	if err := checkBaseURL(c.BaseURL); err != nil {
-		errs = append(errs, err)
-	}
-	if err := checkAPIKey(c.APIKey); err != nil {
-		errs = append(errs, err)
-	}
-	if strings.TrimSpace(c.Model) == "" {
-		errs = append(errs, errors.New("model is required"))
-	}
+	errs := checkEndpoint(c.BaseURL, c.APIKey, c.Model)
 	if t := c.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
 		errs = append(errs, fmt.Errorf("temperature must be between 0 and 2, not %v", *t))
 	}
@@ -548,3 +539,19 @@ func clean(s, key string) string {
 }
 
 var _ Model = (*OpenAIChat)(nil)
+
+// checkEndpoint reports the problems of a remote provider's address, key
+// and model, which chat and embeddings configurations share.
+func checkEndpoint(baseURL, apiKey, model string) []error {
+	var errs []error
+	if err := checkBaseURL(baseURL); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkAPIKey(apiKey); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.TrimSpace(model) == "" {
+		errs = append(errs, errors.New("model is required"))
+	}
+	return errs
+}
