@@ -358,9 +358,12 @@ func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
 	if err := loadPolicyText(m, docs.Policy); err != nil {
 		return nil, err
 	}
+	if n := len(m["g"]["g"].Tokens); len(grants) > 0 && n != 2 {
+		return nil, fmt.Errorf("%w: %s: the role definition must be g = _, _ (users' permissions are stored as two-field g rules), it has %d fields", ErrInvalid, ModelFile, n)
+	}
 	for _, g := range grants {
 		if err := persist.LoadPolicyArray(append([]string{"g"}, g...), m); err != nil {
-			return nil, fmt.Errorf("load grant %v: %w", g, err)
+			return nil, fmt.Errorf("%w: load grant %v: %v", ErrInvalid, g, err)
 		}
 	}
 	if err := enf.BuildRoleLinks(); err != nil {
@@ -427,6 +430,9 @@ func loadPolicyText(m model.Model, text string) error {
 			continue
 		}
 		key := fields[0]
+		if key == "" {
+			return fmt.Errorf("%w: %s line %d: a rule starts with its type, p or g", ErrInvalid, PolicyFile, i+1)
+		}
 		sec := key[:1]
 		ast, ok := m[sec][key]
 		if !ok || (sec != "p" && sec != "g") {

@@ -151,6 +151,7 @@ func TestUpdateRefusesBrokenDocuments(t *testing.T) {
 	e, dir, _ := open(t)
 	ctx := context.Background()
 	good := e.Documents()
+	e.SetPermissions(ctx, "u1", Dict{Users: {Read}}) // a stored grant
 	for _, tc := range []struct {
 		name string
 		docs Documents
@@ -160,6 +161,8 @@ func TestUpdateRefusesBrokenDocuments(t *testing.T) {
 		{"too few fields", Documents{good.Model, good.Policy + "\np, role:x, users\n"}, "fields"},
 		{"empty field", Documents{good.Model, good.Policy + "\ng, role:x,\n"}, "empty"},
 		{"unclosed quote", Documents{good.Model, good.Policy + "\np, \"role:x, users, read\n"}, "line"},
+		{"empty rule type", Documents{good.Model, good.Policy + "\n, role:x, users\n"}, "p or g"},
+		{"three-field roles", Documents{strings.Replace(good.Model, "g = _, _", "g = _, _, _", 1), "p, role:admin, *, *\n"}, "g = _, _"},
 		{"model syntax", Documents{"[request_definition\nr = sub", good.Policy}, ModelFile},
 		{"three request fields", Documents{strings.Replace(good.Model, "r = sub, obj, act, self", "r = sub, obj, act", 1), good.Policy}, "four fields"},
 		{"undefined function", Documents{strings.Replace(good.Model, "&& objectMatch(", "&& objectMatches(", 1), good.Policy}, "objectMatches"},

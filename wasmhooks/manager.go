@@ -195,6 +195,7 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 	m.rebuild()
 	if old != nil {
 		old.plugin.Close(ctx)
+		old.module.Close(ctx) // calls in flight keep running (wazero allows it)
 	}
 	m.logger.Info("plugin installed", "plugin", man.ID, "version", man.Version)
 	return l.info, nil
@@ -306,6 +307,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	delete(m.plugins, id)
 	m.rebuild()
 	l.plugin.Close(ctx)
+	l.module.Close(ctx)
 	return os.RemoveAll(filepath.Join(m.dir, id))
 }
 

@@ -138,6 +138,7 @@ func ReadArchive(data []byte) (Manifest, []byte, error) {
 		return Manifest{}, nil, fmt.Errorf("%w: the archive is larger than %d MiB", ErrArchive, MaxArchiveBytes>>20)
 	}
 	files := map[string][]byte{}
+	total := 0
 	add := func(name string, r io.Reader) error {
 		clean := path.Clean(strings.ReplaceAll(name, "\\", "/"))
 		if strings.HasPrefix(clean, "../") || strings.HasPrefix(clean, "/") {
@@ -146,9 +147,12 @@ func ReadArchive(data []byte) (Manifest, []byte, error) {
 		if len(files) >= maxEntries {
 			return fmt.Errorf("%w: the archive holds more than %d files", ErrArchive, maxEntries)
 		}
-		b, err := io.ReadAll(io.LimitReader(r, MaxArchiveBytes+1))
+		b, err := io.ReadAll(io.LimitReader(r, int64(MaxArchiveBytes-total)+1))
 		if err != nil {
 			return err
+		}
+		if total += len(b); total > MaxArchiveBytes {
+			return fmt.Errorf("%w: the archive unpacks to more than %d MiB", ErrArchive, MaxArchiveBytes>>20)
 		}
 		files[path.Base(clean)] = b
 		return nil

@@ -327,3 +327,76 @@ func TestJWTSecretPersists(t *testing.T) {
 		t.Errorf("token on another instance with its own secret: %d, want 403", r.Status)
 	}
 }
+
+// TestOpenModeRefusesOtherSites: with authentication off, a web page the
+// operator visits must not drive grin, neither cross-site nor by DNS
+// rebinding.
+func TestOpenModeRefusesOtherSites(t *testing.T) {
+	in := apptest.Start(t)
+	do := func(host, origin string) int {
+		req, _ := http.NewRequest("POST", in.URL+"/message", strings.NewReader(`{"text":"hi"}`))
+		if host != "" {
+			req.Host = host
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"no origin (a program)", "", "", 200},
+		{"same origin", "", in.URL, 200},
+		{"localhost name", "localhost:1865", "", 200},
+		{"another site", "", "https://evil.example", 403},
+		{"rebound name", "evil.example:1865", "", 403},
+	} {
+		if got := do(tc.host, tc.origin); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// With authentication on, credentials decide instead.
+	keyed := authRequired(t)
+	req, _ := http.NewRequest("GET", keyed.URL+"/", nil)
+	req.Host = "grin.example.org"
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("a public name with auth on: %d", resp.StatusCode)
+	}
+}
+
+// TestLoginBurstIsThrottled: a burst of concurrent guesses for one
+// username gets no more tries before the lockout than one guess at a time.
+func TestLoginBurstIsThrottled(t *testing.T) {
+	in := apptest.Start(t)
+	in.App.Login.FailDelay = 5 * time.Millisecond
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	forbidden := 0
+	for range 30 {
+		wg.Go(func() {
+			r := in.Do("POST", "/auth/token", map[string]string{"username": "admin", "password": "guess"})
+			mu.Lock()
+			if r.Status == http.StatusForbidden {
+				forbidden++
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if forbidden > 6 {
+		t.Errorf("%d guesses were checked before the lockout, want at most 6", forbidden)
+	}
+}

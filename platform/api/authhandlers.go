@@ -54,6 +54,9 @@ type settingsFamily struct {
 	tag      string
 	resource policies.Resource
 	what     string // "language model"
+	// policyAdmin requires, for changes, the right to edit the policy too:
+	// an auth handler's settings map people to policy roles.
+	policyAdmin bool
 }
 
 // registerSettings registers the three Cat operations of a family: list,
@@ -103,6 +106,15 @@ func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamil
 		SettingName
 		Body map[string]any
 	}) (*SettingOutput, error) {
+		if f.policyAdmin {
+			ok, err := s.allowed(ctx, policiesObject, policies.Edit)
+			if err != nil {
+				return nil, s.internal(ctx, "decide", err)
+			}
+			if !ok {
+				return nil, huma.Error403Forbidden("Permission denied: auth handler settings map users to policy roles; only those who may edit the policy may change them")
+			}
+		}
 		raw, err := json.Marshal(in.Body)
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
@@ -132,7 +144,7 @@ func (s *Server) settingsError(ctx context.Context, err error) error {
 func (s *Server) registerAuthHandlers() {
 	registerSettings(s, s.deps.AuthHandlers, settingsFamily{
 		path: "/auth_handler/settings", opSuffix: "AuthHandlerSetting", tag: "AuthHandler",
-		resource: policies.AuthHandler, what: "auth handler",
+		resource: policies.AuthHandler, what: "auth handler", policyAdmin: true,
 	})
 }
 

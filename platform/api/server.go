@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"grin/platform/admin"
 	"grin/platform/auth"
 	"grin/platform/chat"
 	"grin/platform/llm"
@@ -57,7 +58,10 @@ type Deps struct {
 	// AllowedOrigins are the browser origins (host patterns) that may open
 	// a WebSocket besides the server's own.
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	// Insecure is GRIN_INSECURE: the operator serves beyond loopback with
+	// authentication off and accepts the risk.
+	Insecure bool
+	Logger   *slog.Logger
 }
 
 // Server is grin's HTTP handler.
@@ -92,8 +96,10 @@ func New(d Deps) *Server {
 	s.registerRabbithole()
 	s.registerPlugins()
 	s.registerDocs()
+	mux.Handle("GET /admin", admin.Handler())
+	mux.Handle("GET /admin/{file}", admin.Handler())
 
-	s.handler = s.recoverPanics(trimTrailingSlash(mux))
+	s.handler = s.recoverPanics(s.guardOpenMode(trimTrailingSlash(mux)))
 	return s
 }
 

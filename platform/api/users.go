@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -173,6 +174,9 @@ func (s *Server) registerUsers() {
 		UserIDPath
 		Body UserUpdate
 	}) (*UserOutput, error) {
+		if err := s.guardPrivileged(ctx, in.ID); err != nil {
+			return nil, err
+		}
 		c := users.Changes{Username: in.Body.Username, Password: in.Body.Password}
 		if in.Body.Permissions != nil {
 			c.Permissions = in.Body.Permissions.dict()
@@ -189,12 +193,34 @@ func (s *Server) registerUsers() {
 		Summary: "Delete a user", Description: "Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound},
 	}, catNeed(policies.Users, policies.Delete), func(ctx context.Context, in *UserIDPath) (*UserOutput, error) {
+		if err := s.guardPrivileged(ctx, in.ID); err != nil {
+			return nil, err
+		}
 		u, err := s.deps.Users.Delete(ctx, in.ID)
 		if err != nil {
 			return nil, s.userError(ctx, err)
 		}
 		return &UserOutput{Body: userOf(u)}, nil
 	})
+}
+
+// guardPrivileged keeps USERS EDIT and DELETE from reaching users who
+// hold policy roles (role:admin): resetting an administrator's password
+// would hand over everything the policy gives them. Only those who may edit
+// the policy may change such users.
+func (s *Server) guardPrivileged(ctx context.Context, id string) error {
+	u, err := s.deps.Users.Get(ctx, id)
+	if err != nil || len(u.Roles) == 0 {
+		return nil // not found is answered by the operation itself
+	}
+	ok, err := s.allowed(ctx, policiesObject, policies.Edit)
+	if err != nil {
+		return s.internal(ctx, "decide", err)
+	}
+	if !ok {
+		return huma.Error403Forbidden(fmt.Sprintf("Permission denied: %s holds %v; only those who may edit the policy may change or delete such a user", u.Username, u.Roles))
+	}
+	return nil
 }
 
 // userError maps the users package's errors to statuses.

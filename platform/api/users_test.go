@@ -277,3 +277,31 @@ func TestPermissionMatrix(t *testing.T) {
 		t.Errorf("after revoking USERS LIST: %d", r.Status)
 	}
 }
+
+// TestUsersEditorCannotTakeOverAdmins: USERS EDIT and DELETE do not reach
+// a user holding role:admin.
+func TestUsersEditorCannotTakeOverAdmins(t *testing.T) {
+	in := authRequired(t)
+	admin := apptest.Bearer(in.Login("admin", apptest.AdminPassword))
+	var list []user
+	in.Do("GET", "/users", nil, admin...).JSON(t, &list)
+	adminID := list[0].ID
+	in.Do("POST", "/users", map[string]any{"username": "manager", "password": "manager-pw",
+		"permissions": map[string][]string{"USERS": {"READ", "LIST", "EDIT", "DELETE", "WRITE"}, "AUTH_HANDLER": {"EDIT", "READ", "LIST"}}}, admin...)
+	m := apptest.Bearer(in.Login("manager", "manager-pw"))
+	if r := in.Do("PUT", "/users/"+adminID, map[string]any{"password": "taken-over"}, m...); r.Status != 403 {
+		t.Errorf("manager resets the admin's password: %d", r.Status)
+	}
+	if r := in.Do("DELETE", "/users/"+adminID, nil, m...); r.Status != 403 {
+		t.Errorf("manager deletes the admin: %d", r.Status)
+	}
+	if r := in.Do("PUT", "/users/"+list[1].ID, map[string]any{"username": "plain-user"}, m...); r.Status != 200 {
+		t.Errorf("manager edits an ordinary user: %d %s", r.Status, r.Body)
+	}
+	if r := in.Do("PUT", "/auth_handler/settings/CoreOnlyAuthConfig", map[string]any{}, m...); r.Status != 403 {
+		t.Errorf("manager changes the auth handler: %d", r.Status)
+	}
+	if r := in.Do("PUT", "/users/"+adminID, map[string]any{"username": "root"}, admin...); r.Status != 200 {
+		t.Errorf("the admin edits themselves: %d", r.Status)
+	}
+}

@@ -204,8 +204,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		AuthHandlers: handlerSettings, Models: models, Embedders: embedders,
 		Cat: cat, Sessions: sessions, Memory: mem, Scope: scope, Providers: providers,
 		Ingester: ingester, BaseContext: ctx, Plugins: plugins,
-		AllowedOrigins: cfg.AllowedOrigins,
-		Logger:         logger.With("component", "api"),
+		AllowedOrigins: cfg.AllowedOrigins, Insecure: cfg.Insecure,
+		Logger: logger.With("component", "api"),
 	})
 	return &App{
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,

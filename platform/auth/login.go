@@ -45,8 +45,15 @@ func NewLogin(u *users.Store, t *Tokens) *Login {
 		throttle: newThrottle(5, 2*time.Second, 15*time.Minute)}
 }
 
-// Token checks the credentials and issues a token.
+// Token checks the credentials and issues a token. Attempts for one
+// username are taken one at a time, failure delay included, so a burst of
+// guesses cannot all pass the lockout check before the failures count.
 func (l *Login) Token(ctx context.Context, username, password string) (string, error) {
+	release, err := l.throttle.turn(ctx, username)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	if wait := l.throttle.locked(username); wait > 0 {
 		return "", &ThrottledError{RetryAfter: wait}
 	}
@@ -76,6 +83,13 @@ type throttle struct {
 
 	mu      sync.Mutex
 	entries map[string]*attempts
+	turns   map[string]*turnLock
+}
+
+// turnLock orders the attempts for one username.
+type turnLock struct {
+	ch   chan struct{} // holds one token: the turn
+	refs int
 }
 
 type attempts struct {
@@ -88,7 +102,33 @@ type attempts struct {
 const maxTracked = 100_000
 
 func newThrottle(free int, base, max time.Duration) *throttle {
-	return &throttle{free: free, base: base, max: max, now: time.Now, entries: map[string]*attempts{}}
+	return &throttle{free: free, base: base, max: max, now: time.Now, entries: map[string]*attempts{}, turns: map[string]*turnLock{}}
+}
+
+// turn waits for the username's turn; release gives it to the next.
+func (t *throttle) turn(ctx context.Context, user string) (release func(), err error) {
+	t.mu.Lock()
+	tl := t.turns[user]
+	if tl == nil {
+		tl = &turnLock{ch: make(chan struct{}, 1)}
+		t.turns[user] = tl
+	}
+	tl.refs++
+	t.mu.Unlock()
+	done := func() {
+		t.mu.Lock()
+		if tl.refs--; tl.refs == 0 {
+			delete(t.turns, user)
+		}
+		t.mu.Unlock()
+	}
+	select {
+	case tl.ch <- struct{}{}:
+		return func() { <-tl.ch; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
 }
 
 func (t *throttle) locked(user string) time.Duration {
@@ -107,8 +147,11 @@ func (t *throttle) failure(user string) {
 	now := t.now()
 	a := t.entries[user]
 	if a == nil || now.Sub(a.last) > t.max {
-		if len(t.entries) >= maxTracked {
+		if a == nil && len(t.entries) >= maxTracked {
 			t.sweep(now)
+			if len(t.entries) >= maxTracked {
+				return
+			}
 		}
 		a = &attempts{}
 		t.entries[user] = a
@@ -131,14 +174,13 @@ func (t *throttle) success(user string) {
 }
 
 // sweep forgets usernames whose failures are older than the longest
-// lockout; when that frees nothing, it starts over rather than grow.
+// lockout. Locked usernames are never forgotten, so spraying made-up names
+// cannot lift a lock; past the bound, new names go untracked (they still
+// wait their turn and the failure delay).
 func (t *throttle) sweep(now time.Time) {
 	for k, a := range t.entries {
 		if now.Sub(a.last) > t.max && now.After(a.until) {
 			delete(t.entries, k)
 		}
-	}
-	if len(t.entries) >= maxTracked {
-		clear(t.entries)
 	}
 }

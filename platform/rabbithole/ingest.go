@@ -256,10 +256,9 @@ func (in *Ingester) Memories(ctx context.Context, id auth.Identity, raw []byte, 
 		if strings.TrimSpace(d.PageContent) == "" {
 			continue
 		}
-		pid := d.ID
-		if _, err := uuid.Parse(pid); err != nil {
-			pid = uuid.NewString()
-		}
+		// Always a new id: an imported point must never replace one that
+		// is already stored (that would be an edit, which UPLOAD is not).
+		pid := uuid.NewString()
 		md := d.Metadata
 		if md == nil {
 			md = map[string]any{}
