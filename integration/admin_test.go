@@ -228,6 +228,11 @@ func TestAdminPanelInABrowser(t *testing.T) {
 	if !strings.Contains(points, "Human: My hat is made of teacups") {
 		t.Errorf("carol's history as the admin sees it: %q", points)
 	}
+	var spaces string
+	run(t, ctx, "spaces", chromedp.Text("#spaces", &spaces, chromedp.ByQuery))
+	if !strings.Contains(spaces, "shared") {
+		t.Errorf("declarative spaces shown: %q", spaces)
+	}
 	screenshot(t, ctx, shots, "memory")
 
 	// When the server cannot be reached, the panel says so.

@@ -602,6 +602,11 @@ type SettingsList struct {
 	Settings              []Setting `json:"settings"`
 }
 
+// SpaceList defines model for SpaceList.
+type SpaceList struct {
+	Spaces []CollectionInfo `json:"spaces"`
+}
+
 // Status defines model for Status.
 type Status struct {
 	// Status A greeting that says the server is up.
@@ -1253,6 +1258,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /memory/recall (the `RecallMemories` operationId).
 	RecallMemories(ctx context.Context, body RecallMemoriesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSpaces Declarative spaces
+	//
+	// The declarative spaces you may read, with their counts. grin extension.
+	//
+	// Requires MEMORY READ.
+	//
+	// Corresponds with GET /memory/spaces (the `ListSpaces` operationId).
+	ListSpaces(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SendMessageWithBody Send a message
 	//
@@ -2120,6 +2134,25 @@ func (c *Client) RecallMemoriesWithBody(ctx context.Context, contentType string,
 // Corresponds with POST /memory/recall (the `RecallMemories` operationId).
 func (c *Client) RecallMemories(ctx context.Context, body RecallMemoriesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRecallMemoriesRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSpaces Declarative spaces
+//
+// The declarative spaces you may read, with their counts. grin extension.
+//
+// Requires MEMORY READ.
+//
+// Corresponds with GET /memory/spaces (the `ListSpaces` operationId).
+func (c *Client) ListSpaces(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSpacesRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -3808,6 +3841,33 @@ func NewRecallMemoriesRequestWithBody(server string, contentType string, body io
 	return req, nil
 }
 
+// NewListSpacesRequest constructs an http.Request for the ListSpaces method
+func NewListSpacesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/memory/spaces")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSendMessageRequest calls the generic SendMessage builder with application/json body
 func NewSendMessageRequest(server string, body SendMessageJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -5108,6 +5168,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /memory/recall (the `RecallMemories` operationId).
 	RecallMemoriesWithResponse(ctx context.Context, body RecallMemoriesJSONRequestBody, reqEditors ...RequestEditorFn) (*RecallMemoriesResponse, error)
+
+	// ListSpacesWithResponse Declarative spaces
+	//
+	// The declarative spaces you may read, with their counts. grin extension.
+	//
+	// Requires MEMORY READ.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /memory/spaces (the `ListSpaces` operationId).
+	ListSpacesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSpacesResponse, error)
 
 	// SendMessageWithBodyWithResponse Send a message
 	//
@@ -6896,6 +6967,68 @@ func (r RecallMemoriesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RecallMemoriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListSpacesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SpaceList
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSpacesResponse) GetJSON200() *SpaceList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSpacesResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListSpacesResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSpacesResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSpacesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSpacesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSpacesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSpacesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8850,6 +8983,23 @@ func (c *ClientWithResponses) RecallMemoriesWithResponse(ctx context.Context, bo
 	return ParseRecallMemoriesResponse(rsp)
 }
 
+// ListSpacesWithResponse Declarative spaces
+//
+// The declarative spaces you may read, with their counts. grin extension.
+//
+// Requires MEMORY READ.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /memory/spaces (the `ListSpaces` operationId).
+func (c *ClientWithResponses) ListSpacesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSpacesResponse, error) {
+	rsp, err := c.ListSpaces(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSpacesResponse(rsp)
+}
+
 // SendMessageWithBodyWithResponse Send a message
 //
 // Answers a message as the WebSocket does; tokens also stream to the caller's open sockets.
@@ -10446,6 +10596,53 @@ func ParseRecallMemoriesResponse(rsp *http.Response) (*RecallMemoriesResponse, e
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest RecallResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListSpacesResponse parses an HTTP response from a ListSpacesWithResponse call
+func ParseListSpacesResponse(rsp *http.Response) (*ListSpacesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSpacesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SpaceList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

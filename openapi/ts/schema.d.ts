@@ -351,6 +351,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/memory/spaces": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Declarative spaces
+         * @description The declarative spaces you may read, with their counts. grin extension.
+         *
+         *     Requires MEMORY READ.
+         */
+        get: operations["listSpaces"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/message": {
         parameters: {
             query?: never;
@@ -1024,6 +1046,9 @@ export interface components {
         SettingsList: {
             selected_configuration: string;
             settings: components["schemas"]["Setting"][];
+        };
+        SpaceList: {
+            spaces: components["schemas"]["CollectionInfo"][];
         };
         Status: {
             /**
@@ -2333,6 +2358,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RecallResult"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listSpaces: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpaceList"];
                 };
             };
             /** @description Forbidden */

@@ -71,6 +71,11 @@ type CollectionsList struct {
 	Collections []CollectionInfo `json:"collections"`
 }
 
+// SpaceList lists declarative spaces with their counts.
+type SpaceList struct {
+	Spaces []CollectionInfo `json:"spaces"`
+}
+
 // CollectionPath names a collection.
 type CollectionPath struct {
 	Collection string `path:"collection" enum:"episodic,declarative,procedural"`
@@ -182,6 +187,26 @@ func (s *Server) registerMemory() {
 			out.Collections = append(out.Collections, CollectionInfo{Name: c, VectorsCount: n})
 		}
 		return &struct{ Body CollectionsList }{out}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "listSpaces", Method: http.MethodGet, Path: "/memory/spaces",
+		Summary: "Declarative spaces", Description: "The declarative spaces you may read, with their counts. grin extension.",
+		Tags: []string{"Memory"},
+	}, catNeed(policies.Memory, policies.Read), func(ctx context.Context, _ *struct{}) (*struct{ Body SpaceList }, error) {
+		parts, err := s.deps.Scope.Own(ctx, identity(ctx), memory.Declarative, policies.Read)
+		if err != nil {
+			return nil, s.internal(ctx, "list spaces", err)
+		}
+		out := SpaceList{Spaces: []CollectionInfo{}}
+		for _, p := range parts {
+			n, err := s.deps.Memory.Count(ctx, memory.Declarative, []string{p})
+			if err != nil {
+				return nil, s.internal(ctx, "list spaces", err)
+			}
+			out.Spaces = append(out.Spaces, CollectionInfo{Name: p, VectorsCount: n})
+		}
+		return &struct{ Body SpaceList }{out}, nil
 	})
 
 	wipe := func(ctx context.Context, collections []string, partition string) (*struct{ Body DeletedCount }, error) {

@@ -67,6 +67,16 @@ func TestMemoryEndpointsStayWithinReach(t *testing.T) {
 	if c := counts(t, in, a...); c["episodic"] != 1 || c["declarative"] != 1 {
 		t.Errorf("alice's counts = %v, want her 1 episodic and the 1 shared", c)
 	}
+	var spaces struct {
+		Spaces []struct {
+			Name  string `json:"name"`
+			Count int    `json:"vectors_count"`
+		} `json:"spaces"`
+	}
+	in.Do("GET", "/memory/spaces", nil, a...).JSON(t, &spaces)
+	if len(spaces.Spaces) != 1 || spaces.Spaces[0].Name != "shared" || spaces.Spaces[0].Count != 1 {
+		t.Errorf("spaces = %+v", spaces)
+	}
 	var page pointsPage
 	in.Do("GET", "/memory/collections/episodic/points", nil, a...).JSON(t, &page)
 	if len(page.Points) != 1 || !strings.HasPrefix(page.Points[0].PageContent, "alice's") {

@@ -301,6 +301,10 @@ async function loadMemory(user) {
   const ul = $("#collections");
   ul.replaceChildren();
   if (c.ok) for (const col of c.data.collections) ul.append(el("li", {}, col.name + ": " + col.vectors_count + " memories"));
+  const sp = await api("GET", "/memory/spaces");
+  const spaces = $("#spaces");
+  spaces.replaceChildren();
+  if (sp.ok) for (const x of sp.data.spaces) spaces.append(el("li", {}, x.name + ": " + x.vectors_count + " memories"));
   const q = user ? "?partition=" + encodeURIComponent(user) : "";
   const p = await api("GET", "/memory/collections/episodic/points" + q);
   const points = $("#points");
