@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"grin/platform/chat"
+	"grin/platform/llm"
 	"grin/platform/session"
 	"grin/policies"
 )
@@ -73,8 +74,11 @@ func (s *Server) chatError(ctx context.Context, err error) error {
 	case errors.Is(err, context.Canceled):
 		return huma.NewError(499, "the request was cancelled")
 	}
-	s.deps.Logger.ErrorContext(ctx, "chat failed", "err", err)
-	return huma.Error502BadGateway("the cat could not answer: " + err.Error())
+	if errors.Is(err, llm.ErrProvider) {
+		// The provider's own words (never its key) help the caller.
+		return huma.Error502BadGateway("the language model failed: " + err.Error())
+	}
+	return s.internal(ctx, "chat", err)
 }
 
 // errorFrame is the Cat's WebSocket error.

@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"grin/platform/auth"
+	"grin/platform/llm"
 	"grin/platform/rabbithole"
 	"grin/policies"
 )
@@ -176,5 +177,8 @@ func (s *Server) ingestError(err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return huma.Error422UnprocessableEntity("reading took too long: " + err.Error())
 	}
-	return huma.Error502BadGateway("reading failed: " + err.Error())
+	if errors.Is(err, llm.ErrProvider) {
+		return huma.Error502BadGateway("the embedder failed: " + err.Error())
+	}
+	return s.internal(context.Background(), "reading a document", err)
 }

@@ -255,7 +255,15 @@ func keepSecrets(v, old json.RawMessage, schema map[string]any) (json.RawMessage
 	// A stored secret follows its endpoint: when a URL changes, the
 	// secret must be sent again, or anyone allowed to edit settings could
 	// point the component at their own server and receive it.
-	for k, v := range m {
+	urlKeys := map[string]bool{}
+	for k := range m {
+		urlKeys[k] = true
+	}
+	for k := range prev {
+		urlKeys[k] = true // a URL left out falls back to a default: a change too
+	}
+	for k := range urlKeys {
+		v := m[k]
 		if strings.Contains(strings.ToLower(k), "url") && fmt.Sprint(v) != fmt.Sprint(prev[k]) {
 			for _, sk := range secrets {
 				if cur, present := m[sk]; !present || cur == Masked {

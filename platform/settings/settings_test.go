@@ -79,6 +79,10 @@ func TestSecretsAreMaskedAndKept(t *testing.T) {
 	if _, err := r.Put(ctx, "Remote", json.RawMessage(`{"url":"http://b.example","api_key":"sk-new"}`)); err != nil || inForce.APIKey != "sk-new" {
 		t.Errorf("url change with a new key: %v %+v", err, *inForce)
 	}
+	// Leaving the URL out falls back to a default address: a change too.
+	if _, err := r.Put(ctx, "Remote", json.RawMessage(`{"api_key":"********"}`)); err == nil || !strings.Contains(err.Error(), "send api_key again") {
+		t.Errorf("url left out kept the secret: %v", err)
+	}
 }
 
 func TestRefusedSettingsChangeNothing(t *testing.T) {
