@@ -79,6 +79,10 @@ func TestSeedExamplePlugin(t *testing.T) {
 	if r := uploadPlugin(t, in, archive); r.Status != 200 {
 		t.Fatalf("install: %d %s", r.Status, r.Body)
 	}
+	// Compiled once, into the data directory's cache, for restarts.
+	if entries, err := os.ReadDir(filepath.Join(dir, "wasm-cache")); err != nil || len(entries) == 0 {
+		t.Errorf("compilation cache in the data directory: %v, %d entries", err, len(entries))
+	}
 	upload(t, in, "?wait=true", "alice.txt", "text/plain", []byte("The tarts were stolen by the Knave of Hearts."), nil, "user_id", "alice")
 	upload(t, in, "?wait=true", "bob.txt", "text/plain", []byte("The tarts were baked by the Queen of Hearts."), nil, "user_id", "bob")
 	recallOwn := func(in *apptest.Instance, u string) []doc {
