@@ -251,3 +251,20 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRealRandomness: fresh instances draw different random bytes.
+func TestRealRandomness(t *testing.T) {
+	e := newEngine(t)
+	p := load(t, e, "random", PerCall, Limits{})
+	seen := map[string]bool{}
+	for range 3 {
+		out, err := p.Call(context.Background(), "before_cat_reads_message", "alice", input(t, "alice", nil, map[string]string{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[string(out)] {
+			t.Fatalf("two fresh instances drew the same bytes: %s", out)
+		}
+		seen[string(out)] = true
+	}
+}
