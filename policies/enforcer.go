@@ -98,13 +98,12 @@ type Enforcer struct {
 
 	writeMu sync.Mutex // serializes grant changes and reloads
 
-	mu      sync.RWMutex // guards enf and orders cache clears
-	enf     *casbin.Enforcer
-	docs    Documents
-	digest  [32]byte
-	cache   sync.Map // cacheKey -> bool
-	cached  atomic.Int64
-	version atomic.Uint64 // bumped on every change; for callers that cache too
+	mu     sync.RWMutex // guards enf and orders cache clears
+	enf    *casbin.Enforcer
+	docs   Documents
+	digest [32]byte
+	cache  sync.Map // cacheKey -> bool
+	cached atomic.Int64
 }
 
 // Open loads the policy from dir (writing the embedded defaults first when
@@ -130,9 +129,6 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger) (*En
 
 // DefaultDocuments returns the embedded model and policy.
 func DefaultDocuments() Documents { return Documents{Model: defaultModel, Policy: defaultPolicy} }
-
-// Version changes whenever the policy or a grant changes.
-func (e *Enforcer) Version() uint64 { return e.version.Load() }
 
 // Documents returns the model and policy in force.
 func (e *Enforcer) Documents() Documents {
@@ -323,7 +319,6 @@ func (e *Enforcer) load(ctx context.Context, docs Documents) error {
 func (e *Enforcer) clearLocked() {
 	e.cache.Clear()
 	e.cached.Store(0)
-	e.version.Add(1)
 }
 
 func digest(d Documents) [32]byte {

@@ -172,7 +172,7 @@ func (e *Enforcer) loadGrants(ctx context.Context) ([][]string, error) {
 		if err := rows.Scan(&s, &r); err != nil {
 			return nil, fmt.Errorf("load grants: %w", err)
 		}
-		out = append(out, []string{strings.Clone(s), strings.Clone(r)})
+		out = append(out, []string{s, r})
 	}
 	return out, rows.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -68,9 +69,9 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 	seen := map[string]bool{}
 	for _, h := range m.Hooks {
 		switch {
-		case !contains(known, h.Name):
+		case !slices.Contains(known, h.Name):
 			errs = append(errs, fmt.Sprintf("hook %q is not a hook point", h.Name))
-		case !contains(exported, h.Name):
+		case !slices.Contains(exported, h.Name):
 			errs = append(errs, fmt.Sprintf("hook %q is not exported by the module (no %s%s)", h.Name, HookPrefix, h.Name))
 		case seen[h.Name]:
 			errs = append(errs, fmt.Sprintf("hook %q is listed twice", h.Name))
@@ -225,13 +226,4 @@ func ReadArchive(data []byte) (Manifest, []byte, error) {
 		return Manifest{}, nil, fmt.Errorf("%w: the archive has no .wasm module", ErrArchive)
 	}
 	return man, wasm, nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

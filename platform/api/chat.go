@@ -1,11 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -92,5 +90,3 @@ func newErrorFrame(name, description string) []byte {
 	b, _ := json.Marshal(errorFrame{Type: "error", Name: name, Description: description})
 	return b
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

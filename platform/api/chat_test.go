@@ -310,3 +310,21 @@ func TestIdleSessionsComeBackIntact(t *testing.T) {
 		t.Errorf("history across eviction = %+v", h.History)
 	}
 }
+
+// TestRevokedPermissionStopsAnOpenSocket: permissions are asked again for
+// every message, so a socket opened before a revocation cannot chat on.
+func TestRevokedPermissionStopsAnOpenSocket(t *testing.T) {
+	in := authRequired(t)
+	admin := apptest.Bearer(in.Login("admin", apptest.AdminPassword))
+	var u user
+	in.Do("POST", "/users", map[string]any{"username": "dinah", "password": "dinah-pw",
+		"permissions": map[string][]string{"CONVERSATION": {"WRITE"}}}, admin...).JSON(t, &u)
+	c := dial(t, in, "/ws?token="+in.Login("dinah", "dinah-pw"))
+	c.send(map[string]string{"text": "meow"})
+	c.reply()
+	in.Do("PUT", "/users/"+u.ID, map[string]any{"permissions": map[string][]string{}}, admin...)
+	c.send(map[string]string{"text": "meow again"})
+	if f := c.next(); f.Type != "error" || f.Name != "PermissionDenied" {
+		t.Errorf("after the revocation: %+v, want a PermissionDenied error frame", f)
+	}
+}

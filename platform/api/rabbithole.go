@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,7 +87,7 @@ func (s *Server) registerRabbithole() {
 		}
 		name, ctype := form.File.Filename, form.File.ContentType
 		run := func(ctx context.Context) (rabbithole.Result, error) {
-			return s.deps.Ingester.File(ctx, id, name, ctype, bytesReader(data), opts)
+			return s.deps.Ingester.File(ctx, id, name, ctype, bytes.NewReader(data), opts)
 		}
 		return s.ingest(ctx, id, in.Wait, name, IngestionAccepted{Filename: name, ContentType: ctype}, run)
 	})

@@ -96,8 +96,9 @@ func New(d Deps) *Server {
 	s.registerRabbithole()
 	s.registerPlugins()
 	s.registerDocs()
-	mux.Handle("GET /admin", admin.Handler())
-	mux.Handle("GET /admin/{file}", admin.Handler())
+	panel := admin.Handler()
+	mux.Handle("GET /admin", panel)
+	mux.Handle("GET /admin/{file}", panel)
 
 	s.handler = s.recoverPanics(s.guardOpenMode(trimTrailingSlash(mux)))
 	return s

@@ -31,10 +31,9 @@ func (s *Server) registerWebSocket() {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	need := catNeed(policies.Conversation, policies.Write)
 	id, err := s.deps.Auth.Authenticate(r.Context(), auth.Credentials{
 		Protocol: auth.WebSocket, Token: r.URL.Query().Get("token"), UserID: r.PathValue("user_id"),
-		Resource: need.resource, Permission: need.permission,
+		Resource: chatNeed.resource, Permission: chatNeed.permission,
 	})
 	if err != nil {
 		status, msg := http.StatusForbidden, "Invalid Credentials"
@@ -44,8 +43,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, status, msg)
 		return
 	}
-	if ok, err := s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: need.object, Action: need.action}); err != nil || !ok {
-		writeProblem(w, http.StatusForbidden, "Permission denied: this needs "+need.String()+", which is not granted to "+id.Name)
+	if !s.mayChat(id) {
+		writeProblem(w, http.StatusForbidden, "Permission denied: this needs "+chatNeed.String()+", which is not granted to "+id.Name)
 		return
 	}
 	// Subscribe before the handshake completes, so that a frame sent the
@@ -93,6 +92,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// chatNeed is what a socket needs, at the handshake and for every message.
+var chatNeed = catNeed(policies.Conversation, policies.Write)
+
+// mayChat asks the policy whether id may chat; a policy that cannot decide
+// denies.
+func (s *Server) mayChat(id auth.Identity) bool {
+	ok, err := s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: chatNeed.object, Action: chatNeed.action})
+	return err == nil && ok
+}
+
 // answerFrame handles one client frame; every failure becomes an error
 // frame and the socket stays open.
 func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket, data []byte) {
@@ -107,9 +116,8 @@ func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket
 		return
 	}
 	// Permissions may have changed since the socket opened.
-	need := catNeed(policies.Conversation, policies.Write)
-	if ok, err := s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: need.object, Action: need.action}); err != nil || !ok {
-		sock.Send(newErrorFrame("PermissionDenied", "this needs "+need.String()+", which is no longer granted to you"))
+	if !s.mayChat(id) {
+		sock.Send(newErrorFrame("PermissionDenied", "this needs "+chatNeed.String()+", which is no longer granted to you"))
 		return
 	}
 	// The reply reaches every socket of the user, this one included.

@@ -267,7 +267,9 @@ func selectProvider[T any](ctx context.Context, r *settings.Registry[T], p confi
 	return err
 }
 
-// Close releases the plugins' runtime and the database.
+// Close waits for background ingestions (which stop when New's context is
+// done), then releases the plugins' runtime and the database.
 func (a *App) Close() error {
+	a.Ingester.Wait()
 	return errors.Join(a.engine.Close(context.Background()), a.db.Close())
 }

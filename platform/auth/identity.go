@@ -58,9 +58,6 @@ type Identity struct {
 	Extra map[string]any `json:"extra,omitempty"`
 }
 
-// Internal reports whether the identity is an internal user of the store.
-func (id Identity) Internal() bool { return id.Method == MethodJWT }
-
 // Errors of authentication; package api maps them to 403 or 429.
 var (
 	ErrInvalidCredentials = errors.New("Invalid Credentials")

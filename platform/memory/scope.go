@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"grin/platform/auth"
@@ -53,7 +54,7 @@ func (s *Scope) Own(ctx context.Context, id auth.Identity, collection string, ac
 			return nil, err
 		}
 		candidates = parts
-		if !contains(parts, DefaultSpace) {
+		if !slices.Contains(parts, DefaultSpace) {
 			candidates = append(candidates, DefaultSpace)
 		}
 	case Procedural:
@@ -87,15 +88,6 @@ func ValidPartition(collection, name string) bool {
 		}) < 0
 	case Procedural:
 		return name == ""
-	}
-	return false
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
 	}
 	return false
 }

@@ -201,13 +201,6 @@ func (r *Registry) Send(userID string, frame any) {
 	}
 }
 
-// Sockets counts a user's open sockets.
-func (r *Registry) Sockets(userID string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.sockets[userID])
-}
-
 // Live counts the sessions in memory.
 func (r *Registry) Live() int {
 	r.mu.Lock()
