@@ -12,6 +12,7 @@ package memory
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -120,6 +121,22 @@ func Matches(metadata, filter map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// Term is the canonical text of one metadata equality, key = value, for
+// backends that index metadata as exact terms: two values give the same
+// term exactly when Matches finds them equal (numbers by value, strings and
+// booleans apart from numbers), and distinct keys never collide.
+func Term(key string, value any) string {
+	if f, ok := number(value); ok {
+		value = f
+	}
+	b, err := json.Marshal([]any{key, value})
+	if err != nil {
+		// Not JSON-encodable (Matches compares such values as text).
+		b, _ = json.Marshal([]any{key, fmt.Sprint(value)})
+	}
+	return string(b)
 }
 
 func equal(a, b any) bool {

@@ -1,11 +1,10 @@
-// Package weaviate will hold the Weaviate memory backend (one tenant per
-// user). It holds, so far, the mapping of identity ids to tenant names.
 package weaviate
 
 import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -39,4 +38,30 @@ func TenantName(id string) string {
 	}
 	sum := sha256.Sum256([]byte(id))
 	return "h" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// PartitionOf reverses TenantName for readable names; hashed names
+// (ids too long to spell out) report false.
+func PartitionOf(tenant string) (string, bool) {
+	if !strings.HasPrefix(tenant, "u") {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 1; i < len(tenant); i++ {
+		c := tenant[i]
+		if c != '-' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(tenant) {
+			return "", false
+		}
+		n, err := strconv.ParseUint(tenant[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b.WriteByte(byte(n))
+		i += 2
+	}
+	return b.String(), true
 }

@@ -40,6 +40,11 @@ func TestTenantNamesAreValidAndInjective(t *testing.T) {
 			t.Fatalf("%q and %q share the tenant %q", id, other, name)
 		}
 		seen[name] = id
+		if back, ok := PartitionOf(name); ok && back != id {
+			t.Fatalf("PartitionOf(%q) = %q, want %q", name, back, id)
+		} else if !ok && name[0] == 'u' {
+			t.Fatalf("PartitionOf(%q) cannot read back a readable name", name)
+		}
 	}
 	for i := range 20000 {
 		n := rng.IntN(80)

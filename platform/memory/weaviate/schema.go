@@ -1,0 +1,254 @@
+package weaviate
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/weaviate/weaviate-go-client/v5/weaviate/filters"
+	"github.com/weaviate/weaviate/entities/models"
+
+	"grin/platform/memory"
+)
+
+// Distance is the metric of every collection: grin's scores are cosine
+// similarities.
+const Distance = "cosine"
+
+// VectorInfo is what a collection's vectors are: recorded at the first
+// write, so that vectors of another size (another embedder) are refused
+// with an explanation instead of failing deep inside Weaviate or, worse,
+// being compared with vectors they have nothing to do with.
+type VectorInfo struct {
+	Collection string
+	Embedder   string
+	Dimensions int
+	Distance   string
+}
+
+// metaClass holds one VectorInfo per grin collection.
+func (s *Store) metaClass() string { return s.cfg.Prefix + "Meta" }
+
+func (s *Store) classDef(collection string) *models.Class {
+	no, yes := false, true
+	text := func(name string, filterable bool) *models.Property {
+		p := &models.Property{Name: name, DataType: []string{"text"}, IndexSearchable: &no, IndexFilterable: &no}
+		if filterable {
+			p.IndexFilterable, p.Tokenization = &yes, "field"
+		}
+		return p
+	}
+	c := &models.Class{
+		Class:             s.classes[collection],
+		Description:       "grin " + collection + " memory",
+		Vectorizer:        "none",
+		VectorIndexType:   "hnsw",
+		VectorIndexConfig: map[string]any{"distance": Distance},
+		Properties: []*models.Property{
+			text(propID, true), text(propPartition, false), text(propContent, false), text(propMetadata, false),
+			{Name: propTerms, DataType: []string{"text[]"}, Tokenization: "field", IndexFilterable: &yes, IndexSearchable: &no},
+			text(propEmbedder, true),
+			{Name: propSeq, DataType: []string{"int"}, IndexFilterable: &yes},
+		},
+	}
+	if collection != memory.Procedural {
+		// Tenants appear with their first point and wake when asked for.
+		c.MultiTenancyConfig = &models.MultiTenancyConfig{Enabled: true, AutoTenantCreation: true, AutoTenantActivation: true}
+	}
+	if collection == memory.Episodic {
+		// A user's memories are few: a brute-force index per tenant costs
+		// no graph in memory and is exact.
+		c.VectorIndexType = "flat"
+	}
+	s.replicate(c)
+	return c
+}
+
+func (s *Store) replicate(c *models.Class) {
+	if s.cfg.Replication > 0 {
+		// Asynchronous replication lets a node that was down catch up on
+		// the writes it missed.
+		c.ReplicationConfig = &models.ReplicationConfig{Factor: int64(s.cfg.Replication), AsyncEnabled: s.cfg.Replication > 1}
+	}
+}
+
+func (s *Store) metaDef() *models.Class {
+	yes, no := true, false
+	c := &models.Class{
+		Class:       s.metaClass(),
+		Description: "grin: what each memory collection's vectors are",
+		Vectorizer:  "none",
+		Properties: []*models.Property{
+			{Name: "collection", DataType: []string{"text"}, Tokenization: "field", IndexFilterable: &yes, IndexSearchable: &no},
+			{Name: "embedder", DataType: []string{"text"}, IndexFilterable: &no, IndexSearchable: &no},
+			{Name: "dimensions", DataType: []string{"int"}, IndexFilterable: &no},
+			{Name: "distance", DataType: []string{"text"}, IndexFilterable: &no, IndexSearchable: &no},
+		},
+	}
+	s.replicate(c)
+	return c
+}
+
+// ensureSchema creates missing collections and checks existing ones are
+// laid out as grin expects.
+func (s *Store) ensureSchema(ctx context.Context) error {
+	dump, err := s.client.Schema().Getter().Do(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	have := map[string]*models.Class{}
+	for _, c := range dump.Classes {
+		have[c.Class] = c
+	}
+	want := []*models.Class{s.metaDef()}
+	for _, c := range memory.Collections() {
+		want = append(want, s.classDef(c))
+	}
+	for _, c := range want {
+		existing, ok := have[c.Class]
+		if !ok {
+			if err := s.client.Schema().ClassCreator().WithClass(c).Do(ctx); err != nil {
+				// Another grin may have created it meanwhile.
+				if exists, _ := s.client.Schema().ClassExistenceChecker().WithClassName(c.Class).Do(ctx); !exists {
+					return fmt.Errorf("create collection %s: %w", c.Class, err)
+				}
+			}
+			continue
+		}
+		wantMT := c.MultiTenancyConfig != nil && c.MultiTenancyConfig.Enabled
+		hasMT := existing.MultiTenancyConfig != nil && existing.MultiTenancyConfig.Enabled
+		if wantMT != hasMT {
+			return fmt.Errorf("collection %s exists but multi-tenancy is %v where grin needs %v: choose another GRIN_WEAVIATE_PREFIX", c.Class, hasMT, wantMT)
+		}
+		if cfg, ok := existing.VectorIndexConfig.(map[string]any); ok && c.Class != s.metaClass() {
+			if d, _ := cfg["distance"].(string); d != "" && d != Distance {
+				return fmt.Errorf("collection %s measures %s distance where grin needs %s: choose another GRIN_WEAVIATE_PREFIX", c.Class, d, Distance)
+			}
+		}
+	}
+	return nil
+}
+
+// Vectors returns what each collection's vectors are, for the collections
+// that hold any.
+func (s *Store) Vectors(ctx context.Context) ([]VectorInfo, error) {
+	var out []VectorInfo
+	for _, c := range memory.Collections() {
+		if info, ok := s.recorded(ctx, c); ok {
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+// CheckEmbedder explains, when it is so, why an embedder's vectors cannot
+// be stored beside the ones already in Weaviate; nil when they can.
+func (s *Store) CheckEmbedder(ctx context.Context, embedder string, dimensions int) error {
+	infos, err := s.Vectors(ctx)
+	if err != nil {
+		return err
+	}
+	for _, info := range infos {
+		if info.Dimensions != dimensions {
+			return s.mismatch(info, embedder, dimensions)
+		}
+	}
+	return nil
+}
+
+func (s *Store) mismatch(info VectorInfo, embedder string, dimensions int) error {
+	return fmt.Errorf("%w: %s memory in Weaviate (%s) holds %d-dimensional %s vectors made by embedder %q, and embedder %q makes %d-dimensional ones; "+
+		"vectors of different embedders are never compared, so go back to that embedder, or point grin at new collections (GRIN_WEAVIATE_PREFIX) and ingest again",
+		memory.ErrDimensions, info.Collection, s.classes[info.Collection], info.Dimensions, info.Distance, info.Embedder, embedder, dimensions)
+}
+
+func (s *Store) warnOnce(collection, embedder string, info VectorInfo, dimensions int) {
+	s.mu.Lock()
+	key := collection + "\x00" + embedder
+	seen := s.warned[key]
+	s.warned[key] = true
+	s.mu.Unlock()
+	if !seen {
+		s.log.Warn("recall skips vectors of another embedder", "err", s.mismatch(info, embedder, dimensions))
+	}
+}
+
+// checkVector refuses a point whose vector does not fit its collection,
+// and records the collection's vectors on its first write.
+func (s *Store) checkVector(ctx context.Context, p memory.Point) error {
+	if len(p.Vector) == 0 {
+		return nil
+	}
+	info, ok := s.recorded(ctx, p.Collection)
+	if ok {
+		if info.Dimensions != len(p.Vector) {
+			return fmt.Errorf("store memory %q: %w", p.ID, s.mismatch(info, p.Embedder, len(p.Vector)))
+		}
+		return nil
+	}
+	info = VectorInfo{Collection: p.Collection, Embedder: p.Embedder, Dimensions: len(p.Vector), Distance: Distance}
+	_, err := s.client.Data().Creator().WithClassName(s.metaClass()).WithID(metaID(p.Collection)).
+		WithProperties(map[string]any{"collection": info.Collection, "embedder": info.Embedder, "dimensions": info.Dimensions, "distance": info.Distance}).
+		WithConsistencyLevel(s.cfg.Consistency).Do(ctx)
+	if err != nil {
+		// Another writer recorded it first: theirs stands.
+		s.forgetRecorded(p.Collection)
+		if info, ok := s.recorded(ctx, p.Collection); ok {
+			if info.Dimensions != len(p.Vector) {
+				return fmt.Errorf("store memory %q: %w", p.ID, s.mismatch(info, p.Embedder, len(p.Vector)))
+			}
+			return nil
+		}
+		return fmt.Errorf("record the vectors of %s memory: %w", p.Collection, err)
+	}
+	s.mu.Lock()
+	s.vectors[p.Collection] = info
+	s.mu.Unlock()
+	return nil
+}
+
+func metaID(collection string) string {
+	return uuid.NewHash(sha1.New(), uuid.NameSpaceOID, []byte("grin-vectors\x00"+collection), 5).String()
+}
+
+func (s *Store) forgetRecorded(collection string) {
+	s.mu.Lock()
+	delete(s.vectors, collection)
+	s.mu.Unlock()
+}
+
+// recorded returns a collection's recorded vectors, from memory once
+// known.
+func (s *Store) recorded(ctx context.Context, collection string) (VectorInfo, bool) {
+	s.mu.Lock()
+	info, ok := s.vectors[collection]
+	s.mu.Unlock()
+	if ok {
+		return info, true
+	}
+	res, err := s.client.Experimental().Search().WithCollection(s.metaClass()).
+		WithWhere(filters.Where().WithPath([]string{"collection"}).WithOperator(filters.Equal).WithValueText(collection)).
+		WithProperties("collection", "embedder", "dimensions", "distance").
+		WithConsistencyLevel(s.cfg.Consistency).WithLimit(1).Do(ctx)
+	if err != nil || len(res) == 0 {
+		return VectorInfo{}, false
+	}
+	p := res[0].Properties
+	info.Collection = collection
+	info.Embedder, _ = p["embedder"].(string)
+	info.Distance, _ = p["distance"].(string)
+	switch d := p["dimensions"].(type) {
+	case int64:
+		info.Dimensions = int(d)
+	case float64:
+		info.Dimensions = int(d)
+	}
+	if info.Dimensions == 0 {
+		return VectorInfo{}, false
+	}
+	s.mu.Lock()
+	s.vectors[collection] = info
+	s.mu.Unlock()
+	return info, true
+}

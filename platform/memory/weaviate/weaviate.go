@@ -1,0 +1,688 @@
+// Package weaviate is the memory backend of a grown deployment: points live
+// in a Weaviate server or cluster, one tenant per user.
+//
+// Each grin collection is a Weaviate collection (class) named by a prefix:
+// episodic memory is multi-tenant with one tenant per user, declarative
+// memory multi-tenant with one tenant per space, procedural memory has no
+// tenants. A partition maps to its tenant with TenantName, so two users
+// never share a tenant whatever their ids. Vectors come from grin's
+// embedder (no Weaviate vectorizer), compared by cosine distance; the size
+// of each collection's vectors is recorded, so a changed embedder is
+// refused with an explanation instead of being mixed in.
+//
+// Metadata is kept whole as JSON and, for filtering, as exact terms
+// (memory.Term) in a text array, so the recall config's metadata filter is
+// one ContainsAll condition whatever the keys.
+package weaviate
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-openapi/strfmt"
+	"github.com/google/uuid"
+	wv "github.com/weaviate/weaviate-go-client/v5/weaviate"
+	"github.com/weaviate/weaviate-go-client/v5/weaviate/filters"
+	"github.com/weaviate/weaviate-go-client/v5/weaviate/graphql"
+	wvgrpc "github.com/weaviate/weaviate-go-client/v5/weaviate/grpc"
+	"github.com/weaviate/weaviate/entities/models"
+
+	"grin/platform/memory"
+)
+
+// Config says where Weaviate is and how grin uses it.
+type Config struct {
+	// URL is Weaviate's HTTP address, e.g. http://127.0.0.1:8080.
+	URL string
+	// GRPCPort is Weaviate's gRPC port on the URL's host (default 50051).
+	GRPCPort int
+	// APIKey, when set, is sent as a bearer token.
+	APIKey string
+	// Prefix names grin's collections: Prefix+"Episodic" and so on
+	// (default "Grin"). Several grin deployments can share one Weaviate
+	// with different prefixes.
+	Prefix string
+	// Replication is the replication factor of collections grin creates
+	// (0: Weaviate's default). Existing collections keep theirs.
+	Replication int
+	// Consistency is the consistency level of reads and writes: ONE,
+	// QUORUM (default) or ALL.
+	Consistency string
+	// Timeout bounds each request (default 30 s).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Store is the Weaviate memory.Store.
+//
+// Notes: safe for concurrent use.
+type Store struct {
+	client  *wv.Client
+	cfg     Config
+	log     *slog.Logger
+	classes map[string]string // grin collection -> Weaviate class
+	seq     atomic.Int64
+
+	mu      sync.Mutex
+	vectors map[string]VectorInfo // recorded per collection
+	used    map[string]time.Time  // episodic tenant -> last request
+	parts   map[string]*partList  // collection -> cached partition list
+	warned  map[string]bool
+}
+
+// partList caches a collection's partitions: Scope asks for the
+// declarative spaces on every chat turn.
+type partList struct {
+	names   map[string]bool
+	fetched time.Time
+}
+
+// partitionsTTL bounds how stale the cached partition list may be for
+// partitions created through another grin process.
+const partitionsTTL = 5 * time.Second
+
+// Open connects to Weaviate, checks that it is ready and creates grin's
+// collections when they are missing. Its errors name the URL.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "Grin"
+	}
+	if cfg.GRPCPort == 0 {
+		cfg.GRPCPort = 50051
+	}
+	if cfg.Consistency == "" {
+		cfg.Consistency = "QUORUM"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !validPrefix(cfg.Prefix) {
+		return nil, fmt.Errorf("weaviate collection prefix %q: want a capital letter followed by letters and digits", cfg.Prefix)
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("weaviate URL %q: want http://host:port or https://host:port", cfg.URL)
+	}
+	if err := ready(ctx, cfg); err != nil {
+		return nil, err
+	}
+	headers := map[string]string{}
+	if cfg.APIKey != "" {
+		headers["Authorization"] = "Bearer " + cfg.APIKey
+	}
+	client, err := wv.NewClient(wv.Config{
+		Host: u.Host, Scheme: u.Scheme, Headers: headers, Timeout: cfg.Timeout,
+		GrpcConfig: &wvgrpc.Config{Host: u.Hostname() + ":" + strconv.Itoa(cfg.GRPCPort), Secured: u.Scheme == "https"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to weaviate at %s: %w", cfg.URL, err)
+	}
+	s := &Store{
+		client: client, cfg: cfg, log: cfg.Logger,
+		classes: map[string]string{},
+		vectors: map[string]VectorInfo{}, used: map[string]time.Time{},
+		parts: map[string]*partList{}, warned: map[string]bool{},
+	}
+	for _, c := range memory.Collections() {
+		s.classes[c] = cfg.Prefix + strings.ToUpper(c[:1]) + c[1:]
+	}
+	s.seq.Store(time.Now().UnixNano())
+	if err := s.ensureSchema(ctx); err != nil {
+		return nil, fmt.Errorf("weaviate at %s: %w", cfg.URL, err)
+	}
+	return s, nil
+}
+
+// ready asks Weaviate's readiness endpoint once, so that a grin started
+// against a Weaviate that is down or still starting says so plainly.
+func ready(ctx context.Context, cfg Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(cfg.URL, "/")+"/v1/.well-known/ready", nil)
+	if err != nil {
+		return fmt.Errorf("weaviate at %s: %w", cfg.URL, err)
+	}
+	if cfg.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("weaviate at %s is not reachable: %w", cfg.URL, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("weaviate at %s is not ready: %s from /v1/.well-known/ready", cfg.URL, resp.Status)
+	}
+	return nil
+}
+
+func validPrefix(p string) bool {
+	if p == "" || p[0] < 'A' || p[0] > 'Z' {
+		return false
+	}
+	return strings.IndexFunc(p, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) < 0
+}
+
+// Class returns the Weaviate collection holding a grin collection.
+func (s *Store) Class(collection string) string { return s.classes[collection] }
+
+// Close releases the client's connections.
+func (s *Store) Close() error { return nil }
+
+// tenant returns the tenant of a partition ("" for procedural memory).
+func tenant(collection, partition string) string {
+	if collection == memory.Procedural {
+		return ""
+	}
+	return TenantName(partition)
+}
+
+// objectID is a point's Weaviate id: a name-based UUID of its collection,
+// partition and id, so an upsert of the same point replaces it.
+func objectID(p memory.Point) strfmt.UUID {
+	return strfmt.UUID(uuid.NewHash(sha1.New(), uuid.NameSpaceOID, []byte(p.Collection+"\x00"+p.Partition+"\x00"+p.ID), 5).String())
+}
+
+// Properties of every object.
+const (
+	propID        = "pointId"
+	propPartition = "partition"
+	propContent   = "content"
+	propMetadata  = "metadata"
+	propTerms     = "terms"
+	propEmbedder  = "embedder"
+	propSeq       = "seq"
+)
+
+var returned = []string{propID, propPartition, propContent, propMetadata, propEmbedder}
+
+// batchSize is how many points one batch request carries.
+const batchSize = 200
+
+// Upsert implements memory.Store. Points go in batches; a point Weaviate
+// refuses fails the call with its reason.
+func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
+	if len(points) == 0 {
+		return nil
+	}
+	objects := make([]*models.Object, 0, len(points))
+	for _, p := range points {
+		if !memory.ValidCollection(p.Collection) || p.ID == "" {
+			return fmt.Errorf("store memory %q: collection %q or id is not valid", p.ID, p.Collection)
+		}
+		if p.Collection == memory.Procedural && p.Partition != "" {
+			return fmt.Errorf("store memory %q: procedural memory has no partitions", p.ID)
+		}
+		if err := s.checkVector(ctx, p); err != nil {
+			return err
+		}
+		meta := p.Metadata
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		raw, err := json.Marshal(meta)
+		if err != nil {
+			return fmt.Errorf("store memory %q: metadata: %w", p.ID, err)
+		}
+		terms := make([]string, 0, len(meta))
+		for k, v := range meta {
+			terms = append(terms, memory.Term(k, v))
+		}
+		objects = append(objects, &models.Object{
+			Class: s.classes[p.Collection], ID: objectID(p), Tenant: tenant(p.Collection, p.Partition),
+			Vector: p.Vector,
+			Properties: map[string]any{
+				propID: p.ID, propPartition: p.Partition, propContent: p.Content,
+				propMetadata: string(raw), propTerms: terms, propEmbedder: p.Embedder,
+				propSeq: s.nextSeq(),
+			},
+		})
+	}
+	for chunk := range slices.Chunk(objects, batchSize) {
+		resp, err := s.client.Batch().ObjectsBatcher().WithObjects(chunk...).WithConsistencyLevel(s.cfg.Consistency).Do(ctx)
+		if err != nil {
+			return fmt.Errorf("store memories in weaviate: %w", err)
+		}
+		for _, r := range resp {
+			if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
+				return fmt.Errorf("store memory in %s: %s", r.Class, r.Result.Errors.Error[0].Message)
+			}
+		}
+	}
+	now := time.Now()
+	s.mu.Lock()
+	for _, p := range points {
+		s.touchLocked(p.Collection, p.Partition, now)
+		if l := s.parts[p.Collection]; l != nil {
+			l.names[p.Partition] = true
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// nextSeq orders points by insertion for List: nanoseconds, strictly
+// increasing within the process.
+func (s *Store) nextSeq() int64 {
+	for {
+		prev := s.seq.Load()
+		next := max(prev+1, time.Now().UnixNano())
+		if s.seq.CompareAndSwap(prev, next) {
+			return next
+		}
+	}
+}
+
+// touch records a request to a partition, for cooling idle tenants.
+func (s *Store) touch(collection string, partitions []string) {
+	if collection != memory.Episodic {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	for _, p := range partitions {
+		s.touchLocked(collection, p, now)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Store) touchLocked(collection, partition string, now time.Time) {
+	if collection == memory.Episodic {
+		s.used[TenantName(partition)] = now
+	}
+}
+
+// search is the gRPC search of one partition.
+func (s *Store) search(collection, partition string) *graphql.Search {
+	return s.client.Experimental().Search().
+		WithCollection(s.classes[collection]).
+		WithTenant(tenant(collection, partition)).
+		WithConsistencyLevel(s.cfg.Consistency).
+		WithProperties(returned...)
+}
+
+// Recall implements memory.Store: a near-vector search in each partition
+// with the metadata filter, merged by score.
+func (s *Store) Recall(ctx context.Context, collection string, partitions []string, q memory.Query) ([]memory.Match, error) {
+	if q.K <= 0 || len(partitions) == 0 || len(q.Vector) == 0 {
+		return nil, nil
+	}
+	s.touch(collection, partitions)
+	if info, ok := s.recorded(ctx, collection); ok && info.Dimensions != len(q.Vector) {
+		// Vectors of another size were made by another embedder: they
+		// are never compared, as the embedded store skips them.
+		s.warnOnce(collection, q.Embedder, info, len(q.Vector))
+		return nil, nil
+	}
+	var out []memory.Match
+	for _, part := range partitions {
+		near := s.client.GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
+		if q.Threshold > -1 {
+			// Cosine distance is 1 - similarity.
+			near = near.WithDistance(float32(1 - q.Threshold))
+		}
+		res, err := s.search(collection, part).
+			WithNearVector(near).
+			WithWhere(where(q.Embedder, q.Metadata)).
+			WithLimit(q.K).
+			WithMetadata(&graphql.Metadata{ID: true, Distance: true, Vector: true}).
+			Do(ctx)
+		if err != nil {
+			if missingTenant(err) {
+				continue
+			}
+			return nil, fmt.Errorf("recall %s memories of %q: %w", collection, part, err)
+		}
+		for _, r := range res {
+			p, err := pointOf(collection, r)
+			if err != nil {
+				return nil, err
+			}
+			score := 1 - float64(r.Metadata.Distance)
+			if score < q.Threshold {
+				continue
+			}
+			out = append(out, memory.Match{Point: p, Score: score})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
+	if len(out) > q.K {
+		out = out[:q.K]
+	}
+	return out, nil
+}
+
+// Get implements memory.Store.
+func (s *Store) Get(ctx context.Context, collection, partition, id string) (memory.Point, error) {
+	if !memory.ValidCollection(collection) {
+		return memory.Point{}, memory.ErrNotFound
+	}
+	s.touch(collection, []string{partition})
+	res, err := s.search(collection, partition).
+		WithWhere(filters.Where().WithPath([]string{propID}).WithOperator(filters.Equal).WithValueText(id)).
+		WithLimit(1).
+		WithMetadata(&graphql.Metadata{ID: true, Vector: true}).
+		Do(ctx)
+	if err != nil {
+		if missingTenant(err) {
+			return memory.Point{}, memory.ErrNotFound
+		}
+		return memory.Point{}, fmt.Errorf("get %s memory %q: %w", collection, id, err)
+	}
+	if len(res) == 0 {
+		return memory.Point{}, memory.ErrNotFound
+	}
+	return pointOf(collection, res[0])
+}
+
+// List implements memory.Store: partitions in the order given, each
+// oldest first.
+func (s *Store) List(ctx context.Context, collection string, partitions []string, filter map[string]any, offset, limit int) ([]memory.Point, error) {
+	var out []memory.Point
+	s.touch(collection, partitions)
+	for _, part := range partitions {
+		if len(out) >= limit {
+			break
+		}
+		if offset > 0 {
+			n, err := s.count(ctx, collection, part, filter)
+			if err != nil {
+				return nil, err
+			}
+			if n <= offset {
+				offset -= n
+				continue
+			}
+		}
+		res, err := s.search(collection, part).
+			WithWhere(where("", filter)).
+			WithSort(graphql.Sort{Path: []string{propSeq}, Order: graphql.Asc}).
+			WithOffset(offset).
+			WithLimit(limit - len(out)).
+			WithMetadata(&graphql.Metadata{ID: true, Vector: true}).
+			Do(ctx)
+		if err != nil {
+			if missingTenant(err) {
+				continue
+			}
+			return nil, fmt.Errorf("list %s memories of %q: %w", collection, part, err)
+		}
+		offset = 0
+		for _, r := range res {
+			p, err := pointOf(collection, r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Delete implements memory.Store.
+func (s *Store) Delete(ctx context.Context, collection, partition string, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	s.touch(collection, []string{partition})
+	n := 0
+	for chunk := range slices.Chunk(ids, batchSize) {
+		k, err := s.deleteWhere(ctx, collection, partition,
+			filters.Where().WithPath([]string{propID}).WithOperator(filters.ContainsAny).WithValueText(chunk...))
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// DeleteWhere implements memory.Store. Erasing a tenant's every point
+// (no filter) deletes the tenant: that is how a deleted user's memories
+// go, files and all.
+func (s *Store) DeleteWhere(ctx context.Context, collection string, partitions []string, filter map[string]any) (int, error) {
+	n := 0
+	for _, part := range partitions {
+		if len(filter) == 0 && collection != memory.Procedural {
+			k, err := s.count(ctx, collection, part, nil)
+			if err != nil {
+				return n, err
+			}
+			err = s.client.Schema().TenantsDeleter().WithClassName(s.classes[collection]).WithTenants(TenantName(part)).Do(ctx)
+			if err != nil && !missingTenant(err) {
+				return n, fmt.Errorf("delete the %s tenant of %q: %w", collection, part, err)
+			}
+			n += k
+			s.mu.Lock()
+			if l := s.parts[collection]; l != nil {
+				delete(l.names, part)
+			}
+			if collection == memory.Episodic {
+				delete(s.used, TenantName(part))
+			}
+			s.mu.Unlock()
+			continue
+		}
+		w := where("", filter)
+		if w == nil {
+			w = filters.Where().WithPath([]string{propID}).WithOperator(filters.Like).WithValueText("*")
+		}
+		k, err := s.deleteWhere(ctx, collection, part, w)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// deleteWhere deletes matching objects of one partition, in as many
+// rounds as Weaviate's per-request limit needs.
+func (s *Store) deleteWhere(ctx context.Context, collection, partition string, w *filters.WhereBuilder) (int, error) {
+	n := 0
+	for {
+		d := s.client.Batch().ObjectsBatchDeleter().
+			WithClassName(s.classes[collection]).
+			WithWhere(w).
+			WithOutput("minimal").
+			WithConsistencyLevel(s.cfg.Consistency)
+		if t := tenant(collection, partition); t != "" {
+			d = d.WithTenant(t)
+		}
+		resp, err := d.Do(ctx)
+		if err != nil {
+			if missingTenant(err) {
+				return n, nil
+			}
+			return n, fmt.Errorf("delete %s memories of %q: %w", collection, partition, err)
+		}
+		if resp.Results == nil {
+			return n, nil
+		}
+		n += int(resp.Results.Successful)
+		if resp.Results.Failed > 0 {
+			return n, fmt.Errorf("delete %s memories of %q: weaviate failed to delete %d", collection, partition, resp.Results.Failed)
+		}
+		if resp.Results.Matches < resp.Results.Limit || resp.Results.Matches == 0 {
+			return n, nil
+		}
+	}
+}
+
+// Count implements memory.Store.
+func (s *Store) Count(ctx context.Context, collection string, partitions []string) (int, error) {
+	n := 0
+	for _, part := range partitions {
+		k, err := s.count(ctx, collection, part, nil)
+		if err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	return n, nil
+}
+
+func (s *Store) count(ctx context.Context, collection, partition string, filter map[string]any) (int, error) {
+	if !memory.ValidCollection(collection) {
+		return 0, nil
+	}
+	class := s.classes[collection]
+	agg := s.client.GraphQL().Aggregate().WithClassName(class).
+		WithFields(graphql.Field{Name: "meta", Fields: []graphql.Field{{Name: "count"}}})
+	if t := tenant(collection, partition); t != "" {
+		agg = agg.WithTenant(t)
+	}
+	if w := where("", filter); w != nil {
+		agg = agg.WithWhere(w)
+	}
+	resp, err := agg.Do(ctx)
+	if err == nil && len(resp.Errors) > 0 {
+		err = errors.New(resp.Errors[0].Message)
+	}
+	if err != nil {
+		if missingTenant(err) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("count %s memories of %q: %w", collection, partition, err)
+	}
+	var out struct {
+		Aggregate map[string][]struct {
+			Meta struct {
+				Count int `json:"count"`
+			} `json:"meta"`
+		}
+	}
+	raw, _ := json.Marshal(resp.Data)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return 0, fmt.Errorf("count %s memories of %q: %w", collection, partition, err)
+	}
+	if rows := out.Aggregate[class]; len(rows) > 0 {
+		return rows[0].Meta.Count, nil
+	}
+	return 0, nil
+}
+
+// Partitions implements memory.Store: the collection's tenants, named
+// back by their partitions. The list is cached for a few seconds.
+func (s *Store) Partitions(ctx context.Context, collection string) ([]string, error) {
+	if collection == memory.Procedural {
+		n, err := s.count(ctx, collection, "", nil)
+		if err != nil || n == 0 {
+			return nil, err
+		}
+		return []string{""}, nil
+	}
+	if !memory.ValidCollection(collection) {
+		return nil, nil
+	}
+	s.mu.Lock()
+	if l := s.parts[collection]; l != nil && time.Since(l.fetched) < partitionsTTL {
+		out := sortedKeys(l.names)
+		s.mu.Unlock()
+		return out, nil
+	}
+	s.mu.Unlock()
+	tenants, err := s.client.Schema().TenantsGetter().WithClassName(s.classes[collection]).Do(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
+	}
+	names := map[string]bool{}
+	for _, t := range tenants {
+		if p, ok := PartitionOf(t.Name); ok {
+			names[p] = true
+			continue
+		}
+		// A hashed name: the partition is written in its points.
+		res, err := s.client.Experimental().Search().WithCollection(s.classes[collection]).WithTenant(t.Name).
+			WithProperties(propPartition).WithLimit(1).Do(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s partitions: %w", collection, err)
+		}
+		if len(res) > 0 {
+			if p, ok := res[0].Properties[propPartition].(string); ok {
+				names[p] = true
+			}
+		}
+	}
+	s.mu.Lock()
+	s.parts[collection] = &partList{names: names, fetched: time.Now()}
+	s.mu.Unlock()
+	return sortedKeys(names), nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// where is the filter of a query: the embedder's vectors only (when
+// named) and every metadata equality.
+func where(embedder string, metadata map[string]any) *filters.WhereBuilder {
+	var ops []*filters.WhereBuilder
+	if embedder != "" {
+		ops = append(ops, filters.Where().WithPath([]string{propEmbedder}).WithOperator(filters.Equal).WithValueText(embedder))
+	}
+	if len(metadata) > 0 {
+		terms := make([]string, 0, len(metadata))
+		for k, v := range metadata {
+			terms = append(terms, memory.Term(k, v))
+		}
+		ops = append(ops, filters.Where().WithPath([]string{propTerms}).WithOperator(filters.ContainsAll).WithValueText(terms...))
+	}
+	switch len(ops) {
+	case 0:
+		return nil
+	case 1:
+		return ops[0]
+	}
+	return filters.Where().WithOperator(filters.And).WithOperands(ops)
+}
+
+// pointOf turns a search result back into a point.
+func pointOf(collection string, r graphql.SearchResult) (memory.Point, error) {
+	str := func(k string) string { v, _ := r.Properties[k].(string); return v }
+	p := memory.Point{
+		ID: str(propID), Collection: collection, Partition: str(propPartition),
+		Content: str(propContent), Embedder: str(propEmbedder), Vector: r.Vector,
+	}
+	if raw := str(propMetadata); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &p.Metadata); err != nil {
+			return memory.Point{}, fmt.Errorf("memory %q: metadata: %w", p.ID, err)
+		}
+	}
+	if p.Metadata == nil {
+		p.Metadata = map[string]any{}
+	}
+	return p, nil
+}
+
+// missingTenant reports whether err says a tenant does not exist: a
+// partition nobody has written to yet, which holds nothing.
+func missingTenant(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "tenant not found") || strings.Contains(msg, "not found") && strings.Contains(msg, "tenant")
+}
+
+var _ memory.Store = (*Store)(nil)

@@ -1,0 +1,155 @@
+package weaviate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"grin/integration/weaviatetest"
+	"grin/platform/memory"
+	"grin/platform/memory/memorytest"
+	"grin/platform/memory/weaviate"
+)
+
+// TestWeaviate runs everything against one real weaviate-server; each
+// store gets its own collections through a fresh prefix.
+func TestWeaviate(t *testing.T) {
+	srv := weaviatetest.Start(t)
+	var n atomic.Int64
+	open := func(t *testing.T) *weaviate.Store {
+		t.Helper()
+		s, err := weaviate.Open(context.Background(), weaviate.Config{
+			URL: srv.URL, GRPCPort: srv.GRPCPort, Prefix: fmt.Sprintf("T%d", n.Add(1)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	t.Run("Behaviour", func(t *testing.T) {
+		memorytest.Run(t, func(t *testing.T) memory.Store { return open(t) })
+	})
+
+	t.Run("LongIdsGetHashedTenants", func(t *testing.T) {
+		ctx := context.Background()
+		s := open(t)
+		long := strings.Repeat("ü", 40) // 80 bytes: no readable tenant name fits
+		must(t, s.Upsert(ctx, []memory.Point{
+			{ID: "1", Collection: memory.Episodic, Partition: long, Content: "mine", Vector: []float32{1, 0}, Embedder: "e"},
+			{ID: "1", Collection: memory.Episodic, Partition: "short", Content: "theirs", Vector: []float32{1, 0}, Embedder: "e"},
+		}))
+		got, err := s.Recall(ctx, memory.Episodic, []string{long}, memory.Query{Vector: []float32{1, 0}, Embedder: "e", K: 5})
+		must(t, err)
+		if len(got) != 1 || got[0].Content != "mine" || got[0].Partition != long {
+			t.Errorf("recall in the hashed tenant: %+v", got)
+		}
+		// A fresh store (no cache) names the partitions back.
+		again, err := weaviate.Open(ctx, weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort, Prefix: s.Class(memory.Episodic)[:len(s.Class(memory.Episodic))-len("Episodic")]})
+		must(t, err)
+		parts, err := again.Partitions(ctx, memory.Episodic)
+		must(t, err)
+		if fmt.Sprint(parts) != fmt.Sprint([]string{"short", long}) {
+			t.Errorf("partitions = %q", parts)
+		}
+	})
+
+	t.Run("ChangedEmbedderIsExplained", func(t *testing.T) {
+		ctx := context.Background()
+		s := open(t)
+		must(t, s.Upsert(ctx, []memory.Point{{ID: "a", Collection: memory.Declarative, Partition: "shared", Content: "x", Vector: []float32{1, 0, 0}, Embedder: "small"}}))
+		err := s.Upsert(ctx, []memory.Point{{ID: "b", Collection: memory.Declarative, Partition: "shared", Content: "y", Vector: []float32{1, 0, 0, 0}, Embedder: "big"}})
+		if !errors.Is(err, memory.ErrDimensions) || !strings.Contains(err.Error(), `embedder "small"`) || !strings.Contains(err.Error(), "3-dimensional") {
+			t.Fatalf("a vector of another size: %v", err)
+		}
+		// Recall with the other embedder finds nothing rather than failing.
+		got, err := s.Recall(ctx, memory.Declarative, []string{"shared"}, memory.Query{Vector: []float32{1, 0, 0, 0}, Embedder: "big", K: 5})
+		if err != nil || len(got) != 0 {
+			t.Errorf("recall with another embedder: %v %v", got, err)
+		}
+		if err := s.CheckEmbedder(ctx, "big", 4); !errors.Is(err, memory.ErrDimensions) {
+			t.Errorf("CheckEmbedder(big, 4) = %v", err)
+		}
+		if err := s.CheckEmbedder(ctx, "small", 3); err != nil {
+			t.Errorf("CheckEmbedder(small, 3) = %v", err)
+		}
+		// The record outlives the process.
+		fresh, err := weaviate.Open(ctx, weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort, Prefix: strings.TrimSuffix(s.Class(memory.Episodic), "Episodic")})
+		must(t, err)
+		if err := fresh.CheckEmbedder(ctx, "big", 4); !errors.Is(err, memory.ErrDimensions) {
+			t.Errorf("after reopening, CheckEmbedder(big, 4) = %v", err)
+		}
+	})
+
+	t.Run("IdleTenantsGoColdAndWake", func(t *testing.T) {
+		ctx := context.Background()
+		s := open(t)
+		for _, u := range []string{"alice", "bob"} {
+			must(t, s.Upsert(ctx, []memory.Point{{ID: "1", Collection: memory.Episodic, Partition: u, Content: u + "'s", Vector: []float32{1, 0}, Embedder: "e"}}))
+		}
+		n, err := s.Cool(ctx, 0)
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("cooled %d tenants, want 2", n)
+		}
+		for _, u := range []string{"alice", "bob"} {
+			if st, _ := s.Activity(ctx, u); st != "COLD" {
+				t.Errorf("%s is %q after cooling, want COLD", u, st)
+			}
+		}
+		got, err := s.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: []float32{1, 0}, Embedder: "e", K: 5})
+		must(t, err)
+		if len(got) != 1 || got[0].Content != "alice's" {
+			t.Errorf("recall from a cold tenant: %+v", got)
+		}
+		if st, _ := s.Activity(ctx, "alice"); st != "HOT" {
+			t.Errorf("alice is %q after her request, want HOT", st)
+		}
+		if st, _ := s.Activity(ctx, "bob"); st != "COLD" {
+			t.Errorf("bob is %q, want still COLD", st)
+		}
+		// A long idle time cools nobody who was just used.
+		if n, _ := s.Cool(ctx, 1<<40); n != 0 {
+			t.Errorf("cooled %d recently used tenants", n)
+		}
+	})
+
+	t.Run("DeletingAPartitionDeletesItsTenant", func(t *testing.T) {
+		ctx := context.Background()
+		s := open(t)
+		must(t, s.Upsert(ctx, []memory.Point{{ID: "1", Collection: memory.Episodic, Partition: "carol", Content: "c", Vector: []float32{1, 0}, Embedder: "e"}}))
+		if st, _ := s.Activity(ctx, "carol"); st != "HOT" {
+			t.Fatalf("carol's tenant is %q", st)
+		}
+		n, err := s.DeleteWhere(ctx, memory.Episodic, []string{"carol"}, nil)
+		must(t, err)
+		if n != 1 {
+			t.Errorf("deleted %d", n)
+		}
+		if st, _ := s.Activity(ctx, "carol"); st != "" {
+			t.Errorf("carol's tenant still exists: %q", st)
+		}
+	})
+}
+
+func TestOpenNamesTheURL(t *testing.T) {
+	_, err := weaviate.Open(context.Background(), weaviate.Config{URL: "http://127.0.0.1:1"})
+	if err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:1") {
+		t.Errorf("Open of nothing: %v", err)
+	}
+	for _, bad := range []string{"", "localhost:8080", "ftp://x"} {
+		if _, err := weaviate.Open(context.Background(), weaviate.Config{URL: bad}); err == nil || !strings.Contains(err.Error(), "want http://") {
+			t.Errorf("Open(%q): %v", bad, err)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
