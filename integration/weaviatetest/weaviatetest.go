@@ -30,7 +30,25 @@ type Server struct {
 	GRPCPort int
 	DataDir  string
 	cmd      *exec.Cmd
-	logs     *bytes.Buffer
+	logs     *syncBuffer
+}
+
+// syncBuffer collects a process's output while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 var buildOnce sync.Once
@@ -78,11 +96,80 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// Start runs one single-node Weaviate and waits until it is ready.
+// Start runs one single-node Weaviate and waits until it is ready. It
+// stops with the test.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, err := launch(t, Binary(t), t.TempDir())
+	if s != nil {
+		t.Cleanup(s.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// shared is the server of Shared: one per test process, stopped by Main.
+var shared struct {
+	sync.Mutex
+	main bool
+	srv  *Server
+	err  error
+}
+
+// Main runs a package's tests (call it from TestMain) and stops the
+// server Shared started, if any.
+func Main(m *testing.M) int {
+	shared.Lock()
+	shared.main = true
+	shared.Unlock()
+	code := m.Run()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.srv != nil {
+		shared.srv.Stop()
+		os.RemoveAll(shared.srv.DataDir)
+	}
+	return code
+}
+
+// Shared returns a server shared by all the tests of the process, started
+// on first use; tests keep apart by using their own collections. Without
+// Main in the package's TestMain it is Start.
+func Shared(t testing.TB) *Server {
+	t.Helper()
 	bin := Binary(t)
-	s := &Server{DataDir: t.TempDir(), logs: &bytes.Buffer{}}
+	shared.Lock()
+	inMain := shared.main
+	shared.Unlock()
+	if !inMain {
+		return Start(t)
+	}
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.srv == nil && shared.err == nil {
+		dir, err := os.MkdirTemp("", "grin-weaviate-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := launch(t, bin, dir)
+		if err != nil && srv != nil {
+			srv.Stop()
+		}
+		shared.srv, shared.err = srv, err
+		if err != nil {
+			shared.srv = nil
+		}
+	}
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.srv
+}
+
+func launch(t testing.TB, bin, dataDir string) (*Server, error) {
+	s := &Server{DataDir: dataDir, logs: &syncBuffer{}}
 	httpPort := freePort(t)
 	s.GRPCPort = freePort(t)
 	s.URL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
@@ -106,24 +193,34 @@ func Start(t testing.TB) *Server {
 	)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start weaviate: %v", err)
+		return nil, fmt.Errorf("start weaviate: %w", err)
 	}
-	t.Cleanup(s.Stop)
-	deadline := time.Now().Add(2 * time.Minute)
+	if err := s.waitReady(2 * time.Minute); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// waitReady polls /v1/.well-known/ready.
+func (s *Server) waitReady(within time.Duration) error {
+	deadline := time.Now().Add(within)
 	for {
 		resp, err := http.Get(s.URL + "/v1/.well-known/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("weaviate did not become ready at %s; its log:\n%s", s.URL, s.logs.String())
+			return fmt.Errorf("weaviate did not become ready at %s; its log:\n%s", s.URL, s.Logs())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Logs returns what the server printed.
+func (s *Server) Logs() string { return s.logs.String() }
 
 // Stop ends the server; Start's cleanup calls it.
 func (s *Server) Stop() {

@@ -121,73 +121,75 @@ func (c *wsClient) quiet() {
 }
 
 func TestChatRemembersEachUserApart(t *testing.T) {
-	in := apptest.Start(t)
-	alice := dial(t, in, "/ws/alice")
-	alice2 := dial(t, in, "/ws/alice") // a second tab
-	bob := dial(t, in, "/ws/bob")
+	apptest.EachBackend(t, func(t *testing.T, backend apptest.Backend) {
+		in := backend.Start(t)
+		alice := dial(t, in, "/ws/alice")
+		alice2 := dial(t, in, "/ws/alice") // a second tab
+		bob := dial(t, in, "/ws/bob")
 
-	alice.send(map[string]string{"text": "My favourite colour is blue"})
-	r, tokens := alice.reply()
-	if r.UserID != "alice" || r.Text == "" || r.Content != r.Text || r.Why.Input != "My favourite colour is blue" {
-		t.Fatalf("reply = %+v", r)
-	}
-	if len(tokens) < 2 || strings.Join(tokens, "") != r.Text {
-		t.Errorf("streamed tokens %q do not make the reply %q", tokens, r.Text)
-	}
-	if len(r.Why.ModelInteractions) != 1 || r.Why.AgentOutput["output"] != r.Text {
-		t.Errorf("why lacks the model interaction or agent output: %+v", r.Why)
-	}
-	// The second tab sees alice's reply too.
-	if r2, _ := alice2.reply(); r2.Text != r.Text {
-		t.Errorf("alice's second socket got %q", r2.Text)
-	}
+		alice.send(map[string]string{"text": "My favourite colour is blue"})
+		r, tokens := alice.reply()
+		if r.UserID != "alice" || r.Text == "" || r.Content != r.Text || r.Why.Input != "My favourite colour is blue" {
+			t.Fatalf("reply = %+v", r)
+		}
+		if len(tokens) < 2 || strings.Join(tokens, "") != r.Text {
+			t.Errorf("streamed tokens %q do not make the reply %q", tokens, r.Text)
+		}
+		if len(r.Why.ModelInteractions) != 1 || r.Why.AgentOutput["output"] != r.Text {
+			t.Errorf("why lacks the model interaction or agent output: %+v", r.Why)
+		}
+		// The second tab sees alice's reply too.
+		if r2, _ := alice2.reply(); r2.Text != r.Text {
+			t.Errorf("alice's second socket got %q", r2.Text)
+		}
 
-	alice.send(map[string]string{"text": "What is my favourite colour?"})
-	r, _ = alice.reply()
-	alice2.reply()
-	if len(r.Why.Memory.Episodic) == 0 || r.Why.Memory.Episodic[0].PageContent != "My favourite colour is blue" {
-		t.Fatalf("alice does not recall her own words: %+v", r.Why.Memory.Episodic)
-	}
-	if r.Why.Memory.Episodic[0].Metadata["source"] != "alice" {
-		t.Errorf("episodic point source = %v", r.Why.Memory.Episodic[0].Metadata["source"])
-	}
-	if !strings.Contains(r.Text, "blue") {
-		t.Errorf("the offline model should quote what it recalls: %q", r.Text)
-	}
+		alice.send(map[string]string{"text": "What is my favourite colour?"})
+		r, _ = alice.reply()
+		alice2.reply()
+		if len(r.Why.Memory.Episodic) == 0 || r.Why.Memory.Episodic[0].PageContent != "My favourite colour is blue" {
+			t.Fatalf("alice does not recall her own words: %+v", r.Why.Memory.Episodic)
+		}
+		if r.Why.Memory.Episodic[0].Metadata["source"] != "alice" {
+			t.Errorf("episodic point source = %v", r.Why.Memory.Episodic[0].Metadata["source"])
+		}
+		if !strings.Contains(r.Text, "blue") {
+			t.Errorf("the offline model should quote what it recalls: %q", r.Text)
+		}
 
-	// Bob asks the same and recalls nothing of alice's; he saw none of
-	// her frames.
-	bob.send(map[string]string{"text": "What is my favourite colour?"})
-	rb, _ := bob.reply()
-	if rb.UserID != "bob" || len(rb.Why.Memory.Episodic) != 0 || strings.Contains(rb.Text, "blue") {
-		t.Fatalf("bob got alice's memory: %+v", rb)
-	}
-	bob.quiet()
+		// Bob asks the same and recalls nothing of alice's; he saw none of
+		// her frames.
+		bob.send(map[string]string{"text": "What is my favourite colour?"})
+		rb, _ := bob.reply()
+		if rb.UserID != "bob" || len(rb.Why.Memory.Episodic) != 0 || strings.Contains(rb.Text, "blue") {
+			t.Fatalf("bob got alice's memory: %+v", rb)
+		}
+		bob.quiet()
 
-	// History is per user.
-	var h struct {
-		History []struct{ Who, Text string } `json:"history"`
-	}
-	in.Do("GET", "/memory/conversation_history", nil, "user_id", "alice").JSON(t, &h)
-	if len(h.History) != 4 || h.History[0].Who != "Human" || h.History[1].Who != "AI" || h.History[0].Text != "My favourite colour is blue" {
-		t.Errorf("alice's history = %+v", h.History)
-	}
-	in.Do("GET", "/memory/conversation_history", nil, "user_id", "bob").JSON(t, &h)
-	if len(h.History) != 2 {
-		t.Errorf("bob's history = %+v", h.History)
-	}
-	// Deleting alice's history leaves bob's.
-	if r := in.Do("DELETE", "/memory/conversation_history", nil, "user_id", "alice"); r.Status != 200 || r.Map(t)["deleted"] != true {
-		t.Fatalf("delete history: %d %s", r.Status, r.Body)
-	}
-	in.Do("GET", "/memory/conversation_history", nil, "user_id", "alice").JSON(t, &h)
-	if len(h.History) != 0 {
-		t.Errorf("alice's history after deleting: %+v", h.History)
-	}
-	in.Do("GET", "/memory/conversation_history", nil, "user_id", "bob").JSON(t, &h)
-	if len(h.History) != 2 {
-		t.Errorf("bob's history after alice deleted hers: %+v", h.History)
-	}
+		// History is per user.
+		var h struct {
+			History []struct{ Who, Text string } `json:"history"`
+		}
+		in.Do("GET", "/memory/conversation_history", nil, "user_id", "alice").JSON(t, &h)
+		if len(h.History) != 4 || h.History[0].Who != "Human" || h.History[1].Who != "AI" || h.History[0].Text != "My favourite colour is blue" {
+			t.Errorf("alice's history = %+v", h.History)
+		}
+		in.Do("GET", "/memory/conversation_history", nil, "user_id", "bob").JSON(t, &h)
+		if len(h.History) != 2 {
+			t.Errorf("bob's history = %+v", h.History)
+		}
+		// Deleting alice's history leaves bob's.
+		if r := in.Do("DELETE", "/memory/conversation_history", nil, "user_id", "alice"); r.Status != 200 || r.Map(t)["deleted"] != true {
+			t.Fatalf("delete history: %d %s", r.Status, r.Body)
+		}
+		in.Do("GET", "/memory/conversation_history", nil, "user_id", "alice").JSON(t, &h)
+		if len(h.History) != 0 {
+			t.Errorf("alice's history after deleting: %+v", h.History)
+		}
+		in.Do("GET", "/memory/conversation_history", nil, "user_id", "bob").JSON(t, &h)
+		if len(h.History) != 2 {
+			t.Errorf("bob's history after alice deleted hers: %+v", h.History)
+		}
+	})
 }
 
 func TestMalformedFramesKeepTheSocket(t *testing.T) {
@@ -249,47 +251,51 @@ func TestWebSocketAuth(t *testing.T) {
 }
 
 func TestMessageOverHTTP(t *testing.T) {
-	in := apptest.Start(t)
-	sock := dial(t, in, "/ws/dora")
-	r := in.Do("POST", "/message", map[string]any{"text": "I live in Lisbon", "client": "test"}, "user_id", "dora")
-	if r.Status != 200 {
-		t.Fatalf("POST /message: %d %s", r.Status, r.Body)
-	}
-	var f frame
-	r.JSON(t, &f)
-	if f.Type != "chat" || f.UserID != "dora" || f.Text == "" {
-		t.Errorf("reply = %+v", f)
-	}
-	// Tokens and the reply reach dora's open socket too.
-	if got, tokens := sock.reply(); len(tokens) == 0 || got.Text != f.Text {
-		t.Errorf("socket saw %d tokens and %q", len(tokens), got.Text)
-	}
-	for _, bad := range []any{map[string]any{}, map[string]any{"text": 3}, map[string]any{"text": ""}, "nope"} {
-		if r := in.Do("POST", "/message", bad); r.Status < 400 || r.Status >= 500 {
-			t.Errorf("bad message %v: %d", bad, r.Status)
+	apptest.EachBackend(t, func(t *testing.T, backend apptest.Backend) {
+		in := backend.Start(t)
+		sock := dial(t, in, "/ws/dora")
+		r := in.Do("POST", "/message", map[string]any{"text": "I live in Lisbon", "client": "test"}, "user_id", "dora")
+		if r.Status != 200 {
+			t.Fatalf("POST /message: %d %s", r.Status, r.Body)
 		}
-	}
+		var f frame
+		r.JSON(t, &f)
+		if f.Type != "chat" || f.UserID != "dora" || f.Text == "" {
+			t.Errorf("reply = %+v", f)
+		}
+		// Tokens and the reply reach dora's open socket too.
+		if got, tokens := sock.reply(); len(tokens) == 0 || got.Text != f.Text {
+			t.Errorf("socket saw %d tokens and %q", len(tokens), got.Text)
+		}
+		for _, bad := range []any{map[string]any{}, map[string]any{"text": 3}, map[string]any{"text": ""}, "nope"} {
+			if r := in.Do("POST", "/message", bad); r.Status < 400 || r.Status >= 500 {
+				t.Errorf("bad message %v: %d", bad, r.Status)
+			}
+		}
+	})
 }
 
 func TestRestartKeepsHistoryAndMemory(t *testing.T) {
-	dir := t.TempDir()
-	first := apptest.StartWith(t, apptest.Config(dir))
-	first.Do("POST", "/message", map[string]any{"text": "My cat is called Dinah"}, "user_id", "alice")
-	first.Close()
+	apptest.EachBackend(t, func(t *testing.T, backend apptest.Backend) {
+		dir := t.TempDir()
+		first := apptest.StartWith(t, backend.Config(t, dir))
+		first.Do("POST", "/message", map[string]any{"text": "My cat is called Dinah"}, "user_id", "alice")
+		first.Close()
 
-	second := apptest.StartWith(t, apptest.Config(dir))
-	var h struct {
-		History []struct{ Who, Text string } `json:"history"`
-	}
-	second.Do("GET", "/memory/conversation_history", nil, "user_id", "alice").JSON(t, &h)
-	if len(h.History) != 2 || h.History[0].Text != "My cat is called Dinah" {
-		t.Fatalf("history after restart = %+v", h.History)
-	}
-	var f frame
-	second.Do("POST", "/message", map[string]any{"text": "What is my cat called?"}, "user_id", "alice").JSON(t, &f)
-	if len(f.Why.Memory.Episodic) == 0 || !strings.Contains(f.Text, "Dinah") {
-		t.Errorf("memory after restart: %+v", f)
-	}
+		second := apptest.StartWith(t, backend.Config(t, dir))
+		var h struct {
+			History []struct{ Who, Text string } `json:"history"`
+		}
+		second.Do("GET", "/memory/conversation_history", nil, "user_id", "alice").JSON(t, &h)
+		if len(h.History) != 2 || h.History[0].Text != "My cat is called Dinah" {
+			t.Fatalf("history after restart = %+v", h.History)
+		}
+		var f frame
+		second.Do("POST", "/message", map[string]any{"text": "What is my cat called?"}, "user_id", "alice").JSON(t, &f)
+		if len(f.Why.Memory.Episodic) == 0 || !strings.Contains(f.Text, "Dinah") {
+			t.Errorf("memory after restart: %+v", f)
+		}
+	})
 }
 
 func TestIdleSessionsComeBackIntact(t *testing.T) {

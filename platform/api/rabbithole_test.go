@@ -68,46 +68,48 @@ func recallDeclarative(t *testing.T, in *apptest.Instance, text string, headers 
 }
 
 func TestIngestEachFileType(t *testing.T) {
-	in := apptest.Start(t)
-	for _, tc := range []struct {
-		name, ctype string
-		data        []byte
-		query, want string
-	}{
-		{"notes.txt", "text/plain", []byte("The Mock Turtle sings about turtle soup."), "turtle soup", "Mock Turtle"},
-		{"guide.md", "", []byte("# Croquet\n\nThe Queen plays croquet with [flamingos](https://example.org/f) as mallets."), "croquet flamingos", "flamingos as mallets"},
-		{"page.html", "text/html", []byte("<html><head><script>var x='hedgehog script'</script></head><body><p>Hedgehogs serve as croquet balls.</p></body></html>"), "hedgehogs balls", "Hedgehogs serve as croquet balls"},
-		{"report.pdf", "application/pdf", pdfWith(t, "The Duchess keeps a pepper pot in her kitchen."), "duchess pepper kitchen", "pepper pot"},
-		{"facts.json", "application/json", []byte(`{"caterpillar": {"sits_on": "a mushroom", "smokes": "a hookah"}}`), "caterpillar mushroom", "mushroom"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := upload(t, in, "?wait=true", tc.name, tc.ctype, tc.data, map[string]string{"metadata": `{"shelf":"wonderland"}`})
-			if r.Status != 200 {
-				t.Fatalf("upload: %d %s", r.Status, r.Body)
-			}
-			got := recallDeclarative(t, in, tc.query)
-			found := false
-			for _, g := range got {
-				if strings.HasPrefix(g, tc.name+"|") && strings.Contains(g, tc.want) {
-					found = true
+	apptest.EachBackend(t, func(t *testing.T, backend apptest.Backend) {
+		in := backend.Start(t)
+		for _, tc := range []struct {
+			name, ctype string
+			data        []byte
+			query, want string
+		}{
+			{"notes.txt", "text/plain", []byte("The Mock Turtle sings about turtle soup."), "turtle soup", "Mock Turtle"},
+			{"guide.md", "", []byte("# Croquet\n\nThe Queen plays croquet with [flamingos](https://example.org/f) as mallets."), "croquet flamingos", "flamingos as mallets"},
+			{"page.html", "text/html", []byte("<html><head><script>var x='hedgehog script'</script></head><body><p>Hedgehogs serve as croquet balls.</p></body></html>"), "hedgehogs balls", "Hedgehogs serve as croquet balls"},
+			{"report.pdf", "application/pdf", pdfWith(t, "The Duchess keeps a pepper pot in her kitchen."), "duchess pepper kitchen", "pepper pot"},
+			{"facts.json", "application/json", []byte(`{"caterpillar": {"sits_on": "a mushroom", "smokes": "a hookah"}}`), "caterpillar mushroom", "mushroom"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := upload(t, in, "?wait=true", tc.name, tc.ctype, tc.data, map[string]string{"metadata": `{"shelf":"wonderland"}`})
+				if r.Status != 200 {
+					t.Fatalf("upload: %d %s", r.Status, r.Body)
 				}
-				if strings.Contains(g, "hedgehog script") {
-					t.Errorf("HTML scripts were stored: %q", g)
+				got := recallDeclarative(t, in, tc.query)
+				found := false
+				for _, g := range got {
+					if strings.HasPrefix(g, tc.name+"|") && strings.Contains(g, tc.want) {
+						found = true
+					}
+					if strings.Contains(g, "hedgehog script") {
+						t.Errorf("HTML scripts were stored: %q", g)
+					}
 				}
-			}
-			if !found {
-				t.Errorf("recall %q found %v, want a chunk of %s with %q", tc.query, got, tc.name, tc.want)
-			}
-		})
-	}
-	// Chunks carry source, when and the given metadata.
-	var page pointsPage
-	in.Do("GET", "/memory/collections/declarative/points", nil).JSON(t, &page)
-	for _, p := range page.Points {
-		if p.Metadata["source"] == nil || p.Metadata["when"] == nil || p.Metadata["shelf"] != "wonderland" {
-			t.Errorf("chunk metadata %v", p.Metadata)
+				if !found {
+					t.Errorf("recall %q found %v, want a chunk of %s with %q", tc.query, got, tc.name, tc.want)
+				}
+			})
 		}
-	}
+		// Chunks carry source, when and the given metadata.
+		var page pointsPage
+		in.Do("GET", "/memory/collections/declarative/points", nil).JSON(t, &page)
+		for _, p := range page.Points {
+			if p.Metadata["source"] == nil || p.Metadata["when"] == nil || p.Metadata["shelf"] != "wonderland" {
+				t.Errorf("chunk metadata %v", p.Metadata)
+			}
+		}
+	})
 }
 
 func TestIngestChunking(t *testing.T) {
@@ -206,30 +208,32 @@ func TestIngestWeb(t *testing.T) {
 }
 
 func TestImportExportedMemories(t *testing.T) {
-	in := apptest.Start(t)
-	export := `{"embedder":{"name":"SomeOtherEmbedder"},"collections":{"declarative":[
+	apptest.EachBackend(t, func(t *testing.T, backend apptest.Backend) {
+		in := backend.Start(t)
+		export := `{"embedder":{"name":"SomeOtherEmbedder"},"collections":{"declarative":[
 		{"id":"0b8f8c1e-5a0e-4d8f-9b1e-2c3d4e5f6a7b","page_content":"The Dormouse sleeps in the teapot.","metadata":{"source":"old-cat"},"vector":[0.1,0.2]},
 		{"id":"not-a-uuid","page_content":"The March Hare pours the tea.","metadata":{"source":"old-cat"},"vector":[0.3,0.4]}]}}`
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	part, _ := w.CreateFormFile("file", "export.json")
-	part.Write([]byte(export))
-	w.Close()
-	r := in.Do("POST", "/rabbithole/memory", body.Bytes(), "Content-Type", w.FormDataContentType())
-	if r.Status != 200 {
-		t.Fatalf("import: %d %s", r.Status, r.Body)
-	}
-	// Vectors of another embedder were made again, so recall finds them.
-	got := recallDeclarative(t, in, "dormouse teapot")
-	if len(got) == 0 || !strings.Contains(got[0], "Dormouse") {
-		t.Errorf("recall after import: %v", got)
-	}
-	var bad bytes.Buffer
-	w = multipart.NewWriter(&bad)
-	part, _ = w.CreateFormFile("file", "export.json")
-	part.Write([]byte("not json"))
-	w.Close()
-	if r := in.Do("POST", "/rabbithole/memory", bad.Bytes(), "Content-Type", w.FormDataContentType()); r.Status != 422 {
-		t.Errorf("broken export: %d", r.Status)
-	}
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		part, _ := w.CreateFormFile("file", "export.json")
+		part.Write([]byte(export))
+		w.Close()
+		r := in.Do("POST", "/rabbithole/memory", body.Bytes(), "Content-Type", w.FormDataContentType())
+		if r.Status != 200 {
+			t.Fatalf("import: %d %s", r.Status, r.Body)
+		}
+		// Vectors of another embedder were made again, so recall finds them.
+		got := recallDeclarative(t, in, "dormouse teapot")
+		if len(got) == 0 || !strings.Contains(got[0], "Dormouse") {
+			t.Errorf("recall after import: %v", got)
+		}
+		var bad bytes.Buffer
+		w = multipart.NewWriter(&bad)
+		part, _ = w.CreateFormFile("file", "export.json")
+		part.Write([]byte("not json"))
+		w.Close()
+		if r := in.Do("POST", "/rabbithole/memory", bad.Bytes(), "Content-Type", w.FormDataContentType()); r.Status != 422 {
+			t.Errorf("broken export: %d", r.Status)
+		}
+	})
 }

@@ -25,6 +25,7 @@ import (
 	"grin/platform/llm"
 	"grin/platform/memory"
 	"grin/platform/memory/embedded"
+	"grin/platform/memory/weaviate"
 	"grin/platform/rabbithole"
 	"grin/platform/session"
 	"grin/platform/settings"
@@ -135,7 +136,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	login := auth.NewLogin(store, tokens)
 
-	mem, err := embedded.New(ctx, db, 0)
+	mem, wv, err := openMemory(ctx, cfg, db, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +166,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	if err := embedders.Restore(ctx); err != nil {
 		logger.Error("the saved embedder is unavailable; using the offline embedder until it is fixed in /embedder/settings", "err", err)
+	}
+	if wv != nil {
+		// Weaviate keeps one vector size per collection: an embedder
+		// whose vectors do not fit is explained at start and refused
+		// when chosen through the API.
+		check := func(ctx context.Context, e llm.Embedder) error { return wv.CheckEmbedder(ctx, e.Name(), e.Dimensions()) }
+		if err := check(ctx, providers.Embedder()); err != nil {
+			logger.Error("the embedder does not fit the memories stored in Weaviate; storing memories will fail until it does", "err", err)
+		}
+		embedders.Check(check)
+		go wv.CoolIdle(ctx, cfg.Memory.Weaviate.ColdAfter)
 	}
 	engine, err := wasmhooks.NewEngine(ctx, wasmhooks.EngineConfig{
 		CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), MemoryMiB: cfg.PluginMemoryMiB,
@@ -213,6 +225,25 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		engine:                 engine,
 		GeneratedAdminPassword: generated, db: db,
 	}, nil
+}
+
+// openMemory opens the configured memory backend; wv is set when it is
+// Weaviate.
+func openMemory(ctx context.Context, cfg config.Config, db *sql.DB, logger *slog.Logger) (_ memory.Store, wv *weaviate.Store, _ error) {
+	if cfg.Memory.Backend != "weaviate" {
+		mem, err := embedded.New(ctx, db, 0)
+		return mem, nil, err
+	}
+	w := cfg.Memory.Weaviate
+	wv, err := weaviate.Open(ctx, weaviate.Config{
+		URL: w.URL, GRPCPort: w.GRPCPort, APIKey: w.APIKey.Reveal(), Prefix: w.Prefix,
+		Replication: w.Replication, Logger: logger.With("component", "weaviate"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("GRIN_MEMORY=weaviate: %w", err)
+	}
+	logger.Info("memories live in Weaviate", "url", w.URL, "collections", wv.Class(memory.Episodic)+", "+wv.Class(memory.Declarative)+", "+wv.Class(memory.Procedural))
+	return wv, wv, nil
 }
 
 // selectAuthHandler applies GRIN_AUTH_HANDLER, or restores the handler

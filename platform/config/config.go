@@ -65,9 +65,29 @@ type Config struct {
 	PluginMemoryMiB int
 	// UploadMaxBytes caps one uploaded document.
 	UploadMaxBytes int64
+	// Memory selects where memories live.
+	Memory Memory
 	// RabbitholeAllowPrivate lets /rabbithole/web fetch from loopback and
 	// private addresses.
 	RabbitholeAllowPrivate bool
+}
+
+// Memory selects the memory backend.
+type Memory struct {
+	Backend  string // "embedded" (SQLite in the data directory) or "weaviate"
+	Weaviate Weaviate
+}
+
+// Weaviate configures the Weaviate backend (GRIN_MEMORY=weaviate).
+type Weaviate struct {
+	URL         string
+	GRPCPort    int
+	APIKey      Secret
+	Prefix      string
+	Replication int
+	// ColdAfter is how long a user stays idle before their tenant is set
+	// cold (0: never).
+	ColdAfter time.Duration
 }
 
 // OIDC configures the OpenID Connect handler (GRIN_AUTH_HANDLER=oidc).
@@ -202,6 +222,49 @@ var settings = []setting{
 		c.PluginMemoryMiB = n
 		return nil
 	}},
+	{"MEMORY", "memory", "embedded", `where memories live: "embedded" (the data directory's SQLite file) or "weaviate"`, func(c *Config, v string) error {
+		switch v {
+		case "embedded", "weaviate":
+			c.Memory.Backend = v
+			return nil
+		}
+		return fmt.Errorf(`must be "embedded" or "weaviate", got %q`, v)
+	}},
+	{"WEAVIATE_URL", "weaviate-url", "", "Weaviate's HTTP address, e.g. http://127.0.0.1:8080 (GRIN_MEMORY=weaviate)", func(c *Config, v string) error { c.Memory.Weaviate.URL = v; return nil }},
+	{"WEAVIATE_GRPC_PORT", "weaviate-grpc-port", "50051", "Weaviate's gRPC port, on the URL's host", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("must be a port number, got %q", v)
+		}
+		c.Memory.Weaviate.GRPCPort = n
+		return nil
+	}},
+	{"WEAVIATE_API_KEY", "weaviate-api-key", "", "Weaviate's API key, when it requires one", func(c *Config, v string) error { c.Memory.Weaviate.APIKey = Secret(v); return nil }},
+	{"WEAVIATE_PREFIX", "weaviate-prefix", "Grin", "prefix of grin's Weaviate collections (GrinEpisodic, ...): a capital letter, then letters and digits", func(c *Config, v string) error {
+		if v == "" || v[0] < 'A' || v[0] > 'Z' || strings.IndexFunc(v, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) >= 0 {
+			return fmt.Errorf("must be a capital letter followed by letters and digits, got %q", v)
+		}
+		c.Memory.Weaviate.Prefix = v
+		return nil
+	}},
+	{"WEAVIATE_REPLICATION", "weaviate-replication", "0", "replication factor of the collections grin creates (0: Weaviate's default)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100 {
+			return fmt.Errorf("must be a whole number from 0 to 100, got %q", v)
+		}
+		c.Memory.Weaviate.Replication = n
+		return nil
+	}},
+	{"WEAVIATE_COLD_AFTER", "weaviate-cold-after", "15m", "how long a user stays idle before their Weaviate tenant is set cold, unloaded until their next request (0: never)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("must be a duration such as 15m, or 0, got %q", v)
+		}
+		c.Memory.Weaviate.ColdAfter = d
+		return nil
+	}},
 	{"OIDC_ISSUER", "oidc-issuer", "", "OIDC: the tokens' issuer", func(c *Config, v string) error { c.OIDC.Issuer = v; return nil }},
 	{"OIDC_AUDIENCE", "oidc-audience", "", "OIDC: the audience tokens must carry", func(c *Config, v string) error { c.OIDC.Audience = v; return nil }},
 	{"OIDC_JWKS_URL", "oidc-jwks-url", "", "OIDC: the provider's JWKS URL", func(c *Config, v string) error { c.OIDC.JWKSURL = v; return nil }},
@@ -223,7 +286,15 @@ var settings = []setting{
 // the subcommand). It returns every problem at once. flag.ErrHelp is
 // returned after usage was written to out for -h.
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
-	fs := flag.NewFlagSet("grin serve", flag.ContinueOnError)
+	return LoadFlags("grin serve", args, getenv, out, nil)
+}
+
+// LoadFlags is Load for another command that reads grin's settings: name
+// is the command as usage and errors show it, and extra, when not nil,
+// registers the command's own flags beside the settings' (it may also
+// replace fs.Usage).
+func LoadFlags(name string, args []string, getenv func(string) string, out io.Writer, extra func(fs *flag.FlagSet)) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	values := make(map[string]string, len(settings))
 	source := make(map[string]string, len(settings))
@@ -241,14 +312,17 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		})
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: grin serve [flags]\n\nEvery flag has an environment variable; CCAT_ names are read as aliases of GRIN_ ones.\n\n")
+		fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag has an environment variable; CCAT_ names are read as aliases of GRIN_ ones.\n\n", name)
 		fs.PrintDefaults()
+	}
+	if extra != nil {
+		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("grin serve takes no arguments, got %q", fs.Args())
+		return Config{}, fmt.Errorf("%s takes no arguments, got %q", name, fs.Args())
 	}
 	var c Config
 	var errs []error
@@ -289,6 +363,9 @@ func (c Config) Validate() error {
 	}
 	if c.APIKeyWS != "" && len(c.APIKeyWS) < 16 {
 		errs = append(errs, fmt.Errorf("GRIN_API_KEY_WS: is %d characters; use at least 16", len(c.APIKeyWS)))
+	}
+	if c.Memory.Backend == "weaviate" && c.Memory.Weaviate.URL == "" {
+		errs = append(errs, errors.New("GRIN_MEMORY=weaviate needs GRIN_WEAVIATE_URL, Weaviate's HTTP address such as http://127.0.0.1:8080"))
 	}
 	if c.AuthHandler == "oidc" {
 		if c.OIDC.Issuer == "" || c.OIDC.Audience == "" || c.OIDC.JWKSURL == "" {

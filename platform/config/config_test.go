@@ -127,3 +127,40 @@ func TestHelp(t *testing.T) {
 		t.Errorf("help: %v\n%s", err, out.String())
 	}
 }
+
+func TestMemorySettings(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		want  string // in the error; "" for none
+		check func(Memory) bool
+	}{
+		{"default is embedded", nil, "", func(m Memory) bool { return m.Backend == "embedded" && m.Weaviate.ColdAfter == 15*time.Minute }},
+		{"weaviate", map[string]string{"GRIN_MEMORY": "weaviate", "GRIN_WEAVIATE_URL": "http://10.0.0.5:8080", "GRIN_WEAVIATE_GRPC_PORT": "50052", "GRIN_WEAVIATE_REPLICATION": "3", "GRIN_WEAVIATE_COLD_AFTER": "0"}, "",
+			func(m Memory) bool {
+				w := m.Weaviate
+				return m.Backend == "weaviate" && w.URL == "http://10.0.0.5:8080" && w.GRPCPort == 50052 && w.Replication == 3 && w.ColdAfter == 0 && w.Prefix == "Grin"
+			}},
+		{"weaviate needs a URL", map[string]string{"GRIN_MEMORY": "weaviate"}, "GRIN_WEAVIATE_URL", nil},
+		{"unknown backend", map[string]string{"GRIN_MEMORY": "qdrant"}, `GRIN_MEMORY: must be "embedded" or "weaviate"`, nil},
+		{"bad port", map[string]string{"GRIN_WEAVIATE_GRPC_PORT": "70000"}, "GRIN_WEAVIATE_GRPC_PORT", nil},
+		{"bad prefix", map[string]string{"GRIN_WEAVIATE_PREFIX": "grin-x"}, "GRIN_WEAVIATE_PREFIX", nil},
+		{"bad cold", map[string]string{"GRIN_WEAVIATE_COLD_AFTER": "-1m"}, "GRIN_WEAVIATE_COLD_AFTER", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(nil, env(tc.env), io.Discard)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want one naming %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c.Memory) {
+				t.Errorf("memory = %+v", c.Memory)
+			}
+		})
+	}
+}

@@ -61,6 +61,7 @@ type Registry[T any] struct {
 	db        *sql.DB
 	kind      string
 	apply     func(T)
+	check     func(context.Context, T) error
 	factories []Factory[T]
 
 	mu sync.Mutex // serializes Put and Restore
@@ -71,6 +72,15 @@ type Registry[T any] struct {
 // first factory is the default selection.
 func New[T any](db *sql.DB, kind string, apply func(T), factories ...Factory[T]) *Registry[T] {
 	return &Registry[T]{db: db, kind: kind, apply: apply, factories: factories}
+}
+
+// Check makes Put refuse, as invalid, a component check finds unusable:
+// one that works on its own but not with the rest of grin (an embedder
+// whose vectors do not fit the memory already stored).
+func (r *Registry[T]) Check(check func(context.Context, T) error) {
+	r.mu.Lock()
+	r.check = check
+	r.mu.Unlock()
 }
 
 // List returns every configuration and the selected one's name.
@@ -120,6 +130,12 @@ func (r *Registry[T]) Put(ctx context.Context, name string, value json.RawMessag
 	c, err := f.Build(ctx, value)
 	if err != nil {
 		return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	if r.check != nil {
+		if err := r.check(ctx, c); err != nil {
+			closeIfCloser(c)
+			return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+		}
 	}
 	if err := r.save(ctx, name, value); err != nil {
 		closeIfCloser(c)

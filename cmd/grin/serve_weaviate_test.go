@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"grin/integration/weaviatetest"
+)
+
+// TestServeStopsWhenWeaviateIsAway: a grin pointed at a Weaviate that is
+// not there exits at once, naming the address and the reason.
+func TestServeStopsWhenWeaviateIsAway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close()
+	code, _, stderr := runGrin(t, map[string]string{"GRIN_DATA_DIR": t.TempDir(), "GRIN_MEMORY": "weaviate", "GRIN_WEAVIATE_URL": url}, "serve")
+	if code == 0 {
+		t.Fatal("grin serve started without its Weaviate")
+	}
+	if !strings.Contains(stderr, url) || !strings.Contains(stderr, "not reachable") {
+		t.Errorf("the message must name %s and say what is wrong: %s", url, stderr)
+	}
+	code, _, stderr = runGrin(t, map[string]string{"GRIN_DATA_DIR": t.TempDir(), "GRIN_MEMORY": "weaviate"}, "serve")
+	if code == 0 || !strings.Contains(stderr, "GRIN_WEAVIATE_URL") {
+		t.Errorf("weaviate without a URL: exit %d, %s", code, stderr)
+	}
+}
+
+// TestServeOnWeaviate: grin serve with GRIN_MEMORY=weaviate answers and
+// creates its collections.
+func TestServeOnWeaviate(t *testing.T) {
+	srv := weaviatetest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var stderr strings.Builder
+	env := map[string]string{
+		"GRIN_ADDR": addr, "GRIN_DATA_DIR": t.TempDir(), "GRIN_MEMORY": "weaviate",
+		"GRIN_WEAVIATE_URL": srv.URL, "GRIN_WEAVIATE_GRPC_PORT": strconv.Itoa(srv.GRPCPort), "GRIN_WEAVIATE_PREFIX": "Served",
+	}
+	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, &strings.Builder{}, &stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := http.Post("http://"+addr+"/message", "application/json", strings.NewReader(`{"text":"my hat is green"}`))
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode != 200 {
+				t.Fatalf("POST /message: %d", r.StatusCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("grin serve did not answer: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r, err := http.Get(srv.URL + "/v1/schema/ServedEpisodic/tenants")
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("the episodic collection: %v %v", r, err)
+	}
+	r.Body.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "memories live in Weaviate") {
+		t.Errorf("the log does not say where memories live: %s", stderr.String())
+	}
+}
