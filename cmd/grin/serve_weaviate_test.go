@@ -51,7 +51,9 @@ func TestServeOnWeaviate(t *testing.T) {
 		"GRIN_ADDR": addr, "GRIN_DATA_DIR": t.TempDir(), "GRIN_MEMORY": "weaviate",
 		"GRIN_WEAVIATE_URL": srv.URL, "GRIN_WEAVIATE_GRPC_PORT": strconv.Itoa(srv.GRPCPort), "GRIN_WEAVIATE_PREFIX": "Served",
 	}
-	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, &strings.Builder{}, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, &strings.Builder{}, &stderr)
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r, err := http.Post("http://"+addr+"/message", "application/json", strings.NewReader(`{"text":"my hat is green"}`))

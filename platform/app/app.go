@@ -171,7 +171,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		// Weaviate keeps one vector size per collection: an embedder
 		// whose vectors do not fit is explained at start and refused
 		// when chosen through the API.
-		check := func(ctx context.Context, e llm.Embedder) error { return wv.CheckEmbedder(ctx, e.Name(), e.Dimensions()) }
+		check := func(ctx context.Context, e llm.Embedder) error {
+			return wv.CheckEmbedder(ctx, e.Name(), e.Dimensions())
+		}
 		if err := check(ctx, providers.Embedder()); err != nil {
 			logger.Error("the embedder does not fit the memories stored in Weaviate; storing memories will fail until it does", "err", err)
 		}
