@@ -346,3 +346,30 @@ func TestDeletingUsersWhileOthersChat(t *testing.T) {
 		}
 	})
 }
+
+// TestEmbedderChangeOnWeaviateIsExplained: Weaviate keeps one vector size
+// per collection, so choosing an embedder whose vectors differ from the
+// stored ones is refused in words, and the stored memories stay usable.
+func TestEmbedderChangeOnWeaviateIsExplained(t *testing.T) {
+	in := apptest.Weaviate.Start(t)
+	in.Do("POST", "/message", map[string]any{"text": "my boat is called Nautilus"}, "user_id", "nemo")
+	r := in.Do("PUT", "/embedder/settings/EmbedderDefaultConfig", map[string]any{"dimensions": 128})
+	if r.Status != 422 || !strings.Contains(string(r.Body), "512-dimensional") || !strings.Contains(string(r.Body), "GRIN_WEAVIATE_PREFIX") {
+		t.Fatalf("choosing a 128-dimensional embedder: %d %s", r.Status, r.Body)
+	}
+	var f struct {
+		Why struct {
+			Memory struct {
+				Episodic []any `json:"episodic"`
+			} `json:"memory"`
+		} `json:"why"`
+	}
+	in.Do("POST", "/message", map[string]any{"text": "what is my boat called?"}, "user_id", "nemo").JSON(t, &f)
+	if len(f.Why.Memory.Episodic) == 0 {
+		t.Errorf("after the refused change, recall found nothing")
+	}
+	// The same size is fine.
+	if r := in.Do("PUT", "/embedder/settings/EmbedderDefaultConfig", map[string]any{"dimensions": 512}); r.Status != 200 {
+		t.Errorf("re-choosing the same embedder: %d %s", r.Status, r.Body)
+	}
+}
