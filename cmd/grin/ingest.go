@@ -90,8 +90,7 @@ func uploadFile(ctx context.Context, client *http.Client, endpoint, path, label,
 	w := multipart.NewWriter(pw)
 	var src io.Reader = f
 	if !quiet {
-		bar := progressbar.NewOptions64(info.Size(), progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(label),
-			progressbar.OptionShowBytes(true), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
+		bar := newProgressBar(stderr, label, info.Size(), progressbar.OptionShowBytes(true))
 		reader := progressbar.NewReader(f, bar)
 		src = &reader
 	}

@@ -2,6 +2,7 @@
 //
 //	grin serve                         start the server (configured by GRIN_* variables or flags)
 //	grin policy check SUBJECT OBJECT ACTION
+//	grin memory migrate --from embedded --to weaviate
 //	grin version
 package main
 
@@ -24,6 +25,8 @@ Usage:
                                               say whether the policy allows it, and which rule decided
   grin plugin build [-o plugin.zip] DIR      build a Go hook plugin, check it as the server will, and zip it
   grin ingest [flags] FILE...                 read files into declarative memory through a running grin
+  grin memory migrate [--from embedded] [--to weaviate] [flags]
+                                              copy every memory from the data directory into Weaviate, resumably
   grin bench chat [flags]                     load test: N users over WebSocket, M messages each
   grin openapi [-3.0] [-json]                 print the OpenAPI document the server serves
   grin version                                print the version
@@ -63,6 +66,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err == nil && !allowed {
 			return 1
 		}
+	case "memory":
+		if len(args) < 2 || args[1] != "migrate" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		err = memoryMigrate(ctx, args[2:], getenv, stdout, stderr)
 	case "ingest":
 		err = ingest(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -333,6 +334,96 @@ func (s *Store) forget(keys map[partKey]bool) {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// Cursor is a position in Scan's order: by collection, partition, then
+// the order points were first stored in. The zero Cursor is before every
+// point.
+type Cursor struct {
+	Collection string `json:"collection"`
+	Partition  string `json:"partition"`
+	Seq        int64  `json:"seq"`
+	ID         string `json:"id"`
+}
+
+// Scan reads the points of every collection and partition straight from
+// grin's database, for copying them elsewhere: up to limit points after
+// the cursor, and the cursor of the last one read (after itself when
+// none). Each partition's points come oldest first, and replacing a point
+// keeps its place, so a scan resumed from a cursor reads each point once.
+// Pages follow an index: reading one costs its size, whatever the offset.
+//
+// It reads the page whole before returning, so the caller may use the
+// database (one connection) between pages.
+func Scan(ctx context.Context, db *sql.DB, after Cursor, limit int) ([]memory.Point, Cursor, error) {
+	rows, err := db.QueryContext(ctx, `SELECT collection, partition, id, content, metadata, embedder, vector, seq FROM memory_points
+		WHERE (collection, partition, seq, id) > (?, ?, ?, ?) ORDER BY collection, partition, seq, id LIMIT ?`,
+		after.Collection, after.Partition, after.Seq, after.ID, limit)
+	if err != nil {
+		return nil, after, fmt.Errorf("read memories: %w", err)
+	}
+	defer rows.Close()
+	var out []memory.Point
+	last := after
+	for rows.Next() {
+		var c Cursor
+		p, err := scan(func(dest ...any) error {
+			return rows.Scan(slices.Concat([]any{&c.Collection, &c.Partition}, dest, []any{&c.Seq})...)
+		}, "", "")
+		if err != nil {
+			return nil, after, fmt.Errorf("read memories: %w", err)
+		}
+		p.Collection, p.Partition = c.Collection, c.Partition
+		if len(p.Vector) == 0 {
+			p.Vector = nil
+		}
+		c.ID = p.ID
+		out, last = append(out, p), c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, after, fmt.Errorf("read memories: %w", err)
+	}
+	return out, last, nil
+}
+
+// CountAfter counts the points Scan reads after the cursor.
+func CountAfter(ctx context.Context, db *sql.DB, after Cursor) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM memory_points WHERE (collection, partition, seq, id) > (?, ?, ?, ?)`,
+		after.Collection, after.Partition, after.Seq, after.ID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count memories: %w", err)
+	}
+	return n, nil
+}
+
+// PartitionCount is how many points one partition of a collection holds.
+type PartitionCount struct {
+	Collection, Partition string
+	Points                int
+}
+
+// Census counts the points of every partition in grin's database, by
+// collection and partition.
+func Census(ctx context.Context, db *sql.DB) ([]PartitionCount, error) {
+	rows, err := db.QueryContext(ctx, `SELECT collection, partition, count(*) FROM memory_points
+		GROUP BY collection, partition ORDER BY collection, partition`)
+	if err != nil {
+		return nil, fmt.Errorf("count memories: %w", err)
+	}
+	defer rows.Close()
+	var out []PartitionCount
+	for rows.Next() {
+		var c PartitionCount
+		if err := rows.Scan(&c.Collection, &c.Partition, &c.Points); err != nil {
+			return nil, fmt.Errorf("count memories: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count memories: %w", err)
+	}
+	return out, nil
 }
 
 func scan(scanFn func(...any) error, collection, partition string) (memory.Point, error) {
