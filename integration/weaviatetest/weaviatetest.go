@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,10 @@ type Server struct {
 	GRPCPort int
 	DataDir  string
 	cmd      *exec.Cmd
+	bin      string
+	args     []string
+	env      []string
+	exited   chan struct{}
 	logs     *syncBuffer
 }
 
@@ -168,37 +173,178 @@ func Shared(t testing.TB) *Server {
 	return shared.srv
 }
 
+// node is one server's settings within a cluster of size n.
+type node struct {
+	name                            string
+	http, grpc, gossip, raft        int
+	join, raftJoin, bootstrapExpect string
+}
+
+func newNode(t testing.TB, name string) node {
+	return node{name: name, http: freePort(t), grpc: freePort(t), gossip: freePortPair(t), raft: freePortPair(t)}
+}
+
 func launch(t testing.TB, bin, dataDir string) (*Server, error) {
-	s := &Server{DataDir: dataDir, logs: &syncBuffer{}}
-	httpPort := freePort(t)
-	s.GRPCPort = freePort(t)
-	s.URL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
-	name := "node-" + strconv.Itoa(httpPort)
-	s.cmd = exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(httpPort), "--scheme", "http")
-	s.cmd.Env = append(os.Environ(),
-		"CLUSTER_HOSTNAME="+name,
+	n := newNode(t, "")
+	n.name = "node-" + strconv.Itoa(n.http)
+	n.raftJoin, n.bootstrapExpect = n.name+":"+strconv.Itoa(n.raft), "1"
+	s := prepare(bin, dataDir, n)
+	return s, s.start()
+}
+
+// prepare builds a server's command; start runs it (again, after Kill).
+func prepare(bin, dataDir string, n node) *Server {
+	s := &Server{DataDir: dataDir, GRPCPort: n.grpc, URL: "http://127.0.0.1:" + strconv.Itoa(n.http), logs: &syncBuffer{}, bin: bin}
+	s.args = []string{"--host", "127.0.0.1", "--port", strconv.Itoa(n.http), "--scheme", "http"}
+	s.env = append(os.Environ(),
+		"CLUSTER_HOSTNAME="+n.name,
 		"CLUSTER_ADVERTISE_ADDR=127.0.0.1",
-		"RAFT_BOOTSTRAP_EXPECT=1",
-		"RAFT_JOIN="+name,
-		"PERSISTENCE_DATA_PATH="+s.DataDir,
+		"CLUSTER_IN_LOCALHOST=true",
+		"RAFT_BOOTSTRAP_EXPECT="+n.bootstrapExpect,
+		"RAFT_JOIN="+n.raftJoin,
+		"PERSISTENCE_DATA_PATH="+dataDir,
 		"AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true",
 		"DEFAULT_VECTORIZER_MODULE=none",
 		"ENABLE_MODULES=",
 		"DISABLE_TELEMETRY=true",
-		"GRPC_PORT="+strconv.Itoa(s.GRPCPort),
-		"CLUSTER_GOSSIP_BIND_PORT="+strconv.Itoa(freePort(t)),
-		"CLUSTER_DATA_BIND_PORT="+strconv.Itoa(freePort(t)),
-		"RAFT_PORT="+strconv.Itoa(freePort(t)),
-		"RAFT_INTERNAL_RPC_PORT="+strconv.Itoa(freePort(t)),
+		"GRPC_PORT="+strconv.Itoa(n.grpc),
+		// Weaviate finds a peer's data port next to its gossip port, and
+		// its internal RPC port next to its Raft port.
+		"CLUSTER_GOSSIP_BIND_PORT="+strconv.Itoa(n.gossip),
+		"CLUSTER_DATA_BIND_PORT="+strconv.Itoa(n.gossip+1),
+		"RAFT_PORT="+strconv.Itoa(n.raft),
+		"RAFT_INTERNAL_RPC_PORT="+strconv.Itoa(n.raft+1),
 	)
+	if n.join != "" {
+		s.env = append(s.env, "CLUSTER_JOIN="+n.join)
+	}
+	return s
+}
+
+func (s *Server) start() error {
+	if err := s.spawn(); err != nil {
+		return err
+	}
+	return s.waitReady(3 * time.Minute)
+}
+
+// spawn starts the process; exited closes when it ends.
+func (s *Server) spawn() error {
+	s.cmd = exec.Command(s.bin, s.args...)
+	s.cmd.Env = s.env
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start weaviate: %w", err)
+		return fmt.Errorf("start weaviate: %w", err)
 	}
-	if err := s.waitReady(2 * time.Minute); err != nil {
-		return s, err
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() { s.cmd.Wait(); close(exited) }()
+	return nil
+}
+
+// StartCluster runs n Weaviate nodes on loopback that form one cluster,
+// and waits until every node is ready. They stop with the test.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	bin := Binary(t)
+	nodes := make([]node, n)
+	var raftJoin []string
+	for i := range nodes {
+		nodes[i] = newNode(t, "weaviate-"+strconv.Itoa(i))
+		raftJoin = append(raftJoin, nodes[i].name+":"+strconv.Itoa(nodes[i].raft))
 	}
-	return s, nil
+	servers := make([]*Server, n)
+	for i := range nodes {
+		nodes[i].raftJoin, nodes[i].bootstrapExpect = strings.Join(raftJoin, ","), strconv.Itoa(n)
+		if i > 0 {
+			nodes[i].join = "127.0.0.1:" + strconv.Itoa(nodes[0].gossip)
+		}
+		servers[i] = prepare(bin, t.TempDir(), nodes[i])
+		t.Cleanup(servers[i].Stop)
+	}
+	// The first node must listen for gossip before the others join it;
+	// none is ready until the cluster's Raft has a quorum.
+	if err := servers[0].spawn(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitListening(servers[0], nodes[0].gossip); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers[1:] {
+		if err := s.spawn(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range servers {
+		if err := s.waitReady(3 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return servers
+}
+
+func waitListening(s *Server, port int) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("weaviate at %s exited; its log:\n%s", s.URL, s.Logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("weaviate at %s does not listen on %d; its log:\n%s", s.URL, port, s.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Kill ends the server abruptly, as a crash would.
+func (s *Server) Kill() {
+	if s.running() {
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+func (s *Server) running() bool {
+	if s.exited == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Restart starts a killed or stopped server again on its data directory
+// and ports, and waits until it is ready.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePortPair returns a free port whose successor is free too.
+func freePortPair(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		p := freePort(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
+		if err == nil {
+			ln.Close()
+			return p
+		}
+	}
+	t.Fatal("no two adjacent free ports")
+	return 0
 }
 
 // waitReady polls /v1/.well-known/ready.
@@ -212,6 +358,11 @@ func (s *Server) waitReady(within time.Duration) error {
 				return nil
 			}
 		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("weaviate at %s exited; its log:\n%s", s.URL, s.Logs())
+		default:
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("weaviate did not become ready at %s; its log:\n%s", s.URL, s.Logs())
 		}
@@ -224,16 +375,14 @@ func (s *Server) Logs() string { return s.logs.String() }
 
 // Stop ends the server; Start's cleanup calls it.
 func (s *Server) Stop() {
-	if s.cmd.Process == nil || s.cmd.ProcessState != nil {
+	if !s.running() {
 		return
 	}
 	s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.exited:
 	case <-time.After(20 * time.Second):
 		s.cmd.Process.Kill()
-		<-done
+		<-s.exited
 	}
 }
