@@ -88,19 +88,16 @@ func TestClusterKeepsAnsweringWhenANodeDies(t *testing.T) {
 	if len(failed) > 0 {
 		t.Fatalf("with every node up: %v", failed)
 	}
-	// Kill a node while messages are in flight.
+	// Kill a node while messages are in flight: grin retries what failed
+	// through it, so no request fails.
 	var wg sync.WaitGroup
 	wg.Go(func() { phase("during", 6) })
 	time.Sleep(300 * time.Millisecond)
 	nodes[2].Kill()
 	wg.Wait()
-	duringFailures := len(failed)
 	phase("after", 5)
-	if len(failed) > duringFailures {
-		t.Errorf("with one node down, chat failed: %v", failed[duringFailures:])
-	}
-	if duringFailures > 0 {
-		t.Logf("requests in flight when the node died that were not acknowledged: %v", failed[:duringFailures])
+	if len(failed) > 0 {
+		t.Errorf("with a node dying and down, chat failed: %v", failed)
 	}
 
 	nodes[2].Restart(t)
@@ -143,5 +140,5 @@ func TestClusterKeepsAnsweringWhenANodeDies(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 	}
-	t.Logf("%d messages acknowledged, %d not (in flight at the kill); all acknowledged ones present on every replica", len(acked), duringFailures)
+	t.Logf("%d messages acknowledged, all present on every replica after the node returned", len(acked))
 }

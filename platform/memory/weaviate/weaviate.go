@@ -257,14 +257,21 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 		})
 	}
 	for chunk := range slices.Chunk(objects, batchSize) {
-		resp, err := s.client.Batch().ObjectsBatcher().WithObjects(chunk...).WithConsistencyLevel(s.cfg.Consistency).Do(ctx)
+		// Objects carry their ids, so sending a chunk again is harmless.
+		err := s.retry(ctx, func() error {
+			resp, err := s.client.Batch().ObjectsBatcher().WithObjects(chunk...).WithConsistencyLevel(s.cfg.Consistency).Do(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range resp {
+				if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
+					return fmt.Errorf("%s: %s", r.Class, r.Result.Errors.Error[0].Message)
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("store memories in weaviate: %w", err)
-		}
-		for _, r := range resp {
-			if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
-				return fmt.Errorf("store memory in %s: %s", r.Class, r.Result.Errors.Error[0].Message)
-			}
 		}
 	}
 	now := time.Now()
@@ -339,12 +346,16 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 			// Cosine distance is 1 - similarity.
 			near = near.WithDistance(float32(1 - q.Threshold))
 		}
-		res, err := s.search(collection, part).
-			WithNearVector(near).
-			WithWhere(where(q.Embedder, q.Metadata)).
-			WithLimit(q.K).
-			WithMetadata(&graphql.Metadata{ID: true, Distance: true, Vector: true}).
-			Do(ctx)
+		var res []graphql.SearchResult
+		err := s.retry(ctx, func() (err error) {
+			res, err = s.search(collection, part).
+				WithNearVector(near).
+				WithWhere(where(q.Embedder, q.Metadata)).
+				WithLimit(q.K).
+				WithMetadata(&graphql.Metadata{ID: true, Distance: true, Vector: true}).
+				Do(ctx)
+			return err
+		})
 		if err != nil {
 			if missingTenant(err) {
 				continue
@@ -676,6 +687,33 @@ func pointOf(collection string, r graphql.SearchResult) (memory.Point, error) {
 		p.Metadata = map[string]any{}
 	}
 	return p, nil
+}
+
+// Retries of a failed request: a replica that has just died fails the
+// requests in flight through it; the next attempt goes to those alive.
+const (
+	attempts = 4
+	backoff  = 250 * time.Millisecond
+)
+
+// retry runs call until it succeeds, its failure is final (a missing
+// tenant, ctx ended) or attempts run out. Only idempotent calls retry.
+func (s *Store) retry(ctx context.Context, call func() error) error {
+	var err error
+	for i := range attempts {
+		if err = call(); err == nil || missingTenant(err) || ctx.Err() != nil {
+			return err
+		}
+		if i < attempts-1 {
+			s.log.Warn("weaviate request failed; trying again", "attempt", i+1, "err", err)
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(backoff << i):
+			}
+		}
+	}
+	return err
 }
 
 // missingTenant reports whether err says a tenant does not exist: a
