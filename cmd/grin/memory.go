@@ -22,11 +22,7 @@ import (
 )
 
 // migratePageSize is how many points one read and one Upsert carry.
-var migratePageSize = 500
-
-// migrateAfterPage, when set, is called after each page is copied and
-// checkpointed (tests interrupt a migration with it).
-var migrateAfterPage func(done int)
+const migratePageSize = 500
 
 // checkpointName is the migration's checkpoint in the data directory.
 const checkpointName = "memory-migrate.json"
@@ -56,8 +52,11 @@ already held other points under that prefix. Either fails the command.
 
 `
 
+// migrateOption adjusts a migration; for tests.
+type migrateOption func(*migration)
+
 // memoryMigrate is grin memory migrate.
-func memoryMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func memoryMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...migrateOption) error {
 	var from, to string
 	var quiet bool
 	cfg, err := config.LoadFlags("grin memory migrate", args, getenv, stderr, func(fs *flag.FlagSet) {
@@ -97,13 +96,17 @@ func memoryMigrate(ctx context.Context, args []string, getenv func(string) strin
 	}
 	defer dst.Close()
 	m := &migration{
-		src:    db,
-		dst:    dst,
-		path:   filepath.Join(cfg.DataDir, checkpointName),
-		to:     checkpoint{To: "weaviate", URL: strings.TrimRight(w.URL, "/"), Prefix: w.Prefix},
-		stdout: stdout,
-		stderr: stderr,
-		quiet:  quiet,
+		src:      db,
+		dst:      dst,
+		path:     filepath.Join(cfg.DataDir, checkpointName),
+		to:       checkpoint{To: "weaviate", URL: strings.TrimRight(w.URL, "/"), Prefix: w.Prefix},
+		stdout:   stdout,
+		stderr:   stderr,
+		quiet:    quiet,
+		pageSize: migratePageSize,
+	}
+	for _, o := range opts {
+		o(m)
 	}
 	return m.run(ctx)
 }
@@ -116,6 +119,10 @@ type migration struct {
 	to             checkpoint
 	stdout, stderr io.Writer
 	quiet          bool
+	pageSize       int
+	// afterPage, when set, is called after each page is copied and
+	// checkpointed (tests interrupt a migration with it).
+	afterPage func(done int)
 }
 
 func (m *migration) run(ctx context.Context) error {
@@ -143,7 +150,7 @@ func (m *migration) run(ctx context.Context) error {
 	bar.Set(done)
 	copied := 0
 	for {
-		page, next, err := embedded.Scan(ctx, m.src, after, migratePageSize)
+		page, next, err := embedded.Scan(ctx, m.src, after, m.pageSize)
 		if err != nil {
 			return m.interrupted(fmt.Errorf("migrate memory: %w", err), done, total)
 		}
@@ -160,8 +167,8 @@ func (m *migration) run(ctx context.Context) error {
 			return m.interrupted(fmt.Errorf("migrate memory: %w", err), done, total)
 		}
 		bar.Add(len(page))
-		if migrateAfterPage != nil {
-			migrateAfterPage(done)
+		if m.afterPage != nil {
+			m.afterPage(done)
 		}
 	}
 	bar.Finish()

@@ -247,23 +247,23 @@ func TestMemoryMigrate(t *testing.T) {
 	})
 
 	t.Run("Resumes", func(t *testing.T) {
-		defer func(n int) { migratePageSize, migrateAfterPage = n, nil }(migratePageSize)
-		migratePageSize = 3
-		// Interrupted (as by ^C) once two pages are in.
+		// Interrupted (as by ^C) once two pages of three are in.
 		ictx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		migrateAfterPage = func(done int) {
-			if done >= 6 {
-				cancel()
+		small := func(m *migration) {
+			m.pageSize = 3
+			m.afterPage = func(done int) {
+				if done >= 6 {
+					cancel()
+				}
 			}
 		}
 		var stdout, stderr strings.Builder
 		e := env("Migrate2")
-		code := run(ictx, []string{"memory", "migrate"}, func(k string) string { return e[k] }, &stdout, &stderr)
-		migrateAfterPage = nil
-		if code == 0 || !strings.Contains(stderr.String(), "context canceled") ||
-			!strings.Contains(stderr.String(), "6 of 14 points are in Weaviate; run the same command again to resume") {
-			t.Fatalf("interrupted run: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+		err := memoryMigrate(ictx, []string{"--quiet"}, func(k string) string { return e[k] }, &stdout, &stderr, small)
+		if err == nil || !strings.Contains(err.Error(), "context canceled") ||
+			!strings.Contains(err.Error(), "6 of 14 points are in Weaviate; run the same command again to resume") {
+			t.Fatalf("interrupted run: %v\n%s\n%s", err, stdout.String(), stderr.String())
 		}
 		raw, err := os.ReadFile(checkpointPath)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -387,11 +388,15 @@ func (s *Store) Get(ctx context.Context, collection, partition, id string) (memo
 		return memory.Point{}, memory.ErrNotFound
 	}
 	s.touch(collection, []string{partition})
-	res, err := s.search(collection, partition).
-		WithWhere(filters.Where().WithPath([]string{propID}).WithOperator(filters.Equal).WithValueText(id)).
-		WithLimit(1).
-		WithMetadata(&graphql.Metadata{ID: true, Vector: true}).
-		Do(ctx)
+	var res []graphql.SearchResult
+	err := s.retry(ctx, func() (err error) {
+		res, err = s.search(collection, partition).
+			WithWhere(filters.Where().WithPath([]string{propID}).WithOperator(filters.Equal).WithValueText(id)).
+			WithLimit(1).
+			WithMetadata(&graphql.Metadata{ID: true, Vector: true}).
+			Do(ctx)
+		return err
+	})
 	if err != nil {
 		if missingTenant(err) {
 			return memory.Point{}, memory.ErrNotFound
@@ -423,26 +428,73 @@ func (s *Store) List(ctx context.Context, collection string, partitions []string
 				continue
 			}
 		}
-		res, err := s.search(collection, part).
-			WithWhere(where("", filter)).
-			WithSort(graphql.Sort{Path: []string{propSeq}, Order: graphql.Asc}).
-			WithOffset(offset).
-			WithLimit(limit - len(out)).
-			WithMetadata(&graphql.Metadata{ID: true, Vector: true}).
-			Do(ctx)
+		points, err := s.listPartition(ctx, collection, part, filter, offset, limit-len(out))
+		if err != nil {
+			return nil, err
+		}
+		offset = 0
+		out = append(out, points...)
+	}
+	return out, nil
+}
+
+// listPage is how many points one listing request asks for. Weaviate caps
+// a query's offset plus limit (QUERY_MAXIMUM_RESULTS, 10,000 by default),
+// so listings walk by insertion order (seq) instead of by offset, and any
+// page of any partition can be read.
+const listPage = 1000
+
+// listPartition returns up to limit points of one partition after skipping
+// skip, oldest first.
+func (s *Store) listPartition(ctx context.Context, collection, part string, filter map[string]any, skip, limit int) ([]memory.Point, error) {
+	var out []memory.Point
+	after := int64(math.MinInt64)
+	for len(out) < limit {
+		// While skipping, only the order is fetched.
+		skipping := skip > 0
+		size := min(limit-len(out), listPage)
+		props, meta := []string{propSeq}, &graphql.Metadata{ID: true}
+		if skipping {
+			size = min(skip, 10*listPage)
+		} else {
+			props, meta = append(slices.Clone(returned), propSeq), &graphql.Metadata{ID: true, Vector: true}
+		}
+		w := allOf(where("", filter), filters.Where().WithPath([]string{propSeq}).WithOperator(filters.GreaterThan).WithValueInt(after))
+		var res []graphql.SearchResult
+		err := s.retry(ctx, func() (err error) {
+			res, err = s.search(collection, part).WithProperties(props...).
+				WithWhere(w).
+				WithSort(graphql.Sort{Path: []string{propSeq}, Order: graphql.Asc}).
+				WithLimit(size).
+				WithMetadata(meta).
+				Do(ctx)
+			return err
+		})
 		if err != nil {
 			if missingTenant(err) {
-				continue
+				return out, nil
 			}
 			return nil, fmt.Errorf("list %s memories of %q: %w", collection, part, err)
 		}
-		offset = 0
 		for _, r := range res {
+			switch seq := r.Properties[propSeq].(type) {
+			case int64:
+				after = seq
+			case float64:
+				after = int64(seq)
+			}
+			if skipping {
+				skip--
+				continue
+			}
 			p, err := pointOf(collection, r)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, p)
+		}
+		if len(res) < size {
+			break
 		}
 	}
 	return out, nil
@@ -564,10 +616,14 @@ func (s *Store) count(ctx context.Context, collection, partition string, filter 
 	if w := where("", filter); w != nil {
 		agg = agg.WithWhere(w)
 	}
-	resp, err := agg.Do(ctx)
-	if err == nil && len(resp.Errors) > 0 {
-		err = errors.New(resp.Errors[0].Message)
-	}
+	var resp *models.GraphQLResponse
+	err := s.retry(ctx, func() (err error) {
+		resp, err = agg.Do(ctx)
+		if err == nil && len(resp.Errors) > 0 {
+			err = errors.New(resp.Errors[0].Message)
+		}
+		return err
+	})
 	if err != nil {
 		if missingTenant(err) {
 			return 0, nil
@@ -661,6 +717,17 @@ func where(embedder string, metadata map[string]any) *filters.WhereBuilder {
 			terms = append(terms, memory.Term(k, v))
 		}
 		ops = append(ops, filters.Where().WithPath([]string{propTerms}).WithOperator(filters.ContainsAll).WithValueText(terms...))
+	}
+	return allOf(ops...)
+}
+
+// allOf is the conjunction of the conditions given (nil ones left out).
+func allOf(conds ...*filters.WhereBuilder) *filters.WhereBuilder {
+	var ops []*filters.WhereBuilder
+	for _, c := range conds {
+		if c != nil {
+			ops = append(ops, c)
+		}
 	}
 	switch len(ops) {
 	case 0:

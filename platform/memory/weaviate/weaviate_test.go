@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,35 @@ func TestWeaviate(t *testing.T) {
 
 	t.Run("Behaviour", func(t *testing.T) {
 		memorytest.Run(t, func(t *testing.T) memory.Store { return open(t) })
+	})
+
+	t.Run("ListBeyondTheQueryLimit", func(t *testing.T) {
+		// Weaviate refuses queries whose offset and limit pass 10,000;
+		// grin's listing pages through any partition.
+		ctx := context.Background()
+		s := open(t)
+		const n = 10050
+		var ps []memory.Point
+		for i := range n {
+			ps = append(ps, memory.Point{ID: fmt.Sprintf("p%05d", i), Collection: memory.Declarative, Partition: "big",
+				Content: "chunk", Vector: []float32{1, float32(i % 7)}, Embedder: "e", Metadata: map[string]any{"odd": i%2 == 1}})
+		}
+		for chunk := range slices.Chunk(ps, 1000) {
+			must(t, s.Upsert(ctx, chunk))
+		}
+		page, err := s.List(ctx, memory.Declarative, []string{"big"}, nil, 10020, 20)
+		must(t, err)
+		if len(page) != 20 || page[0].ID != "p10020" || page[19].ID != "p10039" || len(page[0].Vector) != 2 {
+			t.Fatalf("offset 10020: %d points, first %+v", len(page), page[0])
+		}
+		odd, err := s.List(ctx, memory.Declarative, []string{"big"}, map[string]any{"odd": true}, 5020, 3)
+		must(t, err)
+		if len(odd) != 3 || odd[0].ID != "p10041" || odd[2].ID != "p10045" {
+			t.Errorf("filtered, offset 5020: %v", odd)
+		}
+		if all, _ := s.List(ctx, memory.Declarative, []string{"big"}, nil, 0, n+10); len(all) != n {
+			t.Errorf("everything: %d points, want %d", len(all), n)
+		}
 	})
 
 	t.Run("LongIdsGetHashedTenants", func(t *testing.T) {
