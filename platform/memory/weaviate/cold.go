@@ -54,6 +54,15 @@ func (s *Store) Cool(ctx context.Context, idle time.Duration) (int, error) {
 			return n, fmt.Errorf("set %d %s tenants cold: %w", len(chunk), class, err)
 		}
 		n += len(chunk)
+		// A cold tenant is counted again from its next request (or, if
+		// another grin wakes it, from the sweep that finds it hot).
+		s.mu.Lock()
+		for _, t := range chunk {
+			if s.used[t.Name].Before(now) || s.used[t.Name].Equal(now) {
+				delete(s.used, t.Name)
+			}
+		}
+		s.mu.Unlock()
 	}
 	return n, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha1"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/weaviate/weaviate-go-client/v5/weaviate/filters"
+	"github.com/weaviate/weaviate-go-client/v5/weaviate/graphql"
 	"github.com/weaviate/weaviate/entities/models"
 
 	"grin/platform/memory"
@@ -116,15 +118,49 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 			}
 			continue
 		}
-		wantMT := c.MultiTenancyConfig != nil && c.MultiTenancyConfig.Enabled
-		hasMT := existing.MultiTenancyConfig != nil && existing.MultiTenancyConfig.Enabled
-		if wantMT != hasMT {
-			return fmt.Errorf("collection %s exists but multi-tenancy is %v where grin needs %v: choose another GRIN_WEAVIATE_PREFIX", c.Class, hasMT, wantMT)
+		if err := compatible(existing, c); err != nil {
+			return fmt.Errorf("collection %s exists but %w: choose another GRIN_WEAVIATE_PREFIX, or delete the collection", c.Class, err)
 		}
-		if cfg, ok := existing.VectorIndexConfig.(map[string]any); ok && c.Class != s.metaClass() {
+	}
+	return nil
+}
+
+// compatible reports how an existing collection differs from what grin
+// would create, in what grin relies on: tenancy, distance, and every
+// property's type and tokenization (a property Weaviate's auto-schema
+// typed differently would make filters match wrongly).
+func compatible(have, want *models.Class) error {
+	mt := func(c *models.Class) models.MultiTenancyConfig {
+		if c.MultiTenancyConfig == nil {
+			return models.MultiTenancyConfig{}
+		}
+		return *c.MultiTenancyConfig
+	}
+	if h, w := mt(have), mt(want); h.Enabled != w.Enabled || (w.Enabled && (!h.AutoTenantCreation || !h.AutoTenantActivation)) {
+		return fmt.Errorf("its multi-tenancy (enabled %v, auto-creation %v, auto-activation %v) is not grin's (enabled %v, both automatic)",
+			h.Enabled, h.AutoTenantCreation, h.AutoTenantActivation, w.Enabled)
+	}
+	if want.VectorIndexConfig != nil {
+		if cfg, ok := have.VectorIndexConfig.(map[string]any); ok {
 			if d, _ := cfg["distance"].(string); d != "" && d != Distance {
-				return fmt.Errorf("collection %s measures %s distance where grin needs %s: choose another GRIN_WEAVIATE_PREFIX", c.Class, d, Distance)
+				return fmt.Errorf("it measures %s distance where grin needs %s", d, Distance)
 			}
+		}
+	}
+	props := map[string]*models.Property{}
+	for _, p := range have.Properties {
+		props[p.Name] = p
+	}
+	for _, w := range want.Properties {
+		h, ok := props[w.Name]
+		if !ok {
+			return fmt.Errorf("it has no property %q", w.Name)
+		}
+		if !slices.Equal(h.DataType, w.DataType) {
+			return fmt.Errorf("its property %q is %v where grin needs %v", w.Name, h.DataType, w.DataType)
+		}
+		if w.Tokenization != "" && h.Tokenization != w.Tokenization {
+			return fmt.Errorf("its property %q is tokenized %q where grin needs %q", w.Name, h.Tokenization, w.Tokenization)
 		}
 	}
 	return nil
@@ -135,7 +171,11 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 func (s *Store) Vectors(ctx context.Context) ([]VectorInfo, error) {
 	var out []VectorInfo
 	for _, c := range memory.Collections() {
-		if info, ok := s.recorded(ctx, c); ok {
+		info, ok, err := s.recorded(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, info)
 		}
 	}
@@ -180,7 +220,10 @@ func (s *Store) checkVector(ctx context.Context, p memory.Point) error {
 	if len(p.Vector) == 0 {
 		return nil
 	}
-	info, ok := s.recorded(ctx, p.Collection)
+	info, ok, err := s.recorded(ctx, p.Collection)
+	if err != nil {
+		return fmt.Errorf("store memory %q: %w", p.ID, err)
+	}
 	if ok {
 		if info.Dimensions != len(p.Vector) {
 			return fmt.Errorf("store memory %q: %w", p.ID, s.mismatch(info, p.Embedder, len(p.Vector)))
@@ -188,13 +231,13 @@ func (s *Store) checkVector(ctx context.Context, p memory.Point) error {
 		return nil
 	}
 	info = VectorInfo{Collection: p.Collection, Embedder: p.Embedder, Dimensions: len(p.Vector), Distance: Distance}
-	_, err := s.client.Data().Creator().WithClassName(s.metaClass()).WithID(metaID(p.Collection)).
+	_, err = s.client.Data().Creator().WithClassName(s.metaClass()).WithID(metaID(p.Collection)).
 		WithProperties(map[string]any{"collection": info.Collection, "embedder": info.Embedder, "dimensions": info.Dimensions, "distance": info.Distance}).
 		WithConsistencyLevel(s.cfg.Consistency).Do(ctx)
 	if err != nil {
 		// Another writer recorded it first: theirs stands.
 		s.forgetRecorded(p.Collection)
-		if info, ok := s.recorded(ctx, p.Collection); ok {
+		if info, ok, rerr := s.recorded(ctx, p.Collection); rerr == nil && ok {
 			if info.Dimensions != len(p.Vector) {
 				return fmt.Errorf("store memory %q: %w", p.ID, s.mismatch(info, p.Embedder, len(p.Vector)))
 			}
@@ -219,20 +262,27 @@ func (s *Store) forgetRecorded(collection string) {
 }
 
 // recorded returns a collection's recorded vectors, from memory once
-// known.
-func (s *Store) recorded(ctx context.Context, collection string) (VectorInfo, bool) {
+// known; ok is false while the collection has none.
+func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, ok bool, _ error) {
 	s.mu.Lock()
 	info, ok := s.vectors[collection]
 	s.mu.Unlock()
 	if ok {
-		return info, true
+		return info, true, nil
 	}
-	res, err := s.client.Experimental().Search().WithCollection(s.metaClass()).
-		WithWhere(filters.Where().WithPath([]string{"collection"}).WithOperator(filters.Equal).WithValueText(collection)).
-		WithProperties("collection", "embedder", "dimensions", "distance").
-		WithConsistencyLevel(s.cfg.Consistency).WithLimit(1).Do(ctx)
-	if err != nil || len(res) == 0 {
-		return VectorInfo{}, false
+	var res []graphql.SearchResult
+	err := s.retry(ctx, func() (err error) {
+		res, err = s.client.Experimental().Search().WithCollection(s.metaClass()).
+			WithWhere(filters.Where().WithPath([]string{"collection"}).WithOperator(filters.Equal).WithValueText(collection)).
+			WithProperties("collection", "embedder", "dimensions", "distance").
+			WithConsistencyLevel(s.cfg.Consistency).WithLimit(1).Do(ctx)
+		return err
+	})
+	if err != nil {
+		return VectorInfo{}, false, fmt.Errorf("read what %s memory's vectors are: %w", collection, err)
+	}
+	if len(res) == 0 {
+		return VectorInfo{}, false, nil
 	}
 	p := res[0].Properties
 	info.Collection = collection
@@ -245,10 +295,10 @@ func (s *Store) recorded(ctx context.Context, collection string) (VectorInfo, bo
 		info.Dimensions = int(d)
 	}
 	if info.Dimensions == 0 {
-		return VectorInfo{}, false
+		return VectorInfo{}, false, nil
 	}
 	s.mu.Lock()
 	s.vectors[collection] = info
 	s.mu.Unlock()
-	return info, true
+	return info, true, nil
 }

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -81,6 +80,7 @@ type Store struct {
 	vectors map[string]VectorInfo // recorded per collection
 	used    map[string]time.Time  // episodic tenant -> last request
 	parts   map[string]*partList  // collection -> cached partition list
+	hashed  map[string]string     // hashed tenant name -> partition, learned once
 	warned  map[string]bool
 }
 
@@ -118,7 +118,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("weaviate URL %q: want http://host:port or https://host:port", cfg.URL)
+		return nil, fmt.Errorf("weaviate URL %q: want http://host:port or https://host:port", redact(cfg.URL))
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("weaviate URL %s: put credentials in GRIN_WEAVIATE_API_KEY, not in the URL", u.Redacted())
 	}
 	if err := ready(ctx, cfg); err != nil {
 		return nil, err
@@ -138,12 +141,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		client: client, cfg: cfg, log: cfg.Logger,
 		classes: map[string]string{},
 		vectors: map[string]VectorInfo{}, used: map[string]time.Time{},
-		parts: map[string]*partList{}, warned: map[string]bool{},
+		parts: map[string]*partList{}, hashed: map[string]string{}, warned: map[string]bool{},
 	}
 	for _, c := range memory.Collections() {
 		s.classes[c] = cfg.Prefix + strings.ToUpper(c[:1]) + c[1:]
 	}
-	s.seq.Store(time.Now().UnixNano())
+	s.seq.Store(time.Now().UnixMicro())
 	if err := s.ensureSchema(ctx); err != nil {
 		return nil, fmt.Errorf("weaviate at %s: %w", cfg.URL, err)
 	}
@@ -173,6 +176,14 @@ func ready(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// redact hides a password in a URL that may hold one, for messages.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unreadable URL)"
+}
+
 func validPrefix(p string) bool {
 	if p == "" || p[0] < 'A' || p[0] > 'Z' {
 		return false
@@ -185,7 +196,8 @@ func validPrefix(p string) bool {
 // Class returns the Weaviate collection holding a grin collection.
 func (s *Store) Class(collection string) string { return s.classes[collection] }
 
-// Close releases the client's connections.
+// Close ends the store's background use. The v5 client offers no way to
+// close its connections; they last as long as the process.
 func (s *Store) Close() error { return nil }
 
 // tenant returns the tenant of a partition ("" for procedural memory).
@@ -213,7 +225,10 @@ const (
 	propSeq       = "seq"
 )
 
-var returned = []string{propID, propPartition, propContent, propMetadata, propEmbedder}
+// returned lists the properties a point is read back from.
+func returned() []string {
+	return []string{propID, propPartition, propContent, propMetadata, propEmbedder}
+}
 
 // batchSize is how many points one batch request carries.
 const batchSize = 200
@@ -287,12 +302,15 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 	return nil
 }
 
-// nextSeq orders points by insertion for List: nanoseconds, strictly
-// increasing within the process.
+// nextSeq orders points by insertion for List: microseconds since 1970,
+// strictly increasing within the process. Microseconds, not nanoseconds:
+// the batch protocol carries numbers as float64, exact only below 2^53
+// (microseconds stay below it until the year 2255). Points of two grin
+// processes may still share a seq; listings break ties by point id.
 func (s *Store) nextSeq() int64 {
 	for {
 		prev := s.seq.Load()
-		next := max(prev+1, time.Now().UnixNano())
+		next := max(prev+1, time.Now().UnixMicro())
 		if s.seq.CompareAndSwap(prev, next) {
 			return next
 		}
@@ -313,8 +331,15 @@ func (s *Store) touch(collection string, partitions []string) {
 }
 
 func (s *Store) touchLocked(collection, partition string, now time.Time) {
+	if collection == memory.Procedural {
+		return
+	}
+	name := TenantName(partition)
+	if name[0] == 'h' {
+		s.hashed[name] = partition
+	}
 	if collection == memory.Episodic {
-		s.used[TenantName(partition)] = now
+		s.used[name] = now
 	}
 }
 
@@ -324,7 +349,7 @@ func (s *Store) search(collection, partition string) *graphql.Search {
 		WithCollection(s.classes[collection]).
 		WithTenant(tenant(collection, partition)).
 		WithConsistencyLevel(s.cfg.Consistency).
-		WithProperties(returned...)
+		WithProperties(returned()...)
 }
 
 // Recall implements memory.Store: a near-vector search in each partition
@@ -334,7 +359,11 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 		return nil, nil
 	}
 	s.touch(collection, partitions)
-	if info, ok := s.recorded(ctx, collection); ok && info.Dimensions != len(q.Vector) {
+	info, ok, err := s.recorded(ctx, collection)
+	if err != nil {
+		return nil, fmt.Errorf("recall %s memories: %w", collection, err)
+	}
+	if ok && info.Dimensions != len(q.Vector) {
 		// Vectors of another size were made by another embedder: they
 		// are never compared, as the embedded store skips them.
 		s.warnOnce(collection, q.Embedder, info, len(q.Vector))
@@ -344,8 +373,10 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	for _, part := range partitions {
 		near := s.client.GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
 		if q.Threshold > -1 {
-			// Cosine distance is 1 - similarity.
-			near = near.WithDistance(float32(1 - q.Threshold))
+			// Cosine distance is 1 - similarity; Weaviate computes it in
+			// float32, so a point exactly at the threshold needs a hair
+			// of room.
+			near = near.WithDistance(float32(1 - q.Threshold + thresholdSlack))
 		}
 		var res []graphql.SearchResult
 		err := s.retry(ctx, func() (err error) {
@@ -369,7 +400,7 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 				return nil, err
 			}
 			score := 1 - float64(r.Metadata.Distance)
-			if score < q.Threshold {
+			if score < q.Threshold-thresholdSlack {
 				continue
 			}
 			out = append(out, memory.Match{Point: p, Score: score})
@@ -381,6 +412,9 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	}
 	return out, nil
 }
+
+// thresholdSlack absorbs float32 rounding in Weaviate's distances.
+const thresholdSlack = 1e-6
 
 // Get implements memory.Store.
 func (s *Store) Get(ctx context.Context, collection, partition, id string) (memory.Point, error) {
@@ -438,33 +472,33 @@ func (s *Store) List(ctx context.Context, collection string, partitions []string
 	return out, nil
 }
 
-// listPage is how many points one listing request asks for. Weaviate caps
-// a query's offset plus limit (QUERY_MAXIMUM_RESULTS, 10,000 by default),
-// so listings walk by insertion order (seq) instead of by offset, and any
-// page of any partition can be read.
+// listPage is how many points one listing request asks for. Weaviate
+// caps a query's offset plus limit (QUERY_MAXIMUM_RESULTS, 10,000 by
+// default), so listings walk by insertion order (seq, then point id)
+// instead of by offset, and any page of any partition can be read.
 const listPage = 1000
 
 // listPartition returns up to limit points of one partition after skipping
 // skip, oldest first.
 func (s *Store) listPartition(ctx context.Context, collection, part string, filter map[string]any, skip, limit int) ([]memory.Point, error) {
 	var out []memory.Point
-	after := int64(math.MinInt64)
+	var last *position
 	for len(out) < limit {
 		// While skipping, only the order is fetched.
 		skipping := skip > 0
 		size := min(limit-len(out), listPage)
-		props, meta := []string{propSeq}, &graphql.Metadata{ID: true}
+		props, meta := []string{propSeq, propID}, &graphql.Metadata{ID: true}
 		if skipping {
-			size = min(skip, 10*listPage)
+			size = min(skip, listPage)
 		} else {
-			props, meta = append(slices.Clone(returned), propSeq), &graphql.Metadata{ID: true, Vector: true}
+			props, meta = append(returned(), propSeq), &graphql.Metadata{ID: true, Vector: true}
 		}
-		w := allOf(where("", filter), filters.Where().WithPath([]string{propSeq}).WithOperator(filters.GreaterThan).WithValueInt(after))
+		w := allOf(where("", filter), last.after())
 		var res []graphql.SearchResult
 		err := s.retry(ctx, func() (err error) {
 			res, err = s.search(collection, part).WithProperties(props...).
 				WithWhere(w).
-				WithSort(graphql.Sort{Path: []string{propSeq}, Order: graphql.Asc}).
+				WithSort(graphql.Sort{Path: []string{propSeq}, Order: graphql.Asc}, graphql.Sort{Path: []string{propID}, Order: graphql.Asc}).
 				WithLimit(size).
 				WithMetadata(meta).
 				Do(ctx)
@@ -477,12 +511,7 @@ func (s *Store) listPartition(ctx context.Context, collection, part string, filt
 			return nil, fmt.Errorf("list %s memories of %q: %w", collection, part, err)
 		}
 		for _, r := range res {
-			switch seq := r.Properties[propSeq].(type) {
-			case int64:
-				after = seq
-			case float64:
-				after = int64(seq)
-			}
+			last = positionOf(r)
 			if skipping {
 				skip--
 				continue
@@ -498,6 +527,38 @@ func (s *Store) listPartition(ctx context.Context, collection, part string, filt
 		}
 	}
 	return out, nil
+}
+
+// position is a point's place in a partition's insertion order.
+type position struct {
+	seq int64
+	id  string
+}
+
+func positionOf(r graphql.SearchResult) *position {
+	p := &position{}
+	switch seq := r.Properties[propSeq].(type) {
+	case int64:
+		p.seq = seq
+	case float64:
+		p.seq = int64(seq)
+	}
+	p.id, _ = r.Properties[propID].(string)
+	return p
+}
+
+// after is the condition "later than p" (nil: everything).
+func (p *position) after() *filters.WhereBuilder {
+	if p == nil {
+		return nil
+	}
+	seq := func(op filters.WhereOperator) *filters.WhereBuilder {
+		return filters.Where().WithPath([]string{propSeq}).WithOperator(op).WithValueInt(p.seq)
+	}
+	return filters.Where().WithOperator(filters.Or).WithOperands([]*filters.WhereBuilder{
+		seq(filters.GreaterThan),
+		allOf(seq(filters.Equal), filters.Where().WithPath([]string{propID}).WithOperator(filters.GreaterThan).WithValueText(p.id)),
+	})
 }
 
 // Delete implements memory.Store.
@@ -529,7 +590,9 @@ func (s *Store) DeleteWhere(ctx context.Context, collection string, partitions [
 			if err != nil {
 				return n, err
 			}
-			err = s.client.Schema().TenantsDeleter().WithClassName(s.classes[collection]).WithTenants(TenantName(part)).Do(ctx)
+			err = s.retry(ctx, func() error {
+				return s.client.Schema().TenantsDeleter().WithClassName(s.classes[collection]).WithTenants(TenantName(part)).Do(ctx)
+			})
 			if err != nil && !missingTenant(err) {
 				return n, fmt.Errorf("delete the %s tenant of %q: %w", collection, part, err)
 			}
@@ -592,6 +655,7 @@ func (s *Store) deleteWhere(ctx context.Context, collection, partition string, w
 
 // Count implements memory.Store.
 func (s *Store) Count(ctx context.Context, collection string, partitions []string) (int, error) {
+	s.touch(collection, partitions)
 	n := 0
 	for _, part := range partitions {
 		k, err := s.count(ctx, collection, part, nil)
@@ -667,32 +731,56 @@ func (s *Store) Partitions(ctx context.Context, collection string) ([]string, er
 		return out, nil
 	}
 	s.mu.Unlock()
-	tenants, err := s.client.Schema().TenantsGetter().WithClassName(s.classes[collection]).Do(ctx)
+	var tenants []models.Tenant
+	err := s.retry(ctx, func() (err error) {
+		tenants, err = s.client.Schema().TenantsGetter().WithClassName(s.classes[collection]).Do(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
 	}
 	names := map[string]bool{}
 	for _, t := range tenants {
-		if p, ok := PartitionOf(t.Name); ok {
+		p, ok := s.partitionOf(ctx, collection, t.Name)
+		if ok {
 			names[p] = true
-			continue
-		}
-		// A hashed name: the partition is written in its points.
-		res, err := s.client.Experimental().Search().WithCollection(s.classes[collection]).WithTenant(t.Name).
-			WithProperties(propPartition).WithLimit(1).Do(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list %s partitions: %w", collection, err)
-		}
-		if len(res) > 0 {
-			if p, ok := res[0].Properties[propPartition].(string); ok {
-				names[p] = true
-			}
 		}
 	}
 	s.mu.Lock()
 	s.parts[collection] = &partList{names: names, fetched: time.Now()}
 	s.mu.Unlock()
 	return sortedKeys(names), nil
+}
+
+// partitionOf names a tenant's partition. A hashed name (an id too long
+// to spell out) is looked up in the tenant's points once and remembered:
+// it never changes. An empty or vanished tenant reports false.
+func (s *Store) partitionOf(ctx context.Context, collection, tenant string) (string, bool) {
+	if p, ok := PartitionOf(tenant); ok {
+		return p, true
+	}
+	s.mu.Lock()
+	p, ok := s.hashed[tenant]
+	s.mu.Unlock()
+	if ok {
+		return p, true
+	}
+	res, err := s.client.Experimental().Search().WithCollection(s.classes[collection]).WithTenant(tenant).
+		WithConsistencyLevel(s.cfg.Consistency).WithProperties(propPartition).WithLimit(1).Do(ctx)
+	if err != nil || len(res) == 0 {
+		if err != nil && !missingTenant(err) {
+			s.log.Warn("cannot name a tenant's partition", "collection", collection, "tenant", tenant, "err", err)
+		}
+		return "", false
+	}
+	p, ok = res[0].Properties[propPartition].(string)
+	if ok && TenantName(p) == tenant {
+		s.mu.Lock()
+		s.hashed[tenant] = p
+		s.mu.Unlock()
+		return p, true
+	}
+	return "", false
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -785,9 +873,11 @@ func (s *Store) retry(ctx context.Context, call func() error) error {
 
 // missingTenant reports whether err says a tenant does not exist: a
 // partition nobody has written to yet, which holds nothing.
+//
+// Only Weaviate's own words count: anything else (a missing collection, a
+// shard that is down) is an error, never an empty answer.
 func missingTenant(err error) bool {
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "tenant not found") || strings.Contains(msg, "not found") && strings.Contains(msg, "tenant")
+	return strings.Contains(strings.ToLower(err.Error()), "tenant not found")
 }
 
 var _ memory.Store = (*Store)(nil)

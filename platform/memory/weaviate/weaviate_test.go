@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -61,6 +62,26 @@ func TestWeaviate(t *testing.T) {
 		}
 		if all, _ := s.List(ctx, memory.Declarative, []string{"big"}, nil, 0, n+10); len(all) != n {
 			t.Errorf("everything: %d points, want %d", len(all), n)
+		}
+	})
+
+	t.Run("ForeignCollectionsAreRefused", func(t *testing.T) {
+		// Collections under the prefix that grin did not lay out (another
+		// tool, or Weaviate's auto-schema) are refused, naming what differs.
+		for _, tc := range []struct{ prefix, class, want string }{
+			{"Other", `{"class": "OtherEpisodic"}`, "multi-tenancy"},
+			{"Typed", `{"class": "TypedProcedural", "properties": [{"name": "pointId", "dataType": ["text"], "tokenization": "word"}]}`, `property "pointId" is tokenized "word"`},
+		} {
+			resp, err := http.Post(srv.URL+"/v1/schema", "application/json", strings.NewReader(tc.class))
+			must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("create %s: %s", tc.class, resp.Status)
+			}
+			_, err = weaviate.Open(context.Background(), weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort, Prefix: tc.prefix})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "GRIN_WEAVIATE_PREFIX") {
+				t.Errorf("prefix %s: %v, want an error naming %q", tc.prefix, err, tc.want)
+			}
 		}
 	})
 
