@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"grin/integration/weaviatetest"
+	"grin/platform/memory/weaviate"
 )
 
 // TestServeStopsWhenWeaviateIsAway: a grin pointed at a Weaviate that is
@@ -69,11 +71,17 @@ func TestServeOnWeaviate(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Anonymous (no auth) users are "user"; their tenant holds the message.
 	r, err := http.Get(srv.URL + "/v1/schema/ServedEpisodic/tenants")
 	if err != nil || r.StatusCode != 200 {
 		t.Fatalf("the episodic collection: %v %v", r, err)
 	}
+	var tenants []struct{ Name string }
+	json.NewDecoder(r.Body).Decode(&tenants)
 	r.Body.Close()
+	if len(tenants) != 1 || tenants[0].Name != weaviate.TenantName("user") {
+		t.Errorf("tenants after one message: %+v", tenants)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d: %s", code, stderr.String())

@@ -56,7 +56,12 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-var buildOnce sync.Once
+// build builds the binary once per test process; every caller sees its
+// error.
+var build struct {
+	sync.Once
+	err error
+}
 
 // Binary returns the weaviate-server binary: GRIN_WEAVIATE_BIN, or the
 // one built into the cache directory.
@@ -77,16 +82,15 @@ func Binary(t testing.TB) string {
 	if os.Getenv("GRIN_REQUIRE_WEAVIATE") != "1" {
 		t.Skipf("no weaviate-server: build it with %s, or set GRIN_REQUIRE_WEAVIATE=1 to build it here", how)
 	}
-	var buildErr error
-	buildOnce.Do(func() {
+	build.Do(func() {
 		cmd := exec.Command("go", "install", "github.com/weaviate/weaviate/cmd/weaviate-server@"+Version)
 		cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(bin))
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("%v\n%s", err, out)
+			build.err = fmt.Errorf("%v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("build weaviate-server: %v", buildErr)
+	if build.err != nil {
+		t.Fatalf("build weaviate-server: %v", build.err)
 	}
 	return bin
 }

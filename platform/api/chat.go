@@ -10,6 +10,7 @@ import (
 
 	"grin/platform/chat"
 	"grin/platform/llm"
+	"grin/platform/memory"
 	"grin/platform/session"
 	"grin/policies"
 )
@@ -71,12 +72,21 @@ func (s *Server) chatError(ctx context.Context, err error) error {
 		return huma.Error403Forbidden("Invalid Credentials: " + err.Error())
 	case errors.Is(err, context.Canceled):
 		return huma.NewError(499, "the request was cancelled")
+	case errors.Is(err, memory.ErrDimensions):
+		return memoryConflict(err)
 	}
 	if errors.Is(err, llm.ErrProvider) {
 		// The provider's own words (never its key) help the caller.
 		return huma.Error502BadGateway("the language model failed: " + err.Error())
 	}
 	return s.internal(ctx, "chat", err)
+}
+
+// memoryConflict answers a write the memory cannot take: vectors of the
+// embedder in force do not fit the ones stored (Weaviate keeps one size
+// per collection). The error explains what to do; it holds no secret.
+func memoryConflict(err error) error {
+	return huma.Error409Conflict(err.Error())
 }
 
 // errorFrame is the Cat's WebSocket error.

@@ -490,6 +490,9 @@ func (s *Server) embedPoint(ctx context.Context, p memory.Point) (memory.Point, 
 	}
 	p.Vector, p.Embedder = vecs[0], emb.Name()
 	if err := s.deps.Memory.Upsert(ctx, []memory.Point{p}); err != nil {
+		if errors.Is(err, memory.ErrDimensions) {
+			return memory.Point{}, memoryConflict(err)
+		}
 		return memory.Point{}, s.internal(ctx, "store memory", err)
 	}
 	return p, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"grin/platform/app"
 	"grin/platform/app/apptest"
 	"grin/platform/memory/weaviate"
 )
@@ -217,6 +219,7 @@ func TestRandomizedUsersNeverCross(t *testing.T) {
 				rng := rand.New(rand.NewPCG(seed, uint64(u)))
 				sock := dial(t, in, "/ws/"+name)
 				hdr := []string{"user_id", name}
+				stored := false // this user has episodic memories now
 				for i := range steps {
 					switch rng.IntN(5) {
 					case 0, 1:
@@ -230,6 +233,10 @@ func TestRandomizedUsersNeverCross(t *testing.T) {
 								t.Errorf("%s recalled %q from %v", name, d.PageContent, d.Metadata["source"])
 							}
 						}
+						if stored && len(r.Why.Memory.Episodic) == 0 {
+							t.Errorf("%s recalled none of their own earlier messages", name)
+						}
+						stored = true
 					case 2:
 						var rec struct {
 							Vectors struct {
@@ -244,6 +251,9 @@ func TestRandomizedUsersNeverCross(t *testing.T) {
 							if !strings.HasPrefix(p.PageContent, name) {
 								t.Errorf("%s recalled %q", name, p.PageContent)
 							}
+						}
+						if stored && len(rec.Vectors.Collections["episodic"]) == 0 {
+							t.Errorf("%s's recall found none of their own messages", name)
 						}
 					case 3:
 						var h struct {
@@ -260,6 +270,7 @@ func TestRandomizedUsersNeverCross(t *testing.T) {
 						}
 					case 4:
 						in.Do("DELETE", "/memory/collections/episodic", nil, hdr...)
+						stored = false
 					}
 				}
 			})
@@ -371,5 +382,48 @@ func TestEmbedderChangeOnWeaviateIsExplained(t *testing.T) {
 	// The same size is fine.
 	if r := in.Do("PUT", "/embedder/settings/EmbedderDefaultConfig", map[string]any{"dimensions": 512}); r.Status != 200 {
 		t.Errorf("re-choosing the same embedder: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestEmbedderMismatch: Weaviate keeps one vector size per collection.
+// A grin whose embedder does not fit the stored vectors does not start,
+// and says why; one whose embedder stopped fitting while it ran (another
+// grin recorded first) answers writes with 409 and the explanation, over
+// HTTP and WebSocket alike, never a 500.
+func TestEmbedderMismatch(t *testing.T) {
+	dirA := t.TempDir()
+	a := apptest.StartWith(t, apptest.Weaviate.Config(t, dirA))
+	// b shares a's collections, and chooses 128 dimensions before anything
+	// is stored.
+	cfgB := apptest.Weaviate.Config(t, dirA)
+	cfgB.DataDir = t.TempDir()
+	b := apptest.StartWith(t, cfgB)
+	if r := b.Do("PUT", "/embedder/settings/EmbedderDefaultConfig", map[string]any{"dimensions": 128}); r.Status != 200 {
+		t.Fatalf("choosing 128 dimensions with nothing stored: %d %s", r.Status, r.Body)
+	}
+	a.Do("POST", "/message", map[string]any{"text": "remember the lighthouse"}, "user_id", "ahab")
+
+	r := b.Do("POST", "/message", map[string]any{"text": "and the whale"}, "user_id", "ahab")
+	if r.Status != 409 || !strings.Contains(string(r.Body), "512-dimensional") {
+		t.Errorf("chat with a mismatched embedder: %d %s", r.Status, r.Body)
+	}
+	sock := dial(t, b, "/ws/ahab")
+	sock.send(map[string]string{"text": "and the sea"})
+	f := sock.next()
+	for f.Type == "chat_token" {
+		f = sock.next()
+	}
+	if f.Type != "error" || !strings.Contains(f.Description, "512-dimensional") {
+		t.Errorf("over WebSocket: %+v", f)
+	}
+	b.Close()
+
+	// Restarted, b's saved 128-dimensional embedder stops the start.
+	logs := &apptest.LogBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := app.New(ctx, cfgB, slog.New(slog.NewTextHandler(logs, nil)))
+	if err == nil || !strings.Contains(err.Error(), "does not fit the memories stored in Weaviate") || !strings.Contains(err.Error(), "512-dimensional") {
+		t.Errorf("start with a mismatched embedder: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"grin/platform/auth"
 	"grin/platform/llm"
+	"grin/platform/memory"
 	"grin/platform/rabbithole"
 	"grin/policies"
 )
@@ -180,6 +181,9 @@ func (s *Server) ingestError(err error) error {
 	}
 	if errors.Is(err, llm.ErrProvider) {
 		return huma.Error502BadGateway("the embedder failed: " + err.Error())
+	}
+	if errors.Is(err, memory.ErrDimensions) {
+		return memoryConflict(err)
 	}
 	return s.internal(context.Background(), "reading a document", err)
 }

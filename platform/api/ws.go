@@ -125,8 +125,10 @@ func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket
 		if ctx.Err() != nil {
 			return
 		}
-		s.deps.Logger.Error("chat over websocket failed", "user", id.ID, "err", err)
-		sock.Send(newErrorFrame("ChatFailed", err.Error()))
+		// The frame says what the HTTP answer would: the caller's
+		// mistake or the provider's words, or for grin's own failures
+		// only that it failed (chatError logs those).
+		sock.Send(newErrorFrame("ChatFailed", s.chatError(ctx, err).Error()))
 	}
 }
 

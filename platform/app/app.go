@@ -169,13 +169,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	if wv != nil {
 		// Weaviate keeps one vector size per collection: an embedder
-		// whose vectors do not fit is explained at start and refused
-		// when chosen through the API.
+		// whose vectors do not fit stops the start, explained, and is
+		// refused when chosen through the API.
 		check := func(ctx context.Context, e llm.Embedder) error {
 			return wv.CheckEmbedder(ctx, e.Name(), e.Dimensions())
 		}
-		if err := check(ctx, providers.Embedder()); err != nil {
-			logger.Error("the embedder does not fit the memories stored in Weaviate; storing memories will fail until it does", "err", err)
+		current := providers.Embedder()
+		if err := check(ctx, current); err != nil {
+			return nil, fmt.Errorf("the embedder in force does not fit the memories stored in Weaviate: %w", err)
+		}
+		if infos, err := wv.Vectors(ctx); err == nil {
+			for _, info := range infos {
+				if info.Embedder != current.Name() {
+					logger.Warn("memories in Weaviate were made by another embedder of the same size; recall compares only vectors of the embedder in force",
+						"collection", info.Collection, "stored_by", info.Embedder, "embedder", current.Name())
+				}
+			}
 		}
 		embedders.Check(check)
 		go wv.CoolIdle(ctx, cfg.Memory.Weaviate.ColdAfter)

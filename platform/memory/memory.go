@@ -1,7 +1,7 @@
 // Package memory defines grin's vector memory: three collections of points
 // (episodic, declarative, procedural), each split into partitions, behind
-// one Store interface with a backend per deployment (embedded SQLite in
-// memory/embedded; Weaviate later).
+// one Store interface with a backend per deployment: embedded SQLite in
+// memory/embedded, Weaviate in memory/weaviate.
 //
 // Partitions carry the tenancy: an episodic partition is one user's (named
 // by the identity id), a declarative partition is a space ("shared" by
@@ -128,34 +128,28 @@ func Matches(metadata, filter map[string]any) bool {
 // term exactly when Matches finds them equal (numbers by value, strings and
 // booleans apart from numbers), and distinct keys never collide.
 func Term(key string, value any) string {
-	if f, ok := number(value); ok {
-		value = f
-	}
-	b, err := json.Marshal([]any{key, value})
-	if err != nil {
-		// Not JSON-encodable (Matches compares such values as text).
-		b, _ = json.Marshal([]any{key, fmt.Sprint(value)})
-	}
+	b, _ := json.Marshal([]any{key, canonical(value)})
 	return string(b)
 }
 
-func equal(a, b any) bool {
-	if fa, ok := number(a); ok {
-		fb, ok := number(b)
-		return ok && fa == fb
+// canonical is the value equality compares: numbers as float64, scalars
+// as they are, anything else (lists, objects) as its JSON text, or its
+// printed form when it has none.
+func canonical(v any) any {
+	if f, ok := number(v); ok {
+		return f
 	}
-	switch av := a.(type) {
-	case string:
-		bv, ok := b.(string)
-		return ok && av == bv
-	case bool:
-		bv, ok := b.(bool)
-		return ok && av == bv
-	case nil:
-		return b == nil
+	switch v.(type) {
+	case string, bool, nil:
+		return v
 	}
-	return fmt.Sprint(a) == fmt.Sprint(b)
+	if b, err := json.Marshal(v); err == nil {
+		return "json:" + string(b)
+	}
+	return "text:" + fmt.Sprint(v)
 }
+
+func equal(a, b any) bool { return canonical(a) == canonical(b) }
 
 func number(v any) (float64, bool) {
 	switch n := v.(type) {
