@@ -41,7 +41,7 @@ func (s *Server) registerChat() {
 	register(s, huma.Operation{
 		OperationID: "sendMessage", Method: http.MethodPost, Path: "/message",
 		Summary: "Send a message", Description: "Answers a message as the WebSocket does; tokens also stream to the caller's open sockets.",
-		Tags: []string{"Chat"},
+		Tags: []string{"Chat"}, Errors: []int{http.StatusConflict},
 	}, catNeed(policies.Conversation, policies.Write), func(ctx context.Context, in *MessageInput) (*ReplyOutput, error) {
 		reply, err := s.deps.Cat.Chat(ctx, identity(ctx), messageOf(in.Body))
 		if err != nil {

@@ -280,7 +280,7 @@ func (s *Server) registerMemory() {
 	register(s, huma.Operation{
 		OperationID: "createPoint", Method: http.MethodPost, Path: "/memory/collections/{collection}/points",
 		Summary: "Store a memory", Description: "Embeds and stores a memory: in your own episodic memory, or a declarative space (shared unless ?partition names another).",
-		Tags: []string{"Memory"},
+		Tags: []string{"Memory"}, Errors: []int{http.StatusConflict},
 	}, catNeed(policies.Memory, policies.Write), func(ctx context.Context, in *struct {
 		CollectionPath
 		PartitionQuery
@@ -310,7 +310,7 @@ func (s *Server) registerMemory() {
 
 	register(s, huma.Operation{
 		OperationID: "editPoint", Method: http.MethodPut, Path: "/memory/collections/{collection}/points/{point_id}",
-		Summary: "Edit a memory", Tags: []string{"Memory"}, Errors: []int{http.StatusNotFound},
+		Summary: "Edit a memory", Tags: []string{"Memory"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, catNeed(policies.Memory, policies.Edit), func(ctx context.Context, in *struct {
 		CollectionPath
 		PartitionQuery

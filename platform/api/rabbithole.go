@@ -64,7 +64,7 @@ func (s *Server) registerRabbithole() {
 		Summary: "Read a document into declarative memory",
 		Description: "The document is split into chunks, each stored with its source and time. Reading happens after the answer " +
 			"(unless ?wait=true); the uploader's sockets get a notification when it is done.",
-		Tags: []string{"Rabbit Hole"}, MaxBodyBytes: maxBody, Errors: []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType},
+		Tags: []string{"Rabbit Hole"}, MaxBodyBytes: maxBody, Errors: []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusConflict},
 	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, in *struct {
 		IngestionQuery
 		RawBody huma.MultipartFormFiles[UploadForm]
@@ -97,7 +97,7 @@ func (s *Server) registerRabbithole() {
 		OperationID: "uploadURL", Method: http.MethodPost, Path: "/rabbithole/web",
 		Summary:     "Read a web page into declarative memory",
 		Description: "Only http and https; private and loopback addresses are refused unless the operator allows them.",
-		Tags:        []string{"Rabbit Hole"},
+		Tags:        []string{"Rabbit Hole"}, Errors: []int{http.StatusConflict},
 	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, in *struct {
 		IngestionQuery
 		Body WebInput
@@ -116,7 +116,7 @@ func (s *Server) registerRabbithole() {
 		OperationID: "uploadMemory", Method: http.MethodPost, Path: "/rabbithole/memory",
 		Summary:     "Import exported declarative memories",
 		Description: "Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.",
-		Tags:        []string{"Rabbit Hole"}, MaxBodyBytes: maxBody,
+		Tags:        []string{"Rabbit Hole"}, MaxBodyBytes: maxBody, Errors: []int{http.StatusConflict},
 	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, in *struct {
 		IngestionQuery
 		RawBody huma.MultipartFormFiles[struct {
