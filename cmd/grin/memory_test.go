@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,6 +45,7 @@ func TestMemoryMigrateUsage(t *testing.T) {
 		{"bad setting", url, []string{"memory", "migrate", "--weaviate-prefix", "lower"}, 2, "--weaviate-prefix"},
 		{"unreachable", url, []string{"memory", "migrate"}, 2, "http://127.0.0.1:1 is not reachable"},
 		{"help", url, []string{"memory", "migrate", "-h"}, 0, "Usage: grin memory migrate [--from embedded] [--to weaviate]"},
+		{"help on sizes", url, []string{"memory", "migrate", "-h"}, 0, "-skip-mismatched"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runGrin(t, tc.env, tc.args...)
@@ -307,3 +310,251 @@ func TestMemoryMigrate(t *testing.T) {
 		}
 	})
 }
+
+// seedMixedSizes fills an embedded store whose episodic memory holds
+// vectors of two sizes, as after a change of embedder: three 3-dimensional
+// ones by "old-embedder", two 4-dimensional ones by "new-embedder", and a
+// point without a vector; declarative memory holds 4-dimensional ones
+// only. It returns the data directory and the points by id.
+func seedMixedSizes(t *testing.T) (string, map[string]memory.Point) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := database.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := embedded.New(ctx, db, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	points := map[string]memory.Point{}
+	add := func(collection, partition, id, embedder string, vector ...float32) {
+		p := memory.Point{
+			ID: id, Collection: collection, Partition: partition, Content: "memory " + id,
+			Metadata: map[string]any{"who": partition}, Vector: vector, Embedder: embedder,
+		}
+		if err := store.Upsert(ctx, []memory.Point{p}); err != nil {
+			t.Fatal(err)
+		}
+		points[id] = p
+	}
+	// In the order a migration reads them: declarative first, then
+	// episodic by partition.
+	add(memory.Declarative, memory.DefaultSpace, "d1", "new-embedder", 1, 0, 0, 0)
+	add(memory.Declarative, memory.DefaultSpace, "d2", "new-embedder", 0, 1, 0, 0)
+	add(memory.Episodic, "alice", "o1", "old-embedder", 1, 2, 3)
+	add(memory.Episodic, "alice", "n1", "new-embedder", 1, 2, 3, 4)
+	add(memory.Episodic, "alice", "bare", "")
+	add(memory.Episodic, "bob", "o2", "old-embedder", 3, 2, 1)
+	add(memory.Episodic, "carol", "o3", "old-embedder", 1, 1, 1)
+	add(memory.Episodic, "carol", "n2", "new-embedder", 4, 3, 2, 1)
+	return dir, points
+}
+
+// A collection holding vectors of two sizes: Weaviate keeps one. Without
+// --skip-mismatched nothing is copied and the message says why; with it
+// the others are left behind, deterministically across a resumption.
+func TestMemoryMigrateMismatchedSizes(t *testing.T) {
+	srv := weaviatetest.Shared(t)
+	ctx := context.Background()
+	open := func(t *testing.T, prefix string) *weaviate.Store {
+		t.Helper()
+		s, err := weaviate.Open(ctx, weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	count := func(t *testing.T, prefix string) int {
+		t.Helper()
+		s := open(t, prefix) // fresh: a store caches the partitions it listed
+		n := 0
+		for _, c := range memory.Collections() {
+			parts, err := s.Partitions(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := s.Count(ctx, c, parts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += k
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name   string
+		prefix string
+		// recorded, when set, is a point Weaviate holds before the
+		// migration: its size is the one kept.
+		recorded *memory.Point
+		keep     int
+		kept     []string // episodic ids copied
+		left     []string // episodic ids left behind
+		why      string   // in the refusal: why that size is kept
+		refusal  []string // the refusal's lines for the episodic sizes (spaces squeezed)
+		behind   string   // the summary's line for what was left behind (spaces squeezed)
+		total    int      // points copied
+		parts    string   // the summary's count of collections and partitions
+		resumed  string   // after an interruption after the first page
+	}{
+		{
+			name: "MostNumerous", prefix: "Mixed1", keep: 3,
+			kept: []string{"o1", "bare", "o2", "o3"}, left: []string{"n1", "n2"},
+			why: "episodic memory keeps 3 dimensions (the size of most of its vectors here)",
+			refusal: []string{
+				`3 dimensions embedder "old-embedder" 3 points kept`,
+				`4 dimensions embedder "new-embedder" 2 points would be left behind`,
+			},
+			behind:  `episodic 2 points of 4 dimensions by embedder "new-embedder" (Weaviate keeps 3)`,
+			total:   6,
+			parts:   "2 collections, 4 partitions",
+			resumed: "resuming after 3 of 6 points",
+		},
+		{
+			name: "RecordedInWeaviate", prefix: "Mixed2", keep: 4,
+			recorded: &memory.Point{ID: "before", Collection: memory.Episodic, Partition: "dave", Content: "there before",
+				Metadata: map[string]any{}, Vector: []float32{0, 0, 0, 1}, Embedder: "new-embedder"},
+			kept: []string{"n1", "bare", "n2"}, left: []string{"o1", "o2", "o3"},
+			why: `episodic memory keeps 4 dimensions (the size Weaviate records, set by embedder "new-embedder")`,
+			refusal: []string{
+				`3 dimensions embedder "old-embedder" 3 points would be left behind`,
+				`4 dimensions embedder "new-embedder" 2 points kept`,
+			},
+			behind: `episodic 3 points of 3 dimensions by embedder "old-embedder" (Weaviate keeps 4)`,
+			total:  5,
+			// bob's only point is left behind: his partition is not copied.
+			parts:   "2 collections, 3 partitions",
+			resumed: "resuming after 2 of 5 points",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, points := seedMixedSizes(t)
+			env := map[string]string{
+				"GRIN_DATA_DIR": dir, "GRIN_WEAVIATE_URL": srv.URL, "GRIN_WEAVIATE_GRPC_PORT": strconv.Itoa(srv.GRPCPort),
+				"GRIN_WEAVIATE_PREFIX": tc.prefix,
+			}
+			before := 0
+			if tc.recorded != nil {
+				if err := open(t, tc.prefix).Upsert(ctx, []memory.Point{*tc.recorded}); err != nil {
+					t.Fatal(err)
+				}
+				before = 1
+			}
+
+			// Without the flag: refused before anything is copied.
+			code, stdout, stderr := runGrin(t, env, "memory", "migrate", "--quiet")
+			if code == 0 {
+				t.Fatalf("mixed sizes migrated without --skip-mismatched:\n%s\n%s", stdout, stderr)
+			}
+			for _, want := range append([]string{
+				"Weaviate keeps one vector size per collection", "nothing was copied", tc.why,
+				fmt.Sprintf("rerun with --skip-mismatched to copy the rest and leave these %d points behind", len(tc.left)),
+				"never recalled anyway",
+			}, tc.refusal...) {
+				if !strings.Contains(squeeze(stderr), want) {
+					t.Errorf("the refusal lacks %q:\n%s", want, stderr)
+				}
+			}
+			if strings.Contains(stderr, "declarative") {
+				t.Errorf("declarative memory's vectors are all one size, yet the refusal names it:\n%s", stderr)
+			}
+			if n := count(t, tc.prefix); n != before {
+				t.Fatalf("%d points in Weaviate after a refusal, want %d", n, before)
+			}
+			if _, err := os.Stat(filepath.Join(dir, checkpointName)); !os.IsNotExist(err) {
+				t.Errorf("a refused migration wrote a checkpoint: %v", err)
+			}
+
+			// With it, interrupted after the first page (d1, d2, o1)...
+			ictx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			small := func(m *migration) {
+				m.pageSize = 3
+				m.afterPage = func(int) { cancel() }
+			}
+			var out, errOut strings.Builder
+			err := memoryMigrate(ictx, []string{"--quiet", "--skip-mismatched"}, func(k string) string { return env[k] }, &out, &errOut, small)
+			if err == nil || !strings.Contains(err.Error(), "context canceled") {
+				t.Fatalf("interrupted run: %v\n%s\n%s", err, out.String(), errOut.String())
+			}
+			if !strings.Contains(errOut.String(), fmt.Sprintf("leaving behind %d points whose vectors are not the size Weaviate keeps", len(tc.left))) {
+				t.Errorf("the run must say it leaves points behind:\n%s", errOut.String())
+			}
+
+			// ...then resumed: it leaves the same points behind and verifies.
+			code, stdout, stderr = runGrin(t, env, "memory", "migrate", "--quiet", "--skip-mismatched")
+			if code != 0 {
+				t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
+			}
+			if !strings.Contains(stderr, tc.resumed) {
+				t.Errorf("the resumed run must say %q:\n%s", tc.resumed, stderr)
+			}
+			for _, want := range []string{
+				fmt.Sprintf("copied %d points to Weaviate at %s (prefix %s), ", tc.total, srv.URL, tc.prefix),
+				tc.parts,
+				fmt.Sprintf("left behind %d points whose vectors are not the size Weaviate keeps (--skip-mismatched): %s verified", len(tc.left), tc.behind),
+				"verified: every partition holds as many points in Weaviate as in the data directory, less those left behind",
+			} {
+				if !strings.Contains(squeeze(stdout), want) {
+					t.Errorf("summary lacks %q:\n%s", want, stdout)
+				}
+			}
+
+			dst := open(t, tc.prefix)
+			for _, id := range append([]string{"d1", "d2"}, tc.kept...) {
+				p := points[id]
+				got, err := dst.Get(ctx, p.Collection, p.Partition, p.ID)
+				if err != nil {
+					t.Errorf("get %s %q %s: %v", p.Collection, p.Partition, p.ID, err)
+					continue
+				}
+				if len(p.Vector) == 0 && len(got.Vector) == 0 {
+					got.Vector = p.Vector // nil or empty: no vector either way
+				}
+				if !reflect.DeepEqual(got, p) {
+					t.Errorf("%s in Weaviate:\n got %+v\nwant %+v", id, got, p)
+				}
+			}
+			for _, id := range tc.left {
+				p := points[id]
+				if got, err := dst.Get(ctx, p.Collection, p.Partition, p.ID); !errors.Is(err, memory.ErrNotFound) {
+					t.Errorf("%s (%d dimensions) was left behind, yet Weaviate has %+v (%v)", id, len(p.Vector), got, err)
+				}
+			}
+			infos, err := dst.Vectors(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recorded := map[string]int{}
+			for _, info := range infos {
+				recorded[info.Collection] = info.Dimensions
+			}
+			if want := map[string]int{memory.Episodic: tc.keep, memory.Declarative: 4}; !reflect.DeepEqual(recorded, want) {
+				t.Errorf("Weaviate records the sizes %v, want %v", recorded, want)
+			}
+			if n := count(t, tc.prefix); n != tc.total+before {
+				t.Errorf("%d points in Weaviate, want %d", n, tc.total+before)
+			}
+
+			// Once more, from the start: the same points, verified.
+			code, stdout, stderr = runGrin(t, env, "memory", "migrate", "--quiet", "--skip-mismatched")
+			if code != 0 || strings.Contains(stderr, "resuming") || !strings.Contains(stdout, fmt.Sprintf("%d of them in this run", tc.total)) ||
+				!strings.Contains(stdout, "verified") {
+				t.Errorf("rerun: exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			// Without the flag it still refuses: Weaviate now records the
+			// kept size.
+			code, _, stderr = runGrin(t, env, "memory", "migrate", "--quiet")
+			if code == 0 || !strings.Contains(stderr, fmt.Sprintf("episodic memory keeps %d dimensions (the size Weaviate records", tc.keep)) {
+				t.Errorf("after the copy, without the flag: exit %d\n%s", code, stderr)
+			}
+		})
+	}
+}
+
+// squeeze turns every run of white space into one space.
+func squeeze(s string) string { return strings.Join(strings.Fields(s), " ") }
