@@ -99,7 +99,7 @@ func memoryMigrate(ctx context.Context, args []string, getenv func(string) strin
 	}
 	defer db.Close()
 	dst, err := weaviate.Open(ctx, weaviate.Config{
-		URL: w.URL, GRPCPort: w.GRPCPort, APIKey: w.APIKey.Reveal(), Prefix: w.Prefix, Replication: w.Replication,
+		URL: w.URL, GRPCPort: w.GRPCPort, GRPCPorts: w.GRPCPorts, APIKey: w.APIKey.Reveal(), Prefix: w.Prefix, Replication: w.Replication,
 	})
 	if err != nil {
 		return fmt.Errorf("migrate memory: %w", err)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ type Server struct {
 	bin      string
 	args     []string
 	env      []string
+	peers    string // the other nodes' gossip addresses, in a cluster
 	exited   chan struct{}
 	logs     *syncBuffer
 }
@@ -95,14 +97,51 @@ func Binary(t testing.TB) string {
 	return bin
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// ports hands out distinct free loopback ports: each stays bound until
+// release, so no two of one server or cluster can be the same.
+type ports struct {
+	t    testing.TB
+	held []net.Listener
+}
+
+func (p *ports) bind(port int) bool {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
-		t.Fatal(err)
+		return false
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	p.held = append(p.held, ln)
+	return true
+}
+
+// one returns a free port.
+func (p *ports) one() int {
+	p.t.Helper()
+	if !p.bind(0) {
+		p.t.Fatal("no free port")
+	}
+	return p.held[len(p.held)-1].Addr().(*net.TCPAddr).Port
+}
+
+// pair returns a free port whose successor is free too (Weaviate puts a
+// second listener there).
+func (p *ports) pair() int {
+	p.t.Helper()
+	for range 100 {
+		port := p.one()
+		if p.bind(port + 1) {
+			return port
+		}
+	}
+	p.t.Fatal("no two adjacent free ports")
+	return 0
+}
+
+// release frees the ports for the servers about to start.
+func (p *ports) release() {
+	for _, ln := range p.held {
+		ln.Close()
+	}
+	p.held = nil
 }
 
 // Start runs one single-node Weaviate and waits until it is ready. It
@@ -184,12 +223,14 @@ type node struct {
 	join, raftJoin, bootstrapExpect string
 }
 
-func newNode(t testing.TB, name string) node {
-	return node{name: name, http: freePort(t), grpc: freePort(t), gossip: freePortPair(t), raft: freePortPair(t)}
+func newNode(p *ports, name string) node {
+	return node{name: name, http: p.one(), grpc: p.one(), gossip: p.pair(), raft: p.pair()}
 }
 
 func launch(t testing.TB, bin, dataDir string) (*Server, error) {
-	n := newNode(t, "")
+	p := &ports{t: t}
+	n := newNode(p, "")
+	p.release()
 	n.name = "node-" + strconv.Itoa(n.http)
 	n.raftJoin, n.bootstrapExpect = n.name+":"+strconv.Itoa(n.raft), "1"
 	s := prepare(bin, dataDir, n)
@@ -211,6 +252,8 @@ func prepare(bin, dataDir string, n node) *Server {
 		"DEFAULT_VECTORIZER_MODULE=none",
 		"ENABLE_MODULES=",
 		"DISABLE_TELEMETRY=true",
+		// Its profiling listener would take :6060, shared by every server.
+		"GO_PROFILING_DISABLE=true",
 		"GRPC_PORT="+strconv.Itoa(n.grpc),
 		// Weaviate finds a peer's data port next to its gossip port, and
 		// its internal RPC port next to its Raft port.
@@ -253,8 +296,9 @@ func StartCluster(t testing.TB, n int) []*Server {
 	bin := Binary(t)
 	nodes := make([]node, n)
 	var raftJoin []string
+	p := &ports{t: t}
 	for i := range nodes {
-		nodes[i] = newNode(t, "weaviate-"+strconv.Itoa(i))
+		nodes[i] = newNode(p, "weaviate-"+strconv.Itoa(i))
 		raftJoin = append(raftJoin, nodes[i].name+":"+strconv.Itoa(nodes[i].raft))
 	}
 	servers := make([]*Server, n)
@@ -264,8 +308,26 @@ func StartCluster(t testing.TB, n int) []*Server {
 			nodes[i].join = "127.0.0.1:" + strconv.Itoa(nodes[0].gossip)
 		}
 		servers[i] = prepare(bin, t.TempDir(), nodes[i])
+		// Asynchronous replication brings a node that was down up to
+		// date; by default it compares every 30 s and leaves writes of the
+		// last 30 s alone. Tests wait for it, so it runs every 2 s here.
+		servers[i].env = append(servers[i].env,
+			"ASYNC_REPLICATION_FREQUENCY=2s",
+			"ASYNC_REPLICATION_PROPAGATION_DELAY=2s",
+			"ASYNC_REPLICATION_ALIVE_NODES_CHECKING_FREQUENCY=1s",
+		)
 		t.Cleanup(servers[i].Stop)
 	}
+	for i, s := range servers {
+		var peers []string
+		for j, n := range nodes {
+			if j != i {
+				peers = append(peers, "127.0.0.1:"+strconv.Itoa(n.gossip))
+			}
+		}
+		s.peers = strings.Join(peers, ",")
+	}
+	p.release()
 	// The first node must listen for gossip before the others join it;
 	// none is ready until the cluster's Raft has a quorum.
 	if err := servers[0].spawn(); err != nil {
@@ -331,24 +393,14 @@ func (s *Server) running() bool {
 // and ports, and waits until it is ready.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
+	if s.peers != "" {
+		// Back in a running cluster, it joins its peers' gossip (the first
+		// node started with nobody to join).
+		s.env = append(slices.DeleteFunc(s.env, func(e string) bool { return strings.HasPrefix(e, "CLUSTER_JOIN=") }), "CLUSTER_JOIN="+s.peers)
+	}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// freePortPair returns a free port whose successor is free too.
-func freePortPair(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		p := freePort(t)
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
-		if err == nil {
-			ln.Close()
-			return p
-		}
-	}
-	t.Fatal("no two adjacent free ports")
-	return 0
 }
 
 // waitReady polls /v1/.well-known/ready.

@@ -247,7 +247,7 @@ func openMemory(ctx context.Context, cfg config.Config, db *sql.DB, logger *slog
 	}
 	w := cfg.Memory.Weaviate
 	wv, err := weaviate.Open(ctx, weaviate.Config{
-		URL: w.URL, GRPCPort: w.GRPCPort, APIKey: w.APIKey.Reveal(), Prefix: w.Prefix,
+		URL: w.URL, GRPCPort: w.GRPCPort, GRPCPorts: w.GRPCPorts, APIKey: w.APIKey.Reveal(), Prefix: w.Prefix,
 		Replication: w.Replication, Logger: logger.With("component", "weaviate"),
 	})
 	if err != nil {

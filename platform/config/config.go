@@ -80,8 +80,12 @@ type Memory struct {
 
 // Weaviate configures the Weaviate backend (GRIN_MEMORY=weaviate).
 type Weaviate struct {
-	URL         string
+	// URL is one node's HTTP address, or several nodes', comma-separated.
+	URL string
+	// GRPCPort is every node's gRPC port; GRPCPorts, when the setting
+	// lists several, each node's in the order of URL.
 	GRPCPort    int
+	GRPCPorts   []int
 	APIKey      Secret
 	Prefix      string
 	Replication int
@@ -230,13 +234,20 @@ var settings = []setting{
 		}
 		return fmt.Errorf(`must be "embedded" or "weaviate", got %q`, v)
 	}},
-	{"WEAVIATE_URL", "weaviate-url", "", "Weaviate's HTTP address, e.g. http://127.0.0.1:8080 (GRIN_MEMORY=weaviate)", func(c *Config, v string) error { c.Memory.Weaviate.URL = v; return nil }},
-	{"WEAVIATE_GRPC_PORT", "weaviate-grpc-port", "50051", "Weaviate's gRPC port, on the URL's host", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("must be a port number, got %q", v)
+	{"WEAVIATE_URL", "weaviate-url", "", "Weaviate's HTTP address, e.g. http://127.0.0.1:8080, or a cluster's nodes, comma-separated (GRIN_MEMORY=weaviate)", func(c *Config, v string) error { c.Memory.Weaviate.URL = v; return nil }},
+	{"WEAVIATE_GRPC_PORT", "weaviate-grpc-port", "50051", "Weaviate's gRPC port on each URL's host, or one port per URL, comma-separated", func(c *Config, v string) error {
+		var ports []int
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("must be a port number, or one per URL comma-separated, got %q", v)
+			}
+			ports = append(ports, n)
 		}
-		c.Memory.Weaviate.GRPCPort = n
+		c.Memory.Weaviate.GRPCPort = ports[0]
+		if len(ports) > 1 {
+			c.Memory.Weaviate.GRPCPorts = ports
+		}
 		return nil
 	}},
 	{"WEAVIATE_API_KEY", "weaviate-api-key", "", "Weaviate's API key, when it requires one", func(c *Config, v string) error { c.Memory.Weaviate.APIKey = Secret(v); return nil }},
@@ -364,8 +375,12 @@ func (c Config) Validate() error {
 	if c.APIKeyWS != "" && len(c.APIKeyWS) < 16 {
 		errs = append(errs, fmt.Errorf("GRIN_API_KEY_WS: is %d characters; use at least 16", len(c.APIKeyWS)))
 	}
-	if c.Memory.Backend == "weaviate" && c.Memory.Weaviate.URL == "" {
-		errs = append(errs, errors.New("GRIN_MEMORY=weaviate needs GRIN_WEAVIATE_URL, Weaviate's HTTP address such as http://127.0.0.1:8080"))
+	if w := c.Memory.Weaviate; c.Memory.Backend == "weaviate" {
+		if w.URL == "" {
+			errs = append(errs, errors.New("GRIN_MEMORY=weaviate needs GRIN_WEAVIATE_URL, Weaviate's HTTP address such as http://127.0.0.1:8080"))
+		} else if n := len(strings.Split(w.URL, ",")); len(w.GRPCPorts) > 1 && len(w.GRPCPorts) != n {
+			errs = append(errs, fmt.Errorf("GRIN_WEAVIATE_GRPC_PORT lists %d ports for the %d URLs of GRIN_WEAVIATE_URL: give one port for all, or one per URL", len(w.GRPCPorts), n))
+		}
 	}
 	if c.AuthHandler == "oidc" {
 		if c.OIDC.Issuer == "" || c.OIDC.Audience == "" || c.OIDC.JWKSURL == "" {

@@ -142,6 +142,12 @@ func TestMemorySettings(t *testing.T) {
 				return m.Backend == "weaviate" && w.URL == "http://10.0.0.5:8080" && w.GRPCPort == 50052 && w.Replication == 3 && w.ColdAfter == 0 && w.Prefix == "Grin"
 			}},
 		{"weaviate needs a URL", map[string]string{"GRIN_MEMORY": "weaviate"}, "GRIN_WEAVIATE_URL", nil},
+		{"a cluster's nodes", map[string]string{"GRIN_MEMORY": "weaviate", "GRIN_WEAVIATE_URL": "http://a:8080,http://b:8081", "GRIN_WEAVIATE_GRPC_PORT": "50051, 50052"}, "",
+			func(m Memory) bool {
+				return m.Weaviate.GRPCPort == 50051 && len(m.Weaviate.GRPCPorts) == 2 && m.Weaviate.GRPCPorts[1] == 50052
+			}},
+		{"ports and URLs disagree", map[string]string{"GRIN_MEMORY": "weaviate", "GRIN_WEAVIATE_URL": "http://a:8080,http://b:8081,http://c:8082", "GRIN_WEAVIATE_GRPC_PORT": "50051,50052"}, "lists 2 ports for the 3 URLs", nil},
+		{"bad port in a list", map[string]string{"GRIN_WEAVIATE_GRPC_PORT": "50051,x"}, "GRIN_WEAVIATE_GRPC_PORT", nil},
 		{"unknown backend", map[string]string{"GRIN_MEMORY": "qdrant"}, `GRIN_MEMORY: must be "embedded" or "weaviate"`, nil},
 		{"bad port", map[string]string{"GRIN_WEAVIATE_GRPC_PORT": "70000"}, "GRIN_WEAVIATE_GRPC_PORT", nil},
 		{"bad prefix", map[string]string{"GRIN_WEAVIATE_PREFIX": "grin-x"}, "GRIN_WEAVIATE_PREFIX", nil},

@@ -27,9 +27,9 @@ const (
 // from the first call. Cool returns how many tenants it cooled.
 func (s *Store) Cool(ctx context.Context, idle time.Duration) (int, error) {
 	class := s.classes[memory.Episodic]
-	tenants, err := s.client.Schema().TenantsGetter().WithClassName(class).Do(ctx)
+	tenants, err := s.tenants(ctx, class)
 	if err != nil {
-		return 0, fmt.Errorf("list %s tenants: %w", class, err)
+		return 0, err
 	}
 	now := time.Now()
 	var idleOnes []models.Tenant
@@ -50,7 +50,9 @@ func (s *Store) Cool(ctx context.Context, idle time.Duration) (int, error) {
 	s.mu.Unlock()
 	n := 0
 	for chunk := range slices.Chunk(idleOnes, 100) {
-		if err := s.client.Schema().TenantsUpdater().WithClassName(class).WithTenants(chunk...).Do(ctx); err != nil {
+		if err := s.retry(ctx, func() error {
+			return s.c().Schema().TenantsUpdater().WithClassName(class).WithTenants(chunk...).Do(ctx)
+		}); err != nil {
 			return n, fmt.Errorf("set %d %s tenants cold: %w", len(chunk), class, err)
 		}
 		n += len(chunk)
@@ -93,10 +95,9 @@ func (s *Store) CoolIdle(ctx context.Context, idle time.Duration) {
 // Activity returns a user's episodic tenant status (HOT, COLD, ...), or ""
 // when the user has no tenant.
 func (s *Store) Activity(ctx context.Context, partition string) (string, error) {
-	class := s.classes[memory.Episodic]
-	tenants, err := s.client.Schema().TenantsGetter().WithClassName(class).Do(ctx)
+	tenants, err := s.tenants(ctx, s.classes[memory.Episodic])
 	if err != nil {
-		return "", fmt.Errorf("list %s tenants: %w", class, err)
+		return "", err
 	}
 	name := TenantName(partition)
 	for _, t := range tenants {
@@ -111,4 +112,17 @@ func (s *Store) Activity(ctx context.Context, partition string) (string, error) 
 		}
 	}
 	return "", nil
+}
+
+// tenants lists a collection's tenants with their activity.
+func (s *Store) tenants(ctx context.Context, class string) ([]models.Tenant, error) {
+	var tenants []models.Tenant
+	err := s.retry(ctx, func() (err error) {
+		tenants, err = s.c().Schema().TenantsGetter().WithClassName(class).Do(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s tenants: %w", class, err)
+	}
+	return tenants, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/weaviate/weaviate-go-client/v5/weaviate/filters"
 	"github.com/weaviate/weaviate-go-client/v5/weaviate/graphql"
+	"github.com/weaviate/weaviate-go-client/v5/weaviate/schema"
 	"github.com/weaviate/weaviate/entities/models"
 
 	"grin/platform/memory"
@@ -70,8 +71,15 @@ func (s *Store) classDef(collection string) *models.Class {
 func (s *Store) replicate(c *models.Class) {
 	if s.cfg.Replication > 0 {
 		// Asynchronous replication lets a node that was down catch up on
-		// the writes it missed.
-		c.ReplicationConfig = &models.ReplicationConfig{Factor: int64(s.cfg.Replication), AsyncEnabled: s.cfg.Replication > 1}
+		// the writes it missed. A point one replica lacks was either
+		// written while it was down or deleted while another was: the
+		// later of the two wins (a user's erasure included), where
+		// Weaviate's default would leave the difference unresolved and
+		// the point unreadable through that replica.
+		c.ReplicationConfig = &models.ReplicationConfig{
+			Factor: int64(s.cfg.Replication), AsyncEnabled: s.cfg.Replication > 1,
+			DeletionStrategy: "TimeBasedResolution",
+		}
 	}
 }
 
@@ -95,7 +103,11 @@ func (s *Store) metaDef() *models.Class {
 // ensureSchema creates missing collections and checks existing ones are
 // laid out as grin expects.
 func (s *Store) ensureSchema(ctx context.Context) error {
-	dump, err := s.client.Schema().Getter().Do(ctx)
+	var dump *schema.Dump
+	err := s.retry(ctx, func() (err error) {
+		dump, err = s.c().Schema().Getter().Do(ctx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
@@ -110,9 +122,9 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 	for _, c := range want {
 		existing, ok := have[c.Class]
 		if !ok {
-			if err := s.client.Schema().ClassCreator().WithClass(c).Do(ctx); err != nil {
+			if err := s.c().Schema().ClassCreator().WithClass(c).Do(ctx); err != nil {
 				// Another grin may have created it meanwhile.
-				if exists, _ := s.client.Schema().ClassExistenceChecker().WithClassName(c.Class).Do(ctx); !exists {
+				if exists, _ := s.c().Schema().ClassExistenceChecker().WithClassName(c.Class).Do(ctx); !exists {
 					return fmt.Errorf("create collection %s: %w", c.Class, err)
 				}
 			}
@@ -231,7 +243,7 @@ func (s *Store) checkVector(ctx context.Context, p memory.Point) error {
 		return nil
 	}
 	info = VectorInfo{Collection: p.Collection, Embedder: p.Embedder, Dimensions: len(p.Vector), Distance: Distance}
-	_, err = s.client.Data().Creator().WithClassName(s.metaClass()).WithID(metaID(p.Collection)).
+	_, err = s.c().Data().Creator().WithClassName(s.metaClass()).WithID(metaID(p.Collection)).
 		WithProperties(map[string]any{"collection": info.Collection, "embedder": info.Embedder, "dimensions": info.Dimensions, "distance": info.Distance}).
 		WithConsistencyLevel(s.cfg.Consistency).Do(ctx)
 	if err != nil {
@@ -272,7 +284,7 @@ func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, 
 	}
 	var res []graphql.SearchResult
 	err := s.retry(ctx, func() (err error) {
-		res, err = s.client.Experimental().Search().WithCollection(s.metaClass()).
+		res, err = s.c().Experimental().Search().WithCollection(s.metaClass()).
 			WithWhere(filters.Where().WithPath([]string{"collection"}).WithOperator(filters.Equal).WithValueText(collection)).
 			WithProperties("collection", "embedder", "dimensions", "distance").
 			WithConsistencyLevel(s.cfg.Consistency).WithLimit(1).Do(ctx)

@@ -45,10 +45,17 @@ import (
 
 // Config says where Weaviate is and how grin uses it.
 type Config struct {
-	// URL is Weaviate's HTTP address, e.g. http://127.0.0.1:8080.
+	// URL is Weaviate's HTTP address, e.g. http://127.0.0.1:8080, or the
+	// addresses of several nodes of one cluster, comma-separated: grin
+	// starts with the first that is ready and moves to the next when a
+	// request fails.
 	URL string
-	// GRPCPort is Weaviate's gRPC port on the URL's host (default 50051).
+	// GRPCPort is every node's gRPC port, on its URL's host (default
+	// 50051).
 	GRPCPort int
+	// GRPCPorts, when given, is each node's gRPC port, in the order of
+	// the URLs (nodes sharing a host); it overrides GRPCPort.
+	GRPCPorts []int
 	// APIKey, when set, is sent as a bearer token.
 	APIKey string
 	// Prefix names grin's collections: Prefix+"Episodic" and so on
@@ -58,8 +65,9 @@ type Config struct {
 	// Replication is the replication factor of collections grin creates
 	// (0: Weaviate's default). Existing collections keep theirs.
 	Replication int
-	// Consistency is the consistency level of reads and writes: ONE,
-	// QUORUM (default) or ALL.
+	// Consistency is the consistency level of reads, and the least that
+	// writes settle for: ONE, QUORUM (default) or ALL. Writes ask for ALL
+	// first (see writeLevel).
 	Consistency string
 	// Timeout bounds each request (default 30 s).
 	Timeout time.Duration
@@ -70,11 +78,15 @@ type Config struct {
 //
 // Notes: safe for concurrent use.
 type Store struct {
-	client  *wv.Client
-	cfg     Config
-	log     *slog.Logger
-	classes map[string]string // grin collection -> Weaviate class
-	seq     atomic.Int64
+	nodes []node
+	cur   atomic.Int32 // the node requests go to
+	// degradedUntil (unix nanoseconds): writes until then do not ask
+	// for ALL.
+	degradedUntil atomic.Int64
+	cfg           Config
+	log           *slog.Logger
+	classes       map[string]string // grin collection -> Weaviate class
+	seq           atomic.Int64
 
 	mu      sync.Mutex
 	vectors map[string]VectorInfo // recorded per collection
@@ -116,35 +128,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if !validPrefix(cfg.Prefix) {
 		return nil, fmt.Errorf("weaviate collection prefix %q: want a capital letter followed by letters and digits", cfg.Prefix)
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("weaviate URL %q: want http://host:port or https://host:port", redact(cfg.URL))
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("weaviate URL %s: put credentials in GRIN_WEAVIATE_API_KEY, not in the URL", u.Redacted())
-	}
-	if err := ready(ctx, cfg); err != nil {
+	nodes, err := connect(ctx, cfg)
+	if err != nil {
 		return nil, err
 	}
-	headers := map[string]string{}
-	if cfg.APIKey != "" {
-		headers["Authorization"] = "Bearer " + cfg.APIKey
-	}
-	client, err := wv.NewClient(wv.Config{
-		Host: u.Host, Scheme: u.Scheme, Headers: headers, Timeout: cfg.Timeout,
-		GrpcConfig: &wvgrpc.Config{Host: u.Hostname() + ":" + strconv.Itoa(cfg.GRPCPort), Secured: u.Scheme == "https"},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to weaviate at %s: %w", cfg.URL, err)
-	}
 	s := &Store{
-		client: client, cfg: cfg, log: cfg.Logger,
+		nodes: nodes, cfg: cfg, log: cfg.Logger,
 		classes: map[string]string{},
 		vectors: map[string]VectorInfo{}, used: map[string]time.Time{},
 		parts: map[string]*partList{}, hashed: map[string]string{}, warned: map[string]bool{},
 	}
 	for _, c := range memory.Collections() {
 		s.classes[c] = cfg.Prefix + strings.ToUpper(c[:1]) + c[1:]
+	}
+	// Start with the first node that is ready.
+	for i, n := range nodes {
+		if n.readyErr == nil {
+			s.cur.Store(int32(i))
+			break
+		}
+		cfg.Logger.Warn("a weaviate node is not ready; using the others", "url", n.url, "err", n.readyErr)
 	}
 	s.seq.Store(time.Now().UnixMicro())
 	if err := s.ensureSchema(ctx); err != nil {
@@ -153,27 +156,97 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// ready asks Weaviate's readiness endpoint once, so that a grin started
+// node is one Weaviate node grin may talk to.
+type node struct {
+	url      string
+	client   *wv.Client
+	readyErr error // at start
+}
+
+// connect makes a client for every node of cfg.URL; at least one must be
+// ready.
+func connect(ctx context.Context, cfg Config) ([]node, error) {
+	urls := strings.Split(cfg.URL, ",")
+	ports := cfg.GRPCPorts
+	switch {
+	case len(ports) == 0:
+		ports = []int{cfg.GRPCPort}
+		fallthrough
+	case len(ports) == 1:
+		ports = slices.Repeat(ports, len(urls))
+	case len(ports) != len(urls):
+		return nil, fmt.Errorf("weaviate: %d gRPC ports for %d URLs; give one port for all, or one per URL", len(ports), len(urls))
+	}
+	headers := map[string]string{}
+	if cfg.APIKey != "" {
+		headers["Authorization"] = "Bearer " + cfg.APIKey
+	}
+	var nodes []node
+	var down []error
+	for i, raw := range urls {
+		raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("weaviate URL %q: want http://host:port or https://host:port", redact(raw))
+		}
+		if u.User != nil {
+			return nil, fmt.Errorf("weaviate URL %s: put credentials in GRIN_WEAVIATE_API_KEY, not in the URL", u.Redacted())
+		}
+		client, err := wv.NewClient(wv.Config{
+			Host: u.Host, Scheme: u.Scheme, Headers: headers, Timeout: cfg.Timeout,
+			GrpcConfig: &wvgrpc.Config{Host: u.Hostname() + ":" + strconv.Itoa(ports[i]), Secured: u.Scheme == "https"},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("connect to weaviate at %s: %w", raw, err)
+		}
+		n := node{url: raw, client: client, readyErr: ready(ctx, raw, cfg.APIKey)}
+		if n.readyErr != nil {
+			down = append(down, n.readyErr)
+		}
+		nodes = append(nodes, n)
+	}
+	if len(down) == len(nodes) {
+		return nil, errors.Join(down...)
+	}
+	return nodes, nil
+}
+
+// ready asks a node's readiness endpoint once, so that a grin started
 // against a Weaviate that is down or still starting says so plainly.
-func ready(ctx context.Context, cfg Config) error {
+func ready(ctx context.Context, base, apiKey string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(cfg.URL, "/")+"/v1/.well-known/ready", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/.well-known/ready", nil)
 	if err != nil {
-		return fmt.Errorf("weaviate at %s: %w", cfg.URL, err)
+		return fmt.Errorf("weaviate at %s: %w", base, err)
 	}
-	if cfg.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
+	if apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+apiKey)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("weaviate at %s is not reachable: %w", cfg.URL, err)
+		return fmt.Errorf("weaviate at %s is not reachable: %w", base, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("weaviate at %s is not ready: %s from /v1/.well-known/ready", cfg.URL, resp.Status)
+		return fmt.Errorf("weaviate at %s is not ready: %s from /v1/.well-known/ready", base, resp.Status)
 	}
 	return nil
+}
+
+// c is the client of the node requests go to now.
+func (s *Store) c() *wv.Client { return s.nodes[s.cur.Load()].client }
+
+// failover moves requests to the next node, unless another request
+// already moved them since from was read.
+func (s *Store) failover(from int32) {
+	if len(s.nodes) < 2 {
+		return
+	}
+	next := (from + 1) % int32(len(s.nodes))
+	if s.cur.CompareAndSwap(from, next) {
+		s.log.Warn("weaviate node failing; moving to the next", "from", s.nodes[from].url, "to", s.nodes[next].url)
+	}
 }
 
 // redact hides a password in a URL that may hold one, for messages.
@@ -208,10 +281,11 @@ func tenant(collection, partition string) string {
 	return TenantName(partition)
 }
 
-// objectID is a point's Weaviate id: a name-based UUID of its collection,
-// partition and id, so an upsert of the same point replaces it.
-func objectID(p memory.Point) strfmt.UUID {
-	return strfmt.UUID(uuid.NewHash(sha1.New(), uuid.NameSpaceOID, []byte(p.Collection+"\x00"+p.Partition+"\x00"+p.ID), 5).String())
+// ObjectID is a point's Weaviate object id: a name-based UUID of its
+// collection, partition and id, so an upsert of the same point replaces
+// it, and tools can address the object directly.
+func ObjectID(p memory.Point) string {
+	return uuid.NewHash(sha1.New(), uuid.NameSpaceOID, []byte(p.Collection+"\x00"+p.Partition+"\x00"+p.ID), 5).String()
 }
 
 // Properties of every object.
@@ -263,7 +337,7 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 			terms = append(terms, memory.Term(k, v))
 		}
 		objects = append(objects, &models.Object{
-			Class: s.classes[p.Collection], ID: objectID(p), Tenant: tenant(p.Collection, p.Partition),
+			Class: s.classes[p.Collection], ID: strfmt.UUID(ObjectID(p)), Tenant: tenant(p.Collection, p.Partition),
 			Vector: p.Vector,
 			Properties: map[string]any{
 				propID: p.ID, propPartition: p.Partition, propContent: p.Content,
@@ -275,12 +349,15 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 	for chunk := range slices.Chunk(objects, batchSize) {
 		// Objects carry their ids, so sending a chunk again is harmless.
 		err := s.retry(ctx, func() error {
-			resp, err := s.client.Batch().ObjectsBatcher().WithObjects(chunk...).WithConsistencyLevel(s.cfg.Consistency).Do(ctx)
+			level := s.writeLevel()
+			resp, err := s.c().Batch().ObjectsBatcher().WithObjects(chunk...).WithConsistencyLevel(level).Do(ctx)
 			if err != nil {
+				s.degrade(level)
 				return err
 			}
 			for _, r := range resp {
 				if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
+					s.degrade(level)
 					return fmt.Errorf("%s: %s", r.Class, r.Result.Errors.Error[0].Message)
 				}
 			}
@@ -301,6 +378,30 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// writeLevel is the consistency level of the next write. A search reads
+// one replica's index, so a point only some replicas hold yet may be
+// missed by the next recall: writes ask every replica (ALL) so that a
+// user's next turn recalls what they just said. When a replica is down
+// ALL fails; the retry and the writes of the next half minute settle for
+// the configured level, which the live replicas can give.
+func (s *Store) writeLevel() string {
+	if time.Now().UnixNano() < s.degradedUntil.Load() {
+		return s.cfg.Consistency
+	}
+	return "ALL"
+}
+
+// degrade notes that a write at level failed.
+func (s *Store) degrade(level string) {
+	if level == "ALL" && s.cfg.Consistency != "ALL" {
+		s.degradedUntil.Store(time.Now().Add(degradedFor).UnixNano())
+	}
+}
+
+// degradedFor is how long writes settle for the configured level after
+// one at ALL failed.
+const degradedFor = 30 * time.Second
 
 // nextSeq orders points by insertion for List: microseconds since 1970,
 // strictly increasing within the process. Microseconds, not nanoseconds:
@@ -345,7 +446,7 @@ func (s *Store) touchLocked(collection, partition string, now time.Time) {
 
 // search is the gRPC search of one partition.
 func (s *Store) search(collection, partition string) *graphql.Search {
-	return s.client.Experimental().Search().
+	return s.c().Experimental().Search().
 		WithCollection(s.classes[collection]).
 		WithTenant(tenant(collection, partition)).
 		WithConsistencyLevel(s.cfg.Consistency).
@@ -371,7 +472,7 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	}
 	var out []memory.Match
 	for _, part := range partitions {
-		near := s.client.GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
+		near := s.c().GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
 		if q.Threshold > -1 {
 			// Cosine distance is 1 - similarity; Weaviate computes it in
 			// float32, so a point exactly at the threshold needs a hair
@@ -591,7 +692,7 @@ func (s *Store) DeleteWhere(ctx context.Context, collection string, partitions [
 				return n, err
 			}
 			err = s.retry(ctx, func() error {
-				return s.client.Schema().TenantsDeleter().WithClassName(s.classes[collection]).WithTenants(TenantName(part)).Do(ctx)
+				return s.c().Schema().TenantsDeleter().WithClassName(s.classes[collection]).WithTenants(TenantName(part)).Do(ctx)
 			})
 			if err != nil && !missingTenant(err) {
 				return n, fmt.Errorf("delete the %s tenant of %q: %w", collection, part, err)
@@ -625,15 +726,20 @@ func (s *Store) DeleteWhere(ctx context.Context, collection string, partitions [
 func (s *Store) deleteWhere(ctx context.Context, collection, partition string, w *filters.WhereBuilder) (int, error) {
 	n := 0
 	for {
-		d := s.client.Batch().ObjectsBatchDeleter().
-			WithClassName(s.classes[collection]).
-			WithWhere(w).
-			WithOutput("minimal").
-			WithConsistencyLevel(s.cfg.Consistency)
-		if t := tenant(collection, partition); t != "" {
-			d = d.WithTenant(t)
-		}
-		resp, err := d.Do(ctx)
+		// Deleting what matches is idempotent: a retry deletes the rest.
+		var resp *models.BatchDeleteResponse
+		err := s.retry(ctx, func() (err error) {
+			d := s.c().Batch().ObjectsBatchDeleter().
+				WithClassName(s.classes[collection]).
+				WithWhere(w).
+				WithOutput("minimal").
+				WithConsistencyLevel(s.cfg.Consistency)
+			if t := tenant(collection, partition); t != "" {
+				d = d.WithTenant(t)
+			}
+			resp, err = d.Do(ctx)
+			return err
+		})
 		if err != nil {
 			if missingTenant(err) {
 				return n, nil
@@ -672,16 +778,16 @@ func (s *Store) count(ctx context.Context, collection, partition string, filter 
 		return 0, nil
 	}
 	class := s.classes[collection]
-	agg := s.client.GraphQL().Aggregate().WithClassName(class).
-		WithFields(graphql.Field{Name: "meta", Fields: []graphql.Field{{Name: "count"}}})
-	if t := tenant(collection, partition); t != "" {
-		agg = agg.WithTenant(t)
-	}
-	if w := where("", filter); w != nil {
-		agg = agg.WithWhere(w)
-	}
 	var resp *models.GraphQLResponse
 	err := s.retry(ctx, func() (err error) {
+		agg := s.c().GraphQL().Aggregate().WithClassName(class).
+			WithFields(graphql.Field{Name: "meta", Fields: []graphql.Field{{Name: "count"}}})
+		if t := tenant(collection, partition); t != "" {
+			agg = agg.WithTenant(t)
+		}
+		if w := where("", filter); w != nil {
+			agg = agg.WithWhere(w)
+		}
 		resp, err = agg.Do(ctx)
 		if err == nil && len(resp.Errors) > 0 {
 			err = errors.New(resp.Errors[0].Message)
@@ -701,8 +807,11 @@ func (s *Store) count(ctx context.Context, collection, partition string, filter 
 			} `json:"meta"`
 		}
 	}
-	raw, _ := json.Marshal(resp.Data)
-	if err := json.Unmarshal(raw, &out); err != nil {
+	raw, err := json.Marshal(resp.Data)
+	if err == nil {
+		err = json.Unmarshal(raw, &out)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("count %s memories of %q: %w", collection, partition, err)
 	}
 	if rows := out.Aggregate[class]; len(rows) > 0 {
@@ -731,11 +840,7 @@ func (s *Store) Partitions(ctx context.Context, collection string) ([]string, er
 		return out, nil
 	}
 	s.mu.Unlock()
-	var tenants []models.Tenant
-	err := s.retry(ctx, func() (err error) {
-		tenants, err = s.client.Schema().TenantsGetter().WithClassName(s.classes[collection]).Do(ctx)
-		return err
-	})
+	tenants, err := s.tenants(ctx, s.classes[collection])
 	if err != nil {
 		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
 	}
@@ -765,7 +870,7 @@ func (s *Store) partitionOf(ctx context.Context, collection, tenant string) (str
 	if ok {
 		return p, true
 	}
-	res, err := s.client.Experimental().Search().WithCollection(s.classes[collection]).WithTenant(tenant).
+	res, err := s.c().Experimental().Search().WithCollection(s.classes[collection]).WithTenant(tenant).
 		WithConsistencyLevel(s.cfg.Consistency).WithProperties(propPartition).WithLimit(1).Do(ctx)
 	if err != nil || len(res) == 0 {
 		if err != nil && !missingTenant(err) {
@@ -856,9 +961,11 @@ const (
 func (s *Store) retry(ctx context.Context, call func() error) error {
 	var err error
 	for i := range attempts {
+		node := s.cur.Load()
 		if err = call(); err == nil || missingTenant(err) || ctx.Err() != nil {
 			return err
 		}
+		s.failover(node)
 		if i < attempts-1 {
 			s.log.Warn("weaviate request failed; trying again", "attempt", i+1, "err", err)
 			select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -62,6 +63,34 @@ func TestWeaviate(t *testing.T) {
 		}
 		if all, _ := s.List(ctx, memory.Declarative, []string{"big"}, nil, 0, n+10); len(all) != n {
 			t.Errorf("everything: %d points, want %d", len(all), n)
+		}
+	})
+
+	t.Run("ANodeDownIsPassedOver", func(t *testing.T) {
+		// Two addresses, the first dead: grin starts on the second and
+		// every call goes there.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		must(t, err)
+		dead := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ctx := context.Background()
+		s, err := weaviate.Open(ctx, weaviate.Config{
+			URL:       fmt.Sprintf("http://127.0.0.1:%d,%s", dead, srv.URL),
+			GRPCPorts: []int{dead, srv.GRPCPort}, Prefix: "Failover",
+		})
+		must(t, err)
+		must(t, s.Upsert(ctx, []memory.Point{{ID: "1", Collection: memory.Episodic, Partition: "ann", Content: "hello", Vector: []float32{1, 0}, Embedder: "e"}}))
+		if got, err := s.Get(ctx, memory.Episodic, "ann", "1"); err != nil || got.Content != "hello" {
+			t.Errorf("get through the live node: %+v %v", got, err)
+		}
+		// Every node dead: the error names each.
+		_, err = weaviate.Open(ctx, weaviate.Config{URL: fmt.Sprintf("http://127.0.0.1:%d,http://127.0.0.1:%d", dead, dead+1)})
+		if err == nil || strings.Count(err.Error(), "is not reachable") != 2 {
+			t.Errorf("all nodes down: %v", err)
+		}
+		_, err = weaviate.Open(ctx, weaviate.Config{URL: srv.URL + "," + srv.URL, GRPCPorts: []int{1, 2, 3}})
+		if err == nil || !strings.Contains(err.Error(), "3 gRPC ports for 2 URLs") {
+			t.Errorf("ports and URLs disagree: %v", err)
 		}
 	})
 
