@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -11,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"grin/internal/logbuf"
 	"grin/platform/database"
 )
 
-func open(t *testing.T) (*Enforcer, string, *syncBuffer) {
+func open(t *testing.T) (*Enforcer, string, *logbuf.Buffer) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -23,7 +23,7 @@ func open(t *testing.T) (*Enforcer, string, *syncBuffer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	e, err := Open(ctx, dir, db, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -304,21 +304,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

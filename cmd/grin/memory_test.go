@@ -136,22 +136,6 @@ func TestMemoryMigrate(t *testing.T) {
 		}
 		return s
 	}
-	total := func(t *testing.T, s *weaviate.Store) int {
-		t.Helper()
-		n := 0
-		for _, c := range memory.Collections() {
-			parts, err := s.Partitions(ctx, c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			k, err := s.Count(ctx, c, parts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += k
-		}
-		return n
-	}
 
 	t.Run("CopiesEverything", func(t *testing.T) {
 		// A checkpoint of a migration elsewhere, near the end: ignored.
@@ -370,20 +354,7 @@ func TestMemoryMigrateMismatchedSizes(t *testing.T) {
 	}
 	count := func(t *testing.T, prefix string) int {
 		t.Helper()
-		s := open(t, prefix) // fresh: a store caches the partitions it listed
-		n := 0
-		for _, c := range memory.Collections() {
-			parts, err := s.Partitions(ctx, c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			k, err := s.Count(ctx, c, parts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += k
-		}
-		return n
+		return total(t, open(t, prefix)) // fresh: a store caches the partitions it listed
 	}
 	for _, tc := range []struct {
 		name   string
@@ -558,3 +529,22 @@ func TestMemoryMigrateMismatchedSizes(t *testing.T) {
 
 // squeeze turns every run of white space into one space.
 func squeeze(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// total counts every point a Weaviate store holds, in every collection.
+func total(t *testing.T, s *weaviate.Store) int {
+	t.Helper()
+	ctx := context.Background()
+	n := 0
+	for _, c := range memory.Collections() {
+		parts, err := s.Partitions(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := s.Count(ctx, c, parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += k
+	}
+	return n
+}

@@ -8,7 +8,6 @@
 package weaviatetest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"grin/internal/logbuf"
 )
 
 // Version is the Weaviate release grin is tested against.
@@ -37,25 +38,7 @@ type Server struct {
 	env      []string
 	peers    string // the other nodes' gossip addresses, in a cluster
 	exited   chan struct{}
-	logs     *syncBuffer
-}
-
-// syncBuffer collects a process's output while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs     *logbuf.Buffer
 }
 
 // build builds the binary once per test process; every caller sees its
@@ -239,7 +222,7 @@ func launch(t testing.TB, bin, dataDir string) (*Server, error) {
 
 // prepare builds a server's command; start runs it (again, after Kill).
 func prepare(bin, dataDir string, n node) *Server {
-	s := &Server{DataDir: dataDir, GRPCPort: n.grpc, URL: "http://127.0.0.1:" + strconv.Itoa(n.http), logs: &syncBuffer{}, bin: bin}
+	s := &Server{DataDir: dataDir, GRPCPort: n.grpc, URL: "http://127.0.0.1:" + strconv.Itoa(n.http), logs: &logbuf.Buffer{}, bin: bin}
 	s.args = []string{"--host", "127.0.0.1", "--port", strconv.Itoa(n.http), "--scheme", "http"}
 	s.env = append(os.Environ(),
 		"CLUSTER_HOSTNAME="+n.name,

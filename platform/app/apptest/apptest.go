@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"grin/internal/logbuf"
 	"grin/platform/app"
 	"grin/platform/config"
 )
@@ -181,21 +182,5 @@ func (in *Instance) Login(username, password string) string {
 // Bearer is the header pair for a token.
 func Bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
 
-// LogBuffer collects log output safely across goroutines.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns everything logged so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// LogBuffer collects an instance's log output.
+type LogBuffer = logbuf.Buffer

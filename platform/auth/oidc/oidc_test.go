@@ -1,7 +1,6 @@
 package oidc_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"grin/internal/logbuf"
 	"grin/platform/auth"
 	"grin/platform/auth/oidc"
 )
@@ -523,7 +523,7 @@ func TestOIDCKeyRotation(t *testing.T) {
 	keyA := newRSASigner(t, "key-A")
 	keyB := newECSigner(t, "key-B")
 	jwks := newJWKSServerAway(t, providerLatency, keyA)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	h, err := oidc.New(t.Context(), t.Context(), config(jwks.URL), slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("oidc.New: %v", err)
@@ -559,24 +559,6 @@ func TestOIDCKeyRotation(t *testing.T) {
 	if id, err := fromToken(h, t.Context(), keyB.sign(t, claimsFor("bob"))); err != nil || id == nil || id.ID != "oidc:bob" {
 		t.Errorf("token of key B after A was refused: %v, %v", id, err)
 	}
-}
-
-// syncBuffer is a log destination safe across goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestOIDCNewFailsClearly(t *testing.T) {
