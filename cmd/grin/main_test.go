@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"grin/internal/logbuf"
 	"grin/platform/app/apptest"
 )
 
@@ -30,43 +31,68 @@ func TestServeRefusesOpenNonLoopback(t *testing.T) {
 	}
 }
 
-func TestServeStartsAndStops(t *testing.T) {
+// served is grin serve running in the test, on a free loopback port.
+type served struct {
+	url    string
+	stderr *logbuf.Buffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// startServe runs grin serve with env (and GRIN_ADDR) until stop, and
+// waits until it answers GET /.
+func startServe(t *testing.T, env map[string]string) *served {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	env["GRIN_ADDR"] = addr
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	var stderr strings.Builder
+	s := &served{url: "http://" + addr, stderr: &logbuf.Buffer{}, cancel: cancel, done: make(chan int, 1)}
 	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string {
-			return map[string]string{"GRIN_ADDR": addr, "GRIN_DATA_DIR": t.TempDir()}[k]
-		}, &strings.Builder{}, &stderr)
+		s.done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, &strings.Builder{}, s.stderr)
+		close(s.done)
 	}()
-	url := "http://" + addr + "/"
-	deadline := time.Now().Add(20 * time.Second)
+	t.Cleanup(func() { s.stop() })
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		r, err := http.Get(url)
+		r, err := http.Get(s.url + "/")
 		if err == nil {
 			r.Body.Close()
 			if r.StatusCode != 200 {
 				t.Fatalf("GET /: %d", r.StatusCode)
 			}
-			break
+			return s
+		}
+		select {
+		case code := <-s.done:
+			t.Fatalf("grin serve exited %d: %s", code, s.stderr.String())
+		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("grin serve did not answer: %v", err)
+			t.Fatalf("grin serve did not answer: %v\n%s", err, s.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("exit %d after a clean stop: %s", code, stderr.String())
+}
+
+// stop interrupts grin serve, as a signal would, and returns its exit
+// status.
+func (s *served) stop() int {
+	s.cancel()
+	return <-s.done // after the first stop: 0
+}
+
+func TestServeStartsAndStops(t *testing.T) {
+	s := startServe(t, map[string]string{"GRIN_DATA_DIR": t.TempDir()})
+	if code := s.stop(); code != 0 {
+		t.Errorf("exit %d after a clean stop: %s", code, s.stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "password") {
-		t.Errorf("first start must show the generated admin password once: %s", stderr.String())
+	if !strings.Contains(s.stderr.String(), "password") {
+		t.Errorf("first start must show the generated admin password once: %s", s.stderr.String())
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,16 +72,8 @@ var (
 func seedMemories(t *testing.T) (string, []memory.Point) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, db, store := newEmbedded(t)
 	defer db.Close()
-	store, err := embedded.New(ctx, db, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var points []memory.Point
 	add := func(collection, partition string, ids ...string) {
 		for _, id := range ids {
@@ -303,16 +296,8 @@ func TestMemoryMigrate(t *testing.T) {
 func seedMixedSizes(t *testing.T) (string, map[string]memory.Point) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, db, store := newEmbedded(t)
 	defer db.Close()
-	store, err := embedded.New(ctx, db, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	points := map[string]memory.Point{}
 	add := func(collection, partition, id, embedder string, vector ...float32) {
 		p := memory.Point{
@@ -547,4 +532,21 @@ func total(t *testing.T, s *weaviate.Store) int {
 		n += k
 	}
 	return n
+}
+
+// newEmbedded opens an embedded store in a fresh data directory; the
+// caller closes db.
+func newEmbedded(t *testing.T) (string, *sql.DB, *embedded.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := database.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := embedded.New(context.Background(), db, 0)
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return dir, db, store
 }

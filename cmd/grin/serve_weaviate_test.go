@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"grin/integration/weaviatetest"
 	"grin/platform/memory/weaviate"
@@ -40,39 +38,17 @@ func TestServeStopsWhenWeaviateIsAway(t *testing.T) {
 // creates its collections.
 func TestServeOnWeaviate(t *testing.T) {
 	srv := weaviatetest.Start(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	var stderr strings.Builder
-	env := map[string]string{
-		"GRIN_ADDR": addr, "GRIN_DATA_DIR": t.TempDir(), "GRIN_MEMORY": "weaviate",
+	s := startServe(t, map[string]string{
+		"GRIN_DATA_DIR": t.TempDir(), "GRIN_MEMORY": "weaviate",
 		"GRIN_WEAVIATE_URL": srv.URL, "GRIN_WEAVIATE_GRPC_PORT": strconv.Itoa(srv.GRPCPort), "GRIN_WEAVIATE_PREFIX": "Served",
+	})
+	r, err := http.Post(s.url+"/message", "application/json", strings.NewReader(`{"text":"my hat is green"}`))
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("POST /message: %v %v", r, err)
 	}
-	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, &strings.Builder{}, &stderr)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, err := http.Post("http://"+addr+"/message", "application/json", strings.NewReader(`{"text":"my hat is green"}`))
-		if err == nil {
-			r.Body.Close()
-			if r.StatusCode != 200 {
-				t.Fatalf("POST /message: %d", r.StatusCode)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("grin serve did not answer: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r.Body.Close()
 	// Anonymous (no auth) users are "user"; their tenant holds the message.
-	r, err := http.Get(srv.URL + "/v1/schema/ServedEpisodic/tenants")
+	r, err = http.Get(srv.URL + "/v1/schema/ServedEpisodic/tenants")
 	if err != nil || r.StatusCode != 200 {
 		t.Fatalf("the episodic collection: %v %v", r, err)
 	}
@@ -82,11 +58,10 @@ func TestServeOnWeaviate(t *testing.T) {
 	if len(tenants) != 1 || tenants[0].Name != weaviate.TenantName("user") {
 		t.Errorf("tenants after one message: %+v", tenants)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("exit %d: %s", code, stderr.String())
+	if code := s.stop(); code != 0 {
+		t.Errorf("exit %d: %s", code, s.stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "memories live in Weaviate") {
-		t.Errorf("the log does not say where memories live: %s", stderr.String())
+	if !strings.Contains(s.stderr.String(), "memories live in Weaviate") {
+		t.Errorf("the log does not say where memories live: %s", s.stderr.String())
 	}
 }
