@@ -316,7 +316,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 	if err := servers[0].spawn(); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitListening(servers[0], nodes[0].gossip); err != nil {
+	if err := servers[0].waitListening(nodes[0].gossip); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range servers[1:] {
@@ -330,26 +330,6 @@ func StartCluster(t testing.TB, n int) []*Server {
 		}
 	}
 	return servers
-}
-
-func waitListening(s *Server, port int) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("weaviate at %s exited; its log:\n%s", s.URL, s.Logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("weaviate at %s does not listen on %d; its log:\n%s", s.URL, port, s.Logs())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // Kill ends the server abruptly, as a crash would.
@@ -388,25 +368,43 @@ func (s *Server) Restart(t testing.TB) {
 
 // waitReady polls /v1/.well-known/ready.
 func (s *Server) waitReady(within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
+	return s.await(within, "become ready", func() bool {
 		resp, err := http.Get(s.URL + "/v1/.well-known/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return false
 		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// waitListening waits until the server accepts connections on port.
+func (s *Server) waitListening(port int) error {
+	return s.await(time.Minute, "listen on "+strconv.Itoa(port), func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// await polls done until it holds, the server exits, or within passes;
+// its errors carry the server's log.
+func (s *Server) await(within time.Duration, what string, done func() bool) error {
+	deadline := time.Now().Add(within)
+	for !done() {
 		select {
 		case <-s.exited:
 			return fmt.Errorf("weaviate at %s exited; its log:\n%s", s.URL, s.Logs())
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("weaviate did not become ready at %s; its log:\n%s", s.URL, s.Logs())
+			return fmt.Errorf("weaviate at %s did not %s within %v; its log:\n%s", s.URL, what, within, s.Logs())
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
+	return nil
 }
 
 // Logs returns what the server printed.
