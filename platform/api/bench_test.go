@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
+	"time"
 
 	"grin/platform/app/apptest"
 	"grin/platform/database"
@@ -103,4 +105,41 @@ func seedUsers(b *testing.B, in *apptest.Instance, n int) []string {
 		b.Fatal(err)
 	}
 	return ids
+}
+
+// BenchmarkChatTurn measures whole chat turns over HTTP (POST /message:
+// recall from three collections, the offline model, storing the message)
+// on each memory backend, users taking turns among 100, each with some
+// history. p50 and p99 are per turn, from the client.
+//
+//	go test ./platform/api -run '^$' -bench ChatTurn -benchtime 1000x
+func BenchmarkChatTurn(b *testing.B) {
+	for _, backend := range apptest.Backends() {
+		b.Run(backend.Name, func(b *testing.B) {
+			in := backend.Start(b)
+			const users = 100
+			turn := func(u, i int) {
+				r := in.Do("POST", "/message", map[string]any{"text": fmt.Sprintf("note %d: user %d likes topic %d", i, u, i%7)}, "user_id", fmt.Sprintf("user-%03d", u))
+				if r.Status != http.StatusOK {
+					b.Fatalf("turn: %d %s", r.Status, r.Body)
+				}
+			}
+			for u := range users {
+				for i := range 5 {
+					turn(u, i)
+				}
+			}
+			lat := make([]time.Duration, 0, b.N)
+			i := 0
+			for b.Loop() {
+				t0 := time.Now()
+				turn(i%users, 5+i/users)
+				lat = append(lat, time.Since(t0))
+				i++
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
+	}
 }
