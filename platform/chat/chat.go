@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -289,33 +290,46 @@ func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
 	if err := t.hook(ctx, hooks.BeforeCatRecallsMemories, nil); err != nil {
 		return why, err
 	}
-	for _, r := range []struct {
+	// Hooks and the policy go in the Cat's order; the three searches then
+	// run at once, since on a remote store each is a round trip.
+	searches := []struct {
 		collection string
 		hook       string
 		cfg        Recall
 		metadata   map[string]any
 		out        *[]Document
+		parts      []string
+		query      memory.Query
+		matches    []memory.Match
+		err        error
 	}{
-		{memory.Episodic, hooks.BeforeCatRecallsEpisodicMemories, c.cfg.Episodic, map[string]any{"source": t.id.ID}, &why.Episodic},
-		{memory.Declarative, hooks.BeforeCatRecallsDeclarativeMemories, c.cfg.Declarative, map[string]any{}, &why.Declarative},
-		{memory.Procedural, hooks.BeforeCatRecallsProceduralMemories, c.cfg.Procedural, map[string]any{}, &why.Procedural},
-	} {
+		{collection: memory.Episodic, hook: hooks.BeforeCatRecallsEpisodicMemories, cfg: c.cfg.Episodic, metadata: map[string]any{"source": t.id.ID}, out: &why.Episodic},
+		{collection: memory.Declarative, hook: hooks.BeforeCatRecallsDeclarativeMemories, cfg: c.cfg.Declarative, metadata: map[string]any{}, out: &why.Declarative},
+		{collection: memory.Procedural, hook: hooks.BeforeCatRecallsProceduralMemories, cfg: c.cfg.Procedural, metadata: map[string]any{}, out: &why.Procedural},
+	}
+	for i := range searches {
+		r := &searches[i]
 		rc := RecallConfig{Embedding: vecs[0], K: r.cfg.K, Threshold: r.cfg.Threshold, Metadata: r.metadata}
 		rc, err := hooks.Apply(ctx, c.hooks, c.logger, r.hook, t.caller, rc)
 		if err != nil {
 			return why, err
 		}
-		parts, err := c.scope.Own(ctx, t.id, r.collection, policies.Read)
-		if err != nil {
+		if r.parts, err = c.scope.Own(ctx, t.id, r.collection, policies.Read); err != nil {
 			return why, err
 		}
-		matches, err := c.store.Recall(ctx, r.collection, parts, memory.Query{
-			Vector: rc.Embedding, Embedder: t.embedder.Name(), K: rc.K, Threshold: rc.Threshold, Metadata: rc.Metadata,
-		})
-		if err != nil {
-			return why, fmt.Errorf("recall %s memories: %w", r.collection, err)
+		r.query = memory.Query{Vector: rc.Embedding, Embedder: t.embedder.Name(), K: rc.K, Threshold: rc.Threshold, Metadata: rc.Metadata}
+	}
+	var wg sync.WaitGroup
+	for i := range searches {
+		r := &searches[i]
+		wg.Go(func() { r.matches, r.err = c.store.Recall(ctx, r.collection, r.parts, r.query) })
+	}
+	wg.Wait()
+	for _, r := range searches {
+		if r.err != nil {
+			return why, fmt.Errorf("recall %s memories: %w", r.collection, r.err)
 		}
-		for _, m := range matches {
+		for _, m := range r.matches {
 			*r.out = append(*r.out, Document{ID: m.ID, PageContent: m.Content, Metadata: m.Metadata, Score: m.Score})
 		}
 	}
