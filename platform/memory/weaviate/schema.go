@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/weaviate/weaviate-go-client/v5/weaviate/filters"
@@ -270,6 +271,7 @@ func metaID(collection string) string {
 func (s *Store) forgetRecorded(collection string) {
 	s.mu.Lock()
 	delete(s.vectors, collection)
+	delete(s.unrecorded, collection)
 	s.mu.Unlock()
 }
 
@@ -278,9 +280,10 @@ func (s *Store) forgetRecorded(collection string) {
 func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, ok bool, _ error) {
 	s.mu.Lock()
 	info, ok := s.vectors[collection]
+	absent := time.Since(s.unrecorded[collection]) < partitionsTTL
 	s.mu.Unlock()
-	if ok {
-		return info, true, nil
+	if ok || absent {
+		return info, ok, nil
 	}
 	var res []graphql.SearchResult
 	err := s.retry(ctx, func() (err error) {
@@ -294,6 +297,11 @@ func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, 
 		return VectorInfo{}, false, fmt.Errorf("read what %s memory's vectors are: %w", collection, err)
 	}
 	if len(res) == 0 {
+		// Nothing stored yet: asked again after a few seconds, so that
+		// recalls of an empty collection do not cost a round trip each.
+		s.mu.Lock()
+		s.unrecorded[collection] = time.Now()
+		s.mu.Unlock()
 		return VectorInfo{}, false, nil
 	}
 	p := res[0].Properties

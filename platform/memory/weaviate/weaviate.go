@@ -90,10 +90,12 @@ type Store struct {
 
 	mu      sync.Mutex
 	vectors map[string]VectorInfo // recorded per collection
-	used    map[string]time.Time  // episodic tenant -> last request
-	parts   map[string]*partList  // collection -> cached partition list
-	hashed  map[string]string     // hashed tenant name -> partition, learned once
-	warned  map[string]bool
+	// unrecorded: when a collection was last found without a record
+	unrecorded map[string]time.Time
+	used       map[string]time.Time // episodic tenant -> last request
+	parts      map[string]*partList // collection -> cached partition list
+	hashed     map[string]string    // hashed tenant name -> partition, learned once
+	warned     map[string]bool
 }
 
 // partList caches a collection's partitions: Scope asks for the
@@ -135,7 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		nodes: nodes, cfg: cfg, log: cfg.Logger,
 		classes: map[string]string{},
-		vectors: map[string]VectorInfo{}, used: map[string]time.Time{},
+		vectors: map[string]VectorInfo{}, unrecorded: map[string]time.Time{}, used: map[string]time.Time{},
 		parts: map[string]*partList{}, hashed: map[string]string{}, warned: map[string]bool{},
 	}
 	for _, c := range memory.Collections() {
@@ -464,7 +466,11 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	if err != nil {
 		return nil, fmt.Errorf("recall %s memories: %w", collection, err)
 	}
-	if ok && info.Dimensions != len(q.Vector) {
+	if !ok {
+		// No vector was ever stored in this collection.
+		return nil, nil
+	}
+	if info.Dimensions != len(q.Vector) {
 		// Vectors of another size were made by another embedder: they
 		// are never compared, as the embedded store skips them.
 		s.warnOnce(collection, q.Embedder, info, len(q.Vector))
