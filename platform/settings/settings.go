@@ -279,8 +279,7 @@ func keepSecrets(v, old json.RawMessage, schema map[string]any) (json.RawMessage
 		urlKeys[k] = true // a URL left out falls back to a default: a change too
 	}
 	for k := range urlKeys {
-		v := m[k]
-		if strings.Contains(strings.ToLower(k), "url") && fmt.Sprint(v) != fmt.Sprint(prev[k]) {
+		if strings.Contains(strings.ToLower(k), "url") && fmt.Sprint(m[k]) != fmt.Sprint(prev[k]) {
 			for _, sk := range secrets {
 				if cur, present := m[sk]; !present || cur == Masked {
 					if had, _ := prev[sk].(string); had != "" {
@@ -288,9 +287,10 @@ func keepSecrets(v, old json.RawMessage, schema map[string]any) (json.RawMessage
 					}
 				}
 			}
-			return json.Marshal(m)
 		}
 	}
+	// A secret left out or sent masked keeps the stored one (none, when
+	// nothing was stored: the mask itself is never saved).
 	for _, k := range secrets {
 		if cur, present := m[k]; !present || cur == Masked {
 			if p, ok := prev[k]; ok {

@@ -101,3 +101,21 @@ func TestRefusedSettingsChangeNothing(t *testing.T) {
 		t.Errorf("restore of the default: %v %+v", err, *inForce)
 	}
 }
+
+// TestMaskIsNeverSaved: a masked secret with nothing stored behind it (a
+// client saving back a form it read) is no secret at all, new address or
+// not; the mask must not become the key.
+func TestMaskIsNeverSaved(t *testing.T) {
+	for _, body := range []string{
+		`{"url":"http://a.example","api_key":"********"}`, // a new address
+		`{"url":"none","api_key":"********"}`,             // the same address
+	} {
+		r, inForce := newRegistry(t)
+		if _, err := r.Put(context.Background(), "Remote", json.RawMessage(body)); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if inForce.APIKey != "" {
+			t.Errorf("%s: the key in force is %q", body, inForce.APIKey)
+		}
+	}
+}
