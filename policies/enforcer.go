@@ -127,9 +127,6 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger) (*En
 	return e, nil
 }
 
-// DefaultDocuments returns the embedded model and policy.
-func DefaultDocuments() Documents { return Documents{Model: defaultModel, Policy: defaultPolicy} }
-
 // Documents returns the model and policy in force.
 func (e *Enforcer) Documents() Documents {
 	e.mu.RLock()
@@ -263,7 +260,8 @@ func (e *Enforcer) Update(ctx context.Context, docs Documents) error {
 	if err != nil {
 		return err
 	}
-	if _, err := build(docs, grants); err != nil {
+	enf, err := build(docs, grants)
+	if err != nil {
 		return err
 	}
 	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
@@ -272,7 +270,9 @@ func (e *Enforcer) Update(ctx context.Context, docs Documents) error {
 	if err := writeFileAtomic(filepath.Join(e.dir, PolicyFile), []byte(docs.Policy)); err != nil {
 		return fmt.Errorf("write %s: %w", PolicyFile, err)
 	}
-	return e.load(ctx, docs)
+	// Grants cannot have changed meanwhile: changing them takes writeMu.
+	e.swap(enf, docs)
+	return nil
 }
 
 // Validate reports whether docs would load, without changing anything.
@@ -308,11 +308,16 @@ func (e *Enforcer) load(ctx context.Context, docs Documents) error {
 	if err != nil {
 		return err
 	}
+	e.swap(enf, docs)
+	return nil
+}
+
+// swap puts a built enforcer in force.
+func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents) {
 	e.mu.Lock()
 	e.enf, e.docs, e.digest = enf, docs, digest(docs)
 	e.clearLocked()
 	e.mu.Unlock()
-	return nil
 }
 
 // clearLocked empties the decision cache; the caller holds mu for writing.

@@ -44,9 +44,6 @@ var resources = []Resource{Status, Memory, Conversation, Settings, LLM, Embedder
 // permissions lists every permission in the Cat's order.
 var permissions = []Permission{Write, Edit, List, Read, Delete}
 
-// Resources returns every resource in the Cat's order.
-func Resources() []Resource { return slices.Clone(resources) }
-
 // Permissions returns every permission word in the Cat's order.
 func Permissions() []Permission { return slices.Clone(permissions) }
 

@@ -21,6 +21,8 @@
 // unchanged. Go authors use package wasmhooks/pdk.
 package wasmhooks
 
+import "encoding/json"
+
 // ABI constants.
 const (
 	ABIVersion   = 1
@@ -37,13 +39,14 @@ const (
 	StatusUnchanged = 2
 )
 
-// Input is what a hook receives.
+// Input is what a hook receives: settings and payload are passed through
+// as the JSON they already are.
 type Input struct {
-	ABI      int            `json:"abi"`
-	Hook     string         `json:"hook"`
-	Ctx      CallContext    `json:"ctx"`
-	Settings map[string]any `json:"settings"`
-	Payload  any            `json:"payload"`
+	ABI      int             `json:"abi"`
+	Hook     string          `json:"hook"`
+	Ctx      CallContext     `json:"ctx"`
+	Settings json.RawMessage `json:"settings"`
+	Payload  json.RawMessage `json:"payload"`
 }
 
 // CallContext tells a hook for whom it runs.

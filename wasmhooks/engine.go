@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -241,7 +243,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		case HostModule:
 			want, ok := hostSignatures[name]
 			if !ok {
-				problems = append(problems, fmt.Sprintf("imports %s.%s, which grin does not provide (it provides %s)", mod, name, strings.Join(sortedKeys(hostSignatures), ", ")))
+				problems = append(problems, fmt.Sprintf("imports %s.%s, which grin does not provide (it provides %s)", mod, name, strings.Join(slices.Sorted(maps.Keys(hostSignatures)), ", ")))
 			} else if got := signature(imp); got != want {
 				problems = append(problems, fmt.Sprintf("imports %s.%s as (%s), but it is (%s)", mod, name, got, want))
 			}
@@ -311,15 +313,6 @@ func signature(f api.FunctionDefinition) string {
 		return strings.Join(s, ",")
 	}
 	return name(f.ParamTypes()) + "->" + name(f.ResultTypes())
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // instance is one instantiated module, used by one call at a time.

@@ -84,7 +84,14 @@ func load(t testing.TB, e *Engine, name string, iso Isolation, limits Limits) *P
 }
 
 func input(t testing.TB, user string, settings map[string]any, payload any) []byte {
-	b, err := json.Marshal(Input{ABI: ABIVersion, Hook: "before_cat_reads_message", Ctx: CallContext{UserID: user, PluginID: "p"}, Settings: settings, Payload: payload})
+	raw := func(v any) json.RawMessage {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b, err := json.Marshal(Input{ABI: ABIVersion, Hook: "before_cat_reads_message", Ctx: CallContext{UserID: user, PluginID: "p"}, Settings: raw(settings), Payload: raw(payload)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,6 @@ type Manager struct {
 	engine *Engine
 	db     *sql.DB
 	dir    string
-	known  []string
 	logger *slog.Logger
 
 	mu      sync.Mutex // serializes changes
@@ -80,7 +79,7 @@ func NewManager(ctx context.Context, e *Engine, db *sql.DB, dir string, logger *
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create plugin directory: %w", err)
 	}
-	m := &Manager{engine: e, db: db, dir: dir, known: KnownHooks, logger: logger, plugins: map[string]*loaded{}}
+	m := &Manager{engine: e, db: db, dir: dir, logger: logger, plugins: map[string]*loaded{}}
 	rows, err := db.QueryContext(ctx, `SELECT id, enabled, settings, isolation FROM plugins ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list plugins: %w", err)
@@ -137,7 +136,7 @@ func (m *Manager) build(ctx context.Context, man Manifest, wasm []byte, forced I
 	if err != nil {
 		return nil, err
 	}
-	if err := man.Validate(mod.Hooks, m.known); err != nil {
+	if err := man.Validate(mod.Hooks, KnownHooks); err != nil {
 		mod.Close(ctx)
 		return nil, err
 	}
@@ -335,6 +334,10 @@ func (m *Manager) rebuild() {
 	m.table.Store(&t)
 }
 
+// PerUserIdle is how long a per-user plugin instance may sit unused
+// before EvictIdleLoop evicts it, in grin serve.
+const PerUserIdle = 5 * time.Minute
+
 // EvictIdleLoop evicts per-user instances idle longer than idle, until ctx is done,
 // so a plugin isolated per user holds instances only for active users.
 func (m *Manager) EvictIdleLoop(ctx context.Context, idle time.Duration) {
@@ -373,13 +376,7 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		return payload, nil
 	}
 	for _, e := range (*t)[hook] {
-		in, err := json.Marshal(struct {
-			ABI      int             `json:"abi"`
-			Hook     string          `json:"hook"`
-			Ctx      CallContext     `json:"ctx"`
-			Settings json.RawMessage `json:"settings"`
-			Payload  json.RawMessage `json:"payload"`
-		}{ABIVersion, hook, CallContext{UserID: caller.UserID, PluginID: e.id, RequestID: caller.RequestID}, e.settings, payload})
+		in, err := json.Marshal(Input{ABIVersion, hook, CallContext{UserID: caller.UserID, PluginID: e.id, RequestID: caller.RequestID}, e.settings, payload})
 		if err != nil {
 			return payload, err
 		}

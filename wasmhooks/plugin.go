@@ -37,8 +37,6 @@ type Limits struct {
 	MaxOutput int
 	// PoolSize bounds idle instances kept per pool.
 	PoolSize int
-	// IdleTTL evicts a per-user pool unused this long.
-	IdleTTL time.Duration
 }
 
 func (l *Limits) defaults() {
@@ -53,9 +51,6 @@ func (l *Limits) defaults() {
 	}
 	if l.PoolSize <= 0 {
 		l.PoolSize = 8
-	}
-	if l.IdleTTL <= 0 {
-		l.IdleTTL = 5 * time.Minute
 	}
 }
 
@@ -87,9 +82,6 @@ func (e *Engine) NewPlugin(id string, m *Module, iso Isolation, limits Limits) (
 	limits.defaults()
 	return &Plugin{ID: id, engine: e, module: m, isolation: iso, limits: limits, pools: map[string]*pool{}}, nil
 }
-
-// Hooks lists the hooks the module exports.
-func (p *Plugin) Hooks() []string { return p.module.Hooks }
 
 // Call runs one hook with input (the ABI's JSON) for user. It returns the
 // new payload, or nil when the hook left it unchanged.

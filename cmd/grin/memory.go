@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"grin/platform/app"
 	"grin/platform/config"
 	"grin/platform/database"
 	"grin/platform/memory"
@@ -98,9 +100,7 @@ func memoryMigrate(ctx context.Context, args []string, getenv func(string) strin
 		return fmt.Errorf("migrate memory: %w", err)
 	}
 	defer db.Close()
-	dst, err := weaviate.Open(ctx, weaviate.Config{
-		URL: w.URL, GRPCPort: w.GRPCPort, GRPCPorts: w.GRPCPorts, APIKey: w.APIKey.Reveal(), Prefix: w.Prefix, Replication: w.Replication,
-	})
+	dst, err := weaviate.Open(ctx, app.WeaviateConfig(w, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
 		return fmt.Errorf("migrate memory: %w", err)
 	}

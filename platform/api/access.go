@@ -105,7 +105,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		s.writeAuthError(ctx, err)
 		return
 	}
-	allowed, err := s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: n.object, Action: n.action})
+	allowed, err := s.decide(id, n.object, n.action)
 	if err != nil {
 		s.deps.Logger.Error("policy decision failed", "err", err)
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "the policy could not decide this request; see the server log")
@@ -149,8 +149,12 @@ func identity(ctx context.Context) auth.Identity {
 // allowed asks the policy about an object that depends on the request, for
 // handlers whose object is not fixed (another user's data).
 func (s *Server) allowed(ctx context.Context, object string, p policies.Permission) (bool, error) {
-	id := identity(ctx)
-	return s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: object, Action: p.Action()})
+	return s.decide(identity(ctx), object, p.Action())
+}
+
+// decide asks the policy whether id may act on object.
+func (s *Server) decide(id auth.Identity, object, action string) (bool, error) {
+	return s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: object, Action: action})
 }
 
 // internal logs an unexpected error for the log and gives the client a sentence.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -29,7 +30,7 @@ func (m *MessageInput) Resolve(huma.Context) []error {
 		return []error{&huma.ErrorDetail{Location: "body.text", Message: "a message needs \"text\", a string"}}
 	}
 	if len([]rune(text)) > chat.MaxMessageRunes {
-		return []error{&huma.ErrorDetail{Location: "body.text", Message: "the text is longer than the limit of 32000 characters"}}
+		return []error{&huma.ErrorDetail{Location: "body.text", Message: fmt.Sprintf("the text is longer than the limit of %d characters", chat.MaxMessageRunes)}}
 	}
 	return nil
 }

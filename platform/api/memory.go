@@ -153,11 +153,7 @@ func (s *Server) registerMemory() {
 			name string
 			dst  *[]MemoryPoint
 		}{{memory.Episodic, &out.Vectors.Collections.Episodic}, {memory.Declarative, &out.Vectors.Collections.Declarative}, {memory.Procedural, &out.Vectors.Collections.Procedural}} {
-			parts, err := s.deps.Scope.Own(ctx, id, c.name, policies.Read)
-			if err != nil {
-				return nil, s.internal(ctx, "recall", err)
-			}
-			matches, err := s.deps.Memory.Recall(ctx, c.name, parts, memory.Query{Vector: vecs[0], Embedder: emb.Name(), K: k, Metadata: in.Body.Metadata})
+			matches, err := s.deps.Scope.Recall(ctx, id, c.name, memory.Query{Vector: vecs[0], Embedder: emb.Name(), K: k, Metadata: in.Body.Metadata})
 			if err != nil {
 				return nil, s.internal(ctx, "recall", err)
 			}

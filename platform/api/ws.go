@@ -98,7 +98,7 @@ var chatNeed = catNeed(policies.Conversation, policies.Write)
 // mayChat asks the policy whether id may chat; a policy that cannot decide
 // denies.
 func (s *Server) mayChat(id auth.Identity) bool {
-	ok, err := s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: chatNeed.object, Action: chatNeed.action})
+	ok, err := s.decide(id, chatNeed.object, chatNeed.action)
 	return err == nil && ok
 }
 

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"grin/platform/api"
 	"grin/platform/auth"
@@ -201,7 +200,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		engine.Close(ctx)
 		return nil, err
 	}
-	go plugins.EvictIdleLoop(ctx, 5*time.Minute)
+	go plugins.EvictIdleLoop(ctx, wasmhooks.PerUserIdle)
 	var runner hooks.Runner = plugins
 	if o.hooks != nil {
 		runner = o.hooks
@@ -245,16 +244,22 @@ func openMemory(ctx context.Context, cfg config.Config, db *sql.DB, logger *slog
 		mem, err := embedded.New(ctx, db, 0)
 		return mem, nil, err
 	}
-	w := cfg.Memory.Weaviate
-	wv, err := weaviate.Open(ctx, weaviate.Config{
-		URL: w.URL, GRPCPort: w.GRPCPort, GRPCPorts: w.GRPCPorts, APIKey: w.APIKey.Reveal(), Prefix: w.Prefix,
-		Replication: w.Replication, Logger: logger.With("component", "weaviate"),
-	})
+	wv, err := weaviate.Open(ctx, WeaviateConfig(cfg.Memory.Weaviate, logger.With("component", "weaviate")))
 	if err != nil {
 		return nil, nil, fmt.Errorf("GRIN_MEMORY=weaviate: %w", err)
 	}
-	logger.Info("memories live in Weaviate", "url", w.URL, "collections", wv.Class(memory.Episodic)+", "+wv.Class(memory.Declarative)+", "+wv.Class(memory.Procedural))
+	logger.Info("memories live in Weaviate", "url", cfg.Memory.Weaviate.URL, "collections", wv.Class(memory.Episodic)+", "+wv.Class(memory.Declarative)+", "+wv.Class(memory.Procedural))
 	return wv, wv, nil
+}
+
+// WeaviateConfig is the Weaviate store's configuration from grin's
+// settings: the one translation, for the server and for grin memory
+// migrate.
+func WeaviateConfig(w config.Weaviate, logger *slog.Logger) weaviate.Config {
+	return weaviate.Config{
+		URL: w.URL, GRPCPort: w.GRPCPort, GRPCPorts: w.GRPCPorts, APIKey: w.APIKey.Reveal(), Prefix: w.Prefix,
+		Replication: w.Replication, Logger: logger,
+	}
 }
 
 // selectAuthHandler applies GRIN_AUTH_HANDLER, or restores the handler

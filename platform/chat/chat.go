@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -21,7 +20,6 @@ import (
 	"grin/platform/llm"
 	"grin/platform/memory"
 	"grin/platform/session"
-	"grin/policies"
 )
 
 // DefaultPrefix is the Cat's default prompt prefix.
@@ -91,13 +89,12 @@ type MemoryWhy struct {
 
 // ModelInteraction records one call of a model.
 type ModelInteraction struct {
-	ModelType string    `json:"model_type"`
-	Source    string    `json:"source"`
-	Prompt    []string  `json:"prompt"`
-	Reply     string    `json:"reply"`
-	StartedAt float64   `json:"started_at"`
-	EndedAt   float64   `json:"ended_at"`
-	started   time.Time `json:"-"`
+	ModelType string   `json:"model_type"`
+	Source    string   `json:"source"`
+	Prompt    []string `json:"prompt"`
+	Reply     string   `json:"reply"`
+	StartedAt float64  `json:"started_at"`
+	EndedAt   float64  `json:"ended_at"`
 }
 
 // AgentOutput is the Cat's agent output.
@@ -228,7 +225,7 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 		return Reply{}, err
 	}
 	req := t.prompt(prefix, msg.Text, why.Memory)
-	mi := ModelInteraction{ModelType: "llm", Source: "agent", started: time.Now()}
+	mi := ModelInteraction{ModelType: "llm", Source: "agent", StartedAt: memory.Now()}
 	for _, m := range req.Messages {
 		mi.Prompt = append(mi.Prompt, m.Role+": "+m.Content)
 	}
@@ -240,7 +237,7 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 		return Reply{}, fmt.Errorf("generate a reply: %w", err)
 	}
 	mi.Reply = reply
-	mi.StartedAt, mi.EndedAt = seconds(mi.started), memory.Now()
+	mi.EndedAt = memory.Now()
 	why.ModelInteractions = append(why.ModelInteractions, mi)
 	why.AgentOutput = AgentOutput{Output: reply, IntermediateSteps: []any{}}
 
@@ -290,15 +287,14 @@ func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
 	if err := t.hook(ctx, hooks.BeforeCatRecallsMemories, nil); err != nil {
 		return why, err
 	}
-	// Hooks and the policy go in the Cat's order; the three searches then
-	// run at once, since on a remote store each is a round trip.
+	// Hooks go in the Cat's order; the three searches then run at once,
+	// since on a remote store each is a round trip.
 	searches := []struct {
 		collection string
 		hook       string
 		cfg        Recall
 		metadata   map[string]any
 		out        *[]Document
-		parts      []string
 		query      memory.Query
 		matches    []memory.Match
 		err        error
@@ -314,15 +310,12 @@ func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
 		if err != nil {
 			return why, err
 		}
-		if r.parts, err = c.scope.Own(ctx, t.id, r.collection, policies.Read); err != nil {
-			return why, err
-		}
 		r.query = memory.Query{Vector: rc.Embedding, Embedder: t.embedder.Name(), K: rc.K, Threshold: rc.Threshold, Metadata: rc.Metadata}
 	}
 	var wg sync.WaitGroup
 	for i := range searches {
 		r := &searches[i]
-		wg.Go(func() { r.matches, r.err = c.store.Recall(ctx, r.collection, r.parts, r.query) })
+		wg.Go(func() { r.matches, r.err = c.scope.Recall(ctx, t.id, r.collection, r.query) })
 	}
 	wg.Wait()
 	for _, r := range searches {
@@ -411,8 +404,6 @@ func (t *turn) remember(ctx context.Context, text string) error {
 		Content: doc.PageContent, Metadata: doc.Metadata, Vector: vecs[0], Embedder: t.embedder.Name(),
 	}})
 }
-
-func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)

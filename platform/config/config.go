@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"grin/platform/memory/weaviate"
 )
 
 // Secret is a string that never prints: not in logs, not in %v, not in JSON.
@@ -252,9 +254,7 @@ var settings = []setting{
 	}},
 	{"WEAVIATE_API_KEY", "weaviate-api-key", "", "Weaviate's API key, when it requires one", func(c *Config, v string) error { c.Memory.Weaviate.APIKey = Secret(v); return nil }},
 	{"WEAVIATE_PREFIX", "weaviate-prefix", "Grin", "prefix of grin's Weaviate collections (GrinEpisodic, ...): a capital letter, then letters and digits", func(c *Config, v string) error {
-		if v == "" || v[0] < 'A' || v[0] > 'Z' || strings.IndexFunc(v, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-		}) >= 0 {
+		if !weaviate.ValidPrefix(v) {
 			return fmt.Errorf("must be a capital letter followed by letters and digits, got %q", v)
 		}
 		c.Memory.Weaviate.Prefix = v

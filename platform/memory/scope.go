@@ -75,6 +75,17 @@ func (s *Scope) Own(ctx context.Context, id auth.Identity, collection string, ac
 	return out, nil
 }
 
+// Recall recalls from the partitions of a collection that are the
+// caller's by default (Own, for reading): what a chat turn and
+// /memory/recall search.
+func (s *Scope) Recall(ctx context.Context, id auth.Identity, collection string, q Query) ([]Match, error) {
+	parts, err := s.Own(ctx, id, collection, policies.Read)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Recall(ctx, collection, parts, q)
+}
+
 // ValidPartition reports whether name can name a partition of collection:
 // any identity id for episodic memory; for spaces, letters, digits, "-",
 // "_" and ".", so a space name reads unambiguously in a policy object.

@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -190,7 +191,7 @@ func detect(name, contentType string, data []byte) (string, map[string]string, e
 			return t, params, nil
 		}
 		t := sniff(data)
-		if !isSupported(t) {
+		if !slices.Contains(supported[:], t) {
 			return "", nil, unsupportedError(t)
 		}
 		return t, params, nil
@@ -204,19 +205,10 @@ func detect(name, contentType string, data []byte) (string, map[string]string, e
 	if strings.HasSuffix(typ, "+json") {
 		return TypeJSON, params, nil
 	}
-	if isSupported(typ) {
+	if slices.Contains(supported[:], typ) {
 		return typ, params, nil
 	}
 	return "", nil, unsupportedError(typ)
-}
-
-func isSupported(typ string) bool {
-	for _, s := range supported {
-		if typ == s {
-			return true
-		}
-	}
-	return false
 }
 
 // fileExt returns name's extension; for a URL, that of its path, so

@@ -1,6 +1,5 @@
 // Package session keeps one StrayCat per user: the conversation's recent
-// turns, the working memory of the turn in progress, and the user's open
-// sockets.
+// turns and the user's open sockets.
 //
 // Sessions are keyed by identity id and nothing else, so one user's
 // session, history and frames can never reach another's. The history is
@@ -43,9 +42,6 @@ type Session struct {
 	UserID string
 	// Recent holds the last WindowTurns turns, oldest first.
 	Recent []Turn
-	// Working is the working memory of the turn in progress: what plugins
-	// and the pipeline share during one message.
-	Working map[string]any
 
 	turn     sync.Mutex
 	lastUsed time.Time
@@ -91,7 +87,7 @@ func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, rele
 		}
 		s = r.sessions[userID]
 		if s == nil {
-			s = &Session{UserID: userID, Working: map[string]any{}}
+			s = &Session{UserID: userID}
 			s.turn.Lock() // loaded below, before anyone else uses it
 			r.sessions[userID] = s
 			r.mu.Unlock()
@@ -124,7 +120,6 @@ func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, rele
 			r.mu.Lock()
 			s.lastUsed = time.Now()
 			r.mu.Unlock()
-			clear(s.Working)
 			s.turn.Unlock()
 		}, nil
 	}

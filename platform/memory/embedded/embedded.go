@@ -73,7 +73,6 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 		return fmt.Errorf("store memories: %w", err)
 	}
 	defer stmt.Close()
-	touched := map[partKey]bool{}
 	for _, p := range points {
 		if !memory.ValidCollection(p.Collection) || p.ID == "" {
 			return fmt.Errorf("store memory %q: collection %q or id is not valid", p.ID, p.Collection)
@@ -85,7 +84,6 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 		if _, err := stmt.ExecContext(ctx, p.Collection, p.Partition, p.ID, p.Content, string(meta), p.Embedder, encode(p.Vector), s.seq.Add(1)); err != nil {
 			return fmt.Errorf("store memory %q: %w", p.ID, err)
 		}
-		touched[partKey{p.Collection, p.Partition}] = true
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store memories: %w", err)
@@ -196,6 +194,8 @@ func (s *Store) List(ctx context.Context, collection string, partitions []string
 
 // Delete implements memory.Store.
 func (s *Store) Delete(ctx context.Context, collection, partition string, ids []string) (int, error) {
+	// Even a delete that fails part-way may have removed points.
+	defer s.forget(partKey{collection, partition})
 	n := 0
 	for _, id := range ids {
 		res, err := s.db.ExecContext(ctx, `DELETE FROM memory_points WHERE collection = ? AND partition = ? AND id = ?`, collection, partition, id)
@@ -205,7 +205,6 @@ func (s *Store) Delete(ctx context.Context, collection, partition string, ids []
 		k, _ := res.RowsAffected()
 		n += int(k)
 	}
-	s.forget(map[partKey]bool{{collection, partition}: true})
 	return n, nil
 }
 
@@ -220,6 +219,7 @@ func (s *Store) DeleteWhere(ctx context.Context, collection string, partitions [
 			}
 			k, _ := res.RowsAffected()
 			n += int(k)
+			s.forget(partKey{collection, part})
 		} else {
 			points, err := s.partition(ctx, collection, part)
 			if err != nil {
@@ -237,7 +237,6 @@ func (s *Store) DeleteWhere(ctx context.Context, collection string, partitions [
 				return n, err
 			}
 		}
-		s.forget(map[partKey]bool{{collection, part}: true})
 	}
 	return n, nil
 }
@@ -261,7 +260,14 @@ func (s *Store) Count(ctx context.Context, collection string, partitions []strin
 
 // Partitions implements memory.Store.
 func (s *Store) Partitions(ctx context.Context, collection string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT partition FROM memory_points WHERE collection = ? ORDER BY partition`, collection)
+	// A skip scan along the (collection, partition, ...) key: one index
+	// lookup per partition, however many points each holds. Scope asks
+	// for the declarative spaces on every chat turn.
+	rows, err := s.db.QueryContext(ctx, `WITH RECURSIVE p(x) AS (
+			SELECT min(partition) FROM memory_points WHERE collection = ?1
+			UNION ALL
+			SELECT (SELECT min(partition) FROM memory_points WHERE collection = ?1 AND partition > x) FROM p WHERE x IS NOT NULL)
+		SELECT x FROM p WHERE x IS NOT NULL`, collection)
 	if err != nil {
 		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
 	}
@@ -321,17 +327,14 @@ func (s *Store) partition(ctx context.Context, collection, part string) ([]memor
 	return points, nil
 }
 
-// forget drops cached partitions after a committed write and bumps their
-// generation, so a read that began before the write does not cache what
-// it read.
-func (s *Store) forget(keys map[partKey]bool) {
+// forget drops a cached partition after a write and bumps its generation,
+// so a read that began before the write does not cache what it read.
+func (s *Store) forget(key partKey) {
 	s.mu.Lock()
-	for k := range keys {
-		s.gen[k]++
-		if pts, ok := s.cache[k]; ok {
-			s.cached -= len(pts)
-			delete(s.cache, k)
-		}
+	s.gen[key]++
+	if pts, ok := s.cache[key]; ok {
+		s.cached -= len(pts)
+		delete(s.cache, key)
 	}
 	s.mu.Unlock()
 }

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -127,7 +128,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if !validPrefix(cfg.Prefix) {
+	if !ValidPrefix(cfg.Prefix) {
 		return nil, fmt.Errorf("weaviate collection prefix %q: want a capital letter followed by letters and digits", cfg.Prefix)
 	}
 	nodes, err := connect(ctx, cfg)
@@ -259,7 +260,9 @@ func redact(raw string) string {
 	return "(unreadable URL)"
 }
 
-func validPrefix(p string) bool {
+// ValidPrefix reports whether p can prefix Weaviate collection names: a
+// capital letter, then letters and digits.
+func ValidPrefix(p string) bool {
 	if p == "" || p[0] < 'A' || p[0] > 'Z' {
 		return false
 	}
@@ -841,7 +844,7 @@ func (s *Store) Partitions(ctx context.Context, collection string) ([]string, er
 	}
 	s.mu.Lock()
 	if l := s.parts[collection]; l != nil && time.Since(l.fetched) < partitionsTTL {
-		out := sortedKeys(l.names)
+		out := slices.Sorted(maps.Keys(l.names))
 		s.mu.Unlock()
 		return out, nil
 	}
@@ -860,7 +863,7 @@ func (s *Store) Partitions(ctx context.Context, collection string) ([]string, er
 	s.mu.Lock()
 	s.parts[collection] = &partList{names: names, fetched: time.Now()}
 	s.mu.Unlock()
-	return sortedKeys(names), nil
+	return slices.Sorted(maps.Keys(names)), nil
 }
 
 // partitionOf names a tenant's partition. A hashed name (an id too long
@@ -892,15 +895,6 @@ func (s *Store) partitionOf(ctx context.Context, collection, tenant string) (str
 		return p, true
 	}
 	return "", false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // where is the filter of a query: the embedder's vectors only (when
