@@ -162,14 +162,11 @@ func (m *migration) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate memory: %w", err)
 	}
-	total, left := 0, 0
+	total := 0
 	for _, c := range census {
 		total += c.Points - skipped[partKey{c.Collection, c.Partition}]
 	}
-	for _, s := range sizes {
-		left += s.leftBehind()
-	}
-	if left > 0 {
+	if left := leftBehind(sizes); left > 0 {
 		fmt.Fprintf(m.stderr, "leaving behind %d %s whose vectors are not the size Weaviate keeps (listed at the end)\n", left, plural(left, "point"))
 	}
 	after := m.resumeFrom()
@@ -220,7 +217,7 @@ func (m *migration) run(ctx context.Context) error {
 	if err := m.verify(ctx, census, skipped, sizes, total, copied); err != nil {
 		return err
 	}
-	if left > 0 {
+	if leftBehind(sizes) > 0 {
 		fmt.Fprintln(m.stdout, "verified: every partition holds as many points in Weaviate as in the data directory, less those left behind")
 	} else {
 		fmt.Fprintln(m.stdout, "verified: every partition holds as many points in Weaviate as in the data directory")
@@ -257,6 +254,15 @@ func (c collectionSizes) leftBehind() int {
 		if s.Dimensions != c.Keep {
 			n += s.Points
 		}
+	}
+	return n
+}
+
+// leftBehind counts the points of every collection left behind.
+func leftBehind(sizes []collectionSizes) int {
+	n := 0
+	for _, c := range sizes {
+		n += c.leftBehind()
 	}
 	return n
 }
@@ -326,7 +332,6 @@ func (m *migration) plan(ctx context.Context) ([]collectionSizes, error) {
 // refusal explains why the migration does not start.
 func refusal(sizes []collectionSizes) error {
 	var b strings.Builder
-	left := 0
 	b.WriteString("migrate memory: Weaviate keeps one vector size per collection, and the data directory holds points whose vectors are not the size Weaviate would keep; nothing was copied:")
 	for _, c := range sizes {
 		why := "the size of most of its vectors here"
@@ -341,8 +346,8 @@ func refusal(sizes []collectionSizes) error {
 			}
 			fmt.Fprintf(&b, "\n    %5d dimensions  embedder %-24q %8d %-6s  %s", s.Dimensions, s.Embedder, s.Points, plural(s.Points, "point"), fate)
 		}
-		left += c.leftBehind()
 	}
+	left := leftBehind(sizes)
 	fmt.Fprintf(&b, "\nrerun with --skip-mismatched to copy the rest and leave these %d %s behind: recall only ever compares the vectors of the embedder in force, so vectors of another size are never recalled anyway",
 		left, plural(left, "point"))
 	return errors.New(b.String())
@@ -475,11 +480,7 @@ func (m *migration) verify(ctx context.Context, census []embedded.PartitionCount
 			fmt.Fprintf(m.stdout, "  %-12s %6d %-10s %9d %s\n", c, parts[c], plural(parts[c], "partition"), points[c], plural(points[c], "point"))
 		}
 	}
-	left := 0
-	for _, c := range sizes {
-		left += c.leftBehind()
-	}
-	if left > 0 {
+	if left := leftBehind(sizes); left > 0 {
 		fmt.Fprintf(m.stdout, "left behind %d %s whose vectors are not the size Weaviate keeps (--skip-mismatched):\n", left, plural(left, "point"))
 		for _, c := range sizes {
 			for _, s := range c.Sizes {

@@ -269,17 +269,17 @@ func (in *Ingester) Memories(ctx context.Context, id auth.Identity, raw []byte, 
 		}
 		points = append(points, p)
 	}
-	for start := 0; start < len(reembed); start += 64 {
-		idx := reembed[start:min(start+64, len(reembed))]
-		texts := make([]string, len(idx))
-		for i, k := range idx {
+	if len(reembed) > 0 {
+		// Embedders batch their own requests.
+		texts := make([]string, len(reembed))
+		for i, k := range reembed {
 			texts[i] = points[k].Content
 		}
 		vecs, err := emb.Embed(ctx, texts)
 		if err != nil {
 			return res, fmt.Errorf("embed imported memories: %w", err)
 		}
-		for i, k := range idx {
+		for i, k := range reembed {
 			points[k].Vector = vecs[i]
 		}
 	}

@@ -275,12 +275,16 @@ func (s *Store) forgetRecorded(collection string) {
 	s.mu.Unlock()
 }
 
+// unrecordedTTL is how long a collection found without vectors is taken
+// to have none (another grin may store the first meanwhile).
+const unrecordedTTL = 5 * time.Second
+
 // recorded returns a collection's recorded vectors, from memory once
 // known; ok is false while the collection has none.
 func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, ok bool, _ error) {
 	s.mu.Lock()
 	info, ok := s.vectors[collection]
-	absent := time.Since(s.unrecorded[collection]) < partitionsTTL
+	absent := time.Since(s.unrecorded[collection]) < unrecordedTTL
 	s.mu.Unlock()
 	if ok || absent {
 		return info, ok, nil
@@ -297,7 +301,7 @@ func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, 
 		return VectorInfo{}, false, fmt.Errorf("read what %s memory's vectors are: %w", collection, err)
 	}
 	if len(res) == 0 {
-		// Nothing stored yet: asked again after a few seconds, so that
+		// Nothing stored yet: asked again after unrecordedTTL, so that
 		// recalls of an empty collection do not cost a round trip each.
 		s.mu.Lock()
 		s.unrecorded[collection] = time.Now()

@@ -479,20 +479,21 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 		s.warnOnce(collection, q.Embedder, info, len(q.Vector))
 		return nil, nil
 	}
+	near := s.c().GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
+	if q.Threshold > -1 {
+		// Cosine distance is 1 - similarity; Weaviate computes it in
+		// float32, so a point exactly at the threshold needs a hair of
+		// room.
+		near = near.WithDistance(float32(1 - q.Threshold + thresholdSlack))
+	}
+	filter := where(q.Embedder, q.Metadata)
 	var out []memory.Match
 	for _, part := range partitions {
-		near := s.c().GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
-		if q.Threshold > -1 {
-			// Cosine distance is 1 - similarity; Weaviate computes it in
-			// float32, so a point exactly at the threshold needs a hair
-			// of room.
-			near = near.WithDistance(float32(1 - q.Threshold + thresholdSlack))
-		}
 		var res []graphql.SearchResult
 		err := s.retry(ctx, func() (err error) {
 			res, err = s.search(collection, part).
 				WithNearVector(near).
-				WithWhere(where(q.Embedder, q.Metadata)).
+				WithWhere(filter).
 				WithLimit(q.K).
 				WithMetadata(&graphql.Metadata{ID: true, Distance: true, Vector: true}).
 				Do(ctx)
