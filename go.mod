@@ -1,4 +1,4 @@
-module grin
+module github.com/grin-ai/grin
 
 go 1.26.8
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"grin/openapi/client"
+	"github.com/grin-ai/grin/openapi/client"
 )
 
 var binary string

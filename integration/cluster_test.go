@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"grin/integration/weaviatetest"
-	"grin/platform/memory"
-	"grin/platform/memory/weaviate"
+	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory/weaviate"
 )
 
 // TestClusterKeepsAnsweringWhenANodeDies: grin on a three-node Weaviate

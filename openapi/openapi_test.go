@@ -6,8 +6,8 @@ import (
 	"os"
 	"testing"
 
-	"grin/platform/api"
-	"grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/api"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
 // TestCommittedDocumentsAreCurrent: the committed documents are what the

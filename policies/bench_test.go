@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"grin/platform/database"
+	"github.com/grin-ai/grin/platform/database"
 )
 
 // benchPolicy builds an enforcer with users internal users, each granted the

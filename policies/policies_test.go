@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"grin/internal/logbuf"
-	"grin/platform/database"
+	"github.com/grin-ai/grin/internal/logbuf"
+	"github.com/grin-ai/grin/platform/database"
 )
 
 func open(t *testing.T) (*Enforcer, string, *logbuf.Buffer) {

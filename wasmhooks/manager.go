@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"grin/platform/hooks"
+	"github.com/grin-ai/grin/platform/hooks"
 )
 
 // ErrNotFound is returned for a plugin id that is not installed.

@@ -11,9 +11,9 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"grin/platform/app"
-	"grin/platform/config"
-	"grin/platform/loadtest"
+	"github.com/grin-ai/grin/platform/app"
+	"github.com/grin-ai/grin/platform/config"
+	"github.com/grin-ai/grin/platform/loadtest"
 )
 
 // benchChat runs the chat load tool: against --url, or against a grin it

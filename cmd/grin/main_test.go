@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"grin/internal/logbuf"
-	"grin/platform/app/apptest"
+	"github.com/grin-ai/grin/internal/logbuf"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
 func runGrin(t *testing.T, env map[string]string, args ...string) (int, string, string) {

@@ -16,12 +16,12 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"grin/platform/app"
-	"grin/platform/config"
-	"grin/platform/database"
-	"grin/platform/memory"
-	"grin/platform/memory/embedded"
-	"grin/platform/memory/weaviate"
+	"github.com/grin-ai/grin/platform/app"
+	"github.com/grin-ai/grin/platform/config"
+	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory/embedded"
+	"github.com/grin-ai/grin/platform/memory/weaviate"
 )
 
 // migratePageSize is how many points one read and one Upsert carry.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"grin/platform/api"
+	"github.com/grin-ai/grin/platform/api"
 )
 
 // openapiCmd prints the OpenAPI document the server serves at

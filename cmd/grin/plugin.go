@@ -12,7 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"grin/wasmhooks"
+	"github.com/grin-ai/grin/wasmhooks"
 )
 
 // pluginBuild builds a Go plugin for grin's hook ABI, checks it as the

@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"grin/platform/database"
-	"grin/platform/users"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/users"
+	"github.com/grin-ai/grin/policies"
 )
 
 // policyCheck prints the decision for SUBJECT OBJECT ACTION against the

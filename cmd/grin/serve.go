@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"time"
 
-	"grin/platform/api"
-	"grin/platform/app"
-	"grin/platform/config"
+	"github.com/grin-ai/grin/platform/api"
+	"github.com/grin-ai/grin/platform/app"
+	"github.com/grin-ai/grin/platform/config"
 )
 
 const version = api.Version

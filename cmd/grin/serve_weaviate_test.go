@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"grin/integration/weaviatetest"
-	"grin/platform/memory/weaviate"
+	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/platform/memory/weaviate"
 )
 
 // TestServeStopsWhenWeaviateIsAway: a grin pointed at a Weaviate that is

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"grin/internal/logbuf"
+	"github.com/grin-ai/grin/internal/logbuf"
 )
 
 // Version is the Weaviate release grin is tested against.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/platform/settings"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/settings"
+	"github.com/grin-ai/grin/policies"
 )
 
 // Setting is one configuration of a configurable component.

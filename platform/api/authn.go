@@ -8,8 +8,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/platform/auth"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/policies"
 )
 
 // Credentials is a username and password.

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"grin/platform/app/apptest"
-	"grin/platform/database"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/policies"
 )
 
 // BenchmarkAuthorizedRequest measures one authenticated, authorized request

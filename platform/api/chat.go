@@ -9,11 +9,11 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/platform/chat"
-	"grin/platform/llm"
-	"grin/platform/memory"
-	"grin/platform/session"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/chat"
+	"github.com/grin-ai/grin/platform/llm"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/session"
+	"github.com/grin-ai/grin/policies"
 )
 
 // MessageInput is the body of POST /message: the Cat's {"text": …}; other

@@ -11,7 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
 type frame struct {

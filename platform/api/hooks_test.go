@@ -7,9 +7,9 @@ import (
 	"sync"
 	"testing"
 
-	"grin/platform/app"
-	"grin/platform/app/apptest"
-	"grin/platform/hooks"
+	"github.com/grin-ai/grin/platform/app"
+	"github.com/grin-ai/grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/hooks"
 )
 
 // recorder is a hooks.Runner written in Go: it records every hook the

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
 // openAIServer speaks the OpenAI chat-completions wire protocol: it

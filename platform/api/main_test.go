@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/integration/weaviatetest"
 )
 
 // TestMain shares one weaviate-server among the tests that run on every

@@ -9,9 +9,9 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
-	"grin/platform/memory"
-	"grin/platform/session"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/session"
+	"github.com/grin-ai/grin/policies"
 )
 
 // RecallRequest asks for memories about a text.

@@ -14,9 +14,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"grin/platform/app"
-	"grin/platform/app/apptest"
-	"grin/platform/memory/weaviate"
+	"github.com/grin-ai/grin/platform/app"
+	"github.com/grin-ai/grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/memory/weaviate"
 )
 
 type pointsPage struct {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"grin/platform/app/apptest"
-	"grin/platform/config"
+	"github.com/grin-ai/grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/config"
 )
 
 const (

@@ -9,8 +9,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/policies"
-	"grin/wasmhooks"
+	"github.com/grin-ai/grin/policies"
+	"github.com/grin-ai/grin/wasmhooks"
 )
 
 // PluginList is the Cat's answer of GET /plugins.

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
 var (

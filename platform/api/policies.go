@@ -7,7 +7,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/policies"
+	"github.com/grin-ai/grin/policies"
 )
 
 // policiesObject is the policy object that guards the policy itself. No Cat

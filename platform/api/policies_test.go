@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
 type documents struct {

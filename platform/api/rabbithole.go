@@ -11,11 +11,11 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/platform/auth"
-	"grin/platform/llm"
-	"grin/platform/memory"
-	"grin/platform/rabbithole"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/llm"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/rabbithole"
+	"github.com/grin-ai/grin/policies"
 )
 
 // UploadForm is the multipart form of POST /rabbithole.

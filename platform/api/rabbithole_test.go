@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-pdf/fpdf"
 
-	"grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
 // upload posts a multipart form to /rabbithole as Cat clients do.

@@ -14,17 +14,17 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
-	"grin/platform/admin"
-	"grin/platform/auth"
-	"grin/platform/chat"
-	"grin/platform/llm"
-	"grin/platform/memory"
-	"grin/platform/rabbithole"
-	"grin/platform/session"
-	"grin/platform/settings"
-	"grin/platform/users"
-	"grin/policies"
-	"grin/wasmhooks"
+	"github.com/grin-ai/grin/platform/admin"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/chat"
+	"github.com/grin-ai/grin/platform/llm"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/rabbithole"
+	"github.com/grin-ai/grin/platform/session"
+	"github.com/grin-ai/grin/platform/settings"
+	"github.com/grin-ai/grin/platform/users"
+	"github.com/grin-ai/grin/policies"
+	"github.com/grin-ai/grin/wasmhooks"
 )
 
 func init() {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/policies"
+	"github.com/grin-ai/grin/policies"
 )
 
 // Status is the Cat's home status.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"grin/platform/users"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/users"
+	"github.com/grin-ai/grin/policies"
 )
 
 // Permission is one of the Cat's permission words.

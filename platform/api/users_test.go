@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
 var uuid4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"grin/platform/auth"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/policies"
 )
 
 // WebSocket limits.

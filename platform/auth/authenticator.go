@@ -8,7 +8,7 @@ import (
 	"io"
 	"sync/atomic"
 
-	"grin/policies"
+	"github.com/grin-ai/grin/policies"
 )
 
 // Protocol is where a credential was presented.

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"grin/platform/settings"
+	"github.com/grin-ai/grin/platform/settings"
 )
 
 // CoreOnly is the configuration that installs no configurable handler:

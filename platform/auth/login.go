@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"grin/platform/users"
+	"github.com/grin-ai/grin/platform/users"
 )
 
 // ErrThrottled is returned while a username is locked out after repeated

@@ -12,7 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"grin/policies"
+	"github.com/grin-ai/grin/policies"
 )
 
 // MinSecretBytes is the shortest JWT secret grin accepts: HS256 wants a key

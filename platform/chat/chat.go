@@ -15,11 +15,11 @@ import (
 
 	"github.com/google/uuid"
 
-	"grin/platform/auth"
-	"grin/platform/hooks"
-	"grin/platform/llm"
-	"grin/platform/memory"
-	"grin/platform/session"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/hooks"
+	"github.com/grin-ai/grin/platform/llm"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/session"
 )
 
 // DefaultPrefix is the Cat's default prompt prefix.

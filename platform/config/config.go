@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"grin/platform/memory/weaviate"
+	"github.com/grin-ai/grin/platform/memory/weaviate"
 )
 
 // Secret is a string that never prints: not in logs, not in %v, not in JSON.

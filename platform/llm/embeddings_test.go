@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"grin/platform/llm"
+	"github.com/grin-ai/grin/platform/llm"
 )
 
 func newEmbedder(t *testing.T, cfg llm.OpenAIEmbedderConfig) *llm.OpenAIEmbedder {

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"grin/platform/settings"
+	"github.com/grin-ai/grin/platform/settings"
 )
 
 // Configuration names, as the Cat names them in /llm/settings and

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"grin/platform/database"
-	"grin/platform/llm"
-	"grin/platform/settings"
+	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/llm"
+	"github.com/grin-ai/grin/platform/settings"
 )
 
 func factoryNames[T any](fs []settings.Factory[T]) []string {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"grin/platform/llm"
+	"github.com/grin-ai/grin/platform/llm"
 )
 
 func embedOne(t *testing.T, e llm.Embedder, text string) []float32 {

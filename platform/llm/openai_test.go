@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"grin/platform/llm"
+	"github.com/grin-ai/grin/platform/llm"
 )
 
 const testKey = "sk-test-Zq81hLw0c2Vd9kPf"

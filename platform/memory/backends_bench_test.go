@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"grin/integration/weaviatetest"
-	"grin/platform/database"
-	"grin/platform/memory"
-	"grin/platform/memory/embedded"
-	"grin/platform/memory/weaviate"
+	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory/embedded"
+	"github.com/grin-ai/grin/platform/memory/weaviate"
 )
 
 // The benchmarks compare the backends on what a chat turn does: recall

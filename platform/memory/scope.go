@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"grin/platform/auth"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/policies"
 )
 
 // Scope answers which partitions an identity reaches, by asking the

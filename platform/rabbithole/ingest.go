@@ -12,12 +12,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"grin/platform/auth"
-	"grin/platform/hooks"
-	"grin/platform/llm"
-	"grin/platform/memory"
-	"grin/platform/session"
-	"grin/policies"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/hooks"
+	"github.com/grin-ai/grin/platform/llm"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/session"
+	"github.com/grin-ai/grin/policies"
 )
 
 // ErrForbidden is returned when the uploader may not write to the space.

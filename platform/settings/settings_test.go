@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"grin/platform/database"
-	"grin/platform/settings"
+	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/settings"
 )
 
 type endpoint struct {

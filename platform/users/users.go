@@ -23,7 +23,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
-	"grin/policies"
+	"github.com/grin-ai/grin/policies"
 )
 
 // Sentinel errors; package api maps them to HTTP statuses.

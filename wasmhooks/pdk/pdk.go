@@ -5,7 +5,7 @@
 //
 //	import (
 //		"encoding/json"
-//		"grin/wasmhooks/pdk"
+//		"github.com/grin-ai/grin/wasmhooks/pdk"
 //	)
 //
 //	func init() {

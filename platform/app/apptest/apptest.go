@@ -18,9 +18,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"grin/internal/logbuf"
-	"grin/platform/app"
-	"grin/platform/config"
+	"github.com/grin-ai/grin/internal/logbuf"
+	"github.com/grin-ai/grin/platform/app"
+	"github.com/grin-ai/grin/platform/config"
 )
 
 // AdminPassword is the default admin's password in test instances.

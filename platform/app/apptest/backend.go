@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"testing"
 
-	"grin/integration/weaviatetest"
-	"grin/platform/app"
-	"grin/platform/config"
+	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/platform/app"
+	"github.com/grin-ai/grin/platform/config"
 )
 
 // Backend is a memory backend test instances can run on, so one test

@@ -24,8 +24,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 
-	"grin/platform/auth"
-	"grin/platform/settings"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/settings"
 )
 
 // Name is the configuration's name in /auth_handler/settings.

@@ -22,9 +22,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"grin/internal/logbuf"
-	"grin/platform/auth"
-	"grin/platform/auth/oidc"
+	"github.com/grin-ai/grin/internal/logbuf"
+	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/auth/oidc"
 )
 
 const (

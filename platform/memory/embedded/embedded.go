@@ -21,7 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory"
 )
 
 // Store is the embedded memory.Store.

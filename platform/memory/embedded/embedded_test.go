@@ -4,10 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"grin/platform/database"
-	"grin/platform/memory"
-	"grin/platform/memory/embedded"
-	"grin/platform/memory/memorytest"
+	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory/embedded"
+	"github.com/grin-ai/grin/platform/memory/memorytest"
 )
 
 func TestBehaviour(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory"
 )
 
 // Run runs the suite; newStore returns an empty store for each test.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/weaviate/weaviate/entities/models"
 
-	"grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory"
 )
 
 // Tenant activity as Weaviate reports it (ACTIVE and INACTIVE are the

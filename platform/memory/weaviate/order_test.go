@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"grin/integration/weaviatetest"
-	"grin/platform/memory"
+	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/platform/memory"
 )
 
 // TestListingWithTiedOrder: two grin processes may give points the same

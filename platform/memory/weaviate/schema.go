@@ -13,7 +13,7 @@ import (
 	"github.com/weaviate/weaviate-go-client/v5/weaviate/schema"
 	"github.com/weaviate/weaviate/entities/models"
 
-	"grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory"
 )
 
 // Distance is the metric of every collection: grin's scores are cosine

@@ -41,7 +41,7 @@ import (
 	wvgrpc "github.com/weaviate/weaviate-go-client/v5/weaviate/grpc"
 	"github.com/weaviate/weaviate/entities/models"
 
-	"grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory"
 )
 
 // Config says where Weaviate is and how grin uses it.

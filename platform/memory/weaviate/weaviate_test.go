@@ -11,10 +11,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"grin/integration/weaviatetest"
-	"grin/platform/memory"
-	"grin/platform/memory/memorytest"
-	"grin/platform/memory/weaviate"
+	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/memory/memorytest"
+	"github.com/grin-ai/grin/platform/memory/weaviate"
 )
 
 // TestWeaviate runs everything against one real weaviate-server; each

@@ -12,7 +12,7 @@ package main
 import (
 	"encoding/json"
 
-	"grin/wasmhooks/pdk"
+	"github.com/grin-ai/grin/wasmhooks/pdk"
 )
 
 func init() {

@@ -6,7 +6,7 @@ package main
 import (
 	"encoding/json"
 
-	"grin/wasmhooks/pdk"
+	"github.com/grin-ai/grin/wasmhooks/pdk"
 )
 
 var previous string

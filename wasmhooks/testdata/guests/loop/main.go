@@ -4,7 +4,7 @@ package main
 import (
 	"encoding/json"
 
-	"grin/wasmhooks/pdk"
+	"github.com/grin-ai/grin/wasmhooks/pdk"
 )
 
 var sink int

@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 
-	"grin/wasmhooks/pdk"
+	"github.com/grin-ai/grin/wasmhooks/pdk"
 )
 
 func init() {

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"unsafe"
 
-	"grin/wasmhooks/pdk"
+	"github.com/grin-ai/grin/wasmhooks/pdk"
 )
 
 func init() {

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"grin/wasmhooks/pdk"
+	"github.com/grin-ai/grin/wasmhooks/pdk"
 )
 
 func init() {
