@@ -277,10 +277,10 @@ type CollectionsList struct {
 
 // Credentials defines model for Credentials.
 type Credentials struct {
-	// Password The user's password.
+	// Password The user's password, UTF-8.
 	Password string `json:"password"`
 
-	// Username The user's name.
+	// Username The user's name, UTF-8; compared in Unicode NFC.
 	Username string `json:"username"`
 }
 
@@ -656,19 +656,22 @@ type User struct {
 
 // UserCreate defines model for UserCreate.
 type UserCreate struct {
-	// Password At least 5 characters, at most 72 bytes.
+	// Password At least 5 characters, at most 72 bytes of UTF-8.
 	Password    string         `json:"password"`
 	Permissions *PermissionSet `json:"permissions,omitempty"`
 
-	// Username Unique name, at least 2 characters.
+	// Username Unique name, at least 2 characters of UTF-8, stored in Unicode NFC; a name that looks like an existing one (Unicode confusables) is refused.
 	Username string `json:"username"`
 }
 
 // UserUpdate defines model for UserUpdate.
 type UserUpdate struct {
+	// Password A new password revokes every token issued to the user so far.
 	Password    *string        `json:"password,omitempty"`
 	Permissions *PermissionSet `json:"permissions,omitempty"`
-	Username    *string        `json:"username,omitempty"`
+
+	// Username Stored in Unicode NFC; a name that looks like another user's (Unicode confusables) is refused.
+	Username *string `json:"username,omitempty"`
 }
 
 // WebInput defines model for WebInput.
@@ -994,9 +997,18 @@ type ClientInterface interface {
 	// Corresponds with GET /auth/available-permissions (the `GetAvailablePermissions` operationId).
 	GetAvailablePermissions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// Logout Log out everywhere
+	//
+	// Revokes every token issued to the caller so far, on every device: requests with them fail and sockets opened with them close (1008). Log in again for a new token. Needs a token from POST /auth/token; an administrator revokes another user's tokens with DELETE /users/{id}/tokens.
+	//
+	// Requires valid credentials.
+	//
+	// Corresponds with POST /auth/logout (the `Logout` operationId).
+	Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateTokenWithBody Log in
 	//
-	// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+	// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1005,7 +1017,7 @@ type ClientInterface interface {
 
 	// CreateToken Log in
 	//
-	// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+	// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1536,7 +1548,7 @@ type ClientInterface interface {
 
 	// UpdateUserWithBody Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
 	//
 	// Requires USERS EDIT.
 	//
@@ -1547,7 +1559,7 @@ type ClientInterface interface {
 
 	// UpdateUser Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
 	//
 	// Requires USERS EDIT.
 	//
@@ -1555,6 +1567,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /users/{id} (the `UpdateUser` operationId).
 	UpdateUser(ctx context.Context, id string, body UpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeUserTokens Revoke a user's tokens
+	//
+	// Logs the user out everywhere: every token issued to them so far stops working and sockets opened with them close (1008). Users revoke their own with POST /auth/logout.
+	//
+	// Requires USERS EDIT.
+	//
+	// Corresponds with DELETE /users/{id}/tokens (the `RevokeUserTokens` operationId).
+	RevokeUserTokens(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetStatus Server status
@@ -1589,9 +1610,28 @@ func (c *Client) GetAvailablePermissions(ctx context.Context, reqEditors ...Requ
 	return c.Client.Do(req)
 }
 
+// Logout Log out everywhere
+//
+// Revokes every token issued to the caller so far, on every device: requests with them fail and sockets opened with them close (1008). Log in again for a new token. Needs a token from POST /auth/token; an administrator revokes another user's tokens with DELETE /users/{id}/tokens.
+//
+// Requires valid credentials.
+//
+// Corresponds with POST /auth/logout (the `Logout` operationId).
+func (c *Client) Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLogoutRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateTokenWithBody Log in
 //
-// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1610,7 +1650,7 @@ func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, bo
 
 // CreateToken Log in
 //
-// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2711,7 +2751,7 @@ func (c *Client) GetUser(ctx context.Context, id string, reqEditors ...RequestEd
 
 // UpdateUserWithBody Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
 //
 // Requires USERS EDIT.
 //
@@ -2732,7 +2772,7 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id string, contentType 
 
 // UpdateUser Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
 //
 // Requires USERS EDIT.
 //
@@ -2741,6 +2781,25 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id string, contentType 
 // Corresponds with PUT /users/{id} (the `UpdateUser` operationId).
 func (c *Client) UpdateUser(ctx context.Context, id string, body UpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateUserRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeUserTokens Revoke a user's tokens
+//
+// Logs the user out everywhere: every token issued to them so far stops working and sockets opened with them close (1008). Users revoke their own with POST /auth/logout.
+//
+// Requires USERS EDIT.
+//
+// Corresponds with DELETE /users/{id}/tokens (the `RevokeUserTokens` operationId).
+func (c *Client) RevokeUserTokens(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeUserTokensRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2798,6 +2857,33 @@ func NewGetAvailablePermissionsRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLogoutRequest constructs an http.Request for the Logout method
+func NewLogoutRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/logout")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -4818,6 +4904,40 @@ func NewUpdateUserRequestWithBody(server string, id string, contentType string, 
 	return req, nil
 }
 
+// NewRevokeUserTokensRequest constructs an http.Request for the RevokeUserTokens method
+func NewRevokeUserTokensRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/users/%s/tokens", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -4878,9 +4998,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /auth/available-permissions (the `GetAvailablePermissions` operationId).
 	GetAvailablePermissionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAvailablePermissionsResponse, error)
 
+	// LogoutWithResponse Log out everywhere
+	//
+	// Revokes every token issued to the caller so far, on every device: requests with them fail and sockets opened with them close (1008). Log in again for a new token. Needs a token from POST /auth/token; an administrator revokes another user's tokens with DELETE /users/{id}/tokens.
+	//
+	// Requires valid credentials.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/logout (the `Logout` operationId).
+	LogoutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LogoutResponse, error)
+
 	// CreateTokenWithBodyWithResponse Log in
 	//
-	// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+	// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4889,7 +5020,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateTokenWithResponse Log in
 	//
-	// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+	// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5470,7 +5601,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithBodyWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
 	//
 	// Requires USERS EDIT.
 	//
@@ -5481,7 +5612,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
 	//
 	// Requires USERS EDIT.
 	//
@@ -5489,6 +5620,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /users/{id} (the `UpdateUser` operationId).
 	UpdateUserWithResponse(ctx context.Context, id string, body UpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateUserResponse, error)
+
+	// RevokeUserTokensWithResponse Revoke a user's tokens
+	//
+	// Logs the user out everywhere: every token issued to them so far stops working and sockets opened with them close (1008). Users revoke their own with POST /auth/logout.
+	//
+	// Requires USERS EDIT.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /users/{id}/tokens (the `RevokeUserTokens` operationId).
+	RevokeUserTokensWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeUserTokensResponse, error)
 }
 
 type GetStatusResponse struct {
@@ -5602,6 +5744,68 @@ func (r GetAvailablePermissionsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetAvailablePermissionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type LogoutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r LogoutResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LogoutResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r LogoutResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r LogoutResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r LogoutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LogoutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LogoutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LogoutResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8532,6 +8736,68 @@ func (r UpdateUserResponse) ContentType() string {
 	return ""
 }
 
+type RevokeUserTokensResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeUserTokensResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeUserTokensResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RevokeUserTokensResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeUserTokensResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeUserTokensResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeUserTokensResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeUserTokensResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeUserTokensResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetStatusWithResponse Server status
 //
 // Requires STATUS READ.
@@ -8560,9 +8826,26 @@ func (c *ClientWithResponses) GetAvailablePermissionsWithResponse(ctx context.Co
 	return ParseGetAvailablePermissionsResponse(rsp)
 }
 
+// LogoutWithResponse Log out everywhere
+//
+// Revokes every token issued to the caller so far, on every device: requests with them fail and sockets opened with them close (1008). Log in again for a new token. Needs a token from POST /auth/token; an administrator revokes another user's tokens with DELETE /users/{id}/tokens.
+//
+// Requires valid credentials.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/logout (the `Logout` operationId).
+func (c *ClientWithResponses) LogoutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LogoutResponse, error) {
+	rsp, err := c.Logout(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLogoutResponse(rsp)
+}
+
 // CreateTokenWithBodyWithResponse Log in
 //
-// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8577,7 +8860,7 @@ func (c *ClientWithResponses) CreateTokenWithBodyWithResponse(ctx context.Contex
 
 // CreateTokenWithResponse Log in
 //
-// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+// Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9500,7 +9783,7 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id string
 
 // UpdateUserWithBodyWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
 //
 // Requires USERS EDIT.
 //
@@ -9517,7 +9800,7 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 
 // UpdateUserWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
 //
 // Requires USERS EDIT.
 //
@@ -9530,6 +9813,23 @@ func (c *ClientWithResponses) UpdateUserWithResponse(ctx context.Context, id str
 		return nil, err
 	}
 	return ParseUpdateUserResponse(rsp)
+}
+
+// RevokeUserTokensWithResponse Revoke a user's tokens
+//
+// Logs the user out everywhere: every token issued to them so far stops working and sockets opened with them close (1008). Users revoke their own with POST /auth/logout.
+//
+// Requires USERS EDIT.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /users/{id}/tokens (the `RevokeUserTokens` operationId).
+func (c *ClientWithResponses) RevokeUserTokensWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeUserTokensResponse, error) {
+	rsp, err := c.RevokeUserTokens(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeUserTokensResponse(rsp)
 }
 
 // ParseGetStatusResponse parses an HTTP response from a GetStatusWithResponse call
@@ -9599,6 +9899,56 @@ func ParseGetAvailablePermissionsResponse(rsp *http.Response) (*GetAvailablePerm
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseLogoutResponse parses an HTTP response from a LogoutWithResponse call
+func ParseLogoutResponse(rsp *http.Response) (*LogoutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LogoutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel
@@ -11863,6 +12213,56 @@ func ParseUpdateUserResponse(rsp *http.Response) (*UpdateUserResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRevokeUserTokensResponse parses an HTTP response from a RevokeUserTokensWithResponse call
+func ParseRevokeUserTokensResponse(rsp *http.Response) (*RevokeUserTokensResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeUserTokensResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel

@@ -41,6 +41,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log out everywhere
+         * @description Revokes every token issued to the caller so far, on every device: requests with them fail and sockets opened with them close (1008). Log in again for a new token. Needs a token from POST /auth/token; an administrator revokes another user's tokens with DELETE /users/{id}/tokens.
+         *
+         *     Requires valid credentials.
+         */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/token": {
         parameters: {
             query?: never;
@@ -52,7 +74,7 @@ export interface paths {
         put?: never;
         /**
          * Log in
-         * @description Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time (429 with Retry-After).
+         * @description Exchanges a username and password for a JWT. A wrong password answers 403 after a delay; repeated failures for one username lock it for a growing time, and too many logins from one address, or more than the server checks at once, are refused (429 with Retry-After).
          */
         post: operations["createToken"];
         delete?: never;
@@ -725,7 +747,7 @@ export interface paths {
         get: operations["getUser"];
         /**
          * Update a user
-         * @description Changes only the fields given; permissions are replaced whole.
+         * @description Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
          *
          *     Requires USERS EDIT.
          */
@@ -738,6 +760,28 @@ export interface paths {
          *     Requires USERS DELETE.
          */
         delete: operations["deleteUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a user's tokens
+         * @description Logs the user out everywhere: every token issued to them so far stops working and sockets opened with them close (1008). Users revoke their own with POST /auth/logout.
+         *
+         *     Requires USERS EDIT.
+         */
+        delete: operations["revokeUserTokens"];
         options?: never;
         head?: never;
         patch?: never;
@@ -764,9 +808,9 @@ export interface components {
             collections: components["schemas"]["CollectionInfo"][];
         };
         Credentials: {
-            /** @description The user's password. */
+            /** @description The user's password, UTF-8. */
             password: string;
-            /** @description The user's name. */
+            /** @description The user's name, UTF-8; compared in Unicode NFC. */
             username: string;
         };
         DeletedCount: {
@@ -1095,17 +1139,19 @@ export interface components {
             username: string;
         };
         UserCreate: {
-            /** @description At least 5 characters, at most 72 bytes. */
+            /** @description At least 5 characters, at most 72 bytes of UTF-8. */
             password: string;
             /** @description The Cat permission dictionary; the base permissions when absent. */
             permissions?: components["schemas"]["PermissionSet"];
-            /** @description Unique name, at least 2 characters. */
+            /** @description Unique name, at least 2 characters of UTF-8, stored in Unicode NFC; a name that looks like an existing one (Unicode confusables) is refused. */
             username: string;
         };
         UserUpdate: {
+            /** @description A new password revokes every token issued to the user so far. */
             password?: string;
             /** @description Replaces the whole dictionary. */
             permissions?: components["schemas"]["PermissionSet"];
+            /** @description Stored in Unicode NFC; a name that looks like another user's (Unicode confusables) is refused. */
             username?: string;
         };
         WebInput: {
@@ -1198,6 +1244,60 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PermissionSet"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -3730,6 +3830,63 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["User"];
                 };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    revokeUserTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Forbidden */
             403: {

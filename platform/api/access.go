@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -26,15 +27,21 @@ type needKey struct{}
 // action. Cat operations name the Cat resource and permission too, which
 // custom auth handlers are shown and the document prints.
 type need struct {
-	public     bool
-	object     string
-	action     string
-	resource   policies.Resource
-	permission policies.Permission
+	public bool
+	// authenticated operations need credentials and nothing more: what
+	// they do concerns only the caller (log out).
+	authenticated bool
+	object        string
+	action        string
+	resource      policies.Resource
+	permission    policies.Permission
 }
 
 // public operations need no credentials.
 var public = need{public: true}
+
+// authenticated operations need any valid credentials.
+var authenticated = need{authenticated: true}
 
 // catNeed is the requirement of a Cat operation: resource and permission.
 func catNeed(r policies.Resource, p policies.Permission) need {
@@ -47,6 +54,9 @@ func objectNeed(object string, p policies.Permission) need {
 }
 
 func (n need) String() string {
+	if n.authenticated {
+		return "valid credentials"
+	}
 	if n.resource != "" {
 		return string(n.resource) + " " + string(n.permission)
 	}
@@ -71,7 +81,9 @@ func register[I, O any](s *Server, op huma.Operation, n need, h func(context.Con
 		if op.Extensions == nil {
 			op.Extensions = map[string]any{}
 		}
-		op.Extensions["x-grin-permission"] = map[string]string{"object": n.object, "action": n.action, "cat": n.String()}
+		if !n.authenticated {
+			op.Extensions["x-grin-permission"] = map[string]string{"object": n.object, "action": n.action, "cat": n.String()}
+		}
 		op.Errors = append(op.Errors, http.StatusForbidden)
 		op.Description = strings.TrimSpace(op.Description + "\n\nRequires " + n.String() + ".")
 	}
@@ -88,7 +100,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	if n.object == "" {
+	if n.object == "" && !n.authenticated {
 		// An operation registered without register: refuse rather than
 		// serve it unguarded.
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "this operation declares no permission; refusing to serve it")
@@ -105,6 +117,10 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		s.writeAuthError(ctx, err)
 		return
 	}
+	if n.authenticated {
+		next(huma.WithContext(ctx, auth.WithIdentity(ctx.Context(), id)))
+		return
+	}
 	allowed, err := s.decide(id, n.object, n.action)
 	if err != nil {
 		s.deps.Logger.Error("policy decision failed", "err", err)
@@ -119,6 +135,12 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 }
 
 func (s *Server) writeAuthError(ctx huma.Context, err error) {
+	if errors.Is(err, auth.ErrTokenRevoked) {
+		// The holder had a valid token: telling them why helps, and
+		// reveals nothing they did not know.
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, "Invalid Credentials: your credentials were revoked: log in again")
+		return
+	}
 	if auth.IsInvalidCredentials(err) {
 		// The reason goes to the log at debug level, never the secret.
 		s.deps.Logger.Debug("authentication refused", "path", ctx.URL().Path, "reason", err)

@@ -31,7 +31,7 @@ func BenchmarkAuthorizedRequest(b *testing.B) {
 	}
 	tokens := make([]string, len(ids))
 	for i, id := range ids {
-		tok, err := in.Auth.Tokens().Issue(id, fmt.Sprint("u", i), nil)
+		tok, err := in.Auth.Tokens().Issue(id, fmt.Sprint("u", i), nil, 0)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -61,7 +62,10 @@ type Deps struct {
 	// Insecure is GRIN_INSECURE: the operator serves beyond loopback with
 	// authentication off and accepts the risk.
 	Insecure bool
-	Logger   *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// a login's client (GRIN_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
 }
 
 // Server is grin's HTTP handler.

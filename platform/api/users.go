@@ -97,15 +97,15 @@ func userOf(u users.User) User {
 
 // UserCreate is the body of POST /users.
 type UserCreate struct {
-	Username    string         `json:"username" minLength:"2" maxLength:"128" doc:"Unique name, at least 2 characters."`
-	Password    string         `json:"password" minLength:"5" maxLength:"72" doc:"At least 5 characters, at most 72 bytes."`
+	Username    Text           `json:"username" minLength:"2" maxLength:"128" doc:"Unique name, at least 2 characters of UTF-8, stored in Unicode NFC; a name that looks like an existing one (Unicode confusables) is refused."`
+	Password    Text           `json:"password" minLength:"5" maxLength:"72" doc:"At least 5 characters, at most 72 bytes of UTF-8."`
 	Permissions *PermissionSet `json:"permissions,omitempty" doc:"The Cat permission dictionary; the base permissions when absent."`
 }
 
 // UserUpdate is the body of PUT /users/{id}; absent fields stay as they are.
 type UserUpdate struct {
-	Username    *string        `json:"username,omitempty" minLength:"2" maxLength:"128"`
-	Password    *string        `json:"password,omitempty" minLength:"5" maxLength:"72"`
+	Username    *Text          `json:"username,omitempty" minLength:"2" maxLength:"128" doc:"Stored in Unicode NFC; a name that looks like another user's (Unicode confusables) is refused."`
+	Password    *Text          `json:"password,omitempty" minLength:"5" maxLength:"72" doc:"A new password revokes every token issued to the user so far."`
 	Permissions *PermissionSet `json:"permissions,omitempty" doc:"Replaces the whole dictionary."`
 }
 
@@ -130,7 +130,7 @@ func (s *Server) registerUsers() {
 		if in.Body.Permissions != nil {
 			perms = in.Body.Permissions.dict()
 		}
-		u, err := s.deps.Users.Create(ctx, in.Body.Username, in.Body.Password, perms)
+		u, err := s.deps.Users.Create(ctx, string(in.Body.Username), string(in.Body.Password), perms)
 		if err != nil {
 			return nil, s.userError(ctx, err)
 		}
@@ -168,7 +168,8 @@ func (s *Server) registerUsers() {
 
 	register(s, huma.Operation{
 		OperationID: "updateUser", Method: http.MethodPut, Path: "/users/{id}",
-		Summary: "Update a user", Description: "Changes only the fields given; permissions are replaced whole.",
+		Summary: "Update a user", Description: "Changes only the fields given; permissions are replaced whole. " +
+			"A new password revokes the user's tokens: requests with them fail and sockets opened with them close.",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, catNeed(policies.Users, policies.Edit), func(ctx context.Context, in *struct {
 		UserIDPath
@@ -177,7 +178,7 @@ func (s *Server) registerUsers() {
 		if err := s.guardPrivileged(ctx, in.ID); err != nil {
 			return nil, err
 		}
-		c := users.Changes{Username: in.Body.Username, Password: in.Body.Password}
+		c := users.Changes{Username: (*string)(in.Body.Username), Password: (*string)(in.Body.Password)}
 		if in.Body.Permissions != nil {
 			c.Permissions = in.Body.Permissions.dict()
 		}
@@ -186,6 +187,22 @@ func (s *Server) registerUsers() {
 			return nil, s.userError(ctx, err)
 		}
 		return &UserOutput{Body: userOf(u)}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "revokeUserTokens", Method: http.MethodDelete, Path: "/users/{id}/tokens",
+		Summary: "Revoke a user's tokens",
+		Description: "Logs the user out everywhere: every token issued to them so far stops working and sockets opened with them close (1008). " +
+			"Users revoke their own with POST /auth/logout.",
+		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Users, policies.Edit), func(ctx context.Context, in *UserIDPath) (*struct{}, error) {
+		if err := s.guardPrivileged(ctx, in.ID); err != nil {
+			return nil, err
+		}
+		if err := s.deps.Users.RevokeTokens(ctx, in.ID); err != nil {
+			return nil, s.userError(ctx, err)
+		}
+		return nil, nil
 	})
 
 	register(s, huma.Operation{
@@ -230,6 +247,8 @@ func (s *Server) userError(ctx context.Context, err error) error {
 		return huma.Error404NotFound("User not found")
 	case errors.Is(err, users.ErrDuplicate):
 		return huma.Error409Conflict("Cannot duplicate user: " + err.Error())
+	case errors.Is(err, users.ErrConfusable):
+		return huma.Error409Conflict(err.Error())
 	case errors.Is(err, users.ErrInvalid):
 		return huma.Error422UnprocessableEntity(err.Error())
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/policies"
 )
 
@@ -50,8 +51,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the handshake completes, so that a frame sent the
 	// moment the client sees the socket open is queued for it, not lost.
 	sock := newSocket()
+	sock.byToken, sock.epoch = id.Method == auth.MethodJWT, id.TokenEpoch
 	unsubscribe := s.deps.Sessions.Subscribe(id.ID, sock)
 	defer unsubscribe()
+	if sock.byToken {
+		// A revocation between the check above and the subscription
+		// closed the sockets it saw, not this one: look again now that
+		// a later revocation is sure to see it.
+		if _, err := s.deps.Auth.Authenticate(r.Context(), auth.Credentials{
+			Protocol: auth.WebSocket, Token: r.URL.Query().Get("token"), UserID: r.PathValue("user_id"),
+			Resource: chatNeed.resource, Permission: chatNeed.permission,
+		}); err != nil {
+			writeProblem(w, http.StatusForbidden, "Invalid Credentials")
+			return
+		}
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.deps.AllowedOrigins})
 	if err != nil {
 		return // Accept has answered the client
@@ -132,10 +146,28 @@ func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket
 	}
 }
 
+// revokedReason closes the sockets of revoked tokens.
+const revokedReason = "your credentials were revoked: log in again"
+
+// CloseRevokedSockets closes, with 1008 and revokedReason, the user's
+// sockets opened with a token older than epoch: the user changed their
+// password or logged out everywhere. Sockets opened with keys, or with a
+// token issued since, stay open.
+func (s *Server) CloseRevokedSockets(userID string, epoch int64) {
+	s.deps.Sessions.CloseSockets(userID, revokedReason, func(k session.Sink) bool {
+		sock, ok := k.(*socket)
+		return ok && sock.byToken && sock.epoch < epoch
+	})
+}
+
 // socket is one client connection with its own send queue.
 type socket struct {
 	conn  *websocket.Conn
 	queue chan []byte
+
+	// byToken and epoch: opened with a grin token of this token epoch.
+	byToken bool
+	epoch   int64
 
 	once   sync.Once
 	closed chan struct{}

@@ -133,7 +133,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := selectAuthHandler(ctx, cfg, handlerSettings); err != nil {
 		return nil, err
 	}
-	login := auth.NewLogin(store, tokens)
+	login := auth.NewLogin(store, tokens, auth.LoginLimits{
+		Concurrent: cfg.Login.Concurrent, PerClient: cfg.Login.PerAddress,
+		ClientPerMinute: cfg.Login.PerMinute, ClientBurst: cfg.Login.Burst,
+	})
 
 	mem, wv, err := openMemory(ctx, cfg, db, logger)
 	if err != nil {
@@ -227,8 +230,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Cat: cat, Sessions: sessions, Memory: mem, Scope: scope, Providers: providers,
 		Ingester: ingester, BaseContext: ctx, Plugins: plugins,
 		AllowedOrigins: cfg.AllowedOrigins, Insecure: cfg.Insecure,
-		Logger: logger.With("component", "api"),
+		TrustedProxies: cfg.Login.TrustedProxies,
+		Logger:         logger.With("component", "api"),
 	})
+	// Revoked tokens (a new password, log out everywhere) end the sockets
+	// opened with them at once.
+	store.OnRevoke(func(_ context.Context, id string, epoch int64) { srv.CloseRevokedSockets(id, epoch) })
 	return &App{
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
 		Memory: mem, Sessions: sessions, Providers: providers, Ingester: ingester, Plugins: plugins,

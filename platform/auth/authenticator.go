@@ -65,9 +65,12 @@ type Keys struct {
 // Open reports whether requests without credentials act as shadow users.
 func (k Keys) Open() bool { return k.API == "" && !k.Required }
 
-// UserChecker tells whether an internal user exists.
+// UserChecker tells whether an internal user exists, and which of its
+// tokens still count.
 type UserChecker interface {
-	Exists(ctx context.Context, id string) (bool, error)
+	// TokenEpoch returns the epoch the user's valid tokens carry (tokens
+	// with another were revoked) and whether the user exists.
+	TokenEpoch(ctx context.Context, id string) (epoch int64, ok bool, err error)
 }
 
 // Authenticator turns credentials into identities.
@@ -153,18 +156,21 @@ func (a *Authenticator) fromJWT(ctx context.Context, token string) (Identity, er
 	if err != nil {
 		return Identity{}, err
 	}
-	ok, err := a.users.Exists(ctx, claims.Subject)
+	epoch, ok, err := a.users.TokenEpoch(ctx, claims.Subject)
 	if err != nil {
 		return Identity{}, fmt.Errorf("authenticate token: %w", err)
 	}
 	if !ok {
 		return Identity{}, fmt.Errorf("%w: the token's user no longer exists", ErrInvalidCredentials)
 	}
+	if claims.Epoch != epoch {
+		return Identity{}, ErrTokenRevoked
+	}
 	name := claims.Username
 	if name == "" {
 		name = claims.Subject
 	}
-	return Identity{ID: claims.Subject, Name: name, Method: MethodJWT, Subjects: []string{claims.Subject}}, nil
+	return Identity{ID: claims.Subject, Name: name, Method: MethodJWT, Subjects: []string{claims.Subject}, TokenEpoch: claims.Epoch}, nil
 }
 
 func (a *Authenticator) fromKey(c Credentials) (Identity, error) {

@@ -9,6 +9,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Method says how an identity authenticated.
@@ -56,11 +57,18 @@ type Identity struct {
 	Subjects []string `json:"subjects"`
 	// Extra carries what a custom handler wants its own code to see.
 	Extra map[string]any `json:"extra,omitempty"`
+	// TokenEpoch is the token epoch a MethodJWT identity's token carries;
+	// revoking the user's tokens moves the user past it.
+	TokenEpoch int64 `json:"-"`
 }
 
 // Errors of authentication; package api maps them to 403 or 429.
 var (
 	ErrInvalidCredentials = errors.New("Invalid Credentials")
+	// ErrTokenRevoked: the token was valid but its user's tokens were
+	// revoked since (a password change, log out everywhere). It is an
+	// ErrInvalidCredentials whose holder may be told why.
+	ErrTokenRevoked = fmt.Errorf("%w: your credentials were revoked: log in again", ErrInvalidCredentials)
 )
 
 type identityKey struct{}

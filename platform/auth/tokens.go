@@ -81,15 +81,20 @@ func LoadOrCreateSecret(dir string) ([]byte, error) {
 type Claims struct {
 	Username    string        `json:"username"`
 	Permissions policies.Dict `json:"permissions"`
+	// Epoch is the user's token epoch at issue (grin's own claim); a token
+	// whose epoch is no longer the user's was revoked. Tokens without it
+	// carry epoch 0, which stays valid until the user's first revocation.
+	Epoch int64 `json:"grin_epoch,omitempty"`
 	jwt.RegisteredClaims
 }
 
-// Issue signs a token for an internal user.
-func (t *Tokens) Issue(userID, username string, perms policies.Dict) (string, error) {
+// Issue signs a token for an internal user whose token epoch is epoch.
+func (t *Tokens) Issue(userID, username string, perms policies.Dict, epoch int64) (string, error) {
 	now := t.now()
 	c := Claims{
 		Username:    username,
 		Permissions: perms,
+		Epoch:       epoch,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   userID,
 			IssuedAt:  jwt.NewNumericDate(now),

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,23 @@ type Config struct {
 	// RabbitholeAllowPrivate lets /rabbithole/web fetch from loopback and
 	// private addresses.
 	RabbitholeAllowPrivate bool
+	// Login bounds the password checks of POST /auth/token.
+	Login Login
+}
+
+// Login bounds logins, whose password checks (bcrypt) cost CPU on purpose.
+type Login struct {
+	// Concurrent is how many password checks run at once; 0: half the
+	// CPUs, at least one.
+	Concurrent int
+	// PerAddress is how many logins one client address may have in
+	// progress; PerMinute and Burst, how many it may start.
+	PerAddress int
+	PerMinute  float64
+	Burst      int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; from anyone else the header is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Memory selects the memory backend.
@@ -173,6 +191,57 @@ var settings = []setting{
 			return nil
 		}
 		return fmt.Errorf(`must be "oidc", "core" or empty, got %q`, v)
+	}},
+	{"LOGIN_CONCURRENCY", "login-concurrency", "auto", "how many login password checks run at once, for all clients together (auto: half the CPUs, at least 1)", func(c *Config, v string) error {
+		if v == "auto" || v == "" {
+			c.Login.Concurrent = 0
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1024 {
+			return fmt.Errorf(`must be "auto" or a whole number from 1 to 1024, got %q`, v)
+		}
+		c.Login.Concurrent = n
+		return nil
+	}},
+	{"LOGIN_PER_ADDRESS", "login-per-address", "2", "how many logins one client address may have in progress at once", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1024 {
+			return fmt.Errorf("must be a whole number from 1 to 1024, got %q", v)
+		}
+		c.Login.PerAddress = n
+		return nil
+	}},
+	{"LOGIN_RATE", "login-rate", "30", "how many logins a minute one client address may start, after a burst of GRIN_LOGIN_BURST", func(c *Config, v string) error {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n <= 0 || n > 1e6 {
+			return fmt.Errorf("must be a positive number of logins a minute, got %q", v)
+		}
+		c.Login.PerMinute = n
+		return nil
+	}},
+	{"LOGIN_BURST", "login-burst", "10", "how many logins one client address may start at once before GRIN_LOGIN_RATE applies", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1e6 {
+			return fmt.Errorf("must be a whole number from 1 to 1000000, got %q", v)
+		}
+		c.Login.Burst = n
+		return nil
+	}},
+	{"TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client for login limits; the header is ignored from anyone else", func(c *Config, v string) error {
+		c.Login.TrustedProxies = nil
+		for _, f := range splitList(v) {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				a, err2 := netip.ParseAddr(f)
+				if err2 != nil {
+					return fmt.Errorf("%q is neither an address nor a CIDR prefix such as 10.0.0.0/8", f)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			c.Login.TrustedProxies = append(c.Login.TrustedProxies, p.Masked())
+		}
+		return nil
 	}},
 	{"SESSION_IDLE", "session-idle", "30m", "how long an unused session stays in memory (it is reloaded from the database afterwards)", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)

@@ -178,6 +178,24 @@ func (r *Registry) Subscribe(userID string, sink Sink) (unsubscribe func()) {
 	}
 }
 
+// CloseSockets closes with reason the user's sockets that match reports
+// true for, and returns how many. They are closed now, not when they next
+// send: a revoked credential ends its sockets at once.
+func (r *Registry) CloseSockets(userID, reason string, match func(Sink) bool) int {
+	r.mu.Lock()
+	var closing []Sink
+	for s := range r.sockets[userID] {
+		if match(s) {
+			closing = append(closing, s)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range closing {
+		s.Close(reason)
+	}
+	return len(closing)
+}
+
 // Send encodes frame once and queues it on every socket of the user.
 func (r *Registry) Send(userID string, frame any) {
 	b, err := json.Marshal(frame)

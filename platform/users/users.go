@@ -21,15 +21,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/mtibben/confusables"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/grin-ai/grin/policies"
 )
 
 // Sentinel errors; package api maps them to HTTP statuses.
 var (
-	ErrNotFound       = errors.New("user not found")
-	ErrDuplicate      = errors.New("username already taken")
+	ErrNotFound  = errors.New("user not found")
+	ErrDuplicate = errors.New("username already taken")
+	// ErrConfusable: the username looks like an existing one (UTS #39
+	// confusables), such as "аdmin" with a Cyrillic "а" beside "admin".
+	ErrConfusable     = errors.New("username too similar to an existing one")
 	ErrInvalid        = errors.New("invalid user")
 	ErrBadCredentials = errors.New("invalid credentials")
 )
@@ -55,6 +60,9 @@ type User struct {
 	// (role:admin); they are granted in the policy.
 	Roles     []string
 	CreatedAt time.Time
+	// TokenEpoch is written into the user's tokens; tokens with an older
+	// epoch were revoked (a password change, log out everywhere).
+	TokenEpoch int64
 }
 
 // Changes are the fields of an update; nil fields stay as they are.
@@ -66,8 +74,11 @@ type Changes struct {
 
 // Store is the user directory.
 //
-// Notes: safe for concurrent use. Exists is on every authenticated request
-// and is answered from memory after the first lookup of an id.
+// Usernames are stored in Unicode NFC, and a new or changed username may
+// not look like another user's (same confusables skeleton, UTS #39).
+//
+// Notes: safe for concurrent use. TokenEpoch is on every authenticated
+// request and is answered from memory after the first lookup of an id.
 type Store struct {
 	db     *sql.DB
 	policy *policies.Enforcer
@@ -75,11 +86,12 @@ type Store struct {
 	logger *slog.Logger
 
 	mu    sync.RWMutex
-	known map[string]bool // id -> exists; filled on demand, kept exact on change
+	known map[string]int64 // id -> token epoch of existing users; filled on demand, dropped on change
 
 	dummyHash []byte // compared against when a username is unknown
 
 	onDelete []func(ctx context.Context, id string) error
+	onRevoke []func(ctx context.Context, id string, epoch int64)
 }
 
 // Option configures a Store.
@@ -94,7 +106,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } 
 
 // New returns a store over db whose permissions live in policy.
 func New(db *sql.DB, policy *policies.Enforcer, opts ...Option) (*Store, error) {
-	s := &Store{db: db, policy: policy, cost: bcrypt.DefaultCost, logger: slog.New(slog.DiscardHandler), known: map[string]bool{}}
+	s := &Store{db: db, policy: policy, cost: bcrypt.DefaultCost, logger: slog.New(slog.DiscardHandler), known: map[string]int64{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -110,8 +122,13 @@ func New(db *sql.DB, policy *policies.Enforcer, opts ...Option) (*Store, error) 
 // permission and "user" with the base ones. The admin password is
 // adminPassword, or when empty a random one that is returned so the caller
 // can show it once; "user" gets userPassword, or when empty cannot log in
-// with a password. It does nothing when any user exists.
+// with a password. It does nothing more when any user exists; it does
+// give users created before usernames had skeletons theirs, so that new
+// names are checked against every existing one.
 func (s *Store) Bootstrap(ctx context.Context, adminPassword, userPassword string) (generated string, err error) {
+	if err := s.fillSkeletons(ctx); err != nil {
+		return "", err
+	}
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		return "", fmt.Errorf("count users: %w", err)
@@ -145,9 +162,57 @@ func (s *Store) Bootstrap(ctx context.Context, adminPassword, userPassword strin
 	return generated, nil
 }
 
+// fillSkeletons computes the skeleton of users stored without one.
+func (s *Store) fillSkeletons(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, username FROM users WHERE username_skeleton IS NULL`)
+	if err != nil {
+		return fmt.Errorf("read usernames without skeletons: %w", err)
+	}
+	var todo [][2]string
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return fmt.Errorf("read usernames without skeletons: %w", err)
+		}
+		todo = append(todo, [2]string{id, name})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read usernames without skeletons: %w", err)
+	}
+	// One connection: the rows are closed before the updates.
+	for _, u := range todo {
+		if _, err := s.db.ExecContext(ctx, `UPDATE users SET username_skeleton = ? WHERE id = ?`, Skeleton(u[1]), u[0]); err != nil {
+			return fmt.Errorf("store the skeleton of %q: %w", u[1], err)
+		}
+	}
+	return nil
+}
+
+// NormalizeUsername returns the form a username is stored and looked up
+// in: Unicode NFC, so that "é" typed as one code point or as "e" and a
+// combining accent names the same user.
+func NormalizeUsername(name string) string { return norm.NFC.String(name) }
+
+// Skeleton is the Unicode confusables skeleton (UTS #39) of a username:
+// names that look alike, such as "admin" and "аdmin" with a Cyrillic "а",
+// have the same skeleton. It is for comparing, never for showing.
+func Skeleton(name string) string { return confusables.Skeleton(NormalizeUsername(name)) }
+
 // ValidateUsername and ValidatePassword say what is wrong with a value, in
-// a sentence for the person who typed it.
+// a sentence for the person who typed it. Usernames are checked as given
+// and stored normalized (NormalizeUsername).
 func ValidateUsername(name string) error {
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: the username is not valid UTF-8 text", ErrInvalid)
+	}
+	if strings.ContainsRune(name, utf8.RuneError) {
+		// What a decoder leaves of invalid bytes: refused rather than
+		// stored as a name no one can type.
+		return fmt.Errorf("%w: the username must not contain U+FFFD, the replacement character left where text was not valid UTF-8", ErrInvalid)
+	}
+	name = NormalizeUsername(name)
 	n := utf8.RuneCountInString(name)
 	switch {
 	case strings.TrimSpace(name) != name:
@@ -156,7 +221,7 @@ func ValidateUsername(name string) error {
 		return fmt.Errorf("%w: the username must be at least %d characters", ErrInvalid, MinUsername)
 	case n > MaxUsername:
 		return fmt.Errorf("%w: the username must be at most %d characters", ErrInvalid, MaxUsername)
-	case !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
+	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
 		return fmt.Errorf("%w: the username must be printable text, without control characters", ErrInvalid)
 	}
 	return nil
@@ -178,7 +243,7 @@ func (s *Store) Create(ctx context.Context, username, password string, perms pol
 	if err := errors.Join(ValidateUsername(username), ValidatePassword(password)); err != nil {
 		return User{}, err
 	}
-	return s.create(ctx, username, password, perms)
+	return s.create(ctx, NormalizeUsername(username), password, perms)
 }
 
 func (s *Store) create(ctx context.Context, username, password string, perms policies.Dict) (User, error) {
@@ -197,14 +262,21 @@ func (s *Store) create(ctx context.Context, username, password string, perms pol
 		hash = string(h)
 	}
 	u := User{ID: uuid.NewString(), Username: username, CreatedAt: time.Now().UTC()}
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)`,
-		u.ID, u.Username, hash, u.CreatedAt.UnixMilli())
+	skel := Skeleton(username)
+	// One statement checks for a look-alike and inserts, so two creations
+	// at once cannot both pass the check.
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO users (id, username, username_skeleton, password_hash, created_at)
+		 SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ?)`,
+		u.ID, u.Username, skel, hash, u.CreatedAt.UnixMilli(), skel)
 	if isUniqueViolation(err) {
 		return User{}, fmt.Errorf("%w: %q", ErrDuplicate, username)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", username, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return User{}, s.lookAlike(ctx, username, skel, "")
 	}
 	if err := s.policy.SetPermissions(ctx, u.ID, perms); err != nil {
 		// Leave no user without the permissions the caller asked for.
@@ -214,9 +286,28 @@ func (s *Store) create(ctx context.Context, username, password string, perms pol
 	return s.withPermissions(u)
 }
 
+// lookAlike explains why username, with skeleton skel, was refused: the
+// user (other than except) whose name it is or resembles.
+func (s *Store) lookAlike(ctx context.Context, username, skel, except string) error {
+	var other string
+	err := s.db.QueryRowContext(ctx, `SELECT username FROM users WHERE username_skeleton = ? AND id <> ? LIMIT 1`, skel, except).Scan(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound // the user being renamed is gone
+	case err != nil:
+		return fmt.Errorf("look up usernames like %q: %w", username, err)
+	case other == username:
+		return fmt.Errorf("%w: %q", ErrDuplicate, username)
+	}
+	return fmt.Errorf("%w: %q looks like the existing username %q (Unicode confusables); choose a name that reads differently", ErrConfusable, username, other)
+}
+
+// userColumns are the columns scanOne reads.
+const userColumns = `id, username, password_hash, created_at, token_epoch`
+
 // Get returns the user with the given id.
 func (s *Store) Get(ctx context.Context, id string) (User, error) {
-	u, _, err := s.scanOne(ctx, `SELECT id, username, password_hash, created_at FROM users WHERE id = ?`, id)
+	u, _, err := s.scanOne(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id)
 	if err != nil {
 		return User{}, err
 	}
@@ -225,38 +316,96 @@ func (s *Store) Get(ctx context.Context, id string) (User, error) {
 
 // ByUsername returns the user with the given username.
 func (s *Store) ByUsername(ctx context.Context, username string) (User, error) {
-	u, _, err := s.scanOne(ctx, `SELECT id, username, password_hash, created_at FROM users WHERE username = ?`, username)
+	u, _, err := s.byUsername(ctx, username)
 	if err != nil {
 		return User{}, err
 	}
 	return s.withPermissions(u)
 }
 
-// Exists reports whether an internal user with this id exists. It is on
-// the path of every JWT-authenticated request.
+// byUsername looks a username up in its stored form (NFC), and as given
+// for names stored before usernames were normalized.
+func (s *Store) byUsername(ctx context.Context, username string) (User, string, error) {
+	const q = `SELECT ` + userColumns + ` FROM users WHERE username = ?`
+	name := NormalizeUsername(username)
+	u, hash, err := s.scanOne(ctx, q, name)
+	if errors.Is(err, ErrNotFound) && name != username {
+		u, hash, err = s.scanOne(ctx, q, username)
+	}
+	return u, hash, err
+}
+
+// Exists reports whether an internal user with this id exists.
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	_, ok, err := s.TokenEpoch(ctx, id)
+	return ok, err
+}
+
+// TokenEpoch returns the epoch a token of user id must carry to be valid,
+// and whether the user exists. It is on the path of every JWT-authenticated
+// request.
+func (s *Store) TokenEpoch(ctx context.Context, id string) (epoch int64, ok bool, err error) {
 	s.mu.RLock()
-	ok := s.known[id]
+	epoch, ok = s.known[id]
 	s.mu.RUnlock()
 	if ok {
-		return true, nil
+		return epoch, true, nil
 	}
-	// A miss holds the lock across the lookup so that a Delete cannot
-	// slip between the lookup and the remembering and leave a deleted id
-	// remembered as existing.
+	// A miss holds the lock across the lookup so that a Delete or a
+	// revocation cannot slip between the lookup and the remembering and
+	// leave a deleted id, or an old epoch, remembered.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE id = ?`, id).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("look up user %q: %w", id, err)
-	}
-	if n > 0 {
+	err = s.db.QueryRowContext(ctx, `SELECT token_epoch FROM users WHERE id = ?`, id).Scan(&epoch)
+	if errors.Is(err, sql.ErrNoRows) {
 		// Only existing ids are remembered: a stream of made-up ids must
 		// not grow the map.
-		s.known[id] = true
+		return 0, false, nil
 	}
-	return n > 0, nil
+	if err != nil {
+		return 0, false, fmt.Errorf("look up user %q: %w", id, err)
+	}
+	s.known[id] = epoch
+	return epoch, true, nil
+}
+
+// OnRevoke registers fn to run after a user's tokens were revoked, with
+// the epoch tokens must now carry: it closes what was opened with the old
+// ones (sockets). Register before serving.
+func (s *Store) OnRevoke(fn func(ctx context.Context, id string, epoch int64)) {
+	s.onRevoke = append(s.onRevoke, fn)
+}
+
+// RevokeTokens makes every token issued to the user so far invalid ("log
+// out everywhere"); tokens issued afterwards work.
+func (s *Store) RevokeTokens(ctx context.Context, id string) error {
+	return s.revoke(ctx, id, `UPDATE users SET token_epoch = token_epoch + 1 WHERE id = ?`, id)
+}
+
+// revoke runs query, which must move the user's token epoch on, and tells
+// the OnRevoke functions. The cache entry goes under the lock that a
+// lookup holds, so no lookup remembers the old epoch afterwards.
+func (s *Store) revoke(ctx context.Context, id, query string, args ...any) error {
+	s.mu.Lock()
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err == nil {
+		delete(s.known, id)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("revoke the tokens of user %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	epoch, ok, err := s.TokenEpoch(ctx, id)
+	if err != nil || !ok {
+		return err // deleted meanwhile: its tokens fail anyway
+	}
+	for _, fn := range s.onRevoke {
+		fn(ctx, id, epoch)
+	}
+	return nil
 }
 
 // List returns users in creation order.
@@ -309,12 +458,22 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 		return User{}, err
 	}
 	if c.Username != nil {
-		_, err := s.db.ExecContext(ctx, `UPDATE users SET username = ? WHERE id = ?`, *c.Username, id)
+		name := NormalizeUsername(*c.Username)
+		skel := Skeleton(name)
+		// A rename may not take a name that looks like another user's;
+		// one statement checks and renames.
+		res, err := s.db.ExecContext(ctx,
+			`UPDATE users SET username = ?, username_skeleton = ? WHERE id = ?
+			 AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ? AND id <> ?)`,
+			name, skel, id, skel, id)
 		if isUniqueViolation(err) {
-			return User{}, fmt.Errorf("%w: %q", ErrDuplicate, *c.Username)
+			return User{}, fmt.Errorf("%w: %q", ErrDuplicate, name)
 		}
 		if err != nil {
 			return User{}, fmt.Errorf("update user %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return User{}, s.lookAlike(ctx, name, skel, id)
 		}
 	}
 	if c.Password != nil {
@@ -322,7 +481,8 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 		if err != nil {
 			return User{}, fmt.Errorf("hash password: %w", err)
 		}
-		if _, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, string(h), id); err != nil {
+		// A new password revokes every token issued with the old one.
+		if err := s.revoke(ctx, id, `UPDATE users SET password_hash = ?, token_epoch = token_epoch + 1 WHERE id = ?`, string(h), id); err != nil {
 			return User{}, fmt.Errorf("update user %s: %w", id, err)
 		}
 	}
@@ -378,8 +538,9 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 
 // Authenticate checks a username and password. Unknown usernames take as
 // long as wrong passwords, so timing does not tell which usernames exist.
+// The username is looked up in its normalized form (NormalizeUsername).
 func (s *Store) Authenticate(ctx context.Context, username, password string) (User, error) {
-	u, hash, err := s.scanOne(ctx, `SELECT id, username, password_hash, created_at FROM users WHERE username = ?`, username)
+	u, hash, err := s.byUsername(ctx, username)
 	if errors.Is(err, ErrNotFound) {
 		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		return User{}, ErrBadCredentials
@@ -402,7 +563,7 @@ func (s *Store) scanOne(ctx context.Context, query string, arg string) (User, st
 	var u User
 	var hash string
 	var ms int64
-	err := s.db.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Username, &hash, &ms)
+	err := s.db.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Username, &hash, &ms, &u.TokenEpoch)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, "", ErrNotFound
 	}

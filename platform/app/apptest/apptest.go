@@ -53,6 +53,10 @@ func Config(dir string) config.Config {
 		SessionIdle:    time.Hour,
 		UploadMaxBytes: 8 << 20,
 		LogFormat:      "text",
+		// Every test client is 127.0.0.1: per-address login limits as
+		// loose as a test needs, so that only the tests of those limits
+		// (which set their own) meet them.
+		Login: config.Login{PerAddress: 1000, PerMinute: 1e6, Burst: 100_000},
 	}
 }
 

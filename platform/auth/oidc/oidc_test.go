@@ -364,7 +364,7 @@ func TestOIDCThroughAuthenticator(t *testing.T) {
 		t.Errorf("identity = %+v; want oidc:zoe by handler oidc, named by its id", id)
 	}
 
-	own, err := tokens.Issue("internal-1", "inside", nil)
+	own, err := tokens.Issue("internal-1", "inside", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,9 @@ func TestOIDCThroughAuthenticator(t *testing.T) {
 
 type usersFunc func(string) bool
 
-func (f usersFunc) Exists(_ context.Context, id string) (bool, error) { return f(id), nil }
+func (f usersFunc) TokenEpoch(_ context.Context, id string) (int64, bool, error) {
+	return 0, f(id), nil
+}
 
 func TestOIDCRoleMapping(t *testing.T) {
 	key := newECSigner(t, "ec-roles")
