@@ -423,6 +423,18 @@ func (e *Engine) instantiate(ctx context.Context, m *Module, plugin string) (*in
 	return in, nil
 }
 
+// CheckStart makes one instance of m and closes it: what the server does
+// at upload, so a module whose initialisation loops or fails is caught
+// before it ships. Errors wrap ErrInit.
+func (e *Engine) CheckStart(ctx context.Context, m *Module, plugin string) error {
+	in, err := e.instantiate(ctx, m, plugin)
+	if err != nil {
+		return err
+	}
+	in.close(ctx)
+	return nil
+}
+
 // guard runs fn under the watchdog's deadline.
 func (e *Engine) guard(in *instance, timeout time.Duration, fn func() ([]uint64, error)) ([]uint64, error) {
 	e.mu.Lock()

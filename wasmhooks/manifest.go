@@ -113,7 +113,22 @@ func (m *Manifest) ValidateSettings(settings map[string]any) error {
 	if err != nil {
 		return err
 	}
-	return sch.Validate(doc)
+	if err := sch.Validate(doc); err != nil {
+		// The library's first line names the schema's URL; the lines
+		// after it say what is wrong where.
+		_, causes, ok := strings.Cut(err.Error(), "\n")
+		if !ok {
+			return err
+		}
+		var parts []string
+		for _, l := range strings.Split(causes, "\n") {
+			if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- ")); l != "" {
+				parts = append(parts, l)
+			}
+		}
+		return errors.New(strings.Join(parts, "; "))
+	}
+	return nil
 }
 
 // noLoader refuses every URL: a settings schema may refer only to itself
