@@ -30,7 +30,7 @@ type Installed struct {
 	// DisabledReason says why grin turned the plugin off by itself (its
 	// instances failed to start too many times in a row); empty when it
 	// did not. Turning the plugin on again clears it.
-	DisabledReason string `json:"disabled_reason,omitempty"`
+	DisabledReason string `json:"disabled_reason,omitempty" doc:"Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not."`
 }
 
 type loaded struct {
