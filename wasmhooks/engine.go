@@ -25,6 +25,21 @@ const (
 	DefaultMemoryMiB = 64
 	DefaultMaxInput  = 1 << 20
 	DefaultMaxOutput = 1 << 20
+	// DefaultInitTimeout bounds a module's initialisation (_initialize:
+	// Go's package init functions), at upload and for every instance.
+	DefaultInitTimeout = 2 * time.Second
+	// DefaultInitBackoff is the first wait after an instance could not be
+	// made; it doubles with every failure in a row, up to
+	// DefaultInitBackoffMax.
+	DefaultInitBackoff    = time.Second
+	DefaultInitBackoffMax = 5 * time.Minute
+	// DefaultInitFailures instance failures in a row disable a plugin.
+	DefaultInitFailures = 5
+	// DefaultLogRate and DefaultLogBurst bound each plugin's log lines
+	// (a token bucket); DefaultLogLineBytes caps one line.
+	DefaultLogRate      = 20
+	DefaultLogBurst     = 100
+	DefaultLogLineBytes = 4096
 )
 
 // Errors of a call.
@@ -33,6 +48,12 @@ var (
 	ErrTooLarge  = errors.New("too large")
 	ErrHookError = errors.New("the hook reported an error")
 	ErrInvalid   = errors.New("invalid module")
+	// ErrInit marks an instance that could not be made: the module's
+	// initialisation failed (a trap, an exit) or ran past its deadline.
+	ErrInit = errors.New("the module could not be started")
+	// ErrBackingOff is a call skipped because the plugin's last instance
+	// failed to start and its wait before the next try is not over.
+	ErrBackingOff = errors.New("the plugin is waiting before trying to start again")
 )
 
 // Engine compiles modules and runs their instances.
@@ -48,6 +69,10 @@ var (
 type Engine struct {
 	rt     wazero.Runtime
 	logger *slog.Logger
+	cfg    EngineConfig // with defaults filled in
+
+	logMu sync.Mutex
+	logs  map[string]*logLimiter // by plugin id, so upgrades keep the bucket
 
 	mu       sync.Mutex
 	inflight map[*instance]time.Time // deadline of each running call
@@ -64,18 +89,55 @@ type EngineConfig struct {
 	// stalls its caller for ever. Only for measuring what deadlines cost.
 	NoDeadlines bool
 	Logger      *slog.Logger
+	// InitTimeout bounds a module's initialisation (default 2s).
+	InitTimeout time.Duration
+	// InitBackoff is the first wait after an instance failed to start
+	// (default 1s), doubling up to InitBackoffMax (default 5 min);
+	// InitFailures failures in a row disable the plugin (default 5).
+	InitBackoff    time.Duration
+	InitBackoffMax time.Duration
+	InitFailures   int
+	// LogRate (lines per second) and LogBurst bound each plugin's log
+	// lines, LogLineBytes one line's length (defaults 20, 100, 4096).
+	LogRate      float64
+	LogBurst     int
+	LogLineBytes int
+}
+
+func (c *EngineConfig) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MemoryMiB <= 0 {
+		c.MemoryMiB = DefaultMemoryMiB
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = DefaultInitTimeout
+	}
+	if c.InitBackoff <= 0 {
+		c.InitBackoff = DefaultInitBackoff
+	}
+	if c.InitBackoffMax <= 0 {
+		c.InitBackoffMax = max(DefaultInitBackoffMax, c.InitBackoff)
+	}
+	if c.InitFailures <= 0 {
+		c.InitFailures = DefaultInitFailures
+	}
+	if c.LogRate <= 0 {
+		c.LogRate = DefaultLogRate
+	}
+	if c.LogBurst <= 0 {
+		c.LogBurst = DefaultLogBurst
+	}
+	if c.LogLineBytes <= 0 {
+		c.LogLineBytes = DefaultLogLineBytes
+	}
 }
 
 // NewEngine returns an engine.
 func NewEngine(ctx context.Context, c EngineConfig) (*Engine, error) {
-	logger := c.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	memoryMiB := c.MemoryMiB
-	if memoryMiB <= 0 {
-		memoryMiB = DefaultMemoryMiB
-	}
+	c.defaults()
+	logger, memoryMiB := c.Logger, c.MemoryMiB
 	cfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(!c.NoDeadlines).
 		WithMemoryLimitPages(uint32(memoryMiB * 16)) // 64 KiB pages
@@ -91,7 +153,7 @@ func NewEngine(ctx context.Context, c EngineConfig) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("provide WASI: %w", err)
 	}
-	e := &Engine{rt: rt, logger: logger, inflight: map[*instance]time.Time{}}
+	e := &Engine{rt: rt, logger: logger, cfg: c, inflight: map[*instance]time.Time{}, logs: map[string]*logLimiter{}}
 	if err := e.hostModule(ctx); err != nil {
 		rt.Close(ctx)
 		return nil, err
@@ -138,6 +200,7 @@ type callState struct {
 	maxOutput int
 	overflow  bool
 	plugin    string
+	logs      *logLimiter
 }
 
 type stateKey struct{}
@@ -195,12 +258,7 @@ func (e *Engine) hostModule(ctx context.Context) error {
 		if s == nil {
 			return
 		}
-		msg, ok := mod.Memory().Read(ptr, min(n, 4096))
-		if !ok {
-			return
-		}
-		lvl := map[int32]slog.Level{0: slog.LevelDebug, 1: slog.LevelInfo, 2: slog.LevelWarn, 3: slog.LevelError}[level]
-		e.logger.Log(ctx, lvl, string(msg), "plugin", s.plugin)
+		e.guestLog(ctx, mod, s, level, ptr, n)
 	}), []api.ValueType{i32, i32, i32}, nil).Export("log")
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("provide %s: %w", HostModule, err)
@@ -328,6 +386,9 @@ type instance struct {
 
 // instantiate makes a fresh instance: no filesystem, no arguments, no
 // environment, real randomness and clocks.
+//
+// Errors wrap ErrInit and say what happened in a sentence: the
+// initialisation failed, or did not finish in time.
 func (e *Engine) instantiate(ctx context.Context, m *Module, plugin string) (*instance, error) {
 	in := &instance{hooks: map[string]api.Function{}}
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -337,25 +398,41 @@ func (e *Engine) instantiate(ctx context.Context, m *Module, plugin string) (*in
 		WithRandSource(rand.Reader).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithStartFunctions() // _initialize is called below, under a deadline
-	in.call = &callState{plugin: plugin, maxOutput: DefaultMaxOutput}
+	in.call = &callState{plugin: plugin, maxOutput: DefaultMaxOutput, logs: e.logLimiter(plugin)}
 	mod, err := e.rt.InstantiateModule(in.ctx, m.compiled, cfg)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("instantiate plugin %s: %w", plugin, err)
+		return nil, fmt.Errorf("%w: it could not be instantiated: %v", ErrInit, err)
 	}
 	in.mod = mod
 	if m.hasInit {
-		if _, err := e.guard(in, DefaultTimeout*20, func() ([]uint64, error) {
+		if _, err := e.guard(in, e.cfg.InitTimeout, func() ([]uint64, error) {
 			return mod.ExportedFunction(InitExport).Call(in.ctx)
 		}); err != nil {
 			in.close(ctx)
-			return nil, fmt.Errorf("initialize plugin %s: %w", plugin, err)
+			if errors.Is(err, ErrDeadline) {
+				return nil, fmt.Errorf("%w: its initialisation did not finish within %v", ErrInit, e.cfg.InitTimeout)
+			}
+			first, _, _ := strings.Cut(err.Error(), "\n") // not wazero's stack trace
+			return nil, fmt.Errorf("%w: its initialisation failed: %s", ErrInit, first)
 		}
 	}
 	for _, h := range m.Hooks {
 		in.hooks[h] = mod.ExportedFunction(HookPrefix + h)
 	}
 	return in, nil
+}
+
+// CheckStart makes one instance of m and closes it: what the server does
+// at upload, so a module whose initialisation loops or fails is caught
+// before it ships. Errors wrap ErrInit.
+func (e *Engine) CheckStart(ctx context.Context, m *Module, plugin string) error {
+	in, err := e.instantiate(ctx, m, plugin)
+	if err != nil {
+		return err
+	}
+	in.close(ctx)
+	return nil
 }
 
 // guard runs fn under the watchdog's deadline.
@@ -367,6 +444,7 @@ func (e *Engine) guard(in *instance, timeout time.Duration, fn func() ([]uint64,
 	e.mu.Lock()
 	delete(e.inflight, in)
 	e.mu.Unlock()
+	e.reportDropped(in.ctx, in.call)
 	if in.overran {
 		in.broken = true
 		return nil, fmt.Errorf("%w of %v", ErrDeadline, timeout)

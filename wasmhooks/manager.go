@@ -27,6 +27,10 @@ type Installed struct {
 	Settings map[string]any `json:"settings"`
 	// Forced is the isolation an administrator imposed ("" for none).
 	Forced Isolation `json:"forced_isolation,omitempty"`
+	// DisabledReason says why grin turned the plugin off by itself (its
+	// instances failed to start too many times in a row); empty when it
+	// did not. Turning the plugin on again clears it.
+	DisabledReason string `json:"disabled_reason,omitempty" doc:"Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not."`
 }
 
 type loaded struct {
@@ -80,18 +84,18 @@ func NewManager(ctx context.Context, e *Engine, db *sql.DB, dir string, logger *
 		return nil, fmt.Errorf("create plugin directory: %w", err)
 	}
 	m := &Manager{engine: e, db: db, dir: dir, logger: logger, plugins: map[string]*loaded{}}
-	rows, err := db.QueryContext(ctx, `SELECT id, enabled, settings, isolation FROM plugins ORDER BY id`)
+	rows, err := db.QueryContext(ctx, `SELECT id, enabled, settings, isolation, disabled_reason FROM plugins ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list plugins: %w", err)
 	}
 	type row struct {
-		id, settings, iso string
-		enabled           bool
+		id, settings, iso, reason string
+		enabled                   bool
 	}
 	var saved []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.id, &r.enabled, &r.settings, &r.iso); err != nil {
+		if err := rows.Scan(&r.id, &r.enabled, &r.settings, &r.iso, &r.reason); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -111,7 +115,7 @@ func NewManager(ctx context.Context, e *Engine, db *sql.DB, dir string, logger *
 			logger.Error("plugin not loaded", "plugin", r.id, "err", err)
 			continue
 		}
-		l.info.Enabled, l.info.Settings = r.enabled, settings
+		l.info.Enabled, l.info.Settings, l.info.DisabledReason = r.enabled, settings, r.reason
 		m.plugins[r.id] = l
 	}
 	m.rebuild()
@@ -144,12 +148,45 @@ func (m *Manager) build(ctx context.Context, man Manifest, wasm []byte, forced I
 	if forced != "" {
 		iso = forced
 	}
-	p, err := m.engine.NewPlugin(man.ID, mod, iso, Limits{Timeout: time.Duration(man.TimeoutMS) * time.Millisecond})
+	p, err := m.newPlugin(man.ID, mod, iso, Limits{Timeout: time.Duration(man.TimeoutMS) * time.Millisecond})
 	if err != nil {
 		mod.Close(ctx)
 		return nil, err
 	}
 	return &loaded{info: Installed{Manifest: man, Enabled: true, Settings: map[string]any{}, Forced: forced}, module: mod, plugin: p}, nil
+}
+
+// newPlugin prepares a plugin that the manager turns off when its
+// instances keep failing to start.
+func (m *Manager) newPlugin(id string, mod *Module, iso Isolation, limits Limits) (*Plugin, error) {
+	p, err := m.engine.NewPlugin(id, mod, iso, limits)
+	if err != nil {
+		return nil, err
+	}
+	p.disable = func(reason error) { m.disableFailing(id, p, reason) }
+	return p, nil
+}
+
+// disableFailing turns off a plugin whose instances keep failing to
+// start, remembering why, and says so at error level: until an
+// administrator turns it on again, chat turns skip it for nothing.
+func (m *Manager) disableFailing(id string, p *Plugin, reason error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.plugins[id]
+	if l == nil || l.plugin != p || !l.info.Enabled {
+		return // replaced, deleted or already off meanwhile
+	}
+	why := reason.Error()
+	// The caller's request may be over: this change must happen anyway.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := m.db.ExecContext(ctx, `UPDATE plugins SET enabled = 0, disabled_reason = ? WHERE id = ?`, why, id); err != nil {
+		m.logger.Error("could not save that a failing plugin is disabled", "plugin", id, "err", err)
+	}
+	l.info.Enabled, l.info.DisabledReason = false, why
+	m.rebuild()
+	m.logger.Error("plugin disabled: an administrator must turn it on again (PUT /plugins/toggle/"+id+") once it is fixed", "plugin", id, "reason", why)
 }
 
 // Install reads an uploaded archive and installs (or upgrades) its plugin,
@@ -170,6 +207,16 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 	if err != nil {
 		return Installed{}, err
 	}
+	// One instance now, so a module whose initialisation loops or traps
+	// is refused here, with the cause, rather than costing every chat
+	// turn its deadline.
+	first, err := m.engine.instantiate(ctx, l.module, man.ID)
+	if err != nil {
+		l.plugin.Close(ctx)
+		l.module.Close(ctx)
+		return Installed{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	l.plugin.adopt(ctx, first)
 	if man.SettingsSchema != nil && l.info.Manifest.ValidateSettings(settings) != nil {
 		settings = map[string]any{} // the new version's schema refuses the old settings
 	}
@@ -186,7 +233,7 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 	}
 	sraw, _ := json.Marshal(settings)
 	if _, err := m.db.ExecContext(ctx, `INSERT INTO plugins (id, enabled, settings, isolation, installed_at) VALUES (?, 1, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET enabled = 1, settings = excluded.settings`, man.ID, string(sraw), string(forced), time.Now().UnixMilli()); err != nil {
+		ON CONFLICT (id) DO UPDATE SET enabled = 1, settings = excluded.settings, disabled_reason = ''`, man.ID, string(sraw), string(forced), time.Now().UnixMilli()); err != nil {
 		return Installed{}, fmt.Errorf("store plugin %s: %w", man.ID, err)
 	}
 	old := m.plugins[man.ID]
@@ -231,10 +278,13 @@ func (m *Manager) Toggle(ctx context.Context, id string) (Installed, error) {
 	if l == nil {
 		return Installed{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	if _, err := m.db.ExecContext(ctx, `UPDATE plugins SET enabled = ? WHERE id = ?`, !l.info.Enabled, id); err != nil {
+	if _, err := m.db.ExecContext(ctx, `UPDATE plugins SET enabled = ?, disabled_reason = '' WHERE id = ?`, !l.info.Enabled, id); err != nil {
 		return Installed{}, fmt.Errorf("toggle plugin %s: %w", id, err)
 	}
-	l.info.Enabled = !l.info.Enabled
+	l.info.Enabled, l.info.DisabledReason = !l.info.Enabled, ""
+	if l.info.Enabled {
+		l.plugin.resetStarts() // an administrator's word: try at once
+	}
 	m.rebuild()
 	return l.info, nil
 }
@@ -278,7 +328,7 @@ func (m *Manager) ForceIsolation(ctx context.Context, id string, iso Isolation) 
 	if iso != "" {
 		effective = iso
 	}
-	p, err := m.engine.NewPlugin(id, l.module, effective, l.plugin.limits)
+	p, err := m.newPlugin(id, l.module, effective, l.plugin.limits)
 	if err != nil {
 		return Installed{}, err
 	}
@@ -381,6 +431,11 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 			return payload, err
 		}
 		out, err := e.plugin.Call(ctx, hook, caller.UserID, in)
+		if errors.Is(err, ErrBackingOff) || errors.Is(err, ErrInit) {
+			// Said once per failure when it happened (Plugin.start).
+			m.logger.Debug("plugin not started; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
+			continue
+		}
 		if err != nil {
 			m.logger.Warn("hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
 			continue

@@ -88,8 +88,8 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 		errs = append(errs, "timeout_ms must be between 1 and 60000")
 	}
 	if m.SettingsSchema != nil {
-		if _, err := compileSchema(m.SettingsSchema); err != nil {
-			errs = append(errs, "settings_schema is not a JSON Schema: "+err.Error())
+		if _, err := compileSchema(m.ID, m.SettingsSchema); err != nil {
+			errs = append(errs, err.Error())
 		}
 	}
 	if len(errs) > 0 {
@@ -103,7 +103,7 @@ func (m *Manifest) ValidateSettings(settings map[string]any) error {
 	if m.SettingsSchema == nil {
 		return nil
 	}
-	sch, err := compileSchema(m.SettingsSchema)
+	sch, err := compileSchema(m.ID, m.SettingsSchema)
 	if err != nil {
 		return err
 	}
@@ -113,23 +113,74 @@ func (m *Manifest) ValidateSettings(settings map[string]any) error {
 	if err != nil {
 		return err
 	}
-	return sch.Validate(doc)
+	if err := sch.Validate(doc); err != nil {
+		// The library's first line names the schema's URL; the lines
+		// after it say what is wrong where.
+		_, causes, ok := strings.Cut(err.Error(), "\n")
+		if !ok {
+			return err
+		}
+		var parts []string
+		for _, l := range strings.Split(causes, "\n") {
+			if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- ")); l != "" {
+				parts = append(parts, l)
+			}
+		}
+		return errors.New(strings.Join(parts, "; "))
+	}
+	return nil
 }
 
-func compileSchema(s map[string]any) (*jsonschema.Schema, error) {
+// noLoader refuses every URL: a settings schema may refer only to itself
+// ("#/$defs/…"), so compiling one never reads the server's disk (a
+// "file:///…" $ref would otherwise be read and echoed in the error) nor
+// reaches the network. It notes that it was asked, because the library's
+// error around it does not unwrap.
+type noLoader struct{ asked bool }
+
+func (l *noLoader) Load(string) (any, error) {
+	l.asked = true
+	return nil, errors.New("a plugin's settings schema may refer only to itself")
+}
+
+// schemaURL is the schema's own resource id: neutral, so no message ever
+// names a server path (a relative id would resolve against the working
+// directory).
+func schemaURL(id string) string {
+	if !idPattern.MatchString(id) {
+		id = "unnamed"
+	}
+	return "plugin://" + id + "/settings.schema.json"
+}
+
+// compileSchema compiles a plugin's settings schema. Its errors are
+// sentences for the plugin's author; a reference to another document is
+// reported without repeating the reference, so nothing of the server's
+// (a path, a file's bytes, an internal address) can come back in one.
+func compileSchema(id string, s map[string]any) (*jsonschema.Schema, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("settings_schema is not JSON: %v", err)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("settings_schema is not JSON: %v", err)
 	}
 	c := jsonschema.NewCompiler()
-	if err := c.AddResource("settings.json", doc); err != nil {
-		return nil, err
+	loader := &noLoader{}
+	c.UseLoader(loader)
+	u := schemaURL(id)
+	if err := c.AddResource(u, doc); err != nil {
+		return nil, fmt.Errorf("settings_schema is not a JSON Schema: %v", err)
 	}
-	return c.Compile("settings.json")
+	sch, err := c.Compile(u)
+	if err != nil && loader.asked {
+		return nil, errors.New(`settings_schema refers to another document ($ref, $schema or $id outside the schema): a plugin's settings schema may refer only to itself, as "#/$defs/name"`)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("settings_schema is not a JSON Schema: %v", err)
+	}
+	return sch, nil
 }
 
 // ReadArchive takes manifest.json and the one .wasm module out of a zip,

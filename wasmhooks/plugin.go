@@ -67,6 +67,23 @@ type Plugin struct {
 	mu     sync.Mutex
 	pools  map[string]*pool // "" for shared; user id for per-user
 	closed bool
+	starts startState
+
+	// disable is called once when instances failed to start too many
+	// times in a row, with the last failure; the manager turns the plugin
+	// off. Nil outside a manager.
+	disable func(reason error)
+}
+
+// startState tracks instances that failed to start. After a failure the
+// plugin waits (doubling with every failure in a row) before one call
+// tries again; the calls meanwhile skip it at once, without paying an
+// instantiation. A success clears it.
+type startState struct {
+	failures int
+	retryAt  time.Time
+	trying   bool // one call is trying; the others skip
+	last     error
 }
 
 type pool struct {
@@ -128,7 +145,62 @@ func (p *Plugin) take(ctx context.Context, key string) (*instance, error) {
 		}
 		p.mu.Unlock()
 	}
-	return p.engine.instantiate(ctx, p.module, p.ID)
+	return p.start(ctx)
+}
+
+// start makes an instance, unless the plugin is waiting after failures,
+// and keeps count of failures in a row.
+func (p *Plugin) start(ctx context.Context) (*instance, error) {
+	p.mu.Lock()
+	st := &p.starts
+	if st.failures > 0 {
+		if st.trying || time.Now().Before(st.retryAt) {
+			failures, last := st.failures, st.last
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w (%d failures in a row; the last: %v)", ErrBackingOff, failures, last)
+		}
+		st.trying = true
+	}
+	p.mu.Unlock()
+	in, err := p.engine.instantiate(ctx, p.module, p.ID)
+	p.mu.Lock()
+	st.trying = false
+	if err == nil {
+		*st = startState{}
+		p.mu.Unlock()
+		return in, nil
+	}
+	st.failures++
+	st.last = err
+	wait := p.engine.cfg.InitBackoff << min(st.failures-1, 30)
+	if wait <= 0 || wait > p.engine.cfg.InitBackoffMax {
+		wait = p.engine.cfg.InitBackoffMax
+	}
+	st.retryAt = time.Now().Add(wait)
+	failures, disable := st.failures, p.disable
+	p.mu.Unlock()
+	p.engine.logger.Warn("plugin instance failed to start", "plugin", p.ID, "failures", failures, "retry_in", wait, "err", err)
+	if failures >= p.engine.cfg.InitFailures && disable != nil {
+		disable(fmt.Errorf("its instances failed to start %d times in a row; the last time: %w", failures, err))
+	}
+	return nil, err
+}
+
+// resetStarts forgets earlier failures to start.
+func (p *Plugin) resetStarts() {
+	p.mu.Lock()
+	p.starts = startState{}
+	p.mu.Unlock()
+}
+
+// adopt puts an instance made elsewhere (the check at install) into the
+// shared pool, so the first call does not make another.
+func (p *Plugin) adopt(ctx context.Context, in *instance) {
+	if p.isolation != Shared {
+		in.close(ctx)
+		return
+	}
+	p.give(ctx, "", in)
 }
 
 // give returns a healthy instance to its pool; a broken one, one beyond

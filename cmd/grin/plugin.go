@@ -85,6 +85,9 @@ func pluginBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := man.Validate(m.Hooks, wasmhooks.KnownHooks); err != nil {
 		return err
 	}
+	if err := engine.CheckStart(ctx, m, man.ID); err != nil {
+		return err
+	}
 	if *out == "" {
 		*out = man.ID + ".zip"
 	}

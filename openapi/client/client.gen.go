@@ -377,8 +377,11 @@ type IngestionAccepted struct {
 
 // Installed defines model for Installed.
 type Installed struct {
-	Active          bool                    `json:"active"`
-	Description     *string                 `json:"description,omitempty"`
+	Active      bool    `json:"active"`
+	Description *string `json:"description,omitempty"`
+
+	// DisabledReason Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not.
+	DisabledReason  *string                 `json:"disabled_reason,omitempty"`
 	ForcedIsolation *string                 `json:"forced_isolation,omitempty"`
 	Hooks           []HookSpec              `json:"hooks"`
 	Id              string                  `json:"id"`
@@ -1376,7 +1379,7 @@ type ClientInterface interface {
 
 	// UploadPluginWithBody Install a plugin
 	//
-	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
 	//
 	// Requires PLUGINS WRITE.
 	//
@@ -2399,7 +2402,7 @@ func (c *Client) TogglePlugin(ctx context.Context, id string, reqEditors ...Requ
 
 // UploadPluginWithBody Install a plugin
 //
-// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
 //
 // Requires PLUGINS WRITE.
 //
@@ -5415,7 +5418,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadPluginWithBodyWithResponse Install a plugin
 	//
-	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
 	//
 	// Requires PLUGINS WRITE.
 	//
@@ -9489,7 +9492,7 @@ func (c *ClientWithResponses) TogglePluginWithResponse(ctx context.Context, id s
 
 // UploadPluginWithBodyWithResponse Install a plugin
 //
-// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
 //
 // Requires PLUGINS WRITE.
 //

@@ -536,7 +536,7 @@ export interface paths {
         put?: never;
         /**
          * Install a plugin
-         * @description Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+         * @description Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
          *
          *     Requires PLUGINS WRITE.
          */
@@ -897,6 +897,8 @@ export interface components {
         Installed: {
             active: boolean;
             description?: string;
+            /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
+            disabled_reason?: string;
             forced_isolation?: string;
             hooks: components["schemas"]["HookSpec"][];
             id: string;

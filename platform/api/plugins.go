@@ -85,7 +85,7 @@ func (s *Server) registerPlugins() {
 		OperationID: "uploadPlugin", Method: http.MethodPost, Path: "/plugins/upload",
 		Summary: "Install a plugin",
 		Description: "Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. " +
-			"The plugin is checked (imports, exports, manifest), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.",
+			"The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.",
 		Tags: []string{"Plugins"}, MaxBodyBytes: wasmhooks.MaxArchiveBytes + 1<<20,
 	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *struct {
 		RawBody huma.MultipartFormFiles[struct {

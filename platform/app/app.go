@@ -193,7 +193,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	engine, err := wasmhooks.NewEngine(ctx, wasmhooks.EngineConfig{
 		CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), MemoryMiB: cfg.PluginMemoryMiB,
-		Logger: logger.With("component", "plugins"),
+		Logger:      logger.With("component", "plugins"),
+		InitTimeout: cfg.PluginInitTimeout, InitBackoff: cfg.PluginInitBackoff, InitFailures: cfg.PluginInitFailures,
+		LogRate: cfg.PluginLogRate, LogBurst: cfg.PluginLogBurst, LogLineBytes: cfg.PluginLogLineBytes,
 	})
 	if err != nil {
 		return nil, err

@@ -66,6 +66,18 @@ type Config struct {
 	Embedder Provider
 	// PluginMemoryMiB caps each plugin instance's memory.
 	PluginMemoryMiB int
+	// PluginLogRate (lines per second) and PluginLogBurst bound each
+	// plugin's log lines; PluginLogLineBytes caps one line.
+	PluginLogRate      float64
+	PluginLogBurst     int
+	PluginLogLineBytes int
+	// PluginInitTimeout bounds a plugin module's initialisation.
+	PluginInitTimeout time.Duration
+	// PluginInitBackoff is the first wait after a plugin's instance failed
+	// to start (doubling up to 5 minutes); PluginInitFailures failures in
+	// a row disable the plugin.
+	PluginInitBackoff  time.Duration
+	PluginInitFailures int
 	// UploadMaxBytes caps one uploaded document.
 	UploadMaxBytes int64
 	// Memory selects where memories live.
@@ -295,6 +307,54 @@ var settings = []setting{
 			return fmt.Errorf("must be a whole number of MiB from 1 to 4096, got %q", v)
 		}
 		c.PluginMemoryMiB = n
+		return nil
+	}},
+	{"PLUGIN_LOG_RATE", "plugin-log-rate", "20", "log lines per second each plugin may write; the excess is dropped and counted", func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1e6 {
+			return fmt.Errorf("must be a positive number of lines per second, got %q", v)
+		}
+		c.PluginLogRate = f
+		return nil
+	}},
+	{"PLUGIN_LOG_BURST", "plugin-log-burst", "100", "log lines a plugin may write at once before its rate applies", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return fmt.Errorf("must be a whole number from 1 to 1000000, got %q", v)
+		}
+		c.PluginLogBurst = n
+		return nil
+	}},
+	{"PLUGIN_LOG_LINE_BYTES", "plugin-log-line-bytes", "4096", "longest plugin log line, in bytes; longer ones are cut and marked", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 64 || n > 1<<20 {
+			return fmt.Errorf("must be a whole number of bytes from 64 to 1048576, got %q", v)
+		}
+		c.PluginLogLineBytes = n
+		return nil
+	}},
+	{"PLUGIN_INIT_TIMEOUT", "plugin-init-timeout", "2s", "deadline of a plugin module's initialisation, at upload and for every instance", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			return fmt.Errorf("must be a duration such as 2s, up to 10m, got %q", v)
+		}
+		c.PluginInitTimeout = d
+		return nil
+	}},
+	{"PLUGIN_INIT_BACKOFF", "plugin-init-backoff", "1s", "wait before starting a plugin's instance again after one failed to start; doubles with each failure in a row, up to 5m", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > time.Hour {
+			return fmt.Errorf("must be a duration such as 1s, up to 1h, got %q", v)
+		}
+		c.PluginInitBackoff = d
+		return nil
+	}},
+	{"PLUGIN_INIT_FAILURES", "plugin-init-failures", "5", "instance start failures in a row after which a plugin is disabled", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("must be a whole number from 1 to 1000, got %q", v)
+		}
+		c.PluginInitFailures = n
 		return nil
 	}},
 	{"MEMORY", "memory", "embedded", `where memories live: "embedded" (the data directory's SQLite file) or "weaviate"`, func(c *Config, v string) error {
