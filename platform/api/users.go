@@ -185,6 +185,13 @@ func (s *Server) registerUsers() {
 		if err != nil {
 			return nil, s.userError(ctx, err)
 		}
+		if c.Permissions != nil && s.deps.Ingester != nil {
+			// Documents the user may no longer upload stop now, and what
+			// they stored goes, before the answer.
+			if err := s.deps.Ingester.Revalidate(ctx, in.ID); err != nil {
+				return nil, s.internal(ctx, "stop the ingestions of a user whose permissions changed", err)
+			}
+		}
 		return &UserOutput{Body: userOf(u)}, nil
 	})
 
