@@ -366,6 +366,27 @@ type HookSpec struct {
 	Priority int64  `json:"priority"`
 }
 
+// Ingestion defines model for Ingestion.
+type Ingestion struct {
+	// ChunksDone Chunks stored so far.
+	ChunksDone int64 `json:"chunks_done"`
+
+	// ChunksTotal Chunks to store; 0 while the document is still being read and split.
+	ChunksTotal int64 `json:"chunks_total"`
+
+	// Id Names the ingestion for DELETE /rabbithole/ingestions/{id}.
+	Id string `json:"id"`
+
+	// Source The file name or URL.
+	Source  string    `json:"source"`
+	Space   string    `json:"space"`
+	Started time.Time `json:"started"`
+
+	// UserId Whose upload it is.
+	UserId   string `json:"user_id"`
+	Username string `json:"username"`
+}
+
 // IngestionAccepted defines model for IngestionAccepted.
 type IngestionAccepted struct {
 	ContentType *string `json:"content_type,omitempty"`
@@ -796,10 +817,10 @@ type UpdatePoliciesParams struct {
 
 // UploadFileMultipartBody defines parameters for UploadFile.
 type UploadFileMultipartBody struct {
-	// ChunkOverlap Tokens shared by neighbouring chunks (default 64).
+	// ChunkOverlap Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size).
 	ChunkOverlap *int64 `json:"chunk_overlap,omitempty"`
 
-	// ChunkSize Tokens per chunk (default 256).
+	// ChunkSize Tokens per chunk (default 256; at least 64 unless the operator says otherwise).
 	ChunkSize *int64 `json:"chunk_size,omitempty"`
 
 	// File The document: text, Markdown, HTML, PDF or JSON.
@@ -1442,7 +1463,7 @@ type ClientInterface interface {
 
 	// UploadFileWithBody Read a document into declarative memory
 	//
-	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -1458,6 +1479,24 @@ type ClientInterface interface {
 	// Corresponds with GET /rabbithole/allowed-mimetypes (the `GetAllowedMimetypes` operationId).
 	GetAllowedMimetypes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListIngestions Documents being read
+	//
+	// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+	ListIngestions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelIngestion Stop reading a document
+	//
+	// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+	CancelIngestion(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UploadMemoryWithBody Import exported declarative memories
 	//
 	// Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -1471,7 +1510,7 @@ type ClientInterface interface {
 
 	// UploadURLWithBody Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -1482,7 +1521,7 @@ type ClientInterface interface {
 
 	// UploadURL Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -2517,7 +2556,7 @@ func (c *Client) CheckPolicy(ctx context.Context, body CheckPolicyJSONRequestBod
 
 // UploadFileWithBody Read a document into declarative memory
 //
-// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 //
 // Requires UPLOAD WRITE.
 //
@@ -2553,6 +2592,44 @@ func (c *Client) GetAllowedMimetypes(ctx context.Context, reqEditors ...RequestE
 	return c.Client.Do(req)
 }
 
+// ListIngestions Documents being read
+//
+// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+func (c *Client) ListIngestions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListIngestionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelIngestion Stop reading a document
+//
+// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+func (c *Client) CancelIngestion(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelIngestionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // UploadMemoryWithBody Import exported declarative memories
 //
 // Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -2576,7 +2653,7 @@ func (c *Client) UploadMemoryWithBody(ctx context.Context, params *UploadMemoryP
 
 // UploadURLWithBody Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -2597,7 +2674,7 @@ func (c *Client) UploadURLWithBody(ctx context.Context, params *UploadURLParams,
 
 // UploadURL Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -4450,6 +4527,67 @@ func NewGetAllowedMimetypesRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListIngestionsRequest constructs an http.Request for the ListIngestions method
+func NewListIngestionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rabbithole/ingestions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCancelIngestionRequest constructs an http.Request for the CancelIngestion method
+func NewCancelIngestionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rabbithole/ingestions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewUploadMemoryRequestWithBody constructs an http.Request for the UploadMemory method, with any body, and a specified content type
 func NewUploadMemoryRequestWithBody(server string, params *UploadMemoryParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -5368,7 +5506,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadFileWithBodyWithResponse Read a document into declarative memory
 	//
-	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -5386,6 +5524,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /rabbithole/allowed-mimetypes (the `GetAllowedMimetypes` operationId).
 	GetAllowedMimetypesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAllowedMimetypesResponse, error)
 
+	// ListIngestionsWithResponse Documents being read
+	//
+	// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+	ListIngestionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIngestionsResponse, error)
+
+	// CancelIngestionWithResponse Stop reading a document
+	//
+	// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+	CancelIngestionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelIngestionResponse, error)
+
 	// UploadMemoryWithBodyWithResponse Import exported declarative memories
 	//
 	// Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -5399,7 +5559,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadURLWithBodyWithResponse Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -5410,7 +5570,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadURLWithResponse Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -7919,6 +8079,8 @@ type UploadFileResponse struct {
 	ApplicationproblemJSON415 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -7951,6 +8113,11 @@ func (r UploadFileResponse) GetApplicationproblemJSON415() *ErrorModel {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadFileResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadFileResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8049,6 +8216,137 @@ func (r GetAllowedMimetypesResponse) ContentType() string {
 	return ""
 }
 
+type ListIngestionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]Ingestion
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListIngestionsResponse) GetJSON200() *[]Ingestion {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListIngestionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListIngestionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListIngestionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListIngestionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelIngestionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Ingestion
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelIngestionResponse) GetJSON200() *Ingestion {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelIngestionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelIngestionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelIngestionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelIngestionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UploadMemoryResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8058,8 +8356,12 @@ type UploadMemoryResponse struct {
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -8079,9 +8381,19 @@ func (r UploadMemoryResponse) GetApplicationproblemJSON409() *ErrorModel {
 	return r.ApplicationproblemJSON409
 }
 
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UploadMemoryResponse) GetApplicationproblemJSON413() *ErrorModel {
+	return r.ApplicationproblemJSON413
+}
+
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadMemoryResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadMemoryResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8123,12 +8435,16 @@ type UploadURLResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *IngestionAccepted
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -8136,6 +8452,11 @@ type UploadURLResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r UploadURLResponse) GetJSON200() *IngestionAccepted {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UploadURLResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
@@ -8151,6 +8472,11 @@ func (r UploadURLResponse) GetApplicationproblemJSON409() *ErrorModel {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadURLResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadURLResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -9338,7 +9664,7 @@ func (c *ClientWithResponses) CheckPolicyWithResponse(ctx context.Context, body 
 
 // UploadFileWithBodyWithResponse Read a document into declarative memory
 //
-// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 //
 // Requires UPLOAD WRITE.
 //
@@ -9368,6 +9694,40 @@ func (c *ClientWithResponses) GetAllowedMimetypesWithResponse(ctx context.Contex
 	return ParseGetAllowedMimetypesResponse(rsp)
 }
 
+// ListIngestionsWithResponse Documents being read
+//
+// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+func (c *ClientWithResponses) ListIngestionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIngestionsResponse, error) {
+	rsp, err := c.ListIngestions(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListIngestionsResponse(rsp)
+}
+
+// CancelIngestionWithResponse Stop reading a document
+//
+// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+func (c *ClientWithResponses) CancelIngestionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelIngestionResponse, error) {
+	rsp, err := c.CancelIngestion(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelIngestionResponse(rsp)
+}
+
 // UploadMemoryWithBodyWithResponse Import exported declarative memories
 //
 // Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -9387,7 +9747,7 @@ func (c *ClientWithResponses) UploadMemoryWithBodyWithResponse(ctx context.Conte
 
 // UploadURLWithBodyWithResponse Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -9404,7 +9764,7 @@ func (c *ClientWithResponses) UploadURLWithBodyWithResponse(ctx context.Context,
 
 // UploadURLWithResponse Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -11446,6 +11806,13 @@ func ParseUploadFileResponse(rsp *http.Response) (*UploadFileResponse, error) {
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11505,6 +11872,107 @@ func ParseGetAllowedMimetypesResponse(rsp *http.Response) (*GetAllowedMimetypesR
 	return response, nil
 }
 
+// ParseListIngestionsResponse parses an HTTP response from a ListIngestionsWithResponse call
+func ParseListIngestionsResponse(rsp *http.Response) (*ListIngestionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListIngestionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []Ingestion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelIngestionResponse parses an HTTP response from a CancelIngestionWithResponse call
+func ParseCancelIngestionResponse(rsp *http.Response) (*CancelIngestionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelIngestionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Ingestion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseUploadMemoryResponse parses an HTTP response from a UploadMemoryWithResponse call
 func ParseUploadMemoryResponse(rsp *http.Response) (*UploadMemoryResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11540,12 +12008,26 @@ func ParseUploadMemoryResponse(rsp *http.Response) (*UploadMemoryResponse, error
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
@@ -11580,6 +12062,13 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11600,6 +12089,13 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
