@@ -1575,7 +1575,7 @@ type ClientInterface interface {
 
 	// UpdateUserWithBody Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -1586,7 +1586,7 @@ type ClientInterface interface {
 
 	// UpdateUser Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -2788,7 +2788,7 @@ func (c *Client) GetUser(ctx context.Context, id string, reqEditors ...RequestEd
 
 // UpdateUserWithBody Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -2809,7 +2809,7 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id string, contentType 
 
 // UpdateUser Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -5630,7 +5630,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithBodyWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -5641,7 +5641,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -9860,7 +9860,7 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id string
 
 // UpdateUserWithBodyWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -9877,7 +9877,7 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 
 // UpdateUserWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //

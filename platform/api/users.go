@@ -168,7 +168,8 @@ func (s *Server) registerUsers() {
 
 	register(s, huma.Operation{
 		OperationID: "updateUser", Method: http.MethodPut, Path: "/users/{id}",
-		Summary: "Update a user", Description: "Changes only the fields given; permissions are replaced whole.",
+		Summary: "Update a user", Description: "Changes only the fields given; permissions are replaced whole. " +
+			"The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, catNeed(policies.Users, policies.Edit), func(ctx context.Context, in *struct {
 		UserIDPath
