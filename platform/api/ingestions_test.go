@@ -195,6 +195,10 @@ func (s ingestionServer) startHeld(t *testing.T, emb *gatedEmbedder) ingestionIn
 // upload permission, or an administrator's cancel stops a running
 // ingestion before the call answers, and what it stored is gone.
 func TestStoppedIngestionsLeaveNothing(t *testing.T) {
+	apptest.EachBackend(t, func(t *testing.T, backend apptest.Backend) { testStoppedIngestionsLeaveNothing(t, backend) })
+}
+
+func testStoppedIngestionsLeaveNothing(t *testing.T, backend apptest.Backend) {
 	for _, tc := range []struct {
 		name string
 		stop func(t *testing.T, s ingestionServer, job ingestionInfo) apptest.Response
@@ -214,7 +218,7 @@ func TestStoppedIngestionsLeaveNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emb := newGatedEmbedder(t, 1)
-			s := startIngestionServer(t, emb)
+			s := startIngestionServer(t, emb, backend.Use(t))
 			job := s.startHeld(t, emb)
 			if r := tc.stop(t, s, job); r.Status != 200 {
 				t.Fatalf("stop: %d %s", r.Status, r.Body)
@@ -307,7 +311,11 @@ func TestConcurrentIngestionsPerUserAreBounded(t *testing.T) {
 }
 
 func TestUploadLimits(t *testing.T) {
-	cfg := apptest.Config(t.TempDir())
+	apptest.EachBackend(t, testUploadLimits)
+}
+
+func testUploadLimits(t *testing.T, backend apptest.Backend) {
+	cfg := backend.Config(t, t.TempDir())
 	cfg.Ingest.MaxPoints, cfg.Ingest.SpaceQuota, cfg.Ingest.UserQuota = 20, 30, 40
 	in := apptest.StartWith(t, cfg)
 	doc := func(sentences int) []byte {
