@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -21,8 +22,8 @@ import (
 // UploadForm is the multipart form of POST /rabbithole.
 type UploadForm struct {
 	File         huma.FormFile `form:"file" required:"true" doc:"The document: text, Markdown, HTML, PDF or JSON."`
-	ChunkSize    int           `form:"chunk_size" required:"false" minimum:"0" maximum:"8192" doc:"Tokens per chunk (default 256)."`
-	ChunkOverlap int           `form:"chunk_overlap" required:"false" minimum:"0" maximum:"8191" doc:"Tokens shared by neighbouring chunks (default 64)."`
+	ChunkSize    int           `form:"chunk_size" required:"false" minimum:"0" maximum:"8192" doc:"Tokens per chunk (default 256; at least 64 unless the operator says otherwise)."`
+	ChunkOverlap int           `form:"chunk_overlap" required:"false" minimum:"0" maximum:"8191" doc:"Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size)."`
 	Metadata     string        `form:"metadata" required:"false" maxLength:"65536" doc:"A JSON object added to every chunk's metadata."`
 }
 
@@ -63,8 +64,10 @@ func (s *Server) registerRabbithole() {
 		OperationID: "uploadFile", Method: http.MethodPost, Path: "/rabbithole",
 		Summary: "Read a document into declarative memory",
 		Description: "The document is split into chunks, each stored with its source and time. Reading happens after the answer " +
-			"(unless ?wait=true); the uploader's sockets get a notification when it is done.",
-		Tags: []string{"Rabbit Hole"}, MaxBodyBytes: maxBody, Errors: []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusConflict},
+			"(unless ?wait=true); the uploader's sockets get a notification when it is done. " +
+			"Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), " +
+			"each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).",
+		Tags: []string{"Rabbit Hole"}, MaxBodyBytes: maxBody, Errors: []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusConflict, http.StatusTooManyRequests},
 	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, in *struct {
 		IngestionQuery
 		RawBody huma.MultipartFormFiles[UploadForm]
@@ -77,7 +80,7 @@ func (s *Server) registerRabbithole() {
 			}
 		}
 		id := identity(ctx)
-		if err := s.deps.Ingester.Check(id, opts); err != nil {
+		if err := s.deps.Ingester.Check(ctx, id, opts); err != nil {
 			return nil, s.ingestError(err)
 		}
 		// The form's file lives only as long as the request: read it now.
@@ -90,33 +93,38 @@ func (s *Server) registerRabbithole() {
 		run := func(ctx context.Context) (rabbithole.Result, error) {
 			return s.deps.Ingester.File(ctx, id, name, ctype, bytes.NewReader(data), opts)
 		}
-		return s.ingest(ctx, id, in.Wait, name, IngestionAccepted{Filename: name, ContentType: ctype}, run)
+		return s.ingest(ctx, id, opts.Space, in.Wait, name, IngestionAccepted{Filename: name, ContentType: ctype}, run)
 	})
 
 	register(s, huma.Operation{
 		OperationID: "uploadURL", Method: http.MethodPost, Path: "/rabbithole/web",
-		Summary:     "Read a web page into declarative memory",
-		Description: "Only http and https; private and loopback addresses are refused unless the operator allows them.",
-		Tags:        []string{"Rabbit Hole"}, Errors: []int{http.StatusConflict},
+		Summary: "Read a web page into declarative memory",
+		Description: "Only http and https; private and loopback addresses are refused unless the operator allows them. " +
+			"The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, " +
+			"nothing listening) gets 400 with \"Unable to reach the URL\" and the reason; later failures arrive as notifications.",
+		Tags: []string{"Rabbit Hole"}, Errors: []int{http.StatusBadRequest, http.StatusConflict, http.StatusTooManyRequests},
 	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, in *struct {
 		IngestionQuery
 		Body WebInput
 	}) (*struct{ Body IngestionAccepted }, error) {
 		opts := rabbithole.Options{ChunkSize: in.Body.ChunkSize, ChunkOverlap: in.Body.ChunkOverlap, Metadata: in.Body.Metadata, Space: in.Space}
 		id := identity(ctx)
-		if err := s.deps.Ingester.Check(id, opts); err != nil {
+		if err := s.deps.Ingester.Check(ctx, id, opts); err != nil {
 			return nil, s.ingestError(err)
 		}
 		url := in.Body.URL
+		if err := s.deps.Ingester.Reach(ctx, url); err != nil {
+			return nil, s.ingestError(err)
+		}
 		run := func(ctx context.Context) (rabbithole.Result, error) { return s.deps.Ingester.URL(ctx, id, url, opts) }
-		return s.ingest(ctx, id, in.Wait, url, IngestionAccepted{URL: url}, run)
+		return s.ingest(ctx, id, opts.Space, in.Wait, url, IngestionAccepted{URL: url}, run)
 	})
 
 	register(s, huma.Operation{
 		OperationID: "uploadMemory", Method: http.MethodPost, Path: "/rabbithole/memory",
 		Summary:     "Import exported declarative memories",
 		Description: "Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.",
-		Tags:        []string{"Rabbit Hole"}, MaxBodyBytes: maxBody, Errors: []int{http.StatusConflict},
+		Tags:        []string{"Rabbit Hole"}, MaxBodyBytes: maxBody, Errors: []int{http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusTooManyRequests},
 	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, in *struct {
 		IngestionQuery
 		RawBody huma.MultipartFormFiles[struct {
@@ -130,7 +138,13 @@ func (s *Server) registerRabbithole() {
 			return nil, huma.Error400BadRequest("could not read the uploaded file: " + err.Error())
 		}
 		id := identity(ctx)
-		res, err := s.deps.Ingester.Memories(ctx, id, data, rabbithole.Options{Space: in.Space})
+		job, err := s.deps.Ingester.Start(id, f.Filename, in.Space)
+		if err != nil {
+			return nil, s.ingestError(err)
+		}
+		res, err := job.Run(ctx, func(ctx context.Context) (rabbithole.Result, error) {
+			return s.deps.Ingester.Memories(ctx, id, data, rabbithole.Options{Space: in.Space})
+		})
 		if err != nil {
 			return nil, s.ingestError(err)
 		}
@@ -143,12 +157,76 @@ func (s *Server) registerRabbithole() {
 	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, _ *struct{}) (*struct{ Body AllowedMimeTypes }, error) {
 		return &struct{ Body AllowedMimeTypes }{AllowedMimeTypes{Allowed: rabbithole.AllowedMimeTypes()}}, nil
 	})
+
+	register(s, huma.Operation{
+		OperationID: "listIngestions", Method: http.MethodGet, Path: "/rabbithole/ingestions",
+		Summary: "Documents being read",
+		Description: "The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). " +
+			"grin extension.",
+		Tags: []string{"Rabbit Hole"},
+	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, _ *struct{}) (*struct{ Body []rabbithole.Ingestion }, error) {
+		all, err := s.allowed(ctx, policies.Users.Object(), policies.Read)
+		if err != nil {
+			return nil, s.internal(ctx, "decide", err)
+		}
+		user := identity(ctx).ID
+		if all {
+			user = ""
+		}
+		return &struct{ Body []rabbithole.Ingestion }{s.deps.Ingester.Ingestions(user)}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "cancelIngestion", Method: http.MethodDelete, Path: "/rabbithole/ingestions/{id}",
+		Summary: "Stop reading a document",
+		Description: "Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. " +
+			"Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.",
+		Tags: []string{"Rabbit Hole"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Upload, policies.Write), func(ctx context.Context, in *struct {
+		ID string `path:"id" maxLength:"64" doc:"The ingestion's id, from GET /rabbithole/ingestions."`
+	}) (*struct{ Body rabbithole.Ingestion }, error) {
+		notFound := huma.Error404NotFound("No such ingestion is running: it may have ended already")
+		info, ok := s.deps.Ingester.Ingestion(in.ID)
+		if !ok {
+			return nil, notFound
+		}
+		me := identity(ctx)
+		if info.UserID != me.ID {
+			edit, err := s.allowed(ctx, policies.Users.Object(), policies.Edit)
+			if err != nil {
+				return nil, s.internal(ctx, "decide", err)
+			}
+			if !edit {
+				read, err := s.allowed(ctx, policies.Users.Object(), policies.Read)
+				if err != nil {
+					return nil, s.internal(ctx, "decide", err)
+				}
+				if !read {
+					return nil, notFound // others' ingestions are not even shown to them
+				}
+				return nil, huma.Error403Forbidden("Permission denied: stopping another user's ingestion needs USERS EDIT")
+			}
+		}
+		ok, err := s.deps.Ingester.Cancel(ctx, in.ID, me.Name)
+		if err != nil {
+			return nil, s.internal(ctx, "cancel an ingestion", err)
+		}
+		if !ok {
+			return nil, notFound
+		}
+		return &struct{ Body rabbithole.Ingestion }{info}, nil
+	})
 }
 
-// ingest runs an ingestion now (wait) or after answering.
-func (s *Server) ingest(ctx context.Context, id auth.Identity, wait bool, source string, accepted IngestionAccepted, run func(context.Context) (rabbithole.Result, error)) (*struct{ Body IngestionAccepted }, error) {
+// ingest registers an ingestion (429 past the concurrency limits) and runs
+// it now (wait) or after answering.
+func (s *Server) ingest(ctx context.Context, id auth.Identity, space string, wait bool, source string, accepted IngestionAccepted, run func(context.Context) (rabbithole.Result, error)) (*struct{ Body IngestionAccepted }, error) {
+	job, err := s.deps.Ingester.Start(id, source, space)
+	if err != nil {
+		return nil, s.ingestError(err)
+	}
 	if wait {
-		res, err := run(ctx)
+		res, err := job.Run(ctx, run)
 		if err != nil {
 			return nil, s.ingestError(err)
 		}
@@ -156,14 +234,27 @@ func (s *Server) ingest(ctx context.Context, id auth.Identity, wait bool, source
 		accepted.Result = &res
 		return &struct{ Body IngestionAccepted }{accepted}, nil
 	}
-	s.deps.Ingester.Background(s.deps.BaseContext, id, source, run)
+	s.deps.Ingester.Background(s.deps.BaseContext, job, run)
 	accepted.Info = "The document is being read; a notification arrives on your sockets when it is done."
 	return &struct{ Body IngestionAccepted }{accepted}, nil
 }
 
+// busyRetrySeconds is the Retry-After of a 429 for too many ingestions at
+// once: reading a document takes seconds to minutes.
+const busyRetrySeconds = 10
+
 func (s *Server) ingestError(err error) error {
 	var status *rabbithole.StatusError
 	switch {
+	case errors.Is(err, rabbithole.ErrUnreachable):
+		return huma.Error400BadRequest(err.Error())
+	case errors.Is(err, rabbithole.ErrBusy):
+		return huma.ErrorWithHeaders(huma.Error429TooManyRequests(err.Error()),
+			http.Header{"Retry-After": {strconv.Itoa(busyRetrySeconds)}})
+	case errors.Is(err, rabbithole.ErrTooManyPoints):
+		return huma.Error413RequestEntityTooLarge(err.Error())
+	case errors.Is(err, rabbithole.ErrQuota), errors.Is(err, rabbithole.ErrCancelled):
+		return huma.Error409Conflict(err.Error())
 	case errors.Is(err, rabbithole.ErrForbidden):
 		return huma.Error403Forbidden(err.Error())
 	case errors.Is(err, rabbithole.ErrUnsupportedType):

@@ -118,15 +118,15 @@ func TestIngestChunking(t *testing.T) {
 	for i := range 200 {
 		fmt.Fprintf(&sb, "Sentence number %d about the tea party. ", i)
 	}
-	r := upload(t, in, "?wait=true", "long.txt", "text/plain", []byte(sb.String()), map[string]string{"chunk_size": "50", "chunk_overlap": "10"})
+	r := upload(t, in, "?wait=true", "long.txt", "text/plain", []byte(sb.String()), map[string]string{"chunk_size": "64", "chunk_overlap": "10"})
 	var res struct {
 		Result struct{ Chunks int } `json:"result"`
 	}
 	r.JSON(t, &res)
 	if res.Result.Chunks < 20 {
-		t.Errorf("200 sentences in chunks of 50 tokens gave %d chunks", res.Result.Chunks)
+		t.Errorf("200 sentences in chunks of 64 tokens gave %d chunks", res.Result.Chunks)
 	}
-	for _, bad := range []map[string]string{{"chunk_size": "10", "chunk_overlap": "10"}, {"chunk_size": "-1"}, {"chunk_size": "abc"}} {
+	for _, bad := range []map[string]string{{"chunk_size": "100", "chunk_overlap": "100"}, {"chunk_size": "-1"}, {"chunk_size": "abc"}} {
 		if r := upload(t, in, "?wait=true", "x.txt", "text/plain", []byte("x"), bad); r.Status != 422 && r.Status != 400 {
 			t.Errorf("chunking %v: %d %s", bad, r.Status, r.Body)
 		}
@@ -186,11 +186,11 @@ func TestIngestWeb(t *testing.T) {
 	defer site.Close()
 	in := apptest.Start(t)
 	r := in.Do("POST", "/rabbithole/web?wait=true", map[string]any{"url": site.URL + "/poem"})
-	if r.Status != 422 || !strings.Contains(r.Detail(), "GRIN_RABBITHOLE_ALLOW_PRIVATE") {
+	if r.Status != 400 || !strings.Contains(r.Detail(), "GRIN_RABBITHOLE_ALLOW_PRIVATE") {
 		t.Errorf("loopback page: %d %s, want refused by default", r.Status, r.Body)
 	}
 	for _, bad := range []string{"file:///etc/passwd", "ftp://example.org/x", "http://user:pw@example.org/", "not a url"} {
-		if r := in.Do("POST", "/rabbithole/web?wait=true", map[string]any{"url": bad}); r.Status != 422 {
+		if r := in.Do("POST", "/rabbithole/web?wait=true", map[string]any{"url": bad}); r.Status != 400 {
 			t.Errorf("url %q: %d", bad, r.Status)
 		}
 	}

@@ -169,7 +169,8 @@ func (s *Server) registerUsers() {
 	register(s, huma.Operation{
 		OperationID: "updateUser", Method: http.MethodPut, Path: "/users/{id}",
 		Summary: "Update a user", Description: "Changes only the fields given; permissions are replaced whole. " +
-			"A new password revokes the user's tokens: requests with them fail and sockets opened with them close.",
+			"A new password revokes the user's tokens: requests with them fail and sockets opened with them close. " +
+			"The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, catNeed(policies.Users, policies.Edit), func(ctx context.Context, in *struct {
 		UserIDPath
@@ -185,6 +186,13 @@ func (s *Server) registerUsers() {
 		u, err := s.deps.Users.Update(ctx, in.ID, c)
 		if err != nil {
 			return nil, s.userError(ctx, err)
+		}
+		if c.Permissions != nil && s.deps.Ingester != nil {
+			// Documents the user may no longer upload stop now, and what
+			// they stored goes, before the answer.
+			if err := s.deps.Ingester.Revalidate(ctx, in.ID); err != nil {
+				return nil, s.internal(ctx, "stop the ingestions of a user whose permissions changed", err)
+			}
 		}
 		return &UserOutput{Body: userOf(u)}, nil
 	})

@@ -223,8 +223,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return errors.Join(err, err2)
 	})
 
-	ingester := rabbithole.NewIngester(mem, scope, providers, runner, sessions,
-		&rabbithole.Fetcher{AllowPrivate: cfg.RabbitholeAllowPrivate}, cfg.UploadMaxBytes, logger.With("component", "rabbithole"))
+	ingester := rabbithole.NewIngester(mem, scope, policy, providers, runner, sessions,
+		&rabbithole.Fetcher{AllowPrivate: cfg.RabbitholeAllowPrivate}, rabbithole.Limits{
+			MaxBytes: cfg.UploadMaxBytes, MinChunkSize: cfg.Ingest.MinChunkSize, MaxPoints: cfg.Ingest.MaxPoints,
+			UserQuota: cfg.Ingest.UserQuota, SpaceQuota: cfg.Ingest.SpaceQuota,
+			UserConcurrent: cfg.Ingest.PerUser, TotalConcurrent: cfg.Ingest.Total,
+		}, logger.With("component", "rabbithole"))
+	// A deleted user's ingestions stop, and what they stored goes, before
+	// the deletion answers: nothing of theirs lands afterwards.
+	store.OnDelete(ingester.CancelUser)
 
 	srv := api.New(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,

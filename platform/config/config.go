@@ -87,6 +87,9 @@ type Config struct {
 	RabbitholeAllowPrivate bool
 	// Login bounds the password checks of POST /auth/token.
 	Login Login
+	// Ingest bounds what uploads may make the server store and embed;
+	// zero fields take the rabbit hole's defaults.
+	Ingest Ingest
 }
 
 // Login bounds logins, whose password checks (bcrypt) cost CPU on purpose.
@@ -102,6 +105,16 @@ type Login struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from anyone else the header is ignored.
 	TrustedProxies []netip.Prefix
+}
+
+// Ingest bounds uploads to the rabbit hole.
+type Ingest struct {
+	MinChunkSize int // GRIN_UPLOAD_MIN_CHUNK_SIZE
+	MaxPoints    int // GRIN_UPLOAD_MAX_POINTS
+	UserQuota    int // GRIN_QUOTA_USER_POINTS
+	SpaceQuota   int // GRIN_QUOTA_SPACE_POINTS
+	PerUser      int // GRIN_INGEST_MAX_PER_USER
+	Total        int // GRIN_INGEST_MAX_TOTAL
 }
 
 // Memory selects the memory backend.
@@ -279,6 +292,12 @@ var settings = []setting{
 		c.RabbitholeAllowPrivate, err = parseBool(v)
 		return err
 	}},
+	{"UPLOAD_MIN_CHUNK_SIZE", "upload-min-chunk-size", "64", "smallest chunk_size the rabbit hole accepts, in tokens", positive(func(c *Config, n int) { c.Ingest.MinChunkSize = n }, 8192)},
+	{"UPLOAD_MAX_POINTS", "upload-max-points", "10000", "most chunks (memory points) one upload may store", positive(func(c *Config, n int) { c.Ingest.MaxPoints = n }, 0)},
+	{"QUOTA_USER_POINTS", "quota-user-points", "100000", "most document chunks one user's uploads may keep stored, over every space", positive(func(c *Config, n int) { c.Ingest.UserQuota = n }, 0)},
+	{"QUOTA_SPACE_POINTS", "quota-space-points", "100000", "most points one declarative space may hold for uploads to add to it", positive(func(c *Config, n int) { c.Ingest.SpaceQuota = n }, 0)},
+	{"INGEST_MAX_PER_USER", "ingest-max-per-user", "2", "documents one user may have read at once; more get 429", positive(func(c *Config, n int) { c.Ingest.PerUser = n }, 0)},
+	{"INGEST_MAX_TOTAL", "ingest-max-total", "8", "documents the server reads at once; more get 429", positive(func(c *Config, n int) { c.Ingest.Total = n }, 0)},
 	{"LLM", "llm", "", `language model to select at start: "default" (offline), "openai", "openai-compatible" or "ollama"; unset keeps the one saved through /llm/settings`, func(c *Config, v string) error {
 		switch v {
 		case "", "default", "openai", "openai-compatible", "ollama":
@@ -525,6 +544,22 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// positive parses a whole number from 1 to most (no upper bound when most
+// is 0) and hands it to set.
+func positive(set func(c *Config, n int), most int) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || (most > 0 && n > most) {
+			if most > 0 {
+				return fmt.Errorf("must be a whole number from 1 to %d, got %q", most, v)
+			}
+			return fmt.Errorf("must be a whole number from 1 up, got %q", v)
+		}
+		set(c, n)
+		return nil
+	}
 }
 
 func parseBool(v string) (bool, error) {

@@ -107,6 +107,10 @@ type Store interface {
 	DeleteWhere(ctx context.Context, collection string, partitions []string, filter map[string]any) (int, error)
 	// Count counts the points of the partitions.
 	Count(ctx context.Context, collection string, partitions []string) (int, error)
+	// CountWhere counts the points of the partitions whose metadata
+	// matches filter (all when empty), without reading them out: the
+	// rabbit hole's quotas ask it at the start of every upload.
+	CountWhere(ctx context.Context, collection string, partitions []string, filter map[string]any) (int, error)
 	// Partitions lists the partitions that hold points.
 	Partitions(ctx context.Context, collection string) ([]string, error)
 }

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -124,23 +122,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (Page, error) {
 
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	dialer := &net.Dialer{
-		Timeout: timeout,
-		// Control runs for every address the dialer tries, after
-		// resolution and before connecting: nothing is sent to a
-		// refused address.
-		Control: func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return fmt.Errorf("%s: %w", address, ErrForbiddenAddress)
-			}
-			ip, err := netip.ParseAddr(host)
-			if err != nil {
-				return fmt.Errorf("%s: %w", address, ErrForbiddenAddress)
-			}
-			return check(ip)
-		},
-	}
+	dialer := guardedDialer(timeout, check)
 	transport := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,

@@ -258,6 +258,27 @@ func (s *Store) Count(ctx context.Context, collection string, partitions []strin
 	return n, nil
 }
 
+// CountWhere implements memory.Store. With a filter it counts over the
+// cached partitions, which recall reads anyway.
+func (s *Store) CountWhere(ctx context.Context, collection string, partitions []string, filter map[string]any) (int, error) {
+	if len(filter) == 0 {
+		return s.Count(ctx, collection, partitions)
+	}
+	n := 0
+	for _, part := range partitions {
+		points, err := s.partition(ctx, collection, part)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range points {
+			if memory.Matches(p.Metadata, filter) {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
 // Partitions implements memory.Store.
 func (s *Store) Partitions(ctx context.Context, collection string) ([]string, error) {
 	// A skip scan along the (collection, partition, ...) key: one index

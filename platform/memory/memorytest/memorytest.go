@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -141,6 +142,11 @@ func testMetadataFilter(t *testing.T, s memory.Store) {
 		slices.Sort(names)
 		if fmt.Sprint(names) != tc.want && !(tc.want == "[]" && len(names) == 0) {
 			t.Errorf("filter %v: %v, want %s", tc.filter, names, tc.want)
+		}
+		n, err := s.CountWhere(ctx, memory.Declarative, []string{"shared", "other"}, tc.filter)
+		must(t, err)
+		if want := len(strings.Fields(strings.Trim(tc.want, "[]"))); n != want {
+			t.Errorf("CountWhere %v: %d, want %d", tc.filter, n, want)
 		}
 	}
 }

@@ -783,6 +783,21 @@ func (s *Store) Count(ctx context.Context, collection string, partitions []strin
 	return n, nil
 }
 
+// CountWhere implements memory.Store: Count with the filter in the
+// aggregate's where clause.
+func (s *Store) CountWhere(ctx context.Context, collection string, partitions []string, filter map[string]any) (int, error) {
+	s.touch(collection, partitions)
+	n := 0
+	for _, part := range partitions {
+		k, err := s.count(ctx, collection, part, filter)
+		if err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	return n, nil
+}
+
 func (s *Store) count(ctx context.Context, collection, partition string, filter map[string]any) (int, error) {
 	if !memory.ValidCollection(collection) {
 		return 0, nil
