@@ -1398,7 +1398,7 @@ type ClientInterface interface {
 
 	// UpdatePoliciesWithBody Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 	//
 	// Requires policies edit.
 	//
@@ -1409,7 +1409,7 @@ type ClientInterface interface {
 
 	// UpdatePolicies Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 	//
 	// Requires policies edit.
 	//
@@ -1502,6 +1502,8 @@ type ClientInterface interface {
 
 	// CreateUserWithBody Create a user
 	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+	//
 	// Requires USERS WRITE.
 	//
 	// Takes any type of body and a specified content type.
@@ -1510,6 +1512,8 @@ type ClientInterface interface {
 	CreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateUser Create a user
+	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 	//
 	// Requires USERS WRITE.
 	//
@@ -1520,7 +1524,7 @@ type ClientInterface interface {
 
 	// DeleteUser Delete a user
 	//
-	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 	//
 	// Requires USERS DELETE.
 	//
@@ -1536,7 +1540,7 @@ type ClientInterface interface {
 
 	// UpdateUserWithBody Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
 	//
 	// Requires USERS EDIT.
 	//
@@ -1547,7 +1551,7 @@ type ClientInterface interface {
 
 	// UpdateUser Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
 	//
 	// Requires USERS EDIT.
 	//
@@ -2433,7 +2437,7 @@ func (c *Client) GetPolicies(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // UpdatePoliciesWithBody Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 //
 // Requires policies edit.
 //
@@ -2454,7 +2458,7 @@ func (c *Client) UpdatePoliciesWithBody(ctx context.Context, params *UpdatePolic
 
 // UpdatePolicies Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 //
 // Requires policies edit.
 //
@@ -2637,6 +2641,8 @@ func (c *Client) ListUsers(ctx context.Context, params *ListUsersParams, reqEdit
 
 // CreateUserWithBody Create a user
 //
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+//
 // Requires USERS WRITE.
 //
 // Takes any type of body and a specified content type.
@@ -2655,6 +2661,8 @@ func (c *Client) CreateUserWithBody(ctx context.Context, contentType string, bod
 }
 
 // CreateUser Create a user
+//
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 //
 // Requires USERS WRITE.
 //
@@ -2675,7 +2683,7 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 
 // DeleteUser Delete a user
 //
-// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 //
 // Requires USERS DELETE.
 //
@@ -2711,7 +2719,7 @@ func (c *Client) GetUser(ctx context.Context, id string, reqEditors ...RequestEd
 
 // UpdateUserWithBody Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
 //
 // Requires USERS EDIT.
 //
@@ -2732,7 +2740,7 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id string, contentType 
 
 // UpdateUser Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
 //
 // Requires USERS EDIT.
 //
@@ -5324,7 +5332,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdatePoliciesWithBodyWithResponse Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 	//
 	// Requires policies edit.
 	//
@@ -5335,7 +5343,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdatePoliciesWithResponse Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 	//
 	// Requires policies edit.
 	//
@@ -5432,6 +5440,8 @@ type ClientWithResponsesInterface interface {
 
 	// CreateUserWithBodyWithResponse Create a user
 	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+	//
 	// Requires USERS WRITE.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5440,6 +5450,8 @@ type ClientWithResponsesInterface interface {
 	CreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUserResponse, error)
 
 	// CreateUserWithResponse Create a user
+	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 	//
 	// Requires USERS WRITE.
 	//
@@ -5450,7 +5462,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteUserWithResponse Delete a user
 	//
-	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 	//
 	// Requires USERS DELETE.
 	//
@@ -5470,7 +5482,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithBodyWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
 	//
 	// Requires USERS EDIT.
 	//
@@ -5481,7 +5493,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
 	//
 	// Requires USERS EDIT.
 	//
@@ -7787,6 +7799,8 @@ type UpdatePoliciesResponse struct {
 	JSON200 *Documents
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -7801,6 +7815,11 @@ func (r UpdatePoliciesResponse) GetJSON200() *Documents {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r UpdatePoliciesResponse) GetApplicationproblemJSON403() *ErrorModel {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpdatePoliciesResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -8327,6 +8346,8 @@ type DeleteUserResponse struct {
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8346,6 +8367,11 @@ func (r DeleteUserResponse) GetApplicationproblemJSON403() *ErrorModel {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteUserResponse) GetApplicationproblemJSON404() *ErrorModel {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteUserResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -9270,7 +9296,7 @@ func (c *ClientWithResponses) GetPoliciesWithResponse(ctx context.Context, reqEd
 
 // UpdatePoliciesWithBodyWithResponse Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 //
 // Requires policies edit.
 //
@@ -9287,7 +9313,7 @@ func (c *ClientWithResponses) UpdatePoliciesWithBodyWithResponse(ctx context.Con
 
 // UpdatePoliciesWithResponse Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 //
 // Requires policies edit.
 //
@@ -9438,6 +9464,8 @@ func (c *ClientWithResponses) ListUsersWithResponse(ctx context.Context, params 
 
 // CreateUserWithBodyWithResponse Create a user
 //
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+//
 // Requires USERS WRITE.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -9452,6 +9480,8 @@ func (c *ClientWithResponses) CreateUserWithBodyWithResponse(ctx context.Context
 }
 
 // CreateUserWithResponse Create a user
+//
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 //
 // Requires USERS WRITE.
 //
@@ -9468,7 +9498,7 @@ func (c *ClientWithResponses) CreateUserWithResponse(ctx context.Context, body C
 
 // DeleteUserWithResponse Delete a user
 //
-// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 //
 // Requires USERS DELETE.
 //
@@ -9500,7 +9530,7 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id string
 
 // UpdateUserWithBodyWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
 //
 // Requires USERS EDIT.
 //
@@ -9517,7 +9547,7 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 
 // UpdateUserWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
 //
 // Requires USERS EDIT.
 //
@@ -11324,6 +11354,13 @@ func ParseUpdatePoliciesResponse(rsp *http.Response) (*UpdatePoliciesResponse, e
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11748,6 +11785,13 @@ func ParseDeleteUserResponse(rsp *http.Response) (*DeleteUserResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel

@@ -565,7 +565,7 @@ export interface paths {
         get: operations["getPolicies"];
         /**
          * Replace the policy
-         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
          *
          *     Requires policies edit.
          */
@@ -702,7 +702,9 @@ export interface paths {
         put?: never;
         /**
          * Create a user
-         * @description Requires USERS WRITE.
+         * @description The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+         *
+         *     Requires USERS WRITE.
          */
         post: operations["createUser"];
         delete?: never;
@@ -725,7 +727,7 @@ export interface paths {
         get: operations["getUser"];
         /**
          * Update a user
-         * @description Changes only the fields given; permissions are replaced whole.
+         * @description Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409.
          *
          *     Requires USERS EDIT.
          */
@@ -733,7 +735,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a user
-         * @description Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+         * @description Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
          *
          *     Requires USERS DELETE.
          */
@@ -3112,6 +3114,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -3742,6 +3753,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
