@@ -105,6 +105,15 @@ func TestEscalationChainIsClosed(t *testing.T) {
 			}
 		})
 	}
+	// Deleting needs the deleted user's permissions too, or USERS DELETE
+	// would strip anyone.
+	in.Do("POST", "/users", map[string]any{"username": "dora", "password": "dora-pw",
+		"permissions": map[string][]string{"USERS": {"DELETE", "LIST", "READ"}}}, admin...)
+	d := apptest.Bearer(in.Login("dora", "dora-pw"))
+	if r := in.Do("DELETE", "/users/"+pete.ID, nil, d...); r.Status != http.StatusForbidden ||
+		!strings.Contains(r.Detail(), "you cannot delete pete: they hold STATUS READ, PLUGINS WRITE, PLUGINS LIST, which you do not") {
+		t.Errorf("dora deletes pete: %d %s", r.Status, r.Body)
+	}
 	// Nothing refused happened.
 	if got := userNamed(t, in, "pete", admin...); len(got.Permissions["PLUGINS"]) != 2 {
 		t.Errorf("pete after the refusals: %+v", got)
