@@ -80,7 +80,7 @@ func TestEscalationChainIsClosed(t *testing.T) {
 			"USERS": {"READ", "LIST", "WRITE", "EDIT", "DELETE"}, "STATUS": {"READ"}, "SETTINGS": {"EDIT"}}}, 403,
 			[]string{"you cannot grant SETTINGS EDIT, USERS DELETE: you do not hold them yourself"}},
 		{"a new user with the base permissions she lacks", "POST", "/users", map[string]any{"username": "eve", "password": "eve-pw1"}, 403,
-			[]string{"CONVERSATION WRITE", "you do not hold them yourself"}},
+			[]string{"CONVERSATION WRITE", "you do not hold them yourself", "without \"permissions\" a new user gets the Cat's base permissions"}},
 		{"take the base permissions from user", "PUT", "/users/" + plain.ID, map[string]any{"permissions": map[string][]string{}}, 403,
 			[]string{"you cannot take", "CONVERSATION DELETE", "from user"}},
 		{"reset the password of a plugin writer", "PUT", "/users/" + pete.ID, map[string]any{"password": "mine-now"}, 403,

@@ -134,8 +134,15 @@ func (s *Server) registerUsers() {
 		if in.Body.Permissions != nil {
 			perms = in.Body.Permissions.dict()
 		}
-		if err := s.checkGrants(ctx, in.Body.Username, perms, nil); err != nil {
+		why, err := s.grantRefusals(ctx, in.Body.Username, perms, nil)
+		if err != nil {
 			return nil, err
+		}
+		if len(why) > 0 && in.Body.Permissions == nil {
+			why = append(why, "without \"permissions\" a new user gets the Cat's base permissions; name the ones to give")
+		}
+		if len(why) > 0 {
+			return nil, refusal(why)
 		}
 		u, err := s.deps.Users.Create(ctx, in.Body.Username, in.Body.Password, perms)
 		if err != nil {
@@ -242,8 +249,12 @@ func (s *Server) registerUsers() {
 // as it is (zero when not found, which the operation itself answers).
 func (s *Server) guardPrivileged(ctx context.Context, id string) (users.User, error) {
 	u, err := s.deps.Users.Get(ctx, id)
-	if err != nil {
+	if errors.Is(err, users.ErrNotFound) {
 		return users.User{}, nil
+	}
+	if err != nil {
+		// Never go on unchecked: the checks after this need the user.
+		return users.User{}, s.internal(ctx, "look up user", err)
 	}
 	privileged := len(u.Roles) > 0
 	if !privileged {
@@ -284,8 +295,25 @@ func (s *Server) policyAdmin(ctx context.Context) (bool, error) {
 // friend, to everything, or strip an administrator. Every refused
 // permission is named in one answer.
 func (s *Server) checkGrants(ctx context.Context, username string, want, had policies.Dict) error {
+	why, err := s.grantRefusals(ctx, username, want, had)
+	if err != nil {
+		return err
+	}
+	return refusal(why)
+}
+
+// refusal is the 403 that gives every reason, or nil for none.
+func refusal(why []string) error {
+	if len(why) == 0 {
+		return nil
+	}
+	return huma.Error403Forbidden("Permission denied: " + strings.Join(why, "; "))
+}
+
+// grantRefusals says, one sentence per kind, what checkGrants refuses.
+func (s *Server) grantRefusals(ctx context.Context, username string, want, had policies.Dict) ([]string, error) {
 	if admin, err := s.policyAdmin(ctx); err != nil || admin {
-		return s.decideError(ctx, err) // an administrator may give itself anything anyway
+		return nil, s.decideError(ctx, err) // an administrator may give itself anything anyway
 	}
 	added, adminOnly := policies.Dict{}, []string{}
 	for _, p := range want.Minus(had).Pairs() {
@@ -297,11 +325,11 @@ func (s *Server) checkGrants(ctx context.Context, username string, want, had pol
 	}
 	notHeldAdd, err := s.unheld(ctx, added)
 	if err != nil {
-		return s.decideError(ctx, err)
+		return nil, s.decideError(ctx, err)
 	}
 	notHeldRemove, err := s.unheld(ctx, had.Minus(want))
 	if err != nil {
-		return s.decideError(ctx, err)
+		return nil, s.decideError(ctx, err)
 	}
 	var why []string
 	if len(adminOnly) > 0 {
@@ -313,10 +341,7 @@ func (s *Server) checkGrants(ctx context.Context, username string, want, had pol
 	if len(notHeldRemove) > 0 {
 		why = append(why, fmt.Sprintf("you cannot take %s from %s: you do not hold %s yourself", strings.Join(notHeldRemove, ", "), username, itOrThem(notHeldRemove)))
 	}
-	if len(why) == 0 {
-		return nil
-	}
-	return huma.Error403Forbidden("Permission denied: " + strings.Join(why, "; "))
+	return why, nil
 }
 
 // checkTakeover refuses to let the caller take over (reset the password
