@@ -252,8 +252,9 @@ func (e *Enforcer) reloadIfChanged(ctx context.Context) (bool, error) {
 }
 
 // Update validates new documents, writes them to the data directory and puts
-// them in force. Invalid documents change nothing.
-func (e *Enforcer) Update(ctx context.Context, docs Documents) error {
+// them in force. Invalid documents change nothing, and neither do documents
+// a keep function refuses (it is asked about the new policy first).
+func (e *Enforcer) Update(ctx context.Context, docs Documents, keeps ...Keep) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	grants, err := e.loadGrants(ctx)
@@ -262,6 +263,9 @@ func (e *Enforcer) Update(ctx context.Context, docs Documents) error {
 	}
 	enf, err := build(docs, grants)
 	if err != nil {
+		return err
+	}
+	if err := runKeeps(keeps, enf); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
@@ -275,14 +279,18 @@ func (e *Enforcer) Update(ctx context.Context, docs Documents) error {
 	return nil
 }
 
-// Validate reports whether docs would load, without changing anything.
-func (e *Enforcer) Validate(ctx context.Context, docs Documents) error {
+// Validate reports whether docs would load, and pass the keep functions,
+// without changing anything.
+func (e *Enforcer) Validate(ctx context.Context, docs Documents, keeps ...Keep) error {
 	grants, err := e.loadGrants(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = build(docs, grants)
-	return err
+	enf, err := build(docs, grants)
+	if err != nil {
+		return err
+	}
+	return runKeeps(keeps, enf)
 }
 
 func (e *Enforcer) readFiles() (Documents, error) {

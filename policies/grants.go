@@ -3,9 +3,12 @@ package policies
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/casbin/casbin/v3"
 )
 
 // Access returns the Cat permission dictionary of a subject (every perm:*
@@ -47,8 +50,9 @@ func (e *Enforcer) Grant(ctx context.Context, subject, role string) error {
 
 // SetPermissions replaces the permission roles granted to subject through
 // the API with those of d. Other roles, and rules of the policy file, are
-// untouched.
-func (e *Enforcer) SetPermissions(ctx context.Context, subject string, d Dict) error {
+// untouched. Keep functions are asked with the change applied but before
+// any decision can see it; an error from one undoes the change.
+func (e *Enforcer) SetPermissions(ctx context.Context, subject string, d Dict, keeps ...Keep) error {
 	if err := d.Validate(); err != nil {
 		return err
 	}
@@ -85,10 +89,33 @@ func (e *Enforcer) SetPermissions(ctx context.Context, subject string, d Dict) e
 			return fmt.Errorf("set permissions of %q: %w", subject, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("set permissions of %q: %w", subject, err)
+	if len(keeps) == 0 {
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("set permissions of %q: %w", subject, err)
+		}
+		return e.applyGrants(add, remove)
 	}
-	return e.applyGrants(add, remove)
+	// With keep functions the change is applied to the enforcer under
+	// mu, asked about, and committed or undone before mu is released, so
+	// no decision is computed from a change that does not stand. Cached
+	// decisions are of the old policy, which is still true meanwhile.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer e.clearLocked()
+	if err := e.applyLocked(add, remove); err != nil {
+		e.applyLocked(remove, add)
+		return err
+	}
+	if err := runKeeps(keeps, e.enf); err != nil {
+		if undo := e.applyLocked(remove, add); undo != nil {
+			return errors.Join(err, undo)
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return errors.Join(fmt.Errorf("set permissions of %q: %w", subject, err), e.applyLocked(remove, add))
+	}
+	return nil
 }
 
 // RemoveSubject drops every grant stored for subject, as when a user is
@@ -117,6 +144,12 @@ func (e *Enforcer) applyGrants(add, remove [][]string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer e.clearLocked()
+	return e.applyLocked(add, remove)
+}
+
+// applyLocked changes the grouping rules of the enforcer in force; the
+// caller holds mu for writing and clears the cache.
+func (e *Enforcer) applyLocked(add, remove [][]string) error {
 	// One rule at a time, skipping rules already in the state asked for
 	// (the policy file may grant the same role): casbin's batch calls
 	// refuse a whole batch for one such rule.
@@ -175,4 +208,14 @@ func (e *Enforcer) loadGrants(ctx context.Context) ([][]string, error) {
 		out = append(out, []string{s, r})
 	}
 	return out, rows.Err()
+}
+
+// runKeeps asks each keep function about enf.
+func runKeeps(keeps []Keep, enf *casbin.Enforcer) error {
+	for _, k := range keeps {
+		if err := k(isAdministrator(enf)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

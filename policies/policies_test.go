@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -303,5 +304,61 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited 10 s for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestKeepRefusalChangesNothing: a change a Keep refuses leaves the grants,
+// the decisions and the stored table as they were, also after a reload;
+// one it accepts is in force.
+func TestKeepRefusalChangesNothing(t *testing.T) {
+	e, _, _ := open(t)
+	ctx := context.Background()
+	// In this policy, holders of EMBEDDER DELETE administer the policy.
+	docs := e.Documents()
+	docs.Policy += "\np, perm:embedder:delete, policies, edit\n"
+	if err := e.Update(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetPermissions(ctx, "u1", Dict{Embedder: {Delete}, Users: {Read}}); err != nil {
+		t.Fatal(err)
+	}
+	errLast := errors.New("last")
+	keepU1 := func(isAdmin func(string) (bool, error)) error {
+		if ok, err := isAdmin("u1"); err != nil || !ok {
+			return errLast
+		}
+		return nil
+	}
+	if err := e.SetPermissions(ctx, "u1", Dict{Users: {Read, List}}, keepU1); !errors.Is(err, errLast) {
+		t.Fatalf("refused change: %v", err)
+	}
+	check := func(when string) {
+		t.Helper()
+		if ok, _ := e.IsAdministrator([]string{"u1"}, "u1"); !ok {
+			t.Errorf("%s: u1 is no longer an administrator", when)
+		}
+		if allowed(t, e, "u1", "users", "list", "u1") {
+			t.Errorf("%s: the refused USERS LIST is in force", when)
+		}
+		if d, _, _ := e.Access("u1"); !d.Has(Embedder, Delete) || d.Has(Users, List) {
+			t.Errorf("%s: u1 holds %v", when, d)
+		}
+	}
+	check("after the refusal")
+	if err := e.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after a reload")
+	// A policy the Keep refuses is not written either.
+	if err := e.Update(ctx, Documents{docs.Model, strings.ReplaceAll(docs.Policy, "p, perm:embedder:delete, policies, edit", "")}, keepU1); !errors.Is(err, errLast) {
+		t.Fatalf("refused policy: %v", err)
+	}
+	check("after a refused policy")
+	// An accepted change is in force.
+	if err := e.SetPermissions(ctx, "u1", Dict{Embedder: {Delete}, Users: {List}}, keepU1); err != nil {
+		t.Fatal(err)
+	}
+	if !allowed(t, e, "u1", "users", "list", "u1") || allowed(t, e, "u1", "users", "read", "u1") {
+		t.Error("the accepted change is not in force")
 	}
 }

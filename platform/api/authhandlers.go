@@ -107,7 +107,7 @@ func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamil
 		Body map[string]any
 	}) (*SettingOutput, error) {
 		if f.policyAdmin {
-			ok, err := s.allowed(ctx, policiesObject, policies.Edit)
+			ok, err := s.policyAdmin(ctx)
 			if err != nil {
 				return nil, s.internal(ctx, "decide", err)
 			}

@@ -7,12 +7,13 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/users"
 	"github.com/grin-ai/grin/policies"
 )
 
-// policiesObject is the policy object that guards the policy itself. No Cat
-// permission grants it; by default only role:admin reaches it.
-const policiesObject = "policies"
+// policiesObject is the policy object that guards the policy itself; who
+// may edit it is a policy administrator (policies.AdministratorRequest).
+const policiesObject = policies.PolicyObject
 
 // PoliciesOutput carries the policy documents.
 type PoliciesOutput struct{ Body policies.Documents }
@@ -47,21 +48,19 @@ func (s *Server) registerPolicies() {
 		OperationID: "updatePolicies", Method: http.MethodPut, Path: "/policies",
 		Summary: "Replace the policy",
 		Description: "Validates the model and policy, writes them to the data directory and puts them in force at once. " +
-			"A model or policy that does not load is refused with 422 and changes nothing. " +
+			"A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. " +
 			"With dry_run, only validates.",
-		Tags: []string{"Policies"},
+		Tags: []string{"Policies"}, Errors: []int{http.StatusConflict},
 	}, objectNeed(policiesObject, policies.Edit), func(ctx context.Context, in *struct {
 		DryRun bool `query:"dry_run" doc:"Validate only."`
 		Body   policies.Documents
 	}) (*PoliciesOutput, error) {
-		var err error
-		if in.DryRun {
-			err = s.deps.Policy.Validate(ctx, in.Body)
-		} else {
-			err = s.deps.Policy.Update(ctx, in.Body)
-		}
+		err := s.deps.Users.UpdatePolicy(ctx, in.Body, in.DryRun)
 		if errors.Is(err, policies.ErrInvalid) {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
+		}
+		if errors.Is(err, users.ErrLastAdministrator) {
+			return nil, huma.Error409Conflict(lastAdministrator)
 		}
 		if err != nil {
 			return nil, s.internal(ctx, "update policy", err)

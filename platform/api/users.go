@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -123,12 +124,25 @@ type UserIDPath struct {
 func (s *Server) registerUsers() {
 	register(s, huma.Operation{
 		OperationID: "createUser", Method: http.MethodPost, Path: "/users",
-		Summary: "Create a user", Tags: []string{"Users"},
+		Summary: "Create a user",
+		Description: "The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. " +
+			"Without permissions the user gets the Cat's base ones, which the caller must hold too.",
+		Tags:   []string{"Users"},
 		Errors: []int{http.StatusConflict},
 	}, catNeed(policies.Users, policies.Write), func(ctx context.Context, in *struct{ Body UserCreate }) (*UserOutput, error) {
-		var perms policies.Dict
+		perms := policies.BaseDict()
 		if in.Body.Permissions != nil {
 			perms = in.Body.Permissions.dict()
+		}
+		why, err := s.grantRefusals(ctx, string(in.Body.Username), perms, nil)
+		if err != nil {
+			return nil, err
+		}
+		if len(why) > 0 && in.Body.Permissions == nil {
+			why = append(why, "without \"permissions\" a new user gets the Cat's base permissions; name the ones to give")
+		}
+		if len(why) > 0 {
+			return nil, refusal(why)
 		}
 		u, err := s.deps.Users.Create(ctx, string(in.Body.Username), string(in.Body.Password), perms)
 		if err != nil {
@@ -168,7 +182,10 @@ func (s *Server) registerUsers() {
 
 	register(s, huma.Operation{
 		OperationID: "updateUser", Method: http.MethodPut, Path: "/users/{id}",
-		Summary: "Update a user", Description: "Changes only the fields given; permissions are replaced whole. " +
+		Summary: "Update a user",
+		Description: "Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, " +
+			"and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. " +
+			"A change that would leave no user able to edit the policy is refused with 409. " +
 			"A new password revokes the user's tokens: requests with them fail and sockets opened with them close. " +
 			"The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
@@ -176,12 +193,25 @@ func (s *Server) registerUsers() {
 		UserIDPath
 		Body UserUpdate
 	}) (*UserOutput, error) {
-		if err := s.guardPrivileged(ctx, in.ID); err != nil {
+		target, err := s.guardPrivileged(ctx, in.ID)
+		if err != nil {
 			return nil, err
 		}
 		c := users.Changes{Username: (*string)(in.Body.Username), Password: (*string)(in.Body.Password)}
 		if in.Body.Permissions != nil {
 			c.Permissions = in.Body.Permissions.dict()
+		}
+		if target.ID != "" { // not found: Update answers 404
+			if c.Password != nil {
+				if err := s.checkTakeover(ctx, target, "change the password of"); err != nil {
+					return nil, err
+				}
+			}
+			if c.Permissions != nil {
+				if err := s.checkGrants(ctx, target.Username, c.Permissions, target.Permissions); err != nil {
+					return nil, err
+				}
+			}
 		}
 		u, err := s.deps.Users.Update(ctx, in.ID, c)
 		if err != nil {
@@ -204,7 +234,7 @@ func (s *Server) registerUsers() {
 			"Users revoke their own with POST /auth/logout.",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound},
 	}, catNeed(policies.Users, policies.Edit), func(ctx context.Context, in *UserIDPath) (*struct{}, error) {
-		if err := s.guardPrivileged(ctx, in.ID); err != nil {
+		if _, err := s.guardPrivileged(ctx, in.ID); err != nil {
 			return nil, err
 		}
 		if err := s.deps.Users.RevokeTokens(ctx, in.ID); err != nil {
@@ -215,11 +245,19 @@ func (s *Server) registerUsers() {
 
 	register(s, huma.Operation{
 		OperationID: "deleteUser", Method: http.MethodDelete, Path: "/users/{id}",
-		Summary: "Delete a user", Description: "Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.",
-		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound},
+		Summary: "Delete a user",
+		Description: "Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. " +
+			"The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).",
+		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, catNeed(policies.Users, policies.Delete), func(ctx context.Context, in *UserIDPath) (*UserOutput, error) {
-		if err := s.guardPrivileged(ctx, in.ID); err != nil {
+		target, err := s.guardPrivileged(ctx, in.ID)
+		if err != nil {
 			return nil, err
+		}
+		if target.ID != "" { // not found: Delete answers 404
+			if err := s.checkTakeover(ctx, target, "delete"); err != nil {
+				return nil, err
+			}
 		}
 		u, err := s.deps.Users.Delete(ctx, in.ID)
 		if err != nil {
@@ -230,23 +268,160 @@ func (s *Server) registerUsers() {
 }
 
 // guardPrivileged keeps USERS EDIT and DELETE from reaching users who
-// hold policy roles (role:admin): resetting an administrator's password
-// would hand over everything the policy gives them. Only those who may edit
-// the policy may change such users.
-func (s *Server) guardPrivileged(ctx context.Context, id string) error {
+// hold policy roles (role:admin) or administer the policy: resetting such
+// a user's password would hand over everything the policy gives them.
+// Only policy administrators may change such users. It returns the user
+// as it is (zero when not found, which the operation itself answers).
+func (s *Server) guardPrivileged(ctx context.Context, id string) (users.User, error) {
 	u, err := s.deps.Users.Get(ctx, id)
-	if err != nil || len(u.Roles) == 0 {
-		return nil // not found is answered by the operation itself
+	if errors.Is(err, users.ErrNotFound) {
+		return users.User{}, nil
 	}
-	ok, err := s.allowed(ctx, policiesObject, policies.Edit)
 	if err != nil {
-		return s.internal(ctx, "decide", err)
+		// Never go on unchecked: the checks after this need the user.
+		return users.User{}, s.internal(ctx, "look up user", err)
+	}
+	privileged := len(u.Roles) > 0
+	if !privileged {
+		if privileged, err = s.deps.Policy.IsAdministrator([]string{u.ID}, u.ID); err != nil {
+			return users.User{}, s.internal(ctx, "decide", err)
+		}
+	}
+	if !privileged {
+		return u, nil
+	}
+	ok, err := s.policyAdmin(ctx)
+	if err != nil {
+		return users.User{}, s.internal(ctx, "decide", err)
 	}
 	if !ok {
-		return huma.Error403Forbidden(fmt.Sprintf("Permission denied: %s holds %v; only those who may edit the policy may change or delete such a user", u.Username, u.Roles))
+		held := "administers the policy"
+		if len(u.Roles) > 0 {
+			held = fmt.Sprintf("holds %s", strings.Join(u.Roles, ", "))
+		}
+		return users.User{}, huma.Error403Forbidden(fmt.Sprintf("Permission denied: %s %s; only a policy administrator may change or delete such a user", u.Username, held))
 	}
-	return nil
+	return u, nil
 }
+
+// policyAdmin reports whether the caller is a policy administrator: may
+// edit the policy (policies.AdministratorRequest). Every "only an
+// administrator" of the API asks this.
+func (s *Server) policyAdmin(ctx context.Context) (bool, error) {
+	id := identity(ctx)
+	return s.deps.Policy.IsAdministrator(id.Subjects, id.ID)
+}
+
+// checkGrants is the ceiling on permission changes: giving username the
+// dictionary want in place of had, the caller may add or remove only
+// permissions it holds itself (as the policy decides, through roles too),
+// and may add the escalating ones (USERS EDIT, PLUGINS WRITE) only as a
+// policy administrator. Otherwise an editor could raise itself, or a
+// friend, to everything, or strip an administrator. Every refused
+// permission is named in one answer.
+func (s *Server) checkGrants(ctx context.Context, username string, want, had policies.Dict) error {
+	why, err := s.grantRefusals(ctx, username, want, had)
+	if err != nil {
+		return err
+	}
+	return refusal(why)
+}
+
+// refusal is the 403 that gives every reason, or nil for none.
+func refusal(why []string) error {
+	if len(why) == 0 {
+		return nil
+	}
+	return huma.Error403Forbidden("Permission denied: " + strings.Join(why, "; "))
+}
+
+// grantRefusals says, one sentence per kind, what checkGrants refuses.
+func (s *Server) grantRefusals(ctx context.Context, username string, want, had policies.Dict) ([]string, error) {
+	if admin, err := s.policyAdmin(ctx); err != nil || admin {
+		return nil, s.decideError(ctx, err) // an administrator may give itself anything anyway
+	}
+	added, adminOnly := policies.Dict{}, []string{}
+	for _, p := range want.Minus(had).Pairs() {
+		if policies.Escalating(p.Resource, p.Permission) {
+			adminOnly = append(adminOnly, p.String())
+		} else {
+			added[p.Resource] = append(added[p.Resource], p.Permission)
+		}
+	}
+	notHeldAdd, err := s.unheld(ctx, added)
+	if err != nil {
+		return nil, s.decideError(ctx, err)
+	}
+	notHeldRemove, err := s.unheld(ctx, had.Minus(want))
+	if err != nil {
+		return nil, s.decideError(ctx, err)
+	}
+	var why []string
+	if len(adminOnly) > 0 {
+		why = append(why, fmt.Sprintf("you cannot grant %s: only a policy administrator can", strings.Join(adminOnly, ", ")))
+	}
+	if len(notHeldAdd) > 0 {
+		why = append(why, fmt.Sprintf("you cannot grant %s: you do not hold %s yourself", strings.Join(notHeldAdd, ", "), itOrThem(notHeldAdd)))
+	}
+	if len(notHeldRemove) > 0 {
+		why = append(why, fmt.Sprintf("you cannot take %s from %s: you do not hold %s yourself", strings.Join(notHeldRemove, ", "), username, itOrThem(notHeldRemove)))
+	}
+	return why, nil
+}
+
+// checkTakeover refuses to let the caller take over (reset the password
+// of) or delete a user who holds permissions the caller does not: logging
+// in as that user would be a way round checkGrants, and deleting one a way
+// to strip them. what is the verb phrase for the answer.
+func (s *Server) checkTakeover(ctx context.Context, target users.User, what string) error {
+	if admin, err := s.policyAdmin(ctx); err != nil || admin {
+		return s.decideError(ctx, err)
+	}
+	more, err := s.unheld(ctx, target.Permissions)
+	if err != nil {
+		return s.decideError(ctx, err)
+	}
+	if len(more) == 0 {
+		return nil
+	}
+	return huma.Error403Forbidden(fmt.Sprintf("Permission denied: you cannot %s %s: they hold %s, which you do not", what, target.Username, strings.Join(more, ", ")))
+}
+
+// unheld lists the pairs of d the caller does not hold.
+func (s *Server) unheld(ctx context.Context, d policies.Dict) ([]string, error) {
+	id := identity(ctx)
+	var out []string
+	for _, p := range d.Pairs() {
+		ok, err := s.deps.Policy.Holds(id.Subjects, id.ID, p.Resource, p.Permission)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, p.String())
+		}
+	}
+	return out, nil
+}
+
+// decideError is nil for nil, and otherwise the answer to a policy that
+// could not decide.
+func (s *Server) decideError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	return s.internal(ctx, "decide", err)
+}
+
+func itOrThem(list []string) string {
+	if len(list) == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// lastAdministrator answers a change that would leave no user able to edit
+// the policy.
+const lastAdministrator = "this would leave no user able to edit the policy (the last policy administrator); make another user an administrator first"
 
 // userError maps the users package's errors to statuses.
 func (s *Server) userError(ctx context.Context, err error) error {
@@ -259,6 +434,8 @@ func (s *Server) userError(ctx context.Context, err error) error {
 		return huma.Error409Conflict(err.Error())
 	case errors.Is(err, users.ErrInvalid):
 		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, users.ErrLastAdministrator):
+		return huma.Error409Conflict(lastAdministrator)
 	}
 	return s.internal(ctx, "user operation", err)
 }

@@ -44,6 +44,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, status, msg)
 		return
 	}
+	if status, msg := s.mayActAs(r.Context(), id); status != 0 {
+		writeProblem(w, status, msg)
+		return
+	}
 	if !s.mayChat(id) {
 		writeProblem(w, http.StatusForbidden, "Permission denied: this needs "+chatNeed.String()+", which is not granted to "+id.Name)
 		return
@@ -104,6 +108,37 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			sock.Send(newErrorFrame("TooManyMessages", "wait for the answers to your earlier messages before sending more"))
 		}
 	}
+}
+
+// mayActAs keeps the WebSocket key to shadow users: the key acts as
+// whatever id the path names, as in the Cat, but when that id is an
+// internal user's the key would reach that user's memories and history,
+// so it needs the policy's leave (policies.ActAsObject), which the default
+// policy does not give. It returns the status and sentence of a refusal,
+// or 0 to go on.
+func (s *Server) mayActAs(ctx context.Context, id auth.Identity) (int, string) {
+	if id.Method != auth.MethodWSKey {
+		return 0, ""
+	}
+	internal, err := s.deps.Users.Exists(ctx, id.ID)
+	if err != nil {
+		s.deps.Logger.ErrorContext(ctx, "look up the socket's user", "err", err)
+		return http.StatusServiceUnavailable, "grin could not check your credentials just now; try again"
+	}
+	if !internal {
+		return 0, ""
+	}
+	ok, err := s.decide(id, policies.ActAsObject(id.ID), policies.ActAsAction)
+	if err != nil {
+		s.deps.Logger.ErrorContext(ctx, "policy decision failed", "err", err)
+		return http.StatusInternalServerError, "the policy could not decide this request; see the server log"
+	}
+	if !ok {
+		return http.StatusForbidden, "Permission denied: the WebSocket key (GRIN_API_KEY_WS) cannot act as " + id.ID +
+			", an internal user; connect with that user's token (?token=<JWT from /auth/token>), or let the key act as internal users in the policy (p, credential:ws_key, " +
+			policies.ActAsObject("*") + ", " + policies.ActAsAction + ")"
+	}
+	return 0, ""
 }
 
 // chatNeed is what a socket needs, at the handshake and for every message.

@@ -37,6 +37,9 @@ var (
 	ErrConfusable     = errors.New("username too similar to an existing one")
 	ErrInvalid        = errors.New("invalid user")
 	ErrBadCredentials = errors.New("invalid credentials")
+	// ErrLastAdministrator refuses a change that would leave no internal
+	// user able to edit the policy.
+	ErrLastAdministrator = errors.New("no user would be left to administer the policy")
 )
 
 // AdminRole is the policy role of administrators.
@@ -92,6 +95,11 @@ type Store struct {
 
 	onDelete []func(ctx context.Context, id string) error
 	onRevoke []func(ctx context.Context, id string, epoch int64)
+
+	// adminMu serializes the changes that can take the last policy
+	// administrator away (permission updates, deletions, policy
+	// updates), so two of them cannot each count on the other's admin.
+	adminMu sync.Mutex
 }
 
 // Option configures a Store.
@@ -487,7 +495,13 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 		}
 	}
 	if c.Permissions != nil {
-		if err := s.policy.SetPermissions(ctx, id, c.Permissions); err != nil {
+		s.adminMu.Lock()
+		defer s.adminMu.Unlock()
+		keep, err := s.keepAdministrator(ctx, "")
+		if err != nil {
+			return User{}, fmt.Errorf("update user %s: %w", id, err)
+		}
+		if err := s.policy.SetPermissions(ctx, id, c.Permissions, keep...); err != nil {
 			return User{}, fmt.Errorf("update user %s: %w", id, err)
 		}
 	}
@@ -510,21 +524,8 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	s.mu.Lock()
-	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
-	if err == nil {
-		// From here on the user's tokens fail: Exists answers false.
-		delete(s.known, id)
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return User{}, fmt.Errorf("delete user %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return User{}, ErrNotFound
-	}
-	if err := s.policy.RemoveSubject(ctx, id); err != nil {
-		return User{}, fmt.Errorf("delete user %s: %w", id, err)
+	if err := s.remove(ctx, id); err != nil {
+		return User{}, err
 	}
 	var errs []error
 	for _, fn := range s.onDelete {
@@ -534,6 +535,125 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 		return User{}, fmt.Errorf("erase the data of deleted user %s: %w", id, err)
 	}
 	return u, nil
+}
+
+// remove deletes the user's row and grants, unless that would leave no
+// policy administrator among the other users.
+func (s *Store) remove(ctx context.Context, id string) error {
+	s.adminMu.Lock()
+	defer s.adminMu.Unlock()
+	keep, err := s.keepAdministrator(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	for _, k := range keep {
+		// The row and grants go together below, so the policy in force,
+		// without the deleted user, is what stands after.
+		if err := k(func(sub string) (bool, error) { return s.policy.IsAdministrator([]string{sub}, sub) }); err != nil {
+			return fmt.Errorf("delete user %s: %w", id, err)
+		}
+	}
+	s.mu.Lock()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+	if err == nil {
+		// From here on the user's tokens fail: Exists answers false.
+		delete(s.known, id)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if err := s.policy.RemoveSubject(ctx, id); err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	return nil
+}
+
+// UpdatePolicy puts new policy documents in force (or, with dryRun, only
+// validates them), refusing with ErrLastAdministrator documents under which
+// no internal user could edit the policy any more.
+func (s *Store) UpdatePolicy(ctx context.Context, docs policies.Documents, dryRun bool) error {
+	s.adminMu.Lock()
+	defer s.adminMu.Unlock()
+	keep, err := s.keepAdministrator(ctx, "")
+	if err != nil {
+		return fmt.Errorf("update policy: %w", err)
+	}
+	if dryRun {
+		return s.policy.Validate(ctx, docs, keep...)
+	}
+	return s.policy.Update(ctx, docs, keep...)
+}
+
+// keepAdministrator returns the check that a change leaves at least one
+// internal user (other than gone, who is being deleted) a policy
+// administrator, or none when no internal user is one now: a change cannot
+// take away what is not there, and grin run by OIDC or key administrators
+// alone must still manage its users. The caller holds adminMu.
+//
+// Policy administrators found now are asked first, so the check usually
+// costs one decision; only when they all lose the right are the others
+// asked, in creation order.
+func (s *Store) keepAdministrator(ctx context.Context, gone string) ([]policies.Keep, error) {
+	ids, err := s.allIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	first := -1
+	for i, id := range ids {
+		ok, err := s.policy.IsAdministrator([]string{id}, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return nil, nil
+	}
+	ids[0], ids[first] = ids[first], ids[0]
+	keep := func(isAdmin func(string) (bool, error)) error {
+		for _, id := range ids {
+			if id == gone {
+				continue
+			}
+			ok, err := isAdmin(id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return nil
+			}
+		}
+		return ErrLastAdministrator
+	}
+	return []policies.Keep{keep}, nil
+}
+
+// allIDs lists every user's id in creation order.
+func (s *Store) allIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM users ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("list user ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list user ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list user ids: %w", err)
+	}
+	return ids, nil
 }
 
 // Authenticate checks a username and password. Unknown usernames take as
