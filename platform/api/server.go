@@ -82,7 +82,7 @@ func New(d Deps) *Server {
 	mux := http.NewServeMux()
 	s := &Server{deps: d, mux: mux}
 	s.api = humago.New(mux, Config())
-	s.api.UseMiddleware(s.authorize)
+	s.api.UseMiddleware(s.authorize, s.limitBody)
 
 	s.registerStatus()
 	s.registerAuth()

@@ -81,10 +81,18 @@ type Ingester struct {
 	wg sync.WaitGroup
 }
 
-// NewIngester returns an ingester; maxBytes caps an uploaded file.
+// NewIngester returns an ingester; maxBytes caps every document it reads:
+// an uploaded file, an export of memories, and a fetched page (the
+// fetcher's own MaxBytes is lowered to it, so a page is cut as it
+// downloads).
 func NewIngester(store memory.Store, scope *memory.Scope, providers *llm.Current, runner hooks.Runner, sessions *session.Registry, fetcher *Fetcher, maxBytes int64, logger *slog.Logger) *Ingester {
 	if runner == nil {
 		runner = hooks.Nop{}
+	}
+	if fetcher != nil && maxBytes > 0 && (fetcher.MaxBytes <= 0 || fetcher.MaxBytes > maxBytes) {
+		f := *fetcher
+		f.MaxBytes = maxBytes
+		fetcher = &f
 	}
 	return &Ingester{store: store, scope: scope, providers: providers, hooks: runner, sessions: sessions, fetcher: fetcher, maxBytes: maxBytes, logger: logger}
 }
@@ -238,12 +246,17 @@ type Exported struct {
 
 // Memories imports exported declarative memories into a space. Vectors
 // made by another embedder than the one in force are made again, so the
-// memories can be recalled.
+// memories can be recalled. An export over the upload limit (raw longer
+// than MaxBytes: read at most one byte more) fails with ErrTooLarge.
 func (in *Ingester) Memories(ctx context.Context, id auth.Identity, raw []byte, o Options) (Result, error) {
 	o.defaults()
 	res := Result{Source: "memory import", Space: o.Space}
 	if err := in.Check(id, o); err != nil {
 		return res, err
+	}
+	if int64(len(raw)) > in.maxBytes {
+		// Checked before decoding: a cut export would read as malformed.
+		return res, fmt.Errorf("memory import: %w: the limit is %s", ErrTooLarge, formatBytes(in.maxBytes))
 	}
 	var ex Exported
 	if err := json.Unmarshal(raw, &ex); err != nil {
