@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -50,9 +51,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the handshake completes, so that a frame sent the
 	// moment the client sees the socket open is queued for it, not lost.
 	sock := newSocket()
-	unsubscribe := s.deps.Sessions.Subscribe(id.ID, sock)
-	defer unsubscribe()
+	unsubscribe, subErr := s.deps.Sessions.Subscribe(id.ID, sock)
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.deps.AllowedOrigins})
+	if subErr != nil {
+		// Refused after the handshake, with a close reason: a browser's
+		// WebSocket never shows the status of a refused handshake.
+		s.deps.Logger.Info("socket refused", "user", id.ID, "err", subErr)
+		if err == nil {
+			conn.Close(websocket.StatusTryAgainLater, fmt.Sprintf(
+				"you already have %d sockets open, the most one user may have; close one and try again", s.deps.Sessions.MaxSockets()))
+		}
+		return
+	}
+	defer unsubscribe()
 	if err != nil {
 		return // Accept has answered the client
 	}
