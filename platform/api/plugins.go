@@ -86,7 +86,7 @@ func (s *Server) registerPlugins() {
 		Summary: "Install a plugin",
 		Description: "Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. " +
 			"The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.",
-		Tags: []string{"Plugins"}, MaxBodyBytes: wasmhooks.MaxArchiveBytes + 1<<20,
+		Tags: []string{"Plugins"}, MaxBodyBytes: wasmhooks.MaxArchiveBytes + 1<<20, Errors: []int{http.StatusRequestEntityTooLarge},
 	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *struct {
 		RawBody huma.MultipartFormFiles[struct {
 			File huma.FormFile `form:"file" required:"true" doc:"The plugin archive."`
@@ -97,6 +97,9 @@ func (s *Server) registerPlugins() {
 		f.Close()
 		if err != nil {
 			return nil, huma.Error400BadRequest("could not read the upload: " + err.Error())
+		}
+		if len(data) > wasmhooks.MaxArchiveBytes {
+			return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("%s is larger than %s, the largest plugin archive grin accepts", f.Filename, mib(wasmhooks.MaxArchiveBytes)))
 		}
 		p, err := s.deps.Plugins.Install(ctx, data)
 		if err != nil {

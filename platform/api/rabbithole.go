@@ -89,6 +89,10 @@ func (s *Server) registerRabbithole() {
 		if err != nil {
 			return nil, huma.Error400BadRequest("could not read the uploaded file: " + err.Error())
 		}
+		if int64(len(data)) > s.deps.Ingester.MaxBytes() {
+			// Refused now, not in a notification after the answer.
+			return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("%s is larger than %s, the largest document grin accepts (GRIN_UPLOAD_MAX_MB)", form.File.Filename, mib(s.deps.Ingester.MaxBytes())))
+		}
 		name, ctype := form.File.Filename, form.File.ContentType
 		run := func(ctx context.Context) (rabbithole.Result, error) {
 			return s.deps.Ingester.File(ctx, id, name, ctype, bytes.NewReader(data), opts)

@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -85,8 +86,8 @@ func New(d Deps) *Server {
 	}
 	mux := http.NewServeMux()
 	s := &Server{deps: d, mux: mux}
-	s.api = humago.New(mux, Config())
-	s.api.UseMiddleware(s.authorize)
+	s.api = humago.New(exactRoot{mux}, Config())
+	s.api.UseMiddleware(s.authorize, s.limitBody)
 
 	s.registerStatus()
 	s.registerAuth()
@@ -104,7 +105,7 @@ func New(d Deps) *Server {
 	mux.Handle("GET /admin", panel)
 	mux.Handle("GET /admin/{file}", panel)
 
-	s.handler = s.recoverPanics(s.guardOpenMode(trimTrailingSlash(mux)))
+	s.handler = s.recoverPanics(s.guardOpenMode(trimTrailingSlash(routed(mux))))
 	return s
 }
 
@@ -178,6 +179,70 @@ func sensitive(loc string) bool {
 		}
 	}
 	return false
+}
+
+// exactRoot registers huma's operations on the mux with a path that ends
+// in a slash ("/", the status) as that path only ("/{$}"): in net/http's
+// patterns a trailing slash matches everything below, and GET / answered
+// every unknown path with the status.
+type exactRoot struct{ *http.ServeMux }
+
+func (m exactRoot) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	if strings.HasSuffix(pattern, "/") {
+		pattern += "{$}"
+	}
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+// routed serves what the mux routes, and answers in problem details, as
+// every operation does, what it does not: 404 for a path no route serves,
+// 405 with Allow for a method the path does not take. The mux itself
+// answers those in text/plain.
+func routed(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No route: the mux's own answer says whether the path exists
+		// with other methods (405 and Allow), or not at all (404, or a
+		// redirect to a cleaned path that no route serves either).
+		var d decision
+		h.ServeHTTP(&d, r)
+		if d.code == http.StatusMethodNotAllowed {
+			allow := d.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			writeProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s does not take %s; it takes %s", r.URL.Path, r.Method, allow))
+			return
+		}
+		writeProblem(w, http.StatusNotFound, fmt.Sprintf("grin serves nothing at %s; its API is described at /docs and /openapi.json", r.URL.Path))
+	})
+}
+
+// decision records the status and headers a handler answers with, and
+// drops its body.
+type decision struct {
+	header http.Header
+	code   int
+}
+
+func (d *decision) Header() http.Header {
+	if d.header == nil {
+		d.header = http.Header{}
+	}
+	return d.header
+}
+
+func (d *decision) WriteHeader(code int) {
+	if d.code == 0 {
+		d.code = code
+	}
+}
+
+func (d *decision) Write(b []byte) (int, error) {
+	d.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // trimTrailingSlash serves "/users/" as "/users": the Cat accepts both for

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -56,9 +57,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// moment the client sees the socket open is queued for it, not lost.
 	sock := newSocket()
 	sock.byToken, sock.epoch = id.Method == auth.MethodJWT, id.TokenEpoch
-	unsubscribe := s.deps.Sessions.Subscribe(id.ID, sock)
-	defer unsubscribe()
-	if sock.byToken {
+	unsubscribe, subErr := s.deps.Sessions.Subscribe(id.ID, sock)
+	if subErr == nil && sock.byToken {
 		// A revocation between the check above and the subscription
 		// closed the sockets it saw, not this one: look again now that
 		// a later revocation is sure to see it.
@@ -66,11 +66,23 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			Protocol: auth.WebSocket, Token: r.URL.Query().Get("token"), UserID: r.PathValue("user_id"),
 			Resource: chatNeed.resource, Permission: chatNeed.permission,
 		}); err != nil {
+			unsubscribe()
 			writeProblem(w, http.StatusForbidden, "Invalid Credentials")
 			return
 		}
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.deps.AllowedOrigins})
+	if subErr != nil {
+		// Refused after the handshake, with a close reason: a browser's
+		// WebSocket never shows the status of a refused handshake.
+		s.deps.Logger.Info("socket refused", "user", id.ID, "err", subErr)
+		if err == nil {
+			conn.Close(websocket.StatusTryAgainLater, fmt.Sprintf(
+				"you already have %d sockets open, the most one user may have; close one and try again", s.deps.Sessions.MaxSockets()))
+		}
+		return
+	}
+	defer unsubscribe()
 	if err != nil {
 		return // Accept has answered the client
 	}

@@ -210,7 +210,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if o.hooks != nil {
 		runner = o.hooks
 	}
-	sessions := session.NewRegistry(session.NewHistory(db), cfg.SessionIdle, logger.With("component", "session"))
+	sessions := session.NewRegistry(session.NewHistory(db), cfg.SessionIdle, cfg.MaxSocketsPerUser, logger.With("component", "session"))
 	go sessions.Run(ctx)
 	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, runner, sessions, logger.With("component", "chat"))
 

@@ -60,6 +60,9 @@ type Config struct {
 	// "app.example.com" or "*.example.com") allowed to open WebSockets
 	// besides grin's own.
 	AllowedOrigins []string
+	// MaxSocketsPerUser caps the WebSockets one user may have open at
+	// once (0: no limit).
+	MaxSocketsPerUser int
 	// LLM and Embedder select providers at start; empty keeps what was
 	// saved through /llm/settings and /embedder/settings.
 	LLM      Provider
@@ -278,6 +281,14 @@ var settings = []setting{
 	}},
 	{"ALLOWED_ORIGINS", "allowed-origins", "", "browser origins allowed to open WebSockets besides grin's own, comma-separated host patterns", func(c *Config, v string) error {
 		c.AllowedOrigins = splitList(v)
+		return nil
+	}},
+	{"MAX_SOCKETS_PER_USER", "max-sockets-per-user", "16", "WebSockets one user may have open at once; more are closed with code 1013 (0: no limit)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100000 {
+			return fmt.Errorf("must be a whole number from 0 (no limit) to 100000, got %q", v)
+		}
+		c.MaxSocketsPerUser = n
 		return nil
 	}},
 	{"UPLOAD_MAX_MB", "upload-max-mb", "32", "largest document /rabbithole accepts, in MiB", func(c *Config, v string) error {

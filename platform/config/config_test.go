@@ -170,3 +170,24 @@ func TestMemorySettings(t *testing.T) {
 		})
 	}
 }
+
+func TestSocketsPerUser(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{nil, 16},
+		{map[string]string{"GRIN_MAX_SOCKETS_PER_USER": "4"}, 4},
+		{map[string]string{"CCAT_MAX_SOCKETS_PER_USER": "0"}, 0},
+	} {
+		c, err := Load(nil, env(tc.env), io.Discard)
+		if err != nil || c.MaxSocketsPerUser != tc.want {
+			t.Errorf("%v: %d, %v; want %d", tc.env, c.MaxSocketsPerUser, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"-1", "many", "1.5"} {
+		if _, err := Load(nil, env(map[string]string{"GRIN_MAX_SOCKETS_PER_USER": bad}), io.Discard); err == nil || !strings.Contains(err.Error(), "GRIN_MAX_SOCKETS_PER_USER") {
+			t.Errorf("%q: %v, want an error naming the variable", bad, err)
+		}
+	}
+}

@@ -87,12 +87,19 @@ type Ingester struct {
 }
 
 // NewIngester returns an ingester bounded by limits (zero fields take the
-// defaults).
+// defaults). limits.MaxBytes caps every document it reads: an uploaded
+// file, an export of memories, and a fetched page (the fetcher's own
+// MaxBytes is lowered to it, so a page is cut as it downloads).
 func NewIngester(store memory.Store, scope *memory.Scope, policy *policies.Enforcer, providers *llm.Current, runner hooks.Runner, sessions *session.Registry, fetcher *Fetcher, limits Limits, logger *slog.Logger) *Ingester {
 	if runner == nil {
 		runner = hooks.Nop{}
 	}
 	limits = limits.withDefaults()
+	if fetcher != nil && limits.MaxBytes > 0 && (fetcher.MaxBytes <= 0 || fetcher.MaxBytes > limits.MaxBytes) {
+		f := *fetcher
+		f.MaxBytes = limits.MaxBytes
+		fetcher = &f
+	}
 	return &Ingester{store: store, scope: scope, policy: policy, providers: providers, hooks: runner, sessions: sessions, fetcher: fetcher,
 		limits: limits, quotas: &quotas{store: store, limits: limits}, logger: logger, jobs: map[string]*Job{}}
 }
@@ -293,12 +300,17 @@ type Exported struct {
 
 // Memories imports exported declarative memories into a space. Vectors
 // made by another embedder than the one in force are made again, so the
-// memories can be recalled.
+// memories can be recalled. An export over the upload limit (raw longer
+// than MaxBytes: read at most one byte more) fails with ErrTooLarge.
 func (in *Ingester) Memories(ctx context.Context, id auth.Identity, raw []byte, o Options) (Result, error) {
 	o.defaults()
 	res := Result{Source: "memory import", Space: o.Space}
 	if err := in.Check(ctx, id, o); err != nil {
 		return res, err
+	}
+	if int64(len(raw)) > in.limits.MaxBytes {
+		// Checked before decoding: a cut export would read as malformed.
+		return res, fmt.Errorf("memory import: %w: the limit is %s", ErrTooLarge, formatBytes(in.limits.MaxBytes))
 	}
 	var ex Exported
 	if err := json.Unmarshal(raw, &ex); err != nil {

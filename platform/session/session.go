@@ -22,6 +22,11 @@ import (
 // anything after the erasure.
 var ErrForgotten = errors.New("this user was deleted")
 
+// ErrTooManySockets is returned by Subscribe for a user who already has
+// as many sockets open as the registry allows: one user (one token) must
+// not hold an unbounded share of the server's connections.
+var ErrTooManySockets = errors.New("too many open sockets")
+
 // WindowTurns is how many recent turns a session keeps at hand for
 // prompts.
 const WindowTurns = 20
@@ -52,9 +57,10 @@ type Session struct {
 //
 // Notes: safe for concurrent use.
 type Registry struct {
-	history *History
-	idle    time.Duration
-	logger  *slog.Logger
+	history    *History
+	idle       time.Duration
+	maxSockets int
+	logger     *slog.Logger
 
 	mu        sync.Mutex
 	sessions  map[string]*Session
@@ -63,12 +69,13 @@ type Registry struct {
 }
 
 // NewRegistry returns a registry that evicts sessions idle longer than
-// idle (when positive) while Run runs.
-func NewRegistry(h *History, idle time.Duration, logger *slog.Logger) *Registry {
+// idle (when positive) while Run runs, and lets each user have at most
+// maxSockets sockets open (no limit when zero or negative).
+func NewRegistry(h *History, idle time.Duration, maxSockets int, logger *slog.Logger) *Registry {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{history: h, idle: idle, logger: logger,
+	return &Registry{history: h, idle: idle, maxSockets: maxSockets, logger: logger,
 		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}, forgotten: map[string]time.Time{}}
 }
 
@@ -156,11 +163,16 @@ func (r *Registry) ClearHistory(ctx context.Context, userID string) error {
 }
 
 // Subscribe attaches a socket to a user; Send reaches every socket the
-// user has open. Call the returned function when the socket closes.
-func (r *Registry) Subscribe(userID string, sink Sink) (unsubscribe func()) {
+// user has open. Call the returned function when the socket closes. A
+// user who already has the registry's maximum open is refused with
+// ErrTooManySockets, and closing one of them frees a place.
+func (r *Registry) Subscribe(userID string, sink Sink) (unsubscribe func(), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	set := r.sockets[userID]
+	if r.maxSockets > 0 && len(set) >= r.maxSockets {
+		return nil, fmt.Errorf("%w: %d are open, the most one user may have", ErrTooManySockets, len(set))
+	}
 	if set == nil {
 		set = map[Sink]struct{}{}
 		r.sockets[userID] = set
@@ -175,7 +187,7 @@ func (r *Registry) Subscribe(userID string, sink Sink) (unsubscribe func()) {
 				delete(r.sockets, userID)
 			}
 		}
-	}
+	}, nil
 }
 
 // CloseSockets closes with reason the user's sockets that match reports
@@ -195,6 +207,9 @@ func (r *Registry) CloseSockets(userID, reason string, match func(Sink) bool) in
 	}
 	return len(closing)
 }
+
+// MaxSockets is how many sockets one user may have open (0: no limit).
+func (r *Registry) MaxSockets() int { return r.maxSockets }
 
 // Send encodes frame once and queues it on every socket of the user.
 func (r *Registry) Send(userID string, frame any) {
