@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -12,10 +13,21 @@ import (
 
 // policiesObject is the policy object that guards the policy itself. No Cat
 // permission grants it; by default only role:admin reaches it.
-const policiesObject = "policies"
+const policiesObject = policies.PolicyObject
 
 // PoliciesOutput carries the policy documents.
 type PoliciesOutput struct{ Body policies.Documents }
+
+// PolicyState is the policy in force and whether the files in the data
+// directory are it.
+type PolicyState struct {
+	policies.Documents
+	FileStatus string             `json:"file_status" enum:"in_force,refused" doc:"in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
+	FileErrors []policies.Problem `json:"file_errors" nullable:"false" doc:"Every problem found in the refused files; empty when they are in force."`
+}
+
+// PolicyStateOutput carries the policy in force.
+type PolicyStateOutput struct{ Body PolicyState }
 
 // PolicyCheck is one authorization question.
 type PolicyCheck struct {
@@ -38,17 +50,27 @@ type PolicyDecisionOutput struct{ Body PolicyDecision }
 func (s *Server) registerPolicies() {
 	register(s, huma.Operation{
 		OperationID: "getPolicies", Method: http.MethodGet, Path: "/policies",
-		Summary: "Read the policy", Description: "The Casbin model and policy in force.", Tags: []string{"Policies"},
-	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, _ *struct{}) (*PoliciesOutput, error) {
-		return &PoliciesOutput{Body: s.deps.Policy.Documents()}, nil
+		Summary: "Read the policy",
+		Description: "The Casbin model and policy in force, and whether the files in the data directory are them. " +
+			"When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, " +
+			"and the documents are the last policy that loaded.",
+		Tags: []string{"Policies"},
+	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, _ *struct{}) (*PolicyStateOutput, error) {
+		st := s.deps.Policy.FileStatus()
+		out := PolicyState{Documents: s.deps.Policy.Documents(), FileStatus: "in_force", FileErrors: []policies.Problem{}}
+		if st.Refused {
+			out.FileStatus, out.FileErrors = "refused", st.Problems
+		}
+		return &PolicyStateOutput{Body: out}, nil
 	})
 
 	register(s, huma.Operation{
 		OperationID: "updatePolicies", Method: http.MethodPut, Path: "/policies",
 		Summary: "Replace the policy",
 		Description: "Validates the model and policy, writes them to the data directory and puts them in force at once. " +
-			"A model or policy that does not load is refused with 422 and changes nothing. " +
-			"With dry_run, only validates.",
+			"A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; " +
+			"so is one under which no internal user could edit the policy any more. " +
+			"With dry_run, only validates, and refuses alike.",
 		Tags: []string{"Policies"},
 	}, objectNeed(policiesObject, policies.Edit), func(ctx context.Context, in *struct {
 		DryRun bool `query:"dry_run" doc:"Validate only."`
@@ -60,8 +82,8 @@ func (s *Server) registerPolicies() {
 		} else {
 			err = s.deps.Policy.Update(ctx, in.Body)
 		}
-		if errors.Is(err, policies.ErrInvalid) {
-			return nil, huma.Error422UnprocessableEntity(err.Error())
+		if errors.Is(err, policies.ErrInvalid) || errors.Is(err, policies.ErrLockout) {
+			return nil, policyProblems(err)
 		}
 		if err != nil {
 			return nil, s.internal(ctx, "update policy", err)
@@ -94,4 +116,33 @@ func (s *Server) registerPolicies() {
 		}
 		return &PolicyDecisionOutput{Body: out}, nil
 	})
+}
+
+// policyProblems is the 422 answer to a refused model or policy: a detail
+// that says what is wrong and one error per problem, located at its
+// document and line.
+func policyProblems(err error) error {
+	ps := policies.Problems(err)
+	details := make([]error, len(ps))
+	for i, p := range ps {
+		loc := "body"
+		switch p.File {
+		case policies.ModelFile:
+			loc = "body.model"
+		case policies.PolicyFile:
+			loc = "body.policy"
+		}
+		if p.Line > 0 {
+			loc += fmt.Sprintf("[line %d]", p.Line)
+		}
+		details[i] = &huma.ErrorDetail{Location: loc, Message: p.Message}
+	}
+	if errors.Is(err, policies.ErrLockout) {
+		return huma.Error422UnprocessableEntity(err.Error(), details...)
+	}
+	msg := "the model or policy does not load: " + ps[0].String()
+	if len(ps) > 1 {
+		msg = fmt.Sprintf("the model or policy does not load: %d problems, first %s", len(ps), ps[0])
+	}
+	return huma.Error422UnprocessableEntity(msg, details...)
 }
