@@ -13,9 +13,9 @@ var ErrLockout = errors.New("this policy would leave no user able to edit polici
 // Problem is one mistake in a model or policy, placed as precisely as the
 // parsers allow.
 type Problem struct {
-	File    string `json:"file" doc:"model.conf or policy.csv."`
-	Line    int    `json:"line,omitempty" doc:"The line, from 1; absent when the mistake is not on one line."`
-	Message string `json:"message" doc:"What is wrong, in words an administrator can act on."`
+	File    string // ModelFile or PolicyFile; empty when neither
+	Line    int    // from 1; 0 when the mistake is not on one line
+	Message string
 }
 
 func (p Problem) String() string {

@@ -96,6 +96,24 @@ func (e PolicyCheckAction) Valid() bool {
 	}
 }
 
+// Defines values for PolicyStateFileStatus.
+const (
+	InForce PolicyStateFileStatus = "in_force"
+	Refused PolicyStateFileStatus = "refused"
+)
+
+// Valid indicates whether the value is a known member of the PolicyStateFileStatus enum.
+func (e PolicyStateFileStatus) Valid() bool {
+	switch e {
+	case InForce:
+		return true
+	case Refused:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReplyType.
 const (
 	Chat ReplyType = "chat"
@@ -528,6 +546,36 @@ type PolicyDecision struct {
 	// Via The roles from the subject to the rule's subject.
 	Via []string `json:"via"`
 }
+
+// PolicyFileError defines model for PolicyFileError.
+type PolicyFileError struct {
+	// File model.conf or policy.csv.
+	File string `json:"file"`
+
+	// Line The line, from 1; absent when the problem is not on one line.
+	Line *int64 `json:"line,omitempty"`
+
+	// Message What is wrong, in words an administrator can act on.
+	Message string `json:"message"`
+}
+
+// PolicyState defines model for PolicyState.
+type PolicyState struct {
+	// FileErrors Every problem found in the refused files; empty when they are in force.
+	FileErrors []PolicyFileError `json:"file_errors"`
+
+	// FileStatus in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
+	FileStatus PolicyStateFileStatus `json:"file_status"`
+
+	// Model The Casbin model (model.conf).
+	Model string `json:"model"`
+
+	// Policy The policy rules (policy.csv), one per line.
+	Policy string `json:"policy"`
+}
+
+// PolicyStateFileStatus in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
+type PolicyStateFileStatus string
 
 // RecallCollections defines model for RecallCollections.
 type RecallCollections struct {
@@ -1389,7 +1437,7 @@ type ClientInterface interface {
 
 	// GetPolicies Read the policy
 	//
-	// The Casbin model and policy in force.
+	// The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
 	//
 	// Requires policies read.
 	//
@@ -1398,7 +1446,7 @@ type ClientInterface interface {
 
 	// UpdatePoliciesWithBody Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 	//
 	// Requires policies edit.
 	//
@@ -1409,7 +1457,7 @@ type ClientInterface interface {
 
 	// UpdatePolicies Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 	//
 	// Requires policies edit.
 	//
@@ -2414,7 +2462,7 @@ func (c *Client) GetPlugin(ctx context.Context, id string, reqEditors ...Request
 
 // GetPolicies Read the policy
 //
-// The Casbin model and policy in force.
+// The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
 //
 // Requires policies read.
 //
@@ -2433,7 +2481,7 @@ func (c *Client) GetPolicies(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // UpdatePoliciesWithBody Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 //
 // Requires policies edit.
 //
@@ -2454,7 +2502,7 @@ func (c *Client) UpdatePoliciesWithBody(ctx context.Context, params *UpdatePolic
 
 // UpdatePolicies Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 //
 // Requires policies edit.
 //
@@ -5313,7 +5361,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetPoliciesWithResponse Read the policy
 	//
-	// The Casbin model and policy in force.
+	// The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
 	//
 	// Requires policies read.
 	//
@@ -5324,7 +5372,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdatePoliciesWithBodyWithResponse Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 	//
 	// Requires policies edit.
 	//
@@ -5335,7 +5383,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdatePoliciesWithResponse Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 	//
 	// Requires policies edit.
 	//
@@ -7722,7 +7770,7 @@ type GetPoliciesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Documents
+	JSON200 *PolicyState
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
@@ -7732,7 +7780,7 @@ type GetPoliciesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetPoliciesResponse) GetJSON200() *Documents {
+func (r GetPoliciesResponse) GetJSON200() *PolicyState {
 	return r.JSON200
 }
 
@@ -9253,7 +9301,7 @@ func (c *ClientWithResponses) GetPluginWithResponse(ctx context.Context, id stri
 
 // GetPoliciesWithResponse Read the policy
 //
-// The Casbin model and policy in force.
+// The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
 //
 // Requires policies read.
 //
@@ -9270,7 +9318,7 @@ func (c *ClientWithResponses) GetPoliciesWithResponse(ctx context.Context, reqEd
 
 // UpdatePoliciesWithBodyWithResponse Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 //
 // Requires policies edit.
 //
@@ -9287,7 +9335,7 @@ func (c *ClientWithResponses) UpdatePoliciesWithBodyWithResponse(ctx context.Con
 
 // UpdatePoliciesWithResponse Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 //
 // Requires policies edit.
 //
@@ -11264,7 +11312,7 @@ func ParseGetPoliciesResponse(rsp *http.Response) (*GetPoliciesResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Documents
+		var dest PolicyState
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -22,8 +22,15 @@ type PoliciesOutput struct{ Body policies.Documents }
 // directory are it.
 type PolicyState struct {
 	policies.Documents
-	FileStatus string             `json:"file_status" enum:"in_force,refused" doc:"in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
-	FileErrors []policies.Problem `json:"file_errors" nullable:"false" doc:"Every problem found in the refused files; empty when they are in force."`
+	FileStatus string            `json:"file_status" enum:"in_force,refused" doc:"in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
+	FileErrors []PolicyFileError `json:"file_errors" nullable:"false" doc:"Every problem found in the refused files; empty when they are in force."`
+}
+
+// PolicyFileError is one problem of a refused model or policy file.
+type PolicyFileError struct {
+	File    string `json:"file" doc:"model.conf or policy.csv."`
+	Line    int    `json:"line,omitempty" doc:"The line, from 1; absent when the problem is not on one line."`
+	Message string `json:"message" doc:"What is wrong, in words an administrator can act on."`
 }
 
 // PolicyStateOutput carries the policy in force.
@@ -57,9 +64,12 @@ func (s *Server) registerPolicies() {
 		Tags: []string{"Policies"},
 	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, _ *struct{}) (*PolicyStateOutput, error) {
 		st := s.deps.Policy.FileStatus()
-		out := PolicyState{Documents: s.deps.Policy.Documents(), FileStatus: "in_force", FileErrors: []policies.Problem{}}
+		out := PolicyState{Documents: s.deps.Policy.Documents(), FileStatus: "in_force", FileErrors: []PolicyFileError{}}
 		if st.Refused {
-			out.FileStatus, out.FileErrors = "refused", st.Problems
+			out.FileStatus = "refused"
+			for _, p := range st.Problems {
+				out.FileErrors = append(out.FileErrors, PolicyFileError{File: p.File, Line: p.Line, Message: p.Message})
+			}
 		}
 		return &PolicyStateOutput{Body: out}, nil
 	})
