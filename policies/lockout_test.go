@@ -187,3 +187,34 @@ func TestEveryProblemAtOnce(t *testing.T) {
 		t.Errorf("problems at %v, want %v: %v", got, want, err)
 	}
 }
+
+// TestLockoutAtStart: a policy.csv emptied while grin was down is refused
+// at the next start like a broken one, and the last good policy serves.
+func TestLockoutAtStart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := database.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	users := fakeUsers{"u-admin"}
+	e, err := Open(ctx, dir, db, nil, WithUsers(users))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Grant(ctx, "u-admin", "role:admin")
+	good := e.Documents()
+	os.WriteFile(filepath.Join(dir, PolicyFile), nil, 0o600)
+	e, err = Open(ctx, dir, db, nil, WithUsers(users))
+	if err != nil {
+		t.Fatalf("start with an emptied policy.csv: %v", err)
+	}
+	st := e.FileStatus()
+	if !st.Refused || len(st.Problems) != 1 || !strings.Contains(st.Problems[0].Message, "no user able to edit policies") {
+		t.Errorf("file status = %+v", st)
+	}
+	if e.Documents() != good || !allowed(t, e, "u-admin", PolicyObject, "edit", "u-admin") {
+		t.Error("the last good policy is not in force")
+	}
+}
