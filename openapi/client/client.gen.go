@@ -18,6 +18,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for DocumentsFileStatus.
+const (
+	InForce DocumentsFileStatus = "in_force"
+	Refused DocumentsFileStatus = "refused"
+)
+
+// Valid indicates whether the value is a known member of the DocumentsFileStatus enum.
+func (e DocumentsFileStatus) Valid() bool {
+	switch e {
+	case InForce:
+		return true
+	case Refused:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IsolationChoiceIsolation.
 const (
 	Empty   IsolationChoiceIsolation = ""
@@ -90,24 +108,6 @@ func (e PolicyCheckAction) Valid() bool {
 	case Read:
 		return true
 	case Write:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PolicyStateFileStatus.
-const (
-	InForce PolicyStateFileStatus = "in_force"
-	Refused PolicyStateFileStatus = "refused"
-)
-
-// Valid indicates whether the value is a known member of the PolicyStateFileStatus enum.
-func (e PolicyStateFileStatus) Valid() bool {
-	switch e {
-	case InForce:
-		return true
-	case Refused:
 		return true
 	default:
 		return false
@@ -318,12 +318,21 @@ type Document struct {
 
 // Documents defines model for Documents.
 type Documents struct {
+	// FileErrors Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force.
+	FileErrors *[]PolicyFileError `json:"file_errors,omitempty"`
+
+	// FileStatus Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
+	FileStatus *DocumentsFileStatus `json:"file_status,omitempty"`
+
 	// Model The Casbin model (model.conf).
 	Model string `json:"model"`
 
 	// Policy The policy rules (policy.csv), one per line.
 	Policy string `json:"policy"`
 }
+
+// DocumentsFileStatus Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
+type DocumentsFileStatus string
 
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
@@ -558,24 +567,6 @@ type PolicyFileError struct {
 	// Message What is wrong, in words an administrator can act on.
 	Message string `json:"message"`
 }
-
-// PolicyState defines model for PolicyState.
-type PolicyState struct {
-	// FileErrors Every problem found in the refused files; empty when they are in force.
-	FileErrors []PolicyFileError `json:"file_errors"`
-
-	// FileStatus in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
-	FileStatus PolicyStateFileStatus `json:"file_status"`
-
-	// Model The Casbin model (model.conf).
-	Model string `json:"model"`
-
-	// Policy The policy rules (policy.csv), one per line.
-	Policy string `json:"policy"`
-}
-
-// PolicyStateFileStatus in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
-type PolicyStateFileStatus string
 
 // RecallCollections defines model for RecallCollections.
 type RecallCollections struct {
@@ -7770,7 +7761,7 @@ type GetPoliciesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PolicyState
+	JSON200 *Documents
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
@@ -7780,7 +7771,7 @@ type GetPoliciesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetPoliciesResponse) GetJSON200() *PolicyState {
+func (r GetPoliciesResponse) GetJSON200() *Documents {
 	return r.JSON200
 }
 
@@ -11312,7 +11303,7 @@ func ParseGetPoliciesResponse(rsp *http.Response) (*GetPoliciesResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PolicyState
+		var dest Documents
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -785,6 +785,13 @@ export interface components {
             score: number;
         };
         Documents: {
+            /** @description Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force. */
+            readonly file_errors?: components["schemas"]["PolicyFileError"][];
+            /**
+             * @description Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
+             * @enum {string}
+             */
+            readonly file_status?: "in_force" | "refused";
             /** @description The Casbin model (model.conf). */
             model: string;
             /** @description The policy rules (policy.csv), one per line. */
@@ -997,19 +1004,6 @@ export interface components {
             line?: number;
             /** @description What is wrong, in words an administrator can act on. */
             message: string;
-        };
-        PolicyState: {
-            /** @description Every problem found in the refused files; empty when they are in force. */
-            file_errors: components["schemas"]["PolicyFileError"][];
-            /**
-             * @description in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
-             * @enum {string}
-             */
-            file_status: "in_force" | "refused";
-            /** @description The Casbin model (model.conf). */
-            model: string;
-            /** @description The policy rules (policy.csv), one per line. */
-            policy: string;
         };
         RecallCollections: {
             declarative: components["schemas"]["MemoryPoint"][];
@@ -3070,7 +3064,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PolicyState"];
+                    "application/json": components["schemas"]["Documents"];
                 };
             };
             /** @description Forbidden */

@@ -15,16 +15,23 @@ import (
 // permission grants it; by default only role:admin reaches it.
 const policiesObject = policies.PolicyObject
 
-// PoliciesOutput carries the policy documents.
-type PoliciesOutput struct{ Body policies.Documents }
-
-// PolicyState is the policy in force and whether the files in the data
-// directory are it.
-type PolicyState struct {
-	policies.Documents
-	FileStatus string            `json:"file_status" enum:"in_force,refused" doc:"in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
-	FileErrors []PolicyFileError `json:"file_errors" nullable:"false" doc:"Every problem found in the refused files; empty when they are in force."`
+// Documents are the policy's two files as the API carries them (the schema
+// keeps its name for generated clients). GET adds the state of the files in
+// the data directory; those fields are read-only and ignored by PUT, so
+// what GET returns can be sent back as it is.
+type Documents struct {
+	Model      string            `json:"model" doc:"The Casbin model (model.conf)."`
+	Policy     string            `json:"policy" doc:"The policy rules (policy.csv), one per line."`
+	FileStatus string            `json:"file_status,omitempty" readOnly:"true" enum:"in_force,refused" doc:"Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
+	FileErrors []PolicyFileError `json:"file_errors,omitempty" readOnly:"true" doc:"Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force."`
 }
+
+func (d Documents) documents() policies.Documents {
+	return policies.Documents{Model: d.Model, Policy: d.Policy}
+}
+
+// PoliciesOutput carries the policy documents.
+type PoliciesOutput struct{ Body Documents }
 
 // PolicyFileError is one problem of a refused model or policy file.
 type PolicyFileError struct {
@@ -32,9 +39,6 @@ type PolicyFileError struct {
 	Line    int    `json:"line,omitempty" doc:"The line, from 1; absent when the problem is not on one line."`
 	Message string `json:"message" doc:"What is wrong, in words an administrator can act on."`
 }
-
-// PolicyStateOutput carries the policy in force.
-type PolicyStateOutput struct{ Body PolicyState }
 
 // PolicyCheck is one authorization question.
 type PolicyCheck struct {
@@ -62,16 +66,17 @@ func (s *Server) registerPolicies() {
 			"When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, " +
 			"and the documents are the last policy that loaded.",
 		Tags: []string{"Policies"},
-	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, _ *struct{}) (*PolicyStateOutput, error) {
+	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, _ *struct{}) (*PoliciesOutput, error) {
 		st := s.deps.Policy.FileStatus()
-		out := PolicyState{Documents: s.deps.Policy.Documents(), FileStatus: "in_force", FileErrors: []PolicyFileError{}}
+		docs := s.deps.Policy.Documents()
+		out := Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force"}
 		if st.Refused {
 			out.FileStatus = "refused"
 			for _, p := range st.Problems {
 				out.FileErrors = append(out.FileErrors, PolicyFileError{File: p.File, Line: p.Line, Message: p.Message})
 			}
 		}
-		return &PolicyStateOutput{Body: out}, nil
+		return &PoliciesOutput{Body: out}, nil
 	})
 
 	register(s, huma.Operation{
@@ -84,13 +89,13 @@ func (s *Server) registerPolicies() {
 		Tags: []string{"Policies"},
 	}, objectNeed(policiesObject, policies.Edit), func(ctx context.Context, in *struct {
 		DryRun bool `query:"dry_run" doc:"Validate only."`
-		Body   policies.Documents
+		Body   Documents
 	}) (*PoliciesOutput, error) {
 		var err error
 		if in.DryRun {
-			err = s.deps.Policy.Validate(ctx, in.Body)
+			err = s.deps.Policy.Validate(ctx, in.Body.documents())
 		} else {
-			err = s.deps.Policy.Update(ctx, in.Body)
+			err = s.deps.Policy.Update(ctx, in.Body.documents())
 		}
 		if errors.Is(err, policies.ErrInvalid) || errors.Is(err, policies.ErrLockout) {
 			return nil, policyProblems(err)
@@ -99,9 +104,10 @@ func (s *Server) registerPolicies() {
 			return nil, s.internal(ctx, "update policy", err)
 		}
 		if in.DryRun {
-			return &PoliciesOutput{Body: in.Body}, nil
+			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy}}, nil
 		}
-		return &PoliciesOutput{Body: s.deps.Policy.Documents()}, nil
+		docs := s.deps.Policy.Documents()
+		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force"}}, nil
 	})
 
 	register(s, huma.Operation{

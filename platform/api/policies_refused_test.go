@@ -159,9 +159,15 @@ func TestPolicyFileThatLocksEveryoneOutIsRefused(t *testing.T) {
 		t.Errorf("base user after the empty file: %d", r.Status)
 	}
 	// The administrator can still edit the policy, which also rewrites the
-	// files: they are in force again.
+	// files: they are in force again. What GET returned goes back as it
+	// is, the report of the refusal with it.
 	edited := good.Policy + "\np, perm:status:read, users, list\n"
-	if r := in.Do("PUT", "/policies", documents{good.Model, edited}, admin...); r.Status != 200 {
+	body := in.Do("GET", "/policies", nil, admin...).Map(t)
+	if body["file_status"] != "refused" || body["file_errors"] == nil {
+		t.Fatalf("GET /policies = %v", body)
+	}
+	body["policy"] = edited
+	if r := in.Do("PUT", "/policies", body, admin...); r.Status != 200 {
 		t.Fatalf("admin editing the policy after the empty file: %d %s", r.Status, r.Body)
 	}
 	if st := getPolicy(t, in, admin); st.FileStatus != "in_force" || st.Policy != edited {
