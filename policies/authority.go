@@ -6,8 +6,9 @@ import (
 	"github.com/casbin/casbin/v3"
 )
 
-// PolicyObject is the object that guards the policy itself. No Cat
-// permission names it; by default only role:admin reaches it.
+// PolicyObject is the object that guards the policy itself: whoever may
+// edit it may change every other decision. No Cat permission names it; by
+// default only role:admin reaches it.
 const PolicyObject = "policies"
 
 // administratorAction is what a policy administrator may do to

@@ -2,8 +2,11 @@
 //
 // The model and the default policy are embedded, written to the data
 // directory on first start, and reloaded when an administrator edits them;
-// an edit that does not load is refused and the previous policy stays in
-// force. The Cat permission dictionaries of internal users are stored as
+// an edit that does not load, or that would leave no internal user able to
+// edit the policy, is refused and the previous policy stays in force. Every
+// policy put in force is also kept in the database, and the newest of them
+// (the last good policy) is what grin starts with when the files are broken.
+// The Cat permission dictionaries of internal users are stored as
 // grouping rules ("g, <user id>, perm:users:read") in grin's database and
 // loaded beside the policy file, so the /users API and the policy are one
 // store seen two ways.
@@ -26,9 +29,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/casbin/casbin/v3"
 	"github.com/casbin/casbin/v3/model"
@@ -87,6 +92,17 @@ type Documents struct {
 	Policy string `json:"policy" doc:"The policy rules (policy.csv), one per line."`
 }
 
+// FileStatus says whether the files in the data directory are the policy
+// in force.
+type FileStatus struct {
+	// Refused is set when the files do not load, or would leave no
+	// administrator able to edit the policy; the policy in force is then
+	// the last one that loaded.
+	Refused bool
+	// Problems say why, every one found.
+	Problems []Problem
+}
+
 // Enforcer answers authorization requests and keeps the policy current.
 //
 // Notes: an Enforcer is safe for concurrent use. Decide is the hot path and
@@ -95,36 +111,107 @@ type Enforcer struct {
 	dir    string
 	db     *sql.DB
 	logger *slog.Logger
+	users  Directory
 
-	writeMu sync.Mutex // serializes grant changes and reloads
+	writeMu sync.Mutex // serializes grant changes, reloads and validations
 
-	mu     sync.RWMutex // guards enf and orders cache clears
+	mu     sync.RWMutex // guards enf, docs, digest, status and orders cache clears
 	enf    *casbin.Enforcer
 	docs   Documents
 	digest [32]byte
+	status FileStatus
 	cache  sync.Map // cacheKey -> bool
 	cached atomic.Int64
 }
 
-// Open loads the policy from dir (writing the embedded defaults first when
-// the files are missing) and the grants from db.
-func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger) (*Enforcer, error) {
+// Option configures an Enforcer.
+type Option func(*Enforcer)
+
+// WithUsers turns on the lockout check: a model or policy under which no
+// internal user of d may edit the policy any more is refused. Without it
+// (tools that only read the policy) there is no such check.
+func WithUsers(d Directory) Option { return func(e *Enforcer) { e.users = d } }
+
+// Open loads the policy from dir and the grants from db.
+//
+// A file missing from dir is written first: the last good policy's (see
+// below) when one is stored, else grin's embedded default. When the files
+// do not load, or would lock every administrator out, Open logs every
+// problem at error level and starts with the last good policy, the newest
+// stored in the database; FileStatus reports the refusal. On a first start
+// there is no last good policy, and Open fails with every problem rather
+// than fall back to the defaults, which may grant more than the
+// administrator's own files meant to.
+func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts ...Option) (*Enforcer, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	for name, content := range map[string]string{ModelFile: defaultModel, PolicyFile: defaultPolicy} {
-		path := filepath.Join(dir, name)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			if err := writeFileAtomic(path, []byte(content)); err != nil {
-				return nil, fmt.Errorf("write default %s: %w", name, err)
-			}
-		}
-	}
 	e := &Enforcer{dir: dir, db: db, logger: logger}
-	if err := e.Reload(ctx); err != nil {
+	for _, o := range opts {
+		o(e)
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if err := e.restoreMissing(ctx); err != nil {
 		return nil, err
 	}
+	grants, err := e.loadGrants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The last good policy, built at most once and only when needed.
+	var (
+		last      *casbin.Enforcer
+		lastV     version
+		lastErr   error
+		lastBuilt bool
+	)
+	lastGood := func() (*casbin.Enforcer, error) {
+		if !lastBuilt {
+			lastBuilt = true
+			last, lastV, lastErr = e.lastGood(ctx, grants)
+		}
+		return last, lastErr
+	}
+
+	docs, err := e.readFiles()
+	var enf *casbin.Enforcer
+	if err == nil {
+		enf, err = build(docs, grants)
+	}
+	if err == nil {
+		err = e.checkLockout(ctx, enf, lastGood)
+	}
+	if err == nil {
+		if err := e.record(ctx, docs, sourceFile); err != nil {
+			return nil, err
+		}
+		e.swap(enf, docs, FileStatus{})
+		return e, nil
+	}
+	if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrLockout) {
+		return nil, err
+	}
+	if _, lerr := lastGood(); lerr != nil {
+		return nil, fmt.Errorf("the policy files in %s were refused (%w), and the last good policy could not be read: %w", dir, err, lerr)
+	}
+	if last == nil {
+		return nil, fmt.Errorf("the policy files in %s were refused and no earlier policy is stored to start with; fix them (or remove both to start from grin's defaults): %w", dir, err)
+	}
+	ps := Problems(err)
+	e.logger.Error("policy files refused at start; serving the last policy that loaded until they are fixed",
+		"files", problemFiles(ps), "problems", len(ps), "err", err,
+		"version", lastV.n, "loaded_at", lastV.at.Format(time.RFC3339), "dir", dir)
+	e.swap(last, lastV.docs, FileStatus{Refused: true, Problems: ps})
 	return e, nil
+}
+
+// FileStatus says whether the files in the data directory are in force,
+// and when not, why they were refused.
+func (e *Enforcer) FileStatus() FileStatus {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return FileStatus{Refused: e.status.Refused, Problems: slices.Clone(e.status.Problems)}
 }
 
 // Documents returns the model and policy in force.
@@ -220,52 +307,69 @@ func (e *Enforcer) rolePath(sub, role string) []string {
 type cacheKey struct{ sub, obj, act, self string }
 
 // Reload reads the files and the grants again and swaps the result in when
-// it loads. When it does not, the policy in force stays and the error says
-// what is wrong.
+// it loads. When it does not, the policy in force stays, FileStatus says
+// why, and so does the error.
 func (e *Enforcer) Reload(ctx context.Context) error {
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	docs, err := e.readFiles()
-	if err != nil {
-		return err
-	}
-	return e.load(ctx, docs)
+	_, err := e.reload(ctx, true)
+	return err
 }
 
 // reloadIfChanged is Reload for the file watcher: it skips files that are
 // byte for byte what is in force (grin's own writes, editors' touch) and
-// reports whether it loaded anything.
+// reports whether it loaded, or refused, anything.
 func (e *Enforcer) reloadIfChanged(ctx context.Context) (bool, error) {
+	return e.reload(ctx, false)
+}
+
+func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	docs, err := e.readFiles()
+	if err == nil && !force {
+		e.mu.RLock()
+		same, refused := digest(docs) == e.digest, e.status.Refused
+		e.mu.RUnlock()
+		if same {
+			if refused {
+				// Put back as they are in force: nothing left to refuse.
+				e.setStatus(FileStatus{})
+				e.logger.Info("policy files match the policy in force again", "dir", e.dir)
+			}
+			return false, nil
+		}
+	}
+	var enf *casbin.Enforcer
+	if err == nil {
+		enf, err = e.prepare(ctx, docs)
+	}
+	if err == nil {
+		err = e.record(ctx, docs, sourceFile)
+	}
 	if err != nil {
-		return false, err
+		e.setStatus(FileStatus{Refused: true, Problems: Problems(err)})
+		return true, err
 	}
-	e.mu.RLock()
-	same := digest(docs) == e.digest
-	e.mu.RUnlock()
-	if same {
-		return false, nil
-	}
-	return true, e.load(ctx, docs)
+	e.swap(enf, docs, FileStatus{})
+	return true, nil
 }
 
 // Update validates new documents, writes them to the data directory and puts
-// them in force. Invalid documents change nothing, and neither do documents
-// a keep function refuses (it is asked about the new policy first).
+// them in force. Documents that do not load (ErrInvalid), under which no
+// internal user could edit the policy any more (ErrLockout), or that a keep
+// function refuses (it is asked about the new policy first) change nothing.
 func (e *Enforcer) Update(ctx context.Context, docs Documents, keeps ...Keep) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	grants, err := e.loadGrants(ctx)
-	if err != nil {
-		return err
-	}
-	enf, err := build(docs, grants)
+	enf, err := e.prepare(ctx, docs)
 	if err != nil {
 		return err
 	}
 	if err := runKeeps(keeps, enf); err != nil {
+		return err
+	}
+	// Recorded before the files: whatever happens next, the last good
+	// policy is one that loaded.
+	if err := e.record(ctx, docs, sourceAPI); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
@@ -275,57 +379,82 @@ func (e *Enforcer) Update(ctx context.Context, docs Documents, keeps ...Keep) er
 		return fmt.Errorf("write %s: %w", PolicyFile, err)
 	}
 	// Grants cannot have changed meanwhile: changing them takes writeMu.
-	e.swap(enf, docs)
+	e.swap(enf, docs, FileStatus{})
 	return nil
 }
 
-// Validate reports whether docs would load, and pass the keep functions,
-// without changing anything.
+// Validate reports whether Update would accept docs (and the keep
+// functions), without changing anything.
 func (e *Enforcer) Validate(ctx context.Context, docs Documents, keeps ...Keep) error {
-	grants, err := e.loadGrants(ctx)
-	if err != nil {
-		return err
-	}
-	enf, err := build(docs, grants)
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	enf, err := e.prepare(ctx, docs)
 	if err != nil {
 		return err
 	}
 	return runKeeps(keeps, enf)
 }
 
-func (e *Enforcer) readFiles() (Documents, error) {
-	m, err := os.ReadFile(filepath.Join(e.dir, ModelFile))
-	if err != nil {
-		return Documents{}, fmt.Errorf("read policy model: %w", err)
-	}
-	p, err := os.ReadFile(filepath.Join(e.dir, PolicyFile))
-	if err != nil {
-		return Documents{}, fmt.Errorf("read policy: %w", err)
-	}
-	return Documents{Model: string(m), Policy: string(p)}, nil
-}
-
-// load builds an enforcer from docs and the stored grants and swaps it in.
-// The caller holds writeMu.
-func (e *Enforcer) load(ctx context.Context, docs Documents) error {
+// prepare builds the enforcer for docs and the stored grants and runs the
+// lockout check against the policy in force. The caller holds writeMu, so
+// the grants cannot change before the result is swapped in.
+func (e *Enforcer) prepare(ctx context.Context, docs Documents) (*casbin.Enforcer, error) {
 	grants, err := e.loadGrants(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	enf, err := build(docs, grants)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e.swap(enf, docs)
-	return nil
+	// The policy in force is rebuilt for the comparison, rather than
+	// searched under the read lock: the search can take a second with
+	// many users, and a waiting writer would stall every decision.
+	inForce := func() (*casbin.Enforcer, error) { return build(e.Documents(), grants) }
+	if err := e.checkLockout(ctx, enf, inForce); err != nil {
+		return nil, err
+	}
+	return enf, nil
+}
+
+// readFiles reads both files; one that cannot be read is a problem of the
+// files, reported as the parsers' are.
+func (e *Enforcer) readFiles() (Documents, error) {
+	var ps problems
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(e.dir, name))
+		if err != nil {
+			ps.add(name, 0, "cannot be read: %v", err)
+		}
+		return string(b)
+	}
+	docs := Documents{Model: read(ModelFile), Policy: read(PolicyFile)}
+	return docs, ps.err()
 }
 
 // swap puts a built enforcer in force.
-func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents) {
+func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents, status FileStatus) {
 	e.mu.Lock()
-	e.enf, e.docs, e.digest = enf, docs, digest(docs)
+	e.enf, e.docs, e.digest, e.status = enf, docs, digest(docs), status
 	e.clearLocked()
 	e.mu.Unlock()
+}
+
+func (e *Enforcer) setStatus(status FileStatus) {
+	e.mu.Lock()
+	e.status = status
+	e.mu.Unlock()
+}
+
+// problemFiles names the files problems are in, for log lines.
+func problemFiles(ps []Problem) string {
+	var files []string
+	for _, p := range ps {
+		if p.File != "" && !slices.Contains(files, p.File) {
+			files = append(files, p.File)
+		}
+	}
+	return strings.Join(files, ", ")
 }
 
 // clearLocked empties the decision cache; the caller holds mu for writing.
@@ -339,35 +468,47 @@ func digest(d Documents) [32]byte {
 }
 
 // build makes a ready enforcer from the documents and grants, or says
-// precisely why it cannot.
+// precisely why it cannot: every problem it finds, not only the first, so
+// an administrator fixes a file in one round.
 func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
+	var ps problems
 	m, err := model.NewModelFromString(docs.Model)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ModelFile, err)
+		ps.add(ModelFile, 0, "%v", err)
+		return nil, ps.err()
 	}
 	for _, sec := range []string{"r", "p", "g", "e", "m"} {
 		if _, ok := m[sec]; !ok {
-			return nil, fmt.Errorf("%w: %s has no [%s] section", ErrInvalid, ModelFile, sectionName(sec))
+			ps.add(ModelFile, 0, "there is no [%s] section", sectionName(sec))
 		}
 	}
-	if n := len(m["r"]["r"].Tokens); n != 4 {
-		return nil, fmt.Errorf("%w: %s: the request must have four fields (sub, obj, act, self), it has %d", ErrInvalid, ModelFile, n)
+	if r, ok := m["r"]["r"]; ok && len(r.Tokens) != 4 {
+		ps.add(ModelFile, modelLine(docs.Model, `^\s*r\s*=`), "the request must have four fields (sub, obj, act, self), it has %d", len(r.Tokens))
 	}
-	if err := checkFunctions(m); err != nil {
-		return nil, err
+	checkFunctions(m, docs.Model, &ps)
+	if g, ok := m["g"]["g"]; ok && len(grants) > 0 && len(g.Tokens) != 2 {
+		ps.add(ModelFile, modelLine(docs.Model, `^\s*g\s*=`), "the role definition must be g = _, _ (users' permissions are stored as two-field g rules), it has %d fields", len(g.Tokens))
+	}
+	if len(ps) > 0 {
+		// The policy's lines can still be checked against the rule
+		// types the model defines, so both files are fixed in one round.
+		if _, ok := m["p"]; ok {
+			if _, ok := m["g"]; ok {
+				loadPolicyText(m, docs.Policy, &ps)
+			}
+		}
+		return nil, ps.err()
 	}
 	enf, err := casbin.NewEnforcer(m)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ModelFile, err)
+		ps.add(ModelFile, 0, "%v", err)
+		return nil, ps.err()
 	}
 	enf.AddFunction("objectMatch", objectMatchFunc)
 	enf.AddFunction("actionMatch", actionMatchFunc)
 	enf.AddFunction("expand", expandFunc)
-	if err := loadPolicyText(m, docs.Policy); err != nil {
-		return nil, err
-	}
-	if n := len(m["g"]["g"].Tokens); len(grants) > 0 && n != 2 {
-		return nil, fmt.Errorf("%w: %s: the role definition must be g = _, _ (users' permissions are stored as two-field g rules), it has %d fields", ErrInvalid, ModelFile, n)
+	if loadPolicyText(m, docs.Policy, &ps); len(ps) > 0 {
+		return nil, ps.err()
 	}
 	for _, g := range grants {
 		if err := persist.LoadPolicyArray(append([]string{"g"}, g...), m); err != nil {
@@ -380,9 +521,21 @@ func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
 	// A model can parse and still fail on every request (a misspelt
 	// function, a field that does not exist): ask it once.
 	if _, err := enf.Enforce("credential:validate", "status", "read", "validate"); err != nil {
-		return nil, fmt.Errorf("%w: %s: the matcher cannot be evaluated: %v", ErrInvalid, ModelFile, err)
+		ps.add(ModelFile, modelLine(docs.Model, `^\s*m\s*=`), "the matcher cannot be evaluated: %v", err)
+		return nil, ps.err()
 	}
 	return enf, nil
+}
+
+// modelLine is the number of the first line of text matching pattern, or 0.
+func modelLine(text, pattern string) int {
+	re := regexp.MustCompile(pattern)
+	for i, line := range strings.Split(text, "\n") {
+		if re.MatchString(line) {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // callPattern finds function calls in a matcher.
@@ -391,7 +544,7 @@ var callPattern = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*\(`)
 // checkFunctions refuses a matcher that calls a function nobody defines:
 // the expression engine would otherwise read the name as a value and the
 // model would deny, or allow, without saying why.
-func checkFunctions(m model.Model) error {
+func checkFunctions(m model.Model, text string, ps *problems) {
 	fm := model.LoadFunctionMap()
 	known := fm.GetFunctions()
 	for _, name := range []string{"objectMatch", "actionMatch", "expand", "eval"} {
@@ -400,14 +553,17 @@ func checkFunctions(m model.Model) error {
 	for key := range m["g"] {
 		known[key] = nil
 	}
+	reported := map[string]bool{}
 	for _, ast := range m["m"] {
 		for _, call := range callPattern.FindAllStringSubmatch(ast.Value, -1) {
-			if _, ok := known[call[1]]; !ok {
-				return fmt.Errorf("%w: %s: the matcher calls %s(), which is not a function; grin provides objectMatch, actionMatch and expand, Casbin keyMatch, regexMatch, globMatch and the like, and each role definition (g) is one", ErrInvalid, ModelFile, call[1])
+			if _, ok := known[call[1]]; ok || reported[call[1]] {
+				continue
 			}
+			reported[call[1]] = true
+			ps.add(ModelFile, modelLine(text, `\b`+regexp.QuoteMeta(call[1])+`\s*\(`),
+				"the matcher calls %s(), which is not a function; grin provides objectMatch, actionMatch and expand, Casbin keyMatch, regexMatch, globMatch and the like, and each role definition (g) is one", call[1])
 		}
 	}
-	return nil
 }
 
 func sectionName(sec string) string {
@@ -418,9 +574,11 @@ func sectionName(sec string) string {
 }
 
 // loadPolicyText loads policy lines into m, checking each against the model
-// so that a mistake is reported with its line number.
-func loadPolicyText(m model.Model, text string) error {
+// and adding one problem, with its line number, for every line that is
+// wrong; the lines after a wrong one are still checked.
+func loadPolicyText(m model.Model, text string, ps *problems) {
 	for i, line := range strings.Split(text, "\n") {
+		n := i + 1
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -429,7 +587,12 @@ func loadPolicyText(m model.Model, text string) error {
 		r.TrimLeadingSpace = true
 		fields, err := r.Read()
 		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: %s line %d: %v", ErrInvalid, PolicyFile, i+1, err)
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				err = pe.Err // the reader's own line and column are of this one line
+			}
+			ps.add(PolicyFile, n, "%v", err)
+			continue
 		}
 		for j := range fields {
 			fields[j] = strings.TrimSpace(fields[j])
@@ -439,26 +602,27 @@ func loadPolicyText(m model.Model, text string) error {
 		}
 		key := fields[0]
 		if key == "" {
-			return fmt.Errorf("%w: %s line %d: a rule starts with its type, p or g", ErrInvalid, PolicyFile, i+1)
+			ps.add(PolicyFile, n, "a rule starts with its type, p or g")
+			continue
 		}
 		sec := key[:1]
 		ast, ok := m[sec][key]
 		if !ok || (sec != "p" && sec != "g") {
-			return fmt.Errorf("%w: %s line %d: %q is not a rule type of the model (use p or g)", ErrInvalid, PolicyFile, i+1, key)
+			ps.add(PolicyFile, n, "%q is not a rule type of the model (use p or g)", key)
+			continue
 		}
 		if got, want := len(fields)-1, len(ast.Tokens); got != want {
-			return fmt.Errorf("%w: %s line %d: a %s rule has %d fields after %q, this one has %d", ErrInvalid, PolicyFile, i+1, key, want, key, got)
+			ps.add(PolicyFile, n, "a %s rule has %d fields after %q, this one has %d", key, want, key, got)
+			continue
 		}
-		for _, f := range fields[1:] {
-			if f == "" {
-				return fmt.Errorf("%w: %s line %d: empty field", ErrInvalid, PolicyFile, i+1)
-			}
+		if slices.Contains(fields[1:], "") {
+			ps.add(PolicyFile, n, "empty field")
+			continue
 		}
 		if err := persist.LoadPolicyArray(fields, m); err != nil {
-			return fmt.Errorf("%w: %s line %d: %v", ErrInvalid, PolicyFile, i+1, err)
+			ps.add(PolicyFile, n, "%v", err)
 		}
 	}
-	return nil
 }
 
 // objectMatch reports whether a request object matches a rule's object:

@@ -51,7 +51,9 @@ func (e *Enforcer) Watch(ctx context.Context) error {
 				changed, err := e.reloadIfChanged(ctx)
 				switch {
 				case err != nil:
-					e.logger.Error("policy edit refused; the previous policy stays in force", "dir", e.dir, "err", err)
+					ps := Problems(err)
+					e.logger.Error("policy edit refused; the previous policy stays in force",
+						"files", problemFiles(ps), "problems", len(ps), "err", err, "dir", e.dir)
 				case changed:
 					e.logger.Info("policy reloaded", "dir", e.dir)
 				}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,29 @@ func TestPolicyCheck(t *testing.T) {
 	code, _, errOut := runGrin(t, map[string]string{"GRIN_DATA_DIR": t.TempDir() + "/none"}, "policy", "check", "a", "b", "read")
 	if code != 2 || !strings.Contains(errOut, "no grin data") {
 		t.Errorf("missing data dir: %d %s", code, errOut)
+	}
+}
+
+// TestPolicyCheckWithRefusedFile: with a broken policy.csv, grin policy
+// check answers as the server does, from the last good policy, and says on
+// stderr which lines were refused.
+func TestPolicyCheckWithRefusedFile(t *testing.T) {
+	in := apptest.Start(t)
+	path := filepath.Join(in.Dir, "policy.csv")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(good), "p, role:admin, *, *", "p, role:admin, *", 1)
+	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runGrin(t, map[string]string{"GRIN_DATA_DIR": in.Dir}, "policy", "check", "admin", "policies", "edit")
+	if code != 0 || !strings.Contains(out, "allowed") {
+		t.Errorf("exit %d, want the last good policy's answer (allowed): %s %s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "policy files refused") || !strings.Contains(errOut, "policy.csv line") {
+		t.Errorf("stderr does not say the file was refused: %s", errOut)
 	}
 }
 

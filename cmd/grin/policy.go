@@ -48,7 +48,10 @@ func policyCheck(ctx context.Context, args []string, getenv func(string) string,
 		return false, err
 	}
 	defer db.Close()
-	policy, err := policies.Open(ctx, dataDir, db, slog.New(slog.DiscardHandler))
+	// Files the server would refuse are refused here too, and reported: the
+	// answer is then the last good policy's, as the server's would be.
+	policy, err := policies.Open(ctx, dataDir, db, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		policies.WithUsers(users.NewDirectory(db)))
 	if err != nil {
 		return false, err
 	}

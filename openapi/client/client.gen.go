@@ -18,6 +18,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for DocumentsFileStatus.
+const (
+	InForce DocumentsFileStatus = "in_force"
+	Refused DocumentsFileStatus = "refused"
+)
+
+// Valid indicates whether the value is a known member of the DocumentsFileStatus enum.
+func (e DocumentsFileStatus) Valid() bool {
+	switch e {
+	case InForce:
+		return true
+	case Refused:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IsolationChoiceIsolation.
 const (
 	Empty   IsolationChoiceIsolation = ""
@@ -300,12 +318,21 @@ type Document struct {
 
 // Documents defines model for Documents.
 type Documents struct {
+	// FileErrors Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force.
+	FileErrors *[]PolicyFileError `json:"file_errors,omitempty"`
+
+	// FileStatus Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
+	FileStatus *DocumentsFileStatus `json:"file_status,omitempty"`
+
 	// Model The Casbin model (model.conf).
 	Model string `json:"model"`
 
 	// Policy The policy rules (policy.csv), one per line.
 	Policy string `json:"policy"`
 }
+
+// DocumentsFileStatus Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
+type DocumentsFileStatus string
 
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
@@ -530,6 +557,18 @@ type PolicyDecision struct {
 
 	// Via The roles from the subject to the rule's subject.
 	Via []string `json:"via"`
+}
+
+// PolicyFileError defines model for PolicyFileError.
+type PolicyFileError struct {
+	// File model.conf or policy.csv.
+	File string `json:"file"`
+
+	// Line The line, from 1; absent when the problem is not on one line.
+	Line *int64 `json:"line,omitempty"`
+
+	// Message What is wrong, in words an administrator can act on.
+	Message string `json:"message"`
 }
 
 // RecallCollections defines model for RecallCollections.
@@ -1404,7 +1443,7 @@ type ClientInterface interface {
 
 	// GetPolicies Read the policy
 	//
-	// The Casbin model and policy in force.
+	// The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
 	//
 	// Requires policies read.
 	//
@@ -1413,7 +1452,7 @@ type ClientInterface interface {
 
 	// UpdatePoliciesWithBody Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 	//
 	// Requires policies edit.
 	//
@@ -1424,7 +1463,7 @@ type ClientInterface interface {
 
 	// UpdatePolicies Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 	//
 	// Requires policies edit.
 	//
@@ -2457,7 +2496,7 @@ func (c *Client) GetPlugin(ctx context.Context, id string, reqEditors ...Request
 
 // GetPolicies Read the policy
 //
-// The Casbin model and policy in force.
+// The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
 //
 // Requires policies read.
 //
@@ -2476,7 +2515,7 @@ func (c *Client) GetPolicies(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // UpdatePoliciesWithBody Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 //
 // Requires policies edit.
 //
@@ -2497,7 +2536,7 @@ func (c *Client) UpdatePoliciesWithBody(ctx context.Context, params *UpdatePolic
 
 // UpdatePolicies Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 //
 // Requires policies edit.
 //
@@ -5447,7 +5486,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetPoliciesWithResponse Read the policy
 	//
-	// The Casbin model and policy in force.
+	// The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
 	//
 	// Requires policies read.
 	//
@@ -5458,7 +5497,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdatePoliciesWithBodyWithResponse Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 	//
 	// Requires policies edit.
 	//
@@ -5469,7 +5508,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdatePoliciesWithResponse Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 	//
 	// Requires policies edit.
 	//
@@ -9553,7 +9592,7 @@ func (c *ClientWithResponses) GetPluginWithResponse(ctx context.Context, id stri
 
 // GetPoliciesWithResponse Read the policy
 //
-// The Casbin model and policy in force.
+// The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
 //
 // Requires policies read.
 //
@@ -9570,7 +9609,7 @@ func (c *ClientWithResponses) GetPoliciesWithResponse(ctx context.Context, reqEd
 
 // UpdatePoliciesWithBodyWithResponse Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 //
 // Requires policies edit.
 //
@@ -9587,7 +9626,7 @@ func (c *ClientWithResponses) UpdatePoliciesWithBodyWithResponse(ctx context.Con
 
 // UpdatePoliciesWithResponse Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
 //
 // Requires policies edit.
 //

@@ -580,14 +580,14 @@ export interface paths {
         };
         /**
          * Read the policy
-         * @description The Casbin model and policy in force.
+         * @description The Casbin model and policy in force, and whether the files in the data directory are them. When an edit of the files was refused (at start or since), file_status is refused, file_errors lists every problem, and the documents are the last policy that loaded.
          *
          *     Requires policies read.
          */
         get: operations["getPolicies"];
         /**
          * Replace the policy
-         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 listing every problem (errors[].location such as body.policy[line 3]) and changes nothing; so is one under which no internal user could edit the policy any more. With dry_run, only validates, and refuses alike.
          *
          *     Requires policies edit.
          */
@@ -829,6 +829,13 @@ export interface components {
             score: number;
         };
         Documents: {
+            /** @description Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force. */
+            readonly file_errors?: components["schemas"]["PolicyFileError"][];
+            /**
+             * @description Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
+             * @enum {string}
+             */
+            readonly file_status?: "in_force" | "refused";
             /** @description The Casbin model (model.conf). */
             model: string;
             /** @description The policy rules (policy.csv), one per line. */
@@ -1032,6 +1039,17 @@ export interface components {
             rule: string[];
             /** @description The roles from the subject to the rule's subject. */
             via: string[];
+        };
+        PolicyFileError: {
+            /** @description model.conf or policy.csv. */
+            file: string;
+            /**
+             * Format: int64
+             * @description The line, from 1; absent when the problem is not on one line.
+             */
+            line?: number;
+            /** @description What is wrong, in words an administrator can act on. */
+            message: string;
         };
         RecallCollections: {
             declarative: components["schemas"]["MemoryPoint"][];

@@ -96,7 +96,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 			db.Close()
 		}
 	}()
-	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"))
+	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"),
+		policies.WithUsers(users.NewDirectory(db)))
 	if err != nil {
 		return nil, err
 	}

@@ -211,12 +211,21 @@ async function loadPolicies() {
   const f = $("#policy-form");
   f.model.value = r.data.model;
   f.policy.value = r.data.policy;
+  // Files refused by grin: say so, and what to fix, beside the policy in force.
+  const refused = r.data.file_status === "refused";
+  $("#policy-status").textContent = refused
+    ? ["The files in the data directory were refused; this is the last policy that loaded."]
+        .concat((r.data.file_errors || []).map((e) => e.file + (e.line ? " line " + e.line : "") + ": " + e.message)).join("\n")
+    : "";
+  $("#policy-status").className = refused ? "error" : "";
 }
 
 async function savePolicy(dryRun) {
   const f = $("#policy-form");
   const r = await api("PUT", "/policies" + (dryRun ? "?dry_run=true" : ""), { model: f.model.value, policy: f.policy.value });
-  $("#policy-status").textContent = r.ok ? (dryRun ? "Valid." : "Saved; in force now.") : (r.data.detail || "Refused.");
+  // Every problem on its own line, as the API lists them.
+  $("#policy-status").textContent = r.ok ? (dryRun ? "Valid." : "Saved; in force now.")
+    : [r.data.detail || "Refused."].concat((r.data.errors || []).map((e) => (e.location || "") + ": " + e.message)).join("\n");
   $("#policy-status").className = r.ok ? "" : "error";
 }
 $("#policy-validate").addEventListener("click", () => savePolicy(true));
