@@ -393,6 +393,27 @@ type HookSpec struct {
 	Priority int64  `json:"priority"`
 }
 
+// Ingestion defines model for Ingestion.
+type Ingestion struct {
+	// ChunksDone Chunks stored so far.
+	ChunksDone int64 `json:"chunks_done"`
+
+	// ChunksTotal Chunks to store; 0 while the document is still being read and split.
+	ChunksTotal int64 `json:"chunks_total"`
+
+	// Id Names the ingestion for DELETE /rabbithole/ingestions/{id}.
+	Id string `json:"id"`
+
+	// Source The file name or URL.
+	Source  string    `json:"source"`
+	Space   string    `json:"space"`
+	Started time.Time `json:"started"`
+
+	// UserId Whose upload it is.
+	UserId   string `json:"user_id"`
+	Username string `json:"username"`
+}
+
 // IngestionAccepted defines model for IngestionAccepted.
 type IngestionAccepted struct {
 	ContentType *string `json:"content_type,omitempty"`
@@ -841,10 +862,10 @@ type UpdatePoliciesParams struct {
 
 // UploadFileMultipartBody defines parameters for UploadFile.
 type UploadFileMultipartBody struct {
-	// ChunkOverlap Tokens shared by neighbouring chunks (default 64).
+	// ChunkOverlap Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size).
 	ChunkOverlap *int64 `json:"chunk_overlap,omitempty"`
 
-	// ChunkSize Tokens per chunk (default 256).
+	// ChunkSize Tokens per chunk (default 256; at least 64 unless the operator says otherwise).
 	ChunkSize *int64 `json:"chunk_size,omitempty"`
 
 	// File The document: text, Markdown, HTML, PDF or JSON.
@@ -1496,7 +1517,7 @@ type ClientInterface interface {
 
 	// UploadFileWithBody Read a document into declarative memory
 	//
-	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -1512,6 +1533,24 @@ type ClientInterface interface {
 	// Corresponds with GET /rabbithole/allowed-mimetypes (the `GetAllowedMimetypes` operationId).
 	GetAllowedMimetypes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListIngestions Documents being read
+	//
+	// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+	ListIngestions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelIngestion Stop reading a document
+	//
+	// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+	CancelIngestion(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UploadMemoryWithBody Import exported declarative memories
 	//
 	// Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -1525,7 +1564,7 @@ type ClientInterface interface {
 
 	// UploadURLWithBody Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -1536,7 +1575,7 @@ type ClientInterface interface {
 
 	// UploadURL Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -1556,6 +1595,8 @@ type ClientInterface interface {
 
 	// CreateUserWithBody Create a user
 	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+	//
 	// Requires USERS WRITE.
 	//
 	// Takes any type of body and a specified content type.
@@ -1564,6 +1605,8 @@ type ClientInterface interface {
 	CreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateUser Create a user
+	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 	//
 	// Requires USERS WRITE.
 	//
@@ -1574,7 +1617,7 @@ type ClientInterface interface {
 
 	// DeleteUser Delete a user
 	//
-	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 	//
 	// Requires USERS DELETE.
 	//
@@ -1590,7 +1633,7 @@ type ClientInterface interface {
 
 	// UpdateUserWithBody Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -1601,7 +1644,7 @@ type ClientInterface interface {
 
 	// UpdateUser Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -2599,7 +2642,7 @@ func (c *Client) CheckPolicy(ctx context.Context, body CheckPolicyJSONRequestBod
 
 // UploadFileWithBody Read a document into declarative memory
 //
-// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 //
 // Requires UPLOAD WRITE.
 //
@@ -2635,6 +2678,44 @@ func (c *Client) GetAllowedMimetypes(ctx context.Context, reqEditors ...RequestE
 	return c.Client.Do(req)
 }
 
+// ListIngestions Documents being read
+//
+// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+func (c *Client) ListIngestions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListIngestionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelIngestion Stop reading a document
+//
+// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+func (c *Client) CancelIngestion(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelIngestionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // UploadMemoryWithBody Import exported declarative memories
 //
 // Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -2658,7 +2739,7 @@ func (c *Client) UploadMemoryWithBody(ctx context.Context, params *UploadMemoryP
 
 // UploadURLWithBody Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -2679,7 +2760,7 @@ func (c *Client) UploadURLWithBody(ctx context.Context, params *UploadURLParams,
 
 // UploadURL Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -2719,6 +2800,8 @@ func (c *Client) ListUsers(ctx context.Context, params *ListUsersParams, reqEdit
 
 // CreateUserWithBody Create a user
 //
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+//
 // Requires USERS WRITE.
 //
 // Takes any type of body and a specified content type.
@@ -2737,6 +2820,8 @@ func (c *Client) CreateUserWithBody(ctx context.Context, contentType string, bod
 }
 
 // CreateUser Create a user
+//
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 //
 // Requires USERS WRITE.
 //
@@ -2757,7 +2842,7 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 
 // DeleteUser Delete a user
 //
-// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 //
 // Requires USERS DELETE.
 //
@@ -2793,7 +2878,7 @@ func (c *Client) GetUser(ctx context.Context, id string, reqEditors ...RequestEd
 
 // UpdateUserWithBody Update a user
 //
-// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -2814,7 +2899,7 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id string, contentType 
 
 // UpdateUser Update a user
 //
-// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -4578,6 +4663,67 @@ func NewGetAllowedMimetypesRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListIngestionsRequest constructs an http.Request for the ListIngestions method
+func NewListIngestionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rabbithole/ingestions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCancelIngestionRequest constructs an http.Request for the CancelIngestion method
+func NewCancelIngestionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rabbithole/ingestions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewUploadMemoryRequestWithBody constructs an http.Request for the UploadMemory method, with any body, and a specified content type
 func NewUploadMemoryRequestWithBody(server string, params *UploadMemoryParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -5541,7 +5687,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadFileWithBodyWithResponse Read a document into declarative memory
 	//
-	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -5559,6 +5705,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /rabbithole/allowed-mimetypes (the `GetAllowedMimetypes` operationId).
 	GetAllowedMimetypesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAllowedMimetypesResponse, error)
 
+	// ListIngestionsWithResponse Documents being read
+	//
+	// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+	ListIngestionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIngestionsResponse, error)
+
+	// CancelIngestionWithResponse Stop reading a document
+	//
+	// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+	CancelIngestionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelIngestionResponse, error)
+
 	// UploadMemoryWithBodyWithResponse Import exported declarative memories
 	//
 	// Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -5572,7 +5740,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadURLWithBodyWithResponse Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -5583,7 +5751,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadURLWithResponse Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -5605,6 +5773,8 @@ type ClientWithResponsesInterface interface {
 
 	// CreateUserWithBodyWithResponse Create a user
 	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+	//
 	// Requires USERS WRITE.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5613,6 +5783,8 @@ type ClientWithResponsesInterface interface {
 	CreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUserResponse, error)
 
 	// CreateUserWithResponse Create a user
+	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 	//
 	// Requires USERS WRITE.
 	//
@@ -5623,7 +5795,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteUserWithResponse Delete a user
 	//
-	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 	//
 	// Requires USERS DELETE.
 	//
@@ -5643,7 +5815,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithBodyWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -5654,7 +5826,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -8040,6 +8212,8 @@ type UpdatePoliciesResponse struct {
 	JSON200 *Documents
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8054,6 +8228,11 @@ func (r UpdatePoliciesResponse) GetJSON200() *Documents {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r UpdatePoliciesResponse) GetApplicationproblemJSON403() *ErrorModel {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpdatePoliciesResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -8172,6 +8351,8 @@ type UploadFileResponse struct {
 	ApplicationproblemJSON415 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -8204,6 +8385,11 @@ func (r UploadFileResponse) GetApplicationproblemJSON415() *ErrorModel {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadFileResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadFileResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8302,6 +8488,137 @@ func (r GetAllowedMimetypesResponse) ContentType() string {
 	return ""
 }
 
+type ListIngestionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]Ingestion
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListIngestionsResponse) GetJSON200() *[]Ingestion {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListIngestionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListIngestionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListIngestionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListIngestionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelIngestionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Ingestion
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelIngestionResponse) GetJSON200() *Ingestion {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelIngestionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelIngestionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelIngestionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelIngestionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UploadMemoryResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8315,6 +8632,8 @@ type UploadMemoryResponse struct {
 	ApplicationproblemJSON413 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -8342,6 +8661,11 @@ func (r UploadMemoryResponse) GetApplicationproblemJSON413() *ErrorModel {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadMemoryResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadMemoryResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8383,12 +8707,16 @@ type UploadURLResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *IngestionAccepted
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -8396,6 +8724,11 @@ type UploadURLResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r UploadURLResponse) GetJSON200() *IngestionAccepted {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UploadURLResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
@@ -8411,6 +8744,11 @@ func (r UploadURLResponse) GetApplicationproblemJSON409() *ErrorModel {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadURLResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadURLResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8587,6 +8925,8 @@ type DeleteUserResponse struct {
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8606,6 +8946,11 @@ func (r DeleteUserResponse) GetApplicationproblemJSON403() *ErrorModel {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteUserResponse) GetApplicationproblemJSON404() *ErrorModel {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteUserResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -9677,7 +10022,7 @@ func (c *ClientWithResponses) CheckPolicyWithResponse(ctx context.Context, body 
 
 // UploadFileWithBodyWithResponse Read a document into declarative memory
 //
-// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 //
 // Requires UPLOAD WRITE.
 //
@@ -9707,6 +10052,40 @@ func (c *ClientWithResponses) GetAllowedMimetypesWithResponse(ctx context.Contex
 	return ParseGetAllowedMimetypesResponse(rsp)
 }
 
+// ListIngestionsWithResponse Documents being read
+//
+// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+func (c *ClientWithResponses) ListIngestionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIngestionsResponse, error) {
+	rsp, err := c.ListIngestions(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListIngestionsResponse(rsp)
+}
+
+// CancelIngestionWithResponse Stop reading a document
+//
+// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+func (c *ClientWithResponses) CancelIngestionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelIngestionResponse, error) {
+	rsp, err := c.CancelIngestion(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelIngestionResponse(rsp)
+}
+
 // UploadMemoryWithBodyWithResponse Import exported declarative memories
 //
 // Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -9726,7 +10105,7 @@ func (c *ClientWithResponses) UploadMemoryWithBodyWithResponse(ctx context.Conte
 
 // UploadURLWithBodyWithResponse Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -9743,7 +10122,7 @@ func (c *ClientWithResponses) UploadURLWithBodyWithResponse(ctx context.Context,
 
 // UploadURLWithResponse Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -9777,6 +10156,8 @@ func (c *ClientWithResponses) ListUsersWithResponse(ctx context.Context, params 
 
 // CreateUserWithBodyWithResponse Create a user
 //
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+//
 // Requires USERS WRITE.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -9791,6 +10172,8 @@ func (c *ClientWithResponses) CreateUserWithBodyWithResponse(ctx context.Context
 }
 
 // CreateUserWithResponse Create a user
+//
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 //
 // Requires USERS WRITE.
 //
@@ -9807,7 +10190,7 @@ func (c *ClientWithResponses) CreateUserWithResponse(ctx context.Context, body C
 
 // DeleteUserWithResponse Delete a user
 //
-// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 //
 // Requires USERS DELETE.
 //
@@ -9839,7 +10222,7 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id string
 
 // UpdateUserWithBodyWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -9856,7 +10239,7 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 
 // UpdateUserWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -11737,6 +12120,13 @@ func ParseUpdatePoliciesResponse(rsp *http.Response) (*UpdatePoliciesResponse, e
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11859,6 +12249,13 @@ func ParseUploadFileResponse(rsp *http.Response) (*UploadFileResponse, error) {
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11898,6 +12295,107 @@ func ParseGetAllowedMimetypesResponse(rsp *http.Response) (*GetAllowedMimetypesR
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListIngestionsResponse parses an HTTP response from a ListIngestionsWithResponse call
+func ParseListIngestionsResponse(rsp *http.Response) (*ListIngestionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListIngestionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []Ingestion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelIngestionResponse parses an HTTP response from a CancelIngestionWithResponse call
+func ParseCancelIngestionResponse(rsp *http.Response) (*CancelIngestionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelIngestionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Ingestion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel
@@ -11967,6 +12465,13 @@ func ParseUploadMemoryResponse(rsp *http.Response) (*UploadMemoryResponse, error
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12000,6 +12505,13 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12020,6 +12532,13 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
@@ -12168,6 +12687,13 @@ func ParseDeleteUserResponse(rsp *http.Response) (*DeleteUserResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel
