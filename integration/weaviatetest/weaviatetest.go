@@ -1,6 +1,9 @@
 // Package weaviatetest starts real Weaviate servers for tests: the
 // weaviate-server binary built with `go install` (cached), each instance on
 // free loopback ports with its own data directory, stopped with the test.
+// Each server, or each cluster, runs in a private network namespace that
+// has only a loopback interface; its HTTP and gRPC ports are forwarded to
+// the same ports of the host's 127.0.0.1 (netns.go).
 //
 // Without the binary, tests skip and say how to get it; with
 // GRIN_REQUIRE_WEAVIATE=1 (CI) the binary is built when missing and a
@@ -8,6 +11,7 @@
 package weaviatetest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -39,6 +43,10 @@ type Server struct {
 	peers    string // the other nodes' gossip addresses, in a cluster
 	exited   chan struct{}
 	logs     *logbuf.Buffer
+	node     node
+	ns       *netns
+	inside   *http.Client // talks to the server inside its namespace
+	forward  []*forwarder // its HTTP and gRPC ports, while it runs
 }
 
 // build builds the binary once per test process; every caller sees its
@@ -131,10 +139,11 @@ func (p *ports) release() {
 // stops with the test.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := launch(t, Binary(t), t.TempDir())
-	if s != nil {
-		t.Cleanup(s.Stop)
-	}
+	bin := Binary(t)
+	ns := isolated(t)
+	t.Cleanup(ns.close) // after Stop
+	s, err := launch(t, bin, t.TempDir(), ns)
+	t.Cleanup(s.Stop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +169,7 @@ func Main(m *testing.M) int {
 	defer shared.Unlock()
 	if shared.srv != nil {
 		shared.srv.Stop()
+		shared.srv.ns.close()
 		os.RemoveAll(shared.srv.DataDir)
 	}
 	return code
@@ -184,9 +194,10 @@ func Shared(t testing.TB) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := launch(t, bin, dir)
-		if err != nil && srv != nil {
+		srv, err := launch(t, bin, dir, isolated(t))
+		if err != nil {
 			srv.Stop()
+			srv.ns.close()
 		}
 		shared.srv, shared.err = srv, err
 		if err != nil {
@@ -210,23 +221,31 @@ func newNode(p *ports, name string) node {
 	return node{name: name, http: p.one(), grpc: p.one(), gossip: p.pair(), raft: p.pair()}
 }
 
-func launch(t testing.TB, bin, dataDir string) (*Server, error) {
+// launch starts a single-node server in ns.
+func launch(t testing.TB, bin, dataDir string, ns *netns) (*Server, error) {
 	p := &ports{t: t}
 	n := newNode(p, "")
 	p.release()
 	n.name = "node-" + strconv.Itoa(n.http)
 	n.raftJoin, n.bootstrapExpect = n.name+":"+strconv.Itoa(n.raft), "1"
-	s := prepare(bin, dataDir, n)
+	s := prepare(bin, dataDir, n, ns)
 	return s, s.start()
 }
 
-// prepare builds a server's command; start runs it (again, after Kill).
-func prepare(bin, dataDir string, n node) *Server {
-	s := &Server{DataDir: dataDir, GRPCPort: n.grpc, URL: "http://127.0.0.1:" + strconv.Itoa(n.http), logs: &logbuf.Buffer{}, bin: bin}
+// prepare builds a server's command, to run in ns; start runs it (again,
+// after Kill).
+func prepare(bin, dataDir string, n node, ns *netns) *Server {
+	s := &Server{DataDir: dataDir, GRPCPort: n.grpc, URL: "http://127.0.0.1:" + strconv.Itoa(n.http), logs: &logbuf.Buffer{}, bin: bin, node: n, ns: ns}
+	s.inside = &http.Client{Transport: &http.Transport{DialContext: s.dialInside}}
+	s.forward = []*forwarder{{ns: ns, port: n.http}, {ns: ns, port: n.grpc}}
 	s.args = []string{"--host", "127.0.0.1", "--port", strconv.Itoa(n.http), "--scheme", "http"}
 	s.env = append(os.Environ(),
 		"CLUSTER_HOSTNAME="+n.name,
 		"CLUSTER_ADVERTISE_ADDR=127.0.0.1",
+		// Gossip, Raft and Raft's RPC bind here; gRPC and the cluster data
+		// API take every interface whatever the settings, hence the
+		// namespace.
+		"CLUSTER_BIND_ADDR=127.0.0.1",
 		"CLUSTER_IN_LOCALHOST=true",
 		"RAFT_BOOTSTRAP_EXPECT="+n.bootstrapExpect,
 		"RAFT_JOIN="+n.raftJoin,
@@ -258,12 +277,12 @@ func (s *Server) start() error {
 	return s.waitReady(3 * time.Minute)
 }
 
-// spawn starts the process; exited closes when it ends.
+// spawn starts the process in its namespace; exited closes when it ends.
 func (s *Server) spawn() error {
 	s.cmd = exec.Command(s.bin, s.args...)
 	s.cmd.Env = s.env
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
+	if err := s.ns.start(s.cmd); err != nil {
 		return fmt.Errorf("start weaviate: %w", err)
 	}
 	exited := make(chan struct{})
@@ -277,6 +296,8 @@ func (s *Server) spawn() error {
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
 	bin := Binary(t)
+	ns := isolated(t)
+	t.Cleanup(ns.close) // after the nodes' Stop
 	nodes := make([]node, n)
 	var raftJoin []string
 	p := &ports{t: t}
@@ -290,7 +311,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 		if i > 0 {
 			nodes[i].join = "127.0.0.1:" + strconv.Itoa(nodes[0].gossip)
 		}
-		servers[i] = prepare(bin, t.TempDir(), nodes[i])
+		servers[i] = prepare(bin, t.TempDir(), nodes[i], ns)
 		// Asynchronous replication brings a node that was down up to
 		// date; by default it compares every 30 s and leaves writes of the
 		// last 30 s alone. Tests wait for it, so it runs every 2 s here.
@@ -332,12 +353,21 @@ func StartCluster(t testing.TB, n int) []*Server {
 	return servers
 }
 
-// Kill ends the server abruptly, as a crash would.
+// Kill ends the server abruptly, as a crash would: connections through
+// its forwarders drop, and new ones are refused.
 func (s *Server) Kill() {
 	if s.running() {
 		s.cmd.Process.Kill()
 		<-s.exited
 	}
+	s.closeForwarders()
+}
+
+func (s *Server) closeForwarders() {
+	for _, f := range s.forward {
+		f.close()
+	}
+	s.inside.CloseIdleConnections()
 }
 
 func (s *Server) running() bool {
@@ -366,22 +396,43 @@ func (s *Server) Restart(t testing.TB) {
 	}
 }
 
-// waitReady polls /v1/.well-known/ready.
+// dialInside connects to a loopback address inside the server's namespace.
+func (s *Server) dialInside(_ context.Context, _, addr string) (net.Conn, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return s.ns.dial(p)
+}
+
+// waitReady polls /v1/.well-known/ready inside the namespace, then opens
+// the forwarders: until it is ready, connections are refused.
 func (s *Server) waitReady(within time.Duration) error {
-	return s.await(within, "become ready", func() bool {
-		resp, err := http.Get(s.URL + "/v1/.well-known/ready")
+	err := s.await(within, "become ready", func() bool {
+		resp, err := s.inside.Get(s.URL + "/v1/.well-known/ready")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	if err != nil {
+		return err
+	}
+	for _, f := range s.forward {
+		if err := f.open(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// waitListening waits until the server accepts connections on port.
+// waitListening waits until the server accepts connections on port,
+// inside its namespace.
 func (s *Server) waitListening(port int) error {
 	return s.await(time.Minute, "listen on "+strconv.Itoa(port), func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		c, err := s.ns.dial(port)
 		if err == nil {
 			c.Close()
 		}
@@ -412,14 +463,14 @@ func (s *Server) Logs() string { return s.logs.String() }
 
 // Stop ends the server; Start's cleanup calls it.
 func (s *Server) Stop() {
-	if !s.running() {
-		return
+	if s.running() {
+		s.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.exited:
+		case <-time.After(20 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
 	}
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
+	s.closeForwarders()
 }
