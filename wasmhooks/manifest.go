@@ -70,7 +70,7 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 	for _, h := range m.Hooks {
 		switch {
 		case !slices.Contains(known, h.Name):
-			errs = append(errs, fmt.Sprintf("hook %q is not a hook point", h.Name))
+			errs = append(errs, fmt.Sprintf("hook %q is not a hook point grin calls (they are: %s)", h.Name, strings.Join(known, ", ")))
 		case !slices.Contains(exported, h.Name):
 			errs = append(errs, fmt.Sprintf("hook %q is not exported by the module (no %s%s)", h.Name, HookPrefix, h.Name))
 		case seen[h.Name]:
