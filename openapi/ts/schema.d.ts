@@ -587,7 +587,7 @@ export interface paths {
         get: operations["getPolicies"];
         /**
          * Replace the policy
-         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
          *
          *     Requires policies edit.
          */
@@ -632,7 +632,7 @@ export interface paths {
         put?: never;
         /**
          * Read a document into declarative memory
-         * @description The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+         * @description The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
          *
          *     Requires UPLOAD WRITE.
          */
@@ -658,6 +658,50 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rabbithole/ingestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Documents being read
+         * @description The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+         *
+         *     Requires UPLOAD WRITE.
+         */
+        get: operations["listIngestions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rabbithole/ingestions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Stop reading a document
+         * @description Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+         *
+         *     Requires UPLOAD WRITE.
+         */
+        delete: operations["cancelIngestion"];
         options?: never;
         head?: never;
         patch?: never;
@@ -696,7 +740,7 @@ export interface paths {
         put?: never;
         /**
          * Read a web page into declarative memory
-         * @description Only http and https; private and loopback addresses are refused unless the operator allows them.
+         * @description Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
          *
          *     Requires UPLOAD WRITE.
          */
@@ -724,7 +768,9 @@ export interface paths {
         put?: never;
         /**
          * Create a user
-         * @description Requires USERS WRITE.
+         * @description The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+         *
+         *     Requires USERS WRITE.
          */
         post: operations["createUser"];
         delete?: never;
@@ -747,7 +793,7 @@ export interface paths {
         get: operations["getUser"];
         /**
          * Update a user
-         * @description Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+         * @description Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
          *
          *     Requires USERS EDIT.
          */
@@ -755,7 +801,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a user
-         * @description Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+         * @description Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
          *
          *     Requires USERS DELETE.
          */
@@ -798,6 +844,10 @@ export interface components {
         };
         AllowedMimeTypes: {
             allowed: string[];
+        };
+        CapabilitySpec: {
+            /** @description Hosts http.fetch may reach (each also needs the administrator's grant). */
+            hosts?: string[];
         };
         CollectionInfo: {
             name: string;
@@ -886,6 +936,28 @@ export interface components {
             /** Format: int64 */
             priority: number;
         };
+        Ingestion: {
+            /**
+             * Format: int64
+             * @description Chunks stored so far.
+             */
+            chunks_done: number;
+            /**
+             * Format: int64
+             * @description Chunks to store; 0 while the document is still being read and split.
+             */
+            chunks_total: number;
+            /** @description Names the ingestion for DELETE /rabbithole/ingestions/{id}. */
+            id: string;
+            /** @description The file name or URL. */
+            source: string;
+            space: string;
+            /** Format: date-time */
+            started: string;
+            /** @description Whose upload it is. */
+            user_id: string;
+            username: string;
+        };
         IngestionAccepted: {
             content_type?: string;
             filename?: string;
@@ -896,6 +968,10 @@ export interface components {
         };
         Installed: {
             active: boolean;
+            /** @description Host capabilities the plugin asks for: memory.recall, memory.store, kv, notify, llm.complete, http.fetch (with its hosts). Each works only once the policy grants it to plugin:<id> (p, plugin:<id>, capability:<name>, use). */
+            capabilities?: {
+                [key: string]: components["schemas"]["CapabilitySpec"];
+            };
             description?: string;
             /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
             disabled_reason?: string;
@@ -3223,6 +3299,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -3311,12 +3396,12 @@ export interface operations {
                 "multipart/form-data": {
                     /**
                      * Format: int64
-                     * @description Tokens shared by neighbouring chunks (default 64).
+                     * @description Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size).
                      */
                     chunk_overlap?: number;
                     /**
                      * Format: int64
-                     * @description Tokens per chunk (default 256).
+                     * @description Tokens per chunk (default 256; at least 64 unless the operator says otherwise).
                      */
                     chunk_size?: number;
                     /**
@@ -3384,6 +3469,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Internal Server Error */
             500: {
                 headers: {
@@ -3415,6 +3509,112 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listIngestions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ingestion"][];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    cancelIngestion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ingestion's id, from GET /rabbithole/ingestions. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ingestion"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3511,6 +3711,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Internal Server Error */
             500: {
                 headers: {
@@ -3549,6 +3758,15 @@ export interface operations {
                     "application/json": components["schemas"]["IngestionAccepted"];
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Forbidden */
             403: {
                 headers: {
@@ -3569,6 +3787,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3862,6 +4089,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
