@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -77,6 +78,8 @@ type Engine struct {
 	mu       sync.Mutex
 	inflight map[*instance]time.Time // deadline of each running call
 	stop     context.CancelFunc
+
+	caps atomic.Pointer[capabilities] // host capabilities (capabilities.go); nil: none
 }
 
 // EngineConfig configures an Engine.
@@ -201,6 +204,10 @@ type callState struct {
 	overflow  bool
 	plugin    string
 	logs      *logLimiter
+	// host is the hook call's request, for host capabilities; hostResult
+	// the last host_call's answer (capabilities.go).
+	host       *hostCall
+	hostResult []byte
 }
 
 type stateKey struct{}
@@ -260,6 +267,7 @@ func (e *Engine) hostModule(ctx context.Context) error {
 		}
 		e.guestLog(ctx, mod, s, level, ptr, n)
 	}), []api.ValueType{i32, i32, i32}, nil).Export("log")
+	e.capabilityFunctions(b, state)
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("provide %s: %w", HostModule, err)
 	}
@@ -272,6 +280,8 @@ var hostSignatures = map[string]string{
 	"output_write": "i32,i32->",
 	"error_write":  "i32,i32->",
 	"log":          "i32,i32,i32->",
+	"host_call":    "i32,i32,i32,i32->i32", // capabilities.go
+	"host_result":  "i32,i32->i32",
 }
 
 // Module is a compiled, checked plugin module.

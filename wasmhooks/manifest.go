@@ -30,6 +30,9 @@ type Manifest struct {
 	Isolation Isolation `json:"isolation,omitempty"`
 	// TimeoutMS is the deadline of one call (default 100).
 	TimeoutMS int `json:"timeout_ms,omitempty"`
+	// Capabilities are the host capabilities the plugin asks for
+	// (capabilities.go); each works only once the policy grants it.
+	Capabilities map[string]CapabilitySpec `json:"capabilities,omitempty" doc:"Host capabilities the plugin asks for: memory.recall, memory.store, kv, notify, llm.complete, http.fetch (with its hosts). Each works only once the policy grants it to plugin:<id> (p, plugin:<id>, capability:<name>, use)."`
 }
 
 // HookSpec names a hook the plugin implements and its priority; hooks run
@@ -70,7 +73,7 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 	for _, h := range m.Hooks {
 		switch {
 		case !slices.Contains(known, h.Name):
-			errs = append(errs, fmt.Sprintf("hook %q is not a hook point", h.Name))
+			errs = append(errs, fmt.Sprintf("hook %q is not a hook point grin calls (they are: %s)", h.Name, strings.Join(known, ", ")))
 		case !slices.Contains(exported, h.Name):
 			errs = append(errs, fmt.Sprintf("hook %q is not exported by the module (no %s%s)", h.Name, HookPrefix, h.Name))
 		case seen[h.Name]:
@@ -87,6 +90,7 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 	if m.TimeoutMS < 0 || m.TimeoutMS > 60_000 {
 		errs = append(errs, "timeout_ms must be between 1 and 60000")
 	}
+	errs = append(errs, validateCapabilities(m.Capabilities)...)
 	if m.SettingsSchema != nil {
 		if _, err := compileSchema(m.ID, m.SettingsSchema); err != nil {
 			errs = append(errs, err.Error())

@@ -114,7 +114,9 @@ func (p *Plugin) Call(ctx context.Context, hook, user string, input []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
+	in.call.host = &hostCall{ctx: ctx} // for host capabilities, during this call only
 	out, status, err := p.engine.call(in, hook, input, p.limits.Timeout, p.limits.MaxOutput)
+	in.call.host, in.call.hostResult = nil, nil
 	p.give(ctx, key, in)
 	if err != nil {
 		return nil, err

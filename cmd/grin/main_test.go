@@ -101,6 +101,16 @@ func TestPolicyCheck(t *testing.T) {
 	in := apptest.Start(t)
 	var u struct{ ID string }
 	in.Do("POST", "/users", map[string]any{"username": "carol", "password": "secret1", "permissions": map[string][]string{"USERS": {"READ"}}}).JSON(t, &u)
+	// A plugin's capability grant, as an administrator writes it.
+	var docs struct {
+		Model  string `json:"model"`
+		Policy string `json:"policy"`
+	}
+	in.Do("GET", "/policies", nil).JSON(t, &docs)
+	docs.Policy += "\np, plugin:notes, capability:kv, use\n"
+	if r := in.Do("PUT", "/policies", docs); r.Status != 200 {
+		t.Fatalf("grant: %d %s", r.Status, r.Body)
+	}
 	env := map[string]string{"GRIN_DATA_DIR": in.Dir}
 	for _, tc := range []struct {
 		args []string
@@ -112,6 +122,8 @@ func TestPolicyCheck(t *testing.T) {
 		{[]string{"admin", "policies", "edit"}, 0, []string{"allowed", "role:admin"}},
 		{[]string{"credential:ws_key", "conversation", "write"}, 0, []string{"role:base"}},
 		{[]string{"credential:ws_key", "users", "list"}, 1, []string{"denied"}},
+		{[]string{"plugin:notes", "capability:kv", "use"}, 0, []string{"allowed", "p, plugin:notes, capability:kv, use"}},
+		{[]string{"plugin:notes", "capability:memory.recall", "use"}, 1, []string{"denied"}},
 		{[]string{"carol", "users"}, 2, nil},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

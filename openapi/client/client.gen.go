@@ -282,6 +282,12 @@ type AllowedMimeTypes struct {
 	Allowed []string `json:"allowed"`
 }
 
+// CapabilitySpec defines model for CapabilitySpec.
+type CapabilitySpec struct {
+	// Hosts Hosts http.fetch may reach (each also needs the administrator's grant).
+	Hosts *[]string `json:"hosts,omitempty"`
+}
+
 // CollectionInfo defines model for CollectionInfo.
 type CollectionInfo struct {
 	Name         string `json:"name"`
@@ -425,8 +431,11 @@ type IngestionAccepted struct {
 
 // Installed defines model for Installed.
 type Installed struct {
-	Active      bool    `json:"active"`
-	Description *string `json:"description,omitempty"`
+	Active bool `json:"active"`
+
+	// Capabilities Host capabilities the plugin asks for: memory.recall, memory.store, kv, notify, llm.complete, http.fetch (with its hosts). Each works only once the policy grants it to plugin:<id> (p, plugin:<id>, capability:<name>, use).
+	Capabilities *map[string]CapabilitySpec `json:"capabilities,omitempty"`
+	Description  *string                    `json:"description,omitempty"`
 
 	// DisabledReason Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not.
 	DisabledReason  *string                 `json:"disabled_reason,omitempty"`

@@ -845,6 +845,10 @@ export interface components {
         AllowedMimeTypes: {
             allowed: string[];
         };
+        CapabilitySpec: {
+            /** @description Hosts http.fetch may reach (each also needs the administrator's grant). */
+            hosts?: string[];
+        };
         CollectionInfo: {
             name: string;
             /** Format: int64 */
@@ -971,6 +975,10 @@ export interface components {
         };
         Installed: {
             active: boolean;
+            /** @description Host capabilities the plugin asks for: memory.recall, memory.store, kv, notify, llm.complete, http.fetch (with its hosts). Each works only once the policy grants it to plugin:<id> (p, plugin:<id>, capability:<name>, use). */
+            capabilities?: {
+                [key: string]: components["schemas"]["CapabilitySpec"];
+            };
             description?: string;
             /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
             disabled_reason?: string;

@@ -61,7 +61,8 @@ func TestPipelineRunsHooksInOrder(t *testing.T) {
 	want := []string{
 		hooks.FastReply, hooks.BeforeCatReadsMessage, hooks.CatRecallQuery, hooks.BeforeCatRecallsMemories,
 		hooks.BeforeCatRecallsEpisodicMemories, hooks.BeforeCatRecallsDeclarativeMemories, hooks.BeforeCatRecallsProceduralMemories,
-		hooks.AfterCatRecallsMemories, hooks.AgentPromptPrefix, hooks.BeforeCatStoresEpisodicMemory, hooks.BeforeCatSendsMessage,
+		hooks.AfterCatRecallsMemories, hooks.BeforeAgentStarts, hooks.AgentFastReply, hooks.AgentPromptPrefix, hooks.AgentPromptSuffix,
+		hooks.BeforeCatStoresEpisodicMemory, hooks.BeforeCatSendsMessage,
 	}
 	if got := rec.take(); !slices.Equal(got, want) {
 		t.Errorf("chat hooks:\n got %v\nwant %v", got, want)

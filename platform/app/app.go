@@ -214,6 +214,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	sessions := session.NewRegistry(session.NewHistory(db), cfg.SessionIdle, cfg.MaxSocketsPerUser, logger.With("component", "session"))
 	go sessions.Run(ctx)
 	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, runner, sessions, logger.With("component", "chat"))
+	// Plugins' host capabilities, each as the policy grants it to the
+	// plugin and, for a user's data, as the user may.
+	plugins.EnableCapabilities(wasmhooks.HostServices{
+		Policy: policy, Scope: scope, Store: mem, Providers: providers, Sessions: sessions,
+		AllowPrivate: cfg.RabbitholeAllowPrivate,
+		Limits: wasmhooks.CapabilityLimits{
+			KVQuotaBytes: cfg.PluginCaps.KVQuotaBytes, LLMTimeout: cfg.PluginCaps.LLMTimeout, LLMMaxTokens: cfg.PluginCaps.LLMMaxTokens,
+			FetchTimeout: cfg.PluginCaps.FetchTimeout, FetchMaxBytes: cfg.PluginCaps.FetchMaxBytes,
+		},
+	})
 
 	// A deleted user takes their memories, conversation and sockets along.
 	// Sessions first: Forget waits for a turn in progress and refuses
@@ -233,6 +243,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// A deleted user's ingestions stop, and what they stored goes, before
 	// the deletion answers: nothing of theirs lands afterwards.
 	store.OnDelete(ingester.CancelUser)
+	// What plugins keep for a user (their key-value stores) goes too.
+	store.OnDelete(plugins.EraseUser)
 
 	srv := api.New(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,

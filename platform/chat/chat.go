@@ -27,6 +27,18 @@ const DefaultPrefix = `You are the Cheshire Cat AI, an intelligent AI that passe
 You are curious, funny and talk like the Cheshire Cat from Alice's adventures in wonderland.
 You answer Human shortly and with a focus on the following context.`
 
+// DefaultSuffix is the Cat's default prompt suffix: the recalled memories
+// and the tools' output, filled in from the agent input.
+const DefaultSuffix = `
+
+# Context
+{episodic_memory}
+
+{declarative_memory}
+
+{tools_output}
+`
+
 // Recall settings of one collection, as the Cat's recall config.
 type Recall struct {
 	K         int     `json:"k"`
@@ -36,6 +48,7 @@ type Recall struct {
 // Config tunes the pipeline.
 type Config struct {
 	Prefix       string
+	Suffix       string
 	HistoryTurns int // recent turns in the prompt
 	Episodic     Recall
 	Declarative  Recall
@@ -49,6 +62,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Prefix:       DefaultPrefix,
+		Suffix:       DefaultSuffix,
 		HistoryTurns: 5,
 		Episodic:     Recall{K: 3, Threshold: 0.7},
 		Declarative:  Recall{K: 3, Threshold: 0.5},
@@ -159,6 +173,8 @@ func (c *Cat) Chat(ctx context.Context, id auth.Identity, msg Message) (Reply, e
 	if n := len([]rune(msg.Text)); n > MaxMessageRunes {
 		return Reply{}, fmt.Errorf("%w: %d characters, at most %d", ErrTooLong, n, MaxMessageRunes)
 	}
+	// Host functions a plugin calls during this turn act as this user.
+	ctx = auth.WithIdentity(ctx, id)
 	s, release, err := c.sessions.Acquire(ctx, id.ID)
 	if err != nil {
 		return Reply{}, err
@@ -220,11 +236,38 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 		return Reply{}, err
 	}
 
+	// The agent, as the Cat's main agent runs it: its input through
+	// before_agent_starts, then agent_fast_reply, which may answer instead
+	// of the model, then the prompt's prefix and suffix through their hooks.
+	input, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeAgentStarts, t.caller, t.agentInput(msg.Text, why.Memory))
+	if err != nil {
+		return Reply{}, err
+	}
+	agentFast, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.AgentFastReply, t.caller, map[string]any{})
+	if err != nil {
+		return Reply{}, err
+	}
+	if out, ok := agentFast["output"].(string); ok && out != "" {
+		why.AgentOutput = AgentOutput{Output: out, IntermediateSteps: []any{}}
+		why.AgentOutput.ReturnDirect, _ = agentFast["return_direct"].(bool)
+		if steps, ok := agentFast["intermediate_steps"].([]any); ok {
+			why.AgentOutput.IntermediateSteps = steps
+		}
+		why.IntermediateSteps = why.AgentOutput.IntermediateSteps
+		if err := t.remember(ctx, msg.Text); err != nil {
+			return Reply{}, err
+		}
+		return t.finish(ctx, msg, out, why)
+	}
 	prefix, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.AgentPromptPrefix, t.caller, c.cfg.Prefix)
 	if err != nil {
 		return Reply{}, err
 	}
-	req := t.prompt(prefix, msg.Text, why.Memory)
+	suffix, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.AgentPromptSuffix, t.caller, c.cfg.Suffix)
+	if err != nil {
+		return Reply{}, err
+	}
+	req := t.prompt(fillPrompt(prefix+suffix, input), msg.Text, why.Memory)
 	mi := ModelInteraction{ModelType: "llm", Source: "agent", StartedAt: memory.Now()}
 	for _, m := range req.Messages {
 		mi.Prompt = append(mi.Prompt, m.Role+": "+m.Content)
@@ -340,28 +383,96 @@ type RecallConfig struct {
 	Metadata  map[string]any `json:"metadata"`
 }
 
-// prompt assembles the model's request in the Cat's order: prefix,
-// recalled memories, recent history, the message.
-func (t *turn) prompt(prefix, input string, mem MemoryWhy) llm.Request {
-	var sys strings.Builder
-	sys.WriteString(prefix)
-	var recalled []string
+// agentInput is the Cat's agent input: the recalled memories as the
+// prompt shows them, the message, and recent history as text. Its strings
+// fill the placeholders of the prompt ("{episodic_memory}"…), so a plugin
+// may add keys of its own for a prefix or suffix of its own to use.
+func (t *turn) agentInput(text string, mem MemoryWhy) map[string]any {
+	var episodic, declarative strings.Builder
 	if len(mem.Episodic) > 0 {
-		sys.WriteString("\n\n## Context of things the Human said in the past:\n")
+		episodic.WriteString("## Context of things the Human said in the past:")
 		for _, d := range mem.Episodic {
-			fmt.Fprintf(&sys, "  - %s\n", d.PageContent)
-			recalled = append(recalled, d.PageContent)
+			fmt.Fprintf(&episodic, "\n  - %s", strings.ReplaceAll(d.PageContent, "\n", ". "))
 		}
 	}
 	if len(mem.Declarative) > 0 {
-		sys.WriteString("\n\n## Context of documents containing relevant information:\n")
+		declarative.WriteString("## Context of documents containing relevant information:")
 		for _, d := range mem.Declarative {
 			src, _ := d.Metadata["source"].(string)
-			fmt.Fprintf(&sys, "  - %s (extracted from %s)\n", d.PageContent, src)
-			recalled = append(recalled, d.PageContent)
+			fmt.Fprintf(&declarative, "\n  - %s (extracted from %s)", strings.ReplaceAll(d.PageContent, "\n", ". "), src)
 		}
 	}
-	msgs := []llm.Message{{Role: llm.RoleSystem, Content: sys.String()}}
+	var history strings.Builder
+	recent := t.s.Recent
+	if n := 2 * t.cat.cfg.HistoryTurns; len(recent) > n {
+		recent = recent[len(recent)-n:]
+	}
+	for _, h := range recent {
+		fmt.Fprintf(&history, "\n - %s: %s", h.Who, h.Text)
+	}
+	return map[string]any{
+		"episodic_memory":    episodic.String(),
+		"declarative_memory": declarative.String(),
+		"tools_output":       "",
+		"input":              text,
+		"chat_history":       history.String(),
+	}
+}
+
+// fillPrompt puts the agent input's strings in the template's
+// placeholders, as the Cat's prompt template does: "{name}" takes the
+// value of name, a placeholder with no value is dropped, and "{{" and
+// "}}" stand for braces.
+func fillPrompt(template string, input map[string]any) string {
+	var b strings.Builder
+	for i := 0; i < len(template); i++ {
+		ch := template[i]
+		if (ch == '{' || ch == '}') && i+1 < len(template) && template[i+1] == ch {
+			b.WriteByte(ch)
+			i++
+			continue
+		}
+		if ch == '{' {
+			if end := strings.IndexByte(template[i+1:], '}'); end >= 0 {
+				name := template[i+1 : i+1+end]
+				if isPlaceholder(name) {
+					if v, ok := input[name].(string); ok {
+						b.WriteString(v)
+					}
+					i += end + 1
+					continue
+				}
+			}
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}
+
+func isPlaceholder(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// prompt assembles the model's request in the Cat's order: the system
+// prompt (prefix and suffix, the recalled memories in it), recent
+// history, the message.
+func (t *turn) prompt(system, input string, mem MemoryWhy) llm.Request {
+	var recalled []string
+	for _, d := range mem.Episodic {
+		recalled = append(recalled, d.PageContent)
+	}
+	for _, d := range mem.Declarative {
+		recalled = append(recalled, d.PageContent)
+	}
+	msgs := []llm.Message{{Role: llm.RoleSystem, Content: system}}
 	recent := t.s.Recent
 	if n := 2 * t.cat.cfg.HistoryTurns; len(recent) > n {
 		recent = recent[len(recent)-n:]

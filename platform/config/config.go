@@ -81,6 +81,8 @@ type Config struct {
 	// a row disable the plugin.
 	PluginInitBackoff  time.Duration
 	PluginInitFailures int
+	// PluginCaps bound the host capabilities plugins are granted.
+	PluginCaps PluginCaps
 	// UploadMaxBytes caps one uploaded document.
 	UploadMaxBytes int64
 	// Memory selects where memories live.
@@ -93,6 +95,18 @@ type Config struct {
 	// Ingest bounds what uploads may make the server store and embed;
 	// zero fields take the rabbit hole's defaults.
 	Ingest Ingest
+}
+
+// PluginCaps bound plugins' host capabilities.
+type PluginCaps struct {
+	// KVQuotaBytes bounds each plugin key-value store.
+	KVQuotaBytes int
+	// LLMTimeout and LLMMaxTokens bound one llm.complete call.
+	LLMTimeout   time.Duration
+	LLMMaxTokens int
+	// FetchTimeout and FetchMaxBytes bound one http.fetch call.
+	FetchTimeout  time.Duration
+	FetchMaxBytes int64
 }
 
 // Login bounds logins, whose password checks (bcrypt) cost CPU on purpose.
@@ -385,6 +399,46 @@ var settings = []setting{
 			return fmt.Errorf("must be a whole number from 1 to 1000, got %q", v)
 		}
 		c.PluginInitFailures = n
+		return nil
+	}},
+	{"PLUGIN_KV_QUOTA_KB", "plugin-kv-quota-kb", "1024", "size of each plugin key-value store (per plugin and user, and per plugin), keys and values, in KiB", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1<<20 {
+			return fmt.Errorf("must be a whole number of KiB from 1 to 1048576, got %q", v)
+		}
+		c.PluginCaps.KVQuotaBytes = n << 10
+		return nil
+	}},
+	{"PLUGIN_LLM_TIMEOUT", "plugin-llm-timeout", "30s", "longest llm.complete call a plugin may make", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			return fmt.Errorf("must be a duration such as 30s, up to 10m, got %q", v)
+		}
+		c.PluginCaps.LLMTimeout = d
+		return nil
+	}},
+	{"PLUGIN_LLM_MAX_TOKENS", "plugin-llm-max-tokens", "1024", "most tokens one llm.complete call of a plugin may receive; the reply is cut there", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return fmt.Errorf("must be a whole number from 1 to 1000000, got %q", v)
+		}
+		c.PluginCaps.LLMMaxTokens = n
+		return nil
+	}},
+	{"PLUGIN_FETCH_TIMEOUT", "plugin-fetch-timeout", "10s", "longest http.fetch call a plugin may make", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			return fmt.Errorf("must be a duration such as 10s, up to 10m, got %q", v)
+		}
+		c.PluginCaps.FetchTimeout = d
+		return nil
+	}},
+	{"PLUGIN_FETCH_MAX_KB", "plugin-fetch-max-kb", "1024", "largest answer an http.fetch call of a plugin may receive, in KiB", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1<<20 {
+			return fmt.Errorf("must be a whole number of KiB from 1 to 1048576, got %q", v)
+		}
+		c.PluginCaps.FetchMaxBytes = int64(n) << 10
 		return nil
 	}},
 	{"MEMORY", "memory", "embedded", `where memories live: "embedded" (the data directory's SQLite file) or "weaviate"`, func(c *Config, v string) error {

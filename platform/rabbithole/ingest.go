@@ -180,6 +180,7 @@ func (in *Ingester) Text(ctx context.Context, id auth.Identity, source, text str
 		return res, err
 	}
 	caller := hooks.Caller{UserID: id.ID, RequestID: uuid.NewString()}
+	ctx = auth.WithIdentity(ctx, id) // plugins' host functions act as the uploader
 	text, err := hooks.Apply(ctx, in.hooks, in.logger, hooks.BeforeRabbitholeSplitsText, caller, text)
 	if err != nil {
 		return res, err
