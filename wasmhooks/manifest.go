@@ -30,6 +30,15 @@ type Manifest struct {
 	Isolation Isolation `json:"isolation,omitempty"`
 	// TimeoutMS is the deadline of one call (default 100).
 	TimeoutMS int `json:"timeout_ms,omitempty"`
+
+	// The Cat's plugin.json metadata, optional, shown in plugin lists.
+	AuthorName    string `json:"author_name,omitempty"`
+	AuthorURL     string `json:"author_url,omitempty"`
+	PluginURL     string `json:"plugin_url,omitempty"`
+	Tags          string `json:"tags,omitempty" doc:"Comma-separated, as in the Cat."`
+	Thumb         string `json:"thumb,omitempty" doc:"An image's URL."`
+	MinCatVersion string `json:"min_cat_version,omitempty"`
+	MaxCatVersion string `json:"max_cat_version,omitempty"`
 }
 
 // HookSpec names a hook the plugin implements and its priority; hooks run

@@ -239,7 +239,7 @@ export interface paths {
         post?: never;
         /**
          * Delete memories
-         * @description Deletes every point within your reach: your own episodic memory and the declarative spaces you may delete from. Procedural memory is read-only.
+         * @description Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
          *
          *     Requires MEMORY DELETE.
          */
@@ -293,7 +293,7 @@ export interface paths {
         post: operations["createPoint"];
         /**
          * Delete memories by metadata
-         * @description Deletes the points within your reach whose metadata has all the given values.
+         * @description Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
          *
          *     Requires MEMORY DELETE.
          */
@@ -358,7 +358,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Recall memories (query string)
+         * @description As POST /memory/recall, with text and k in the query string and no metadata filter; the Cat's older form, which its TypeScript client calls.
+         *
+         *     Requires MEMORY READ.
+         */
+        get: operations["recallMemoriesFromText"];
         put?: never;
         /**
          * Recall memories
@@ -547,6 +553,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/plugins/upload/registry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Install a plugin from the Cat's registry
+         * @description grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+         *
+         *     Requires PLUGINS WRITE.
+         */
+        post: operations["installPluginFromRegistry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/plugins/{id}": {
         parameters: {
             query?: never;
@@ -587,7 +615,7 @@ export interface paths {
         get: operations["getPolicies"];
         /**
          * Replace the policy
-         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
          *
          *     Requires policies edit.
          */
@@ -632,7 +660,7 @@ export interface paths {
         put?: never;
         /**
          * Read a document into declarative memory
-         * @description The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+         * @description The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
          *
          *     Requires UPLOAD WRITE.
          */
@@ -658,6 +686,50 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rabbithole/ingestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Documents being read
+         * @description The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+         *
+         *     Requires UPLOAD WRITE.
+         */
+        get: operations["listIngestions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rabbithole/ingestions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Stop reading a document
+         * @description Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+         *
+         *     Requires UPLOAD WRITE.
+         */
+        delete: operations["cancelIngestion"];
         options?: never;
         head?: never;
         patch?: never;
@@ -696,12 +768,68 @@ export interface paths {
         put?: never;
         /**
          * Read a web page into declarative memory
-         * @description Only http and https; private and loopback addresses are refused unless the operator allows them.
+         * @description Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
          *
          *     Requires UPLOAD WRITE.
          */
         post: operations["uploadURL"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List settings
+         * @description The Cat's free settings whose name contains search, by name.
+         *
+         *     Requires SETTINGS LIST.
+         */
+        get: operations["listSettings"];
+        put?: never;
+        /**
+         * Create a setting
+         * @description Requires SETTINGS WRITE.
+         */
+        post: operations["createSetting"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/settings/{setting_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a setting
+         * @description Requires SETTINGS READ.
+         */
+        get: operations["getSetting"];
+        /**
+         * Replace a setting
+         * @description Top-level values sent as ******** keep their stored value.
+         *
+         *     Requires SETTINGS EDIT.
+         */
+        put: operations["updateSetting"];
+        post?: never;
+        /**
+         * Delete a setting
+         * @description Requires SETTINGS DELETE.
+         */
+        delete: operations["deleteSetting"];
         options?: never;
         head?: never;
         patch?: never;
@@ -724,7 +852,9 @@ export interface paths {
         put?: never;
         /**
          * Create a user
-         * @description Requires USERS WRITE.
+         * @description The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+         *
+         *     Requires USERS WRITE.
          */
         post: operations["createUser"];
         delete?: never;
@@ -747,7 +877,7 @@ export interface paths {
         get: operations["getUser"];
         /**
          * Update a user
-         * @description Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+         * @description Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
          *
          *     Requires USERS EDIT.
          */
@@ -755,7 +885,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a user
-         * @description Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+         * @description Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
          *
          *     Requires USERS DELETE.
          */
@@ -806,6 +936,21 @@ export interface components {
         };
         CollectionsList: {
             collections: components["schemas"]["CollectionInfo"][];
+        };
+        ConversationMessage: {
+            /** @description A copy of text (the Cat's deprecated name). */
+            message: string;
+            text: string;
+            user_id: string;
+            /**
+             * Format: double
+             * @description Unix seconds.
+             */
+            when: number;
+            /** @enum {string} */
+            who: "Human" | "AI";
+            /** @description For the AI's turns: why it answered so, as in the chat frame. */
+            why?: unknown;
         };
         Credentials: {
             /** @description The user's password, UTF-8. */
@@ -876,7 +1021,7 @@ export interface components {
             type: string;
         };
         History: {
-            history: components["schemas"]["Turn"][];
+            history: components["schemas"]["ConversationMessage"][];
         };
         HistoryDeleted: {
             deleted: boolean;
@@ -885,6 +1030,28 @@ export interface components {
             name: string;
             /** Format: int64 */
             priority: number;
+        };
+        Ingestion: {
+            /**
+             * Format: int64
+             * @description Chunks stored so far.
+             */
+            chunks_done: number;
+            /**
+             * Format: int64
+             * @description Chunks to store; 0 while the document is still being read and split.
+             */
+            chunks_total: number;
+            /** @description Names the ingestion for DELETE /rabbithole/ingestions/{id}. */
+            id: string;
+            /** @description The file name or URL. */
+            source: string;
+            space: string;
+            /** Format: date-time */
+            started: string;
+            /** @description Whose upload it is. */
+            user_id: string;
+            username: string;
         };
         IngestionAccepted: {
             content_type?: string;
@@ -896,6 +1063,8 @@ export interface components {
         };
         Installed: {
             active: boolean;
+            author_name?: string;
+            author_url?: string;
             description?: string;
             /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
             disabled_reason?: string;
@@ -903,13 +1072,20 @@ export interface components {
             hooks: components["schemas"]["HookSpec"][];
             id: string;
             isolation?: string;
+            max_cat_version?: string;
+            min_cat_version?: string;
             name: string;
+            plugin_url?: string;
             settings: {
                 [key: string]: unknown;
             };
             settings_schema?: {
                 [key: string]: unknown;
             };
+            /** @description Comma-separated, as in the Cat. */
+            tags?: string;
+            /** @description An image's URL. */
+            thumb?: string;
             /** Format: int64 */
             timeout_ms?: number;
             version: string;
@@ -937,13 +1113,33 @@ export interface components {
             procedural: components["schemas"]["Document"][];
         };
         ModelInteraction: {
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Unix seconds.
+             */
             ended_at: number;
-            model_type: string;
-            prompt: string[];
-            reply: string;
+            /**
+             * Format: int64
+             * @description Estimated.
+             */
+            input_tokens: number;
+            /** @enum {string} */
+            model_type: "llm" | "embedder";
+            /**
+             * Format: int64
+             * @description Estimated; 0 for an embedder.
+             */
+            output_tokens: number;
+            /** @description The prompt as the model got it; the messages of a chat prompt one per line, as System:, Human: or AI:. */
+            prompt: string;
+            /** @description The LLM's text, or the embedder's vector. */
+            reply: unknown;
+            /** @description "agent" for the reply's LLM call, "recall" for the embedding of the query. */
             source: string;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Unix seconds.
+             */
             started_at: number;
         };
         /**
@@ -968,15 +1164,88 @@ export interface components {
             deleted: string;
         };
         PluginDetail: {
-            data: components["schemas"]["Installed"];
-        };
-        PluginList: {
-            filters: {
+            active: boolean;
+            author_name: string;
+            author_url: string;
+            data: components["schemas"]["PluginInfo"];
+            description: string;
+            /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
+            disabled_reason?: string;
+            /** @description Always empty: grin plugins have hooks only. */
+            endpoints: components["schemas"]["PluginEndpoint"][];
+            forced_isolation?: string;
+            /** @description Always empty: grin plugins have hooks only. */
+            forms: components["schemas"]["PluginPart"][];
+            hooks: components["schemas"]["HookSpec"][];
+            id: string;
+            isolation?: string;
+            max_cat_version: string;
+            min_cat_version: string;
+            name: string;
+            plugin_url: string;
+            settings: {
                 [key: string]: unknown;
             };
-            installed: components["schemas"]["Installed"][];
-            /** @description Always empty: grin installs plugins by upload. */
-            registry: unknown[];
+            settings_schema?: {
+                [key: string]: unknown;
+            };
+            tags: string;
+            thumb: string;
+            /** Format: int64 */
+            timeout_ms?: number;
+            /** @description Always empty: grin plugins have hooks only. */
+            tools: components["schemas"]["PluginPart"][];
+            version: string;
+        };
+        PluginEndpoint: {
+            name: string;
+            tags: string[];
+        };
+        PluginFilters: {
+            /** @description The search, or null. */
+            query: string | null;
+        };
+        PluginInfo: {
+            active: boolean;
+            author_name: string;
+            author_url: string;
+            description: string;
+            /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
+            disabled_reason?: string;
+            /** @description Always empty: grin plugins have hooks only. */
+            endpoints: components["schemas"]["PluginEndpoint"][];
+            forced_isolation?: string;
+            /** @description Always empty: grin plugins have hooks only. */
+            forms: components["schemas"]["PluginPart"][];
+            hooks: components["schemas"]["HookSpec"][];
+            id: string;
+            isolation?: string;
+            max_cat_version: string;
+            min_cat_version: string;
+            name: string;
+            plugin_url: string;
+            settings: {
+                [key: string]: unknown;
+            };
+            settings_schema?: {
+                [key: string]: unknown;
+            };
+            tags: string;
+            thumb: string;
+            /** Format: int64 */
+            timeout_ms?: number;
+            /** @description Always empty: grin plugins have hooks only. */
+            tools: components["schemas"]["PluginPart"][];
+            version: string;
+        };
+        PluginList: {
+            filters: components["schemas"]["PluginFilters"];
+            installed: components["schemas"]["PluginInfo"][];
+            /** @description Always empty: grin has no plugin registry; plugins are installed by upload. */
+            registry: components["schemas"]["PluginInfo"][];
+        };
+        PluginPart: {
+            name: string;
         };
         PluginSetting: {
             name: string;
@@ -992,12 +1261,14 @@ export interface components {
         };
         PluginToggled: {
             info: string;
-            plugin: components["schemas"]["Installed"];
+            plugin: components["schemas"]["PluginInfo"];
         };
         PluginUploaded: {
+            /** @description The upload's declared type. */
+            content_type: string;
             filename: string;
             info: string;
-            plugin: components["schemas"]["Installed"];
+            plugin: components["schemas"]["PluginInfo"];
         };
         PointInput: {
             content: string;
@@ -1064,12 +1335,26 @@ export interface components {
             collections: components["schemas"]["RecallCollections"];
             embedder: string;
         };
+        RegistryInstall: {
+            /** @description The plugin's address in the Cat's registry. */
+            url: string;
+        };
         Reply: {
+            /** @description A copy of text (the Cat's deprecated name). */
             content: string;
+            /** @description A copy of text (the Cat's deprecated name). */
+            message: string;
             text: string;
             /** @enum {string} */
             type: "chat";
             user_id: string;
+            /**
+             * Format: double
+             * @description Unix seconds.
+             */
+            when: number;
+            /** @enum {string} */
+            who: "AI";
             why: components["schemas"]["Why"];
         };
         Result: {
@@ -1089,6 +1374,15 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        SettingBody: {
+            category?: string;
+            name: string;
+            /** @description A JSON object or array. */
+            value: unknown;
+        };
+        SettingDeleted: {
+            deleted: string;
+        };
         SettingsList: {
             selected_configuration: string;
             settings: components["schemas"]["Setting"][];
@@ -1105,6 +1399,34 @@ export interface components {
             /** @description grin's version. */
             version: string;
         };
+        StoredSetting: {
+            category: string;
+            name: string;
+            setting: components["schemas"]["StoredSettingFields"];
+            setting_id: string;
+            /**
+             * Format: int64
+             * @description Unix seconds.
+             */
+            updated_at: number;
+            /** @description Values under names that look secret (key, token, password…) and password hashes read as ********. */
+            value: unknown;
+        };
+        StoredSettingFields: {
+            category: string;
+            name: string;
+            setting_id: string;
+            /**
+             * Format: int64
+             * @description Unix seconds.
+             */
+            updated_at: number;
+            /** @description Values under names that look secret (key, token, password…) and password hashes read as ********. */
+            value: unknown;
+        };
+        StoredSettings: {
+            settings: components["schemas"]["StoredSettingFields"][];
+        };
         Token: {
             /** @description An HS256 JWT; send it as Authorization: Bearer. */
             access_token: string;
@@ -1113,16 +1435,6 @@ export interface components {
              * @enum {string}
              */
             token_type: "bearer";
-        };
-        Turn: {
-            text: string;
-            /**
-             * Format: double
-             * @description Unix seconds.
-             */
-            when: number;
-            who: string;
-            why?: unknown;
         };
         User: {
             /**
@@ -2175,7 +2487,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     [key: string]: unknown;
@@ -2458,6 +2770,58 @@ export interface operations {
             };
         };
     };
+    recallMemoriesFromText: {
+        parameters: {
+            query: {
+                /** @description What to recall memories about. */
+                text: string;
+                /** @description How many memories per collection at most. */
+                k?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecallResult"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     recallMemories: {
         parameters: {
             query?: never;
@@ -2620,7 +2984,10 @@ export interface operations {
     };
     listPlugins: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only plugins whose fields contain this (any case). */
+                query?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3024,6 +3391,66 @@ export interface operations {
             };
         };
     };
+    installPluginFromRegistry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegistryInstall"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginUploaded"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Implemented */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     getPlugin: {
         parameters: {
             query?: never;
@@ -3223,6 +3650,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -3311,12 +3747,12 @@ export interface operations {
                 "multipart/form-data": {
                     /**
                      * Format: int64
-                     * @description Tokens shared by neighbouring chunks (default 64).
+                     * @description Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size).
                      */
                     chunk_overlap?: number;
                     /**
                      * Format: int64
-                     * @description Tokens per chunk (default 256).
+                     * @description Tokens per chunk (default 256; at least 64 unless the operator says otherwise).
                      */
                     chunk_size?: number;
                     /**
@@ -3384,6 +3820,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Internal Server Error */
             500: {
                 headers: {
@@ -3415,6 +3860,112 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listIngestions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ingestion"][];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    cancelIngestion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ingestion's id, from GET /rabbithole/ingestions. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ingestion"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3511,6 +4062,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Internal Server Error */
             500: {
                 headers: {
@@ -3549,6 +4109,15 @@ export interface operations {
                     "application/json": components["schemas"]["IngestionAccepted"];
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Forbidden */
             403: {
                 headers: {
@@ -3560,6 +4129,297 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listSettings: {
+        parameters: {
+            query?: {
+                /** @description Only settings whose name contains this. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSettings"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    createSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSetting"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    getSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The setting's id. */
+                setting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSetting"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    updateSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The setting's id. */
+                setting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSetting"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    deleteSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The setting's id. */
+                setting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingDeleted"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3862,6 +4722,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
