@@ -163,7 +163,7 @@ func TestGeneratedClientAgainstTheBinary(t *testing.T) {
 	if tp.JSON200 == nil || tp.JSON200.Plugin.Active {
 		t.Errorf("toggle: %s", tp.Body)
 	}
-	lp, _ := c.ListPluginsWithResponse(ctx, admin)
+	lp, _ := c.ListPluginsWithResponse(ctx, &client.ListPluginsParams{}, admin)
 	if lp.JSON200 == nil || len(lp.JSON200.Installed) != 1 {
 		t.Errorf("list plugins: %s", lp.Body)
 	}

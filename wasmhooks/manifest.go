@@ -33,6 +33,15 @@ type Manifest struct {
 	// Capabilities are the host capabilities the plugin asks for
 	// (capabilities.go); each works only once the policy grants it.
 	Capabilities map[string]CapabilitySpec `json:"capabilities,omitempty" doc:"Host capabilities the plugin asks for: memory.recall, memory.store, kv, notify, llm.complete, http.fetch (with its hosts). Each works only once the policy grants it to plugin:<id> (p, plugin:<id>, capability:<name>, use)."`
+
+	// The Cat's plugin.json metadata, optional, shown in plugin lists.
+	AuthorName    string `json:"author_name,omitempty"`
+	AuthorURL     string `json:"author_url,omitempty"`
+	PluginURL     string `json:"plugin_url,omitempty"`
+	Tags          string `json:"tags,omitempty" doc:"Comma-separated, as in the Cat."`
+	Thumb         string `json:"thumb,omitempty" doc:"An image's URL."`
+	MinCatVersion string `json:"min_cat_version,omitempty"`
+	MaxCatVersion string `json:"max_cat_version,omitempty"`
 }
 
 // HookSpec names a hook the plugin implements and its priority; hooks run

@@ -18,6 +18,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for ConversationMessageWho.
+const (
+	ConversationMessageWhoAI    ConversationMessageWho = "AI"
+	ConversationMessageWhoHuman ConversationMessageWho = "Human"
+)
+
+// Valid indicates whether the value is a known member of the ConversationMessageWho enum.
+func (e ConversationMessageWho) Valid() bool {
+	switch e {
+	case ConversationMessageWhoAI:
+		return true
+	case ConversationMessageWhoHuman:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DocumentsFileStatus.
 const (
 	InForce DocumentsFileStatus = "in_force"
@@ -54,6 +72,24 @@ func (e IsolationChoiceIsolation) Valid() bool {
 	case PerUser:
 		return true
 	case Shared:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ModelInteractionModelType.
+const (
+	Embedder ModelInteractionModelType = "embedder"
+	Llm      ModelInteractionModelType = "llm"
+)
+
+// Valid indicates whether the value is a known member of the ModelInteractionModelType enum.
+func (e ModelInteractionModelType) Valid() bool {
+	switch e {
+	case Embedder:
+		return true
+	case Llm:
 		return true
 	default:
 		return false
@@ -123,6 +159,21 @@ const (
 func (e ReplyType) Valid() bool {
 	switch e {
 	case Chat:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplyWho.
+const (
+	ReplyWhoAI ReplyWho = "AI"
+)
+
+// Valid indicates whether the value is a known member of the ReplyWho enum.
+func (e ReplyWho) Valid() bool {
+	switch e {
+	case ReplyWhoAI:
 		return true
 	default:
 		return false
@@ -299,6 +350,24 @@ type CollectionsList struct {
 	Collections []CollectionInfo `json:"collections"`
 }
 
+// ConversationMessage defines model for ConversationMessage.
+type ConversationMessage struct {
+	// Message A copy of text (the Cat's deprecated name).
+	Message string `json:"message"`
+	Text    string `json:"text"`
+	UserId  string `json:"user_id"`
+
+	// When Unix seconds.
+	When float64                `json:"when"`
+	Who  ConversationMessageWho `json:"who"`
+
+	// Why For the AI's turns: why it answered so, as in the chat frame.
+	Why interface{} `json:"why,omitempty"`
+}
+
+// ConversationMessageWho defines model for ConversationMessage.Who.
+type ConversationMessageWho string
+
 // Credentials defines model for Credentials.
 type Credentials struct {
 	// Password The user's password, UTF-8.
@@ -385,7 +454,7 @@ type ErrorModel struct {
 
 // History defines model for History.
 type History struct {
-	History []Turn `json:"history"`
+	History []ConversationMessage `json:"history"`
 }
 
 // HistoryDeleted defines model for HistoryDeleted.
@@ -431,7 +500,9 @@ type IngestionAccepted struct {
 
 // Installed defines model for Installed.
 type Installed struct {
-	Active bool `json:"active"`
+	Active     bool    `json:"active"`
+	AuthorName *string `json:"author_name,omitempty"`
+	AuthorUrl  *string `json:"author_url,omitempty"`
 
 	// Capabilities Host capabilities the plugin asks for: memory.recall, memory.store, kv, notify, llm.complete, http.fetch (with its hosts). Each works only once the policy grants it to plugin:<id> (p, plugin:<id>, capability:<name>, use).
 	Capabilities *map[string]CapabilitySpec `json:"capabilities,omitempty"`
@@ -443,11 +514,20 @@ type Installed struct {
 	Hooks           []HookSpec              `json:"hooks"`
 	Id              string                  `json:"id"`
 	Isolation       *string                 `json:"isolation,omitempty"`
+	MaxCatVersion   *string                 `json:"max_cat_version,omitempty"`
+	MinCatVersion   *string                 `json:"min_cat_version,omitempty"`
 	Name            string                  `json:"name"`
+	PluginUrl       *string                 `json:"plugin_url,omitempty"`
 	Settings        map[string]interface{}  `json:"settings"`
 	SettingsSchema  *map[string]interface{} `json:"settings_schema,omitempty"`
-	TimeoutMs       *int64                  `json:"timeout_ms,omitempty"`
-	Version         string                  `json:"version"`
+
+	// Tags Comma-separated, as in the Cat.
+	Tags *string `json:"tags,omitempty"`
+
+	// Thumb An image's URL.
+	Thumb     *string `json:"thumb,omitempty"`
+	TimeoutMs *int64  `json:"timeout_ms,omitempty"`
+	Version   string  `json:"version"`
 }
 
 // IsolationChoice defines model for IsolationChoice.
@@ -477,13 +557,31 @@ type MemoryWhy struct {
 
 // ModelInteraction defines model for ModelInteraction.
 type ModelInteraction struct {
-	EndedAt   float64  `json:"ended_at"`
-	ModelType string   `json:"model_type"`
-	Prompt    []string `json:"prompt"`
-	Reply     string   `json:"reply"`
-	Source    string   `json:"source"`
-	StartedAt float64  `json:"started_at"`
+	// EndedAt Unix seconds.
+	EndedAt float64 `json:"ended_at"`
+
+	// InputTokens Estimated.
+	InputTokens int64                     `json:"input_tokens"`
+	ModelType   ModelInteractionModelType `json:"model_type"`
+
+	// OutputTokens Estimated; 0 for an embedder.
+	OutputTokens int64 `json:"output_tokens"`
+
+	// Prompt The prompt as the model got it; the messages of a chat prompt one per line, as System:, Human: or AI:.
+	Prompt string `json:"prompt"`
+
+	// Reply The LLM's text, or the embedder's vector.
+	Reply interface{} `json:"reply"`
+
+	// Source "agent" for the reply's LLM call, "recall" for the embedding of the query.
+	Source string `json:"source"`
+
+	// StartedAt Unix seconds.
+	StartedAt float64 `json:"started_at"`
 }
+
+// ModelInteractionModelType defines model for ModelInteraction.ModelType.
+type ModelInteractionModelType string
 
 // Permission A Cheshire Cat permission word.
 type Permission string
@@ -510,16 +608,97 @@ type PluginDeleted struct {
 
 // PluginDetail defines model for PluginDetail.
 type PluginDetail struct {
-	Data Installed `json:"data"`
+	Active      bool       `json:"active"`
+	AuthorName  string     `json:"author_name"`
+	AuthorUrl   string     `json:"author_url"`
+	Data        PluginInfo `json:"data"`
+	Description string     `json:"description"`
+
+	// DisabledReason Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not.
+	DisabledReason *string `json:"disabled_reason,omitempty"`
+
+	// Endpoints Always empty: grin plugins have hooks only.
+	Endpoints       []PluginEndpoint `json:"endpoints"`
+	ForcedIsolation *string          `json:"forced_isolation,omitempty"`
+
+	// Forms Always empty: grin plugins have hooks only.
+	Forms          []PluginPart            `json:"forms"`
+	Hooks          []HookSpec              `json:"hooks"`
+	Id             string                  `json:"id"`
+	Isolation      *string                 `json:"isolation,omitempty"`
+	MaxCatVersion  string                  `json:"max_cat_version"`
+	MinCatVersion  string                  `json:"min_cat_version"`
+	Name           string                  `json:"name"`
+	PluginUrl      string                  `json:"plugin_url"`
+	Settings       map[string]interface{}  `json:"settings"`
+	SettingsSchema *map[string]interface{} `json:"settings_schema,omitempty"`
+	Tags           string                  `json:"tags"`
+	Thumb          string                  `json:"thumb"`
+	TimeoutMs      *int64                  `json:"timeout_ms,omitempty"`
+
+	// Tools Always empty: grin plugins have hooks only.
+	Tools   []PluginPart `json:"tools"`
+	Version string       `json:"version"`
+}
+
+// PluginEndpoint defines model for PluginEndpoint.
+type PluginEndpoint struct {
+	Name string   `json:"name"`
+	Tags []string `json:"tags"`
+}
+
+// PluginFilters defines model for PluginFilters.
+type PluginFilters struct {
+	// Query The search, or null.
+	Query *string `json:"query"`
+}
+
+// PluginInfo defines model for PluginInfo.
+type PluginInfo struct {
+	Active      bool   `json:"active"`
+	AuthorName  string `json:"author_name"`
+	AuthorUrl   string `json:"author_url"`
+	Description string `json:"description"`
+
+	// DisabledReason Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not.
+	DisabledReason *string `json:"disabled_reason,omitempty"`
+
+	// Endpoints Always empty: grin plugins have hooks only.
+	Endpoints       []PluginEndpoint `json:"endpoints"`
+	ForcedIsolation *string          `json:"forced_isolation,omitempty"`
+
+	// Forms Always empty: grin plugins have hooks only.
+	Forms          []PluginPart            `json:"forms"`
+	Hooks          []HookSpec              `json:"hooks"`
+	Id             string                  `json:"id"`
+	Isolation      *string                 `json:"isolation,omitempty"`
+	MaxCatVersion  string                  `json:"max_cat_version"`
+	MinCatVersion  string                  `json:"min_cat_version"`
+	Name           string                  `json:"name"`
+	PluginUrl      string                  `json:"plugin_url"`
+	Settings       map[string]interface{}  `json:"settings"`
+	SettingsSchema *map[string]interface{} `json:"settings_schema,omitempty"`
+	Tags           string                  `json:"tags"`
+	Thumb          string                  `json:"thumb"`
+	TimeoutMs      *int64                  `json:"timeout_ms,omitempty"`
+
+	// Tools Always empty: grin plugins have hooks only.
+	Tools   []PluginPart `json:"tools"`
+	Version string       `json:"version"`
 }
 
 // PluginList defines model for PluginList.
 type PluginList struct {
-	Filters   map[string]interface{} `json:"filters"`
-	Installed []Installed            `json:"installed"`
+	Filters   PluginFilters `json:"filters"`
+	Installed []PluginInfo  `json:"installed"`
 
-	// Registry Always empty: grin installs plugins by upload.
-	Registry []interface{} `json:"registry"`
+	// Registry Always empty: grin has no plugin registry; plugins are installed by upload.
+	Registry []PluginInfo `json:"registry"`
+}
+
+// PluginPart defines model for PluginPart.
+type PluginPart struct {
+	Name string `json:"name"`
 }
 
 // PluginSetting defines model for PluginSetting.
@@ -536,15 +715,17 @@ type PluginSettingsList struct {
 
 // PluginToggled defines model for PluginToggled.
 type PluginToggled struct {
-	Info   string    `json:"info"`
-	Plugin Installed `json:"plugin"`
+	Info   string     `json:"info"`
+	Plugin PluginInfo `json:"plugin"`
 }
 
 // PluginUploaded defines model for PluginUploaded.
 type PluginUploaded struct {
-	Filename string    `json:"filename"`
-	Info     string    `json:"info"`
-	Plugin   Installed `json:"plugin"`
+	// ContentType The upload's declared type.
+	ContentType string     `json:"content_type"`
+	Filename    string     `json:"filename"`
+	Info        string     `json:"info"`
+	Plugin      PluginInfo `json:"plugin"`
 }
 
 // PointInput defines model for PointInput.
@@ -638,17 +819,34 @@ type RecallVectors struct {
 	Embedder    string            `json:"embedder"`
 }
 
+// RegistryInstall defines model for RegistryInstall.
+type RegistryInstall struct {
+	// Url The plugin's address in the Cat's registry.
+	Url string `json:"url"`
+}
+
 // Reply defines model for Reply.
 type Reply struct {
-	Content string    `json:"content"`
+	// Content A copy of text (the Cat's deprecated name).
+	Content string `json:"content"`
+
+	// Message A copy of text (the Cat's deprecated name).
+	Message string    `json:"message"`
 	Text    string    `json:"text"`
 	Type    ReplyType `json:"type"`
 	UserId  string    `json:"user_id"`
-	Why     Why       `json:"why"`
+
+	// When Unix seconds.
+	When float64  `json:"when"`
+	Who  ReplyWho `json:"who"`
+	Why  Why      `json:"why"`
 }
 
 // ReplyType defines model for Reply.Type.
 type ReplyType string
+
+// ReplyWho defines model for Reply.Who.
+type ReplyWho string
 
 // Result defines model for Result.
 type Result struct {
@@ -666,6 +864,20 @@ type Setting struct {
 
 	// Value The configuration's settings; secrets read as ********.
 	Value map[string]interface{} `json:"value"`
+}
+
+// SettingBody defines model for SettingBody.
+type SettingBody struct {
+	Category *string `json:"category,omitempty"`
+	Name     string  `json:"name"`
+
+	// Value A JSON object or array.
+	Value interface{} `json:"value"`
+}
+
+// SettingDeleted defines model for SettingDeleted.
+type SettingDeleted struct {
+	Deleted string `json:"deleted"`
 }
 
 // SettingsList defines model for SettingsList.
@@ -690,6 +902,38 @@ type Status struct {
 	Version string `json:"version"`
 }
 
+// StoredSetting defines model for StoredSetting.
+type StoredSetting struct {
+	Category  string              `json:"category"`
+	Name      string              `json:"name"`
+	Setting   StoredSettingFields `json:"setting"`
+	SettingId string              `json:"setting_id"`
+
+	// UpdatedAt Unix seconds.
+	UpdatedAt int64 `json:"updated_at"`
+
+	// Value Values under names that look secret (key, token, password…) and password hashes read as ********.
+	Value interface{} `json:"value"`
+}
+
+// StoredSettingFields defines model for StoredSettingFields.
+type StoredSettingFields struct {
+	Category  string `json:"category"`
+	Name      string `json:"name"`
+	SettingId string `json:"setting_id"`
+
+	// UpdatedAt Unix seconds.
+	UpdatedAt int64 `json:"updated_at"`
+
+	// Value Values under names that look secret (key, token, password…) and password hashes read as ********.
+	Value interface{} `json:"value"`
+}
+
+// StoredSettings defines model for StoredSettings.
+type StoredSettings struct {
+	Settings []StoredSettingFields `json:"settings"`
+}
+
 // Token defines model for Token.
 type Token struct {
 	// AccessToken An HS256 JWT; send it as Authorization: Bearer.
@@ -701,16 +945,6 @@ type Token struct {
 
 // TokenTokenType Always "bearer".
 type TokenTokenType string
-
-// Turn defines model for Turn.
-type Turn struct {
-	Text string `json:"text"`
-
-	// When Unix seconds.
-	When float64     `json:"when"`
-	Who  string      `json:"who"`
-	Why  interface{} `json:"why,omitempty"`
-}
 
 // User defines model for User.
 type User struct {
@@ -851,8 +1085,23 @@ type GetConversationHistoryParams struct {
 	UserId *string `form:"user_id,omitempty" json:"user_id,omitempty"`
 }
 
+// RecallMemoriesFromTextParams defines parameters for RecallMemoriesFromText.
+type RecallMemoriesFromTextParams struct {
+	// Text What to recall memories about.
+	Text string `form:"text" json:"text"`
+
+	// K How many memories per collection at most.
+	K *int64 `form:"k,omitempty" json:"k,omitempty"`
+}
+
 // SendMessageJSONBody defines parameters for SendMessage.
 type SendMessageJSONBody map[string]interface{}
+
+// ListPluginsParams defines parameters for ListPlugins.
+type ListPluginsParams struct {
+	// Query Only plugins whose fields contain this (any case).
+	Query *string `form:"query,omitempty" json:"query,omitempty"`
+}
 
 // UpdatePluginSettingsJSONBody defines parameters for UpdatePluginSettings.
 type UpdatePluginSettingsJSONBody map[string]interface{}
@@ -917,6 +1166,12 @@ type UploadURLParams struct {
 	Wait *bool `form:"wait,omitempty" json:"wait,omitempty"`
 }
 
+// ListSettingsParams defines parameters for ListSettings.
+type ListSettingsParams struct {
+	// Search Only settings whose name contains this.
+	Search *string `form:"search,omitempty" json:"search,omitempty"`
+}
+
 // ListUsersParams defines parameters for ListUsers.
 type ListUsersParams struct {
 	// Skip How many users to skip.
@@ -962,6 +1217,9 @@ type UpdatePluginSettingsJSONRequestBody UpdatePluginSettingsJSONBody
 // UploadPluginMultipartRequestBody defines body for UploadPlugin for multipart/form-data ContentType.
 type UploadPluginMultipartRequestBody UploadPluginMultipartBody
 
+// InstallPluginFromRegistryJSONRequestBody defines body for InstallPluginFromRegistry for application/json ContentType.
+type InstallPluginFromRegistryJSONRequestBody = RegistryInstall
+
 // UpdatePoliciesJSONRequestBody defines body for UpdatePolicies for application/json ContentType.
 type UpdatePoliciesJSONRequestBody = Documents
 
@@ -976,6 +1234,12 @@ type UploadMemoryMultipartRequestBody UploadMemoryMultipartBody
 
 // UploadURLJSONRequestBody defines body for UploadURL for application/json ContentType.
 type UploadURLJSONRequestBody = WebInput
+
+// CreateSettingJSONRequestBody defines body for CreateSetting for application/json ContentType.
+type CreateSettingJSONRequestBody = SettingBody
+
+// UpdateSettingJSONRequestBody defines body for UpdateSetting for application/json ContentType.
+type UpdateSettingJSONRequestBody = SettingBody
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = UserCreate
@@ -1206,7 +1470,7 @@ type ClientInterface interface {
 
 	// WipeCollections Delete memories
 	//
-	// Deletes every point within your reach: your own episodic memory and the declarative spaces you may delete from. Procedural memory is read-only.
+	// Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
 	//
 	// Requires MEMORY DELETE.
 	//
@@ -1233,7 +1497,7 @@ type ClientInterface interface {
 
 	// DeletePointsByMetadataWithBody Delete memories by metadata
 	//
-	// Deletes the points within your reach whose metadata has all the given values.
+	// Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
 	//
 	// Requires MEMORY DELETE.
 	//
@@ -1244,7 +1508,7 @@ type ClientInterface interface {
 
 	// DeletePointsByMetadata Delete memories by metadata
 	//
-	// Deletes the points within your reach whose metadata has all the given values.
+	// Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
 	//
 	// Requires MEMORY DELETE.
 	//
@@ -1321,6 +1585,15 @@ type ClientInterface interface {
 	// Corresponds with GET /memory/conversation_history (the `GetConversationHistory` operationId).
 	GetConversationHistory(ctx context.Context, params *GetConversationHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RecallMemoriesFromText Recall memories (query string)
+	//
+	// As POST /memory/recall, with text and k in the query string and no metadata filter; the Cat's older form, which its TypeScript client calls.
+	//
+	// Requires MEMORY READ.
+	//
+	// Corresponds with GET /memory/recall (the `RecallMemoriesFromText` operationId).
+	RecallMemoriesFromText(ctx context.Context, params *RecallMemoriesFromTextParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RecallMemoriesWithBody Recall memories
 	//
 	// Searches your own episodic memory, the declarative spaces you may read and procedural memory.
@@ -1379,7 +1652,7 @@ type ClientInterface interface {
 	// Requires PLUGINS LIST.
 	//
 	// Corresponds with GET /plugins (the `ListPlugins` operationId).
-	ListPlugins(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListPlugins(ctx context.Context, params *ListPluginsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetPluginIsolationWithBody Force a plugin's isolation
 	//
@@ -1456,6 +1729,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /plugins/upload (the `UploadPlugin` operationId).
 	UploadPluginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// InstallPluginFromRegistryWithBody Install a plugin from the Cat's registry
+	//
+	// grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+	//
+	// Requires PLUGINS WRITE.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /plugins/upload/registry (the `InstallPluginFromRegistry` operationId).
+	InstallPluginFromRegistryWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// InstallPluginFromRegistry Install a plugin from the Cat's registry
+	//
+	// grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+	//
+	// Requires PLUGINS WRITE.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /plugins/upload/registry (the `InstallPluginFromRegistry` operationId).
+	InstallPluginFromRegistry(ctx context.Context, body InstallPluginFromRegistryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeletePlugin Uninstall a plugin
 	//
@@ -1592,6 +1887,69 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 	UploadURL(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSettings List settings
+	//
+	// The Cat's free settings whose name contains search, by name.
+	//
+	// Requires SETTINGS LIST.
+	//
+	// Corresponds with GET /settings (the `ListSettings` operationId).
+	ListSettings(ctx context.Context, params *ListSettingsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSettingWithBody Create a setting
+	//
+	// Requires SETTINGS WRITE.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /settings (the `CreateSetting` operationId).
+	CreateSettingWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSetting Create a setting
+	//
+	// Requires SETTINGS WRITE.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /settings (the `CreateSetting` operationId).
+	CreateSetting(ctx context.Context, body CreateSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteSetting Delete a setting
+	//
+	// Requires SETTINGS DELETE.
+	//
+	// Corresponds with DELETE /settings/{setting_id} (the `DeleteSetting` operationId).
+	DeleteSetting(ctx context.Context, settingId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSetting Get a setting
+	//
+	// Requires SETTINGS READ.
+	//
+	// Corresponds with GET /settings/{setting_id} (the `GetSetting` operationId).
+	GetSetting(ctx context.Context, settingId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateSettingWithBody Replace a setting
+	//
+	// Top-level values sent as ******** keep their stored value.
+	//
+	// Requires SETTINGS EDIT.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /settings/{setting_id} (the `UpdateSetting` operationId).
+	UpdateSettingWithBody(ctx context.Context, settingId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateSetting Replace a setting
+	//
+	// Top-level values sent as ******** keep their stored value.
+	//
+	// Requires SETTINGS EDIT.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /settings/{setting_id} (the `UpdateSetting` operationId).
+	UpdateSetting(ctx context.Context, settingId string, body UpdateSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListUsers List users
 	//
@@ -1991,7 +2349,7 @@ func (c *Client) UpdateLLMSetting(ctx context.Context, name string, body UpdateL
 
 // WipeCollections Delete memories
 //
-// Deletes every point within your reach: your own episodic memory and the declarative spaces you may delete from. Procedural memory is read-only.
+// Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
 //
 // Requires MEMORY DELETE.
 //
@@ -2048,7 +2406,7 @@ func (c *Client) WipeCollection(ctx context.Context, collection WipeCollectionPa
 
 // DeletePointsByMetadataWithBody Delete memories by metadata
 //
-// Deletes the points within your reach whose metadata has all the given values.
+// Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
 //
 // Requires MEMORY DELETE.
 //
@@ -2069,7 +2427,7 @@ func (c *Client) DeletePointsByMetadataWithBody(ctx context.Context, collection 
 
 // DeletePointsByMetadata Delete memories by metadata
 //
-// Deletes the points within your reach whose metadata has all the given values.
+// Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
 //
 // Requires MEMORY DELETE.
 //
@@ -2236,6 +2594,25 @@ func (c *Client) GetConversationHistory(ctx context.Context, params *GetConversa
 	return c.Client.Do(req)
 }
 
+// RecallMemoriesFromText Recall memories (query string)
+//
+// As POST /memory/recall, with text and k in the query string and no metadata filter; the Cat's older form, which its TypeScript client calls.
+//
+// Requires MEMORY READ.
+//
+// Corresponds with GET /memory/recall (the `RecallMemoriesFromText` operationId).
+func (c *Client) RecallMemoriesFromText(ctx context.Context, params *RecallMemoriesFromTextParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRecallMemoriesFromTextRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RecallMemoriesWithBody Recall memories
 //
 // Searches your own episodic memory, the declarative spaces you may read and procedural memory.
@@ -2344,8 +2721,8 @@ func (c *Client) SendMessage(ctx context.Context, body SendMessageJSONRequestBod
 // Requires PLUGINS LIST.
 //
 // Corresponds with GET /plugins (the `ListPlugins` operationId).
-func (c *Client) ListPlugins(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListPluginsRequest(c.Server)
+func (c *Client) ListPlugins(ctx context.Context, params *ListPluginsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPluginsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2502,6 +2879,48 @@ func (c *Client) TogglePlugin(ctx context.Context, id string, reqEditors ...Requ
 // Corresponds with POST /plugins/upload (the `UploadPlugin` operationId).
 func (c *Client) UploadPluginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUploadPluginRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// InstallPluginFromRegistryWithBody Install a plugin from the Cat's registry
+//
+// grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+//
+// Requires PLUGINS WRITE.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /plugins/upload/registry (the `InstallPluginFromRegistry` operationId).
+func (c *Client) InstallPluginFromRegistryWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInstallPluginFromRegistryRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// InstallPluginFromRegistry Install a plugin from the Cat's registry
+//
+// grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+//
+// Requires PLUGINS WRITE.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /plugins/upload/registry (the `InstallPluginFromRegistry` operationId).
+func (c *Client) InstallPluginFromRegistry(ctx context.Context, body InstallPluginFromRegistryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInstallPluginFromRegistryRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2778,6 +3197,139 @@ func (c *Client) UploadURLWithBody(ctx context.Context, params *UploadURLParams,
 // Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 func (c *Client) UploadURL(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUploadURLRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSettings List settings
+//
+// The Cat's free settings whose name contains search, by name.
+//
+// Requires SETTINGS LIST.
+//
+// Corresponds with GET /settings (the `ListSettings` operationId).
+func (c *Client) ListSettings(ctx context.Context, params *ListSettingsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSettingsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSettingWithBody Create a setting
+//
+// Requires SETTINGS WRITE.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /settings (the `CreateSetting` operationId).
+func (c *Client) CreateSettingWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSettingRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSetting Create a setting
+//
+// Requires SETTINGS WRITE.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /settings (the `CreateSetting` operationId).
+func (c *Client) CreateSetting(ctx context.Context, body CreateSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSettingRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteSetting Delete a setting
+//
+// Requires SETTINGS DELETE.
+//
+// Corresponds with DELETE /settings/{setting_id} (the `DeleteSetting` operationId).
+func (c *Client) DeleteSetting(ctx context.Context, settingId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteSettingRequest(c.Server, settingId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSetting Get a setting
+//
+// Requires SETTINGS READ.
+//
+// Corresponds with GET /settings/{setting_id} (the `GetSetting` operationId).
+func (c *Client) GetSetting(ctx context.Context, settingId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSettingRequest(c.Server, settingId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateSettingWithBody Replace a setting
+//
+// Top-level values sent as ******** keep their stored value.
+//
+// Requires SETTINGS EDIT.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /settings/{setting_id} (the `UpdateSetting` operationId).
+func (c *Client) UpdateSettingWithBody(ctx context.Context, settingId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateSettingRequestWithBody(c.Server, settingId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateSetting Replace a setting
+//
+// Top-level values sent as ******** keep their stored value.
+//
+// Requires SETTINGS EDIT.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /settings/{setting_id} (the `UpdateSetting` operationId).
+func (c *Client) UpdateSetting(ctx context.Context, settingId string, body UpdateSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateSettingRequest(c.Server, settingId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4023,6 +4575,68 @@ func NewGetConversationHistoryRequest(server string, params *GetConversationHist
 	return req, nil
 }
 
+// NewRecallMemoriesFromTextRequest constructs an http.Request for the RecallMemoriesFromText method
+func NewRecallMemoriesFromTextRequest(server string, params *RecallMemoriesFromTextParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/memory/recall")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", false, "text", params.Text, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.K != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "k", *params.K, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRecallMemoriesRequest calls the generic RecallMemories builder with application/json body
 func NewRecallMemoriesRequest(server string, body RecallMemoriesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4131,7 +4745,7 @@ func NewSendMessageRequestWithBody(server string, contentType string, body io.Re
 }
 
 // NewListPluginsRequest constructs an http.Request for the ListPlugins method
-func NewListPluginsRequest(server string) (*http.Request, error) {
+func NewListPluginsRequest(server string, params *ListPluginsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4147,6 +4761,33 @@ func NewListPluginsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Query != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "query", *params.Query, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4356,6 +4997,46 @@ func NewUploadPluginRequestWithBody(server string, contentType string, body io.R
 	}
 
 	operationPath := fmt.Sprintf("/plugins/upload")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewInstallPluginFromRegistryRequest calls the generic InstallPluginFromRegistry builder with application/json body
+func NewInstallPluginFromRegistryRequest(server string, body InstallPluginFromRegistryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewInstallPluginFromRegistryRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewInstallPluginFromRegistryRequestWithBody constructs an http.Request for the InstallPluginFromRegistry method, with any body, and a specified content type
+func NewInstallPluginFromRegistryRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/plugins/upload/registry")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4880,6 +5561,215 @@ func NewUploadURLRequestWithBody(server string, params *UploadURLParams, content
 	return req, nil
 }
 
+// NewListSettingsRequest constructs an http.Request for the ListSettings method
+func NewListSettingsRequest(server string, params *ListSettingsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/settings")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Search != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "search", *params.Search, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateSettingRequest calls the generic CreateSetting builder with application/json body
+func NewCreateSettingRequest(server string, body CreateSettingJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateSettingRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateSettingRequestWithBody constructs an http.Request for the CreateSetting method, with any body, and a specified content type
+func NewCreateSettingRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/settings")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteSettingRequest constructs an http.Request for the DeleteSetting method
+func NewDeleteSettingRequest(server string, settingId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "setting_id", settingId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/settings/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetSettingRequest constructs an http.Request for the GetSetting method
+func NewGetSettingRequest(server string, settingId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "setting_id", settingId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/settings/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateSettingRequest calls the generic UpdateSetting builder with application/json body
+func NewUpdateSettingRequest(server string, settingId string, body UpdateSettingJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateSettingRequestWithBody(server, settingId, "application/json", bodyReader)
+}
+
+// NewUpdateSettingRequestWithBody constructs an http.Request for the UpdateSetting method, with any body, and a specified content type
+func NewUpdateSettingRequestWithBody(server string, settingId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "setting_id", settingId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/settings/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListUsersRequest constructs an http.Request for the ListUsers method
 func NewListUsersRequest(server string, params *ListUsersParams) (*http.Request, error) {
 	var err error
@@ -5346,7 +6236,7 @@ type ClientWithResponsesInterface interface {
 
 	// WipeCollectionsWithResponse Delete memories
 	//
-	// Deletes every point within your reach: your own episodic memory and the declarative spaces you may delete from. Procedural memory is read-only.
+	// Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
 	//
 	// Requires MEMORY DELETE.
 	//
@@ -5379,7 +6269,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeletePointsByMetadataWithBodyWithResponse Delete memories by metadata
 	//
-	// Deletes the points within your reach whose metadata has all the given values.
+	// Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
 	//
 	// Requires MEMORY DELETE.
 	//
@@ -5390,7 +6280,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeletePointsByMetadataWithResponse Delete memories by metadata
 	//
-	// Deletes the points within your reach whose metadata has all the given values.
+	// Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
 	//
 	// Requires MEMORY DELETE.
 	//
@@ -5475,6 +6365,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /memory/conversation_history (the `GetConversationHistory` operationId).
 	GetConversationHistoryWithResponse(ctx context.Context, params *GetConversationHistoryParams, reqEditors ...RequestEditorFn) (*GetConversationHistoryResponse, error)
 
+	// RecallMemoriesFromTextWithResponse Recall memories (query string)
+	//
+	// As POST /memory/recall, with text and k in the query string and no metadata filter; the Cat's older form, which its TypeScript client calls.
+	//
+	// Requires MEMORY READ.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /memory/recall (the `RecallMemoriesFromText` operationId).
+	RecallMemoriesFromTextWithResponse(ctx context.Context, params *RecallMemoriesFromTextParams, reqEditors ...RequestEditorFn) (*RecallMemoriesFromTextResponse, error)
+
 	// RecallMemoriesWithBodyWithResponse Recall memories
 	//
 	// Searches your own episodic memory, the declarative spaces you may read and procedural memory.
@@ -5537,7 +6438,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /plugins (the `ListPlugins` operationId).
-	ListPluginsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPluginsResponse, error)
+	ListPluginsWithResponse(ctx context.Context, params *ListPluginsParams, reqEditors ...RequestEditorFn) (*ListPluginsResponse, error)
 
 	// SetPluginIsolationWithBodyWithResponse Force a plugin's isolation
 	//
@@ -5620,6 +6521,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /plugins/upload (the `UploadPlugin` operationId).
 	UploadPluginWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadPluginResponse, error)
+
+	// InstallPluginFromRegistryWithBodyWithResponse Install a plugin from the Cat's registry
+	//
+	// grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+	//
+	// Requires PLUGINS WRITE.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /plugins/upload/registry (the `InstallPluginFromRegistry` operationId).
+	InstallPluginFromRegistryWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InstallPluginFromRegistryResponse, error)
+
+	// InstallPluginFromRegistryWithResponse Install a plugin from the Cat's registry
+	//
+	// grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+	//
+	// Requires PLUGINS WRITE.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /plugins/upload/registry (the `InstallPluginFromRegistry` operationId).
+	InstallPluginFromRegistryWithResponse(ctx context.Context, body InstallPluginFromRegistryJSONRequestBody, reqEditors ...RequestEditorFn) (*InstallPluginFromRegistryResponse, error)
 
 	// DeletePluginWithResponse Uninstall a plugin
 	//
@@ -5768,6 +6691,75 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 	UploadURLWithResponse(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*UploadURLResponse, error)
+
+	// ListSettingsWithResponse List settings
+	//
+	// The Cat's free settings whose name contains search, by name.
+	//
+	// Requires SETTINGS LIST.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /settings (the `ListSettings` operationId).
+	ListSettingsWithResponse(ctx context.Context, params *ListSettingsParams, reqEditors ...RequestEditorFn) (*ListSettingsResponse, error)
+
+	// CreateSettingWithBodyWithResponse Create a setting
+	//
+	// Requires SETTINGS WRITE.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /settings (the `CreateSetting` operationId).
+	CreateSettingWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSettingResponse, error)
+
+	// CreateSettingWithResponse Create a setting
+	//
+	// Requires SETTINGS WRITE.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /settings (the `CreateSetting` operationId).
+	CreateSettingWithResponse(ctx context.Context, body CreateSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSettingResponse, error)
+
+	// DeleteSettingWithResponse Delete a setting
+	//
+	// Requires SETTINGS DELETE.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /settings/{setting_id} (the `DeleteSetting` operationId).
+	DeleteSettingWithResponse(ctx context.Context, settingId string, reqEditors ...RequestEditorFn) (*DeleteSettingResponse, error)
+
+	// GetSettingWithResponse Get a setting
+	//
+	// Requires SETTINGS READ.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /settings/{setting_id} (the `GetSetting` operationId).
+	GetSettingWithResponse(ctx context.Context, settingId string, reqEditors ...RequestEditorFn) (*GetSettingResponse, error)
+
+	// UpdateSettingWithBodyWithResponse Replace a setting
+	//
+	// Top-level values sent as ******** keep their stored value.
+	//
+	// Requires SETTINGS EDIT.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /settings/{setting_id} (the `UpdateSetting` operationId).
+	UpdateSettingWithBodyWithResponse(ctx context.Context, settingId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSettingResponse, error)
+
+	// UpdateSettingWithResponse Replace a setting
+	//
+	// Top-level values sent as ******** keep their stored value.
+	//
+	// Requires SETTINGS EDIT.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /settings/{setting_id} (the `UpdateSetting` operationId).
+	UpdateSettingWithResponse(ctx context.Context, settingId string, body UpdateSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSettingResponse, error)
 
 	// ListUsersWithResponse List users
 	//
@@ -7352,6 +8344,68 @@ func (r GetConversationHistoryResponse) ContentType() string {
 	return ""
 }
 
+type RecallMemoriesFromTextResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RecallResult
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RecallMemoriesFromTextResponse) GetJSON200() *RecallResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RecallMemoriesFromTextResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RecallMemoriesFromTextResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RecallMemoriesFromTextResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RecallMemoriesFromTextResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RecallMemoriesFromTextResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RecallMemoriesFromTextResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RecallMemoriesFromTextResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type RecallMemoriesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8008,6 +9062,75 @@ func (r UploadPluginResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UploadPluginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type InstallPluginFromRegistryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PluginUploaded
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON501 the response for an HTTP 501 `application/problem+json` response
+	ApplicationproblemJSON501 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r InstallPluginFromRegistryResponse) GetJSON200() *PluginUploaded {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r InstallPluginFromRegistryResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r InstallPluginFromRegistryResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r InstallPluginFromRegistryResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON501 returns the response for an HTTP 501 `application/problem+json` response
+func (r InstallPluginFromRegistryResponse) GetApplicationproblemJSON501() *ErrorModel {
+	return r.ApplicationproblemJSON501
+}
+
+// GetBody returns the raw response body bytes
+func (r InstallPluginFromRegistryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r InstallPluginFromRegistryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r InstallPluginFromRegistryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r InstallPluginFromRegistryResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8794,6 +9917,337 @@ func (r UploadURLResponse) ContentType() string {
 	return ""
 }
 
+type ListSettingsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredSettings
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSettingsResponse) GetJSON200() *StoredSettings {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSettingsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListSettingsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSettingsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSettingsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSettingsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSettingsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSettingsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateSettingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredSetting
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateSettingResponse) GetJSON200() *StoredSetting {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateSettingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateSettingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateSettingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateSettingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateSettingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateSettingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateSettingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteSettingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SettingDeleted
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteSettingResponse) GetJSON200() *SettingDeleted {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteSettingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteSettingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DeleteSettingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteSettingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteSettingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteSettingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteSettingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteSettingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetSettingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredSetting
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSettingResponse) GetJSON200() *StoredSetting {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetSettingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetSettingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetSettingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetSettingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSettingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSettingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSettingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSettingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateSettingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredSetting
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateSettingResponse) GetJSON200() *StoredSetting {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UpdateSettingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r UpdateSettingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpdateSettingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UpdateSettingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateSettingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateSettingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateSettingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateSettingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListUsersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9477,7 +10931,7 @@ func (c *ClientWithResponses) UpdateLLMSettingWithResponse(ctx context.Context, 
 
 // WipeCollectionsWithResponse Delete memories
 //
-// Deletes every point within your reach: your own episodic memory and the declarative spaces you may delete from. Procedural memory is read-only.
+// Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
 //
 // Requires MEMORY DELETE.
 //
@@ -9528,7 +10982,7 @@ func (c *ClientWithResponses) WipeCollectionWithResponse(ctx context.Context, co
 
 // DeletePointsByMetadataWithBodyWithResponse Delete memories by metadata
 //
-// Deletes the points within your reach whose metadata has all the given values.
+// Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
 //
 // Requires MEMORY DELETE.
 //
@@ -9545,7 +10999,7 @@ func (c *ClientWithResponses) DeletePointsByMetadataWithBodyWithResponse(ctx con
 
 // DeletePointsByMetadataWithResponse Delete memories by metadata
 //
-// Deletes the points within your reach whose metadata has all the given values.
+// Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
 //
 // Requires MEMORY DELETE.
 //
@@ -9684,6 +11138,23 @@ func (c *ClientWithResponses) GetConversationHistoryWithResponse(ctx context.Con
 	return ParseGetConversationHistoryResponse(rsp)
 }
 
+// RecallMemoriesFromTextWithResponse Recall memories (query string)
+//
+// As POST /memory/recall, with text and k in the query string and no metadata filter; the Cat's older form, which its TypeScript client calls.
+//
+// Requires MEMORY READ.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /memory/recall (the `RecallMemoriesFromText` operationId).
+func (c *ClientWithResponses) RecallMemoriesFromTextWithResponse(ctx context.Context, params *RecallMemoriesFromTextParams, reqEditors ...RequestEditorFn) (*RecallMemoriesFromTextResponse, error) {
+	rsp, err := c.RecallMemoriesFromText(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecallMemoriesFromTextResponse(rsp)
+}
+
 // RecallMemoriesWithBodyWithResponse Recall memories
 //
 // Searches your own episodic memory, the declarative spaces you may read and procedural memory.
@@ -9776,8 +11247,8 @@ func (c *ClientWithResponses) SendMessageWithResponse(ctx context.Context, body 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /plugins (the `ListPlugins` operationId).
-func (c *ClientWithResponses) ListPluginsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPluginsResponse, error) {
-	rsp, err := c.ListPlugins(ctx, reqEditors...)
+func (c *ClientWithResponses) ListPluginsWithResponse(ctx context.Context, params *ListPluginsParams, reqEditors ...RequestEditorFn) (*ListPluginsResponse, error) {
+	rsp, err := c.ListPlugins(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -9912,6 +11383,40 @@ func (c *ClientWithResponses) UploadPluginWithBodyWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseUploadPluginResponse(rsp)
+}
+
+// InstallPluginFromRegistryWithBodyWithResponse Install a plugin from the Cat's registry
+//
+// grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+//
+// Requires PLUGINS WRITE.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /plugins/upload/registry (the `InstallPluginFromRegistry` operationId).
+func (c *ClientWithResponses) InstallPluginFromRegistryWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InstallPluginFromRegistryResponse, error) {
+	rsp, err := c.InstallPluginFromRegistryWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInstallPluginFromRegistryResponse(rsp)
+}
+
+// InstallPluginFromRegistryWithResponse Install a plugin from the Cat's registry
+//
+// grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+//
+// Requires PLUGINS WRITE.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /plugins/upload/registry (the `InstallPluginFromRegistry` operationId).
+func (c *ClientWithResponses) InstallPluginFromRegistryWithResponse(ctx context.Context, body InstallPluginFromRegistryJSONRequestBody, reqEditors ...RequestEditorFn) (*InstallPluginFromRegistryResponse, error) {
+	rsp, err := c.InstallPluginFromRegistry(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInstallPluginFromRegistryResponse(rsp)
 }
 
 // DeletePluginWithResponse Uninstall a plugin
@@ -10144,6 +11649,117 @@ func (c *ClientWithResponses) UploadURLWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseUploadURLResponse(rsp)
+}
+
+// ListSettingsWithResponse List settings
+//
+// The Cat's free settings whose name contains search, by name.
+//
+// Requires SETTINGS LIST.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /settings (the `ListSettings` operationId).
+func (c *ClientWithResponses) ListSettingsWithResponse(ctx context.Context, params *ListSettingsParams, reqEditors ...RequestEditorFn) (*ListSettingsResponse, error) {
+	rsp, err := c.ListSettings(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSettingsResponse(rsp)
+}
+
+// CreateSettingWithBodyWithResponse Create a setting
+//
+// Requires SETTINGS WRITE.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /settings (the `CreateSetting` operationId).
+func (c *ClientWithResponses) CreateSettingWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSettingResponse, error) {
+	rsp, err := c.CreateSettingWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSettingResponse(rsp)
+}
+
+// CreateSettingWithResponse Create a setting
+//
+// Requires SETTINGS WRITE.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /settings (the `CreateSetting` operationId).
+func (c *ClientWithResponses) CreateSettingWithResponse(ctx context.Context, body CreateSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSettingResponse, error) {
+	rsp, err := c.CreateSetting(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSettingResponse(rsp)
+}
+
+// DeleteSettingWithResponse Delete a setting
+//
+// Requires SETTINGS DELETE.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /settings/{setting_id} (the `DeleteSetting` operationId).
+func (c *ClientWithResponses) DeleteSettingWithResponse(ctx context.Context, settingId string, reqEditors ...RequestEditorFn) (*DeleteSettingResponse, error) {
+	rsp, err := c.DeleteSetting(ctx, settingId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteSettingResponse(rsp)
+}
+
+// GetSettingWithResponse Get a setting
+//
+// Requires SETTINGS READ.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /settings/{setting_id} (the `GetSetting` operationId).
+func (c *ClientWithResponses) GetSettingWithResponse(ctx context.Context, settingId string, reqEditors ...RequestEditorFn) (*GetSettingResponse, error) {
+	rsp, err := c.GetSetting(ctx, settingId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSettingResponse(rsp)
+}
+
+// UpdateSettingWithBodyWithResponse Replace a setting
+//
+// Top-level values sent as ******** keep their stored value.
+//
+// Requires SETTINGS EDIT.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /settings/{setting_id} (the `UpdateSetting` operationId).
+func (c *ClientWithResponses) UpdateSettingWithBodyWithResponse(ctx context.Context, settingId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSettingResponse, error) {
+	rsp, err := c.UpdateSettingWithBody(ctx, settingId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateSettingResponse(rsp)
+}
+
+// UpdateSettingWithResponse Replace a setting
+//
+// Top-level values sent as ******** keep their stored value.
+//
+// Requires SETTINGS EDIT.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /settings/{setting_id} (the `UpdateSetting` operationId).
+func (c *ClientWithResponses) UpdateSettingWithResponse(ctx context.Context, settingId string, body UpdateSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSettingResponse, error) {
+	rsp, err := c.UpdateSetting(ctx, settingId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateSettingResponse(rsp)
 }
 
 // ListUsersWithResponse List users
@@ -11434,6 +13050,53 @@ func ParseGetConversationHistoryResponse(rsp *http.Response) (*GetConversationHi
 	return response, nil
 }
 
+// ParseRecallMemoriesFromTextResponse parses an HTTP response from a RecallMemoriesFromTextWithResponse call
+func ParseRecallMemoriesFromTextResponse(rsp *http.Response) (*RecallMemoriesFromTextResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RecallMemoriesFromTextResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RecallResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseRecallMemoriesResponse parses an HTTP response from a RecallMemoriesWithResponse call
 func ParseRecallMemoriesResponse(rsp *http.Response) (*RecallMemoriesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11940,6 +13603,60 @@ func ParseUploadPluginResponse(rsp *http.Response) (*UploadPluginResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseInstallPluginFromRegistryResponse parses an HTTP response from a InstallPluginFromRegistryWithResponse call
+func ParseInstallPluginFromRegistryResponse(rsp *http.Response) (*InstallPluginFromRegistryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &InstallPluginFromRegistryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PluginUploaded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 501:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON501 = &dest
 
 	}
 
@@ -12548,6 +14265,262 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListSettingsResponse parses an HTTP response from a ListSettingsWithResponse call
+func ParseListSettingsResponse(rsp *http.Response) (*ListSettingsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSettingsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredSettings
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateSettingResponse parses an HTTP response from a CreateSettingWithResponse call
+func ParseCreateSettingResponse(rsp *http.Response) (*CreateSettingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateSettingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredSetting
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteSettingResponse parses an HTTP response from a DeleteSettingWithResponse call
+func ParseDeleteSettingResponse(rsp *http.Response) (*DeleteSettingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteSettingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SettingDeleted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetSettingResponse parses an HTTP response from a GetSettingWithResponse call
+func ParseGetSettingResponse(rsp *http.Response) (*GetSettingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSettingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredSetting
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateSettingResponse parses an HTTP response from a UpdateSettingWithResponse call
+func ParseUpdateSettingResponse(rsp *http.Response) (*UpdateSettingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateSettingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredSetting
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel

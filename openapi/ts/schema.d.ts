@@ -239,7 +239,7 @@ export interface paths {
         post?: never;
         /**
          * Delete memories
-         * @description Deletes every point within your reach: your own episodic memory and the declarative spaces you may delete from. Procedural memory is read-only.
+         * @description Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
          *
          *     Requires MEMORY DELETE.
          */
@@ -293,7 +293,7 @@ export interface paths {
         post: operations["createPoint"];
         /**
          * Delete memories by metadata
-         * @description Deletes the points within your reach whose metadata has all the given values.
+         * @description Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.
          *
          *     Requires MEMORY DELETE.
          */
@@ -358,7 +358,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Recall memories (query string)
+         * @description As POST /memory/recall, with text and k in the query string and no metadata filter; the Cat's older form, which its TypeScript client calls.
+         *
+         *     Requires MEMORY READ.
+         */
+        get: operations["recallMemoriesFromText"];
         put?: never;
         /**
          * Recall memories
@@ -541,6 +547,28 @@ export interface paths {
          *     Requires PLUGINS WRITE.
          */
         post: operations["uploadPlugin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/upload/registry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Install a plugin from the Cat's registry
+         * @description grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.
+         *
+         *     Requires PLUGINS WRITE.
+         */
+        post: operations["installPluginFromRegistry"];
         delete?: never;
         options?: never;
         head?: never;
@@ -751,6 +779,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List settings
+         * @description The Cat's free settings whose name contains search, by name.
+         *
+         *     Requires SETTINGS LIST.
+         */
+        get: operations["listSettings"];
+        put?: never;
+        /**
+         * Create a setting
+         * @description Requires SETTINGS WRITE.
+         */
+        post: operations["createSetting"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/settings/{setting_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a setting
+         * @description Requires SETTINGS READ.
+         */
+        get: operations["getSetting"];
+        /**
+         * Replace a setting
+         * @description Top-level values sent as ******** keep their stored value.
+         *
+         *     Requires SETTINGS EDIT.
+         */
+        put: operations["updateSetting"];
+        post?: never;
+        /**
+         * Delete a setting
+         * @description Requires SETTINGS DELETE.
+         */
+        delete: operations["deleteSetting"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -857,6 +941,21 @@ export interface components {
         CollectionsList: {
             collections: components["schemas"]["CollectionInfo"][];
         };
+        ConversationMessage: {
+            /** @description A copy of text (the Cat's deprecated name). */
+            message: string;
+            text: string;
+            user_id: string;
+            /**
+             * Format: double
+             * @description Unix seconds.
+             */
+            when: number;
+            /** @enum {string} */
+            who: "Human" | "AI";
+            /** @description For the AI's turns: why it answered so, as in the chat frame. */
+            why?: unknown;
+        };
         Credentials: {
             /** @description The user's password, UTF-8. */
             password: string;
@@ -933,7 +1032,7 @@ export interface components {
             type: string;
         };
         History: {
-            history: components["schemas"]["Turn"][];
+            history: components["schemas"]["ConversationMessage"][];
         };
         HistoryDeleted: {
             deleted: boolean;
@@ -975,6 +1074,8 @@ export interface components {
         };
         Installed: {
             active: boolean;
+            author_name?: string;
+            author_url?: string;
             /** @description Host capabilities the plugin asks for: memory.recall, memory.store, kv, notify, llm.complete, http.fetch (with its hosts). Each works only once the policy grants it to plugin:<id> (p, plugin:<id>, capability:<name>, use). */
             capabilities?: {
                 [key: string]: components["schemas"]["CapabilitySpec"];
@@ -986,13 +1087,20 @@ export interface components {
             hooks: components["schemas"]["HookSpec"][];
             id: string;
             isolation?: string;
+            max_cat_version?: string;
+            min_cat_version?: string;
             name: string;
+            plugin_url?: string;
             settings: {
                 [key: string]: unknown;
             };
             settings_schema?: {
                 [key: string]: unknown;
             };
+            /** @description Comma-separated, as in the Cat. */
+            tags?: string;
+            /** @description An image's URL. */
+            thumb?: string;
             /** Format: int64 */
             timeout_ms?: number;
             version: string;
@@ -1020,13 +1128,33 @@ export interface components {
             procedural: components["schemas"]["Document"][];
         };
         ModelInteraction: {
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Unix seconds.
+             */
             ended_at: number;
-            model_type: string;
-            prompt: string[];
-            reply: string;
+            /**
+             * Format: int64
+             * @description Estimated.
+             */
+            input_tokens: number;
+            /** @enum {string} */
+            model_type: "llm" | "embedder";
+            /**
+             * Format: int64
+             * @description Estimated; 0 for an embedder.
+             */
+            output_tokens: number;
+            /** @description The prompt as the model got it; the messages of a chat prompt one per line, as System:, Human: or AI:. */
+            prompt: string;
+            /** @description The LLM's text, or the embedder's vector. */
+            reply: unknown;
+            /** @description "agent" for the reply's LLM call, "recall" for the embedding of the query. */
             source: string;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Unix seconds.
+             */
             started_at: number;
         };
         /**
@@ -1051,15 +1179,88 @@ export interface components {
             deleted: string;
         };
         PluginDetail: {
-            data: components["schemas"]["Installed"];
-        };
-        PluginList: {
-            filters: {
+            active: boolean;
+            author_name: string;
+            author_url: string;
+            data: components["schemas"]["PluginInfo"];
+            description: string;
+            /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
+            disabled_reason?: string;
+            /** @description Always empty: grin plugins have hooks only. */
+            endpoints: components["schemas"]["PluginEndpoint"][];
+            forced_isolation?: string;
+            /** @description Always empty: grin plugins have hooks only. */
+            forms: components["schemas"]["PluginPart"][];
+            hooks: components["schemas"]["HookSpec"][];
+            id: string;
+            isolation?: string;
+            max_cat_version: string;
+            min_cat_version: string;
+            name: string;
+            plugin_url: string;
+            settings: {
                 [key: string]: unknown;
             };
-            installed: components["schemas"]["Installed"][];
-            /** @description Always empty: grin installs plugins by upload. */
-            registry: unknown[];
+            settings_schema?: {
+                [key: string]: unknown;
+            };
+            tags: string;
+            thumb: string;
+            /** Format: int64 */
+            timeout_ms?: number;
+            /** @description Always empty: grin plugins have hooks only. */
+            tools: components["schemas"]["PluginPart"][];
+            version: string;
+        };
+        PluginEndpoint: {
+            name: string;
+            tags: string[];
+        };
+        PluginFilters: {
+            /** @description The search, or null. */
+            query: string | null;
+        };
+        PluginInfo: {
+            active: boolean;
+            author_name: string;
+            author_url: string;
+            description: string;
+            /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
+            disabled_reason?: string;
+            /** @description Always empty: grin plugins have hooks only. */
+            endpoints: components["schemas"]["PluginEndpoint"][];
+            forced_isolation?: string;
+            /** @description Always empty: grin plugins have hooks only. */
+            forms: components["schemas"]["PluginPart"][];
+            hooks: components["schemas"]["HookSpec"][];
+            id: string;
+            isolation?: string;
+            max_cat_version: string;
+            min_cat_version: string;
+            name: string;
+            plugin_url: string;
+            settings: {
+                [key: string]: unknown;
+            };
+            settings_schema?: {
+                [key: string]: unknown;
+            };
+            tags: string;
+            thumb: string;
+            /** Format: int64 */
+            timeout_ms?: number;
+            /** @description Always empty: grin plugins have hooks only. */
+            tools: components["schemas"]["PluginPart"][];
+            version: string;
+        };
+        PluginList: {
+            filters: components["schemas"]["PluginFilters"];
+            installed: components["schemas"]["PluginInfo"][];
+            /** @description Always empty: grin has no plugin registry; plugins are installed by upload. */
+            registry: components["schemas"]["PluginInfo"][];
+        };
+        PluginPart: {
+            name: string;
         };
         PluginSetting: {
             name: string;
@@ -1075,12 +1276,14 @@ export interface components {
         };
         PluginToggled: {
             info: string;
-            plugin: components["schemas"]["Installed"];
+            plugin: components["schemas"]["PluginInfo"];
         };
         PluginUploaded: {
+            /** @description The upload's declared type. */
+            content_type: string;
             filename: string;
             info: string;
-            plugin: components["schemas"]["Installed"];
+            plugin: components["schemas"]["PluginInfo"];
         };
         PointInput: {
             content: string;
@@ -1158,12 +1361,26 @@ export interface components {
             collections: components["schemas"]["RecallCollections"];
             embedder: string;
         };
+        RegistryInstall: {
+            /** @description The plugin's address in the Cat's registry. */
+            url: string;
+        };
         Reply: {
+            /** @description A copy of text (the Cat's deprecated name). */
             content: string;
+            /** @description A copy of text (the Cat's deprecated name). */
+            message: string;
             text: string;
             /** @enum {string} */
             type: "chat";
             user_id: string;
+            /**
+             * Format: double
+             * @description Unix seconds.
+             */
+            when: number;
+            /** @enum {string} */
+            who: "AI";
             why: components["schemas"]["Why"];
         };
         Result: {
@@ -1183,6 +1400,15 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        SettingBody: {
+            category?: string;
+            name: string;
+            /** @description A JSON object or array. */
+            value: unknown;
+        };
+        SettingDeleted: {
+            deleted: string;
+        };
         SettingsList: {
             selected_configuration: string;
             settings: components["schemas"]["Setting"][];
@@ -1199,6 +1425,34 @@ export interface components {
             /** @description grin's version. */
             version: string;
         };
+        StoredSetting: {
+            category: string;
+            name: string;
+            setting: components["schemas"]["StoredSettingFields"];
+            setting_id: string;
+            /**
+             * Format: int64
+             * @description Unix seconds.
+             */
+            updated_at: number;
+            /** @description Values under names that look secret (key, token, password…) and password hashes read as ********. */
+            value: unknown;
+        };
+        StoredSettingFields: {
+            category: string;
+            name: string;
+            setting_id: string;
+            /**
+             * Format: int64
+             * @description Unix seconds.
+             */
+            updated_at: number;
+            /** @description Values under names that look secret (key, token, password…) and password hashes read as ********. */
+            value: unknown;
+        };
+        StoredSettings: {
+            settings: components["schemas"]["StoredSettingFields"][];
+        };
         Token: {
             /** @description An HS256 JWT; send it as Authorization: Bearer. */
             access_token: string;
@@ -1207,16 +1461,6 @@ export interface components {
              * @enum {string}
              */
             token_type: "bearer";
-        };
-        Turn: {
-            text: string;
-            /**
-             * Format: double
-             * @description Unix seconds.
-             */
-            when: number;
-            who: string;
-            why?: unknown;
         };
         User: {
             /**
@@ -2269,7 +2513,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     [key: string]: unknown;
@@ -2552,6 +2796,58 @@ export interface operations {
             };
         };
     };
+    recallMemoriesFromText: {
+        parameters: {
+            query: {
+                /** @description What to recall memories about. */
+                text: string;
+                /** @description How many memories per collection at most. */
+                k?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecallResult"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     recallMemories: {
         parameters: {
             query?: never;
@@ -2714,7 +3010,10 @@ export interface operations {
     };
     listPlugins: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only plugins whose fields contain this (any case). */
+                query?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3109,6 +3408,66 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    installPluginFromRegistry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegistryInstall"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginUploaded"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Implemented */
+            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3814,6 +4173,288 @@ export interface operations {
             };
             /** @description Too Many Requests */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listSettings: {
+        parameters: {
+            query?: {
+                /** @description Only settings whose name contains this. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSettings"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    createSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSetting"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    getSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The setting's id. */
+                setting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSetting"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    updateSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The setting's id. */
+                setting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSetting"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    deleteSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The setting's id. */
+                setting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingDeleted"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -135,8 +136,11 @@ func TestChatRemembersEachUserApart(t *testing.T) {
 		if len(tokens) < 2 || strings.Join(tokens, "") != r.Text {
 			t.Errorf("streamed tokens %q do not make the reply %q", tokens, r.Text)
 		}
-		if len(r.Why.ModelInteractions) != 1 || r.Why.AgentOutput["output"] != r.Text {
-			t.Errorf("why lacks the model interaction or agent output: %+v", r.Why)
+		// As the Cat: the query's embedding, then the LLM's call.
+		if mi := r.Why.ModelInteractions; len(mi) != 2 || mi[0]["model_type"] != "embedder" || mi[0]["source"] != "recall" ||
+			mi[1]["model_type"] != "llm" || mi[1]["source"] != "agent" || mi[1]["reply"] != r.Text ||
+			!strings.HasSuffix(fmt.Sprint(mi[1]["prompt"]), "Human: My favourite colour is blue") || r.Why.AgentOutput["output"] != r.Text {
+			t.Errorf("why lacks the model interactions or agent output: %+v", r.Why)
 		}
 		// The second tab sees alice's reply too.
 		if r2, _ := alice2.reply(); r2.Text != r.Text {

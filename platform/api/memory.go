@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,7 +11,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/grin-ai/grin/platform/memory"
-	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/policies"
 )
 
@@ -115,9 +115,21 @@ type HistoryDeleted struct {
 	Deleted bool `json:"deleted"`
 }
 
+// ConversationMessage is one turn of a conversation, as the Cat 1.8's
+// ConversationMessage: message is its computed copy of text, which the
+// Cat's TypeScript client still reads.
+type ConversationMessage struct {
+	Who     string          `json:"who" enum:"Human,AI"`
+	UserID  string          `json:"user_id"`
+	Text    string          `json:"text"`
+	Message string          `json:"message" doc:"A copy of text (the Cat's deprecated name)."`
+	When    float64         `json:"when" doc:"Unix seconds."`
+	Why     json.RawMessage `json:"why,omitempty" doc:"For the AI's turns: why it answered so, as in the chat frame."`
+}
+
 // History is a conversation.
 type History struct {
-	History []session.Turn `json:"history"`
+	History []ConversationMessage `json:"history"`
 }
 
 func pointOf(p memory.Point, score *float64) MemoryPoint {
@@ -132,38 +144,56 @@ func pointOf(p memory.Point, score *float64) MemoryPoint {
 	return MemoryPoint{ID: p.ID, PageContent: p.Content, Metadata: md, Score: score, Vector: v}
 }
 
+// recall searches each collection within the caller's reach: their own
+// episodic memory, the declarative spaces they may read, procedural memory.
+func (s *Server) recall(ctx context.Context, in RecallRequest) (*struct{ Body RecallResult }, error) {
+	id := identity(ctx)
+	emb := s.deps.Providers.Embedder()
+	vecs, err := emb.Embed(ctx, []string{in.Text})
+	if err != nil {
+		return nil, huma.Error502BadGateway("the embedder failed: " + err.Error())
+	}
+	k := in.K
+	if k == 0 {
+		k = 100
+	}
+	out := RecallResult{Query: RecallQuery{Text: in.Text, Vector: vecs[0]}, Vectors: RecallVectors{Embedder: emb.Name()}}
+	for _, c := range []struct {
+		name string
+		dst  *[]MemoryPoint
+	}{{memory.Episodic, &out.Vectors.Collections.Episodic}, {memory.Declarative, &out.Vectors.Collections.Declarative}, {memory.Procedural, &out.Vectors.Collections.Procedural}} {
+		matches, err := s.deps.Scope.Recall(ctx, id, c.name, memory.Query{Vector: vecs[0], Embedder: emb.Name(), K: k, Metadata: in.Metadata})
+		if err != nil {
+			return nil, s.internal(ctx, "recall", err)
+		}
+		*c.dst = []MemoryPoint{}
+		for _, m := range matches {
+			score := m.Score
+			*c.dst = append(*c.dst, pointOf(m.Point, &score))
+		}
+	}
+	return &struct{ Body RecallResult }{out}, nil
+}
+
 func (s *Server) registerMemory() {
 	register(s, huma.Operation{
 		OperationID: "recallMemories", Method: http.MethodPost, Path: "/memory/recall",
 		Summary: "Recall memories", Description: "Searches your own episodic memory, the declarative spaces you may read and procedural memory.",
 		Tags: []string{"Memory"},
 	}, catNeed(policies.Memory, policies.Read), func(ctx context.Context, in *RecallInput) (*struct{ Body RecallResult }, error) {
-		id := identity(ctx)
-		emb := s.deps.Providers.Embedder()
-		vecs, err := emb.Embed(ctx, []string{in.Body.Text})
-		if err != nil {
-			return nil, huma.Error502BadGateway("the embedder failed: " + err.Error())
-		}
-		k := in.Body.K
-		if k == 0 {
-			k = 100
-		}
-		out := RecallResult{Query: RecallQuery{Text: in.Body.Text, Vector: vecs[0]}, Vectors: RecallVectors{Embedder: emb.Name()}}
-		for _, c := range []struct {
-			name string
-			dst  *[]MemoryPoint
-		}{{memory.Episodic, &out.Vectors.Collections.Episodic}, {memory.Declarative, &out.Vectors.Collections.Declarative}, {memory.Procedural, &out.Vectors.Collections.Procedural}} {
-			matches, err := s.deps.Scope.Recall(ctx, id, c.name, memory.Query{Vector: vecs[0], Embedder: emb.Name(), K: k, Metadata: in.Body.Metadata})
-			if err != nil {
-				return nil, s.internal(ctx, "recall", err)
-			}
-			*c.dst = []MemoryPoint{}
-			for _, m := range matches {
-				score := m.Score
-				*c.dst = append(*c.dst, pointOf(m.Point, &score))
-			}
-		}
-		return &struct{ Body RecallResult }{out}, nil
+		return s.recall(ctx, in.Body)
+	})
+	// The Cat 1.8 still serves the GET beside the POST (deprecated there),
+	// and it is the only recall the Cat's own TypeScript client offers.
+	register(s, huma.Operation{
+		OperationID: "recallMemoriesFromText", Method: http.MethodGet, Path: "/memory/recall",
+		Summary: "Recall memories (query string)", Description: "As POST /memory/recall, with text and k in the query string and no metadata filter; the Cat's older form, which its TypeScript client calls.",
+		Tags: []string{"Memory"},
+	}, catNeed(policies.Memory, policies.Read), func(ctx context.Context, in *struct {
+		Text string `query:"text" required:"true" minLength:"1" maxLength:"32000" doc:"What to recall memories about."`
+		K    int    `query:"k" minimum:"1" maximum:"1000" default:"100" doc:"How many memories per collection at most."`
+	}) (*struct{ Body RecallResult }, error) {
+		return s.recall(ctx, RecallRequest{Text: in.Text, K: in.K})
 	})
 
 	register(s, huma.Operation{
@@ -208,12 +238,17 @@ func (s *Server) registerMemory() {
 	wipe := func(ctx context.Context, collections []string, partition string) (*struct{ Body DeletedCount }, error) {
 		out := DeletedCount{Deleted: map[string]int{}}
 		for _, c := range collections {
-			if c == memory.Procedural {
-				continue // read-only through the API
-			}
 			parts, err := s.partitions(ctx, c, partition, policies.Delete)
 			if err != nil {
 				return nil, err
+			}
+			if c == memory.Procedural && len(parts) == 0 {
+				// As the Cat does, procedural memory is wiped with the others, for
+				// those the policy lets delete there (administrators by default).
+				if len(collections) > 1 {
+					continue
+				}
+				return nil, huma.Error403Forbidden("Permission denied: you may not delete procedural")
 			}
 			n, err := s.deps.Memory.DeleteWhere(ctx, c, parts, nil)
 			if err != nil {
@@ -225,7 +260,7 @@ func (s *Server) registerMemory() {
 	}
 	register(s, huma.Operation{
 		OperationID: "wipeCollections", Method: http.MethodDelete, Path: "/memory/collections",
-		Summary: "Delete memories", Description: "Deletes every point within your reach: your own episodic memory and the declarative spaces you may delete from. Procedural memory is read-only.",
+		Summary: "Delete memories", Description: "Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.",
 		Tags: []string{"Memory"},
 	}, catNeed(policies.Memory, policies.Delete), func(ctx context.Context, in *PartitionQuery) (*struct{ Body DeletedCount }, error) {
 		return wipe(ctx, memory.Collections(), in.Partition)
@@ -238,9 +273,6 @@ func (s *Server) registerMemory() {
 		CollectionPath
 		PartitionQuery
 	}) (*struct{ Body DeletedCount }, error) {
-		if in.Collection == memory.Procedural {
-			return nil, huma.Error403Forbidden("procedural memory is read-only through the API")
-		}
 		return wipe(ctx, []string{in.Collection}, in.Partition)
 	})
 
@@ -362,21 +394,22 @@ func (s *Server) registerMemory() {
 
 	register(s, huma.Operation{
 		OperationID: "deletePointsByMetadata", Method: http.MethodDelete, Path: "/memory/collections/{collection}/points",
-		Summary: "Delete memories by metadata", Description: "Deletes the points within your reach whose metadata has all the given values.",
+		Summary: "Delete memories by metadata", Description: "Deletes the points within your reach whose metadata has all the given values; with no body or {}, every point within your reach, as the Cat does.",
 		Tags: []string{"Memory"},
 	}, catNeed(policies.Memory, policies.Delete), func(ctx context.Context, in *struct {
 		CollectionPath
 		PartitionQuery
-		Body map[string]any
+		Body *map[string]any `doc:"Metadata values every deleted point has; none (the Cat's default {}) matches every point."`
 	}) (*struct{ Body DeletedCount }, error) {
-		if len(in.Body) == 0 {
-			return nil, huma.Error422UnprocessableEntity("give at least one metadata value; DELETE /memory/collections/{collection} deletes everything")
-		}
 		parts, err := s.partitions(ctx, in.Collection, in.Partition, policies.Delete)
 		if err != nil {
 			return nil, err
 		}
-		n, err := s.deps.Memory.DeleteWhere(ctx, in.Collection, parts, in.Body)
+		var filter map[string]any
+		if in.Body != nil {
+			filter = *in.Body
+		}
+		n, err := s.deps.Memory.DeleteWhere(ctx, in.Collection, parts, filter)
 		if err != nil {
 			return nil, s.internal(ctx, "delete memories", err)
 		}
@@ -395,7 +428,11 @@ func (s *Server) registerMemory() {
 		if err != nil {
 			return nil, s.internal(ctx, "read history", err)
 		}
-		return &struct{ Body History }{History{History: turns}}, nil
+		out := History{History: make([]ConversationMessage, 0, len(turns))}
+		for _, t := range turns {
+			out.History = append(out.History, ConversationMessage{Who: t.Who, UserID: uid, Text: t.Text, Message: t.Text, When: t.When, Why: t.Why})
+		}
+		return &struct{ Body History }{out}, nil
 	})
 
 	register(s, huma.Operation{
@@ -437,7 +474,9 @@ func (s *Server) onePartition(ctx context.Context, collection, named string, act
 	part := named
 	switch {
 	case collection == memory.Procedural:
-		if action != policies.Read && action != policies.List {
+		// Plugins write procedural memory; through the API it is read and,
+		// for those the policy lets (as the Cat lets MEMORY DELETE), deleted.
+		if action == policies.Write || action == policies.Edit {
 			return "", huma.Error403Forbidden("procedural memory is read-only through the API")
 		}
 		part = ""

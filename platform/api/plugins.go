@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -13,24 +14,112 @@ import (
 	"github.com/grin-ai/grin/wasmhooks"
 )
 
+// PluginInfo is a plugin as the Cat 1.8 lists it: its manifest with the
+// Cat's defaults for what the manifest leaves out, whether it is active,
+// and its hooks, tools, forms and endpoints; then grin's own fields.
+type PluginInfo struct {
+	ID             string               `json:"id"`
+	Name           string               `json:"name"`
+	Description    string               `json:"description"`
+	AuthorName     string               `json:"author_name"`
+	AuthorURL      string               `json:"author_url"`
+	PluginURL      string               `json:"plugin_url"`
+	Tags           string               `json:"tags"`
+	Thumb          string               `json:"thumb"`
+	Version        string               `json:"version"`
+	MinCatVersion  string               `json:"min_cat_version"`
+	MaxCatVersion  string               `json:"max_cat_version"`
+	Active         bool                 `json:"active"`
+	Hooks          []wasmhooks.HookSpec `json:"hooks"`
+	Tools          []PluginPart         `json:"tools" doc:"Always empty: grin plugins have hooks only."`
+	Forms          []PluginPart         `json:"forms" doc:"Always empty: grin plugins have hooks only."`
+	Endpoints      []PluginEndpoint     `json:"endpoints" doc:"Always empty: grin plugins have hooks only."`
+	SettingsSchema map[string]any       `json:"settings_schema,omitempty"`
+	Settings       map[string]any       `json:"settings"`
+	Isolation      wasmhooks.Isolation  `json:"isolation,omitempty"`
+	TimeoutMS      int                  `json:"timeout_ms,omitempty"`
+	Forced         wasmhooks.Isolation  `json:"forced_isolation,omitempty"`
+	DisabledReason string               `json:"disabled_reason,omitempty" doc:"Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not."`
+}
+
+// PluginPart names a tool or form of a plugin.
+type PluginPart struct {
+	Name string `json:"name"`
+}
+
+// PluginEndpoint names an endpoint of a plugin.
+type PluginEndpoint struct {
+	Name string   `json:"name"`
+	Tags []string `json:"tags"`
+}
+
+// pluginInfo fills in the Cat's defaults (its Plugin._load_manifest).
+func pluginInfo(p wasmhooks.Installed) PluginInfo {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	hooks := p.Hooks
+	if hooks == nil {
+		hooks = []wasmhooks.HookSpec{}
+	}
+	settings := p.Settings
+	if settings == nil {
+		settings = map[string]any{}
+	}
+	return PluginInfo{
+		ID: p.ID, Name: p.Name, Version: or(p.Version, "0.0.1"),
+		Description: or(p.Description, "Description not found for this plugin."),
+		AuthorName:  or(p.AuthorName, "Unknown author"),
+		AuthorURL:   p.AuthorURL, PluginURL: p.PluginURL, Tags: or(p.Tags, "unknown"), Thumb: p.Thumb,
+		MinCatVersion: p.MinCatVersion, MaxCatVersion: p.MaxCatVersion,
+		Active: p.Enabled, Hooks: hooks, Tools: []PluginPart{}, Forms: []PluginPart{}, Endpoints: []PluginEndpoint{},
+		SettingsSchema: p.SettingsSchema, Settings: settings, Isolation: p.Isolation, TimeoutMS: p.TimeoutMS,
+		Forced: p.Forced, DisabledReason: p.DisabledReason,
+	}
+}
+
+// matches reports whether a plugin answers a Cat plugin search: the query,
+// lower-cased, within its fields' text.
+func (p PluginInfo) matches(query string) bool {
+	text := []string{p.ID, p.Name, p.Description, p.AuthorName, p.AuthorURL, p.PluginURL, p.Tags, p.Version}
+	for _, h := range p.Hooks {
+		text = append(text, h.Name)
+	}
+	return strings.Contains(strings.ToLower(strings.Join(text, " ")), strings.ToLower(query))
+}
+
+// PluginFilters echoes a plugin search.
+type PluginFilters struct {
+	Query *string `json:"query" doc:"The search, or null."`
+}
+
 // PluginList is the Cat's answer of GET /plugins.
 type PluginList struct {
-	Filters   map[string]any        `json:"filters"`
-	Installed []wasmhooks.Installed `json:"installed"`
-	Registry  []any                 `json:"registry" doc:"Always empty: grin installs plugins by upload."`
+	Filters   PluginFilters `json:"filters"`
+	Installed []PluginInfo  `json:"installed"`
+	Registry  []PluginInfo  `json:"registry" doc:"Always empty: grin has no plugin registry; plugins are installed by upload."`
 }
 
 // PluginUploaded confirms an installation.
 type PluginUploaded struct {
-	Filename string              `json:"filename"`
-	Info     string              `json:"info"`
-	Plugin   wasmhooks.Installed `json:"plugin"`
+	Filename    string     `json:"filename"`
+	ContentType string     `json:"content_type" doc:"The upload's declared type."`
+	Info        string     `json:"info"`
+	Plugin      PluginInfo `json:"plugin"`
 }
 
 // PluginToggled confirms a toggle.
 type PluginToggled struct {
-	Info   string              `json:"info"`
-	Plugin wasmhooks.Installed `json:"plugin"`
+	Info   string     `json:"info"`
+	Plugin PluginInfo `json:"plugin"`
+}
+
+// RegistryInstall is the Cat's body of POST /plugins/upload/registry.
+type RegistryInstall struct {
+	URL string `json:"url" maxLength:"4096" doc:"The plugin's address in the Cat's registry."`
 }
 
 // PluginSettingsList lists every plugin's settings.
@@ -38,9 +127,12 @@ type PluginSettingsList struct {
 	Settings []PluginSetting `json:"settings"`
 }
 
-// PluginDetail is one plugin, Cat-shaped.
+// PluginDetail is one plugin: its fields at the top, as the Cat's
+// TypeScript client reads them, and under "data", as the Cat 1.8 sends
+// them.
 type PluginDetail struct {
-	Data wasmhooks.Installed `json:"data"`
+	PluginInfo
+	Data PluginInfo `json:"data"`
 }
 
 // PluginDeleted confirms an uninstallation.
@@ -77,8 +169,19 @@ func (s *Server) registerPlugins() {
 	register(s, huma.Operation{
 		OperationID: "listPlugins", Method: http.MethodGet, Path: "/plugins",
 		Summary: "Installed plugins", Tags: []string{"Plugins"},
-	}, catNeed(policies.Plugins, policies.List), func(ctx context.Context, _ *struct{}) (*struct{ Body PluginList }, error) {
-		return &struct{ Body PluginList }{PluginList{Filters: map[string]any{}, Installed: s.deps.Plugins.List(), Registry: []any{}}}, nil
+	}, catNeed(policies.Plugins, policies.List), func(ctx context.Context, in *struct {
+		Query string `query:"query" maxLength:"256" doc:"Only plugins whose fields contain this (any case)."`
+	}) (*struct{ Body PluginList }, error) {
+		out := PluginList{Installed: []PluginInfo{}, Registry: []PluginInfo{}}
+		if in.Query != "" {
+			out.Filters.Query = &in.Query
+		}
+		for _, p := range s.deps.Plugins.List() {
+			if info := pluginInfo(p); info.matches(in.Query) {
+				out.Installed = append(out.Installed, info)
+			}
+		}
+		return &struct{ Body PluginList }{out}, nil
 	})
 
 	register(s, huma.Operation{
@@ -105,8 +208,18 @@ func (s *Server) registerPlugins() {
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
-		return &struct{ Body PluginUploaded }{PluginUploaded{Filename: f.Filename, Plugin: p,
+		return &struct{ Body PluginUploaded }{PluginUploaded{Filename: f.Filename, ContentType: f.ContentType, Plugin: pluginInfo(p),
 			Info: fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)}}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "installPluginFromRegistry", Method: http.MethodPost, Path: "/plugins/upload/registry",
+		Summary:     "Install a plugin from the Cat's registry",
+		Description: "grin has no plugin registry (the Cat's holds Python plugins, which grin cannot run): this always answers 501 and says so. Upload a WebAssembly plugin with POST /plugins/upload.",
+		Tags:        []string{"Plugins"}, Errors: []int{http.StatusNotImplemented},
+	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *struct{ Body RegistryInstall }) (*struct{ Body PluginUploaded }, error) {
+		return nil, huma.NewError(http.StatusNotImplemented, "grin has no plugin registry configured, so it cannot install "+in.Body.URL+
+			"; the Cat's registry holds Python plugins, which grin cannot run: upload a WebAssembly plugin's archive with POST /plugins/upload")
 	})
 
 	register(s, huma.Operation{
@@ -121,7 +234,7 @@ func (s *Server) registerPlugins() {
 		if p.Enabled {
 			state = "activated"
 		}
-		return &struct{ Body PluginToggled }{PluginToggled{Info: fmt.Sprintf("Plugin %s %s", p.ID, state), Plugin: p}}, nil
+		return &struct{ Body PluginToggled }{PluginToggled{Info: fmt.Sprintf("Plugin %s %s", p.ID, state), Plugin: pluginInfo(p)}}, nil
 	})
 
 	register(s, huma.Operation{
@@ -169,7 +282,8 @@ func (s *Server) registerPlugins() {
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
-		return &struct{ Body PluginDetail }{PluginDetail{Data: p}}, nil
+		info := pluginInfo(p)
+		return &struct{ Body PluginDetail }{PluginDetail{PluginInfo: info, Data: info}}, nil
 	})
 
 	register(s, huma.Operation{

@@ -48,13 +48,15 @@ type Deps struct {
 	AuthHandlers *settings.Registry[auth.Handler]
 	Models       *settings.Registry[llm.Model]
 	Embedders    *settings.Registry[llm.Embedder]
-	Cat          *chat.Cat
-	Sessions     *session.Registry
-	Memory       memory.Store
-	Scope        *memory.Scope
-	Providers    *llm.Current
-	Ingester     *rabbithole.Ingester
-	Plugins      *wasmhooks.Manager
+	// Documents are the Cat's free settings (/settings).
+	Documents *settings.Documents
+	Cat       *chat.Cat
+	Sessions  *session.Registry
+	Memory    memory.Store
+	Scope     *memory.Scope
+	Providers *llm.Current
+	Ingester  *rabbithole.Ingester
+	Plugins   *wasmhooks.Manager
 	// BaseContext outlives requests: background work (ingestion) runs in it.
 	BaseContext context.Context
 	// AllowedOrigins are the browser origins (host patterns) that may open
@@ -98,6 +100,7 @@ func New(d Deps) *Server {
 	s.registerWebSocket()
 	s.registerMemory()
 	s.registerProviders()
+	s.registerDocuments()
 	s.registerRabbithole()
 	s.registerPlugins()
 	s.registerDocs()

@@ -249,7 +249,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	srv := api.New(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,
 		AuthHandlers: handlerSettings, Models: models, Embedders: embedders,
-		Cat: cat, Sessions: sessions, Memory: mem, Scope: scope, Providers: providers,
+		Documents: settings.NewDocuments(db),
+		Cat:       cat, Sessions: sessions, Memory: mem, Scope: scope, Providers: providers,
 		Ingester: ingester, BaseContext: ctx, Plugins: plugins,
 		AllowedOrigins: cfg.AllowedOrigins, Insecure: cfg.Insecure,
 		TrustedProxies: cfg.Login.TrustedProxies,

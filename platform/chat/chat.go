@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -101,14 +102,42 @@ type MemoryWhy struct {
 	Procedural  []Document `json:"procedural"`
 }
 
-// ModelInteraction records one call of a model.
+// ModelInteraction records one call of a model, in the Cat 1.8's shape
+// (LLMModelInteraction and EmbedderModelInteraction in one): the prompt as
+// one string, the reply the LLM's text or the embedder's vector. Token
+// counts are estimates (CountTokens): grin's providers do not all report
+// usage, and the Cat counts with tiktoken, which needs its tables.
 type ModelInteraction struct {
-	ModelType string   `json:"model_type"`
-	Source    string   `json:"source"`
-	Prompt    []string `json:"prompt"`
-	Reply     string   `json:"reply"`
-	StartedAt float64  `json:"started_at"`
-	EndedAt   float64  `json:"ended_at"`
+	ModelType    string  `json:"model_type" enum:"llm,embedder"`
+	Source       string  `json:"source" doc:"\"agent\" for the reply's LLM call, \"recall\" for the embedding of the query."`
+	Prompt       string  `json:"prompt" doc:"The prompt as the model got it; the messages of a chat prompt one per line, as System:, Human: or AI:."`
+	Reply        any     `json:"reply" doc:"The LLM's text, or the embedder's vector."`
+	InputTokens  int     `json:"input_tokens" doc:"Estimated."`
+	OutputTokens int     `json:"output_tokens" doc:"Estimated; 0 for an embedder."`
+	StartedAt    float64 `json:"started_at" doc:"Unix seconds."`
+	EndedAt      float64 `json:"ended_at" doc:"Unix seconds."`
+}
+
+// CountTokens estimates how many tokens a model reads in text: one per
+// word and one per punctuation mark, which is close to what the Cat's
+// tiktoken count gives English text.
+func CountTokens(text string) int {
+	n, inWord := 0, false
+	for _, r := range text {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if !inWord {
+				n++
+			}
+			inWord = true
+		case unicode.IsSpace(r):
+			inWord = false
+		default:
+			n++
+			inWord = false
+		}
+	}
+	return n
 }
 
 // AgentOutput is the Cat's agent output.
@@ -127,13 +156,18 @@ type Why struct {
 	AgentOutput       AgentOutput        `json:"agent_output"`
 }
 
-// Reply is the Cat's chat frame.
+// Reply is the Cat 1.8's CatMessage: the final chat frame and the answer
+// of POST /message. content and message are the Cat's computed copies of
+// text, kept because its clients still read them.
 type Reply struct {
-	Type    string `json:"type" enum:"chat"`
-	UserID  string `json:"user_id"`
-	Text    string `json:"text"`
-	Content string `json:"content"`
-	Why     Why    `json:"why"`
+	Type    string  `json:"type" enum:"chat"`
+	Who     string  `json:"who" enum:"AI"`
+	UserID  string  `json:"user_id"`
+	Text    string  `json:"text"`
+	Content string  `json:"content" doc:"A copy of text (the Cat's deprecated name)."`
+	Message string  `json:"message" doc:"A copy of text (the Cat's deprecated name)."`
+	When    float64 `json:"when" doc:"Unix seconds."`
+	Why     Why     `json:"why"`
 }
 
 // TokenFrame is a streamed piece of a reply.
@@ -231,7 +265,7 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 	}
 
 	why := Why{Input: msg.Text, IntermediateSteps: []any{}, ModelInteractions: []ModelInteraction{}}
-	why.Memory, err = t.recall(ctx, msg.Text)
+	why.Memory, err = t.recall(ctx, msg.Text, &why)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -268,10 +302,8 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 		return Reply{}, err
 	}
 	req := t.prompt(fillPrompt(prefix+suffix, input), msg.Text, why.Memory)
-	mi := ModelInteraction{ModelType: "llm", Source: "agent", StartedAt: memory.Now()}
-	for _, m := range req.Messages {
-		mi.Prompt = append(mi.Prompt, m.Role+": "+m.Content)
-	}
+	mi := ModelInteraction{ModelType: "llm", Source: "agent", Prompt: promptText(req), StartedAt: memory.Now()}
+	mi.InputTokens = CountTokens(mi.Prompt)
 	reply, err := t.model.Generate(ctx, req, func(tok string) error {
 		c.sessions.Send(t.id.ID, TokenFrame{Type: "chat_token", Content: tok})
 		return nil
@@ -279,7 +311,7 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 	if err != nil {
 		return Reply{}, fmt.Errorf("generate a reply: %w", err)
 	}
-	mi.Reply = reply
+	mi.Reply, mi.OutputTokens = reply, CountTokens(reply)
 	mi.EndedAt = memory.Now()
 	why.ModelInteractions = append(why.ModelInteractions, mi)
 	why.AgentOutput = AgentOutput{Output: reply, IntermediateSteps: []any{}}
@@ -294,17 +326,31 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 // reply.
 func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (Reply, error) {
 	c := t.cat
-	reply := Reply{Type: "chat", UserID: t.id.ID, Text: text, Content: text, Why: why}
+	// Lists are lists, never null, however the turn ended (fast_reply).
+	why.IntermediateSteps = orEmpty(why.IntermediateSteps)
+	why.ModelInteractions = orEmpty(why.ModelInteractions)
+	why.AgentOutput.IntermediateSteps = orEmpty(why.AgentOutput.IntermediateSteps)
+	why.Memory.Episodic, why.Memory.Declarative = orEmpty(why.Memory.Episodic), orEmpty(why.Memory.Declarative)
+	why.Memory.Procedural = orEmpty(why.Memory.Procedural)
+	now := memory.Now()
+	reply := Reply{Type: "chat", Who: session.AI, UserID: t.id.ID, Text: text, Content: text, Message: text, When: now, Why: why}
 	reply, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatSendsMessage, t.caller, reply)
 	if err != nil {
 		return Reply{}, err
 	}
 	// Whatever a plugin did, the reply goes to the user who asked.
-	reply.Type, reply.UserID = "chat", t.id.ID
-	if reply.Content == "" {
-		reply.Content = reply.Text
+	reply.Type, reply.Who, reply.UserID = "chat", session.AI, t.id.ID
+	// A plugin that wrote one of the Cat's deprecated names wrote the text,
+	// as in the Cat, where content and message are views of text.
+	if reply.Text == text {
+		switch {
+		case reply.Content != text:
+			reply.Text = reply.Content
+		case reply.Message != text:
+			reply.Text = reply.Message
+		}
 	}
-	now := memory.Now()
+	reply.Content, reply.Message = reply.Text, reply.Text
 	if err := c.sessions.Record(ctx, t.s,
 		session.Turn{Who: session.Human, Text: msg.Text, When: now},
 		session.Turn{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(reply.Why)},
@@ -316,17 +362,20 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 
 // recall embeds the query and recalls from each collection within the
 // caller's reach, each recall config passing through its hook.
-func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
+func (t *turn) recall(ctx context.Context, text string, w *Why) (MemoryWhy, error) {
 	c := t.cat
 	why := MemoryWhy{Episodic: []Document{}, Declarative: []Document{}, Procedural: []Document{}}
 	query, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.CatRecallQuery, t.caller, text)
 	if err != nil {
 		return why, err
 	}
+	started := memory.Now()
 	vecs, err := t.embedder.Embed(ctx, []string{query})
 	if err != nil {
 		return why, fmt.Errorf("embed the message: %w", err)
 	}
+	w.ModelInteractions = append(w.ModelInteractions, ModelInteraction{ModelType: "embedder", Source: "recall",
+		Prompt: query, Reply: vecs[0], InputTokens: CountTokens(query), StartedAt: started, EndedAt: memory.Now()})
 	if err := t.hook(ctx, hooks.BeforeCatRecallsMemories, nil); err != nil {
 		return why, err
 	}
@@ -381,6 +430,30 @@ type RecallConfig struct {
 	K         int            `json:"k"`
 	Threshold float64        `json:"threshold"`
 	Metadata  map[string]any `json:"metadata"`
+}
+
+// orEmpty is s, or an empty slice for nil, so it encodes as [] as the Cat's
+// lists do.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// promptText writes a chat prompt as the Cat records it: one message a
+// line, each after its speaker (langchain's buffer string).
+func promptText(req llm.Request) string {
+	speaker := map[string]string{llm.RoleSystem: "System", llm.RoleUser: "Human", llm.RoleAssistant: "AI"}
+	lines := make([]string, 0, len(req.Messages))
+	for _, m := range req.Messages {
+		who := speaker[m.Role]
+		if who == "" {
+			who = m.Role
+		}
+		lines = append(lines, who+": "+m.Content)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // agentInput is the Cat's agent input: the recalled memories as the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -23,6 +24,24 @@ const (
 	ConfigEmbedderDefault          = "EmbedderDefaultConfig"
 	ConfigEmbedderOpenAI           = "EmbedderOpenAIConfig"
 	ConfigEmbedderOpenAICompatible = "EmbedderOpenAICompatibleConfig"
+
+	// The Cat's names of configurations grin serves under another name:
+	// its OpenAI chat models, and its default embedder (a hashing
+	// vectorizer, as grin's offline one).
+	ConfigLLMOpenAIChat = "LLMOpenAIChatConfig"
+	ConfigEmbedderDumb  = "EmbedderDumbConfig"
+)
+
+// The Cat's field names (its pydantic config classes, core 1.8) for
+// grin's. A write may use either; reads show both.
+var (
+	catOpenAIFields           = map[string]string{"openai_api_key": "api_key", "model_name": "model"}
+	catOpenAICompatibleFields = map[string]string{"url": "base_url", "model_name": "model"}
+	catEmbedderOpenAIFields   = map[string]string{"openai_api_key": "api_key"}
+	catEmbedderCompatFields   = map[string]string{"url": "base_url"}
+	// Tuning knobs of the Cat's providers grin does not pass on.
+	catLLMUnused    = []string{"streaming"}
+	catOllamaUnused = []string{"streaming", "num_ctx", "repeat_last_n", "repeat_penalty"}
 )
 
 // Bounds of the hashing embedder's dimensions: fewer buckets make
@@ -84,6 +103,8 @@ func ModelFactories(logger *slog.Logger) []settings.Factory[Model] {
 			"max_tokens":  maxTokensProperty(),
 		})
 
+	openAIChat := objectSchema(ConfigLLMOpenAIChat, "OpenAI ChatGPT", "OpenAI's chat models (the Cat's name; the same as LLMOpenAIConfig).", []string{"api_key"}, openAI["properties"].(map[string]any))
+
 	return []settings.Factory[Model]{
 		{
 			Name:     ConfigLLMDefault,
@@ -102,18 +123,31 @@ func ModelFactories(logger *slog.Logger) []settings.Factory[Model] {
 			Schema:   openAI,
 			Defaults: defaultsJSON(map[string]any{"api_key": "", "model": DefaultOpenAIModel, "base_url": DefaultOpenAIBaseURL}),
 			Build:    chat(openAI, OpenAIConfig{BaseURL: DefaultOpenAIBaseURL, Model: DefaultOpenAIModel}, true),
+			Aliases:  catOpenAIFields,
+			Unused:   catLLMUnused,
 		},
 		{
 			Name:     ConfigLLMOpenAICompatible,
 			Schema:   compatible,
 			Defaults: defaultsJSON(map[string]any{"base_url": "", "model": "", "api_key": ""}),
 			Build:    chat(compatible, OpenAIConfig{}, false),
+			Aliases:  catOpenAICompatibleFields,
+			Unused:   catLLMUnused,
 		},
 		{
 			Name:     ConfigLLMOllama,
 			Schema:   ollama,
 			Defaults: defaultsJSON(map[string]any{"base_url": DefaultOllamaBaseURL, "model": ""}),
-			Build:    chat(ollama, OpenAIConfig{BaseURL: DefaultOllamaBaseURL}, false),
+			Build:    ollamaBuild(chat(ollama, OpenAIConfig{BaseURL: DefaultOllamaBaseURL}, false)),
+			Unused:   catOllamaUnused,
+		},
+		{
+			Name:     ConfigLLMOpenAIChat,
+			Schema:   openAIChat,
+			Defaults: defaultsJSON(map[string]any{"api_key": "", "model": DefaultOpenAIModel, "base_url": DefaultOpenAIBaseURL}),
+			Build:    chat(openAIChat, OpenAIConfig{BaseURL: DefaultOpenAIBaseURL, Model: DefaultOpenAIModel}, true),
+			Aliases:  catOpenAIFields,
+			Unused:   catLLMUnused,
 		},
 	}
 }
@@ -166,6 +200,9 @@ func EmbedderFactories(logger *slog.Logger) []settings.Factory[Embedder] {
 			"api_key":  apiKeyProperty("Sent as a bearer token, if the server wants one."),
 		})
 
+	dumb := objectSchema(ConfigEmbedderDumb, "Dumb Embedder",
+		"The Cat's default embedder, a lexical hashing vectorizer: grin's offline embedder with its default dimensions.", nil, nil)
+
 	return []settings.Factory[Embedder]{
 		{
 			Name:     ConfigEmbedderDefault,
@@ -189,13 +226,46 @@ func EmbedderFactories(logger *slog.Logger) []settings.Factory[Embedder] {
 			Schema:   openAI,
 			Defaults: defaultsJSON(map[string]any{"api_key": "", "model": DefaultOpenAIEmbedderModel, "base_url": DefaultOpenAIBaseURL}),
 			Build:    remote(openAI, OpenAIEmbedderConfig{BaseURL: DefaultOpenAIBaseURL, Model: DefaultOpenAIEmbedderModel}, true),
+			Aliases:  catEmbedderOpenAIFields,
 		},
 		{
 			Name:     ConfigEmbedderOpenAICompatible,
 			Schema:   compatible,
 			Defaults: defaultsJSON(map[string]any{"base_url": "", "model": "", "api_key": ""}),
 			Build:    remote(compatible, OpenAIEmbedderConfig{}, false),
+			Aliases:  catEmbedderCompatFields,
 		},
+		{
+			Name:     ConfigEmbedderDumb,
+			Schema:   dumb,
+			Defaults: json.RawMessage(`{}`),
+			Build: func(_ context.Context, raw json.RawMessage) (Embedder, error) {
+				var none struct{}
+				if err := decodeSettings(raw, dumb, &none); err != nil {
+					return nil, err
+				}
+				return NewHashing(DefaultHashingDimensions), nil
+			},
+		},
+	}
+}
+
+// ollamaBuild lets a base_url without a path name Ollama's server, as the
+// Cat's LLMOllamaConfig does (http://ollama:11434): grin speaks Ollama's
+// OpenAI-compatible API, under /v1.
+func ollamaBuild(build func(context.Context, json.RawMessage) (Model, error)) func(context.Context, json.RawMessage) (Model, error) {
+	return func(ctx context.Context, raw json.RawMessage) (Model, error) {
+		var m map[string]any
+		if json.Unmarshal(raw, &m) == nil {
+			if s, ok := m["base_url"].(string); ok {
+				if u, err := url.Parse(s); err == nil && u.Host != "" && strings.Trim(u.Path, "/") == "" {
+					u.Path = "/v1"
+					m["base_url"] = u.String()
+					raw, _ = json.Marshal(m)
+				}
+			}
+		}
+		return build(ctx, raw)
 	}
 }
 

@@ -35,11 +35,11 @@ func findFactory[T any](t *testing.T, fs []settings.Factory[T], name string) set
 
 func TestFactoriesAreTheCatsConfigurations(t *testing.T) {
 	models := llm.ModelFactories(nil)
-	if got, want := factoryNames(models), []string{"LLMDefaultConfig", "LLMOpenAIConfig", "LLMOpenAICompatibleConfig", "LLMOllamaConfig"}; !slices.Equal(got, want) {
+	if got, want := factoryNames(models), []string{"LLMDefaultConfig", "LLMOpenAIConfig", "LLMOpenAICompatibleConfig", "LLMOllamaConfig", "LLMOpenAIChatConfig"}; !slices.Equal(got, want) {
 		t.Errorf("model configurations = %v, want %v (the offline default first)", got, want)
 	}
 	embedders := llm.EmbedderFactories(nil)
-	if got, want := factoryNames(embedders), []string{"EmbedderDefaultConfig", "EmbedderOpenAIConfig", "EmbedderOpenAICompatibleConfig"}; !slices.Equal(got, want) {
+	if got, want := factoryNames(embedders), []string{"EmbedderDefaultConfig", "EmbedderOpenAIConfig", "EmbedderOpenAICompatibleConfig", "EmbedderDumbConfig"}; !slices.Equal(got, want) {
 		t.Errorf("embedder configurations = %v, want %v (the offline default first)", got, want)
 	}
 
@@ -60,6 +60,8 @@ func TestFactoriesAreTheCatsConfigurations(t *testing.T) {
 		"LLMOpenAIConfig":                {"api_key"},
 		"LLMOpenAICompatibleConfig":      {"base_url", "model"},
 		"LLMOllamaConfig":                {"model"},
+		"LLMOpenAIChatConfig":            {"api_key"},
+		"EmbedderDumbConfig":             {},
 		"EmbedderDefaultConfig":          {},
 		"EmbedderOpenAIConfig":           {"api_key"},
 		"EmbedderOpenAICompatibleConfig": {"base_url", "model"},

@@ -44,6 +44,15 @@ type Factory[T any] struct {
 	// Build validates the settings and returns a ready component. It may
 	// reach the outside world and should fail when that fails.
 	Build func(ctx context.Context, settings json.RawMessage) (T, error)
+	// Aliases maps the Cat's names of fields to this configuration's
+	// ("openai_api_key" → "api_key"): a write may use either name (both
+	// only with one value), reads show both, so the Cat's clients read and
+	// write the fields they know.
+	Aliases map[string]string
+	// Unused names fields of the Cat's configuration that this one has no
+	// use for (tuning knobs of the Cat's providers): a write may send
+	// them, and they are dropped.
+	Unused []string
 }
 
 // Setting is one configuration as clients see it, secrets masked.
@@ -91,7 +100,7 @@ func (r *Registry[T]) List(ctx context.Context) ([]Setting, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		out = append(out, Setting{Name: f.Name, Value: mask(v, f.Schema), Schema: f.Schema})
+		out = append(out, Setting{Name: f.Name, Value: f.view(v), Schema: f.Schema})
 	}
 	sel, err := r.selected(ctx)
 	return out, sel, err
@@ -107,7 +116,7 @@ func (r *Registry[T]) Get(ctx context.Context, name string) (Setting, error) {
 	if err != nil {
 		return Setting{}, err
 	}
-	return Setting{Name: f.Name, Value: mask(v, f.Schema), Schema: f.Schema}, nil
+	return Setting{Name: f.Name, Value: f.view(v), Schema: f.Schema}, nil
 }
 
 // Put validates and saves a configuration's settings, selects it and puts
@@ -122,6 +131,10 @@ func (r *Registry[T]) Put(ctx context.Context, name string, value json.RawMessag
 	old, err := r.stored(ctx, f)
 	if err != nil {
 		return Setting{}, err
+	}
+	value, err = f.normalize(value)
+	if err != nil {
+		return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
 	}
 	value, err = keepSecrets(value, old, f.Schema)
 	if err != nil {
@@ -142,7 +155,7 @@ func (r *Registry[T]) Put(ctx context.Context, name string, value json.RawMessag
 		return Setting{}, err
 	}
 	r.apply(c)
-	return Setting{Name: name, Value: mask(value, f.Schema), Schema: f.Schema}, nil
+	return Setting{Name: name, Value: f.view(value), Schema: f.Schema}, nil
 }
 
 // Restore puts the saved selection in force, at start.
@@ -232,6 +245,63 @@ func secretFields(schema map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// normalize rewrites the Cat's field names of a written document to this
+// configuration's and drops the Cat's fields it does not use.
+func (f Factory[T]) normalize(v json.RawMessage) (json.RawMessage, error) {
+	if len(f.Aliases) == 0 && len(f.Unused) == 0 {
+		return v, nil
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, errors.New("settings must be a JSON object")
+	}
+	cats := make([]string, 0, len(f.Aliases))
+	for cat := range f.Aliases {
+		cats = append(cats, cat)
+	}
+	sort.Strings(cats)
+	for _, cat := range cats {
+		own := f.Aliases[cat]
+		cv, ok := m[cat]
+		if !ok {
+			continue
+		}
+		if ov, both := m[own]; both && fmt.Sprint(ov) != fmt.Sprint(cv) {
+			return nil, fmt.Errorf("%s and %s name the same setting (the Cat's name and grin's) but have different values; give one", cat, own)
+		}
+		m[own] = cv
+		delete(m, cat)
+	}
+	for _, k := range f.Unused {
+		delete(m, k)
+	}
+	return json.Marshal(m)
+}
+
+// view is a stored document as reads show it: secrets masked, and each
+// aliased field under the Cat's name too.
+func (f Factory[T]) view(v json.RawMessage) json.RawMessage {
+	v = mask(v, f.Schema)
+	if len(f.Aliases) == 0 {
+		return v
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	if dec.Decode(&m) != nil || m == nil {
+		return v
+	}
+	for cat, own := range f.Aliases {
+		if ov, ok := m[own]; ok {
+			m[cat] = ov
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
 }
 
 // mask replaces set secrets with Masked.
