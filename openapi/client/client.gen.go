@@ -608,11 +608,14 @@ type PluginDeleted struct {
 
 // PluginDetail defines model for PluginDetail.
 type PluginDetail struct {
-	Active      bool       `json:"active"`
-	AuthorName  string     `json:"author_name"`
-	AuthorUrl   string     `json:"author_url"`
-	Data        PluginInfo `json:"data"`
-	Description string     `json:"description"`
+	Active     bool   `json:"active"`
+	AuthorName string `json:"author_name"`
+	AuthorUrl  string `json:"author_url"`
+
+	// Capabilities Host capabilities the plugin asks for; each works only once the policy grants it (p, plugin:<id>, capability:<name>, use).
+	Capabilities *map[string]CapabilitySpec `json:"capabilities,omitempty"`
+	Data         PluginInfo                 `json:"data"`
+	Description  string                     `json:"description"`
 
 	// DisabledReason Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not.
 	DisabledReason *string `json:"disabled_reason,omitempty"`
@@ -655,10 +658,13 @@ type PluginFilters struct {
 
 // PluginInfo defines model for PluginInfo.
 type PluginInfo struct {
-	Active      bool   `json:"active"`
-	AuthorName  string `json:"author_name"`
-	AuthorUrl   string `json:"author_url"`
-	Description string `json:"description"`
+	Active     bool   `json:"active"`
+	AuthorName string `json:"author_name"`
+	AuthorUrl  string `json:"author_url"`
+
+	// Capabilities Host capabilities the plugin asks for; each works only once the policy grants it (p, plugin:<id>, capability:<name>, use).
+	Capabilities *map[string]CapabilitySpec `json:"capabilities,omitempty"`
+	Description  string                     `json:"description"`
 
 	// DisabledReason Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not.
 	DisabledReason *string `json:"disabled_reason,omitempty"`

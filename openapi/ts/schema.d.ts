@@ -1182,6 +1182,10 @@ export interface components {
             active: boolean;
             author_name: string;
             author_url: string;
+            /** @description Host capabilities the plugin asks for; each works only once the policy grants it (p, plugin:<id>, capability:<name>, use). */
+            capabilities?: {
+                [key: string]: components["schemas"]["CapabilitySpec"];
+            };
             data: components["schemas"]["PluginInfo"];
             description: string;
             /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
@@ -1224,6 +1228,10 @@ export interface components {
             active: boolean;
             author_name: string;
             author_url: string;
+            /** @description Host capabilities the plugin asks for; each works only once the policy grants it (p, plugin:<id>, capability:<name>, use). */
+            capabilities?: {
+                [key: string]: components["schemas"]["CapabilitySpec"];
+            };
             description: string;
             /** @description Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not. */
             disabled_reason?: string;

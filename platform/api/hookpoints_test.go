@@ -24,14 +24,25 @@ func TestAgentHooksChangeTheReply(t *testing.T) {
 	in.Do("POST", "/message", map[string]any{"text": "My cat is called Dinah"}, "user_id", "alice")
 	var f frame
 	in.Do("POST", "/message", map[string]any{"text": "What is my cat called?"}, "user_id", "alice").JSON(t, &f)
-	if len(f.Why.ModelInteractions) != 1 {
-		t.Fatalf("model interactions: %v", f.Why.ModelInteractions)
+	llmInteraction := func(f frame) map[string]any {
+		for _, mi := range f.Why.ModelInteractions {
+			if mi["model_type"] == "llm" {
+				return mi
+			}
+		}
+		return nil
 	}
-	prompt, _ := f.Why.ModelInteractions[0]["prompt"].([]any)
-	if len(prompt) == 0 {
-		t.Fatalf("no prompt in %v", f.Why.ModelInteractions[0])
+	mi := llmInteraction(f)
+	if mi == nil {
+		t.Fatalf("no model interaction of the LLM in %v", f.Why.ModelInteractions)
 	}
-	system, _ := prompt[0].(string)
+	// The Cat records the prompt as one text, a message a line after its
+	// speaker; the system prompt comes first.
+	system, _ := mi["prompt"].(string)
+	if !strings.HasPrefix(system, "System: ") {
+		t.Fatalf("the prompt does not start with the system message: %v", mi)
+	}
+	system, _, _ = strings.Cut(system, "\nHuman: ")
 	for _, want := range []string{
 		"# What you know", // agent_prompt_suffix changed the Cat's suffix
 		"Dinah",           // whose {episodic_memory} still holds the recalled memory
@@ -49,7 +60,7 @@ func TestAgentHooksChangeTheReply(t *testing.T) {
 		t.Fatalf("settings: %d %s", r.Status, r.Body)
 	}
 	in.Do("POST", "/message", map[string]any{"text": "And my dog?"}, "user_id", "alice").JSON(t, &f)
-	if f.Text != "Dinah, of course." || f.Why.AgentOutput["output"] != "Dinah, of course." || len(f.Why.ModelInteractions) != 0 {
+	if f.Text != "Dinah, of course." || f.Why.AgentOutput["output"] != "Dinah, of course." || llmInteraction(f) != nil {
 		t.Errorf("agent_fast_reply did not answer: text %q, agent output %v, model interactions %v", f.Text, f.Why.AgentOutput, f.Why.ModelInteractions)
 	}
 	var h struct {

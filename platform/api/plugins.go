@@ -40,6 +40,9 @@ type PluginInfo struct {
 	TimeoutMS      int                  `json:"timeout_ms,omitempty"`
 	Forced         wasmhooks.Isolation  `json:"forced_isolation,omitempty"`
 	DisabledReason string               `json:"disabled_reason,omitempty" doc:"Why grin turned the plugin off by itself (its instances failed to start too many times in a row); absent when it did not."`
+	// Capabilities are what the plugin asks the host for; each works only
+	// where the policy grants it to plugin:<id>.
+	Capabilities map[string]wasmhooks.CapabilitySpec `json:"capabilities,omitempty" doc:"Host capabilities the plugin asks for; each works only once the policy grants it (p, plugin:<id>, capability:<name>, use)."`
 }
 
 // PluginPart names a tool or form of a plugin.
@@ -77,7 +80,7 @@ func pluginInfo(p wasmhooks.Installed) PluginInfo {
 		MinCatVersion: p.MinCatVersion, MaxCatVersion: p.MaxCatVersion,
 		Active: p.Enabled, Hooks: hooks, Tools: []PluginPart{}, Forms: []PluginPart{}, Endpoints: []PluginEndpoint{},
 		SettingsSchema: p.SettingsSchema, Settings: settings, Isolation: p.Isolation, TimeoutMS: p.TimeoutMS,
-		Forced: p.Forced, DisabledReason: p.DisabledReason,
+		Forced: p.Forced, DisabledReason: p.DisabledReason, Capabilities: p.Capabilities,
 	}
 }
 
