@@ -41,6 +41,10 @@ type HookSpec struct {
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
+// reservedIDs are paths under /plugins/ that GET answers itself, so a
+// plugin of that id could not be read at GET /plugins/{id}.
+var reservedIDs = []string{"hooks", "settings"}
+
 // Limits on a plugin archive.
 const (
 	MaxArchiveBytes = 64 << 20
@@ -56,6 +60,9 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 	var errs []string
 	if !idPattern.MatchString(m.ID) {
 		errs = append(errs, fmt.Sprintf("id %q must be 1–64 lower-case letters, digits, - or _", m.ID))
+	}
+	if slices.Contains(reservedIDs, m.ID) {
+		errs = append(errs, fmt.Sprintf("id %q is taken by the API (GET /plugins/%s): choose another", m.ID, m.ID))
 	}
 	if strings.TrimSpace(m.Name) == "" {
 		errs = append(errs, "name is required")

@@ -18,6 +18,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for HookPointStage.
+const (
+	HookPointStageChat      HookPointStage = "chat"
+	HookPointStageIngestion HookPointStage = "ingestion"
+)
+
+// Valid indicates whether the value is a known member of the HookPointStage enum.
+func (e HookPointStage) Valid() bool {
+	switch e {
+	case HookPointStageChat:
+		return true
+	case HookPointStageIngestion:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IsolationChoiceIsolation.
 const (
 	Empty   IsolationChoiceIsolation = ""
@@ -98,13 +116,13 @@ func (e PolicyCheckAction) Valid() bool {
 
 // Defines values for ReplyType.
 const (
-	Chat ReplyType = "chat"
+	ReplyTypeChat ReplyType = "chat"
 )
 
 // Valid indicates whether the value is a known member of the ReplyType enum.
 func (e ReplyType) Valid() bool {
 	switch e {
-	case Chat:
+	case ReplyTypeChat:
 		return true
 	default:
 		return false
@@ -307,6 +325,15 @@ type Documents struct {
 	Policy string `json:"policy"`
 }
 
+// Effect defines model for Effect.
+type Effect struct {
+	// Effect What changing it does.
+	Effect string `json:"effect"`
+
+	// Field The payload's field, as a JSON path; empty for the payload as a whole.
+	Field string `json:"field"`
+}
+
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
 	// Location Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id'
@@ -360,10 +387,64 @@ type HistoryDeleted struct {
 	Deleted bool `json:"deleted"`
 }
 
+// HookPoint defines model for HookPoint.
+type HookPoint struct {
+	// Cat What the Cheshire Cat does here, and where grin differs.
+	Cat string `json:"cat"`
+
+	// Effects What changing each field does.
+	Effects []Effect `json:"effects"`
+
+	// Example A payload as the pipeline passes it.
+	Example interface{} `json:"example"`
+
+	// Name The hook's name, as the manifest and the module's export (hook_<name>) spell it.
+	Name string `json:"name"`
+
+	// Output What the pipeline does with the hook's output.
+	Output string `json:"output"`
+
+	// Payload The JSON Schema of the payload, the hook's input and output; referenced types are under $defs.
+	Payload map[string]interface{} `json:"payload"`
+
+	// Reaches What the output can change; empty when it is ignored.
+	Reaches []string `json:"reaches"`
+
+	// Stage chat: a user's message; ingestion: an uploaded document.
+	Stage HookPointStage `json:"stage"`
+
+	// When When it runs, and what has happened by then.
+	When string `json:"when"`
+}
+
+// HookPointStage chat: a user's message; ingestion: an uploaded document.
+type HookPointStage string
+
 // HookSpec defines model for HookSpec.
 type HookSpec struct {
 	Name     string `json:"name"`
 	Priority int64  `json:"priority"`
+}
+
+// Ingestion defines model for Ingestion.
+type Ingestion struct {
+	// ChunksDone Chunks stored so far.
+	ChunksDone int64 `json:"chunks_done"`
+
+	// ChunksTotal Chunks to store; 0 while the document is still being read and split.
+	ChunksTotal int64 `json:"chunks_total"`
+
+	// Id Names the ingestion for DELETE /rabbithole/ingestions/{id}.
+	Id string `json:"id"`
+
+	// Source The file name or URL.
+	Source  string    `json:"source"`
+	Space   string    `json:"space"`
+	Started time.Time `json:"started"`
+
+	// UserId Whose upload it is.
+	UserId   string `json:"user_id"`
+	Username string `json:"username"`
 }
 
 // IngestionAccepted defines model for IngestionAccepted.
@@ -802,10 +883,10 @@ type UpdatePoliciesParams struct {
 
 // UploadFileMultipartBody defines parameters for UploadFile.
 type UploadFileMultipartBody struct {
-	// ChunkOverlap Tokens shared by neighbouring chunks (default 64).
+	// ChunkOverlap Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size).
 	ChunkOverlap *int64 `json:"chunk_overlap,omitempty"`
 
-	// ChunkSize Tokens per chunk (default 256).
+	// ChunkSize Tokens per chunk (default 256; at least 64 unless the operator says otherwise).
 	ChunkSize *int64 `json:"chunk_size,omitempty"`
 
 	// File The document: text, Markdown, HTML, PDF or JSON.
@@ -1312,6 +1393,13 @@ type ClientInterface interface {
 	// Corresponds with GET /plugins (the `ListPlugins` operationId).
 	ListPlugins(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListHookPoints The hook points
+	//
+	// Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+	//
+	// Corresponds with GET /plugins/hooks (the `ListHookPoints` operationId).
+	ListHookPoints(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SetPluginIsolationWithBody Force a plugin's isolation
 	//
 	// shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.
@@ -1413,7 +1501,7 @@ type ClientInterface interface {
 
 	// UpdatePoliciesWithBody Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 	//
 	// Requires policies edit.
 	//
@@ -1424,7 +1512,7 @@ type ClientInterface interface {
 
 	// UpdatePolicies Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 	//
 	// Requires policies edit.
 	//
@@ -1457,7 +1545,7 @@ type ClientInterface interface {
 
 	// UploadFileWithBody Read a document into declarative memory
 	//
-	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -1473,6 +1561,24 @@ type ClientInterface interface {
 	// Corresponds with GET /rabbithole/allowed-mimetypes (the `GetAllowedMimetypes` operationId).
 	GetAllowedMimetypes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListIngestions Documents being read
+	//
+	// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+	ListIngestions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelIngestion Stop reading a document
+	//
+	// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+	CancelIngestion(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UploadMemoryWithBody Import exported declarative memories
 	//
 	// Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -1486,7 +1592,7 @@ type ClientInterface interface {
 
 	// UploadURLWithBody Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -1497,7 +1603,7 @@ type ClientInterface interface {
 
 	// UploadURL Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -1517,6 +1623,8 @@ type ClientInterface interface {
 
 	// CreateUserWithBody Create a user
 	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+	//
 	// Requires USERS WRITE.
 	//
 	// Takes any type of body and a specified content type.
@@ -1525,6 +1633,8 @@ type ClientInterface interface {
 	CreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateUser Create a user
+	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 	//
 	// Requires USERS WRITE.
 	//
@@ -1535,7 +1645,7 @@ type ClientInterface interface {
 
 	// DeleteUser Delete a user
 	//
-	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 	//
 	// Requires USERS DELETE.
 	//
@@ -1551,7 +1661,7 @@ type ClientInterface interface {
 
 	// UpdateUserWithBody Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -1562,7 +1672,7 @@ type ClientInterface interface {
 
 	// UpdateUser Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -2265,6 +2375,23 @@ func (c *Client) ListPlugins(ctx context.Context, reqEditors ...RequestEditorFn)
 	return c.Client.Do(req)
 }
 
+// ListHookPoints The hook points
+//
+// Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+//
+// Corresponds with GET /plugins/hooks (the `ListHookPoints` operationId).
+func (c *Client) ListHookPoints(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListHookPointsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SetPluginIsolationWithBody Force a plugin's isolation
 //
 // shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.
@@ -2476,7 +2603,7 @@ func (c *Client) GetPolicies(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // UpdatePoliciesWithBody Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 //
 // Requires policies edit.
 //
@@ -2497,7 +2624,7 @@ func (c *Client) UpdatePoliciesWithBody(ctx context.Context, params *UpdatePolic
 
 // UpdatePolicies Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 //
 // Requires policies edit.
 //
@@ -2560,7 +2687,7 @@ func (c *Client) CheckPolicy(ctx context.Context, body CheckPolicyJSONRequestBod
 
 // UploadFileWithBody Read a document into declarative memory
 //
-// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 //
 // Requires UPLOAD WRITE.
 //
@@ -2596,6 +2723,44 @@ func (c *Client) GetAllowedMimetypes(ctx context.Context, reqEditors ...RequestE
 	return c.Client.Do(req)
 }
 
+// ListIngestions Documents being read
+//
+// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+func (c *Client) ListIngestions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListIngestionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelIngestion Stop reading a document
+//
+// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+func (c *Client) CancelIngestion(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelIngestionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // UploadMemoryWithBody Import exported declarative memories
 //
 // Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -2619,7 +2784,7 @@ func (c *Client) UploadMemoryWithBody(ctx context.Context, params *UploadMemoryP
 
 // UploadURLWithBody Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -2640,7 +2805,7 @@ func (c *Client) UploadURLWithBody(ctx context.Context, params *UploadURLParams,
 
 // UploadURL Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -2680,6 +2845,8 @@ func (c *Client) ListUsers(ctx context.Context, params *ListUsersParams, reqEdit
 
 // CreateUserWithBody Create a user
 //
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+//
 // Requires USERS WRITE.
 //
 // Takes any type of body and a specified content type.
@@ -2698,6 +2865,8 @@ func (c *Client) CreateUserWithBody(ctx context.Context, contentType string, bod
 }
 
 // CreateUser Create a user
+//
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 //
 // Requires USERS WRITE.
 //
@@ -2718,7 +2887,7 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 
 // DeleteUser Delete a user
 //
-// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 //
 // Requires USERS DELETE.
 //
@@ -2754,7 +2923,7 @@ func (c *Client) GetUser(ctx context.Context, id string, reqEditors ...RequestEd
 
 // UpdateUserWithBody Update a user
 //
-// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -2775,7 +2944,7 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id string, contentType 
 
 // UpdateUser Update a user
 //
-// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -4024,6 +4193,33 @@ func NewListPluginsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListHookPointsRequest constructs an http.Request for the ListHookPoints method
+func NewListHookPointsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/plugins/hooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSetPluginIsolationRequest calls the generic SetPluginIsolation builder with application/json body
 func NewSetPluginIsolationRequest(server string, id string, body SetPluginIsolationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4532,6 +4728,67 @@ func NewGetAllowedMimetypesRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListIngestionsRequest constructs an http.Request for the ListIngestions method
+func NewListIngestionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rabbithole/ingestions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCancelIngestionRequest constructs an http.Request for the CancelIngestion method
+func NewCancelIngestionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rabbithole/ingestions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -5345,6 +5602,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /plugins (the `ListPlugins` operationId).
 	ListPluginsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPluginsResponse, error)
 
+	// ListHookPointsWithResponse The hook points
+	//
+	// Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /plugins/hooks (the `ListHookPoints` operationId).
+	ListHookPointsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListHookPointsResponse, error)
+
 	// SetPluginIsolationWithBodyWithResponse Force a plugin's isolation
 	//
 	// shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.
@@ -5458,7 +5724,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdatePoliciesWithBodyWithResponse Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 	//
 	// Requires policies edit.
 	//
@@ -5469,7 +5735,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdatePoliciesWithResponse Replace the policy
 	//
-	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+	// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 	//
 	// Requires policies edit.
 	//
@@ -5502,7 +5768,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadFileWithBodyWithResponse Read a document into declarative memory
 	//
-	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -5520,6 +5786,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /rabbithole/allowed-mimetypes (the `GetAllowedMimetypes` operationId).
 	GetAllowedMimetypesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAllowedMimetypesResponse, error)
 
+	// ListIngestionsWithResponse Documents being read
+	//
+	// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+	ListIngestionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIngestionsResponse, error)
+
+	// CancelIngestionWithResponse Stop reading a document
+	//
+	// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+	//
+	// Requires UPLOAD WRITE.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+	CancelIngestionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelIngestionResponse, error)
+
 	// UploadMemoryWithBodyWithResponse Import exported declarative memories
 	//
 	// Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -5533,7 +5821,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadURLWithBodyWithResponse Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -5544,7 +5832,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadURLWithResponse Read a web page into declarative memory
 	//
-	// Only http and https; private and loopback addresses are refused unless the operator allows them.
+	// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 	//
 	// Requires UPLOAD WRITE.
 	//
@@ -5566,6 +5854,8 @@ type ClientWithResponsesInterface interface {
 
 	// CreateUserWithBodyWithResponse Create a user
 	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+	//
 	// Requires USERS WRITE.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5574,6 +5864,8 @@ type ClientWithResponsesInterface interface {
 	CreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUserResponse, error)
 
 	// CreateUserWithResponse Create a user
+	//
+	// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 	//
 	// Requires USERS WRITE.
 	//
@@ -5584,7 +5876,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteUserWithResponse Delete a user
 	//
-	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+	// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 	//
 	// Requires USERS DELETE.
 	//
@@ -5604,7 +5896,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithBodyWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -5615,7 +5907,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithResponse Update a user
 	//
-	// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+	// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 	//
 	// Requires USERS EDIT.
 	//
@@ -7387,6 +7679,61 @@ func (r ListPluginsResponse) ContentType() string {
 	return ""
 }
 
+type ListHookPointsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]HookPoint
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListHookPointsResponse) GetJSON200() *[]HookPoint {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListHookPointsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListHookPointsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListHookPointsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListHookPointsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListHookPointsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListHookPointsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type SetPluginIsolationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8001,6 +8348,8 @@ type UpdatePoliciesResponse struct {
 	JSON200 *Documents
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8015,6 +8364,11 @@ func (r UpdatePoliciesResponse) GetJSON200() *Documents {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r UpdatePoliciesResponse) GetApplicationproblemJSON403() *ErrorModel {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpdatePoliciesResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -8133,6 +8487,8 @@ type UploadFileResponse struct {
 	ApplicationproblemJSON415 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -8165,6 +8521,11 @@ func (r UploadFileResponse) GetApplicationproblemJSON415() *ErrorModel {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadFileResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadFileResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8263,6 +8624,137 @@ func (r GetAllowedMimetypesResponse) ContentType() string {
 	return ""
 }
 
+type ListIngestionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]Ingestion
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListIngestionsResponse) GetJSON200() *[]Ingestion {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListIngestionsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListIngestionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListIngestionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListIngestionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListIngestionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelIngestionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Ingestion
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelIngestionResponse) GetJSON200() *Ingestion {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CancelIngestionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelIngestionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelIngestionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelIngestionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelIngestionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UploadMemoryResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8276,6 +8768,8 @@ type UploadMemoryResponse struct {
 	ApplicationproblemJSON413 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -8303,6 +8797,11 @@ func (r UploadMemoryResponse) GetApplicationproblemJSON413() *ErrorModel {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadMemoryResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadMemoryResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8344,12 +8843,16 @@ type UploadURLResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *IngestionAccepted
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
 }
@@ -8357,6 +8860,11 @@ type UploadURLResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r UploadURLResponse) GetJSON200() *IngestionAccepted {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UploadURLResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
@@ -8372,6 +8880,11 @@ func (r UploadURLResponse) GetApplicationproblemJSON409() *ErrorModel {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadURLResponse) GetApplicationproblemJSON422() *ErrorModel {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadURLResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8548,6 +9061,8 @@ type DeleteUserResponse struct {
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8567,6 +9082,11 @@ func (r DeleteUserResponse) GetApplicationproblemJSON403() *ErrorModel {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteUserResponse) GetApplicationproblemJSON404() *ErrorModel {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteUserResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -9391,6 +9911,21 @@ func (c *ClientWithResponses) ListPluginsWithResponse(ctx context.Context, reqEd
 	return ParseListPluginsResponse(rsp)
 }
 
+// ListHookPointsWithResponse The hook points
+//
+// Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /plugins/hooks (the `ListHookPoints` operationId).
+func (c *ClientWithResponses) ListHookPointsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListHookPointsResponse, error) {
+	rsp, err := c.ListHookPoints(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListHookPointsResponse(rsp)
+}
+
 // SetPluginIsolationWithBodyWithResponse Force a plugin's isolation
 //
 // shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.
@@ -9570,7 +10105,7 @@ func (c *ClientWithResponses) GetPoliciesWithResponse(ctx context.Context, reqEd
 
 // UpdatePoliciesWithBodyWithResponse Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 //
 // Requires policies edit.
 //
@@ -9587,7 +10122,7 @@ func (c *ClientWithResponses) UpdatePoliciesWithBodyWithResponse(ctx context.Con
 
 // UpdatePoliciesWithResponse Replace the policy
 //
-// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+// Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
 //
 // Requires policies edit.
 //
@@ -9638,7 +10173,7 @@ func (c *ClientWithResponses) CheckPolicyWithResponse(ctx context.Context, body 
 
 // UploadFileWithBodyWithResponse Read a document into declarative memory
 //
-// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
 //
 // Requires UPLOAD WRITE.
 //
@@ -9668,6 +10203,40 @@ func (c *ClientWithResponses) GetAllowedMimetypesWithResponse(ctx context.Contex
 	return ParseGetAllowedMimetypesResponse(rsp)
 }
 
+// ListIngestionsWithResponse Documents being read
+//
+// The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /rabbithole/ingestions (the `ListIngestions` operationId).
+func (c *ClientWithResponses) ListIngestionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIngestionsResponse, error) {
+	rsp, err := c.ListIngestions(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListIngestionsResponse(rsp)
+}
+
+// CancelIngestionWithResponse Stop reading a document
+//
+// Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+//
+// Requires UPLOAD WRITE.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /rabbithole/ingestions/{id} (the `CancelIngestion` operationId).
+func (c *ClientWithResponses) CancelIngestionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelIngestionResponse, error) {
+	rsp, err := c.CancelIngestion(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelIngestionResponse(rsp)
+}
+
 // UploadMemoryWithBodyWithResponse Import exported declarative memories
 //
 // Takes the Cat's JSON export of declarative memories; vectors of another embedder are made again.
@@ -9687,7 +10256,7 @@ func (c *ClientWithResponses) UploadMemoryWithBodyWithResponse(ctx context.Conte
 
 // UploadURLWithBodyWithResponse Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -9704,7 +10273,7 @@ func (c *ClientWithResponses) UploadURLWithBodyWithResponse(ctx context.Context,
 
 // UploadURLWithResponse Read a web page into declarative memory
 //
-// Only http and https; private and loopback addresses are refused unless the operator allows them.
+// Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
 //
 // Requires UPLOAD WRITE.
 //
@@ -9738,6 +10307,8 @@ func (c *ClientWithResponses) ListUsersWithResponse(ctx context.Context, params 
 
 // CreateUserWithBodyWithResponse Create a user
 //
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+//
 // Requires USERS WRITE.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -9752,6 +10323,8 @@ func (c *ClientWithResponses) CreateUserWithBodyWithResponse(ctx context.Context
 }
 
 // CreateUserWithResponse Create a user
+//
+// The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
 //
 // Requires USERS WRITE.
 //
@@ -9768,7 +10341,7 @@ func (c *ClientWithResponses) CreateUserWithResponse(ctx context.Context, body C
 
 // DeleteUserWithResponse Delete a user
 //
-// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+// Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
 //
 // Requires USERS DELETE.
 //
@@ -9800,7 +10373,7 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id string
 
 // UpdateUserWithBodyWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -9817,7 +10390,7 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 
 // UpdateUserWithResponse Update a user
 //
-// Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+// Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
 //
 // Requires USERS EDIT.
 //
@@ -11198,6 +11771,46 @@ func ParseListPluginsResponse(rsp *http.Response) (*ListPluginsResponse, error) 
 	return response, nil
 }
 
+// ParseListHookPointsResponse parses an HTTP response from a ListHookPointsWithResponse call
+func ParseListHookPointsResponse(rsp *http.Response) (*ListHookPointsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListHookPointsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []HookPoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseSetPluginIsolationResponse parses an HTTP response from a SetPluginIsolationWithResponse call
 func ParseSetPluginIsolationResponse(rsp *http.Response) (*SetPluginIsolationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11698,6 +12311,13 @@ func ParseUpdatePoliciesResponse(rsp *http.Response) (*UpdatePoliciesResponse, e
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11820,6 +12440,13 @@ func ParseUploadFileResponse(rsp *http.Response) (*UploadFileResponse, error) {
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11859,6 +12486,107 @@ func ParseGetAllowedMimetypesResponse(rsp *http.Response) (*GetAllowedMimetypesR
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListIngestionsResponse parses an HTTP response from a ListIngestionsWithResponse call
+func ParseListIngestionsResponse(rsp *http.Response) (*ListIngestionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListIngestionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []Ingestion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelIngestionResponse parses an HTTP response from a CancelIngestionWithResponse call
+func ParseCancelIngestionResponse(rsp *http.Response) (*CancelIngestionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelIngestionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Ingestion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel
@@ -11928,6 +12656,13 @@ func ParseUploadMemoryResponse(rsp *http.Response) (*UploadMemoryResponse, error
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11961,6 +12696,13 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11981,6 +12723,13 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel
@@ -12129,6 +12878,13 @@ func ParseDeleteUserResponse(rsp *http.Response) (*DeleteUserResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel

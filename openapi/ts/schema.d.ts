@@ -437,6 +437,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/plugins/hooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The hook points
+         * @description Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+         */
+        get: operations["listHookPoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/plugins/isolation/{id}": {
         parameters: {
             query?: never;
@@ -587,7 +607,7 @@ export interface paths {
         get: operations["getPolicies"];
         /**
          * Replace the policy
-         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing. With dry_run, only validates.
+         * @description Validates the model and policy, writes them to the data directory and puts them in force at once. A model or policy that does not load is refused with 422 and changes nothing; one under which no user could edit the policy any more, with 409. With dry_run, only validates.
          *
          *     Requires policies edit.
          */
@@ -632,7 +652,7 @@ export interface paths {
         put?: never;
         /**
          * Read a document into declarative memory
-         * @description The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done.
+         * @description The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
          *
          *     Requires UPLOAD WRITE.
          */
@@ -658,6 +678,50 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rabbithole/ingestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Documents being read
+         * @description The ingestions running now, oldest first, with their progress: your own, or everyone's when you may read users (USERS READ). grin extension.
+         *
+         *     Requires UPLOAD WRITE.
+         */
+        get: operations["listIngestions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rabbithole/ingestions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Stop reading a document
+         * @description Cancels a running ingestion and removes the chunks it stored; answers when they are gone, with the ingestion as it was. Your own, or anyone's when you may edit users (USERS EDIT), who could revoke the upload permission anyway. grin extension.
+         *
+         *     Requires UPLOAD WRITE.
+         */
+        delete: operations["cancelIngestion"];
         options?: never;
         head?: never;
         patch?: never;
@@ -696,7 +760,7 @@ export interface paths {
         put?: never;
         /**
          * Read a web page into declarative memory
-         * @description Only http and https; private and loopback addresses are refused unless the operator allows them.
+         * @description Only http and https; private and loopback addresses are refused unless the operator allows them. The address is checked before the answer: a URL that cannot be reached (bad scheme, unknown host, refused address, nothing listening) gets 400 with "Unable to reach the URL" and the reason; later failures arrive as notifications.
          *
          *     Requires UPLOAD WRITE.
          */
@@ -724,7 +788,9 @@ export interface paths {
         put?: never;
         /**
          * Create a user
-         * @description Requires USERS WRITE.
+         * @description The caller may give only permissions it holds itself; USERS EDIT and PLUGINS WRITE only a policy administrator may give. Without permissions the user gets the Cat's base ones, which the caller must hold too.
+         *
+         *     Requires USERS WRITE.
          */
         post: operations["createUser"];
         delete?: never;
@@ -747,7 +813,7 @@ export interface paths {
         get: operations["getUser"];
         /**
          * Update a user
-         * @description Changes only the fields given; permissions are replaced whole. A new password revokes the user's tokens: requests with them fail and sockets opened with them close.
+         * @description Changes only the fields given; permissions are replaced whole. The caller may add or remove only permissions it holds itself, and only a policy administrator may give USERS EDIT or PLUGINS WRITE. Changing the password of a user who holds more than the caller is refused. A change that would leave no user able to edit the policy is refused with 409. A new password revokes the user's tokens: requests with them fail and sockets opened with them close. The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.
          *
          *     Requires USERS EDIT.
          */
@@ -755,7 +821,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a user
-         * @description Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user.
+         * @description Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).
          *
          *     Requires USERS DELETE.
          */
@@ -834,6 +900,12 @@ export interface components {
             /** @description The policy rules (policy.csv), one per line. */
             policy: string;
         };
+        Effect: {
+            /** @description What changing it does. */
+            effect: string;
+            /** @description The payload's field, as a JSON path; empty for the payload as a whole. */
+            field: string;
+        };
         ErrorDetail: {
             /** @description Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id' */
             location?: string;
@@ -881,10 +953,57 @@ export interface components {
         HistoryDeleted: {
             deleted: boolean;
         };
+        HookPoint: {
+            /** @description What the Cheshire Cat does here, and where grin differs. */
+            cat: string;
+            /** @description What changing each field does. */
+            effects: components["schemas"]["Effect"][];
+            /** @description A payload as the pipeline passes it. */
+            example: unknown;
+            /** @description The hook's name, as the manifest and the module's export (hook_<name>) spell it. */
+            name: string;
+            /** @description What the pipeline does with the hook's output. */
+            output: string;
+            /** @description The JSON Schema of the payload, the hook's input and output; referenced types are under $defs. */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** @description What the output can change; empty when it is ignored. */
+            reaches: string[];
+            /**
+             * @description chat: a user's message; ingestion: an uploaded document.
+             * @enum {string}
+             */
+            stage: "chat" | "ingestion";
+            /** @description When it runs, and what has happened by then. */
+            when: string;
+        };
         HookSpec: {
             name: string;
             /** Format: int64 */
             priority: number;
+        };
+        Ingestion: {
+            /**
+             * Format: int64
+             * @description Chunks stored so far.
+             */
+            chunks_done: number;
+            /**
+             * Format: int64
+             * @description Chunks to store; 0 while the document is still being read and split.
+             */
+            chunks_total: number;
+            /** @description Names the ingestion for DELETE /rabbithole/ingestions/{id}. */
+            id: string;
+            /** @description The file name or URL. */
+            source: string;
+            space: string;
+            /** Format: date-time */
+            started: string;
+            /** @description Whose upload it is. */
+            user_id: string;
+            username: string;
         };
         IngestionAccepted: {
             content_type?: string;
@@ -2665,6 +2784,44 @@ export interface operations {
             };
         };
     };
+    listHookPoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookPoint"][];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     setPluginIsolation: {
         parameters: {
             query?: never;
@@ -3223,6 +3380,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -3311,12 +3477,12 @@ export interface operations {
                 "multipart/form-data": {
                     /**
                      * Format: int64
-                     * @description Tokens shared by neighbouring chunks (default 64).
+                     * @description Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size).
                      */
                     chunk_overlap?: number;
                     /**
                      * Format: int64
-                     * @description Tokens per chunk (default 256).
+                     * @description Tokens per chunk (default 256; at least 64 unless the operator says otherwise).
                      */
                     chunk_size?: number;
                     /**
@@ -3384,6 +3550,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Internal Server Error */
             500: {
                 headers: {
@@ -3415,6 +3590,112 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listIngestions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ingestion"][];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    cancelIngestion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ingestion's id, from GET /rabbithole/ingestions. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ingestion"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3511,6 +3792,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Internal Server Error */
             500: {
                 headers: {
@@ -3549,6 +3839,15 @@ export interface operations {
                     "application/json": components["schemas"]["IngestionAccepted"];
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
             /** @description Forbidden */
             403: {
                 headers: {
@@ -3569,6 +3868,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3862,6 +4170,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

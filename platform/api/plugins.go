@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/hooks/reference"
 	"github.com/grin-ai/grin/policies"
 	"github.com/grin-ai/grin/wasmhooks"
 )
@@ -74,6 +76,18 @@ func pluginSetting(p wasmhooks.Installed) PluginSetting {
 }
 
 func (s *Server) registerPlugins() {
+	// Built once: anyone may ask for it, and it only changes with the code.
+	hookReference := sync.OnceValue(reference.Build)
+	register(s, huma.Operation{
+		OperationID: "listHookPoints", Method: http.MethodGet, Path: "/plugins/hooks",
+		Summary: "The hook points",
+		Description: "Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, " +
+			"what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.",
+		Tags: []string{"Plugins"},
+	}, public, func(ctx context.Context, _ *struct{}) (*struct{ Body []reference.HookPoint }, error) {
+		return &struct{ Body []reference.HookPoint }{hookReference()}, nil
+	})
+
 	register(s, huma.Operation{
 		OperationID: "listPlugins", Method: http.MethodGet, Path: "/plugins",
 		Summary: "Installed plugins", Tags: []string{"Plugins"},

@@ -65,62 +65,27 @@ var (
 // MaxMessageRunes bounds one message.
 const MaxMessageRunes = 32_000
 
-// Message is what a user says: the Cat's {"text": …} plus whatever else a
-// client sends, kept for plugins.
-type Message struct {
-	Text  string         `json:"text"`
-	Extra map[string]any `json:"-"`
-}
-
-// Document is a recalled memory as the Cat shows it in "why".
-type Document struct {
-	ID          string         `json:"id"`
-	PageContent string         `json:"page_content"`
-	Metadata    map[string]any `json:"metadata"`
-	Score       float64        `json:"score"`
-}
-
-// MemoryWhy lists what was recalled, per collection.
-type MemoryWhy struct {
-	Episodic    []Document `json:"episodic"`
-	Declarative []Document `json:"declarative"`
-	Procedural  []Document `json:"procedural"`
-}
-
-// ModelInteraction records one call of a model.
-type ModelInteraction struct {
-	ModelType string   `json:"model_type"`
-	Source    string   `json:"source"`
-	Prompt    []string `json:"prompt"`
-	Reply     string   `json:"reply"`
-	StartedAt float64  `json:"started_at"`
-	EndedAt   float64  `json:"ended_at"`
-}
-
-// AgentOutput is the Cat's agent output.
-type AgentOutput struct {
-	Output            string `json:"output"`
-	ReturnDirect      bool   `json:"return_direct"`
-	IntermediateSteps []any  `json:"intermediate_steps"`
-}
-
-// Why explains a reply, as the Cat does.
-type Why struct {
-	Input             string             `json:"input"`
-	IntermediateSteps []any              `json:"intermediate_steps"`
-	Memory            MemoryWhy          `json:"memory"`
-	ModelInteractions []ModelInteraction `json:"model_interactions"`
-	AgentOutput       AgentOutput        `json:"agent_output"`
-}
-
-// Reply is the Cat's chat frame.
-type Reply struct {
-	Type    string `json:"type" enum:"chat"`
-	UserID  string `json:"user_id"`
-	Text    string `json:"text"`
-	Content string `json:"content"`
-	Why     Why    `json:"why"`
-}
+// The payloads hooks see are declared with the hook points, in package
+// hooks; these are their names here.
+type (
+	// Message is what a user says: the Cat's {"text": …} plus whatever
+	// else a client sends, kept for plugins.
+	Message = hooks.Message
+	// Document is a recalled memory as the Cat shows it in "why".
+	Document = hooks.Document
+	// MemoryWhy lists what was recalled, per collection.
+	MemoryWhy = hooks.MemoryWhy
+	// ModelInteraction records one call of a model.
+	ModelInteraction = hooks.ModelInteraction
+	// AgentOutput is the Cat's agent output.
+	AgentOutput = hooks.AgentOutput
+	// Why explains a reply, as the Cat does.
+	Why = hooks.Why
+	// Reply is the Cat's chat frame.
+	Reply = hooks.Reply
+	// RecallConfig is the Cat's recall configuration, as hooks see it.
+	RecallConfig = hooks.RecallConfig
+)
 
 // TokenFrame is a streamed piece of a reply.
 type TokenFrame struct {
@@ -164,7 +129,7 @@ func (c *Cat) Chat(ctx context.Context, id auth.Identity, msg Message) (Reply, e
 		return Reply{}, err
 	}
 	defer release()
-	t := &turn{cat: c, id: id, s: s, caller: hooks.Caller{UserID: id.ID, RequestID: uuid.NewString()},
+	t := &turn{cat: c, id: id, s: s, caller: hooks.Caller{UserID: id.ID, Username: id.Name, RequestID: uuid.NewString()},
 		model: c.providers.Model(), embedder: c.providers.Embedder()}
 	reply, err := t.run(ctx, msg)
 	if err != nil {
@@ -186,32 +151,22 @@ type turn struct {
 	embedder llm.Embedder
 }
 
-func (t *turn) hook(ctx context.Context, name string, v any) error {
-	_, err := hooks.Apply(ctx, t.cat.hooks, t.cat.logger, name, t.caller, v)
-	return err
-}
-
 func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 	c := t.cat
 	// fast_reply: a plugin may answer before anything else happens.
-	fast, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.FastReply, t.caller, map[string]any{})
+	fast, err := hooks.OnFastReply.Apply(ctx, c.hooks, c.logger, t.caller, hooks.FastOutput{})
 	if err != nil {
 		return Reply{}, err
 	}
-	if out, ok := fast["output"].(string); ok && out != "" {
+	if out := fast.Output; out != "" {
 		return t.finish(ctx, msg, out, Why{Input: msg.Text, AgentOutput: AgentOutput{Output: out, ReturnDirect: true}})
 	}
-	in := map[string]any{}
-	for k, v := range msg.Extra {
-		in[k] = v
-	}
-	in["text"] = msg.Text
-	in, err = hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatReadsMessage, t.caller, in)
+	read, err := hooks.OnBeforeCatReadsMessage.Apply(ctx, c.hooks, c.logger, t.caller, msg)
 	if err != nil {
 		return Reply{}, err
 	}
-	if text, ok := in["text"].(string); ok && strings.TrimSpace(text) != "" {
-		msg.Text = text
+	if strings.TrimSpace(read.Text) != "" {
+		msg.Text = read.Text
 	}
 
 	why := Why{Input: msg.Text, IntermediateSteps: []any{}, ModelInteractions: []ModelInteraction{}}
@@ -220,7 +175,7 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 		return Reply{}, err
 	}
 
-	prefix, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.AgentPromptPrefix, t.caller, c.cfg.Prefix)
+	prefix, err := hooks.OnAgentPromptPrefix.Apply(ctx, c.hooks, c.logger, t.caller, c.cfg.Prefix)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -252,15 +207,19 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (Reply, error) {
 	c := t.cat
 	reply := Reply{Type: "chat", UserID: t.id.ID, Text: text, Content: text, Why: why}
-	reply, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatSendsMessage, t.caller, reply)
+	reply, err := hooks.OnBeforeCatSendsMessage.Apply(ctx, c.hooks, c.logger, t.caller, reply)
 	if err != nil {
 		return Reply{}, err
 	}
 	// Whatever a plugin did, the reply goes to the user who asked.
 	reply.Type, reply.UserID = "chat", t.id.ID
-	if reply.Content == "" {
+	// text and content stay one: the one a plugin changed wins, and
+	// content (the Cat's field) when both changed differently; an empty
+	// content is one the plugin left out.
+	if reply.Content == "" || reply.Content == text {
 		reply.Content = reply.Text
 	}
+	reply.Text = reply.Content
 	now := memory.Now()
 	if err := c.sessions.Record(ctx, t.s,
 		session.Turn{Who: session.Human, Text: msg.Text, When: now},
@@ -276,7 +235,7 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
 	c := t.cat
 	why := MemoryWhy{Episodic: []Document{}, Declarative: []Document{}, Procedural: []Document{}}
-	query, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.CatRecallQuery, t.caller, text)
+	query, err := hooks.OnCatRecallQuery.Apply(ctx, c.hooks, c.logger, t.caller, text)
 	if err != nil {
 		return why, err
 	}
@@ -284,14 +243,14 @@ func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
 	if err != nil {
 		return why, fmt.Errorf("embed the message: %w", err)
 	}
-	if err := t.hook(ctx, hooks.BeforeCatRecallsMemories, nil); err != nil {
+	if _, err := hooks.OnBeforeCatRecallsMemories.Apply(ctx, c.hooks, c.logger, t.caller, hooks.Empty{}); err != nil {
 		return why, err
 	}
 	// Hooks go in the Cat's order; the three searches then run at once,
 	// since on a remote store each is a round trip.
 	searches := []struct {
 		collection string
-		hook       string
+		hook       hooks.Point[RecallConfig]
 		cfg        Recall
 		metadata   map[string]any
 		out        *[]Document
@@ -299,14 +258,14 @@ func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
 		matches    []memory.Match
 		err        error
 	}{
-		{collection: memory.Episodic, hook: hooks.BeforeCatRecallsEpisodicMemories, cfg: c.cfg.Episodic, metadata: map[string]any{"source": t.id.ID}, out: &why.Episodic},
-		{collection: memory.Declarative, hook: hooks.BeforeCatRecallsDeclarativeMemories, cfg: c.cfg.Declarative, metadata: map[string]any{}, out: &why.Declarative},
-		{collection: memory.Procedural, hook: hooks.BeforeCatRecallsProceduralMemories, cfg: c.cfg.Procedural, metadata: map[string]any{}, out: &why.Procedural},
+		{collection: memory.Episodic, hook: hooks.OnBeforeCatRecallsEpisodicMemories, cfg: c.cfg.Episodic, metadata: map[string]any{"source": t.id.ID}, out: &why.Episodic},
+		{collection: memory.Declarative, hook: hooks.OnBeforeCatRecallsDeclarativeMemories, cfg: c.cfg.Declarative, metadata: map[string]any{}, out: &why.Declarative},
+		{collection: memory.Procedural, hook: hooks.OnBeforeCatRecallsProceduralMemories, cfg: c.cfg.Procedural, metadata: map[string]any{}, out: &why.Procedural},
 	}
 	for i := range searches {
 		r := &searches[i]
 		rc := RecallConfig{Embedding: vecs[0], K: r.cfg.K, Threshold: r.cfg.Threshold, Metadata: r.metadata}
-		rc, err := hooks.Apply(ctx, c.hooks, c.logger, r.hook, t.caller, rc)
+		rc, err := r.hook.Apply(ctx, c.hooks, c.logger, t.caller, rc)
 		if err != nil {
 			return why, err
 		}
@@ -326,18 +285,10 @@ func (t *turn) recall(ctx context.Context, text string) (MemoryWhy, error) {
 			*r.out = append(*r.out, Document{ID: m.ID, PageContent: m.Content, Metadata: m.Metadata, Score: m.Score})
 		}
 	}
-	if err := t.hook(ctx, hooks.AfterCatRecallsMemories, nil); err != nil {
+	if _, err := hooks.OnAfterCatRecallsMemories.Apply(ctx, c.hooks, c.logger, t.caller, hooks.Empty{}); err != nil {
 		return why, err
 	}
 	return why, nil
-}
-
-// RecallConfig is the Cat's recall configuration, as hooks see it.
-type RecallConfig struct {
-	Embedding []float32      `json:"embedding"`
-	K         int            `json:"k"`
-	Threshold float64        `json:"threshold"`
-	Metadata  map[string]any `json:"metadata"`
 }
 
 // prompt assembles the model's request in the Cat's order: prefix,
@@ -382,8 +333,8 @@ func (t *turn) prompt(prefix, input string, mem MemoryWhy) llm.Request {
 // remember stores the user's message in their episodic memory.
 func (t *turn) remember(ctx context.Context, text string) error {
 	c := t.cat
-	doc := Document{PageContent: text, Metadata: map[string]any{"source": t.id.ID, "when": memory.Now()}}
-	doc, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatStoresEpisodicMemory, t.caller, doc)
+	doc := hooks.Memory{PageContent: text, Metadata: map[string]any{"source": t.id.ID, "when": memory.Now()}}
+	doc, err := hooks.OnBeforeCatStoresEpisodicMemory.Apply(ctx, c.hooks, c.logger, t.caller, doc)
 	if err != nil {
 		return err
 	}
