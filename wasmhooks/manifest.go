@@ -105,6 +105,63 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 	return nil
 }
 
+// WithDefaults returns settings with the schema's defaults filled in:
+// each property the settings lack and the schema gives a "default" gets
+// it, in nested objects too. The settings given are not changed. Defaults
+// behind a $ref, or in allOf/anyOf/oneOf, are not followed.
+func (m *Manifest) WithDefaults(settings map[string]any) map[string]any {
+	out := withDefaults(m.SettingsSchema, settings)
+	if out == nil {
+		out = map[string]any{}
+	}
+	return out
+}
+
+func withDefaults(schema, v map[string]any) map[string]any {
+	out := make(map[string]any, len(v))
+	for k, x := range v {
+		out[k] = x
+	}
+	props, _ := schema["properties"].(map[string]any)
+	for name, p := range props {
+		ps, _ := p.(map[string]any)
+		if ps == nil {
+			continue
+		}
+		cur, present := out[name]
+		if !present {
+			if d, ok := ps["default"]; ok {
+				out[name] = copyJSON(d)
+				continue
+			}
+			if _, ok := ps["properties"]; !ok {
+				continue
+			}
+			// An object without a default of its own may still have
+			// properties with defaults: only fill it when one does.
+			if filled := withDefaults(ps, nil); len(filled) > 0 {
+				out[name] = filled
+			}
+			continue
+		}
+		if obj, ok := cur.(map[string]any); ok {
+			out[name] = withDefaults(ps, obj)
+		}
+	}
+	return out
+}
+
+// copyJSON copies a JSON value, so settings never share a default's maps.
+func copyJSON(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var c any
+	json.Unmarshal(b, &c)
+	return c
+}
+
 // ValidateSettings checks settings against the manifest's schema.
 func (m *Manifest) ValidateSettings(settings map[string]any) error {
 	if m.SettingsSchema == nil {

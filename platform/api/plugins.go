@@ -99,7 +99,8 @@ func (s *Server) registerPlugins() {
 		OperationID: "uploadPlugin", Method: http.MethodPost, Path: "/plugins/upload",
 		Summary: "Install a plugin",
 		Description: "Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. " +
-			"The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.",
+			"The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. " +
+			"A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.",
 		Tags: []string{"Plugins"}, MaxBodyBytes: wasmhooks.MaxArchiveBytes + 1<<20, Errors: []int{http.StatusRequestEntityTooLarge},
 	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *struct {
 		RawBody huma.MultipartFormFiles[struct {
@@ -119,8 +120,11 @@ func (s *Server) registerPlugins() {
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
-		return &struct{ Body PluginUploaded }{PluginUploaded{Filename: f.Filename, Plugin: p,
-			Info: fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)}}, nil
+		info := fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)
+		if !p.Enabled {
+			info = fmt.Sprintf("Plugin %s %s installed; it stays inactive, as it was: turn it on with PUT /plugins/toggle/%s", p.ID, p.Version, p.ID)
+		}
+		return &struct{ Body PluginUploaded }{PluginUploaded{Filename: f.Filename, Plugin: p, Info: info}}, nil
 	})
 
 	register(s, huma.Operation{
