@@ -102,6 +102,9 @@ type EngineConfig struct {
 	LogRate      float64
 	LogBurst     int
 	LogLineBytes int
+	// LogEntries is how many recent log lines and failures are kept per
+	// plugin for GET /plugins/logs/{id} (default 200; negative: none).
+	LogEntries int
 }
 
 func (c *EngineConfig) defaults() {
@@ -131,6 +134,12 @@ func (c *EngineConfig) defaults() {
 	}
 	if c.LogLineBytes <= 0 {
 		c.LogLineBytes = DefaultLogLineBytes
+	}
+	switch {
+	case c.LogEntries == 0:
+		c.LogEntries = DefaultLogEntries
+	case c.LogEntries < 0:
+		c.LogEntries = 0
 	}
 }
 
@@ -201,6 +210,9 @@ type callState struct {
 	overflow  bool
 	plugin    string
 	logs      *logLimiter
+	// hook and user name the call in progress, for the plugin's log
+	// entries; empty during initialisation.
+	hook, user string
 }
 
 type stateKey struct{}

@@ -187,6 +187,7 @@ func (m *Manager) disableFailing(id string, p *Plugin, reason error) {
 	l.info.Enabled, l.info.DisabledReason = false, why
 	m.rebuild()
 	m.logger.Error("plugin disabled: an administrator must turn it on again (PUT /plugins/toggle/"+id+") once it is fixed", "plugin", id, "reason", why)
+	m.engine.record(id, slog.LevelError, "", "", "grin turned the plugin off: "+why)
 }
 
 // Install reads an uploaded archive and installs its plugin, enabled, or
@@ -349,7 +350,16 @@ func (m *Manager) ForceIsolation(ctx context.Context, id string, iso Isolation) 
 	return l.info, nil
 }
 
-// Delete uninstalls a plugin.
+// Logs returns an installed plugin's recent log lines and failures,
+// oldest first.
+func (m *Manager) Logs(id string) ([]LogEntry, error) {
+	if _, err := m.Get(id); err != nil {
+		return nil, err
+	}
+	return m.engine.Logs(id), nil
+}
+
+// Delete uninstalls a plugin, and forgets its recent logs.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -362,6 +372,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	delete(m.plugins, id)
 	m.rebuild()
+	m.engine.clearLogs(id)
 	l.plugin.Close(ctx)
 	l.module.Close(ctx)
 	return os.RemoveAll(filepath.Join(m.dir, id))
@@ -445,6 +456,7 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		}
 		if err != nil {
 			m.logger.Warn("hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
+			m.engine.record(e.id, slog.LevelWarn, caller.UserID, hook, "the hook failed and was skipped: "+err.Error())
 			continue
 		}
 		if out != nil {

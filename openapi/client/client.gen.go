@@ -60,6 +60,30 @@ func (e IsolationChoiceIsolation) Valid() bool {
 	}
 }
 
+// Defines values for LogEntryLevel.
+const (
+	Debug LogEntryLevel = "debug"
+	Error LogEntryLevel = "error"
+	Info  LogEntryLevel = "info"
+	Warn  LogEntryLevel = "warn"
+)
+
+// Valid indicates whether the value is a known member of the LogEntryLevel enum.
+func (e LogEntryLevel) Valid() bool {
+	switch e {
+	case Debug:
+		return true
+	case Error:
+		return true
+	case Info:
+		return true
+	case Warn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Permission.
 const (
 	DELETE Permission = "DELETE"
@@ -483,6 +507,21 @@ type IsolationChoice struct {
 // IsolationChoiceIsolation Empty restores the manifest's.
 type IsolationChoiceIsolation string
 
+// LogEntry defines model for LogEntry.
+type LogEntry struct {
+	// Hook The hook that logged or failed; absent outside a hook.
+	Hook    *string       `json:"hook,omitempty"`
+	Level   LogEntryLevel `json:"level"`
+	Message string        `json:"message"`
+	Time    time.Time     `json:"time"`
+
+	// UserId The user the hook ran for; absent for the plugin's initialisation and for events of the plugin as a whole.
+	UserId *string `json:"user_id,omitempty"`
+}
+
+// LogEntryLevel defines model for LogEntry.Level.
+type LogEntryLevel string
+
 // MemoryPoint defines model for MemoryPoint.
 type MemoryPoint struct {
 	Id          string                 `json:"id"`
@@ -544,6 +583,12 @@ type PluginList struct {
 
 	// Registry Always empty: grin installs plugins by upload.
 	Registry []interface{} `json:"registry"`
+}
+
+// PluginLogs defines model for PluginLogs.
+type PluginLogs struct {
+	// Entries Oldest first: the plugin's log lines (those within its rate limit), its hooks' failures and deadline overruns, its instances' failures to start.
+	Entries []LogEntry `json:"entries"`
 }
 
 // PluginSetting defines model for PluginSetting.
@@ -1422,6 +1467,15 @@ type ClientInterface interface {
 	// Corresponds with PUT /plugins/isolation/{id} (the `SetPluginIsolation` operationId).
 	SetPluginIsolation(ctx context.Context, id string, body SetPluginIsolationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetPluginLogs A plugin's recent logs and errors
+	//
+	// The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+	//
+	// Requires PLUGINS EDIT.
+	//
+	// Corresponds with GET /plugins/logs/{id} (the `GetPluginLogs` operationId).
+	GetPluginLogs(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListPluginSettings Every plugin's settings
 	//
 	// Requires PLUGINS READ.
@@ -1467,7 +1521,7 @@ type ClientInterface interface {
 
 	// UploadPluginWithBody Install a plugin
 	//
-	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
 	//
 	// Requires PLUGINS WRITE.
 	//
@@ -2434,6 +2488,25 @@ func (c *Client) SetPluginIsolation(ctx context.Context, id string, body SetPlug
 	return c.Client.Do(req)
 }
 
+// GetPluginLogs A plugin's recent logs and errors
+//
+// The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+//
+// Requires PLUGINS EDIT.
+//
+// Corresponds with GET /plugins/logs/{id} (the `GetPluginLogs` operationId).
+func (c *Client) GetPluginLogs(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPluginLogsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListPluginSettings Every plugin's settings
 //
 // Requires PLUGINS READ.
@@ -2529,7 +2602,7 @@ func (c *Client) TogglePlugin(ctx context.Context, id string, reqEditors ...Requ
 
 // UploadPluginWithBody Install a plugin
 //
-// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
 //
 // Requires PLUGINS WRITE.
 //
@@ -4267,6 +4340,40 @@ func NewSetPluginIsolationRequestWithBody(server string, id string, contentType 
 	return req, nil
 }
 
+// NewGetPluginLogsRequest constructs an http.Request for the GetPluginLogs method
+func NewGetPluginLogsRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/plugins/logs/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListPluginSettingsRequest constructs an http.Request for the ListPluginSettings method
 func NewListPluginSettingsRequest(server string) (*http.Request, error) {
 	var err error
@@ -5633,6 +5740,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /plugins/isolation/{id} (the `SetPluginIsolation` operationId).
 	SetPluginIsolationWithResponse(ctx context.Context, id string, body SetPluginIsolationJSONRequestBody, reqEditors ...RequestEditorFn) (*SetPluginIsolationResponse, error)
 
+	// GetPluginLogsWithResponse A plugin's recent logs and errors
+	//
+	// The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+	//
+	// Requires PLUGINS EDIT.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /plugins/logs/{id} (the `GetPluginLogs` operationId).
+	GetPluginLogsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetPluginLogsResponse, error)
+
 	// ListPluginSettingsWithResponse Every plugin's settings
 	//
 	// Requires PLUGINS READ.
@@ -5684,7 +5802,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadPluginWithBodyWithResponse Install a plugin
 	//
-	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
 	//
 	// Requires PLUGINS WRITE.
 	//
@@ -7797,6 +7915,75 @@ func (r SetPluginIsolationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SetPluginIsolationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetPluginLogsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PluginLogs
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPluginLogsResponse) GetJSON200() *PluginLogs {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetPluginLogsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPluginLogsResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetPluginLogsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPluginLogsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPluginLogsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPluginLogsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPluginLogsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPluginLogsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9960,6 +10147,23 @@ func (c *ClientWithResponses) SetPluginIsolationWithResponse(ctx context.Context
 	return ParseSetPluginIsolationResponse(rsp)
 }
 
+// GetPluginLogsWithResponse A plugin's recent logs and errors
+//
+// The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+//
+// Requires PLUGINS EDIT.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /plugins/logs/{id} (the `GetPluginLogs` operationId).
+func (c *ClientWithResponses) GetPluginLogsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetPluginLogsResponse, error) {
+	rsp, err := c.GetPluginLogs(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPluginLogsResponse(rsp)
+}
+
 // ListPluginSettingsWithResponse Every plugin's settings
 //
 // Requires PLUGINS READ.
@@ -10041,7 +10245,7 @@ func (c *ClientWithResponses) TogglePluginWithResponse(ctx context.Context, id s
 
 // UploadPluginWithBodyWithResponse Install a plugin
 //
-// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
 //
 // Requires PLUGINS WRITE.
 //
@@ -11827,6 +12031,60 @@ func ParseSetPluginIsolationResponse(rsp *http.Response) (*SetPluginIsolationRes
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Installed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetPluginLogsResponse parses an HTTP response from a GetPluginLogsWithResponse call
+func ParseGetPluginLogsResponse(rsp *http.Response) (*GetPluginLogsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPluginLogsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PluginLogs
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -479,6 +479,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/plugins/logs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A plugin's recent logs and errors
+         * @description The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+         *
+         *     Requires PLUGINS EDIT.
+         */
+        get: operations["getPluginLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/plugins/settings": {
         parameters: {
             query?: never;
@@ -556,7 +578,7 @@ export interface paths {
         put?: never;
         /**
          * Install a plugin
-         * @description Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+         * @description Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
          *
          *     Requires PLUGINS WRITE.
          */
@@ -1040,6 +1062,17 @@ export interface components {
              */
             isolation: "shared" | "per-user" | "per-call" | "";
         };
+        LogEntry: {
+            /** @description The hook that logged or failed; absent outside a hook. */
+            hook?: string;
+            /** @enum {string} */
+            level: "debug" | "info" | "warn" | "error";
+            message: string;
+            /** Format: date-time */
+            time: string;
+            /** @description The user the hook ran for; absent for the plugin's initialisation and for events of the plugin as a whole. */
+            user_id?: string;
+        };
         MemoryPoint: {
             id: string;
             metadata: {
@@ -1096,6 +1129,10 @@ export interface components {
             installed: components["schemas"]["Installed"][];
             /** @description Always empty: grin installs plugins by upload. */
             registry: unknown[];
+        };
+        PluginLogs: {
+            /** @description Oldest first: the plugin's log lines (those within its rate limit), its hooks' failures and deadline overruns, its instances' failures to start. */
+            entries: components["schemas"]["LogEntry"][];
         };
         PluginSetting: {
             name: string;
@@ -2845,6 +2882,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Installed"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    getPluginLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plugin's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginLogs"];
                 };
             };
             /** @description Forbidden */

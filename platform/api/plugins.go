@@ -45,6 +45,11 @@ type PluginDetail struct {
 	Data wasmhooks.Installed `json:"data"`
 }
 
+// PluginLogs is a plugin's recent log lines and failures.
+type PluginLogs struct {
+	Entries []wasmhooks.LogEntry `json:"entries" doc:"Oldest first: the plugin's log lines (those within its rate limit), its hooks' failures and deadline overruns, its instances' failures to start."`
+}
+
 // PluginDeleted confirms an uninstallation.
 type PluginDeleted struct {
 	Deleted string `json:"deleted"`
@@ -188,6 +193,22 @@ func (s *Server) registerPlugins() {
 			return nil, s.pluginError(ctx, err)
 		}
 		return &struct{ Body PluginDetail }{PluginDetail{Data: p}}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "getPluginLogs", Method: http.MethodGet, Path: "/plugins/logs/{id}",
+		Summary: "A plugin's recent logs and errors",
+		Description: "The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), " +
+			"with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. " +
+			"Lines over the plugin's log rate are not kept; a line says how many were dropped. " +
+			"Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.",
+		Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Edit), func(ctx context.Context, in *PluginID) (*struct{ Body PluginLogs }, error) {
+		entries, err := s.deps.Plugins.Logs(in.ID)
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		return &struct{ Body PluginLogs }{PluginLogs{Entries: entries}}, nil
 	})
 
 	register(s, huma.Operation{

@@ -23,9 +23,9 @@ func Markdown(entries []HookPoint) []byte {
 	p("A hook gets its payload inside the ABI's envelope, `{\"abi\": 1, \"hook\", \"ctx\": {\"user_id\", \"username\",\n")
 	p("\"plugin_id\", \"request_id\"}, \"settings\", \"payload\"}`, and returns the new payload (or leaves it\n")
 	p("unchanged). Plugins implementing the same hook run by descending priority, each receiving the\n")
-	p("previous one's output. A hook that fails, runs past its deadline, or returns something that does\n")
-	p("not have the payload's shape is logged (`GET /plugins/{id}/logs`) and skipped: the pipeline goes on\n")
-	p("with the payload as it was.\n\n")
+	p("previous one's output. A hook that fails or runs past its deadline is logged (in the server's log\n")
+	p("and at `GET /plugins/logs/{id}`) and skipped: the pipeline goes on with the payload as it was. Output\n")
+	p("that does not have the payload's shape is ignored the same way, and said in the server's log.\n\n")
 
 	p("## Which hook changes what\n\n")
 	p("A mark means the hook's output can change it. To keep something a user said out of everything\n")
