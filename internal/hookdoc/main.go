@@ -1,9 +1,10 @@
-// Command hookdoc writes the reference of grin's hook points, generated
-// from the catalogue in platform/hooks. It is run by go generate:
+// Command hookdoc writes what is generated from the catalogue of hook
+// points in platform/hooks: the reference (docs/hooks.md) and the Go kit's
+// typed hooks (wasmhooks/pdk/hooks_gen.go). go generate runs it:
 //
 //	go generate ./platform/hooks/...
 //
-// and a test in platform/hooks/reference fails while the committed file
+// and tests in platform/hooks/reference fail while a committed file
 // differs from what it would write.
 package main
 
@@ -16,13 +17,27 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "", "write the Markdown reference to this file")
+	doc := flag.String("o", "", "write the Markdown reference to this file")
+	kit := flag.String("pdk", "", "write the Go kit's typed hooks to this file")
 	flag.Parse()
-	if *out == "" {
-		fmt.Fprintln(os.Stderr, "hookdoc: say where to write the reference: -o docs/hooks.md")
+	if *doc == "" && *kit == "" {
+		fmt.Fprintln(os.Stderr, "hookdoc: say what to write: -o docs/hooks.md, -pdk wasmhooks/pdk/hooks_gen.go")
 		os.Exit(2)
 	}
-	if err := os.WriteFile(*out, reference.Markdown(reference.Build()), 0o644); err != nil {
+	if *doc != "" {
+		write(*doc, reference.Markdown(reference.Build()), nil)
+	}
+	if *kit != "" {
+		src, err := reference.GoKit()
+		write(*kit, src, err)
+	}
+}
+
+func write(path string, b []byte, err error) {
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "hookdoc:", err)
 		os.Exit(1)
 	}

@@ -130,3 +130,22 @@ func TestRedactionReachesWhatTheReferenceSays(t *testing.T) {
 		})
 	}
 }
+
+// TestTypedKitPlugin: a plugin written with the Go kit's typed hooks
+// (generated from the same catalogue) runs on the server: the redaction
+// reaches why.input, and a change of the reply's content reaches text too.
+func TestTypedKitPlugin(t *testing.T) {
+	in := apptest.Start(t)
+	manifest := `{"id":"typed","name":"Typed","version":"1","hooks":[{"name":"before_cat_reads_message","priority":1},{"name":"before_cat_sends_message","priority":1}]}`
+	if r := uploadPlugin(t, in, zipPlugin(t, manifest, buildWasm(t, "../../wasmhooks/testdata/guests/typed"))); r.Status != 200 {
+		t.Fatalf("install: %d %s", r.Status, r.Body)
+	}
+	var f frame
+	in.Do("POST", "/message", map[string]any{"text": "Write to me at alice@example.com", "lang": "en"}, "user_id", "alice").JSON(t, &f)
+	if f.Why.Input != "Write to me at [email]" {
+		t.Errorf("why.input %q, want the address redacted", f.Why.Input)
+	}
+	if !strings.HasSuffix(f.Content, " (for alice)") || f.Text != f.Content {
+		t.Errorf("text %q, content %q: want both signed", f.Text, f.Content)
+	}
+}

@@ -333,7 +333,7 @@ func (t *turn) prompt(prefix, input string, mem MemoryWhy) llm.Request {
 // remember stores the user's message in their episodic memory.
 func (t *turn) remember(ctx context.Context, text string) error {
 	c := t.cat
-	doc := hooks.Memory{PageContent: text, Metadata: map[string]any{"source": t.id.ID, "when": memory.Now()}}
+	doc := hooks.NewMemory{PageContent: text, Metadata: map[string]any{"source": t.id.ID, "when": memory.Now()}}
 	doc, err := hooks.OnBeforeCatStoresEpisodicMemory.Apply(ctx, c.hooks, c.logger, t.caller, doc)
 	if err != nil {
 		return err

@@ -137,7 +137,7 @@ var (
 		Example: "You are the Cheshire Cat AI, an intelligent AI that passes the Turing test.",
 	}
 
-	OnBeforeCatStoresEpisodicMemory = Point[Memory]{
+	OnBeforeCatStoresEpisodicMemory = Point[NewMemory]{
 		Info: Info{
 			Name: BeforeCatStoresEpisodicMemory, Stage: StageChat,
 			When: "After the model has replied, before the user's message is stored in their episodic memory. " +
@@ -152,7 +152,7 @@ var (
 			Cat: "The Cat's before_cat_stores_episodic_memory(doc: Document) stores the returned text but embeds the original message; " +
 				"grin embeds the text it stores, skips a blank one, and keeps `source` the user's.",
 		},
-		Example: Memory{PageContent: "My cat is called Dinah", Metadata: map[string]any{"source": "alice", "when": 1767225600.5}},
+		Example: NewMemory{PageContent: "My cat is called Dinah", Metadata: map[string]any{"source": "alice", "when": 1767225600.5}},
 	}
 
 	OnBeforeCatSendsMessage = Point[Reply]{
@@ -212,7 +212,7 @@ var (
 		Example: []string{"Alice was beginning to get very tired…", "…of sitting by her sister on the bank"},
 	}
 
-	OnBeforeRabbitholeInsertMemory = Point[Memory]{
+	OnBeforeRabbitholeInsertMemory = Point[NewMemory]{
 		Info: Info{
 			Name: BeforeRabbitholeInsertMemory, Stage: StageIngestion,
 			When:   "For each chunk, once its metadata is set, before it is embedded.",
@@ -225,11 +225,11 @@ var (
 			Reaches: []Target{TargetDeclarative},
 			Cat:     "Same as the Cat's before_rabbithole_insert_memory(doc: Document), per chunk, metadata set, before embedding.",
 		},
-		Example: Memory{PageContent: "The tarts were stolen by the Knave of Hearts.",
+		Example: NewMemory{PageContent: "The tarts were stolen by the Knave of Hearts.",
 			Metadata: map[string]any{"source": "alice.txt", "when": 1767225600.5, "uploaded_by": "alice"}},
 	}
 
-	OnBeforeRabbitholeStoresDocuments = Point[[]Memory]{
+	OnBeforeRabbitholeStoresDocuments = Point[[]NewMemory]{
 		Info: Info{
 			Name: BeforeRabbitholeStoresDocuments, Stage: StageIngestion,
 			When:    "Once every chunk has been through before_rabbithole_insert_memory, before any is embedded and stored.",
@@ -239,7 +239,7 @@ var (
 			Cat: "The Cat's before_rabbithole_stores_documents(docs: List[Document]) runs before the per-chunk " +
 				"before_rabbithole_insert_memory; grin runs it after, so it sees each chunk's final metadata.",
 		},
-		Example: []Memory{{PageContent: "The tarts were stolen by the Knave of Hearts.",
+		Example: []NewMemory{{PageContent: "The tarts were stolen by the Knave of Hearts.",
 			Metadata: map[string]any{"source": "alice.txt", "when": 1767225600.5, "uploaded_by": "alice"}}},
 	}
 

@@ -57,9 +57,10 @@ type RecallConfig struct {
 	Metadata  map[string]any `json:"metadata" doc:"A memory must have each of these keys with an equal value."`
 }
 
-// Memory is a memory about to be stored: a user's message on its way to
-// episodic memory, or a document's chunk on its way to declarative memory.
-type Memory struct {
+// NewMemory is a memory about to be stored (the Cat's Document): a
+// user's message on its way to episodic memory, or a document's chunk on
+// its way to declarative memory.
+type NewMemory struct {
 	PageContent string         `json:"page_content" doc:"The text stored and embedded."`
 	Metadata    map[string]any `json:"metadata" doc:"Stored with the text; recall configs filter on it."`
 }

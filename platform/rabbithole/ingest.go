@@ -187,14 +187,14 @@ func (in *Ingester) Text(ctx context.Context, id auth.Identity, source, text str
 		return res, err
 	}
 	when := memory.Now()
-	docs := make([]hooks.Memory, 0, len(chunks))
+	docs := make([]hooks.NewMemory, 0, len(chunks))
 	for _, c := range chunks {
 		md := map[string]any{}
 		for k, v := range o.Metadata {
 			md[k] = v
 		}
 		md["source"], md["when"], md[UploaderKey] = source, when, id.ID
-		d, err := hooks.OnBeforeRabbitholeInsertMemory.Apply(ctx, in.hooks, in.logger, caller, hooks.Memory{PageContent: c, Metadata: md})
+		d, err := hooks.OnBeforeRabbitholeInsertMemory.Apply(ctx, in.hooks, in.logger, caller, hooks.NewMemory{PageContent: c, Metadata: md})
 		if err != nil {
 			return res, err
 		}

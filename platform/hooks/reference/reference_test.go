@@ -24,6 +24,22 @@ func TestCommittedReferenceIsCurrent(t *testing.T) {
 	}
 }
 
+// TestCommittedGoKitIsCurrent: the Go kit's typed hooks
+// (wasmhooks/pdk/hooks_gen.go) are what the catalogue generates.
+func TestCommittedGoKitIsCurrent(t *testing.T) {
+	committed, err := os.ReadFile("../../../wasmhooks/pdk/hooks_gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := reference.GoKit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(committed, want) {
+		t.Errorf("wasmhooks/pdk/hooks_gen.go is stale: run go generate ./platform/hooks/...")
+	}
+}
+
 // TestExamplesMatchTheirSchemas: each hook's example is a payload its
 // schema accepts, so neither says something the other does not.
 func TestExamplesMatchTheirSchemas(t *testing.T) {
