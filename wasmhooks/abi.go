@@ -15,7 +15,7 @@
 //	         grin_v1.log(level, ptr, len i32)       a log line (level: 0 debug … 3 error)
 //	         and wasi_snapshot_preview1, as Go's wasip1 port needs it
 //
-// The input is JSON {"abi":1, "hook", "ctx":{"user_id","plugin_id",
+// The input is JSON {"abi":1, "hook", "ctx":{"user_id","username","plugin_id",
 // "request_id"}, "settings":{…}, "payload":…}; a hook returns 0 when it
 // wrote a new payload, 1 when it wrote an error, 2 when the payload is
 // unchanged. Go authors use package wasmhooks/pdk.
@@ -51,7 +51,10 @@ type Input struct {
 
 // CallContext tells a hook for whom it runs.
 type CallContext struct {
-	UserID    string `json:"user_id"`
+	UserID string `json:"user_id"`
+	// Username is the user's name for people (for users without an
+	// account, their id).
+	Username  string `json:"username"`
 	PluginID  string `json:"plugin_id"`
 	RequestID string `json:"request_id"`
 }

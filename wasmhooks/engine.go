@@ -105,6 +105,9 @@ type EngineConfig struct {
 	LogRate      float64
 	LogBurst     int
 	LogLineBytes int
+	// LogEntries is how many recent log lines and failures are kept per
+	// plugin for GET /plugins/logs/{id} (default 200; negative: none).
+	LogEntries int
 }
 
 func (c *EngineConfig) defaults() {
@@ -134,6 +137,12 @@ func (c *EngineConfig) defaults() {
 	}
 	if c.LogLineBytes <= 0 {
 		c.LogLineBytes = DefaultLogLineBytes
+	}
+	switch {
+	case c.LogEntries == 0:
+		c.LogEntries = DefaultLogEntries
+	case c.LogEntries < 0:
+		c.LogEntries = 0
 	}
 }
 
@@ -208,6 +217,9 @@ type callState struct {
 	// the last host_call's answer (capabilities.go).
 	host       *hostCall
 	hostResult []byte
+	// hook and user name the call in progress, for the plugin's log
+	// entries; empty during initialisation.
+	hook, user string
 }
 
 type stateKey struct{}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"golang.org/x/time/rate"
@@ -20,6 +21,9 @@ import (
 type logLimiter struct {
 	bucket  *rate.Limiter
 	dropped atomic.Int64
+	// recent keeps the last lines and failures for the API; lines the
+	// bucket drops never reach it.
+	recent *logRing
 }
 
 // logLimiter returns the plugin's limiter. It is kept by id, so an upgrade
@@ -29,7 +33,7 @@ func (e *Engine) logLimiter(plugin string) *logLimiter {
 	defer e.logMu.Unlock()
 	l := e.logs[plugin]
 	if l == nil {
-		l = &logLimiter{bucket: rate.NewLimiter(rate.Limit(e.cfg.LogRate), e.cfg.LogBurst)}
+		l = &logLimiter{bucket: rate.NewLimiter(rate.Limit(e.cfg.LogRate), e.cfg.LogBurst), recent: newLogRing(e.cfg.LogEntries)}
 		e.logs[plugin] = l
 	}
 	return l
@@ -61,6 +65,7 @@ func (e *Engine) guestLog(ctx context.Context, mod api.Module, s *callState, lev
 		lvl = slog.LevelInfo
 	}
 	e.logger.Log(ctx, lvl, msg, "plugin", s.plugin)
+	s.logs.recent.add(LogEntry{Time: time.Now().UTC(), Level: levelName(lvl), Message: msg, UserID: s.user, Hook: s.hook})
 }
 
 // reportDropped logs, once, how many of the plugin's lines were dropped
@@ -70,7 +75,8 @@ func (e *Engine) reportDropped(ctx context.Context, s *callState) {
 		return
 	}
 	if d := s.logs.dropped.Swap(0); d > 0 {
-		e.logger.Log(ctx, slog.LevelWarn, fmt.Sprintf("plugin %s: dropped %d log lines (rate limit)", s.plugin, d),
-			"plugin", s.plugin, "dropped", d)
+		msg := fmt.Sprintf("plugin %s: dropped %d log lines (rate limit)", s.plugin, d)
+		e.logger.Log(ctx, slog.LevelWarn, msg, "plugin", s.plugin, "dropped", d)
+		s.logs.recent.add(LogEntry{Time: time.Now().UTC(), Level: "warn", Message: msg, UserID: s.user, Hook: s.hook})
 	}
 }

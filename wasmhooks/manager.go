@@ -115,7 +115,7 @@ func NewManager(ctx context.Context, e *Engine, db *sql.DB, dir string, logger *
 			logger.Error("plugin not loaded", "plugin", r.id, "err", err)
 			continue
 		}
-		l.info.Enabled, l.info.Settings, l.info.DisabledReason = r.enabled, settings, r.reason
+		l.info.Enabled, l.info.Settings, l.info.DisabledReason = r.enabled, man.WithDefaults(settings), r.reason
 		m.plugins[r.id] = l
 	}
 	m.rebuild()
@@ -187,10 +187,14 @@ func (m *Manager) disableFailing(id string, p *Plugin, reason error) {
 	l.info.Enabled, l.info.DisabledReason = false, why
 	m.rebuild()
 	m.logger.Error("plugin disabled: an administrator must turn it on again (PUT /plugins/toggle/"+id+") once it is fixed", "plugin", id, "reason", why)
+	m.engine.record(id, slog.LevelError, "", "", "grin turned the plugin off: "+why)
 }
 
-// Install reads an uploaded archive and installs (or upgrades) its plugin,
-// enabled. Nothing changes when it is refused.
+// Install reads an uploaded archive and installs its plugin, enabled, or
+// upgrades it, keeping whether it was on or off (and why grin turned it
+// off) and its settings, when the new schema accepts them. Settings the
+// schema gives defaults for and that are missing get those defaults.
+// Nothing changes when it is refused.
 func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error) {
 	man, wasm, err := ReadArchive(archive)
 	if err != nil {
@@ -217,8 +221,10 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 		return Installed{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	l.plugin.adopt(ctx, first)
+	settings = l.info.Manifest.WithDefaults(settings)
 	if man.SettingsSchema != nil && l.info.Manifest.ValidateSettings(settings) != nil {
-		settings = map[string]any{} // the new version's schema refuses the old settings
+		// The new version's schema refuses the old settings.
+		settings = l.info.Manifest.WithDefaults(nil)
 	}
 	l.info.Settings = settings
 	dir := filepath.Join(m.dir, man.ID)
@@ -232,8 +238,12 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 		}
 	}
 	sraw, _ := json.Marshal(settings)
-	if _, err := m.db.ExecContext(ctx, `INSERT INTO plugins (id, enabled, settings, isolation, installed_at) VALUES (?, 1, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET enabled = 1, settings = excluded.settings, disabled_reason = ''`, man.ID, string(sraw), string(forced), time.Now().UnixMilli()); err != nil {
+	// An upgrade keeps the row's enabled and disabled_reason: an
+	// administrator who turned a plugin off did not ask for a new version
+	// to run.
+	if err := m.db.QueryRowContext(ctx, `INSERT INTO plugins (id, enabled, settings, isolation, installed_at) VALUES (?, 1, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET settings = excluded.settings
+		RETURNING enabled, disabled_reason`, man.ID, string(sraw), string(forced), time.Now().UnixMilli()).Scan(&l.info.Enabled, &l.info.DisabledReason); err != nil {
 		return Installed{}, fmt.Errorf("store plugin %s: %w", man.ID, err)
 	}
 	old := m.plugins[man.ID]
@@ -243,7 +253,7 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 		old.plugin.Close(ctx)
 		old.module.Close(ctx) // calls in flight keep running (wazero allows it)
 	}
-	m.logger.Info("plugin installed", "plugin", man.ID, "version", man.Version)
+	m.logger.Info("plugin installed", "plugin", man.ID, "version", man.Version, "active", l.info.Enabled)
 	return l.info, nil
 }
 
@@ -297,9 +307,7 @@ func (m *Manager) SetSettings(ctx context.Context, id string, settings map[strin
 	if l == nil {
 		return Installed{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	if settings == nil {
-		settings = map[string]any{}
-	}
+	settings = l.info.Manifest.WithDefaults(settings)
 	if err := l.info.Manifest.ValidateSettings(settings); err != nil {
 		return Installed{}, fmt.Errorf("%w: settings of %s: %v", ErrArchive, id, err)
 	}
@@ -342,7 +350,16 @@ func (m *Manager) ForceIsolation(ctx context.Context, id string, iso Isolation) 
 	return l.info, nil
 }
 
-// Delete uninstalls a plugin.
+// Logs returns an installed plugin's recent log lines and failures,
+// oldest first.
+func (m *Manager) Logs(id string) ([]LogEntry, error) {
+	if _, err := m.Get(id); err != nil {
+		return nil, err
+	}
+	return m.engine.Logs(id), nil
+}
+
+// Delete uninstalls a plugin, and forgets its recent logs.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -358,6 +375,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	delete(m.plugins, id)
 	m.rebuild()
+	m.engine.clearLogs(id)
 	l.plugin.Close(ctx)
 	l.module.Close(ctx)
 	return os.RemoveAll(filepath.Join(m.dir, id))
@@ -429,7 +447,7 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		return payload, nil
 	}
 	for _, e := range (*t)[hook] {
-		in, err := json.Marshal(Input{ABIVersion, hook, CallContext{UserID: caller.UserID, PluginID: e.id, RequestID: caller.RequestID}, e.settings, payload})
+		in, err := json.Marshal(Input{ABIVersion, hook, CallContext{UserID: caller.UserID, Username: caller.Username, PluginID: e.id, RequestID: caller.RequestID}, e.settings, payload})
 		if err != nil {
 			return payload, err
 		}
@@ -441,6 +459,7 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		}
 		if err != nil {
 			m.logger.Warn("hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
+			m.engine.record(e.id, slog.LevelWarn, caller.UserID, hook, "the hook failed and was skipped: "+err.Error())
 			continue
 		}
 		if out != nil {

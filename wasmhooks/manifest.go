@@ -53,6 +53,10 @@ type HookSpec struct {
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
+// reservedIDs are paths under /plugins/ that GET answers itself, so a
+// plugin of that id could not be read at GET /plugins/{id}.
+var reservedIDs = []string{"hooks", "settings"}
+
 // Limits on a plugin archive.
 const (
 	MaxArchiveBytes = 64 << 20
@@ -68,6 +72,9 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 	var errs []string
 	if !idPattern.MatchString(m.ID) {
 		errs = append(errs, fmt.Sprintf("id %q must be 1–64 lower-case letters, digits, - or _", m.ID))
+	}
+	if slices.Contains(reservedIDs, m.ID) {
+		errs = append(errs, fmt.Sprintf("id %q is taken by the API (GET /plugins/%s): choose another", m.ID, m.ID))
 	}
 	if strings.TrimSpace(m.Name) == "" {
 		errs = append(errs, "name is required")
@@ -109,6 +116,63 @@ func (m *Manifest) Validate(exported []string, known []string) error {
 		return fmt.Errorf("%w: manifest: %s", ErrArchive, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// WithDefaults returns settings with the schema's defaults filled in:
+// each property the settings lack and the schema gives a "default" gets
+// it, in nested objects too. The settings given are not changed. Defaults
+// behind a $ref, or in allOf/anyOf/oneOf, are not followed.
+func (m *Manifest) WithDefaults(settings map[string]any) map[string]any {
+	out := withDefaults(m.SettingsSchema, settings)
+	if out == nil {
+		out = map[string]any{}
+	}
+	return out
+}
+
+func withDefaults(schema, v map[string]any) map[string]any {
+	out := make(map[string]any, len(v))
+	for k, x := range v {
+		out[k] = x
+	}
+	props, _ := schema["properties"].(map[string]any)
+	for name, p := range props {
+		ps, _ := p.(map[string]any)
+		if ps == nil {
+			continue
+		}
+		cur, present := out[name]
+		if !present {
+			if d, ok := ps["default"]; ok {
+				out[name] = copyJSON(d)
+				continue
+			}
+			if _, ok := ps["properties"]; !ok {
+				continue
+			}
+			// An object without a default of its own may still have
+			// properties with defaults: only fill it when one does.
+			if filled := withDefaults(ps, nil); len(filled) > 0 {
+				out[name] = filled
+			}
+			continue
+		}
+		if obj, ok := cur.(map[string]any); ok {
+			out[name] = withDefaults(ps, obj)
+		}
+	}
+	return out
+}
+
+// copyJSON copies a JSON value, so settings never share a default's maps.
+func copyJSON(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var c any
+	json.Unmarshal(b, &c)
+	return c
 }
 
 // ValidateSettings checks settings against the manifest's schema.

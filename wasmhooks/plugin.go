@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -115,8 +116,10 @@ func (p *Plugin) Call(ctx context.Context, hook, user string, input []byte) ([]b
 		return nil, err
 	}
 	in.call.host = &hostCall{ctx: ctx} // for host capabilities, during this call only
+	in.call.hook, in.call.user = hook, user
 	out, status, err := p.engine.call(in, hook, input, p.limits.Timeout, p.limits.MaxOutput)
 	in.call.host, in.call.hostResult = nil, nil
+	in.call.hook, in.call.user = "", ""
 	p.give(ctx, key, in)
 	if err != nil {
 		return nil, err
@@ -182,6 +185,7 @@ func (p *Plugin) start(ctx context.Context) (*instance, error) {
 	failures, disable := st.failures, p.disable
 	p.mu.Unlock()
 	p.engine.logger.Warn("plugin instance failed to start", "plugin", p.ID, "failures", failures, "retry_in", wait, "err", err)
+	p.engine.record(p.ID, slog.LevelWarn, "", "", fmt.Sprintf("an instance failed to start (%d in a row; next try in %v): %v", failures, wait, err))
 	if failures >= p.engine.cfg.InitFailures && disable != nil {
 		disable(fmt.Errorf("its instances failed to start %d times in a row; the last time: %w", failures, err))
 	}

@@ -54,6 +54,24 @@ func (e DocumentsFileStatus) Valid() bool {
 	}
 }
 
+// Defines values for HookPointStage.
+const (
+	HookPointStageChat      HookPointStage = "chat"
+	HookPointStageIngestion HookPointStage = "ingestion"
+)
+
+// Valid indicates whether the value is a known member of the HookPointStage enum.
+func (e HookPointStage) Valid() bool {
+	switch e {
+	case HookPointStageChat:
+		return true
+	case HookPointStageIngestion:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IsolationChoiceIsolation.
 const (
 	Empty   IsolationChoiceIsolation = ""
@@ -72,6 +90,30 @@ func (e IsolationChoiceIsolation) Valid() bool {
 	case PerUser:
 		return true
 	case Shared:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LogEntryLevel.
+const (
+	Debug LogEntryLevel = "debug"
+	Error LogEntryLevel = "error"
+	Info  LogEntryLevel = "info"
+	Warn  LogEntryLevel = "warn"
+)
+
+// Valid indicates whether the value is a known member of the LogEntryLevel enum.
+func (e LogEntryLevel) Valid() bool {
+	switch e {
+	case Debug:
+		return true
+	case Error:
+		return true
+	case Info:
+		return true
+	case Warn:
 		return true
 	default:
 		return false
@@ -152,13 +194,13 @@ func (e PolicyCheckAction) Valid() bool {
 
 // Defines values for ReplyType.
 const (
-	Chat ReplyType = "chat"
+	ReplyTypeChat ReplyType = "chat"
 )
 
 // Valid indicates whether the value is a known member of the ReplyType enum.
 func (e ReplyType) Valid() bool {
 	switch e {
-	case Chat:
+	case ReplyTypeChat:
 		return true
 	default:
 		return false
@@ -409,6 +451,15 @@ type Documents struct {
 // DocumentsFileStatus Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
 type DocumentsFileStatus string
 
+// Effect defines model for Effect.
+type Effect struct {
+	// Effect What changing it does.
+	Effect string `json:"effect"`
+
+	// Field The payload's field, as a JSON path; empty for the payload as a whole.
+	Field string `json:"field"`
+}
+
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
 	// Location Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id'
@@ -461,6 +512,39 @@ type History struct {
 type HistoryDeleted struct {
 	Deleted bool `json:"deleted"`
 }
+
+// HookPoint defines model for HookPoint.
+type HookPoint struct {
+	// Cat What the Cheshire Cat does here, and where grin differs.
+	Cat string `json:"cat"`
+
+	// Effects What changing each field does.
+	Effects []Effect `json:"effects"`
+
+	// Example A payload as the pipeline passes it.
+	Example interface{} `json:"example"`
+
+	// Name The hook's name, as the manifest and the module's export (hook_<name>) spell it.
+	Name string `json:"name"`
+
+	// Output What the pipeline does with the hook's output.
+	Output string `json:"output"`
+
+	// Payload The JSON Schema of the payload, the hook's input and output; referenced types are under $defs.
+	Payload map[string]interface{} `json:"payload"`
+
+	// Reaches What the output can change; empty when it is ignored.
+	Reaches []string `json:"reaches"`
+
+	// Stage chat: a user's message; ingestion: an uploaded document.
+	Stage HookPointStage `json:"stage"`
+
+	// When When it runs, and what has happened by then.
+	When string `json:"when"`
+}
+
+// HookPointStage chat: a user's message; ingestion: an uploaded document.
+type HookPointStage string
 
 // HookSpec defines model for HookSpec.
 type HookSpec struct {
@@ -538,6 +622,21 @@ type IsolationChoice struct {
 
 // IsolationChoiceIsolation Empty restores the manifest's.
 type IsolationChoiceIsolation string
+
+// LogEntry defines model for LogEntry.
+type LogEntry struct {
+	// Hook The hook that logged or failed; absent outside a hook.
+	Hook    *string       `json:"hook,omitempty"`
+	Level   LogEntryLevel `json:"level"`
+	Message string        `json:"message"`
+	Time    time.Time     `json:"time"`
+
+	// UserId The user the hook ran for; absent for the plugin's initialisation and for events of the plugin as a whole.
+	UserId *string `json:"user_id,omitempty"`
+}
+
+// LogEntryLevel defines model for LogEntry.Level.
+type LogEntryLevel string
 
 // MemoryPoint defines model for MemoryPoint.
 type MemoryPoint struct {
@@ -700,6 +799,12 @@ type PluginList struct {
 
 	// Registry Always empty: grin has no plugin registry; plugins are installed by upload.
 	Registry []PluginInfo `json:"registry"`
+}
+
+// PluginLogs defines model for PluginLogs.
+type PluginLogs struct {
+	// Entries Oldest first: the plugin's log lines (those within its rate limit), its hooks' failures and deadline overruns, its instances' failures to start.
+	Entries []LogEntry `json:"entries"`
 }
 
 // PluginPart defines model for PluginPart.
@@ -1660,6 +1765,13 @@ type ClientInterface interface {
 	// Corresponds with GET /plugins (the `ListPlugins` operationId).
 	ListPlugins(ctx context.Context, params *ListPluginsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListHookPoints The hook points
+	//
+	// Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+	//
+	// Corresponds with GET /plugins/hooks (the `ListHookPoints` operationId).
+	ListHookPoints(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SetPluginIsolationWithBody Force a plugin's isolation
 	//
 	// shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.
@@ -1681,6 +1793,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /plugins/isolation/{id} (the `SetPluginIsolation` operationId).
 	SetPluginIsolation(ctx context.Context, id string, body SetPluginIsolationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPluginLogs A plugin's recent logs and errors
+	//
+	// The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+	//
+	// Requires PLUGINS EDIT.
+	//
+	// Corresponds with GET /plugins/logs/{id} (the `GetPluginLogs` operationId).
+	GetPluginLogs(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListPluginSettings Every plugin's settings
 	//
@@ -1727,7 +1848,7 @@ type ClientInterface interface {
 
 	// UploadPluginWithBody Install a plugin
 	//
-	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
 	//
 	// Requires PLUGINS WRITE.
 	//
@@ -2739,6 +2860,23 @@ func (c *Client) ListPlugins(ctx context.Context, params *ListPluginsParams, req
 	return c.Client.Do(req)
 }
 
+// ListHookPoints The hook points
+//
+// Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+//
+// Corresponds with GET /plugins/hooks (the `ListHookPoints` operationId).
+func (c *Client) ListHookPoints(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListHookPointsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SetPluginIsolationWithBody Force a plugin's isolation
 //
 // shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.
@@ -2771,6 +2909,25 @@ func (c *Client) SetPluginIsolationWithBody(ctx context.Context, id string, cont
 // Corresponds with PUT /plugins/isolation/{id} (the `SetPluginIsolation` operationId).
 func (c *Client) SetPluginIsolation(ctx context.Context, id string, body SetPluginIsolationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSetPluginIsolationRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPluginLogs A plugin's recent logs and errors
+//
+// The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+//
+// Requires PLUGINS EDIT.
+//
+// Corresponds with GET /plugins/logs/{id} (the `GetPluginLogs` operationId).
+func (c *Client) GetPluginLogs(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPluginLogsRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2876,7 +3033,7 @@ func (c *Client) TogglePlugin(ctx context.Context, id string, reqEditors ...Requ
 
 // UploadPluginWithBody Install a plugin
 //
-// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
 //
 // Requires PLUGINS WRITE.
 //
@@ -4804,6 +4961,33 @@ func NewListPluginsRequest(server string, params *ListPluginsParams) (*http.Requ
 	return req, nil
 }
 
+// NewListHookPointsRequest constructs an http.Request for the ListHookPoints method
+func NewListHookPointsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/plugins/hooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSetPluginIsolationRequest calls the generic SetPluginIsolation builder with application/json body
 func NewSetPluginIsolationRequest(server string, id string, body SetPluginIsolationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4847,6 +5031,40 @@ func NewSetPluginIsolationRequestWithBody(server string, id string, contentType 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetPluginLogsRequest constructs an http.Request for the GetPluginLogs method
+func NewGetPluginLogsRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/plugins/logs/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -6446,6 +6664,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /plugins (the `ListPlugins` operationId).
 	ListPluginsWithResponse(ctx context.Context, params *ListPluginsParams, reqEditors ...RequestEditorFn) (*ListPluginsResponse, error)
 
+	// ListHookPointsWithResponse The hook points
+	//
+	// Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /plugins/hooks (the `ListHookPoints` operationId).
+	ListHookPointsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListHookPointsResponse, error)
+
 	// SetPluginIsolationWithBodyWithResponse Force a plugin's isolation
 	//
 	// shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.
@@ -6467,6 +6694,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /plugins/isolation/{id} (the `SetPluginIsolation` operationId).
 	SetPluginIsolationWithResponse(ctx context.Context, id string, body SetPluginIsolationJSONRequestBody, reqEditors ...RequestEditorFn) (*SetPluginIsolationResponse, error)
+
+	// GetPluginLogsWithResponse A plugin's recent logs and errors
+	//
+	// The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+	//
+	// Requires PLUGINS EDIT.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /plugins/logs/{id} (the `GetPluginLogs` operationId).
+	GetPluginLogsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetPluginLogsResponse, error)
 
 	// ListPluginSettingsWithResponse Every plugin's settings
 	//
@@ -6519,7 +6757,7 @@ type ClientWithResponsesInterface interface {
 
 	// UploadPluginWithBodyWithResponse Install a plugin
 	//
-	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+	// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
 	//
 	// Requires PLUGINS WRITE.
 	//
@@ -8667,6 +8905,61 @@ func (r ListPluginsResponse) ContentType() string {
 	return ""
 }
 
+type ListHookPointsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]HookPoint
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListHookPointsResponse) GetJSON200() *[]HookPoint {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListHookPointsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListHookPointsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListHookPointsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListHookPointsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListHookPointsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListHookPointsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type SetPluginIsolationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8730,6 +9023,75 @@ func (r SetPluginIsolationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SetPluginIsolationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetPluginLogsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PluginLogs
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPluginLogsResponse) GetJSON200() *PluginLogs {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetPluginLogsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPluginLogsResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetPluginLogsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPluginLogsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPluginLogsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPluginLogsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPluginLogsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPluginLogsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11261,6 +11623,21 @@ func (c *ClientWithResponses) ListPluginsWithResponse(ctx context.Context, param
 	return ParseListPluginsResponse(rsp)
 }
 
+// ListHookPointsWithResponse The hook points
+//
+// Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /plugins/hooks (the `ListHookPoints` operationId).
+func (c *ClientWithResponses) ListHookPointsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListHookPointsResponse, error) {
+	rsp, err := c.ListHookPoints(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListHookPointsResponse(rsp)
+}
+
 // SetPluginIsolationWithBodyWithResponse Force a plugin's isolation
 //
 // shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.
@@ -11293,6 +11670,23 @@ func (c *ClientWithResponses) SetPluginIsolationWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseSetPluginIsolationResponse(rsp)
+}
+
+// GetPluginLogsWithResponse A plugin's recent logs and errors
+//
+// The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+//
+// Requires PLUGINS EDIT.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /plugins/logs/{id} (the `GetPluginLogs` operationId).
+func (c *ClientWithResponses) GetPluginLogsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetPluginLogsResponse, error) {
+	rsp, err := c.GetPluginLogs(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPluginLogsResponse(rsp)
 }
 
 // ListPluginSettingsWithResponse Every plugin's settings
@@ -11376,7 +11770,7 @@ func (c *ClientWithResponses) TogglePluginWithResponse(ctx context.Context, id s
 
 // UploadPluginWithBodyWithResponse Install a plugin
 //
-// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+// Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
 //
 // Requires PLUGINS WRITE.
 //
@@ -13298,6 +13692,46 @@ func ParseListPluginsResponse(rsp *http.Response) (*ListPluginsResponse, error) 
 	return response, nil
 }
 
+// ParseListHookPointsResponse parses an HTTP response from a ListHookPointsWithResponse call
+func ParseListHookPointsResponse(rsp *http.Response) (*ListHookPointsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListHookPointsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []HookPoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseSetPluginIsolationResponse parses an HTTP response from a SetPluginIsolationWithResponse call
 func ParseSetPluginIsolationResponse(rsp *http.Response) (*SetPluginIsolationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13314,6 +13748,60 @@ func ParseSetPluginIsolationResponse(rsp *http.Response) (*SetPluginIsolationRes
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Installed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetPluginLogsResponse parses an HTTP response from a GetPluginLogsWithResponse call
+func ParseGetPluginLogsResponse(rsp *http.Response) (*GetPluginLogsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPluginLogsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PluginLogs
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

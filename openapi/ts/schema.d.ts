@@ -443,6 +443,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/plugins/hooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The hook points
+         * @description Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.
+         */
+        get: operations["listHookPoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/plugins/isolation/{id}": {
         parameters: {
             query?: never;
@@ -458,6 +478,28 @@ export interface paths {
          *     Requires PLUGINS EDIT.
          */
         put: operations["setPluginIsolation"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/logs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A plugin's recent logs and errors
+         * @description The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. Lines over the plugin's log rate are not kept; a line says how many were dropped. Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.
+         *
+         *     Requires PLUGINS EDIT.
+         */
+        get: operations["getPluginLogs"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -542,7 +584,7 @@ export interface paths {
         put?: never;
         /**
          * Install a plugin
-         * @description Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.
+         * @description Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.
          *
          *     Requires PLUGINS WRITE.
          */
@@ -990,6 +1032,12 @@ export interface components {
             /** @description The policy rules (policy.csv), one per line. */
             policy: string;
         };
+        Effect: {
+            /** @description What changing it does. */
+            effect: string;
+            /** @description The payload's field, as a JSON path; empty for the payload as a whole. */
+            field: string;
+        };
         ErrorDetail: {
             /** @description Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id' */
             location?: string;
@@ -1036,6 +1084,31 @@ export interface components {
         };
         HistoryDeleted: {
             deleted: boolean;
+        };
+        HookPoint: {
+            /** @description What the Cheshire Cat does here, and where grin differs. */
+            cat: string;
+            /** @description What changing each field does. */
+            effects: components["schemas"]["Effect"][];
+            /** @description A payload as the pipeline passes it. */
+            example: unknown;
+            /** @description The hook's name, as the manifest and the module's export (hook_<name>) spell it. */
+            name: string;
+            /** @description What the pipeline does with the hook's output. */
+            output: string;
+            /** @description The JSON Schema of the payload, the hook's input and output; referenced types are under $defs. */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** @description What the output can change; empty when it is ignored. */
+            reaches: string[];
+            /**
+             * @description chat: a user's message; ingestion: an uploaded document.
+             * @enum {string}
+             */
+            stage: "chat" | "ingestion";
+            /** @description When it runs, and what has happened by then. */
+            when: string;
         };
         HookSpec: {
             name: string;
@@ -1111,6 +1184,17 @@ export interface components {
              * @enum {string}
              */
             isolation: "shared" | "per-user" | "per-call" | "";
+        };
+        LogEntry: {
+            /** @description The hook that logged or failed; absent outside a hook. */
+            hook?: string;
+            /** @enum {string} */
+            level: "debug" | "info" | "warn" | "error";
+            message: string;
+            /** Format: date-time */
+            time: string;
+            /** @description The user the hook ran for; absent for the plugin's initialisation and for events of the plugin as a whole. */
+            user_id?: string;
         };
         MemoryPoint: {
             id: string;
@@ -1266,6 +1350,10 @@ export interface components {
             installed: components["schemas"]["PluginInfo"][];
             /** @description Always empty: grin has no plugin registry; plugins are installed by upload. */
             registry: components["schemas"]["PluginInfo"][];
+        };
+        PluginLogs: {
+            /** @description Oldest first: the plugin's log lines (those within its rate limit), its hooks' failures and deadline overruns, its instances' failures to start. */
+            entries: components["schemas"]["LogEntry"][];
         };
         PluginPart: {
             name: string;
@@ -3066,6 +3154,44 @@ export interface operations {
             };
         };
     };
+    listHookPoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookPoint"][];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     setPluginIsolation: {
         parameters: {
             query?: never;
@@ -3089,6 +3215,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Installed"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    getPluginLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plugin's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginLogs"];
                 };
             };
             /** @description Forbidden */

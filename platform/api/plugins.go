@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/hooks/reference"
 	"github.com/grin-ai/grin/policies"
 	"github.com/grin-ai/grin/wasmhooks"
 )
@@ -138,6 +140,11 @@ type PluginDetail struct {
 	Data PluginInfo `json:"data"`
 }
 
+// PluginLogs is a plugin's recent log lines and failures.
+type PluginLogs struct {
+	Entries []wasmhooks.LogEntry `json:"entries" doc:"Oldest first: the plugin's log lines (those within its rate limit), its hooks' failures and deadline overruns, its instances' failures to start."`
+}
+
 // PluginDeleted confirms an uninstallation.
 type PluginDeleted struct {
 	Deleted string `json:"deleted"`
@@ -169,6 +176,18 @@ func pluginSetting(p wasmhooks.Installed) PluginSetting {
 }
 
 func (s *Server) registerPlugins() {
+	// Built once: anyone may ask for it, and it only changes with the code.
+	hookReference := sync.OnceValue(reference.Build)
+	register(s, huma.Operation{
+		OperationID: "listHookPoints", Method: http.MethodGet, Path: "/plugins/hooks",
+		Summary: "The hook points",
+		Description: "Every point where grin calls plugins, in the order it calls them: when it runs, its payload's JSON Schema and an example, " +
+			"what changing each field does, and what the Cheshire Cat does there. Generated from the types the pipeline passes; docs/hooks.md is the same reference. grin extension.",
+		Tags: []string{"Plugins"},
+	}, public, func(ctx context.Context, _ *struct{}) (*struct{ Body []reference.HookPoint }, error) {
+		return &struct{ Body []reference.HookPoint }{hookReference()}, nil
+	})
+
 	register(s, huma.Operation{
 		OperationID: "listPlugins", Method: http.MethodGet, Path: "/plugins",
 		Summary: "Installed plugins", Tags: []string{"Plugins"},
@@ -191,7 +210,8 @@ func (s *Server) registerPlugins() {
 		OperationID: "uploadPlugin", Method: http.MethodPost, Path: "/plugins/upload",
 		Summary: "Install a plugin",
 		Description: "Takes a zip or tar (optionally gzipped) holding manifest.json and one WebAssembly module built for grin's hook ABI v1. " +
-			"The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; a plugin with the same id is upgraded.",
+			"The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. " +
+			"A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.",
 		Tags: []string{"Plugins"}, MaxBodyBytes: wasmhooks.MaxArchiveBytes + 1<<20, Errors: []int{http.StatusRequestEntityTooLarge},
 	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *struct {
 		RawBody huma.MultipartFormFiles[struct {
@@ -211,8 +231,11 @@ func (s *Server) registerPlugins() {
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
-		return &struct{ Body PluginUploaded }{PluginUploaded{Filename: f.Filename, ContentType: f.ContentType, Plugin: pluginInfo(p),
-			Info: fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)}}, nil
+		info := fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)
+		if !p.Enabled {
+			info = fmt.Sprintf("Plugin %s %s installed; it stays inactive, as it was: turn it on with PUT /plugins/toggle/%s", p.ID, p.Version, p.ID)
+		}
+		return &struct{ Body PluginUploaded }{PluginUploaded{Filename: f.Filename, ContentType: f.ContentType, Plugin: pluginInfo(p), Info: info}}, nil
 	})
 
 	register(s, huma.Operation{
@@ -287,6 +310,22 @@ func (s *Server) registerPlugins() {
 		}
 		info := pluginInfo(p)
 		return &struct{ Body PluginDetail }{PluginDetail{PluginInfo: info, Data: info}}, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "getPluginLogs", Method: http.MethodGet, Path: "/plugins/logs/{id}",
+		Summary: "A plugin's recent logs and errors",
+		Description: "The plugin's most recent log lines (GRIN_PLUGIN_LOG_ENTRIES, 200 by default; kept in memory, so a restart empties them, and deleting the plugin clears them), " +
+			"with the failures of its hooks (errors, traps, deadline overruns, output too large) and of its instances, each with the time, level, user and hook. " +
+			"Lines over the plugin's log rate are not kept; a line says how many were dropped. " +
+			"Needs PLUGINS EDIT rather than READ: a plugin's log may quote any user's messages. grin extension.",
+		Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Edit), func(ctx context.Context, in *PluginID) (*struct{ Body PluginLogs }, error) {
+		entries, err := s.deps.Plugins.Logs(in.ID)
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		return &struct{ Body PluginLogs }{PluginLogs{Entries: entries}}, nil
 	})
 
 	register(s, huma.Operation{

@@ -197,6 +197,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Logger:      logger.With("component", "plugins"),
 		InitTimeout: cfg.PluginInitTimeout, InitBackoff: cfg.PluginInitBackoff, InitFailures: cfg.PluginInitFailures,
 		LogRate: cfg.PluginLogRate, LogBurst: cfg.PluginLogBurst, LogLineBytes: cfg.PluginLogLineBytes,
+		LogEntries: cfg.PluginLogEntries,
 	})
 	if err != nil {
 		return nil, err

@@ -80,43 +80,27 @@ var (
 // MaxMessageRunes bounds one message.
 const MaxMessageRunes = 32_000
 
-// Message is what a user says: the Cat's {"text": …} plus whatever else a
-// client sends, kept for plugins.
-type Message struct {
-	Text  string         `json:"text"`
-	Extra map[string]any `json:"-"`
-}
-
-// Document is a recalled memory as the Cat shows it in "why".
-type Document struct {
-	ID          string         `json:"id"`
-	PageContent string         `json:"page_content"`
-	Metadata    map[string]any `json:"metadata"`
-	Score       float64        `json:"score"`
-}
-
-// MemoryWhy lists what was recalled, per collection.
-type MemoryWhy struct {
-	Episodic    []Document `json:"episodic"`
-	Declarative []Document `json:"declarative"`
-	Procedural  []Document `json:"procedural"`
-}
-
-// ModelInteraction records one call of a model, in the Cat 1.8's shape
-// (LLMModelInteraction and EmbedderModelInteraction in one): the prompt as
-// one string, the reply the LLM's text or the embedder's vector. Token
-// counts are estimates (CountTokens): grin's providers do not all report
-// usage, and the Cat counts with tiktoken, which needs its tables.
-type ModelInteraction struct {
-	ModelType    string  `json:"model_type" enum:"llm,embedder"`
-	Source       string  `json:"source" doc:"\"agent\" for the reply's LLM call, \"recall\" for the embedding of the query."`
-	Prompt       string  `json:"prompt" doc:"The prompt as the model got it; the messages of a chat prompt one per line, as System:, Human: or AI:."`
-	Reply        any     `json:"reply" doc:"The LLM's text, or the embedder's vector."`
-	InputTokens  int     `json:"input_tokens" doc:"Estimated."`
-	OutputTokens int     `json:"output_tokens" doc:"Estimated; 0 for an embedder."`
-	StartedAt    float64 `json:"started_at" doc:"Unix seconds."`
-	EndedAt      float64 `json:"ended_at" doc:"Unix seconds."`
-}
+// The payloads hooks see are declared with the hook points, in package
+// hooks; these are their names here.
+type (
+	// Message is what a user says: the Cat's {"text": …} plus whatever
+	// else a client sends, kept for plugins.
+	Message = hooks.Message
+	// Document is a recalled memory as the Cat shows it in "why".
+	Document = hooks.Document
+	// MemoryWhy lists what was recalled, per collection.
+	MemoryWhy = hooks.MemoryWhy
+	// ModelInteraction records one call of a model.
+	ModelInteraction = hooks.ModelInteraction
+	// AgentOutput is the Cat's agent output.
+	AgentOutput = hooks.AgentOutput
+	// Why explains a reply, as the Cat does.
+	Why = hooks.Why
+	// Reply is the Cat's chat frame.
+	Reply = hooks.Reply
+	// RecallConfig is the Cat's recall configuration, as hooks see it.
+	RecallConfig = hooks.RecallConfig
+)
 
 // CountTokens estimates how many tokens a model reads in text: one per
 // word and one per punctuation mark, which is close to what the Cat's
@@ -138,36 +122,6 @@ func CountTokens(text string) int {
 		}
 	}
 	return n
-}
-
-// AgentOutput is the Cat's agent output.
-type AgentOutput struct {
-	Output            string `json:"output"`
-	ReturnDirect      bool   `json:"return_direct"`
-	IntermediateSteps []any  `json:"intermediate_steps"`
-}
-
-// Why explains a reply, as the Cat does.
-type Why struct {
-	Input             string             `json:"input"`
-	IntermediateSteps []any              `json:"intermediate_steps"`
-	Memory            MemoryWhy          `json:"memory"`
-	ModelInteractions []ModelInteraction `json:"model_interactions"`
-	AgentOutput       AgentOutput        `json:"agent_output"`
-}
-
-// Reply is the Cat 1.8's CatMessage: the final chat frame and the answer
-// of POST /message. content and message are the Cat's computed copies of
-// text, kept because its clients still read them.
-type Reply struct {
-	Type    string  `json:"type" enum:"chat"`
-	Who     string  `json:"who" enum:"AI"`
-	UserID  string  `json:"user_id"`
-	Text    string  `json:"text"`
-	Content string  `json:"content" doc:"A copy of text (the Cat's deprecated name)."`
-	Message string  `json:"message" doc:"A copy of text (the Cat's deprecated name)."`
-	When    float64 `json:"when" doc:"Unix seconds."`
-	Why     Why     `json:"why"`
 }
 
 // TokenFrame is a streamed piece of a reply.
@@ -214,7 +168,7 @@ func (c *Cat) Chat(ctx context.Context, id auth.Identity, msg Message) (Reply, e
 		return Reply{}, err
 	}
 	defer release()
-	t := &turn{cat: c, id: id, s: s, caller: hooks.Caller{UserID: id.ID, RequestID: uuid.NewString()},
+	t := &turn{cat: c, id: id, s: s, caller: hooks.Caller{UserID: id.ID, Username: id.Name, RequestID: uuid.NewString()},
 		model: c.providers.Model(), embedder: c.providers.Embedder()}
 	reply, err := t.run(ctx, msg)
 	if err != nil {
@@ -236,32 +190,22 @@ type turn struct {
 	embedder llm.Embedder
 }
 
-func (t *turn) hook(ctx context.Context, name string, v any) error {
-	_, err := hooks.Apply(ctx, t.cat.hooks, t.cat.logger, name, t.caller, v)
-	return err
-}
-
 func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 	c := t.cat
 	// fast_reply: a plugin may answer before anything else happens.
-	fast, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.FastReply, t.caller, map[string]any{})
+	fast, err := hooks.OnFastReply.Apply(ctx, c.hooks, c.logger, t.caller, hooks.FastOutput{})
 	if err != nil {
 		return Reply{}, err
 	}
-	if out, ok := fast["output"].(string); ok && out != "" {
+	if out := fast.Output; out != "" {
 		return t.finish(ctx, msg, out, Why{Input: msg.Text, AgentOutput: AgentOutput{Output: out, ReturnDirect: true}})
 	}
-	in := map[string]any{}
-	for k, v := range msg.Extra {
-		in[k] = v
-	}
-	in["text"] = msg.Text
-	in, err = hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatReadsMessage, t.caller, in)
+	read, err := hooks.OnBeforeCatReadsMessage.Apply(ctx, c.hooks, c.logger, t.caller, msg)
 	if err != nil {
 		return Reply{}, err
 	}
-	if text, ok := in["text"].(string); ok && strings.TrimSpace(text) != "" {
-		msg.Text = text
+	if strings.TrimSpace(read.Text) != "" {
+		msg.Text = read.Text
 	}
 
 	why := Why{Input: msg.Text, IntermediateSteps: []any{}, ModelInteractions: []ModelInteraction{}}
@@ -273,35 +217,31 @@ func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
 	// The agent, as the Cat's main agent runs it: its input through
 	// before_agent_starts, then agent_fast_reply, which may answer instead
 	// of the model, then the prompt's prefix and suffix through their hooks.
-	input, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeAgentStarts, t.caller, t.agentInput(msg.Text, why.Memory))
+	input, err := hooks.OnBeforeAgentStarts.Apply(ctx, c.hooks, c.logger, t.caller, t.agentInput(msg.Text, why.Memory))
 	if err != nil {
 		return Reply{}, err
 	}
-	agentFast, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.AgentFastReply, t.caller, map[string]any{})
+	agentFast, err := hooks.OnAgentFastReply.Apply(ctx, c.hooks, c.logger, t.caller, hooks.AgentFastOutput{})
 	if err != nil {
 		return Reply{}, err
 	}
-	if out, ok := agentFast["output"].(string); ok && out != "" {
-		why.AgentOutput = AgentOutput{Output: out, IntermediateSteps: []any{}}
-		why.AgentOutput.ReturnDirect, _ = agentFast["return_direct"].(bool)
-		if steps, ok := agentFast["intermediate_steps"].([]any); ok {
-			why.AgentOutput.IntermediateSteps = steps
-		}
+	if agentFast.Output != "" {
+		why.AgentOutput = AgentOutput{Output: agentFast.Output, ReturnDirect: agentFast.ReturnDirect, IntermediateSteps: orEmpty(agentFast.IntermediateSteps)}
 		why.IntermediateSteps = why.AgentOutput.IntermediateSteps
 		if err := t.remember(ctx, msg.Text); err != nil {
 			return Reply{}, err
 		}
-		return t.finish(ctx, msg, out, why)
+		return t.finish(ctx, msg, agentFast.Output, why)
 	}
-	prefix, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.AgentPromptPrefix, t.caller, c.cfg.Prefix)
+	prefix, err := hooks.OnAgentPromptPrefix.Apply(ctx, c.hooks, c.logger, t.caller, c.cfg.Prefix)
 	if err != nil {
 		return Reply{}, err
 	}
-	suffix, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.AgentPromptSuffix, t.caller, c.cfg.Suffix)
+	suffix, err := hooks.OnAgentPromptSuffix.Apply(ctx, c.hooks, c.logger, t.caller, c.cfg.Suffix)
 	if err != nil {
 		return Reply{}, err
 	}
-	req := t.prompt(fillPrompt(prefix+suffix, input), msg.Text, why.Memory)
+	req := t.prompt(fillPrompt(prefix+suffix, input.Values()), msg.Text, why.Memory)
 	mi := ModelInteraction{ModelType: "llm", Source: "agent", Prompt: promptText(req), StartedAt: memory.Now()}
 	mi.InputTokens = CountTokens(mi.Prompt)
 	reply, err := t.model.Generate(ctx, req, func(tok string) error {
@@ -334,21 +274,21 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 	why.Memory.Procedural = orEmpty(why.Memory.Procedural)
 	now := memory.Now()
 	reply := Reply{Type: "chat", Who: session.AI, UserID: t.id.ID, Text: text, Content: text, Message: text, When: now, Why: why}
-	reply, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatSendsMessage, t.caller, reply)
+	reply, err := hooks.OnBeforeCatSendsMessage.Apply(ctx, c.hooks, c.logger, t.caller, reply)
 	if err != nil {
 		return Reply{}, err
 	}
 	// Whatever a plugin did, the reply goes to the user who asked.
 	reply.Type, reply.Who, reply.UserID = "chat", session.AI, t.id.ID
-	// A plugin that wrote one of the Cat's deprecated names wrote the text,
-	// as in the Cat, where content and message are views of text.
-	if reply.Text == text {
-		switch {
-		case reply.Content != text:
-			reply.Text = reply.Content
-		case reply.Message != text:
-			reply.Text = reply.Message
-		}
+	// text, content and message stay one, as in the Cat, where content and
+	// message are views of text: a plugin that changed content (the Cat's
+	// field; it wins when text changed too) or message changed the text; an
+	// empty one is one the plugin left out.
+	switch {
+	case reply.Content != "" && reply.Content != text:
+		reply.Text = reply.Content
+	case reply.Message != "" && reply.Message != text:
+		reply.Text = reply.Message
 	}
 	reply.Content, reply.Message = reply.Text, reply.Text
 	if err := c.sessions.Record(ctx, t.s,
@@ -365,7 +305,7 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 func (t *turn) recall(ctx context.Context, text string, w *Why) (MemoryWhy, error) {
 	c := t.cat
 	why := MemoryWhy{Episodic: []Document{}, Declarative: []Document{}, Procedural: []Document{}}
-	query, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.CatRecallQuery, t.caller, text)
+	query, err := hooks.OnCatRecallQuery.Apply(ctx, c.hooks, c.logger, t.caller, text)
 	if err != nil {
 		return why, err
 	}
@@ -376,14 +316,14 @@ func (t *turn) recall(ctx context.Context, text string, w *Why) (MemoryWhy, erro
 	}
 	w.ModelInteractions = append(w.ModelInteractions, ModelInteraction{ModelType: "embedder", Source: "recall",
 		Prompt: query, Reply: vecs[0], InputTokens: CountTokens(query), StartedAt: started, EndedAt: memory.Now()})
-	if err := t.hook(ctx, hooks.BeforeCatRecallsMemories, nil); err != nil {
+	if _, err := hooks.OnBeforeCatRecallsMemories.Apply(ctx, c.hooks, c.logger, t.caller, hooks.Empty{}); err != nil {
 		return why, err
 	}
 	// Hooks go in the Cat's order; the three searches then run at once,
 	// since on a remote store each is a round trip.
 	searches := []struct {
 		collection string
-		hook       string
+		hook       hooks.Point[RecallConfig]
 		cfg        Recall
 		metadata   map[string]any
 		out        *[]Document
@@ -391,14 +331,14 @@ func (t *turn) recall(ctx context.Context, text string, w *Why) (MemoryWhy, erro
 		matches    []memory.Match
 		err        error
 	}{
-		{collection: memory.Episodic, hook: hooks.BeforeCatRecallsEpisodicMemories, cfg: c.cfg.Episodic, metadata: map[string]any{"source": t.id.ID}, out: &why.Episodic},
-		{collection: memory.Declarative, hook: hooks.BeforeCatRecallsDeclarativeMemories, cfg: c.cfg.Declarative, metadata: map[string]any{}, out: &why.Declarative},
-		{collection: memory.Procedural, hook: hooks.BeforeCatRecallsProceduralMemories, cfg: c.cfg.Procedural, metadata: map[string]any{}, out: &why.Procedural},
+		{collection: memory.Episodic, hook: hooks.OnBeforeCatRecallsEpisodicMemories, cfg: c.cfg.Episodic, metadata: map[string]any{"source": t.id.ID}, out: &why.Episodic},
+		{collection: memory.Declarative, hook: hooks.OnBeforeCatRecallsDeclarativeMemories, cfg: c.cfg.Declarative, metadata: map[string]any{}, out: &why.Declarative},
+		{collection: memory.Procedural, hook: hooks.OnBeforeCatRecallsProceduralMemories, cfg: c.cfg.Procedural, metadata: map[string]any{}, out: &why.Procedural},
 	}
 	for i := range searches {
 		r := &searches[i]
 		rc := RecallConfig{Embedding: vecs[0], K: r.cfg.K, Threshold: r.cfg.Threshold, Metadata: r.metadata}
-		rc, err := hooks.Apply(ctx, c.hooks, c.logger, r.hook, t.caller, rc)
+		rc, err := r.hook.Apply(ctx, c.hooks, c.logger, t.caller, rc)
 		if err != nil {
 			return why, err
 		}
@@ -418,18 +358,10 @@ func (t *turn) recall(ctx context.Context, text string, w *Why) (MemoryWhy, erro
 			*r.out = append(*r.out, Document{ID: m.ID, PageContent: m.Content, Metadata: m.Metadata, Score: m.Score})
 		}
 	}
-	if err := t.hook(ctx, hooks.AfterCatRecallsMemories, nil); err != nil {
+	if _, err := hooks.OnAfterCatRecallsMemories.Apply(ctx, c.hooks, c.logger, t.caller, hooks.Empty{}); err != nil {
 		return why, err
 	}
 	return why, nil
-}
-
-// RecallConfig is the Cat's recall configuration, as hooks see it.
-type RecallConfig struct {
-	Embedding []float32      `json:"embedding"`
-	K         int            `json:"k"`
-	Threshold float64        `json:"threshold"`
-	Metadata  map[string]any `json:"metadata"`
 }
 
 // orEmpty is s, or an empty slice for nil, so it encodes as [] as the Cat's
@@ -460,7 +392,7 @@ func promptText(req llm.Request) string {
 // prompt shows them, the message, and recent history as text. Its strings
 // fill the placeholders of the prompt ("{episodic_memory}"…), so a plugin
 // may add keys of its own for a prefix or suffix of its own to use.
-func (t *turn) agentInput(text string, mem MemoryWhy) map[string]any {
+func (t *turn) agentInput(text string, mem MemoryWhy) hooks.AgentInput {
 	var episodic, declarative strings.Builder
 	if len(mem.Episodic) > 0 {
 		episodic.WriteString("## Context of things the Human said in the past:")
@@ -483,13 +415,7 @@ func (t *turn) agentInput(text string, mem MemoryWhy) map[string]any {
 	for _, h := range recent {
 		fmt.Fprintf(&history, "\n - %s: %s", h.Who, h.Text)
 	}
-	return map[string]any{
-		"episodic_memory":    episodic.String(),
-		"declarative_memory": declarative.String(),
-		"tools_output":       "",
-		"input":              text,
-		"chat_history":       history.String(),
-	}
+	return hooks.AgentInput{EpisodicMemory: episodic.String(), DeclarativeMemory: declarative.String(), Input: text, ChatHistory: history.String()}
 }
 
 // fillPrompt puts the agent input's strings in the template's
@@ -566,8 +492,8 @@ func (t *turn) prompt(system, input string, mem MemoryWhy) llm.Request {
 // remember stores the user's message in their episodic memory.
 func (t *turn) remember(ctx context.Context, text string) error {
 	c := t.cat
-	doc := Document{PageContent: text, Metadata: map[string]any{"source": t.id.ID, "when": memory.Now()}}
-	doc, err := hooks.Apply(ctx, c.hooks, c.logger, hooks.BeforeCatStoresEpisodicMemory, t.caller, doc)
+	doc := hooks.NewMemory{PageContent: text, Metadata: map[string]any{"source": t.id.ID, "when": memory.Now()}}
+	doc, err := hooks.OnBeforeCatStoresEpisodicMemory.Apply(ctx, c.hooks, c.logger, t.caller, doc)
 	if err != nil {
 		return err
 	}

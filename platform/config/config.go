@@ -74,6 +74,10 @@ type Config struct {
 	PluginLogRate      float64
 	PluginLogBurst     int
 	PluginLogLineBytes int
+	// PluginLogEntries is how many recent log lines and failures are kept
+	// per plugin for GET /plugins/logs/{id}; negative keeps none, 0 means
+	// the default (GRIN_PLUGIN_LOG_ENTRIES=0 is stored as -1).
+	PluginLogEntries int
 	// PluginInitTimeout bounds a plugin module's initialisation.
 	PluginInitTimeout time.Duration
 	// PluginInitBackoff is the first wait after a plugin's instance failed
@@ -375,6 +379,17 @@ var settings = []setting{
 			return fmt.Errorf("must be a whole number of bytes from 64 to 1048576, got %q", v)
 		}
 		c.PluginLogLineBytes = n
+		return nil
+	}},
+	{"PLUGIN_LOG_ENTRIES", "plugin-log-entries", "200", "recent log lines and hook failures kept per plugin for GET /plugins/logs/{id} (0: none)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100_000 {
+			return fmt.Errorf("must be a whole number from 0 to 100000, got %q", v)
+		}
+		c.PluginLogEntries = n
+		if n == 0 {
+			c.PluginLogEntries = -1
+		}
 		return nil
 	}},
 	{"PLUGIN_INIT_TIMEOUT", "plugin-init-timeout", "2s", "deadline of a plugin module's initialisation, at upload and for every instance", func(c *Config, v string) error {

@@ -2,13 +2,17 @@
 // change what flows through, and defines the Runner the pipeline calls
 // there. The WebAssembly host implements Runner; with no plugins, Nop
 // passes every value through unchanged.
+//
+// Each hook point is declared once, in catalogue.go, with the Go type of
+// its payload and what changing it does: the pipeline calls hooks only
+// through these declarations (Point.Apply), and the reference authors
+// read (GET /plugins/hooks, docs/hooks.md) is generated from them, so
+// the two cannot drift apart.
 package hooks
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 )
 
 // Hook names, as the Cheshire Cat calls them.
@@ -37,7 +41,10 @@ const (
 
 // Caller is who a hook runs for; plugins see it as their ctx.
 type Caller struct {
-	UserID    string `json:"user_id"`
+	UserID string `json:"user_id"`
+	// Username is the user's name for people (an internal user's
+	// username; for others, their id).
+	Username  string `json:"username"`
 	RequestID string `json:"request_id"`
 }
 
@@ -64,29 +71,6 @@ func (Nop) Has(string) bool { return false }
 // Run implements Runner.
 func (Nop) Run(_ context.Context, _ string, _ Caller, p json.RawMessage) (json.RawMessage, error) {
 	return p, nil
-}
-
-// Apply runs hook over v. When no plugin implements the hook, v comes back
-// as it is without being encoded. Output that does not decode into T is
-// logged and ignored, as a failing hook is.
-func Apply[T any](ctx context.Context, r Runner, logger *slog.Logger, hook string, caller Caller, v T) (T, error) {
-	if r == nil || !r.Has(hook) {
-		return v, nil
-	}
-	in, err := json.Marshal(v)
-	if err != nil {
-		return v, fmt.Errorf("hook %s: encode: %w", hook, err)
-	}
-	out, err := r.Run(ctx, hook, caller, in)
-	if err != nil {
-		return v, fmt.Errorf("hook %s: %w", hook, err)
-	}
-	var next T
-	if err := json.Unmarshal(out, &next); err != nil {
-		logger.Warn("hook output ignored: it does not have the shape of its input", "hook", hook, "err", err)
-		return v, nil
-	}
-	return next, nil
 }
 
 var _ Runner = Nop{}

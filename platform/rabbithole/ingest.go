@@ -59,12 +59,6 @@ type Notification struct {
 	Content string `json:"content"`
 }
 
-// chunkDoc is a chunk as hooks see it, the Cat's Document.
-type chunkDoc struct {
-	PageContent string         `json:"page_content"`
-	Metadata    map[string]any `json:"metadata"`
-}
-
 // Ingester reads documents into declarative memory: parse, split, pass
 // each chunk through the hooks, embed, store, and tell the uploader.
 //
@@ -179,9 +173,9 @@ func (in *Ingester) Text(ctx context.Context, id auth.Identity, source, text str
 	if err := in.Check(ctx, id, o); err != nil {
 		return res, err
 	}
-	caller := hooks.Caller{UserID: id.ID, RequestID: uuid.NewString()}
+	caller := hooks.Caller{UserID: id.ID, Username: id.Name, RequestID: uuid.NewString()}
 	ctx = auth.WithIdentity(ctx, id) // plugins' host functions act as the uploader
-	text, err := hooks.Apply(ctx, in.hooks, in.logger, hooks.BeforeRabbitholeSplitsText, caller, text)
+	text, err := hooks.OnBeforeRabbitholeSplitsText.Apply(ctx, in.hooks, in.logger, caller, text)
 	if err != nil {
 		return res, err
 	}
@@ -189,19 +183,19 @@ func (in *Ingester) Text(ctx context.Context, id auth.Identity, source, text str
 	if err != nil {
 		return res, err
 	}
-	chunks, err = hooks.Apply(ctx, in.hooks, in.logger, hooks.AfterRabbitholeSplittedText, caller, chunks)
+	chunks, err = hooks.OnAfterRabbitholeSplittedText.Apply(ctx, in.hooks, in.logger, caller, chunks)
 	if err != nil {
 		return res, err
 	}
 	when := memory.Now()
-	docs := make([]chunkDoc, 0, len(chunks))
+	docs := make([]hooks.NewMemory, 0, len(chunks))
 	for _, c := range chunks {
 		md := map[string]any{}
 		for k, v := range o.Metadata {
 			md[k] = v
 		}
 		md["source"], md["when"], md[UploaderKey] = source, when, id.ID
-		d, err := hooks.Apply(ctx, in.hooks, in.logger, hooks.BeforeRabbitholeInsertMemory, caller, chunkDoc{PageContent: c, Metadata: md})
+		d, err := hooks.OnBeforeRabbitholeInsertMemory.Apply(ctx, in.hooks, in.logger, caller, hooks.NewMemory{PageContent: c, Metadata: md})
 		if err != nil {
 			return res, err
 		}
@@ -209,7 +203,7 @@ func (in *Ingester) Text(ctx context.Context, id auth.Identity, source, text str
 			docs = append(docs, d)
 		}
 	}
-	docs, err = hooks.Apply(ctx, in.hooks, in.logger, hooks.BeforeRabbitholeStoresDocuments, caller, docs)
+	docs, err = hooks.OnBeforeRabbitholeStoresDocuments.Apply(ctx, in.hooks, in.logger, caller, docs)
 	if err != nil {
 		return res, err
 	}
@@ -258,7 +252,7 @@ func (in *Ingester) Text(ctx context.Context, id auth.Identity, source, text str
 			job.done.Store(int64(res.Chunks))
 		}
 	}
-	if _, err := hooks.Apply(ctx, in.hooks, in.logger, hooks.AfterRabbitholeStoredDocuments, caller, map[string]any{"source": source, "chunks": res.Chunks}); err != nil {
+	if _, err := hooks.OnAfterRabbitholeStoredDocuments.Apply(ctx, in.hooks, in.logger, caller, hooks.Stored{Source: source, Chunks: res.Chunks}); err != nil {
 		return res, err
 	}
 	return res, nil

@@ -131,13 +131,13 @@ func skipValue(b []byte, i int) (int, error) {
 func decodeCtx(e envelope, name string) (Ctx, error) {
 	c := Ctx{Hook: name}
 	if len(e.ctx) > 0 && string(e.ctx) != "null" {
-		// The ctx is three strings: read them by hand, json.Unmarshal
+		// The ctx is four strings: read them by hand, json.Unmarshal
 		// only when one holds an escape.
 		fields, err := stringFields(e.ctx)
 		if err != nil {
 			return c, err
 		}
-		c.UserID, c.PluginID, c.RequestID = fields["user_id"], fields["plugin_id"], fields["request_id"]
+		c.UserID, c.Username, c.PluginID, c.RequestID = fields["user_id"], fields["username"], fields["plugin_id"], fields["request_id"]
 	}
 	if len(e.settings) > 0 && string(e.settings) != "null" && string(e.settings) != "{}" {
 		if err := json.Unmarshal(e.settings, &c.Settings); err != nil {

@@ -42,8 +42,11 @@ import (
 
 // Ctx tells a hook for whom and with what settings it runs.
 type Ctx struct {
-	Hook      string
-	UserID    string
+	Hook   string
+	UserID string
+	// Username is the user's name for people; for users without an
+	// account (a key's or a shadow user), their id.
+	Username  string
 	PluginID  string
 	RequestID string
 	// Settings are the plugin's settings, as the administrator saved them.
