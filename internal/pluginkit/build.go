@@ -1,0 +1,123 @@
+package pluginkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Built is a plugin folder's manifest and freshly built module.
+type Built struct {
+	Lang     Lang
+	Manifest []byte
+	Wasm     []byte
+}
+
+// ErrToolchain marks a build whose compiler is missing; the message says
+// how to install it.
+var ErrToolchain = errors.New("the toolchain is missing")
+
+// Build builds the module of the plugin in dir with its language's
+// toolchain, printing each command to log. The module is not checked:
+// Sandbox.Load does that, as the server will.
+func Build(ctx context.Context, dir string, log io.Writer) (Built, error) {
+	lang, err := Detect(dir)
+	if err != nil {
+		return Built{}, err
+	}
+	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return Built{}, fmt.Errorf("read the manifest: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "grin-plugin-")
+	if err != nil {
+		return Built{}, err
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "plugin.wasm")
+	switch lang {
+	case Go:
+		err = buildGo(ctx, dir, out, log)
+	case AssemblyScript:
+		err = buildAssemblyScript(ctx, dir, out, log)
+	case Rust:
+		err = buildRust(ctx, dir, out, log)
+	}
+	if err != nil {
+		return Built{}, err
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		return Built{}, fmt.Errorf("read the built module: %w", err)
+	}
+	return Built{Lang: lang, Manifest: manifest, Wasm: wasm}, nil
+}
+
+// command runs name in dir with extra environment, echoing it to log
+// first so an author can run it by hand.
+func command(ctx context.Context, dir string, log io.Writer, env []string, name string, args ...string) error {
+	shown := strings.Join(append(append(append([]string(nil), env...), name), args...), " ")
+	fmt.Fprintf(log, "%s   (in %s)\n", shown, dir)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", shown, err)
+	}
+	return nil
+}
+
+func need(tool, install string) error {
+	if _, err := exec.LookPath(tool); err != nil {
+		return fmt.Errorf("%w: %s is not on PATH; %s", ErrToolchain, tool, install)
+	}
+	return nil
+}
+
+// buildGo builds a Go reactor: package init runs in _initialize, each
+// hook is a //go:wasmexport of the kit.
+func buildGo(ctx context.Context, dir, out string, log io.Writer) error {
+	if err := need("go", "install Go 1.24 or later (https://go.dev/dl/)"); err != nil {
+		return err
+	}
+	return command(ctx, dir, log, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
+}
+
+func buildAssemblyScript(ctx context.Context, dir, out string, log io.Writer) error {
+	return fmt.Errorf("%w: this grin has no AssemblyScript kit yet", ErrToolchain)
+}
+
+func buildRust(ctx context.Context, dir, out string, log io.Writer) error {
+	return fmt.Errorf("%w: this grin has no Rust kit yet", ErrToolchain)
+}
+
+// ReadModule reads a plugin folder's manifest and a module built by hand:
+// wasm, or the one .wasm file in dir when wasm is empty.
+func ReadModule(dir, wasm string) (manifest, module []byte, err error) {
+	manifest, err = os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the manifest: %w", err)
+	}
+	if wasm == "" {
+		found, _ := filepath.Glob(filepath.Join(dir, "*.wasm"))
+		switch len(found) {
+		case 0:
+			return nil, nil, fmt.Errorf("%s holds no .wasm module: build one, or name it with -wasm FILE", dir)
+		case 1:
+			wasm = found[0]
+		default:
+			return nil, nil, fmt.Errorf("%s holds %d .wasm modules (%s): name one with -wasm FILE", dir, len(found), strings.Join(found, ", "))
+		}
+	}
+	module, err = os.ReadFile(wasm)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the module: %w", err)
+	}
+	return manifest, module, nil
+}
