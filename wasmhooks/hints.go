@@ -11,7 +11,7 @@ import "fmt"
 func missingMarker() string {
 	return fmt.Sprintf("does not export %s(), so it was not built for grin's hook ABI v%d. "+
 		"With Go, import github.com/grin-ai/grin/wasmhooks/pdk and build with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared (grin plugin build does); "+
-		"with AssemblyScript, add export { %s } from \"@grin-ai/grin-kit/assembly\" to your entry file (grin plugin new writes it); "+
+		"with AssemblyScript, add export { %s } from \"@grin-ai/grin-kit/assembly/index\" to your entry file (grin plugin new writes it); "+
 		"with Rust, add grin_kit::export_abi!(); to your lib.rs (grin plugin new writes it)",
 		MarkerExport, ABIVersion, MarkerExport)
 }
@@ -22,7 +22,7 @@ func foreignImport(mod, name string) string {
 	switch {
 	case mod == "env" && name == "abort":
 		return "imports env.abort, AssemblyScript's default abort handler, which grin does not provide: " +
-			"build with --use abort=@grin-ai/grin-kit/assembly/index/abort (grin plugin build and the template's asconfig.json do), or --use abort= to trap without a message"
+			"build with --use abort=~lib/@grin-ai/grin-kit/assembly/index/abort (grin plugin build and the template's asconfig.json do), or --use abort= to trap without a message"
 	case mod == "env" && name == "seed", mod == "env" && name == "trace":
 		return fmt.Sprintf("imports env.%s, which AssemblyScript adds for Math.random and trace: grin does not provide it; "+
 			"build with --use Math.random= or avoid trace(), and log with the kit's log function instead", name)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/grin-ai/grin/internal/pluginkit"
 	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
@@ -64,6 +65,19 @@ func grinIn(t *testing.T, dir string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
+// requireKit skips a test whose plugin language has no toolchain here,
+// saying how to install it; with GRIN_REQUIRE_PLUGIN_KITS=1 (CI installs
+// them all) it fails instead.
+func requireKit(t *testing.T, lang pluginkit.Lang) {
+	t.Helper()
+	if err := pluginkit.Toolchain(lang); err != nil {
+		if os.Getenv("GRIN_REQUIRE_PLUGIN_KITS") == "1" {
+			t.Fatalf("GRIN_REQUIRE_PLUGIN_KITS=1: %v", err)
+		}
+		t.Skip(err)
+	}
+}
+
 func uploadZip(t *testing.T, in *apptest.Instance, archive []byte) apptest.Response {
 	t.Helper()
 	var body bytes.Buffer
@@ -79,10 +93,11 @@ func uploadZip(t *testing.T, in *apptest.Instance, archive []byte) apptest.Respo
 // build and test with the grin binary alone, upload to a server, and see
 // it change what two users say.
 func TestPluginNewBuildUpload(t *testing.T) {
-	for _, lang := range []string{"go"} {
-		t.Run(lang, func(t *testing.T) {
+	for _, lang := range pluginkit.Langs {
+		t.Run(string(lang), func(t *testing.T) {
+			requireKit(t, lang)
 			work := t.TempDir()
-			if code, out, errOut := grinIn(t, work, "plugin", "new", "--lang", lang, "hide-mail"); code != 0 || !strings.Contains(out, "grin-") {
+			if code, out, errOut := grinIn(t, work, "plugin", "new", "--lang", string(lang), "hide-mail"); code != 0 || !strings.Contains(out, "grin-") {
 				t.Fatalf("new: %d\n%s\n%s", code, out, errOut)
 			}
 			code, out, errOut := grinIn(t, work, "plugin", "build", "-o", "hide-mail.zip", "hide-mail")
@@ -131,6 +146,25 @@ func TestPluginNewBuildUpload(t *testing.T) {
 			code, out, errOut = grinIn(t, work, "plugin", "run", "--payload", "payload.json", "--user", "carol", "hide-mail.zip", "before_cat_reads_message")
 			if code != 0 || !strings.Contains(out, `"text": "[e-mail] wrote"`) || !strings.Contains(errOut, "hid an e-mail address for carol") || !strings.Contains(errOut, "changed the payload in") {
 				t.Errorf("run: %d\n%s\n%s", code, out, errOut)
+			}
+			if lang == pluginkit.AssemblyScript {
+				// Built by hand without the kit's abort, a module imports
+				// env.abort: refused, saying which option fixes it.
+				// (asc reads asconfig.json from its folder unless it is gone.)
+				folder := filepath.Join(work, "hide-mail")
+				os.Rename(filepath.Join(folder, "asconfig.json"), filepath.Join(work, "asconfig.json"))
+				asc := exec.Command("npx", "--no-install", "asc", "assembly/index.ts", "-o", "plain.wasm")
+				asc.Dir = folder
+				b, err := asc.CombinedOutput()
+				os.Rename(filepath.Join(work, "asconfig.json"), filepath.Join(folder, "asconfig.json"))
+				if err != nil {
+					t.Fatalf("asc: %v\n%s", err, b)
+				}
+				code, _, errOut := grinIn(t, work, "plugin", "pack", "-wasm", "hide-mail/plain.wasm", "hide-mail")
+				if code == 0 || !strings.Contains(errOut, "imports env.abort") || !strings.Contains(errOut, "--use abort=~lib/@grin-ai/grin-kit/assembly/index/abort") {
+					t.Errorf("a module importing env.abort: %d %s", code, errOut)
+				}
+				os.Remove(filepath.Join(work, "hide-mail", "plain.wasm"))
 			}
 			// A wrong expectation fails, with a diff.
 			os.WriteFile(filepath.Join(work, "hide-mail", "examples", "wrong.json"),

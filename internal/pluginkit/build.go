@@ -73,6 +73,25 @@ func command(ctx context.Context, dir string, log io.Writer, env []string, name 
 	return nil
 }
 
+// Toolchain says whether the tools that build a plugin in lang are
+// installed; the error wraps ErrToolchain and says how to install them.
+func Toolchain(lang Lang) error {
+	switch lang {
+	case Go:
+		return need("go", goInstall)
+	case AssemblyScript:
+		return need("npm", nodeInstall)
+	case Rust:
+		return rustToolchain()
+	}
+	return fmt.Errorf("no toolchain for %q", lang)
+}
+
+const (
+	goInstall   = "install Go 1.24 or later (https://go.dev/dl/)"
+	nodeInstall = "install Node.js 18 or later with npm (Debian: apt-get install nodejs npm)"
+)
+
 func need(tool, install string) error {
 	if _, err := exec.LookPath(tool); err != nil {
 		return fmt.Errorf("%w: %s is not on PATH; %s", ErrToolchain, tool, install)
@@ -83,14 +102,44 @@ func need(tool, install string) error {
 // buildGo builds a Go reactor: package init runs in _initialize, each
 // hook is a //go:wasmexport of the kit.
 func buildGo(ctx context.Context, dir, out string, log io.Writer) error {
-	if err := need("go", "install Go 1.24 or later (https://go.dev/dl/)"); err != nil {
+	if err := need("go", goInstall); err != nil {
 		return err
 	}
 	return command(ctx, dir, log, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
 }
 
+// asAbort is the kit's abort handler: without it AssemblyScript imports
+// env.abort, which grin does not provide.
+const asAbort = "abort=~lib/@grin-ai/grin-kit/assembly/index/abort"
+
+// buildAssemblyScript installs the compiler from the lock file when
+// node_modules is missing, then compiles assembly/index.ts. The options
+// grin needs are passed whatever asconfig.json says, so an author never
+// meets them: the kit's abort, and _initialize for top-level code.
 func buildAssemblyScript(ctx context.Context, dir, out string, log io.Writer) error {
-	return fmt.Errorf("%w: this grin has no AssemblyScript kit yet", ErrToolchain)
+	if err := need("npm", nodeInstall); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		install := "install"
+		if _, err := os.Stat(filepath.Join(dir, "package-lock.json")); err == nil {
+			install = "ci"
+		}
+		if err := command(ctx, dir, log, nil, "npm", install, "--no-audit", "--no-fund"); err != nil {
+			return err
+		}
+	}
+	args := []string{"--no-install", "asc", "assembly/index.ts", "--outFile", out, "--use", asAbort, "--exportStart", "_initialize"}
+	if _, err := os.Stat(filepath.Join(dir, "asconfig.json")); err == nil {
+		args = append(args, "--config", "asconfig.json", "--target", "release")
+	} else {
+		args = append(args, "--optimize")
+	}
+	return command(ctx, dir, log, nil, "npx", args...)
+}
+
+func rustToolchain() error {
+	return fmt.Errorf("%w: this grin has no Rust kit yet", ErrToolchain)
 }
 
 func buildRust(ctx context.Context, dir, out string, log io.Writer) error {

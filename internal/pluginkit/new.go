@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/grin-ai/grin/wasmhooks/kits"
 	"github.com/grin-ai/grin/wasmhooks/pdk"
 )
 
@@ -44,7 +45,7 @@ func kitNote(l Lang) string {
 	case Go:
 		return "The Go kit (github.com/grin-ai/grin/wasmhooks/pdk) is copied into grin-pdk/, and go.mod's replace points at it, so the plugin builds with no checkout of grin and no network. When the kit is published, delete grin-pdk/ and the replace line."
 	case AssemblyScript:
-		return "The AssemblyScript kit (@grin-ai/grin-kit) is copied into grin-kit/, and package.json depends on it by path; grin plugin build runs npm install once (for the AssemblyScript compiler) when node_modules is missing."
+		return "The AssemblyScript kit (@grin-ai/grin-kit) is copied into grin-kit/, and package.json depends on it by path; grin plugin build runs npm ci once (the AssemblyScript compiler, from package-lock.json) when node_modules is missing."
 	default:
 		return "The Rust kit (crate grin-kit) is copied into grin-kit/, and Cargo.toml depends on it by path; it needs no other crate, so the build works offline."
 	}
@@ -124,6 +125,8 @@ func kitSource(l Lang) (fs.FS, error) {
 	switch l {
 	case Go:
 		return pdk.Source, nil
+	case AssemblyScript:
+		return fs.Sub(kits.Source, "assemblyscript")
 	}
 	return nil, fmt.Errorf("grin has no %s kit yet", l)
 }
