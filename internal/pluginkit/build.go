@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -138,12 +139,80 @@ func buildAssemblyScript(ctx context.Context, dir, out string, log io.Writer) er
 	return command(ctx, dir, log, nil, "npx", args...)
 }
 
-func rustToolchain() error {
-	return fmt.Errorf("%w: this grin has no Rust kit yet", ErrToolchain)
+// rustc finds a rustc with the standard library for wasm32-unknown-
+// unknown: $RUSTC, the one on PATH (often rustup's), then Debian's.
+func rustc() (string, error) {
+	var tried []string
+	for _, c := range []string{os.Getenv("RUSTC"), "rustc", "/usr/bin/rustc"} {
+		if c == "" {
+			continue
+		}
+		path, err := exec.LookPath(c)
+		if err != nil {
+			continue
+		}
+		out, err := exec.Command(path, "--print", "sysroot").Output()
+		if err != nil {
+			continue
+		}
+		lib := filepath.Join(strings.TrimSpace(string(out)), "lib", "rustlib", "wasm32-unknown-unknown", "lib")
+		if entries, err := os.ReadDir(lib); err == nil && len(entries) > 0 {
+			return path, nil
+		}
+		tried = append(tried, path)
+	}
+	if len(tried) == 0 {
+		return "", fmt.Errorf("%w: rustc is not on PATH; %s", ErrToolchain, rustInstall)
+	}
+	return "", fmt.Errorf("%w: no rustc has the wasm32-unknown-unknown standard library (tried %s); %s", ErrToolchain, strings.Join(tried, ", "), rustInstall)
 }
 
+const rustInstall = "install it: Debian: apt-get install rustc lld libstd-rust-dev-wasm32; rustup: rustup target add wasm32-unknown-unknown"
+
+func rustToolchain() error {
+	_, err := rustc()
+	return err
+}
+
+var kitDependency = regexp.MustCompile(`(?m)^\s*grin-kit\s*=\s*\{[^}]*\bpath\s*=\s*"([^"]+)"`)
+
+// rustKit is the kit's lib.rs, from the path dependency in Cargo.toml.
+func rustKit(dir string) (string, error) {
+	cargo, err := os.ReadFile(filepath.Join(dir, "Cargo.toml"))
+	if err != nil {
+		return "", err
+	}
+	m := kitDependency.FindSubmatch(cargo)
+	if m == nil {
+		return "", fmt.Errorf(`%s/Cargo.toml has no grin-kit = { path = "..." } dependency: grin plugin build compiles the kit from there (grin plugin new copies it into grin-kit/); for another layout, build with cargo and use grin plugin pack`, dir)
+	}
+	lib := filepath.Join(filepath.FromSlash(string(m[1])), "src", "lib.rs")
+	if _, err := os.Stat(filepath.Join(dir, lib)); err != nil {
+		return "", fmt.Errorf("the grin-kit dependency of %s/Cargo.toml: %w", dir, err)
+	}
+	return lib, nil
+}
+
+// buildRust compiles the kit and then the plugin with rustc, as cargo
+// would, so the build needs neither cargo nor the network: the kit is the
+// only dependency and lives in the folder.
 func buildRust(ctx context.Context, dir, out string, log io.Writer) error {
-	return fmt.Errorf("%w: this grin has no Rust kit yet", ErrToolchain)
+	rc, err := rustc()
+	if err != nil {
+		return err
+	}
+	kit, err := rustKit(dir)
+	if err != nil {
+		return err
+	}
+	work := filepath.Dir(out)
+	common := []string{"--edition", "2021", "--target", "wasm32-unknown-unknown", "-O", "-C", "strip=debuginfo"}
+	if err := command(ctx, dir, log, nil, rc, append(common, "--crate-type", "rlib", "--crate-name", "grin_kit",
+		kit, "--out-dir", work)...); err != nil {
+		return err
+	}
+	return command(ctx, dir, log, nil, rc, append(common, "--crate-type", "cdylib", "--crate-name", "plugin",
+		"--extern", "grin_kit="+filepath.Join(work, "libgrin_kit.rlib"), "-L", work, "src/lib.rs", "-o", out)...)
 }
 
 // ReadModule reads a plugin folder's manifest and a module built by hand:

@@ -127,6 +127,8 @@ func kitSource(l Lang) (fs.FS, error) {
 		return pdk.Source, nil
 	case AssemblyScript:
 		return fs.Sub(kits.Source, "assemblyscript")
+	case Rust:
+		return fs.Sub(kits.Source, "rust")
 	}
 	return nil, fmt.Errorf("grin has no %s kit yet", l)
 }

@@ -26,7 +26,7 @@ const (
 )
 
 // Langs are the languages, in the order the usage lists them.
-var Langs = []Lang{Go, AssemblyScript}
+var Langs = []Lang{Go, AssemblyScript, Rust}
 
 // ParseLang reads a --lang value; "as" and "ts" name AssemblyScript.
 func ParseLang(s string) (Lang, error) {
@@ -35,8 +35,10 @@ func ParseLang(s string) (Lang, error) {
 		return Go, nil
 	case "assemblyscript", "as", "ts":
 		return AssemblyScript, nil
+	case "rust", "rs":
+		return Rust, nil
 	}
-	return "", fmt.Errorf("language %q: grin has kits for go and assemblyscript", s)
+	return "", fmt.Errorf("language %q: grin has kits for go, assemblyscript and rust", s)
 }
 
 // ErrNotPlugin marks a folder grin cannot tell the language of.

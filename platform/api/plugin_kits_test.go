@@ -34,6 +34,7 @@ func TestSeedExampleInEveryKit(t *testing.T) {
 	}{
 		{pluginkit.Go, "../../wasmhooks/examples/author"},
 		{pluginkit.AssemblyScript, "../../wasmhooks/examples/author-assemblyscript"},
+		{pluginkit.Rust, "../../wasmhooks/examples/author-rust"},
 	} {
 		t.Run(string(tc.lang), func(t *testing.T) {
 			requireKit(t, tc.lang)

@@ -7,7 +7,7 @@ package kits
 
 import "embed"
 
-// Source holds assemblyscript/ (without node_modules).
+// Source holds assemblyscript/ and rust/ (without node_modules or target).
 //
-//go:embed assemblyscript/package.json assemblyscript/README.md assemblyscript/assembly
+//go:embed assemblyscript/package.json assemblyscript/README.md assemblyscript/assembly rust/Cargo.toml rust/README.md rust/src
 var Source embed.FS
