@@ -114,7 +114,9 @@ func buildGo(ctx context.Context, dir, out string, log io.Writer) error {
 const asAbort = "abort=~lib/@grin-ai/grin-kit/assembly/index/abort"
 
 // buildAssemblyScript installs the compiler from the lock file when
-// node_modules is missing, then compiles assembly/index.ts. The options
+// node_modules is missing (without running packages' install scripts:
+// building a plugin folder someone sent must not run their code), then
+// compiles assembly/index.ts. The options
 // grin needs are passed whatever asconfig.json says, so an author never
 // meets them: the kit's abort, and _initialize for top-level code.
 func buildAssemblyScript(ctx context.Context, dir, out string, log io.Writer) error {
@@ -126,7 +128,7 @@ func buildAssemblyScript(ctx context.Context, dir, out string, log io.Writer) er
 		if _, err := os.Stat(filepath.Join(dir, "package-lock.json")); err == nil {
 			install = "ci"
 		}
-		if err := command(ctx, dir, log, nil, "npm", install, "--no-audit", "--no-fund"); err != nil {
+		if err := command(ctx, dir, log, nil, "npm", install, "--ignore-scripts", "--no-audit", "--no-fund"); err != nil {
 			return err
 		}
 	}
