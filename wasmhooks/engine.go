@@ -332,13 +332,13 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 				problems = append(problems, fmt.Sprintf("imports %s.%s, which grin does not provide", mod, name))
 			}
 		default:
-			problems = append(problems, fmt.Sprintf("imports %s.%s: only %s and %s are provided", mod, name, HostModule, wasi_snapshot_preview1.ModuleName))
+			problems = append(problems, foreignImport(mod, name))
 		}
 	}
 	m := &Module{compiled: cm}
 	exports := cm.ExportedFunctions()
 	if _, ok := exports[MarkerExport]; !ok {
-		problems = append(problems, fmt.Sprintf("does not export %s(): it was not built for grin's hook ABI v1 (build it with wasmhooks/pdk)", MarkerExport))
+		problems = append(problems, missingMarker())
 	}
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		problems = append(problems, "does not export its memory")

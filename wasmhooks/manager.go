@@ -447,7 +447,7 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		return payload, nil
 	}
 	for _, e := range (*t)[hook] {
-		in, err := json.Marshal(Input{ABIVersion, hook, CallContext{UserID: caller.UserID, Username: caller.Username, PluginID: e.id, RequestID: caller.RequestID}, e.settings, payload})
+		in, err := EncodeInput(hook, caller, e.id, e.settings, payload)
 		if err != nil {
 			return payload, err
 		}

@@ -23,7 +23,7 @@ Usage:
   grin serve [flags]                          start the server; grin serve -h lists the settings
   grin policy check [flags] SUBJECT OBJECT ACTION
                                               say whether the policy allows it, and which rule decided
-  grin plugin build [-o plugin.zip] DIR      build a Go hook plugin, check it as the server will, and zip it
+  grin plugin new|build|pack|run|test|dev    write, build, run, test and upload hook plugins; grin plugin help says how
   grin ingest [flags] FILE...                 read files into declarative memory through a running grin
   grin memory migrate [--from embedded] [--to weaviate] [flags]
                                               copy every memory from the data directory into Weaviate, resumably
@@ -51,11 +51,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		err = serve(ctx, args[1:], getenv, stdout, stderr)
 	case "plugin":
-		if len(args) < 2 || args[1] != "build" {
-			fmt.Fprint(stderr, usage)
-			return 2
+		var code int
+		code, err = plugin(ctx, args[1:], getenv, stdout, stderr)
+		if err == nil && code != 0 {
+			return code
 		}
-		err = pluginBuild(ctx, args[2:], stdout, stderr)
 	case "policy":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprint(stderr, usage)

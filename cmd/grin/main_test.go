@@ -231,7 +231,6 @@ func TestPluginBuild(t *testing.T) {
 		t.Errorf("zip: %v", err)
 	}
 	// A manifest naming a hook the module lacks is caught before upload.
-	// (The plugin's package must be inside the module that holds the kit.)
 	dir, err := os.MkdirTemp("../../wasmhooks/testdata", "build-")
 	if err != nil {
 		t.Fatal(err)
