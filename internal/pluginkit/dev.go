@@ -41,7 +41,7 @@ type DevConfig struct {
 // Dev keeps a running grin in step with a plugin folder until ctx ends:
 // it builds, checks and uploads the plugin now and after every change to
 // the folder, and prints the plugin's log lines when the server offers
-// them at GET /plugins/{id}/logs. A failed build or upload is printed and
+// them at GET /plugins/logs/{id}. A failed build or upload is printed and
 // the loop goes on with the next change.
 func Dev(ctx context.Context, c DevConfig) error {
 	if c.Client == nil {
@@ -182,7 +182,7 @@ func (p *logPoller) poll(ctx context.Context, id string) {
 	if p.absent {
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.c.Server+"/plugins/"+id+"/logs", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.c.Server+"/plugins/logs/"+id, nil)
 	if err != nil {
 		return
 	}
@@ -198,7 +198,7 @@ func (p *logPoller) poll(ctx context.Context, id string) {
 	switch {
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
 		p.absent = true
-		fmt.Fprintf(p.c.Out, "this server does not offer plugin logs (GET /plugins/%s/logs answered %s): the plugin's lines are in the server's own log\n", id, resp.Status)
+		fmt.Fprintf(p.c.Out, "this server does not offer plugin logs (GET /plugins/logs/%s answered %s): the plugin's lines are in the server's own log\n", id, resp.Status)
 		return
 	case resp.StatusCode != http.StatusOK:
 		p.absent = true

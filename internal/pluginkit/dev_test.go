@@ -83,7 +83,7 @@ func TestDev(t *testing.T) {
 	}
 	src := filepath.Join(dir, "main.go")
 	b, _ := os.ReadFile(src)
-	if err := os.WriteFile(src, bytes.Replace(b, []byte(`replacement = "[e-mail]"`), []byte(`replacement = "[mail]"`), 1), 0o644); err != nil {
+	if err := os.WriteFile(src, bytes.Replace(b, []byte(`ReplaceAllLiteralString(text, replacement)`), []byte(`ReplaceAllLiteralString(text, "[mail]")`), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the upload after a change", out, func() bool { return says() == "mail me at [mail]" })
