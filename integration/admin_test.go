@@ -215,6 +215,15 @@ func TestAdminPanelInABrowser(t *testing.T) {
 	run(t, ctx, "toggle plugin",
 		chromedp.Click(`li[data-plugin="author"] button`, chromedp.ByQuery),
 		chromedp.Poll(`(document.querySelector('li[data-plugin="author"] .state') || {}).textContent === "inactive" && "inactive"`, &state, chromedp.WithPollingTimeout(10*time.Second)))
+	// Its logs, read through GET /plugins/logs/{id}: nothing has run yet.
+	var logs string
+	run(t, ctx, "plugin logs",
+		chromedp.Click(`li[data-plugin="author"] button.show-logs`, chromedp.ByQuery),
+		chromedp.Poll(`(() => { const b = document.querySelector('li[data-plugin="author"] .plugin-logs'); return b && b.textContent !== "Loading…" && b.textContent; })()`,
+			&logs, chromedp.WithPollingTimeout(10*time.Second)))
+	if logs != "No log lines or failures since grin started." {
+		t.Errorf("the plugin's logs read %q", logs)
+	}
 	screenshot(t, ctx, shots, "plugins")
 
 	// The administrator browses carol's memory and history by her id.

@@ -253,13 +253,36 @@ async function loadPlugins() {
       el("strong", {}, p.name + " " + p.version), " (" + p.id + ") — ",
       el("span", { class: "state" }, p.active ? "active" : "inactive"), " ",
       el("button", { type: "button", onclick: async () => { await api("PUT", "/plugins/toggle/" + p.id); loadPlugins(); } }, (p.active ? "Deactivate " : "Activate ") + p.id),
-      el("button", { type: "button", onclick: async () => { if (confirm("Delete plugin " + p.id + "?")) { await api("DELETE", "/plugins/" + p.id); loadPlugins(); } } }, "Delete " + p.id));
+      el("button", { type: "button", onclick: async () => { if (confirm("Delete plugin " + p.id + "?")) { await api("DELETE", "/plugins/" + p.id); loadPlugins(); } } }, "Delete " + p.id),
+      el("button", { type: "button", class: "show-logs", onclick: () => showPluginLogs(p.id, li) }, "Logs of " + p.id));
+    if (p.disabled_reason) li.append(el("p", { class: "disabled-reason" }, "Turned off by grin: " + p.disabled_reason));
     li.append(schemaForm(p.settings_schema || {}, p.settings || {}, async (value, status) => {
       const s = await api("PUT", "/plugins/settings/" + p.id, value);
       status.textContent = s.ok ? "Saved." : (s.data.detail || "Refused.") + " " + (s.data.errors || []).map((e) => e.message).join("; ");
     }, "Save settings of " + p.id));
     list.append(li);
   }
+}
+
+// showPluginLogs shows a plugin's recent log lines and failures under its
+// entry, newest last, each with its time, level, hook and user.
+async function showPluginLogs(id, li) {
+  let box = li.querySelector(".plugin-logs");
+  if (!box) {
+    box = el("pre", { class: "plugin-logs", "aria-label": "Logs of " + id });
+    li.append(box);
+  }
+  box.textContent = "Loading…";
+  const r = await api("GET", "/plugins/logs/" + id);
+  if (!r.ok) {
+    box.textContent = r.data.detail || "The logs could not be read.";
+    return;
+  }
+  const entries = r.data.entries || [];
+  box.textContent = entries.length === 0
+    ? "No log lines or failures since grin started."
+    : entries.map((e) => [new Date(e.time).toLocaleString(), e.level.toUpperCase(), e.hook || "", e.user_id ? "user " + e.user_id : "", e.message]
+      .filter(Boolean).join("  ")).join("\n");
 }
 
 $("#plugin-upload").addEventListener("submit", async (ev) => {
