@@ -107,6 +107,8 @@ func TestNoDeadlinesMeansNone(t *testing.T) {
 // while the guest waits in a host function.
 type slowHandler struct{ slog.Handler }
 
+func (slowHandler) Enabled(context.Context, slog.Level) bool { return true }
+
 func (h slowHandler) Handle(ctx context.Context, r slog.Record) error {
 	time.Sleep(40 * time.Millisecond)
 	return nil
@@ -129,6 +131,17 @@ func TestBusyHostDoesNotFailHealthyGuest(t *testing.T) {
 		json.RawMessage(`{"lines":3,"bytes":10}`), json.RawMessage(`{}`))
 	if err != nil || !strings.Contains(string(out), "flooded") {
 		t.Errorf("a healthy guest on a busy host: %s %v", out, err)
+	}
+	// But a call that is still running at the backstop (here 80 lines,
+	// 3.2 s, against 20 × 5 ms or at least 2 s) is stopped: this is what
+	// stops a guest stuck where no step is counted.
+	if testing.Short() {
+		return
+	}
+	_, err = p.Invoke(context.Background(), "before_cat_reads_message", CallContext{UserID: "alice"},
+		json.RawMessage(`{"lines":80,"bytes":10}`), json.RawMessage(`{}`))
+	if !errors.Is(err, ErrDeadline) || !strings.Contains(err.Error(), "still ran") {
+		t.Errorf("a call past its backstop: %v, want %v (still ran)", err, ErrDeadline)
 	}
 }
 

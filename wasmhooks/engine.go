@@ -221,11 +221,11 @@ func (e *Engine) watchdog(ctx context.Context) {
 					continue
 				}
 				if in.stopped.Load() != stopNone {
-					in.setFuel(outOfFuel) // again: the guest may have raced the last write
+					in.halt(stopBackstop, seq) // again: the guest may have raced the last write
 					continue
 				}
-				if now.Sub(in.seenAt) > time.Duration(in.backstop.Load()) && in.seq.Load() == seq {
-					in.halt(stopBackstop)
+				if now.Sub(in.seenAt) > time.Duration(in.backstop.Load()) {
+					in.halt(stopBackstop, seq)
 				}
 			}
 			e.mu.Unlock()
@@ -518,6 +518,7 @@ type instance struct {
 	sleepEnd atomic.Int64  // when this call's sleeping must end, unix nanoseconds; 0: no limit
 	stopped  atomic.Int32  // stopNone, or why the call was stopped
 	wake     chan struct{} // halt's signal to a sleeping guest
+	haltMu   sync.Mutex    // a halt and the end of its call, one at a time
 	// Owned by the watchdog.
 	seenSeq uint64
 	seenAt  time.Time
@@ -538,14 +539,21 @@ func (in *instance) getFuel() int64 {
 	return int64(in.fuel.Get())
 }
 
-// halt stops the running call at its next step, and wakes it if asleep.
-func (in *instance) halt(why int32) {
-	if in.stopped.CompareAndSwap(stopNone, why) {
-		in.setFuel(outOfFuel)
-		select {
-		case in.wake <- struct{}{}:
-		default:
-		}
+// halt stops the call numbered seq at its next step, and wakes it if
+// asleep; it does nothing once that call has ended. Called again for the
+// same call, it writes the fuel again (the guest's own decrement may have
+// raced the first write).
+func (in *instance) halt(why int32, seq uint64) {
+	in.haltMu.Lock()
+	defer in.haltMu.Unlock()
+	if in.seq.Load() != seq {
+		return
+	}
+	in.stopped.CompareAndSwap(stopNone, why)
+	in.setFuel(outOfFuel)
+	select {
+	case in.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -568,7 +576,7 @@ func (in *instance) sleep(ns int64) {
 				}
 				t.Stop()
 			}
-			in.halt(stopSleep)
+			in.halt(stopSleep, in.seq.Load())
 			return
 		}
 	}
@@ -672,7 +680,9 @@ func (e *Engine) guard(in *instance, timeout time.Duration, fn func() error) (us
 	in.seq.Add(1)
 	err = fn()
 	in.seq.Add(1)
+	in.haltMu.Lock() // a halt in progress finishes before the fuel is read
 	left := in.getFuel()
+	in.haltMu.Unlock()
 	e.reportDropped(in.ctx, in.call)
 	if err == nil {
 		return budget - left, nil
