@@ -504,7 +504,8 @@ const outOfFuel = math.MinInt64 / 2
 // instance is one instantiated module, used by one call at a time.
 type instance struct {
 	mod    api.Module
-	ctx    context.Context // carries the instance for the host functions
+	ctx    context.Context    // carries the instance for the host functions; cancelled by halt
+	cancel context.CancelFunc // so a host function working for a stopped call gives up
 	fuel   api.MutableGlobal
 	call   *callState
 	broken bool
@@ -551,6 +552,7 @@ func (in *instance) halt(why int32, seq uint64) {
 	}
 	in.stopped.CompareAndSwap(stopNone, why)
 	in.setFuel(outOfFuel)
+	in.cancel()
 	select {
 	case in.wake <- struct{}{}:
 	default:
@@ -595,7 +597,8 @@ func (in *instance) sleep(ns int64) {
 // initialisation failed, or did not finish in time.
 func (e *Engine) instantiate(ctx context.Context, m *Module, plugin string) (*instance, error) {
 	in := &instance{hooks: map[string]api.Function{}, abi: m.ABI, stack: make([]uint64, 2), wake: make(chan struct{}, 1)}
-	in.ctx = context.WithValue(context.WithoutCancel(ctx), stateKey{}, in)
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	in.ctx, in.cancel = context.WithValue(ictx, stateKey{}, in), cancel
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module may live at once
 		WithRandSource(rand.Reader).
@@ -605,12 +608,14 @@ func (e *Engine) instantiate(ctx context.Context, m *Module, plugin string) (*in
 	in.call = &callState{plugin: plugin, maxOutput: DefaultMaxOutput, logs: e.logLimiter(plugin)}
 	mod, err := e.rt.InstantiateModule(in.ctx, m.compiled, cfg)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("%w: it could not be instantiated: %v", ErrInit, err)
 	}
 	in.mod = mod
 	if !e.cfg.NoDeadlines {
 		g, ok := mod.ExportedGlobal(FuelExport).(api.MutableGlobal)
 		if !ok {
+			cancel()
 			mod.Close(ctx)
 			return nil, fmt.Errorf("%w: it has no fuel counter (a module compiled without grin's meter)", ErrInit)
 		}
@@ -684,10 +689,13 @@ func (e *Engine) guard(in *instance, timeout time.Duration, fn func() error) (us
 	left := in.getFuel()
 	in.haltMu.Unlock()
 	e.reportDropped(in.ctx, in.call)
+	if err == nil && in.stopped.Load() == stopNone {
+		return budget - left, nil
+	}
+	in.broken = true // an error, or a halt too late to fail the call: its context is cancelled
 	if err == nil {
 		return budget - left, nil
 	}
-	in.broken = true
 	switch in.stopped.Load() {
 	case stopSleep:
 		return budget, fmt.Errorf("%w of %v: it slept past it", ErrDeadline, timeout)
@@ -738,6 +746,7 @@ func (e *Engine) closeInstance(ctx context.Context, in *instance) {
 	e.mu.Lock()
 	delete(e.live, in)
 	e.mu.Unlock()
+	in.cancel()
 	if in.mod != nil {
 		in.mod.Close(ctx)
 	}
