@@ -2,6 +2,7 @@ package wasmhooks
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,9 +10,10 @@ import (
 	"testing"
 )
 
-// BenchmarkCall measures one pooled hook call: a no-op (unchanged, tiny
-// input), an echo of 1 KiB and a 1 KiB JSON transform (upper), with
-// deadlines on and off.
+// BenchmarkCall measures one pooled hook call as the manager makes it
+// (Invoke): a no-op (unchanged, tiny payload), an echo of 1 KiB and a
+// 1 KiB JSON transform (upper), on ABI v2 and v1 guests, with deadlines on
+// and off. The anchors (raw wazero, Extism) are in bench/hooks.
 func BenchmarkCall(b *testing.B) {
 	for _, deadlines := range []bool{true, false} {
 		e, err := NewEngine(context.Background(), EngineConfig{CacheDir: filepath.Join(os.TempDir(), "grin-test-wasm-cache"), NoDeadlines: !deadlines})
@@ -22,20 +24,26 @@ func BenchmarkCall(b *testing.B) {
 		if !deadlines {
 			name = "deadline-off"
 		}
-		for _, g := range []string{"noop", "echo", "upper"} {
-			p := load(b, e, g, Shared, Limits{})
-			in := input(b, "alice", nil, map[string]string{"text": strings.Repeat("white rabbit ", 78)}) // ~1 KiB
-			if g == "noop" {
-				in = input(b, "alice", nil, map[string]string{})
-			}
-			b.Run(g+"/"+name, func(b *testing.B) {
-				b.SetBytes(int64(len(in)))
-				for b.Loop() {
-					if _, err := p.Call(context.Background(), "before_cat_reads_message", "alice", in); err != nil {
-						b.Fatal(err)
-					}
+		for _, abi := range []int{2, 1} {
+			for _, g := range []string{"noop", "echo", "upper"} {
+				p := loadABI(b, e, g, abi, Shared, Limits{})
+				payload := json.RawMessage(`{"text":"` + strings.Repeat("white rabbit ", 78) + `"}`) // ~1 KiB
+				if g == "noop" {
+					payload = json.RawMessage(`{}`)
 				}
-			})
+				cc := CallContext{UserID: "alice", PluginID: g}
+				if _, err := p.Invoke(context.Background(), "before_cat_reads_message", cc, nil, payload); err != nil {
+					b.Fatal(err) // and the instance is made before timing
+				}
+				b.Run(fmt.Sprintf("%s/v%d/%s", g, abi, name), func(b *testing.B) {
+					b.SetBytes(int64(len(payload)))
+					for b.Loop() {
+						if _, err := p.Invoke(context.Background(), "before_cat_reads_message", cc, nil, payload); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
 		}
 		e.Close(context.Background())
 	}

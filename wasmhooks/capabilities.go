@@ -29,7 +29,7 @@ import (
 // default. A memory capability acts as the user the hook runs for, and
 // reaches only what that user's policy lets them reach.
 //
-// The ABI (grin_v1, beside the hook functions):
+// The ABI (in grin_v2 and grin_v1 alike, beside the hook functions):
 //
 //	host_call(name_ptr, name_len, req_ptr, req_len i32) i32
 //	    runs the operation name with the JSON request; returns the length
@@ -215,7 +215,8 @@ func validHost(h string) bool {
 }
 
 // hostCall is what a call's host functions need to know beyond the
-// instance: set by Plugin.Call for the length of one hook call.
+// instance: set by Plugin.run (for Call and Invoke) for the length of one
+// hook call.
 type hostCall struct {
 	ctx context.Context // the request's: carries the identity, ends with it
 }

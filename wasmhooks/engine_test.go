@@ -15,36 +15,43 @@ import (
 )
 
 var (
-	guestsOnce sync.Once
-	guestsDir  string
-	guestsErr  error
+	guestsMu  sync.Mutex
+	guestsDir string
+	guestsErr error
+	built     = map[string]bool{}
 )
 
-// guest compiles testdata/guests/<name> (all of them, once per test run)
-// with the build line hook authors use, and returns the module's bytes.
-func guest(t testing.TB, name string) []byte {
+// guest compiles testdata/guests/<name> with the build line hook authors
+// use (an ABI v2 module), and returns the module's bytes.
+func guest(t testing.TB, name string) []byte { return guestABI(t, name, 2) }
+
+// guestABI compiles testdata/guests/<name> for ABI v1 (the kit's
+// grin_abi_v1 tag) or v2, once per test run.
+func guestABI(t testing.TB, name string, abi int) []byte {
 	t.Helper()
-	guestsOnce.Do(func() {
+	guestsMu.Lock()
+	defer guestsMu.Unlock()
+	if guestsDir == "" && guestsErr == nil {
 		guestsDir, guestsErr = os.MkdirTemp("", "grin-guests-")
-		if guestsErr != nil {
-			return
-		}
-		entries, _ := os.ReadDir("testdata/guests")
-		for _, e := range entries {
-			out := filepath.Join(guestsDir, e.Name()+".wasm")
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
-			cmd.Dir = filepath.Join("testdata/guests", e.Name())
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				guestsErr = fmt.Errorf("build guest %s: %v\n%s", e.Name(), err, b)
-				return
-			}
-		}
-	})
+	}
 	if guestsErr != nil {
 		t.Fatal(guestsErr)
 	}
-	b, err := os.ReadFile(filepath.Join(guestsDir, name+".wasm"))
+	out := filepath.Join(guestsDir, fmt.Sprintf("%s-v%d.wasm", name, abi))
+	if !built[out] {
+		args := []string{"build", "-buildmode=c-shared", "-o", out}
+		if abi == 1 {
+			args = append(args, "-tags", "grin_abi_v1")
+		}
+		cmd := exec.Command("go", append(args, ".")...)
+		cmd.Dir = filepath.Join("testdata/guests", name)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build guest %s for ABI v%d: %v\n%s", name, abi, err, b)
+		}
+		built[out] = true
+	}
+	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +78,12 @@ func newEngine(t testing.TB) *Engine {
 
 func load(t testing.TB, e *Engine, name string, iso Isolation, limits Limits) *Plugin {
 	t.Helper()
-	m, err := e.Compile(context.Background(), guest(t, name))
+	return loadABI(t, e, name, 2, iso, limits)
+}
+
+func loadABI(t testing.TB, e *Engine, name string, abi int, iso Isolation, limits Limits) *Plugin {
+	t.Helper()
+	m, err := e.Compile(context.Background(), guestABI(t, name, abi))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,31 +143,40 @@ func TestHostileGuestsFailAlone(t *testing.T) {
 		timeout time.Duration
 	}{
 		{"loop", "deadline", ErrDeadline, 200 * time.Millisecond},
+		// Sleeping in WASI's poll_oneoff uses no fuel: the sleep limit stops it.
+		{"sleeper", "slept past it", ErrDeadline, 50 * time.Millisecond},
+		// A loop whose every turn calls the host is stopped all the same.
+		{"hostloop", "deadline", ErrDeadline, 50 * time.Millisecond},
 		{"bomb", "", nil, 0},
 		{"trap", "", nil, 0},
 		{"panic", "the Queen wants your head", ErrHookError, 0},
 		// Time enough to build 8 MiB, so the output limit is what stops it.
 		{"huge", "limit", ErrTooLarge, 10 * time.Second},
 	} {
-		t.Run(tc.guest, func(t *testing.T) {
-			p := load(t, e, tc.guest, Shared, Limits{Timeout: tc.timeout})
-			for range 2 { // again, on a fresh instance
-				_, err := p.Call(context.Background(), "before_cat_reads_message", "alice", input(t, "alice", nil, map[string]string{"text": "x"}))
-				if err == nil {
-					t.Fatal("a hostile guest's call succeeded")
+		for _, abi := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/v%d", tc.guest, abi), func(t *testing.T) {
+				p := loadABI(t, e, tc.guest, abi, Shared, Limits{Timeout: tc.timeout})
+				if p.module.ABI != abi {
+					t.Fatalf("built for ABI v%d, compiled as v%d", abi, p.module.ABI)
 				}
-				if tc.is != nil && !errors.Is(err, tc.is) {
-					t.Errorf("error %v, want %v", err, tc.is)
+				for range 2 { // again, on a fresh instance
+					_, err := p.Call(context.Background(), "before_cat_reads_message", "alice", input(t, "alice", nil, map[string]string{"text": "x"}))
+					if err == nil {
+						t.Fatal("a hostile guest's call succeeded")
+					}
+					if tc.is != nil && !errors.Is(err, tc.is) {
+						t.Errorf("error %v, want %v", err, tc.is)
+					}
+					if !strings.Contains(err.Error(), tc.says) {
+						t.Errorf("error %q does not say %q", err, tc.says)
+					}
 				}
-				if !strings.Contains(err.Error(), tc.says) {
-					t.Errorf("error %q does not say %q", err, tc.says)
+				out, err := echo.Call(context.Background(), "before_cat_reads_message", "bob", input(t, "bob", nil, map[string]string{"text": "still here"}))
+				if err != nil || !strings.Contains(string(out), "still here") {
+					t.Errorf("the well-behaved plugin after %s: %s %v", tc.guest, out, err)
 				}
-			}
-			out, err := echo.Call(context.Background(), "before_cat_reads_message", "bob", input(t, "bob", nil, map[string]string{"text": "still here"}))
-			if err != nil || !strings.Contains(string(out), "still here") {
-				t.Errorf("the well-behaved plugin after %s: %s %v", tc.guest, out, err)
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -213,28 +234,6 @@ func TestIsolationModes(t *testing.T) {
 	call(perCall, "alice")
 	if got := call(perCall, "alice"); got != "previous caller: " {
 		t.Errorf("per-call: %q", got)
-	}
-}
-
-// TestManyCallsKeepMemoryFlat: the kit yields after each call, so a hook
-// that allocates does not exhaust the instance's memory.
-func TestManyCallsKeepMemoryFlat(t *testing.T) {
-	if testing.Short() {
-		t.Skip("60,000 calls")
-	}
-	// Deadlines off: this test is about the guest's memory, and without
-	// them a call is seven times faster.
-	e, err := NewEngine(context.Background(), EngineConfig{CacheDir: filepath.Join(os.TempDir(), "grin-test-wasm-cache"), NoDeadlines: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
-	p := load(t, e, "upper", Shared, Limits{PoolSize: 1})
-	in := input(t, "alice", nil, map[string]string{"text": strings.Repeat("rabbit ", 100)})
-	for i := range 60_000 {
-		if _, err := p.Call(context.Background(), "before_cat_reads_message", "alice", in); err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
 	}
 }
 

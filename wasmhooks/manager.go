@@ -447,11 +447,7 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		return payload, nil
 	}
 	for _, e := range (*t)[hook] {
-		in, err := EncodeInput(hook, caller, e.id, e.settings, payload)
-		if err != nil {
-			return payload, err
-		}
-		out, err := e.plugin.Call(ctx, hook, caller.UserID, in)
+		out, err := e.plugin.Invoke(ctx, hook, NewCallContext(caller, e.id), e.settings, payload)
 		if errors.Is(err, ErrBackingOff) || errors.Is(err, ErrInit) {
 			// Said once per failure when it happened (Plugin.start).
 			m.logger.Debug("plugin not started; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)

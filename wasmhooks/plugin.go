@@ -1,12 +1,14 @@
 package wasmhooks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Isolation says how a plugin's instances are shared. Globals of an
@@ -74,6 +76,10 @@ type Plugin struct {
 	// times in a row, with the last failure; the manager turns the plugin
 	// off. Nil outside a manager.
 	disable func(reason error)
+
+	setMu      sync.Mutex
+	settings   []byte // the settings of the last call, and their version
+	setVersion uint32
 }
 
 // startState tracks instances that failed to start. After a failure the
@@ -101,15 +107,75 @@ func (e *Engine) NewPlugin(id string, m *Module, iso Isolation, limits Limits) (
 	return &Plugin{ID: id, engine: e, module: m, isolation: iso, limits: limits, pools: map[string]*pool{}}, nil
 }
 
-// Call runs one hook with input (the ABI's JSON) for user. It returns the
-// new payload, or nil when the hook left it unchanged.
+// Call runs one hook with input, an ABI v1 envelope (see Input), for
+// user. It returns the new payload, or nil when the hook left it
+// unchanged. For an ABI v2 module the envelope is taken apart and served
+// as Invoke does.
 func (p *Plugin) Call(ctx context.Context, hook, user string, input []byte) ([]byte, error) {
 	if len(input) > p.limits.MaxInput {
 		return nil, fmt.Errorf("input %w: %d bytes, the limit is %d", ErrTooLarge, len(input), p.limits.MaxInput)
 	}
+	if p.module.ABI == 1 {
+		return p.run(ctx, hook, user, input, nil)
+	}
+	var env Input
+	if err := json.Unmarshal(input, &env); err != nil {
+		return nil, fmt.Errorf("the hook's input is not an ABI v1 envelope: %w", err)
+	}
+	return p.Invoke(ctx, hook, env.Ctx, env.Settings, env.Payload)
+}
+
+// Invoke runs one hook over payload for the call cc, with the plugin's
+// settings (JSON). It returns the new payload, or nil when the hook left
+// it unchanged. An ABI v1 module gets the envelope built from the parts;
+// an ABI v2 module gets the payload alone and reads the rest when it asks.
+func (p *Plugin) Invoke(ctx context.Context, hook string, cc CallContext, settings, payload json.RawMessage) (json.RawMessage, error) {
+	if p.module.ABI == 1 {
+		in, err := encodeEnvelope(hook, cc, settings, payload)
+		if err != nil {
+			return nil, fmt.Errorf("encode the hook's input: %w", err)
+		}
+		if len(in) > p.limits.MaxInput {
+			return nil, fmt.Errorf("input %w: %d bytes, the limit is %d", ErrTooLarge, len(in), p.limits.MaxInput)
+		}
+		return p.run(ctx, hook, cc.UserID, in, nil)
+	}
+	if len(payload) > p.limits.MaxInput {
+		return nil, fmt.Errorf("input %w: %d bytes, the limit is %d", ErrTooLarge, len(payload), p.limits.MaxInput)
+	}
+	return p.run(ctx, hook, cc.UserID, payload, &v2call{cc: cc, settings: settings})
+}
+
+// v2call is what an ABI v2 guest may ask for during its call.
+type v2call struct {
+	cc       CallContext
+	settings []byte
+}
+
+// settingsVersion numbers the settings a plugin is called with: it changes
+// when they change, so a v2 guest decodes them again only then. The
+// manager hands the same slice for as long as the settings stay, so the
+// comparison is nearly always of two pointers.
+func (p *Plugin) settingsVersion(settings []byte) uint32 {
+	p.setMu.Lock()
+	defer p.setMu.Unlock()
+	same := len(settings) == len(p.settings) &&
+		(len(settings) == 0 || unsafe.SliceData(settings) == unsafe.SliceData(p.settings) || bytes.Equal(settings, p.settings))
+	if !same || p.setVersion == 0 {
+		p.settings = settings
+		p.setVersion++
+	}
+	return p.setVersion
+}
+
+func (p *Plugin) run(ctx context.Context, hook, user string, input []byte, v2 *v2call) ([]byte, error) {
 	key := ""
 	if p.isolation == PerUser {
 		key = user
+	}
+	var version uint32
+	if v2 != nil {
+		version = p.settingsVersion(v2.settings)
 	}
 	in, err := p.take(ctx, key)
 	if err != nil {
@@ -117,9 +183,14 @@ func (p *Plugin) Call(ctx context.Context, hook, user string, input []byte) ([]b
 	}
 	in.call.host = &hostCall{ctx: ctx} // for host capabilities, during this call only
 	in.call.hook, in.call.user = hook, user
-	out, status, err := p.engine.call(in, hook, input, p.limits.Timeout, p.limits.MaxOutput)
+	if v2 != nil {
+		in.call.cc, in.call.settings = v2.cc, v2.settings
+	}
+	out, status, err := p.engine.call(in, hook, input, version, p.limits.Timeout, p.limits.MaxOutput)
+	// Hold no caller's bytes, request or identity while pooled.
 	in.call.host, in.call.hostResult = nil, nil
-	in.call.hook, in.call.user = "", ""
+	in.call.hook, in.call.user, in.call.cc = "", "", CallContext{}
+	in.call.input, in.call.settings = nil, nil
 	p.give(ctx, key, in)
 	if err != nil {
 		return nil, err
@@ -203,7 +274,7 @@ func (p *Plugin) resetStarts() {
 // shared pool, so the first call does not make another.
 func (p *Plugin) adopt(ctx context.Context, in *instance) {
 	if p.isolation != Shared {
-		in.close(ctx)
+		p.engine.closeInstance(ctx, in)
 		return
 	}
 	p.give(ctx, "", in)
@@ -213,13 +284,13 @@ func (p *Plugin) adopt(ctx context.Context, in *instance) {
 // the pool's size, or any per-call instance is closed.
 func (p *Plugin) give(ctx context.Context, key string, in *instance) {
 	if p.isolation == PerCall || in.broken {
-		in.close(ctx)
+		p.engine.closeInstance(ctx, in)
 		return
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		in.close(ctx)
+		p.engine.closeInstance(ctx, in)
 		return
 	}
 	pl := p.pools[key]
@@ -234,7 +305,7 @@ func (p *Plugin) give(ctx context.Context, key string, in *instance) {
 	}
 	p.mu.Unlock()
 	if in != nil {
-		in.close(ctx)
+		p.engine.closeInstance(ctx, in)
 	}
 }
 
@@ -252,7 +323,7 @@ func (p *Plugin) EvictIdle(ctx context.Context, cutoff time.Time) int {
 	}
 	p.mu.Unlock()
 	for _, in := range victims {
-		in.close(ctx)
+		p.engine.closeInstance(ctx, in)
 	}
 	return n
 }
@@ -269,6 +340,6 @@ func (p *Plugin) Close(ctx context.Context) {
 	p.pools = map[string]*pool{}
 	p.mu.Unlock()
 	for _, in := range victims {
-		in.close(ctx)
+		p.engine.closeInstance(ctx, in)
 	}
 }

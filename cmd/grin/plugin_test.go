@@ -221,7 +221,7 @@ func TestPluginRefusalsForAuthors(t *testing.T) {
 	// A hook export without the kit: no ABI marker.
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\n//go:wasmexport hook_before_cat_reads_message\nfunc hook(n uint32) uint32 { return 2 }\n\nfunc main() {}\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"id":"bare","name":"Bare","version":"1","hooks":[{"name":"before_cat_reads_message","priority":1}]}`), 0o600)
-	fixes := []string{"does not export grin_hook_abi_v1()", "import github.com/grin-ai/grin/wasmhooks/pdk", "with AssemblyScript", "with Rust"}
+	fixes := []string{"exports neither grin_hook_abi_v2() nor grin_hook_abi_v1()", "import github.com/grin-ai/grin/wasmhooks/pdk", "with AssemblyScript", "with Rust"}
 	code, _, errOut := grinIn(t, work, "plugin", "build", "bare")
 	for _, want := range fixes {
 		if code == 0 || !strings.Contains(errOut, want) {

@@ -168,13 +168,13 @@ func (l *Loaded) Run(ctx context.Context, c Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	in, err := wasmhooks.EncodeInput(c.Hook, hooks.Caller{UserID: c.User, RequestID: "local"}, l.Manifest.ID, settings, c.Payload)
-	if err != nil {
-		return Result{}, err
-	}
+	// As the server's Manager.Run calls it: a v2 module gets the payload
+	// alone and reads the context and settings on request, a v1 module
+	// the envelope (wasmhooks.EncodeInput).
+	cc := wasmhooks.NewCallContext(hooks.Caller{UserID: c.User, RequestID: "local"}, l.Manifest.ID)
 	l.box.logs.take()
 	start := time.Now()
-	out, err := l.plugin.Call(ctx, c.Hook, c.User, in)
+	out, err := l.plugin.Invoke(ctx, c.Hook, cc, settings, c.Payload)
 	r := Result{Took: time.Since(start), Output: c.Payload, Err: err, Logs: l.box.logs.take()}
 	if err == nil && out != nil {
 		r.Output, r.Changed = out, true

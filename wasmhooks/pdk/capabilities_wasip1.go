@@ -4,11 +4,8 @@ package pdk
 
 import "unsafe"
 
-//go:wasmimport grin_v1 host_call
-func hostCallImport(name unsafe.Pointer, nameLen uint32, req unsafe.Pointer, reqLen uint32) uint32
-
-//go:wasmimport grin_v1 host_result
-func hostResultImport(ptr unsafe.Pointer, n uint32) uint32
+// hostCallImport and hostResultImport are imported from grin_v2, or from
+// grin_v1 with -tags grin_abi_v1 (capabilities_v1.go, capabilities_v2.go).
 
 func hostCall(name string, req []byte) []byte {
 	n := hostCallImport(unsafe.Pointer(unsafe.StringData(name)), uint32(len(name)),

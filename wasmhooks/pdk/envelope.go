@@ -5,6 +5,8 @@ import (
 	"errors"
 )
 
+// ABI v1's envelope, read by the v1 build (-tags grin_abi_v1) and by Invoke.
+
 // envelope is the host's input with the payload left as raw bytes.
 type envelope struct {
 	ctx      []byte
@@ -127,24 +129,23 @@ func skipValue(b []byte, i int) (int, error) {
 	}
 }
 
-// decodeCtx reads the small parts of the envelope.
-func decodeCtx(e envelope, name string) (Ctx, error) {
-	c := Ctx{Hook: name}
+// loadEnvelope makes the envelope's ctx and settings the current call's.
+func (c *callInfo) loadEnvelope(e envelope, name string) error {
+	c.have = [fields]bool{true, true, true, true, true}
+	c.vals = [fields]string{fieldHook: name}
 	if len(e.ctx) > 0 && string(e.ctx) != "null" {
-		// The ctx is four strings: read them by hand, json.Unmarshal
+		// The ctx is a few strings: read them by hand, json.Unmarshal
 		// only when one holds an escape.
-		fields, err := stringFields(e.ctx)
+		f, err := stringFields(e.ctx)
 		if err != nil {
-			return c, err
+			return err
 		}
-		c.UserID, c.Username, c.PluginID, c.RequestID = fields["user_id"], fields["username"], fields["plugin_id"], fields["request_id"]
+		c.vals[fieldUserID], c.vals[fieldUsername] = f["user_id"], f["username"]
+		c.vals[fieldPluginID], c.vals[fieldRequestID] = f["plugin_id"], f["request_id"]
 	}
-	if len(e.settings) > 0 && string(e.settings) != "null" && string(e.settings) != "{}" {
-		if err := json.Unmarshal(e.settings, &c.Settings); err != nil {
-			return c, err
-		}
-	}
-	return c, nil
+	settings := e.settings
+	c.settingsVersion, c.settingsRaw = 0, func() []byte { return settings }
+	return nil
 }
 
 // stringFields reads a flat JSON object of string values.

@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package pdk
 
 import (
@@ -16,11 +18,11 @@ func TestTypedHooks(t *testing.T) {
 		t.Cleanup(func() { hooks[name] = prev })
 	}
 	OnBeforeCatRecallsEpisodicMemories(func(ctx Ctx, cfg *RecallConfig) error {
-		if ctx.Username == "" {
+		if ctx.Username() == "" {
 			return nil
 		}
 		cfg.K = 1
-		cfg.Metadata["who"] = ctx.Username
+		cfg.Metadata["who"] = ctx.Username()
 		return nil
 	})
 	OnBeforeCatReadsMessage(func(ctx Ctx, m *Message) error {

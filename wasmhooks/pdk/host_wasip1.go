@@ -4,31 +4,28 @@ package pdk
 
 import "unsafe"
 
-//go:wasmimport grin_v1 input_read
-func inputRead(ptr unsafe.Pointer, n uint32) uint32
-
-//go:wasmimport grin_v1 output_write
-func outputWrite(ptr unsafe.Pointer, n uint32)
-
-//go:wasmimport grin_v1 error_write
-func errorWrite(ptr unsafe.Pointer, n uint32)
-
-//go:wasmimport grin_v1 log
-func logWrite(level uint32, ptr unsafe.Pointer, n uint32)
-
-//go:wasmexport grin_hook_abi_v1
-func abiMarker() {}
-
-func hostInputRead(buf []byte) { inputRead(unsafe.Pointer(unsafe.SliceData(buf)), uint32(len(buf))) }
-
-func hostOutputWrite(b []byte) {
-	outputWrite(unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b)))
+// hostString reads a value of unknown length from a host function that
+// copies at most len bytes and returns the full length.
+func hostString(read func(ptr unsafe.Pointer, n uint32) int32) []byte {
+	var small [64]byte
+	n := read(unsafe.Pointer(&small[0]), uint32(len(small)))
+	if n <= 0 {
+		return nil
+	}
+	if int(n) <= len(small) {
+		return append([]byte(nil), small[:n]...)
+	}
+	buf := make([]byte, n)
+	read(unsafe.Pointer(unsafe.SliceData(buf)), uint32(n))
+	return buf
 }
 
-func hostErrorWrite(s string) {
-	errorWrite(unsafe.Pointer(unsafe.StringData(s)), uint32(len(s)))
-}
-
-func hostLog(level int, s string) {
-	logWrite(uint32(level), unsafe.Pointer(unsafe.StringData(s)), uint32(len(s)))
+// answer writes the result of a call back to the host.
+func answer(out []byte, status uint32, errMsg string) {
+	switch status {
+	case 0:
+		hostOutputWrite(out)
+	case 1:
+		hostErrorWrite(errMsg)
+	}
 }

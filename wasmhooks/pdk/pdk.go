@@ -10,7 +10,7 @@
 //
 //	func init() {
 //		pdk.Hook("before_cat_reads_message", func(ctx pdk.Ctx, in json.RawMessage) (json.RawMessage, error) {
-//			pdk.Log(pdk.Info, "reading a message of "+ctx.UserID)
+//			pdk.Log(pdk.Info, "reading a message of "+ctx.UserID())
 //			return in, nil
 //		})
 //	}
@@ -21,13 +21,24 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm .
 //
+// which makes a module of grin's hook ABI v2 (docs/plugins.md); add
+// -tags grin_abi_v1 for the older ABI v1, which grin still runs.
+//
 // A hook receives the payload as JSON and returns the new payload; it
 // returns nil to leave it unchanged, or an error, which the host logs with
 // the plugin's id before going on with the previous payload. A panic is
-// turned into such an error. After each call the kit yields to the Go
-// runtime (runtime.Gosched): without that, a Go guest's background
-// sweeper never runs and a hook that allocates runs out of memory after
-// tens of thousands of calls.
+// turned into such an error. The payload is valid only during the call:
+// the kit reuses its buffer, so copy what you keep.
+//
+// What a call costs a hook is what it asks for: the context (Ctx's
+// methods) is read from the host on first use in a call, the settings only
+// when they changed since the kit last decoded them.
+//
+// The kit yields to the Go scheduler (runtime.Gosched) every YieldEvery
+// calls, and sooner when calls moved much data: without that, a Go
+// guest's background garbage collection work never runs and a hook that
+// allocates runs out of memory after tens of thousands of calls; yielding
+// on every call cost more than the rest of a small hook.
 //
 // Hooks must not keep one user's data in package variables unless the
 // plugin's isolation is per-user or per-call: a shared instance serves all
@@ -40,18 +51,30 @@ import (
 	"runtime"
 )
 
-// Ctx tells a hook for whom and with what settings it runs.
-type Ctx struct {
-	Hook   string
-	UserID string
-	// Username is the user's name for people; for users without an
-	// account (a key's or a shadow user), their id.
-	Username  string
-	PluginID  string
-	RequestID string
-	// Settings are the plugin's settings, as the administrator saved them.
-	Settings map[string]any
-}
+// Ctx tells a hook for whom and with what settings it runs. Its methods
+// read from the host on first use in a call; a Ctx is valid only during
+// the call it was given to.
+type Ctx struct{ hook string }
+
+// Hook is the hook point's name.
+func (c Ctx) Hook() string { return c.hook }
+
+// UserID is the id of the user the hook runs for.
+func (Ctx) UserID() string { return cur.field(fieldUserID) }
+
+// Username is that user's name, when the host knows it.
+func (Ctx) Username() string { return cur.field(fieldUsername) }
+
+// PluginID is this plugin's id.
+func (Ctx) PluginID() string { return cur.field(fieldPluginID) }
+
+// RequestID identifies the request the call is part of.
+func (Ctx) RequestID() string { return cur.field(fieldRequestID) }
+
+// Settings are the plugin's settings, as the administrator saved them.
+// The map is shared by the calls until the settings change: read it, do
+// not modify it.
+func (Ctx) Settings() map[string]any { return cur.settingsMap() }
 
 // HookFunc is a hook: it gets the payload and returns the new one, or nil
 // for "unchanged".
@@ -73,26 +96,71 @@ const (
 // Log writes a line to grin's log, tagged with the plugin's id.
 func Log(level int, msg string) { hostLog(level, msg) }
 
-// handle decodes the input, runs the hook and says what to answer.
-func handle(name string, raw []byte) (out []byte, status uint32, errMsg string) {
+// Fields of the call's context, as ABI v2's ctx_read numbers them.
+const (
+	fieldUserID = iota
+	fieldUsername
+	fieldPluginID
+	fieldRequestID
+	fieldHook
+	fields
+)
+
+// callInfo is the current call's context, filled on first use, and the
+// settings the kit decoded last.
+type callInfo struct {
+	have [fields]bool
+	vals [fields]string
+
+	// settingsVersion is the version of the current call's settings
+	// (ABI v2), 0 when unknown (ABI v1 and Invoke: decoded every call).
+	settingsVersion uint32
+	settingsRaw     func() []byte
+	decoded         map[string]any
+	decodedVersion  uint32
+	decodedValid    bool
+}
+
+var cur callInfo
+
+func (c *callInfo) field(f int) string {
+	if !c.have[f] {
+		c.vals[f], c.have[f] = hostCtxRead(f), true
+	}
+	return c.vals[f]
+}
+
+func (c *callInfo) settingsMap() map[string]any {
+	if c.decodedValid && c.settingsVersion != 0 && c.decodedVersion == c.settingsVersion {
+		return c.decoded
+	}
+	var m map[string]any
+	if c.settingsRaw != nil {
+		if raw := c.settingsRaw(); len(raw) > 0 {
+			if err := json.Unmarshal(raw, &m); err != nil {
+				hostLog(Warn, "pdk: the plugin's settings are not a JSON object: "+err.Error())
+			}
+		}
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	c.decoded, c.decodedVersion, c.decodedValid = m, c.settingsVersion, true
+	return m
+}
+
+// handle runs the hook over the payload and says what to answer.
+func handle(name string, payload []byte) (out []byte, status uint32, errMsg string) {
 	fn := hooks[name]
 	if fn == nil {
 		return nil, 2, ""
-	}
-	env, err := splitEnvelope(raw)
-	if err != nil {
-		return nil, 1, err.Error()
-	}
-	ctx, err := decodeCtx(env, name)
-	if err != nil {
-		return nil, 1, "pdk: the host's ctx or settings are not JSON: " + err.Error()
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			out, status, errMsg = nil, 1, fmt.Sprintf("hook %s panicked: %v", name, r)
 		}
 	}()
-	res, err := fn(ctx, json.RawMessage(env.payload))
+	res, err := fn(Ctx{hook: name}, json.RawMessage(payload))
 	if err != nil {
 		return nil, 1, err.Error()
 	}
@@ -102,20 +170,45 @@ func handle(name string, raw []byte) (out []byte, status uint32, errMsg string) 
 	return res, 0, ""
 }
 
-// run is every export's body: read the input from the host, handle it,
-// write the answer back, and yield so the garbage collector keeps up.
-func run(name string, n uint32) uint32 {
-	defer runtime.Gosched()
-	buf := make([]byte, n)
-	if n > 0 {
-		hostInputRead(buf)
+// YieldEvery is how many calls the kit makes between two yields to the
+// Go scheduler; YieldBytes of input and output since the last yield make
+// it yield sooner. Both keep a guest's memory flat (see the package
+// comment); measured in wasmhooks' TestManyCallsKeepMemoryFlat.
+const (
+	YieldEvery = 64
+	YieldBytes = 1 << 20
+)
+
+var sinceYield struct{ calls, bytes int }
+
+// maybeYield yields when YieldEvery calls or YieldBytes went by.
+func maybeYield(moved int) {
+	sinceYield.calls++
+	sinceYield.bytes += moved
+	if sinceYield.calls >= YieldEvery || sinceYield.bytes >= YieldBytes {
+		sinceYield.calls, sinceYield.bytes = 0, 0
+		runtime.Gosched()
 	}
-	out, status, errMsg := handle(name, buf)
-	switch status {
-	case 0:
-		hostOutputWrite(out)
-	case 1:
-		hostErrorWrite(errMsg)
+}
+
+// inputBuf is reused by every call; it grows to the largest input.
+var inputBuf []byte
+
+func input(n uint32) []byte {
+	if cap(inputBuf) < int(n) {
+		inputBuf = make([]byte, n)
 	}
-	return status
+	return inputBuf[:n]
+}
+
+// runEnvelope handles an ABI v1 envelope: the context comes from it.
+func runEnvelope(name string, raw []byte) (out []byte, status uint32, errMsg string) {
+	env, err := splitEnvelope(raw)
+	if err != nil {
+		return nil, 1, err.Error()
+	}
+	if err := cur.loadEnvelope(env, name); err != nil {
+		return nil, 1, "pdk: the host's ctx is not JSON: " + err.Error()
+	}
+	return handle(name, env.payload)
 }

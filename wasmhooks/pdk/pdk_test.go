@@ -36,9 +36,9 @@ func TestEnvelope(t *testing.T) {
 			t.Errorf("%q: payload %q, %v; want %q", tc.in, e.payload, err, tc.payload)
 			continue
 		}
-		c, err := decodeCtx(e, "h")
-		if err != nil || c.UserID != tc.user {
-			t.Errorf("%q: ctx %+v %v", tc.in, c, err)
+		err = cur.loadEnvelope(e, "h")
+		if got := (Ctx{}).UserID(); err != nil || got != tc.user {
+			t.Errorf("%q: user %q %v", tc.in, got, err)
 		}
 	}
 }
@@ -49,8 +49,8 @@ func TestInvoke(t *testing.T) {
 	Hook("before_cat_reads_message", func(ctx Ctx, in json.RawMessage) (json.RawMessage, error) {
 		var m map[string]any
 		json.Unmarshal(in, &m)
-		m["who"] = ctx.UserID
-		m["suffix"] = ctx.Settings["suffix"]
+		m["who"] = ctx.UserID()
+		m["suffix"] = ctx.Settings()["suffix"]
 		return json.Marshal(m)
 	})
 	Hook("fast_reply", func(Ctx, json.RawMessage) (json.RawMessage, error) { return nil, errors.New("no fast reply today") })

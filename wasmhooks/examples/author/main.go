@@ -28,7 +28,7 @@ func init() {
 		if doc.Metadata == nil {
 			doc.Metadata = map[string]any{}
 		}
-		doc.Metadata["author"] = ctx.UserID
+		doc.Metadata["author"] = ctx.UserID()
 		return json.Marshal(doc)
 	})
 	// before_cat_recalls_declarative_memories: recall only one's own.
@@ -37,7 +37,7 @@ func init() {
 		if err := json.Unmarshal(in, &cfg); err != nil {
 			return nil, err
 		}
-		cfg["metadata"] = map[string]any{"author": ctx.UserID}
+		cfg["metadata"] = map[string]any{"author": ctx.UserID()}
 		return json.Marshal(cfg)
 	})
 }

@@ -38,7 +38,7 @@ func init() {
 		return json.Marshal(suffix)
 	})
 	pdk.Hook("agent_fast_reply", func(ctx pdk.Ctx, in json.RawMessage) (json.RawMessage, error) {
-		fast, _ := ctx.Settings["fast"].(string)
+		fast, _ := ctx.Settings()["fast"].(string)
 		if fast == "" {
 			return nil, nil
 		}

@@ -11,8 +11,8 @@ import (
 
 func init() {
 	pdk.Hook("before_cat_reads_message", func(ctx pdk.Ctx, in json.RawMessage) (json.RawMessage, error) {
-		lines, _ := ctx.Settings["lines"].(float64)
-		size, _ := ctx.Settings["bytes"].(float64)
+		lines, _ := ctx.Settings()["lines"].(float64)
+		size, _ := ctx.Settings()["bytes"].(float64)
 		line := strings.Repeat("x", max(int(size), 1))
 		for range int(lines) {
 			pdk.Log(pdk.Info, line)

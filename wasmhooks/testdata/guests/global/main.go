@@ -14,7 +14,7 @@ var previous string
 func init() {
 	pdk.Hook("before_cat_reads_message", func(ctx pdk.Ctx, in json.RawMessage) (json.RawMessage, error) {
 		out, _ := json.Marshal(map[string]string{"text": "previous caller: " + previous})
-		previous = ctx.UserID
+		previous = ctx.UserID()
 		return out, nil
 	})
 }

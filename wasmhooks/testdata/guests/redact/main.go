@@ -42,9 +42,9 @@ func init() {
 		return rewrite(in, "page_content", redact)
 	})
 	pdk.Hook("before_cat_sends_message", func(ctx pdk.Ctx, in json.RawMessage) (json.RawMessage, error) {
-		greeting, _ := ctx.Settings["greeting"].(string)
-		field, _ := ctx.Settings["field"].(string)
-		greet := func(s string) string { return greeting + ", " + ctx.Username + "! " + s }
+		greeting, _ := ctx.Settings()["greeting"].(string)
+		field, _ := ctx.Settings()["field"].(string)
+		greet := func(s string) string { return greeting + ", " + ctx.Username() + "! " + s }
 		out := in
 		var err error
 		if field == "text" || field == "both" {
@@ -57,7 +57,7 @@ func init() {
 				return nil, err
 			}
 		}
-		pdk.Log(pdk.Info, "greeted "+ctx.Username)
+		pdk.Log(pdk.Info, "greeted "+ctx.Username())
 		return out, nil
 	})
 }

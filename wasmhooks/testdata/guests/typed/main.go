@@ -21,7 +21,7 @@ func init() {
 		return nil
 	})
 	pdk.OnBeforeCatSendsMessage(func(ctx pdk.Ctx, r *pdk.Reply) error {
-		r.Content += " (for " + ctx.Username + ")"
+		r.Content += " (for " + ctx.Username() + ")"
 		return nil
 	})
 }

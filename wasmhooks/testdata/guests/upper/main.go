@@ -17,8 +17,8 @@ func init() {
 		}
 		text, _ := msg["text"].(string)
 		msg["text"] = strings.ToUpper(text)
-		msg["seen_by"] = ctx.UserID
-		if suffix, ok := ctx.Settings["suffix"].(string); ok {
+		msg["seen_by"] = ctx.UserID()
+		if suffix, ok := ctx.Settings()["suffix"].(string); ok {
 			msg["text"] = msg["text"].(string) + suffix
 		}
 		pdk.Log(pdk.Info, "upper-cased a message")
