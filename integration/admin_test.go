@@ -224,6 +224,11 @@ func TestAdminPanelInABrowser(t *testing.T) {
 	if logs != "No log lines or failures since grin started." {
 		t.Errorf("the plugin's logs read %q", logs)
 	}
+	var figures string
+	run(t, ctx, "plugin figures", chromedp.Text(`li[data-plugin="author"] .plugin-stats`, &figures, chromedp.ByQuery))
+	if !strings.HasPrefix(figures, "0 calls, 0 failed") {
+		t.Errorf("the plugin's figures read %q", figures)
+	}
 	screenshot(t, ctx, shots, "plugins")
 
 	// The administrator browses carol's memory and history by her id.

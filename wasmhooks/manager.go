@@ -37,6 +37,7 @@ type loaded struct {
 	info   Installed
 	module *Module
 	plugin *Plugin
+	stats  *counters // since installed or grin started; kept across upgrades
 }
 
 // Manager installs plugins, keeps them across restarts, and runs their
@@ -63,6 +64,7 @@ type tableEntry struct {
 	priority int
 	plugin   *Plugin
 	settings []byte
+	stats    *counters
 }
 
 // KnownHooks are the hook points plugins may name.
@@ -153,7 +155,7 @@ func (m *Manager) build(ctx context.Context, man Manifest, wasm []byte, forced I
 		mod.Close(ctx)
 		return nil, err
 	}
-	return &loaded{info: Installed{Manifest: man, Enabled: true, Settings: map[string]any{}, Forced: forced}, module: mod, plugin: p}, nil
+	return &loaded{info: Installed{Manifest: man, Enabled: true, Settings: map[string]any{}, Forced: forced}, module: mod, plugin: p, stats: &counters{}}, nil
 }
 
 // newPlugin prepares a plugin that the manager turns off when its
@@ -247,6 +249,9 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 		return Installed{}, fmt.Errorf("store plugin %s: %w", man.ID, err)
 	}
 	old := m.plugins[man.ID]
+	if old != nil {
+		l.stats = old.stats // an upgrade keeps counting
+	}
 	m.plugins[man.ID] = l
 	m.rebuild()
 	if old != nil {
@@ -359,6 +364,18 @@ func (m *Manager) Logs(id string) ([]LogEntry, error) {
 	return m.engine.Logs(id), nil
 }
 
+// Stats returns a plugin's figures: calls, errors, deadline hits, calls
+// skipped while it could not start, time spent and live instances.
+func (m *Manager) Stats(id string) (Stats, error) {
+	m.mu.Lock()
+	l := m.plugins[id]
+	m.mu.Unlock()
+	if l == nil {
+		return Stats{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return l.stats.stats(l.plugin.Idle()), nil
+}
+
 // Delete uninstalls a plugin, and forgets its recent logs.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.mu.Lock()
@@ -391,7 +408,7 @@ func (m *Manager) rebuild() {
 		}
 		settings, _ := json.Marshal(l.info.Settings)
 		for _, h := range l.info.Hooks {
-			t[h.Name] = append(t[h.Name], tableEntry{id: id, priority: h.Priority, plugin: l.plugin, settings: settings})
+			t[h.Name] = append(t[h.Name], tableEntry{id: id, priority: h.Priority, plugin: l.plugin, settings: settings, stats: l.stats})
 		}
 	}
 	for _, es := range t {
@@ -447,12 +464,17 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		return payload, nil
 	}
 	for _, e := range (*t)[hook] {
+		e.stats.running.Add(1)
+		started := time.Now()
 		out, err := e.plugin.Invoke(ctx, hook, NewCallContext(caller, e.id), e.settings, payload)
+		e.stats.running.Add(-1)
 		if errors.Is(err, ErrBackingOff) || errors.Is(err, ErrInit) {
+			e.stats.skipped.Add(1)
 			// Said once per failure when it happened (Plugin.start).
 			m.logger.Debug("plugin not started; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
 			continue
 		}
+		e.stats.done(time.Since(started), err)
 		if err != nil {
 			m.logger.Warn("hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
 			m.engine.record(e.id, slog.LevelWarn, caller.UserID, hook, "the hook failed and was skipped: "+err.Error())

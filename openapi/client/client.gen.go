@@ -1002,6 +1002,27 @@ type SpaceList struct {
 	Spaces []CollectionInfo `json:"spaces"`
 }
 
+// Stats defines model for Stats.
+type Stats struct {
+	// Calls Hook calls made, failed ones included.
+	Calls int64 `json:"calls"`
+
+	// DeadlineHits Calls stopped by their deadline; counted in errors too.
+	DeadlineHits int64 `json:"deadline_hits"`
+
+	// Errors Calls that failed (the hook's error, a trap, output too large, a deadline); the pipeline went on without them.
+	Errors int64 `json:"errors"`
+
+	// Instances Instances alive now: idle in the pool or running a call.
+	Instances int64 `json:"instances"`
+
+	// Skipped Calls not made because the plugin's instances could not start (waiting before trying again).
+	Skipped int64 `json:"skipped"`
+
+	// TimeSpentMs Time spent in the plugin's calls, in milliseconds.
+	TimeSpentMs float64 `json:"time_spent_ms"`
+}
+
 // Status defines model for Status.
 type Status struct {
 	// Status A greeting that says the server is up.
@@ -1838,6 +1859,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /plugins/settings/{id} (the `UpdatePluginSettings` operationId).
 	UpdatePluginSettings(ctx context.Context, id string, body UpdatePluginSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPluginStats A plugin's figures
+	//
+	// Since the plugin was installed or grin started (kept in memory, kept across upgrades): hook calls, the failed ones, those stopped by their deadline, those skipped while its instances could not start, the time spent in them, and the instances alive now. For administrators (PLUGINS EDIT), beside the plugin's logs. grin extension.
+	//
+	// Requires PLUGINS EDIT.
+	//
+	// Corresponds with GET /plugins/stats/{id} (the `GetPluginStats` operationId).
+	GetPluginStats(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// TogglePlugin Turn a plugin on or off
 	//
@@ -3004,6 +3034,25 @@ func (c *Client) UpdatePluginSettingsWithBody(ctx context.Context, id string, co
 // Corresponds with PUT /plugins/settings/{id} (the `UpdatePluginSettings` operationId).
 func (c *Client) UpdatePluginSettings(ctx context.Context, id string, body UpdatePluginSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdatePluginSettingsRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPluginStats A plugin's figures
+//
+// Since the plugin was installed or grin started (kept in memory, kept across upgrades): hook calls, the failed ones, those stopped by their deadline, those skipped while its instances could not start, the time spent in them, and the instances alive now. For administrators (PLUGINS EDIT), beside the plugin's logs. grin extension.
+//
+// Requires PLUGINS EDIT.
+//
+// Corresponds with GET /plugins/stats/{id} (the `GetPluginStats` operationId).
+func (c *Client) GetPluginStats(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPluginStatsRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -5177,6 +5226,40 @@ func NewUpdatePluginSettingsRequestWithBody(server string, id string, contentTyp
 	return req, nil
 }
 
+// NewGetPluginStatsRequest constructs an http.Request for the GetPluginStats method
+func NewGetPluginStatsRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/plugins/stats/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewTogglePluginRequest constructs an http.Request for the TogglePlugin method
 func NewTogglePluginRequest(server string, id string) (*http.Request, error) {
 	var err error
@@ -6745,6 +6828,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /plugins/settings/{id} (the `UpdatePluginSettings` operationId).
 	UpdatePluginSettingsWithResponse(ctx context.Context, id string, body UpdatePluginSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePluginSettingsResponse, error)
+
+	// GetPluginStatsWithResponse A plugin's figures
+	//
+	// Since the plugin was installed or grin started (kept in memory, kept across upgrades): hook calls, the failed ones, those stopped by their deadline, those skipped while its instances could not start, the time spent in them, and the instances alive now. For administrators (PLUGINS EDIT), beside the plugin's logs. grin extension.
+	//
+	// Requires PLUGINS EDIT.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /plugins/stats/{id} (the `GetPluginStats` operationId).
+	GetPluginStatsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetPluginStatsResponse, error)
 
 	// TogglePluginWithResponse Turn a plugin on or off
 	//
@@ -9298,6 +9392,75 @@ func (r UpdatePluginSettingsResponse) ContentType() string {
 	return ""
 }
 
+type GetPluginStatsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Stats
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPluginStatsResponse) GetJSON200() *Stats {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetPluginStatsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPluginStatsResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetPluginStatsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPluginStatsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPluginStatsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPluginStatsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPluginStatsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPluginStatsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type TogglePluginResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -11753,6 +11916,23 @@ func (c *ClientWithResponses) UpdatePluginSettingsWithResponse(ctx context.Conte
 	return ParseUpdatePluginSettingsResponse(rsp)
 }
 
+// GetPluginStatsWithResponse A plugin's figures
+//
+// Since the plugin was installed or grin started (kept in memory, kept across upgrades): hook calls, the failed ones, those stopped by their deadline, those skipped while its instances could not start, the time spent in them, and the instances alive now. For administrators (PLUGINS EDIT), beside the plugin's logs. grin extension.
+//
+// Requires PLUGINS EDIT.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /plugins/stats/{id} (the `GetPluginStats` operationId).
+func (c *ClientWithResponses) GetPluginStatsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetPluginStatsResponse, error) {
+	rsp, err := c.GetPluginStats(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPluginStatsResponse(rsp)
+}
+
 // TogglePluginWithResponse Turn a plugin on or off
 //
 // Requires PLUGINS WRITE.
@@ -13957,6 +14137,60 @@ func ParseUpdatePluginSettingsResponse(rsp *http.Response) (*UpdatePluginSetting
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest PluginSetting
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetPluginStatsResponse parses an HTTP response from a GetPluginStatsWithResponse call
+func ParseGetPluginStatsResponse(rsp *http.Response) (*GetPluginStatsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPluginStatsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Stats
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -553,6 +553,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/plugins/stats/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A plugin's figures
+         * @description Since the plugin was installed or grin started (kept in memory, kept across upgrades): hook calls, the failed ones, those stopped by their deadline, those skipped while its instances could not start, the time spent in them, and the instances alive now. For administrators (PLUGINS EDIT), beside the plugin's logs. grin extension.
+         *
+         *     Requires PLUGINS EDIT.
+         */
+        get: operations["getPluginStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/plugins/toggle/{id}": {
         parameters: {
             query?: never;
@@ -1511,6 +1533,38 @@ export interface components {
         };
         SpaceList: {
             spaces: components["schemas"]["CollectionInfo"][];
+        };
+        Stats: {
+            /**
+             * Format: int64
+             * @description Hook calls made, failed ones included.
+             */
+            calls: number;
+            /**
+             * Format: int64
+             * @description Calls stopped by their deadline; counted in errors too.
+             */
+            deadline_hits: number;
+            /**
+             * Format: int64
+             * @description Calls that failed (the hook's error, a trap, output too large, a deadline); the pipeline went on without them.
+             */
+            errors: number;
+            /**
+             * Format: int64
+             * @description Instances alive now: idle in the pool or running a call.
+             */
+            instances: number;
+            /**
+             * Format: int64
+             * @description Calls not made because the plugin's instances could not start (waiting before trying again).
+             */
+            skipped: number;
+            /**
+             * Format: double
+             * @description Time spent in the plugin's calls, in milliseconds.
+             */
+            time_spent_ms: number;
         };
         Status: {
             /**
@@ -3445,6 +3499,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PluginSetting"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    getPluginStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plugin's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Stats"];
                 };
             };
             /** @description Forbidden */

@@ -329,6 +329,21 @@ func (s *Server) registerPlugins() {
 	})
 
 	register(s, huma.Operation{
+		OperationID: "getPluginStats", Method: http.MethodGet, Path: "/plugins/stats/{id}",
+		Summary: "A plugin's figures",
+		Description: "Since the plugin was installed or grin started (kept in memory, kept across upgrades): hook calls, the failed ones, " +
+			"those stopped by their deadline, those skipped while its instances could not start, the time spent in them, and the instances alive now. " +
+			"For administrators (PLUGINS EDIT), beside the plugin's logs. grin extension.",
+		Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
+	}, catNeed(policies.Plugins, policies.Edit), func(ctx context.Context, in *PluginID) (*struct{ Body wasmhooks.Stats }, error) {
+		st, err := s.deps.Plugins.Stats(in.ID)
+		if err != nil {
+			return nil, s.pluginError(ctx, err)
+		}
+		return &struct{ Body wasmhooks.Stats }{st}, nil
+	})
+
+	register(s, huma.Operation{
 		OperationID: "deletePlugin", Method: http.MethodDelete, Path: "/plugins/{id}",
 		Summary: "Uninstall a plugin", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
 	}, catNeed(policies.Plugins, policies.Delete), func(ctx context.Context, in *PluginID) (*struct{ Body PluginDeleted }, error) {

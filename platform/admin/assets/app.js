@@ -264,14 +264,25 @@ async function loadPlugins() {
   }
 }
 
-// showPluginLogs shows a plugin's recent log lines and failures under its
-// entry, newest last, each with its time, level, hook and user.
+// showPluginLogs shows a plugin's figures (calls, failures, time,
+// instances) and its recent log lines and failures under its entry, newest
+// last, each with its time, level, hook and user.
 async function showPluginLogs(id, li) {
   let box = li.querySelector(".plugin-logs");
   if (!box) {
     box = el("pre", { class: "plugin-logs", "aria-label": "Logs of " + id });
     li.append(box);
   }
+  let figures = li.querySelector(".plugin-stats");
+  if (!figures) {
+    figures = el("p", { class: "plugin-stats" });
+    li.insertBefore(figures, box);
+  }
+  const st = await api("GET", "/plugins/stats/" + id);
+  figures.textContent = st.ok
+    ? `${st.data.calls} calls, ${st.data.errors} failed (${st.data.deadline_hits} past their deadline), ${st.data.skipped} skipped while it could not start, ` +
+      `${st.data.time_spent_ms.toFixed(1)} ms spent, ${st.data.instances} instances alive`
+    : (st.data.detail || "The plugin's figures could not be read.");
   box.textContent = "Loading…";
   const r = await api("GET", "/plugins/logs/" + id);
   if (!r.ok) {
