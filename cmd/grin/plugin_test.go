@@ -7,13 +7,17 @@ import (
 	"errors"
 	"io"
 	"mime/multipart"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/grin-ai/grin/internal/logbuf"
 	"github.com/grin-ai/grin/internal/pluginkit"
 	"github.com/grin-ai/grin/platform/app/apptest"
 )
@@ -78,6 +82,90 @@ func requireKit(t *testing.T, lang pluginkit.Lang) {
 	}
 }
 
+// binaryServer is the built binary's grin serve, authentication off, on a
+// free loopback port, stopped with the test.
+type binaryServer struct {
+	url    string
+	client *http.Client
+}
+
+func serveBinary(t *testing.T) *binaryServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(grinBinary(t), "serve")
+	cmd.Env = append(os.Environ(), "GRIN_ADDR="+addr, "GRIN_DATA_DIR="+t.TempDir(), "GRIN_ADMIN_PASSWORD="+apptest.AdminPassword)
+	logs := &logbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("grin serve: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		<-exited
+	})
+	s := &binaryServer{url: "http://" + addr, client: &http.Client{Timeout: 60 * time.Second}}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if r, err := s.client.Get(s.url + "/"); err == nil {
+			r.Body.Close()
+			return s
+		}
+		select {
+		case <-exited:
+			t.Fatalf("grin serve exited: %s", logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("grin serve did not answer: %s", logs.String())
+		}
+	}
+}
+
+// do sends a request; body is JSON unless it is []byte. headers alternate
+// name and value.
+func (s *binaryServer) do(t *testing.T, method, path string, body any, headers ...string) apptest.Response {
+	t.Helper()
+	var rd io.Reader
+	if b, ok := body.([]byte); ok {
+		rd = bytes.NewReader(b)
+	} else if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+		headers = append([]string{"Content-Type", "application/json"}, headers...)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// upload installs a plugin archive.
+func (s *binaryServer) upload(t *testing.T, archive []byte) apptest.Response {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	part, _ := w.CreateFormFile("file", "plugin.zip")
+	part.Write(archive)
+	w.Close()
+	return s.do(t, "POST", "/plugins/upload", body.Bytes(), "Content-Type", w.FormDataContentType())
+}
+
 func uploadZip(t *testing.T, in *apptest.Instance, archive []byte) apptest.Response {
 	t.Helper()
 	var body bytes.Buffer
@@ -90,8 +178,8 @@ func uploadZip(t *testing.T, in *apptest.Instance, archive []byte) apptest.Respo
 
 // TestPluginNewBuildUpload is a newcomer's first plugin, in each language
 // grin has a kit for: grin plugin new in a folder outside this repository,
-// build and test with the grin binary alone, upload to a server, and see
-// it change what two users say.
+// build and test with the grin binary alone, upload to that binary's grin
+// serve, and see it change what two users say.
 func TestPluginNewBuildUpload(t *testing.T) {
 	for _, lang := range pluginkit.Langs {
 		t.Run(string(lang), func(t *testing.T) {
@@ -108,12 +196,12 @@ func TestPluginNewBuildUpload(t *testing.T) {
 				t.Fatalf("test: %d\n%s\n%s", code, out, errOut)
 			}
 
-			in := apptest.Start(t)
+			srv := serveBinary(t)
 			archive, err := os.ReadFile(filepath.Join(work, "hide-mail.zip"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := uploadZip(t, in, archive); r.Status != 200 {
+			if r := srv.upload(t, archive); r.Status != 200 {
 				t.Fatalf("upload: %d %s", r.Status, r.Body)
 			}
 			says := func(user, text string) string {
@@ -122,20 +210,20 @@ func TestPluginNewBuildUpload(t *testing.T) {
 						Input string `json:"input"`
 					} `json:"why"`
 				}
-				in.Do("POST", "/message", map[string]any{"text": text}, "user_id", user).JSON(t, &f)
+				srv.do(t, "POST", "/message", map[string]any{"text": text}, "user_id", user).JSON(t, &f)
 				return f.Why.Input
 			}
 			if got := says("alice", "Write to alice@example.com today"); got != "Write to [e-mail] today" {
 				t.Errorf("alice's message reads %q", got)
 			}
-			if r := in.Do("PUT", "/plugins/settings/hide-mail", map[string]any{"replacement": "(hidden)"}); r.Status != 200 {
+			if r := srv.do(t, "PUT", "/plugins/settings/hide-mail", map[string]any{"replacement": "(hidden)"}); r.Status != 200 {
 				t.Fatalf("settings: %d %s", r.Status, r.Body)
 			}
 			if got := says("bob", "I am bob@example.org"); got != "I am (hidden)" {
 				t.Errorf("bob's message reads %q", got)
 			}
 			for _, u := range []string{"alice", "bob"} {
-				if r := in.Do("GET", "/memory/conversation_history", nil, "user_id", u); r.Status != 200 || strings.Contains(string(r.Body), "@example") {
+				if r := srv.do(t, "GET", "/memory/conversation_history", nil, "user_id", u); r.Status != 200 || strings.Contains(string(r.Body), "@example") {
 					t.Errorf("%s's history keeps the address: %d %s", u, r.Status, r.Body)
 				}
 			}
