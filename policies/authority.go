@@ -41,11 +41,13 @@ func ActAsObject(userID string) string { return "act_as:" + userID }
 const ActAsAction = "write"
 
 // Escalating reports whether holding p on r leads to every other right:
-// USERS EDIT rewrites anyone's permissions and passwords, and PLUGINS
-// WRITE runs code inside the server, where every user's data is. Only a
-// policy administrator may grant them.
+// USERS EDIT rewrites anyone's permissions and passwords, PLUGINS WRITE
+// runs code inside the server, where every user's data is, and PLUGINS
+// EDIT reads plugins' logs (which may quote any user's messages) and
+// makes a per-user plugin shared. Only a policy administrator may grant
+// them.
 func Escalating(r Resource, p Permission) bool {
-	return (r == Users && p == Edit) || (r == Plugins && p == Write)
+	return (r == Users && p == Edit) || (r == Plugins && (p == Write || p == Edit))
 }
 
 // Holds reports whether subjects, asking as self, effectively hold the Cat

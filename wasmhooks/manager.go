@@ -229,14 +229,21 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 		settings = l.info.Manifest.WithDefaults(nil)
 	}
 	l.info.Settings = settings
+	// A failure from here on leaves nothing running: the new plugin's
+	// instances and module are closed.
+	abandon := func(err error) (Installed, error) {
+		l.plugin.Close(ctx)
+		l.module.Close(ctx)
+		return Installed{}, err
+	}
 	dir := filepath.Join(m.dir, man.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Installed{}, err
+		return abandon(fmt.Errorf("store plugin %s: %w", man.ID, err))
 	}
 	manRaw, _ := json.MarshalIndent(man, "", "  ")
 	for name, b := range map[string][]byte{"plugin.wasm": wasm, "manifest.json": manRaw} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return Installed{}, fmt.Errorf("store plugin %s: %w", man.ID, err)
+			return abandon(fmt.Errorf("store plugin %s: %w", man.ID, err))
 		}
 	}
 	sraw, _ := json.Marshal(settings)
@@ -246,7 +253,7 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 	if err := m.db.QueryRowContext(ctx, `INSERT INTO plugins (id, enabled, settings, isolation, installed_at) VALUES (?, 1, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET settings = excluded.settings
 		RETURNING enabled, disabled_reason`, man.ID, string(sraw), string(forced), time.Now().UnixMilli()).Scan(&l.info.Enabled, &l.info.DisabledReason); err != nil {
-		return Installed{}, fmt.Errorf("store plugin %s: %w", man.ID, err)
+		return abandon(fmt.Errorf("store plugin %s: %w", man.ID, err))
 	}
 	old := m.plugins[man.ID]
 	if old != nil {
@@ -369,11 +376,16 @@ func (m *Manager) Logs(id string) ([]LogEntry, error) {
 func (m *Manager) Stats(id string) (Stats, error) {
 	m.mu.Lock()
 	l := m.plugins[id]
+	var p *Plugin
+	var c *counters
+	if l != nil {
+		p, c = l.plugin, l.stats // ForceIsolation replaces the plugin under mu
+	}
 	m.mu.Unlock()
 	if l == nil {
 		return Stats{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	return l.stats.stats(l.plugin.Idle()), nil
+	return c.stats(p.Idle()), nil
 }
 
 // Delete uninstalls a plugin, and forgets its recent logs.

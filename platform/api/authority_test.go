@@ -69,13 +69,16 @@ func TestEscalationChainIsClosed(t *testing.T) {
 		says   []string
 	}{
 		{"every permission for herself", "PUT", "/users/" + mallory.ID, map[string]any{"permissions": everything}, 403,
-			[]string{"you cannot grant PLUGINS WRITE: only a policy administrator can", "SETTINGS EDIT", "USERS DELETE", "you do not hold them yourself"}},
+			[]string{"you cannot grant PLUGINS WRITE, PLUGINS EDIT: only a policy administrator can", "SETTINGS EDIT", "USERS DELETE", "you do not hold them yourself"}},
 		{"a new user with PLUGINS WRITE", "POST", "/users", map[string]any{"username": "eve", "password": "eve-pw1",
 			"permissions": map[string][]string{"PLUGINS": {"WRITE"}}}, 403,
 			[]string{"you cannot grant PLUGINS WRITE: only a policy administrator can"}},
 		{"a new user with USERS EDIT, which she holds", "POST", "/users", map[string]any{"username": "eve", "password": "eve-pw1",
 			"permissions": map[string][]string{"USERS": {"EDIT"}}}, 403,
 			[]string{"you cannot grant USERS EDIT: only a policy administrator can"}},
+		{"a new user with PLUGINS EDIT, which reads plugins' logs", "POST", "/users", map[string]any{"username": "eve", "password": "eve-pw1",
+			"permissions": map[string][]string{"PLUGINS": {"EDIT"}}}, 403,
+			[]string{"you cannot grant PLUGINS EDIT: only a policy administrator can"}},
 		{"herself USERS DELETE and SETTINGS EDIT besides what she has", "PUT", "/users/" + mallory.ID, map[string]any{"permissions": map[string][]string{
 			"USERS": {"READ", "LIST", "WRITE", "EDIT", "DELETE"}, "STATUS": {"READ"}, "SETTINGS": {"EDIT"}}}, 403,
 			[]string{"you cannot grant SETTINGS EDIT, USERS DELETE: you do not hold them yourself"}},

@@ -127,17 +127,20 @@ func (l *Login) Token(ctx context.Context, client, username, password string) (s
 		return "", err
 	}
 	defer leave()
-	release, err := l.throttle.turn(ctx, username)
+	// One lockout per name however it is spelled: the store finds a user
+	// by the NFC form, so NFC and NFD spellings must share their failures.
+	key := users.NormalizeUsername(username)
+	release, err := l.throttle.turn(ctx, key)
 	if err != nil {
 		return "", err
 	}
 	defer release()
-	if wait := l.throttle.locked(username); wait > 0 {
+	if wait := l.throttle.locked(key); wait > 0 {
 		return "", &ThrottledError{RetryAfter: wait}
 	}
 	u, err := l.check(ctx, username, password)
 	if errors.Is(err, users.ErrBadCredentials) {
-		l.throttle.failure(username)
+		l.throttle.failure(key)
 		t := time.NewTimer(l.FailDelay)
 		defer t.Stop()
 		select {
@@ -149,7 +152,7 @@ func (l *Login) Token(ctx context.Context, client, username, password string) (s
 	if err != nil {
 		return "", err
 	}
-	l.throttle.success(username)
+	l.throttle.success(key)
 	return l.tokens.Issue(u.ID, u.Username, u.Permissions, u.TokenEpoch)
 }
 

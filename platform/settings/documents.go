@@ -96,29 +96,49 @@ func (d *Documents) Create(ctx context.Context, name string, value json.RawMessa
 	return doc, d.write(ctx, doc, `INSERT INTO settings (name, value) VALUES (?, ?)`)
 }
 
-// Update replaces a document's name, value and category. A top-level
-// field sent as Masked keeps its stored value, so a client can save what
-// it read.
+// Update replaces a document's name, value and category. A value sent as
+// Masked, at any depth, keeps the stored value at the same place, so a
+// client can save what it read without losing the secrets it was not
+// shown.
 func (d *Documents) Update(ctx context.Context, id, name string, value json.RawMessage, category string) (Document, error) {
 	old, err := d.Get(ctx, id)
 	if err != nil {
 		return Document{}, err
 	}
-	var nv, ov map[string]any
-	if json.Unmarshal(value, &nv) == nil && json.Unmarshal(old.Value, &ov) == nil && nv != nil {
-		for k, v := range nv {
-			if v == Masked {
-				if prev, ok := ov[k]; ok {
-					nv[k] = prev
-				}
-			}
-		}
-		if b, err := json.Marshal(nv); err == nil {
+	var nv, ov any
+	if json.Unmarshal(value, &nv) == nil && json.Unmarshal(old.Value, &ov) == nil {
+		if b, err := json.Marshal(unmask(nv, ov)); err == nil {
 			value = b
 		}
 	}
 	doc := Document{ID: id, Name: name, Value: value, Category: category, UpdatedAt: time.Now().Unix()}
 	return doc, d.write(ctx, doc, `UPDATE settings SET value = ?2 WHERE name = ?1`)
+}
+
+// unmask puts back the stored value wherever the new one is Masked:
+// objects field by field, arrays item by item, at any depth.
+func unmask(nv, ov any) any {
+	switch n := nv.(type) {
+	case string:
+		if n == Masked && ov != nil {
+			return ov
+		}
+	case map[string]any:
+		o, _ := ov.(map[string]any)
+		for k, v := range n {
+			n[k] = unmask(v, o[k])
+		}
+	case []any:
+		o, _ := ov.([]any)
+		for i, v := range n {
+			var prev any
+			if i < len(o) {
+				prev = o[i]
+			}
+			n[i] = unmask(v, prev)
+		}
+	}
+	return nv
 }
 
 // Delete removes a document.

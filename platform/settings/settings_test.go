@@ -119,3 +119,46 @@ func TestMaskIsNeverSaved(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentSavedAsReadKeepsItsSecrets: a client that reads a /settings
+// document (its secrets masked at every depth) and saves it back as it
+// read it, changing one plain field, keeps every stored secret; a secret it
+// replaces with a new value is replaced.
+func TestDocumentSavedAsReadKeepsItsSecrets(t *testing.T) {
+	ctx := context.Background()
+	db, err := database.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	docs := settings.NewDocuments(db)
+	stored := `{"llm":{"api_key":"sk-real","model":"m1"},"credentials":{"user":"a","pass":"b"},"token":"t","keys":[{"secret":"s1"}]}`
+	doc, err := docs.Create(ctx, "providers", json.RawMessage(stored), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := settings.Masks(doc.Value)
+	if strings.Contains(string(shown), "sk-real") || strings.Contains(string(shown), `"s1"`) {
+		t.Fatalf("a secret is shown: %s", shown)
+	}
+	var edited map[string]any
+	json.Unmarshal(shown, &edited)
+	edited["llm"].(map[string]any)["model"] = "m2"
+	edited["token"] = "t2"
+	b, _ := json.Marshal(edited)
+	if _, err := docs.Update(ctx, doc.ID, "providers", b, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := docs.Get(ctx, doc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	json.Unmarshal(got.Value, &v)
+	llm := v["llm"].(map[string]any)
+	creds := v["credentials"].(map[string]any)
+	key := v["keys"].([]any)[0].(map[string]any)
+	if llm["api_key"] != "sk-real" || llm["model"] != "m2" || creds["user"] != "a" || creds["pass"] != "b" || v["token"] != "t2" || key["secret"] != "s1" {
+		t.Errorf("saved back as read, the document became %s", got.Value)
+	}
+}
