@@ -207,6 +207,17 @@ func TestLastAdministratorStays(t *testing.T) {
 	if got := userNamed(t, in, "carol", c...); len(got.Permissions["EMBEDDER"]) != 1 {
 		t.Errorf("carol after the refused demotion: %v", got.Permissions)
 	}
+	// Refused with a new name and password beside it, nothing of it is
+	// applied: her name, password and tokens stay as they were.
+	r = in.Do("PUT", "/users/"+carol.ID, map[string]any{"username": "carol-renamed", "password": "carol-pw-new",
+		"permissions": map[string][]string{"USERS": {"READ", "LIST", "EDIT", "DELETE"}}}, c...)
+	if r.Status != http.StatusConflict {
+		t.Errorf("demoting the last administrator with a rename: %d %s", r.Status, r.Body)
+	}
+	if got := userNamed(t, in, "carol", c...); got.ID != carol.ID {
+		t.Errorf("a refused update renamed carol (her token still works: %v)", got.ID != "")
+	}
+	c = apptest.Bearer(in.Login("carol", "carol-pw"))
 	if r := in.Do("DELETE", "/users/"+carol.ID, nil, c...); r.Status != http.StatusConflict {
 		t.Errorf("deleting the last administrator: %d %s", r.Status, r.Body)
 	}

@@ -465,6 +465,26 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 	if _, err := s.Get(ctx, id); err != nil {
 		return User{}, err
 	}
+	// What can still be refused is asked before anything is written, so
+	// a refused update changes nothing: a name another user's looks like,
+	// then the permissions (the last administrator's keep check).
+	if c.Username != nil {
+		name := NormalizeUsername(*c.Username)
+		if err := s.lookAlike(ctx, name, Skeleton(name), id); !errors.Is(err, ErrNotFound) {
+			return User{}, err
+		}
+	}
+	if c.Permissions != nil {
+		s.adminMu.Lock()
+		defer s.adminMu.Unlock()
+		keep, err := s.keepAdministrator(ctx, "")
+		if err != nil {
+			return User{}, fmt.Errorf("update user %s: %w", id, err)
+		}
+		if err := s.policy.SetPermissions(ctx, id, c.Permissions, keep...); err != nil {
+			return User{}, fmt.Errorf("update user %s: %w", id, err)
+		}
+	}
 	if c.Username != nil {
 		name := NormalizeUsername(*c.Username)
 		skel := Skeleton(name)
@@ -491,17 +511,6 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 		}
 		// A new password revokes every token issued with the old one.
 		if err := s.revoke(ctx, id, `UPDATE users SET password_hash = ?, token_epoch = token_epoch + 1 WHERE id = ?`, string(h), id); err != nil {
-			return User{}, fmt.Errorf("update user %s: %w", id, err)
-		}
-	}
-	if c.Permissions != nil {
-		s.adminMu.Lock()
-		defer s.adminMu.Unlock()
-		keep, err := s.keepAdministrator(ctx, "")
-		if err != nil {
-			return User{}, fmt.Errorf("update user %s: %w", id, err)
-		}
-		if err := s.policy.SetPermissions(ctx, id, c.Permissions, keep...); err != nil {
 			return User{}, fmt.Errorf("update user %s: %w", id, err)
 		}
 	}
