@@ -317,7 +317,10 @@ func (c *capCall) fetch(ctx context.Context, req []byte) (any, error) {
 	host := strings.ToLower(u.Host)
 	listed := ""
 	for _, h := range c.spec.Hosts {
-		if h == host || (h == strings.ToLower(u.Hostname()) && !strings.Contains(strings.TrimPrefix(h, "["), ":")) {
+		// A host listed without a port approves its scheme's default port
+		// only; another port must be listed as host:port.
+		defaultPort := u.Port() == "" || (u.Scheme == "http" && u.Port() == "80") || (u.Scheme == "https" && u.Port() == "443")
+		if h == host || (h == strings.ToLower(u.Hostname()) && !strings.Contains(strings.TrimPrefix(h, "["), ":") && defaultPort) {
 			listed = h
 			break
 		}

@@ -12,11 +12,15 @@ import (
 	"github.com/grin-ai/grin/platform/database"
 )
 
-// capsManifest declares every capability; http.fetch lists two hosts.
-const capsManifest = `{"id":"caps","name":"Caps","version":"0.1.0","timeout_ms":20000,
+// capsManifest declares every capability; http.fetch lists the test's
+// page on two names with its port, and a host without one (which means
+// its scheme's default port only).
+func capsManifest(port string) string {
+	return `{"id":"caps","name":"Caps","version":"0.1.0","timeout_ms":20000,
 	"hooks":[{"name":"before_cat_reads_message","priority":1}],
 	"capabilities":{"memory.recall":{},"memory.store":{},"kv":{},"notify":{},"llm.complete":{},
-		"http.fetch":{"hosts":["127.0.0.1","localhost"]}}}`
+		"http.fetch":{"hosts":["127.0.0.1:` + port + `","localhost:` + port + `","docs.example.test"]}}}`
+}
 
 // capsSay sends text as user and returns what the caps guest made of it
 // (the reply's why.input).
@@ -62,7 +66,7 @@ func TestPluginCapabilities(t *testing.T) {
 	cfg.RabbitholeAllowPrivate = true // the test's page is on loopback
 	cfg.PluginCaps = config.PluginCaps{LLMMaxTokens: 1, KVQuotaBytes: 30_000}
 	in := apptest.StartWith(t, cfg)
-	archive := zipPlugin(t, capsManifest, buildWasm(t, "../../wasmhooks/testdata/guests/caps"))
+	archive := zipPlugin(t, capsManifest(port), buildWasm(t, "../../wasmhooks/testdata/guests/caps"))
 	if r := uploadPlugin(t, in, archive); r.Status != 200 {
 		t.Fatalf("install: %d %s", r.Status, r.Body)
 	}
@@ -75,7 +79,7 @@ func TestPluginCapabilities(t *testing.T) {
 		} `json:"data"`
 	}
 	in.Do("GET", "/plugins/caps", nil).JSON(t, &got)
-	if caps := got.Data.Capabilities; len(caps) != 6 || len(caps["http.fetch"].Hosts) != 2 {
+	if caps := got.Data.Capabilities; len(caps) != 6 || len(caps["http.fetch"].Hosts) != 3 {
 		t.Errorf("GET /plugins/caps shows capabilities %+v", caps)
 	}
 
@@ -84,7 +88,7 @@ func TestPluginCapabilities(t *testing.T) {
 		t.Errorf("recall without a grant: %q", out)
 	}
 	grants := []string{grantRule("memory.recall"), grantRule("memory.store"), grantRule("kv"), grantRule("notify"),
-		grantRule("llm.complete"), grantRule("http.fetch:127.0.0.1")}
+		grantRule("llm.complete"), grantRule("http.fetch:127.0.0.1:" + port)}
 	editPolicy(t, in, grants, nil)
 
 	// Bob's memories, from the chat and from the plugin, and his KV.
@@ -187,6 +191,9 @@ func TestPluginCapabilities(t *testing.T) {
 		if out := capsSay(t, in, "alice", "fetch: http://example.org/"); !strings.HasPrefix(out, "ERR undeclared:") {
 			t.Errorf("not listed: %q", out)
 		}
+		if out := capsSay(t, in, "alice", "fetch: http://docs.example.test:22/"); !strings.HasPrefix(out, "ERR undeclared:") {
+			t.Errorf("a host listed without a port, on another port than its scheme's: %q", out)
+		}
 	})
 
 	// A revoked grant stops the next call.
@@ -245,7 +252,7 @@ func TestPluginCapabilities(t *testing.T) {
 func TestPluginCapabilitiesStayWithinTheUser(t *testing.T) {
 	in := authRequired(t)
 	admin := apptest.Bearer(in.Login("admin", apptest.AdminPassword))
-	if r := uploadPlugin(t, in, zipPlugin(t, capsManifest, buildWasm(t, "../../wasmhooks/testdata/guests/caps")), admin...); r.Status != 200 {
+	if r := uploadPlugin(t, in, zipPlugin(t, capsManifest("8080"), buildWasm(t, "../../wasmhooks/testdata/guests/caps")), admin...); r.Status != 200 {
 		t.Fatalf("install: %d %s", r.Status, r.Body)
 	}
 	editPolicy(t, in, []string{grantRule("memory.store")}, nil, admin...)
