@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/grin-ai/grin/platform/database"
 )
 
 // fakeUsers is a Directory of ids whose usernames are the ids.
@@ -36,18 +34,8 @@ func (f fakeUsers) Username(_ context.Context, id string) (string, bool, error) 
 // openWithUsers opens an enforcer whose lockout check knows users.
 func openWithUsers(t *testing.T, users fakeUsers) (*Enforcer, string) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e, err := Open(ctx, dir, db, nil, WithUsers(users))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, dir
+	dir, db := openDB(t)
+	return reopen(t, dir, db, nil, WithUsers(users)), dir
 }
 
 // matcherModel is grin's model with another matcher.
@@ -129,25 +117,14 @@ func TestLockoutCheckNeedsSomeoneToProtect(t *testing.T) {
 // defaults, which may grant more.
 func TestMissingFileComesFromTheLastGoodPolicy(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	e, err := Open(ctx, dir, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, db := openDB(t)
+	e := reopen(t, dir, db, nil)
 	strict := strings.Replace(e.Documents().Policy, "g, credential:api_key, role:admin", "g, credential:api_key, role:base", 1)
 	if err := e.Update(ctx, Documents{e.Documents().Model, strict}); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, PolicyFile))
-	e, err = Open(ctx, dir, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e = reopen(t, dir, db, nil)
 	if b, _ := os.ReadFile(filepath.Join(dir, PolicyFile)); string(b) != strict {
 		t.Error("the missing policy.csv was not restored from the last good policy")
 	}
@@ -192,21 +169,13 @@ func TestEveryProblemAtOnce(t *testing.T) {
 // at the next start like a broken one, and the last good policy serves.
 func TestLockoutAtStart(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dir, db := openDB(t)
 	users := fakeUsers{"u-admin"}
-	e, err := Open(ctx, dir, db, nil, WithUsers(users))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := reopen(t, dir, db, nil, WithUsers(users))
 	e.Grant(ctx, "u-admin", "role:admin")
 	good := e.Documents()
 	os.WriteFile(filepath.Join(dir, PolicyFile), nil, 0o600)
-	e, err = Open(ctx, dir, db, nil, WithUsers(users))
+	e, err := Open(ctx, dir, db, nil, WithUsers(users))
 	if err != nil {
 		t.Fatalf("start with an emptied policy.csv: %v", err)
 	}

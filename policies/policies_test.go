@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"os"
@@ -15,21 +16,34 @@ import (
 	"github.com/grin-ai/grin/platform/database"
 )
 
-func open(t *testing.T) (*Enforcer, string, *logbuf.Buffer) {
+// openDB opens a database in a new directory, closed when the test ends,
+// for tests that open enforcers on it more than once.
+func openDB(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
+	db, err := database.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	logs := &logbuf.Buffer{}
-	e, err := Open(ctx, dir, db, slog.New(slog.NewTextHandler(logs, nil)))
+	return dir, db
+}
+
+// reopen opens an enforcer on dir and db, failing the test on an error.
+func reopen(t *testing.T, dir string, db *sql.DB, log *slog.Logger, opts ...Option) *Enforcer {
+	t.Helper()
+	e, err := Open(context.Background(), dir, db, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, dir, logs
+	return e
+}
+
+func open(t *testing.T) (*Enforcer, string, *logbuf.Buffer) {
+	t.Helper()
+	dir, db := openDB(t)
+	logs := &logbuf.Buffer{}
+	return reopen(t, dir, db, slog.New(slog.NewTextHandler(logs, nil))), dir, logs
 }
 
 func allowed(t *testing.T, e *Enforcer, sub, obj, act, self string) bool {
@@ -128,21 +142,10 @@ func TestGrantsTakeEffectAtOnce(t *testing.T) {
 
 func TestGrantsSurviveReopen(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	e, err := Open(ctx, dir, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, db := openDB(t)
+	e := reopen(t, dir, db, nil)
 	e.SetPermissions(ctx, "u1", Dict{LLM: {Read}})
-	e2, err := Open(ctx, dir, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e2 := reopen(t, dir, db, nil)
 	if !allowed(t, e2, "u1", "llm", "read", "u1") {
 		t.Error("grant lost on reopen")
 	}

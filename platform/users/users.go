@@ -390,10 +390,11 @@ func (s *Store) RevokeTokens(ctx context.Context, id string) error {
 	return s.revoke(ctx, id, `UPDATE users SET token_epoch = token_epoch + 1 WHERE id = ?`, id)
 }
 
-// revoke runs query, which must move the user's token epoch on, and tells
-// the OnRevoke functions. The cache entry goes under the lock that a
-// lookup holds, so no lookup remembers the old epoch afterwards.
-func (s *Store) revoke(ctx context.Context, id, query string, args ...any) error {
+// forget runs query, which changes or deletes user id's row, and drops the
+// user's cached token epoch. The cache entry goes under the lock that a
+// lookup holds, so no lookup remembers the old row afterwards. It reports
+// whether a row changed.
+func (s *Store) forget(ctx context.Context, id, query string, args ...any) (bool, error) {
 	s.mu.Lock()
 	res, err := s.db.ExecContext(ctx, query, args...)
 	if err == nil {
@@ -401,9 +402,20 @@ func (s *Store) revoke(ctx context.Context, id, query string, args ...any) error
 	}
 	s.mu.Unlock()
 	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n != 0, nil
+}
+
+// revoke runs query, which must move the user's token epoch on, and tells
+// the OnRevoke functions.
+func (s *Store) revoke(ctx context.Context, id, query string, args ...any) error {
+	found, err := s.forget(ctx, id, query, args...)
+	if err != nil {
 		return fmt.Errorf("revoke the tokens of user %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !found {
 		return ErrNotFound
 	}
 	epoch, ok, err := s.TokenEpoch(ctx, id)
@@ -562,17 +574,12 @@ func (s *Store) remove(ctx context.Context, id string) error {
 			return fmt.Errorf("delete user %s: %w", id, err)
 		}
 	}
-	s.mu.Lock()
-	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
-	if err == nil {
-		// From here on the user's tokens fail: Exists answers false.
-		delete(s.known, id)
-	}
-	s.mu.Unlock()
+	// From here on the user's tokens fail: Exists answers false.
+	found, err := s.forget(ctx, id, `DELETE FROM users WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !found {
 		return ErrNotFound
 	}
 	if err := s.policy.RemoveSubject(ctx, id); err != nil {
