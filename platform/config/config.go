@@ -250,14 +250,7 @@ var settings = []setting{
 		c.Login.Concurrent = n
 		return nil
 	}},
-	{"LOGIN_PER_ADDRESS", "login-per-address", "2", "how many logins one client address may have in progress at once", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1024 {
-			return fmt.Errorf("must be a whole number from 1 to 1024, got %q", v)
-		}
-		c.Login.PerAddress = n
-		return nil
-	}},
+	{"LOGIN_PER_ADDRESS", "login-per-address", "2", "how many logins one client address may have in progress at once", positive(func(c *Config, n int) { c.Login.PerAddress = n }, 1024)},
 	{"LOGIN_RATE", "login-rate", "30", "how many logins a minute one client address may start, after a burst of GRIN_LOGIN_BURST", func(c *Config, v string) error {
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil || n <= 0 || n > 1e6 {
@@ -266,14 +259,7 @@ var settings = []setting{
 		c.Login.PerMinute = n
 		return nil
 	}},
-	{"LOGIN_BURST", "login-burst", "10", "how many logins one client address may start at once before GRIN_LOGIN_RATE applies", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1e6 {
-			return fmt.Errorf("must be a whole number from 1 to 1000000, got %q", v)
-		}
-		c.Login.Burst = n
-		return nil
-	}},
+	{"LOGIN_BURST", "login-burst", "10", "how many logins one client address may start at once before GRIN_LOGIN_RATE applies", positive(func(c *Config, n int) { c.Login.Burst = n }, 1e6)},
 	{"TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client for login limits; the header is ignored from anyone else", func(c *Config, v string) error {
 		c.Login.TrustedProxies = nil
 		for _, f := range splitList(v) {
@@ -365,14 +351,7 @@ var settings = []setting{
 		c.PluginLogRate = f
 		return nil
 	}},
-	{"PLUGIN_LOG_BURST", "plugin-log-burst", "100", "log lines a plugin may write at once before its rate applies", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1_000_000 {
-			return fmt.Errorf("must be a whole number from 1 to 1000000, got %q", v)
-		}
-		c.PluginLogBurst = n
-		return nil
-	}},
+	{"PLUGIN_LOG_BURST", "plugin-log-burst", "100", "log lines a plugin may write at once before its rate applies", positive(func(c *Config, n int) { c.PluginLogBurst = n }, 1_000_000)},
 	{"PLUGIN_LOG_LINE_BYTES", "plugin-log-line-bytes", "4096", "longest plugin log line, in bytes; longer ones are cut and marked", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 64 || n > 1<<20 {
@@ -392,30 +371,9 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"PLUGIN_INIT_TIMEOUT", "plugin-init-timeout", "2s", "deadline of a plugin module's initialisation, at upload and for every instance", func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > 10*time.Minute {
-			return fmt.Errorf("must be a duration such as 2s, up to 10m, got %q", v)
-		}
-		c.PluginInitTimeout = d
-		return nil
-	}},
-	{"PLUGIN_INIT_BACKOFF", "plugin-init-backoff", "1s", "wait before starting a plugin's instance again after one failed to start; doubles with each failure in a row, up to 5m", func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > time.Hour {
-			return fmt.Errorf("must be a duration such as 1s, up to 1h, got %q", v)
-		}
-		c.PluginInitBackoff = d
-		return nil
-	}},
-	{"PLUGIN_INIT_FAILURES", "plugin-init-failures", "5", "instance start failures in a row after which a plugin is disabled", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("must be a whole number from 1 to 1000, got %q", v)
-		}
-		c.PluginInitFailures = n
-		return nil
-	}},
+	{"PLUGIN_INIT_TIMEOUT", "plugin-init-timeout", "2s", "deadline of a plugin module's initialisation, at upload and for every instance", upTo(func(c *Config, d time.Duration) { c.PluginInitTimeout = d }, "2s", "10m")},
+	{"PLUGIN_INIT_BACKOFF", "plugin-init-backoff", "1s", "wait before starting a plugin's instance again after one failed to start; doubles with each failure in a row, up to 5m", upTo(func(c *Config, d time.Duration) { c.PluginInitBackoff = d }, "1s", "1h")},
+	{"PLUGIN_INIT_FAILURES", "plugin-init-failures", "5", "instance start failures in a row after which a plugin is disabled", positive(func(c *Config, n int) { c.PluginInitFailures = n }, 1000)},
 	{"PLUGIN_KV_QUOTA_KB", "plugin-kv-quota-kb", "1024", "size of each plugin key-value store (per plugin and user, and per plugin), keys and values, in KiB", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1<<20 {
@@ -424,30 +382,9 @@ var settings = []setting{
 		c.PluginCaps.KVQuotaBytes = n << 10
 		return nil
 	}},
-	{"PLUGIN_LLM_TIMEOUT", "plugin-llm-timeout", "30s", "longest llm.complete call a plugin may make", func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > 10*time.Minute {
-			return fmt.Errorf("must be a duration such as 30s, up to 10m, got %q", v)
-		}
-		c.PluginCaps.LLMTimeout = d
-		return nil
-	}},
-	{"PLUGIN_LLM_MAX_TOKENS", "plugin-llm-max-tokens", "1024", "most tokens one llm.complete call of a plugin may receive; the reply is cut there", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1_000_000 {
-			return fmt.Errorf("must be a whole number from 1 to 1000000, got %q", v)
-		}
-		c.PluginCaps.LLMMaxTokens = n
-		return nil
-	}},
-	{"PLUGIN_FETCH_TIMEOUT", "plugin-fetch-timeout", "10s", "longest http.fetch call a plugin may make", func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > 10*time.Minute {
-			return fmt.Errorf("must be a duration such as 10s, up to 10m, got %q", v)
-		}
-		c.PluginCaps.FetchTimeout = d
-		return nil
-	}},
+	{"PLUGIN_LLM_TIMEOUT", "plugin-llm-timeout", "30s", "longest llm.complete call a plugin may make", upTo(func(c *Config, d time.Duration) { c.PluginCaps.LLMTimeout = d }, "30s", "10m")},
+	{"PLUGIN_LLM_MAX_TOKENS", "plugin-llm-max-tokens", "1024", "most tokens one llm.complete call of a plugin may receive; the reply is cut there", positive(func(c *Config, n int) { c.PluginCaps.LLMMaxTokens = n }, 1_000_000)},
+	{"PLUGIN_FETCH_TIMEOUT", "plugin-fetch-timeout", "10s", "longest http.fetch call a plugin may make", upTo(func(c *Config, d time.Duration) { c.PluginCaps.FetchTimeout = d }, "10s", "10m")},
 	{"PLUGIN_FETCH_MAX_KB", "plugin-fetch-max-kb", "1024", "largest answer an http.fetch call of a plugin may receive, in KiB", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1<<20 {
@@ -638,6 +575,23 @@ func positive(set func(c *Config, n int), most int) func(c *Config, v string) er
 			return fmt.Errorf("must be a whole number from 1 up, got %q", v)
 		}
 		set(c, n)
+		return nil
+	}
+}
+
+// upTo parses a positive duration no longer than most and hands it to
+// set; example (the setting's default) shows the form in the error.
+func upTo(set func(c *Config, d time.Duration), example, most string) func(c *Config, v string) error {
+	limit, err := time.ParseDuration(most)
+	if err != nil {
+		panic(err) // the settings table is wrong
+	}
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > limit {
+			return fmt.Errorf("must be a duration such as %s, up to %s, got %q", example, most, v)
+		}
+		set(c, d)
 		return nil
 	}
 }

@@ -5,11 +5,9 @@ import (
 	"maps"
 )
 
-// The agent's hook points. They are declared here, typed, for the
-// pipeline's agent (before_agent_starts, agent_fast_reply,
-// agent_prompt_suffix) to call through them; Catalogue lists them once the
-// pipeline does, and not before, so the reference never names a hook that
-// does not run.
+// The agent's hook points (before_agent_starts, agent_fast_reply,
+// agent_prompt_suffix), with the payload types only the agent uses;
+// Catalogue lists them in the order the pipeline calls them.
 
 // AgentInput is the Cat's agent input: its strings fill the prompt's
 // {placeholders}, so a key a plugin adds can be used by a prefix or suffix
