@@ -191,3 +191,51 @@ func TestSocketsPerUser(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityLimits: the limits of the security work read their
+// defaults, take a value, and refuse one out of range naming the variable
+// (through the shared whole-number and duration parsers).
+func TestSecurityLimits(t *testing.T) {
+	defaults, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if defaults.Login.PerAddress != 2 || defaults.Ingest.MaxPoints != 10_000 || defaults.Ingest.UserQuota != 100_000 ||
+		defaults.PluginInitTimeout != 2*time.Second || defaults.PluginCaps.LLMTimeout != 30*time.Second || defaults.PluginLogEntries != 200 {
+		t.Errorf("defaults: login %+v, ingest %+v, init %v, llm %v, log entries %d",
+			defaults.Login, defaults.Ingest, defaults.PluginInitTimeout, defaults.PluginCaps.LLMTimeout, defaults.PluginLogEntries)
+	}
+	for _, tc := range []struct {
+		name, value string
+		want        string // in the error; "" for none
+		check       func(Config) bool
+	}{
+		{"GRIN_LOGIN_PER_ADDRESS", "5", "", func(c Config) bool { return c.Login.PerAddress == 5 }},
+		{"GRIN_LOGIN_PER_ADDRESS", "0", "from 1 to 1024", nil},
+		{"GRIN_LOGIN_PER_ADDRESS", "2000", "from 1 to 1024", nil},
+		{"GRIN_UPLOAD_MAX_POINTS", "50", "", func(c Config) bool { return c.Ingest.MaxPoints == 50 }},
+		{"GRIN_UPLOAD_MAX_POINTS", "-3", "whole number", nil},
+		{"GRIN_PLUGIN_INIT_TIMEOUT", "500ms", "", func(c Config) bool { return c.PluginInitTimeout == 500*time.Millisecond }},
+		{"GRIN_PLUGIN_INIT_TIMEOUT", "0s", "up to 10m", nil},
+		{"GRIN_PLUGIN_INIT_TIMEOUT", "11m", "up to 10m", nil},
+		{"GRIN_PLUGIN_LLM_TIMEOUT", "soon", "must be a duration", nil},
+		{"GRIN_PLUGIN_LOG_ENTRIES", "0", "", func(c Config) bool { return c.PluginLogEntries == -1 }},
+		{"GRIN_PLUGIN_LOG_ENTRIES", "-1", "from 0 to 100000", nil},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			c, err := Load(nil, env(map[string]string{tc.name: tc.value}), io.Discard)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want one naming %s and saying %q", err, tc.name, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Errorf("%s=%s not taken", tc.name, tc.value)
+			}
+		})
+	}
+}

@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"encoding/json"
-	"maps"
 )
 
 // The agent's hook points (before_agent_starts, agent_fast_reply,
@@ -22,16 +21,24 @@ type AgentInput struct {
 	Extra             map[string]any `json:"-"`
 }
 
-// agentInputKeys are the fields AgentInput names.
-var agentInputKeys = []string{"episodic_memory", "declarative_memory", "tools_output", "input", "chat_history"}
+// named is the fields AgentInput names, by their JSON names: the one list
+// Values and UnmarshalJSON both read, so they cannot drift apart.
+func (a AgentInput) named() map[string]any {
+	return map[string]any{
+		"episodic_memory": a.EpisodicMemory, "declarative_memory": a.DeclarativeMemory, "tools_output": a.ToolsOutput,
+		"input": a.Input, "chat_history": a.ChatHistory,
+	}
+}
 
 // Values returns every field, the extra ones too, by name: what fills
 // the prompt's placeholders.
 func (a AgentInput) Values() map[string]any {
-	out := make(map[string]any, len(a.Extra)+len(agentInputKeys))
-	maps.Copy(out, a.Extra)
-	out["episodic_memory"], out["declarative_memory"], out["tools_output"] = a.EpisodicMemory, a.DeclarativeMemory, a.ToolsOutput
-	out["input"], out["chat_history"] = a.Input, a.ChatHistory
+	out := a.named()
+	for k, v := range a.Extra {
+		if _, isNamed := out[k]; !isNamed {
+			out[k] = v
+		}
+	}
 	return out
 }
 
@@ -49,7 +56,7 @@ func (a *AgentInput) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	for _, k := range agentInputKeys {
+	for k := range a.named() {
 		delete(all, k)
 	}
 	*a = AgentInput(p)
