@@ -118,21 +118,11 @@ type CapabilityLimits struct {
 }
 
 func (l *CapabilityLimits) defaults() {
-	if l.KVQuotaBytes <= 0 {
-		l.KVQuotaBytes = DefaultKVQuotaBytes
-	}
-	if l.LLMTimeout <= 0 {
-		l.LLMTimeout = DefaultLLMTimeout
-	}
-	if l.LLMMaxTokens <= 0 {
-		l.LLMMaxTokens = DefaultLLMMaxTokens
-	}
-	if l.FetchMaxBytes <= 0 {
-		l.FetchMaxBytes = DefaultFetchMaxBytes
-	}
-	if l.FetchTimeout <= 0 {
-		l.FetchTimeout = DefaultFetchTimeout
-	}
+	l.KVQuotaBytes = positiveOr(l.KVQuotaBytes, DefaultKVQuotaBytes)
+	l.LLMTimeout = positiveOr(l.LLMTimeout, DefaultLLMTimeout)
+	l.LLMMaxTokens = positiveOr(l.LLMMaxTokens, DefaultLLMMaxTokens)
+	l.FetchMaxBytes = positiveOr(l.FetchMaxBytes, DefaultFetchMaxBytes)
+	l.FetchTimeout = positiveOr(l.FetchTimeout, DefaultFetchTimeout)
 }
 
 // HostServices are the parts of grin capabilities act on.

@@ -315,12 +315,13 @@ func (c *capCall) fetch(ctx context.Context, req []byte) (any, error) {
 		return nil, capErr(CodeInvalid, "url must be an http or https URL")
 	}
 	host := strings.ToLower(u.Host)
+	// A host listed without a port approves its scheme's default port
+	// only; another port must be listed as host:port.
+	hostname := strings.ToLower(u.Hostname())
+	defaultPort := u.Port() == "" || (u.Scheme == "http" && u.Port() == "80") || (u.Scheme == "https" && u.Port() == "443")
 	listed := ""
 	for _, h := range c.spec.Hosts {
-		// A host listed without a port approves its scheme's default port
-		// only; another port must be listed as host:port.
-		defaultPort := u.Port() == "" || (u.Scheme == "http" && u.Port() == "80") || (u.Scheme == "https" && u.Port() == "443")
-		if h == host || (h == strings.ToLower(u.Hostname()) && !strings.Contains(strings.TrimPrefix(h, "["), ":") && defaultPort) {
+		if h == host || (defaultPort && h == hostname && !strings.Contains(strings.TrimPrefix(h, "["), ":")) {
 			listed = h
 			break
 		}

@@ -133,36 +133,30 @@ func (c *EngineConfig) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.MemoryMiB <= 0 {
-		c.MemoryMiB = DefaultMemoryMiB
-	}
-	if c.InitTimeout <= 0 {
-		c.InitTimeout = DefaultInitTimeout
-	}
-	if c.InitBackoff <= 0 {
-		c.InitBackoff = DefaultInitBackoff
-	}
-	if c.InitBackoffMax <= 0 {
-		c.InitBackoffMax = max(DefaultInitBackoffMax, c.InitBackoff)
-	}
-	if c.InitFailures <= 0 {
-		c.InitFailures = DefaultInitFailures
-	}
-	if c.LogRate <= 0 {
-		c.LogRate = DefaultLogRate
-	}
-	if c.LogBurst <= 0 {
-		c.LogBurst = DefaultLogBurst
-	}
-	if c.LogLineBytes <= 0 {
-		c.LogLineBytes = DefaultLogLineBytes
-	}
+	c.MemoryMiB = positiveOr(c.MemoryMiB, DefaultMemoryMiB)
+	c.InitTimeout = positiveOr(c.InitTimeout, DefaultInitTimeout)
+	c.InitBackoff = positiveOr(c.InitBackoff, DefaultInitBackoff)
+	c.InitBackoffMax = positiveOr(c.InitBackoffMax, max(DefaultInitBackoffMax, c.InitBackoff))
+	c.InitFailures = positiveOr(c.InitFailures, DefaultInitFailures)
+	c.LogRate = positiveOr(c.LogRate, DefaultLogRate)
+	c.LogBurst = positiveOr(c.LogBurst, DefaultLogBurst)
+	c.LogLineBytes = positiveOr(c.LogLineBytes, DefaultLogLineBytes)
 	switch {
 	case c.LogEntries == 0:
 		c.LogEntries = DefaultLogEntries
 	case c.LogEntries < 0:
 		c.LogEntries = 0
 	}
+}
+
+// positiveOr returns v, or d when v is zero or negative: a limit left
+// unset, or set to nonsense, takes its default (cmp.Or would keep a
+// negative one).
+func positiveOr[T ~int | ~int64 | ~float64](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
 // NewEngine returns an engine.

@@ -213,14 +213,19 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 	if err != nil {
 		return Installed{}, err
 	}
+	// A failure from here on leaves nothing running: the new plugin's
+	// instances and module are closed.
+	abandon := func(err error) (Installed, error) {
+		l.plugin.Close(ctx)
+		l.module.Close(ctx)
+		return Installed{}, err
+	}
 	// One instance now, so a module whose initialisation loops or traps
 	// is refused here, with the cause, rather than costing every chat
 	// turn its deadline.
 	first, err := m.engine.instantiate(ctx, l.module, man.ID)
 	if err != nil {
-		l.plugin.Close(ctx)
-		l.module.Close(ctx)
-		return Installed{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return abandon(fmt.Errorf("%w: %w", ErrInvalid, err))
 	}
 	l.plugin.adopt(ctx, first)
 	settings = l.info.Manifest.WithDefaults(settings)
@@ -229,13 +234,6 @@ func (m *Manager) Install(ctx context.Context, archive []byte) (Installed, error
 		settings = l.info.Manifest.WithDefaults(nil)
 	}
 	l.info.Settings = settings
-	// A failure from here on leaves nothing running: the new plugin's
-	// instances and module are closed.
-	abandon := func(err error) (Installed, error) {
-		l.plugin.Close(ctx)
-		l.module.Close(ctx)
-		return Installed{}, err
-	}
 	dir := filepath.Join(m.dir, man.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return abandon(fmt.Errorf("store plugin %s: %w", man.ID, err))

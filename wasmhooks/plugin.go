@@ -43,18 +43,10 @@ type Limits struct {
 }
 
 func (l *Limits) defaults() {
-	if l.Timeout <= 0 {
-		l.Timeout = DefaultTimeout
-	}
-	if l.MaxInput <= 0 {
-		l.MaxInput = DefaultMaxInput
-	}
-	if l.MaxOutput <= 0 {
-		l.MaxOutput = DefaultMaxOutput
-	}
-	if l.PoolSize <= 0 {
-		l.PoolSize = 8
-	}
+	l.Timeout = positiveOr(l.Timeout, DefaultTimeout)
+	l.MaxInput = positiveOr(l.MaxInput, DefaultMaxInput)
+	l.MaxOutput = positiveOr(l.MaxOutput, DefaultMaxOutput)
+	l.PoolSize = positiveOr(l.PoolSize, 8)
 }
 
 // Plugin is a loaded module with its pools of instances.
@@ -112,8 +104,8 @@ func (e *Engine) NewPlugin(id string, m *Module, iso Isolation, limits Limits) (
 // unchanged. For an ABI v2 module the envelope is taken apart and served
 // as Invoke does.
 func (p *Plugin) Call(ctx context.Context, hook, user string, input []byte) ([]byte, error) {
-	if len(input) > p.limits.MaxInput {
-		return nil, fmt.Errorf("input %w: %d bytes, the limit is %d", ErrTooLarge, len(input), p.limits.MaxInput)
+	if err := p.checkInput(len(input)); err != nil {
+		return nil, err
 	}
 	if p.module.ABI == 1 {
 		return p.run(ctx, hook, user, input, nil)
@@ -135,15 +127,23 @@ func (p *Plugin) Invoke(ctx context.Context, hook string, cc CallContext, settin
 		if err != nil {
 			return nil, fmt.Errorf("encode the hook's input: %w", err)
 		}
-		if len(in) > p.limits.MaxInput {
-			return nil, fmt.Errorf("input %w: %d bytes, the limit is %d", ErrTooLarge, len(in), p.limits.MaxInput)
+		if err := p.checkInput(len(in)); err != nil {
+			return nil, err
 		}
 		return p.run(ctx, hook, cc.UserID, in, nil)
 	}
-	if len(payload) > p.limits.MaxInput {
-		return nil, fmt.Errorf("input %w: %d bytes, the limit is %d", ErrTooLarge, len(payload), p.limits.MaxInput)
+	if err := p.checkInput(len(payload)); err != nil {
+		return nil, err
 	}
 	return p.run(ctx, hook, cc.UserID, payload, &v2call{cc: cc, settings: settings})
+}
+
+// checkInput refuses an input of n bytes beyond the plugin's limit.
+func (p *Plugin) checkInput(n int) error {
+	if n > p.limits.MaxInput {
+		return fmt.Errorf("input %w: %d bytes, the limit is %d", ErrTooLarge, n, p.limits.MaxInput)
+	}
+	return nil
 }
 
 // v2call is what an ABI v2 guest may ask for during its call.
