@@ -22,6 +22,7 @@ import (
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/rabbithole"
+	"github.com/grin-ai/grin/platform/redact"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/platform/settings"
 	"github.com/grin-ai/grin/platform/users"
@@ -175,14 +176,7 @@ func redactErrorValues(_ huma.Context, _ string, v any) (any, error) {
 }
 
 // sensitive reports whether an error location names a secret.
-func sensitive(loc string) bool {
-	for _, w := range []string{"password", "token", "secret", "key", "authorization"} {
-		if strings.Contains(loc, w) {
-			return true
-		}
-	}
-	return false
-}
+func sensitive(loc string) bool { return redact.SecretName(loc) }
 
 // exactRoot registers huma's operations on the mux with a path that ends
 // in a slash ("/", the status) as that path only ("/{$}"): in net/http's

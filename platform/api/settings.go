@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/redact"
 	"github.com/grin-ai/grin/platform/settings"
 	"github.com/grin-ai/grin/policies"
 )
@@ -66,7 +67,7 @@ type SettingID struct {
 }
 
 func storedFields(d settings.Document) StoredSettingFields {
-	return StoredSettingFields{SettingID: d.ID, Name: d.Name, Value: settings.Masks(d.Value), Category: d.Category, UpdatedAt: d.UpdatedAt}
+	return StoredSettingFields{SettingID: d.ID, Name: d.Name, Value: redact.JSON(d.Value), Category: d.Category, UpdatedAt: d.UpdatedAt}
 }
 
 func stored(d settings.Document) *struct{ Body StoredSetting } {
