@@ -17,6 +17,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/grin-ai/grin/platform/admin"
+	"github.com/grin-ai/grin/platform/audit"
 	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/chat"
 	"github.com/grin-ai/grin/platform/llm"
@@ -69,7 +70,9 @@ type Deps struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// a login's client (GRIN_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
+	// Audit is the audit log every change is recorded in.
+	Audit  *audit.Store
+	Logger *slog.Logger
 }
 
 // Server is grin's HTTP handler.
@@ -104,6 +107,7 @@ func New(d Deps) *Server {
 	s.registerDocuments()
 	s.registerRabbithole()
 	s.registerPlugins()
+	s.registerAudit()
 	s.registerDocs()
 	panel := admin.Handler()
 	mux.Handle("GET /admin", panel)
