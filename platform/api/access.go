@@ -125,7 +125,11 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		Permission: n.permission,
 	})
 	if err != nil {
-		rec.refuse(http.StatusForbidden, "the credentials were refused: "+err.Error())
+		if auth.IsInvalidCredentials(err) {
+			rec.refuse(http.StatusForbidden, "the credentials were refused")
+		} else {
+			rec.refuse(http.StatusServiceUnavailable, "the credentials could not be checked")
+		}
 		s.writeAuthError(ctx, err)
 		return
 	}
