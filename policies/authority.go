@@ -29,6 +29,32 @@ func (e *Enforcer) IsAdministrator(subjects []string, self string) (bool, error)
 	return e.Decide(AdministratorRequest(subjects, self))
 }
 
+// AuditObject is the object that guards the audit log: "read" on it
+// (AuditAction) shows who changed users, permissions, policies, plugins
+// and settings, and every login, from which address. No Cat permission
+// names it; by default only role:admin reaches it.
+const AuditObject = "audit"
+
+// AuditAction is what reading the audit log needs on AuditObject.
+const AuditAction = "read"
+
+// Right is a right on one of grin's own objects, outside the Cat's
+// permission dictionaries.
+type Right struct {
+	Object, Action string
+	// What says it for people: "read the audit log".
+	What string
+}
+
+// GuardedRights are the rights of grin's own objects that the ceiling on
+// authority weighs beside the Cat permissions: only the policy grants
+// them, and a caller who lacks one may not take over (reset the password
+// of) or delete a user who holds it, or the caller would gain it by
+// logging in as them.
+func GuardedRights() []Right {
+	return []Right{{Object: AuditObject, Action: AuditAction, What: "read the audit log"}}
+}
+
 // ActAsObject is the object a credential subject needs, with action
 // ActAsAction, to act as the internal user whose id is userID: the
 // WebSocket key (credential:ws_key) acts as any shadow id the path names,

@@ -112,6 +112,9 @@ type Enforcer struct {
 	db     *sql.DB
 	logger *slog.Logger
 	users  Directory
+	// onFileEdit, when set, hears of every edit of the files the
+	// watcher reads (WithFileEdits).
+	onFileEdit func(context.Context, FileEdit)
 
 	writeMu sync.Mutex // serializes grant changes, reloads and validations
 

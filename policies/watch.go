@@ -48,7 +48,11 @@ func (e *Enforcer) Watch(ctx context.Context) error {
 				}
 				e.logger.Warn("policy watcher", "err", err)
 			case <-timer.C:
+				before := e.Documents()
 				changed, err := e.reloadIfChanged(ctx)
+				if changed && e.onFileEdit != nil {
+					e.onFileEdit(ctx, e.fileEdit(before, err))
+				}
 				switch {
 				case err != nil:
 					ps := Problems(err)
@@ -61,4 +65,35 @@ func (e *Enforcer) Watch(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// FileEdit is an edit of model.conf or policy.csv that the watcher read:
+// put in force, or refused.
+type FileEdit struct {
+	// Before is the policy in force before the edit (and after it, when
+	// the edit was refused).
+	Before Documents
+	// After is what the files say.
+	After Documents
+	// Refused is set when the edit was not put in force; Problems say
+	// why, every one found.
+	Refused  bool
+	Problems []Problem
+}
+
+// WithFileEdits has the watcher call fn after each edit of the files it
+// reads, put in force or refused, so that someone (the audit log) can
+// record it. fn runs on the watcher's goroutine, after the edit took
+// effect; it may use the Enforcer.
+func WithFileEdits(fn func(context.Context, FileEdit)) Option {
+	return func(e *Enforcer) { e.onFileEdit = fn }
+}
+
+// fileEdit describes the edit the watcher just read; err is the reload's.
+func (e *Enforcer) fileEdit(before Documents, err error) FileEdit {
+	if err == nil {
+		return FileEdit{Before: before, After: e.Documents()}
+	}
+	after, _ := e.readFiles() // what could be read of them
+	return FileEdit{Before: before, After: after, Refused: true, Problems: Problems(err)}
 }

@@ -2,6 +2,7 @@
 //
 //	grin serve                         start the server (configured by GRIN_* variables or flags)
 //	grin policy check SUBJECT OBJECT ACTION
+//	grin audit [--actor U] [--action A] [--target T] [--since T] [--until T]
 //	grin memory migrate --from embedded --to weaviate
 //	grin version
 package main
@@ -23,6 +24,7 @@ Usage:
   grin serve [flags]                          start the server; grin serve -h lists the settings
   grin policy check [flags] SUBJECT OBJECT ACTION
                                               say whether the policy allows it, and which rule decided
+  grin audit [flags]                          print the audit log: who changed what, when, from where; grin audit -h lists the filters
   grin plugin new|build|pack|run|test|dev    write, build, run, test and upload hook plugins; grin plugin help says how
   grin ingest [flags] FILE...                 read files into declarative memory through a running grin
   grin memory migrate [--from embedded] [--to weaviate] [flags]
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err == nil && !allowed {
 			return 1
 		}
+	case "audit":
+		err = auditCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "memory":
 		if len(args) < 2 || args[1] != "migrate" {
 			fmt.Fprint(stderr, usage)

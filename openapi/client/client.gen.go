@@ -18,6 +18,27 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AuditEntryOutcome.
+const (
+	AuditEntryOutcomeFailed  AuditEntryOutcome = "failed"
+	AuditEntryOutcomeRefused AuditEntryOutcome = "refused"
+	AuditEntryOutcomeSuccess AuditEntryOutcome = "success"
+)
+
+// Valid indicates whether the value is a known member of the AuditEntryOutcome enum.
+func (e AuditEntryOutcome) Valid() bool {
+	switch e {
+	case AuditEntryOutcomeFailed:
+		return true
+	case AuditEntryOutcomeRefused:
+		return true
+	case AuditEntryOutcomeSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConversationMessageWho.
 const (
 	ConversationMessageWhoAI    ConversationMessageWho = "AI"
@@ -38,16 +59,16 @@ func (e ConversationMessageWho) Valid() bool {
 
 // Defines values for DocumentsFileStatus.
 const (
-	InForce DocumentsFileStatus = "in_force"
-	Refused DocumentsFileStatus = "refused"
+	DocumentsFileStatusInForce DocumentsFileStatus = "in_force"
+	DocumentsFileStatusRefused DocumentsFileStatus = "refused"
 )
 
 // Valid indicates whether the value is a known member of the DocumentsFileStatus enum.
 func (e DocumentsFileStatus) Valid() bool {
 	switch e {
-	case InForce:
+	case DocumentsFileStatusInForce:
 		return true
-	case Refused:
+	case DocumentsFileStatusRefused:
 		return true
 	default:
 		return false
@@ -74,22 +95,22 @@ func (e HookPointStage) Valid() bool {
 
 // Defines values for IsolationChoiceIsolation.
 const (
-	Empty   IsolationChoiceIsolation = ""
-	PerCall IsolationChoiceIsolation = "per-call"
-	PerUser IsolationChoiceIsolation = "per-user"
-	Shared  IsolationChoiceIsolation = "shared"
+	IsolationChoiceIsolationEmpty   IsolationChoiceIsolation = ""
+	IsolationChoiceIsolationPerCall IsolationChoiceIsolation = "per-call"
+	IsolationChoiceIsolationPerUser IsolationChoiceIsolation = "per-user"
+	IsolationChoiceIsolationShared  IsolationChoiceIsolation = "shared"
 )
 
 // Valid indicates whether the value is a known member of the IsolationChoiceIsolation enum.
 func (e IsolationChoiceIsolation) Valid() bool {
 	switch e {
-	case Empty:
+	case IsolationChoiceIsolationEmpty:
 		return true
-	case PerCall:
+	case IsolationChoiceIsolationPerCall:
 		return true
-	case PerUser:
+	case IsolationChoiceIsolationPerUser:
 		return true
-	case Shared:
+	case IsolationChoiceIsolationShared:
 		return true
 	default:
 		return false
@@ -237,6 +258,45 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Defines values for ListAuditParamsActorKind.
+const (
+	ListAuditParamsActorKindAnonymous ListAuditParamsActorKind = "anonymous"
+	ListAuditParamsActorKindApiKey    ListAuditParamsActorKind = "api_key"
+	ListAuditParamsActorKindEmpty     ListAuditParamsActorKind = ""
+	ListAuditParamsActorKindFile      ListAuditParamsActorKind = "file"
+	ListAuditParamsActorKindHandler   ListAuditParamsActorKind = "handler"
+	ListAuditParamsActorKindPlugin    ListAuditParamsActorKind = "plugin"
+	ListAuditParamsActorKindUnknown   ListAuditParamsActorKind = "unknown"
+	ListAuditParamsActorKindUser      ListAuditParamsActorKind = "user"
+	ListAuditParamsActorKindWsKey     ListAuditParamsActorKind = "ws_key"
+)
+
+// Valid indicates whether the value is a known member of the ListAuditParamsActorKind enum.
+func (e ListAuditParamsActorKind) Valid() bool {
+	switch e {
+	case ListAuditParamsActorKindAnonymous:
+		return true
+	case ListAuditParamsActorKindApiKey:
+		return true
+	case ListAuditParamsActorKindEmpty:
+		return true
+	case ListAuditParamsActorKindFile:
+		return true
+	case ListAuditParamsActorKindHandler:
+		return true
+	case ListAuditParamsActorKindPlugin:
+		return true
+	case ListAuditParamsActorKindUnknown:
+		return true
+	case ListAuditParamsActorKindUser:
+		return true
+	case ListAuditParamsActorKindWsKey:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WipeCollectionParamsCollection.
 const (
 	WipeCollectionParamsCollectionDeclarative WipeCollectionParamsCollection = "declarative"
@@ -363,6 +423,13 @@ func (e EditPointParamsCollection) Valid() bool {
 	}
 }
 
+// Actor defines model for Actor.
+type Actor struct {
+	Id   *string `json:"id,omitempty"`
+	Kind string  `json:"kind"`
+	Name *string `json:"name,omitempty"`
+}
+
 // AgentOutput defines model for AgentOutput.
 type AgentOutput struct {
 	IntermediateSteps []interface{} `json:"intermediate_steps"`
@@ -373,6 +440,47 @@ type AgentOutput struct {
 // AllowedMimeTypes defines model for AllowedMimeTypes.
 type AllowedMimeTypes struct {
 	Allowed []string `json:"allowed"`
+}
+
+// AuditEntry defines model for AuditEntry.
+type AuditEntry struct {
+	// Action What: login, tokens.revoke, user.create, user.update, user.delete, policy.update, policy.file, plugin.install, plugin.toggle, plugin.delete, plugin.settings, plugin.isolation, setting.create, setting.update, setting.delete, llm.update, embedder.update, auth_handler.update.
+	Action string `json:"action"`
+	Actor  Actor  `json:"actor"`
+
+	// Address The client's address (behind a trusted proxy, the one it forwards for).
+	Address *string `json:"address,omitempty"`
+
+	// After The thing after the change, secrets masked.
+	After interface{} `json:"after,omitempty"`
+
+	// Before The thing before the change, secrets masked.
+	Before interface{} `json:"before,omitempty"`
+
+	// Detail Why it was refused or failed, or what else happened.
+	Detail *string `json:"detail,omitempty"`
+
+	// Id The entry's number; entries are numbered in the order they were recorded.
+	Id int64 `json:"id"`
+
+	// Outcome success; refused (a permission, a check, bad input, a wrong password: nothing changed); failed (grin's own error).
+	Outcome AuditEntryOutcome `json:"outcome"`
+
+	// Target What was changed: a user's id, a plugin's id, a setting's id, a configuration's name, policies.
+	Target *string   `json:"target,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+// AuditEntryOutcome success; refused (a permission, a check, bad input, a wrong password: nothing changed); failed (grin's own error).
+type AuditEntryOutcome string
+
+// AuditPage defines model for AuditPage.
+type AuditPage struct {
+	// Entries Newest first.
+	Entries []AuditEntry `json:"entries"`
+
+	// Next Send as before for the next (older) page; absent on the last page.
+	Next *int64 `json:"next,omitempty"`
 }
 
 // CapabilitySpec defines model for CapabilitySpec.
@@ -1131,6 +1239,36 @@ type Why struct {
 	ModelInteractions []ModelInteraction `json:"model_interactions"`
 }
 
+// ListAuditParams defines parameters for ListAudit.
+type ListAuditParams struct {
+	// Actor Only entries by this user (id or username).
+	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
+
+	// ActorKind Only entries by this kind of actor: user, api_key, ws_key, anonymous (authentication off), handler, plugin, file (the policy files), unknown (refused credentials).
+	ActorKind *ListAuditParamsActorKind `form:"actor_kind,omitempty" json:"actor_kind,omitempty"`
+
+	// Action Only this action; a trailing * matches by prefix (plugin.*).
+	Action *string `form:"action,omitempty" json:"action,omitempty"`
+
+	// Target Only changes to this target (a user's id or username, a plugin's id, …); a trailing * matches by prefix.
+	Target *string `form:"target,omitempty" json:"target,omitempty"`
+
+	// Since Only entries at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z).
+	Since *string `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only entries at or before this time (RFC 3339).
+	Until *string `form:"until,omitempty" json:"until,omitempty"`
+
+	// Before Only entries older than this one: the previous page's next.
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// Limit How many entries at most.
+	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListAuditParamsActorKind defines parameters for ListAudit.
+type ListAuditParamsActorKind string
+
 // UpdateAuthHandlerSettingJSONBody defines parameters for UpdateAuthHandlerSetting.
 type UpdateAuthHandlerSettingJSONBody map[string]interface{}
 
@@ -1459,6 +1597,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET / (the `GetStatus` operationId).
 	GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAudit Read the audit log
+	//
+	// Who changed users, permissions, policies, plugins and settings, every login (success and failure) and every token revocation: when, from which address, the thing before and after (secrets masked), and how it ended. Newest first, a page at a time. The log is append-only: no operation changes or deletes an entry; entries older than GRIN_AUDIT_RETENTION are pruned. grin extension.
+	//
+	// Requires audit read.
+	//
+	// Corresponds with GET /audit (the `ListAudit` operationId).
+	ListAudit(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetAvailablePermissions Every resource and permission
 	//
@@ -2194,6 +2341,25 @@ type ClientInterface interface {
 // Corresponds with GET / (the `GetStatus` operationId).
 func (c *Client) GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetStatusRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAudit Read the audit log
+//
+// Who changed users, permissions, policies, plugins and settings, every login (success and failure) and every token revocation: when, from which address, the thing before and after (secrets masked), and how it ended. Newest first, a page at a time. The log is append-only: no operation changes or deletes an entry; entries older than GRIN_AUDIT_RETENTION are pruned. grin extension.
+//
+// Requires audit read.
+//
+// Corresponds with GET /audit (the `ListAudit` operationId).
+func (c *Client) ListAudit(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAuditRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3727,6 +3893,144 @@ func NewGetStatusRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListAuditRequest constructs an http.Request for the ListAudit method
+func NewListAuditRequest(server string, params *ListAuditParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/audit")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Actor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "actor", *params.Actor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ActorKind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "actor_kind", *params.ActorKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Action != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "action", *params.Action, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Target != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "target", *params.Target, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -6385,6 +6689,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET / (the `GetStatus` operationId).
 	GetStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetStatusResponse, error)
 
+	// ListAuditWithResponse Read the audit log
+	//
+	// Who changed users, permissions, policies, plugins and settings, every login (success and failure) and every token revocation: when, from which address, the thing before and after (secrets masked), and how it ended. Newest first, a page at a time. The log is append-only: no operation changes or deletes an entry; entries older than GRIN_AUDIT_RETENTION are pruned. grin extension.
+	//
+	// Requires audit read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /audit (the `ListAudit` operationId).
+	ListAuditWithResponse(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*ListAuditResponse, error)
+
 	// GetAvailablePermissionsWithResponse Every resource and permission
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -7242,6 +7557,68 @@ func (r GetStatusResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetStatusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListAuditResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditPage
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAuditResponse) GetJSON200() *AuditPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListAuditResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListAuditResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListAuditResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAuditResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAuditResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAuditResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAuditResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11208,6 +11585,23 @@ func (c *ClientWithResponses) GetStatusWithResponse(ctx context.Context, reqEdit
 	return ParseGetStatusResponse(rsp)
 }
 
+// ListAuditWithResponse Read the audit log
+//
+// Who changed users, permissions, policies, plugins and settings, every login (success and failure) and every token revocation: when, from which address, the thing before and after (secrets masked), and how it ended. Newest first, a page at a time. The log is append-only: no operation changes or deletes an entry; entries older than GRIN_AUDIT_RETENTION are pruned. grin extension.
+//
+// Requires audit read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /audit (the `ListAudit` operationId).
+func (c *ClientWithResponses) ListAuditWithResponse(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*ListAuditResponse, error) {
+	rsp, err := c.ListAudit(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAuditResponse(rsp)
+}
+
 // GetAvailablePermissionsWithResponse Every resource and permission
 //
 // Returns a wrapper object for the known response body format(s).
@@ -12492,6 +12886,53 @@ func ParseGetStatusResponse(rsp *http.Response) (*GetStatusResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Status
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListAuditResponse parses an HTTP response from a ListAuditWithResponse call
+func ParseListAuditResponse(rsp *http.Response) (*ListAuditResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAuditResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditPage
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

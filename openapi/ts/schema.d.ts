@@ -24,6 +24,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description Who changed users, permissions, policies, plugins and settings, every login (success and failure) and every token revocation: when, from which address, the thing before and after (secrets masked), and how it ended. Newest first, a page at a time. The log is append-only: no operation changes or deletes an entry; entries older than GRIN_AUDIT_RETENTION are pruned. grin extension.
+         *
+         *     Requires audit read.
+         */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/available-permissions": {
         parameters: {
             query?: never;
@@ -985,6 +1007,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Actor: {
+            id?: string;
+            kind: string;
+            name?: string;
+        };
         AgentOutput: {
             intermediate_steps: unknown[];
             output: string;
@@ -992,6 +1019,43 @@ export interface components {
         };
         AllowedMimeTypes: {
             allowed: string[];
+        };
+        AuditEntry: {
+            /** @description What: login, tokens.revoke, user.create, user.update, user.delete, policy.update, policy.file, plugin.install, plugin.toggle, plugin.delete, plugin.settings, plugin.isolation, setting.create, setting.update, setting.delete, llm.update, embedder.update, auth_handler.update. */
+            action: string;
+            /** @description Who: kind (user, api_key, ws_key, anonymous, handler, plugin, file, unknown), and the user's id and name. */
+            actor: components["schemas"]["Actor"];
+            /** @description The client's address (behind a trusted proxy, the one it forwards for). */
+            address?: string;
+            /** @description The thing after the change, secrets masked. */
+            after?: unknown;
+            /** @description The thing before the change, secrets masked. */
+            before?: unknown;
+            /** @description Why it was refused or failed, or what else happened. */
+            detail?: string;
+            /**
+             * Format: int64
+             * @description The entry's number; entries are numbered in the order they were recorded.
+             */
+            id: number;
+            /**
+             * @description success; refused (a permission, a check, bad input, a wrong password: nothing changed); failed (grin's own error).
+             * @enum {string}
+             */
+            outcome: "success" | "refused" | "failed";
+            /** @description What was changed: a user's id, a plugin's id, a setting's id, a configuration's name, policies. */
+            target?: string;
+            /** Format: date-time */
+            time: string;
+        };
+        AuditPage: {
+            /** @description Newest first. */
+            entries: components["schemas"]["AuditEntry"][];
+            /**
+             * Format: int64
+             * @description Send as before for the next (older) page; absent on the last page.
+             */
+            next?: number;
         };
         CapabilitySpec: {
             /** @description Hosts http.fetch may reach (each also needs the administrator's grant). */
@@ -1687,6 +1751,70 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Status"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description Only entries by this user (id or username). */
+                actor?: string;
+                /** @description Only entries by this kind of actor: user, api_key, ws_key, anonymous (authentication off), handler, plugin, file (the policy files), unknown (refused credentials). */
+                actor_kind?: "user" | "api_key" | "ws_key" | "anonymous" | "handler" | "plugin" | "file" | "unknown" | "";
+                /** @description Only this action; a trailing * matches by prefix (plugin.*). */
+                action?: string;
+                /** @description Only changes to this target (a user's id or username, a plugin's id, …); a trailing * matches by prefix. */
+                target?: string;
+                /** @description Only entries at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z). */
+                since?: string;
+                /** @description Only entries at or before this time (RFC 3339). */
+                until?: string;
+                /** @description Only entries older than this one: the previous page's next. */
+                before?: number;
+                /** @description How many entries at most. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
                 };
             };
             /** @description Forbidden */

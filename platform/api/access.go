@@ -35,6 +35,9 @@ type need struct {
 	action        string
 	resource      policies.Resource
 	permission    policies.Permission
+	// audit is the audit log's action for the operation's requests; empty
+	// for those that change nothing (see audited).
+	audit string
 }
 
 // public operations need no credentials.
@@ -88,6 +91,11 @@ func register[I, O any](s *Server, op huma.Operation, n need, h func(context.Con
 		op.Description = strings.TrimSpace(op.Description + "\n\nRequires " + n.String() + ".")
 	}
 	op.Errors = append(op.Errors, http.StatusUnprocessableEntity)
+	if n.audit != "" {
+		// The audit entry says how the handler ended, in its own words.
+		inner := h
+		h = func(ctx context.Context, in *I) (*O, error) { return serve(ctx, in, inner) }
+	}
 	huma.Register(s.api, op, h)
 }
 
@@ -96,6 +104,8 @@ func register[I, O any](s *Server, op huma.Operation, n need, h func(context.Con
 // identity then rides on the context; handlers read it with auth.FromContext.
 func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	n, _ := ctx.Operation().Metadata["need"].(need)
+	ctx, rec := s.startAudit(ctx, n)
+	defer s.finishAudit(ctx, rec)
 	if n.public {
 		next(ctx)
 		return
@@ -103,6 +113,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	if n.object == "" && !n.authenticated {
 		// An operation registered without register: refuse rather than
 		// serve it unguarded.
+		rec.refuse(http.StatusInternalServerError, "the operation declares no permission")
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "this operation declares no permission; refusing to serve it")
 		return
 	}
@@ -114,9 +125,15 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		Permission: n.permission,
 	})
 	if err != nil {
+		if auth.IsInvalidCredentials(err) {
+			rec.refuse(http.StatusForbidden, "the credentials were refused")
+		} else {
+			rec.refuse(http.StatusServiceUnavailable, "the credentials could not be checked")
+		}
 		s.writeAuthError(ctx, err)
 		return
 	}
+	rec.actor(actorOf(id))
 	if n.authenticated {
 		next(huma.WithContext(ctx, auth.WithIdentity(ctx.Context(), id)))
 		return
@@ -124,11 +141,14 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	allowed, err := s.decide(id, n.object, n.action)
 	if err != nil {
 		s.deps.Logger.Error("policy decision failed", "err", err)
+		rec.refuse(http.StatusInternalServerError, "the policy could not decide")
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "the policy could not decide this request; see the server log")
 		return
 	}
 	if !allowed {
-		huma.WriteErr(s.api, ctx, http.StatusForbidden, fmt.Sprintf("Permission denied: this needs %s, which is not granted to %s", n, id.Name))
+		why := fmt.Sprintf("Permission denied: this needs %s, which is not granted to %s", n, id.Name)
+		rec.refuse(http.StatusForbidden, why)
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, why)
 		return
 	}
 	next(huma.WithContext(ctx, auth.WithIdentity(ctx.Context(), id)))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/audit"
 	"github.com/grin-ai/grin/platform/settings"
 	"github.com/grin-ai/grin/policies"
 )
@@ -57,6 +58,8 @@ type settingsFamily struct {
 	// policyAdmin requires, for changes, the right to edit the policy too:
 	// an auth handler's settings map people to policy roles.
 	policyAdmin bool
+	// audit is the audit log's action for a change.
+	audit string
 }
 
 // registerSettings registers the three Cat operations of a family: list,
@@ -102,10 +105,21 @@ func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamil
 		Description: "Validates the settings (a remote configuration is contacted once), saves them and makes this configuration " +
 			"the selected one, at once. Refused settings change nothing. Secrets sent as ******** or left out keep their stored value.",
 		Tags: []string{f.tag}, Errors: []int{http.StatusNotFound},
-	}, catNeed(f.resource, policies.Edit), func(ctx context.Context, in *struct {
+	}, catNeed(f.resource, policies.Edit).audited(f.audit), func(ctx context.Context, in *struct {
 		SettingName
 		Body map[string]any
 	}) (*SettingOutput, error) {
+		rec := auditOf(ctx)
+		rec.target(in.Name)
+		if rec != nil {
+			if _, sel, err := r.List(ctx); err == nil {
+				was := configurationRecord{Selected: sel}
+				if h, err := r.Get(ctx, in.Name); err == nil {
+					was.Settings = h.Value
+				}
+				rec.before(was)
+			}
+		}
 		if f.policyAdmin {
 			ok, err := s.policyAdmin(ctx)
 			if err != nil {
@@ -123,12 +137,21 @@ func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamil
 		if err != nil {
 			return nil, s.settingsError(ctx, err)
 		}
+		rec.after(configurationRecord{Selected: h.Name, Settings: h.Value})
 		v, err := settingOf(h)
 		if err != nil {
 			return nil, s.internal(ctx, "save "+f.what+" settings", err)
 		}
 		return &SettingOutput{Body: v}, nil
 	})
+}
+
+// configurationRecord is a configurable component as the audit log keeps
+// it: which configuration is selected, and the settings of the one
+// changed (as reads show them, secrets masked).
+type configurationRecord struct {
+	Selected string          `json:"selected"`
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 func (s *Server) settingsError(ctx context.Context, err error) error {
@@ -144,15 +167,15 @@ func (s *Server) settingsError(ctx context.Context, err error) error {
 func (s *Server) registerAuthHandlers() {
 	registerSettings(s, s.deps.AuthHandlers, settingsFamily{
 		path: "/auth_handler/settings", opSuffix: "AuthHandlerSetting", tag: "AuthHandler",
-		resource: policies.AuthHandler, what: "auth handler", policyAdmin: true,
+		resource: policies.AuthHandler, what: "auth handler", policyAdmin: true, audit: audit.AuthHandlerUpdate,
 	})
 }
 
 func (s *Server) registerProviders() {
 	registerSettings(s, s.deps.Models, settingsFamily{
-		path: "/llm/settings", opSuffix: "LLMSetting", tag: "LLM", resource: policies.LLM, what: "language model",
+		path: "/llm/settings", opSuffix: "LLMSetting", tag: "LLM", resource: policies.LLM, what: "language model", audit: audit.LLMUpdate,
 	})
 	registerSettings(s, s.deps.Embedders, settingsFamily{
-		path: "/embedder/settings", opSuffix: "EmbedderSetting", tag: "Embedder", resource: policies.Embedder, what: "embedder",
+		path: "/embedder/settings", opSuffix: "EmbedderSetting", tag: "Embedder", resource: policies.Embedder, what: "embedder", audit: audit.EmbedderUpdate,
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/audit"
 	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/policies"
 )
@@ -63,9 +64,19 @@ func (s *Server) registerAuth() {
 			"or more than the server checks at once, are refused (429 with Retry-After).",
 		Tags:   []string{"Auth"},
 		Errors: []int{http.StatusForbidden, http.StatusTooManyRequests},
-	}, public, func(ctx context.Context, in *TokenInput) (*TokenOutput, error) {
+	}, public.audited(audit.Login), func(ctx context.Context, in *TokenInput) (*TokenOutput, error) {
+		// Who tried, never with what password.
+		rec := auditOf(ctx)
+		rec.actor(audit.Actor{Kind: audit.ActorUser, Name: string(in.Body.Username)})
+		rec.target(string(in.Body.Username))
 		client := clientKey(in.remote, in.forwarded, s.deps.TrustedProxies)
 		tok, err := s.deps.Login.Token(ctx, client, string(in.Body.Username), string(in.Body.Password))
+		// The user's id too, when the name is a user's: a failed login
+		// against an account is found by the account.
+		if u, err := s.deps.Users.ByUsername(ctx, string(in.Body.Username)); err == nil {
+			rec.actor(audit.Actor{Kind: audit.ActorUser, ID: u.ID, Name: u.Username})
+			rec.target(u.ID)
+		}
 		var throttled *auth.ThrottledError
 		switch {
 		case errors.As(err, &throttled):
@@ -90,8 +101,11 @@ func (s *Server) registerAuth() {
 			"an administrator revokes another user's tokens with DELETE /users/{id}/tokens.",
 		Tags:   []string{"Auth"},
 		Errors: []int{http.StatusBadRequest},
-	}, authenticated, func(ctx context.Context, _ *struct{}) (*struct{}, error) {
+	}, authenticated.audited(audit.TokensRevoke), func(ctx context.Context, _ *struct{}) (*struct{}, error) {
 		id := identity(ctx)
+		rec := auditOf(ctx)
+		rec.target(id.ID)
+		rec.detail("the user logged out everywhere")
 		if id.Method != auth.MethodJWT {
 			return nil, huma.Error400BadRequest(fmt.Sprintf("log out revokes the tokens grin issues (POST /auth/token); "+
 				"this request was authenticated by %s, which grin cannot revoke", id.Method))
@@ -113,16 +127,30 @@ func (s *Server) registerAuth() {
 	})
 }
 
-// clientKey names the client of a login for its limits: the peer's
-// address, or when the peer is a trusted proxy, the address it forwards
-// for (the right-most X-Forwarded-For entry that is not itself a trusted
-// proxy). X-Forwarded-For from anyone else is ignored: a client could
-// write any address there. IPv6 clients are keyed by their /64, the
-// smallest block one subscriber is given.
+// clientKey names the client of a login for its limits: its address
+// (clientAddr), with IPv6 clients keyed by their /64, the smallest block
+// one subscriber is given.
 func clientKey(remote, forwarded string, trusted []netip.Prefix) string {
+	addr := clientAddr(remote, forwarded, trusted)
+	if !addr.IsValid() {
+		return remote
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+// clientAddr is the address of a request's client: the peer's, or when
+// the peer is a trusted proxy, the address it forwards for (the right-most
+// X-Forwarded-For entry that is not itself a trusted proxy).
+// X-Forwarded-For from anyone else is ignored: a client could write any
+// address there. It is the zero Addr when the peer's address is not one.
+func clientAddr(remote, forwarded string, trusted []netip.Prefix) netip.Addr {
 	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
-		return remote
+		return netip.Addr{}
 	}
 	addr := ap.Addr().Unmap()
 	if forwarded != "" && isTrusted(addr, trusted) {
@@ -138,11 +166,7 @@ func clientKey(remote, forwarded string, trusted []netip.Prefix) string {
 			}
 		}
 	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
+	return addr
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {

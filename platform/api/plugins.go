@@ -11,6 +11,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/audit"
 	"github.com/grin-ai/grin/platform/hooks/reference"
 	"github.com/grin-ai/grin/policies"
 	"github.com/grin-ai/grin/wasmhooks"
@@ -213,7 +214,7 @@ func (s *Server) registerPlugins() {
 			"The plugin is checked (imports, exports, manifest) and started once (a module whose initialisation fails or does not finish is refused), installed enabled, and runs from the next hook on; settings its schema gives defaults for start with them. " +
 			"A plugin with the same id is upgraded: it stays active or inactive as it was, and keeps its settings when the new schema accepts them.",
 		Tags: []string{"Plugins"}, MaxBodyBytes: wasmhooks.MaxArchiveBytes + 1<<20, Errors: []int{http.StatusRequestEntityTooLarge},
-	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *struct {
+	}, catNeed(policies.Plugins, policies.Write).audited(audit.PluginInstall), func(ctx context.Context, in *struct {
 		RawBody huma.MultipartFormFiles[struct {
 			File huma.FormFile `form:"file" required:"true" doc:"The plugin archive."`
 		}]
@@ -227,10 +228,22 @@ func (s *Server) registerPlugins() {
 		if len(data) > wasmhooks.MaxArchiveBytes {
 			return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("%s is larger than %s, the largest plugin archive grin accepts", f.Filename, mib(wasmhooks.MaxArchiveBytes)))
 		}
+		rec := auditOf(ctx)
+		rec.target(f.Filename) // the plugin's id once it is read
+		installed := map[string]wasmhooks.Installed{}
+		for _, p := range s.deps.Plugins.List() {
+			installed[p.ID] = p
+		}
 		p, err := s.deps.Plugins.Install(ctx, data)
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
+		rec.target(p.ID)
+		if old, ok := installed[p.ID]; ok {
+			rec.before(pluginRecordOf(old))
+			rec.detail("an upgrade of the installed plugin")
+		}
+		rec.after(pluginRecordOf(p))
 		info := fmt.Sprintf("Plugin %s %s installed and active", p.ID, p.Version)
 		if !p.Enabled {
 			info = fmt.Sprintf("Plugin %s %s installed; it stays inactive, as it was: turn it on with PUT /plugins/toggle/%s", p.ID, p.Version, p.ID)
@@ -251,11 +264,13 @@ func (s *Server) registerPlugins() {
 	register(s, huma.Operation{
 		OperationID: "togglePlugin", Method: http.MethodPut, Path: "/plugins/toggle/{id}",
 		Summary: "Turn a plugin on or off", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Plugins, policies.Write), func(ctx context.Context, in *PluginID) (*struct{ Body PluginToggled }, error) {
+	}, catNeed(policies.Plugins, policies.Write).audited(audit.PluginToggle), func(ctx context.Context, in *PluginID) (*struct{ Body PluginToggled }, error) {
+		rec := s.auditPlugin(ctx, in.ID)
 		p, err := s.deps.Plugins.Toggle(ctx, in.ID)
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
+		rec.after(pluginRecordOf(p))
 		state := "deactivated"
 		if p.Enabled {
 			state = "activated"
@@ -289,14 +304,16 @@ func (s *Server) registerPlugins() {
 		OperationID: "updatePluginSettings", Method: http.MethodPut, Path: "/plugins/settings/{id}",
 		Summary: "Change a plugin's settings", Description: "Validated against the plugin's JSON Schema; in force from the next hook on.",
 		Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Plugins, policies.Edit), func(ctx context.Context, in *struct {
+	}, catNeed(policies.Plugins, policies.Edit).audited(audit.PluginSettings), func(ctx context.Context, in *struct {
 		PluginID
 		Body map[string]any
 	}) (*struct{ Body PluginSetting }, error) {
+		rec := s.auditPlugin(ctx, in.ID)
 		p, err := s.deps.Plugins.SetSettings(ctx, in.ID, in.Body)
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
+		rec.after(pluginRecordOf(p))
 		return &struct{ Body PluginSetting }{pluginSetting(p)}, nil
 	})
 
@@ -346,7 +363,8 @@ func (s *Server) registerPlugins() {
 	register(s, huma.Operation{
 		OperationID: "deletePlugin", Method: http.MethodDelete, Path: "/plugins/{id}",
 		Summary: "Uninstall a plugin", Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Plugins, policies.Delete), func(ctx context.Context, in *PluginID) (*struct{ Body PluginDeleted }, error) {
+	}, catNeed(policies.Plugins, policies.Delete).audited(audit.PluginDelete), func(ctx context.Context, in *PluginID) (*struct{ Body PluginDeleted }, error) {
+		s.auditPlugin(ctx, in.ID)
 		if err := s.deps.Plugins.Delete(ctx, in.ID); err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
@@ -357,16 +375,48 @@ func (s *Server) registerPlugins() {
 		OperationID: "setPluginIsolation", Method: http.MethodPut, Path: "/plugins/isolation/{id}",
 		Summary: "Force a plugin's isolation", Description: "shared, per-user or per-call, whatever the manifest says; empty restores the manifest's. grin extension.",
 		Tags: []string{"Plugins"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Plugins, policies.Edit), func(ctx context.Context, in *struct {
+	}, catNeed(policies.Plugins, policies.Edit).audited(audit.PluginIsolation), func(ctx context.Context, in *struct {
 		PluginID
 		Body IsolationChoice
 	}) (*struct{ Body wasmhooks.Installed }, error) {
+		rec := s.auditPlugin(ctx, in.ID)
 		p, err := s.deps.Plugins.ForceIsolation(ctx, in.ID, wasmhooks.Isolation(in.Body.Isolation))
 		if err != nil {
 			return nil, s.pluginError(ctx, err)
 		}
+		rec.after(pluginRecordOf(p))
 		return &struct{ Body wasmhooks.Installed }{p}, nil
 	})
+}
+
+// pluginRecord is a plugin as the audit log keeps it: what an
+// administrator changes, and what says which code it is.
+type pluginRecord struct {
+	ID        string              `json:"id"`
+	Name      string              `json:"name"`
+	Version   string              `json:"version"`
+	Active    bool                `json:"active"`
+	Settings  map[string]any      `json:"settings,omitempty"`
+	Isolation wasmhooks.Isolation `json:"isolation,omitempty"`
+	Forced    wasmhooks.Isolation `json:"forced_isolation,omitempty"`
+}
+
+func pluginRecordOf(p wasmhooks.Installed) pluginRecord {
+	return pluginRecord{ID: p.ID, Name: p.Name, Version: p.Version, Active: p.Enabled, Settings: p.Settings,
+		Isolation: p.Isolation, Forced: p.Forced}
+}
+
+// auditPlugin names plugin id as the request's target and records it as
+// it is before the change.
+func (s *Server) auditPlugin(ctx context.Context, id string) *auditRecord {
+	rec := auditOf(ctx)
+	rec.target(id)
+	if rec != nil {
+		if p, err := s.deps.Plugins.Get(id); err == nil {
+			rec.before(pluginRecordOf(p))
+		}
+	}
+	return rec
 }
 
 func (s *Server) pluginError(ctx context.Context, err error) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/audit"
 	"github.com/grin-ai/grin/platform/users"
 	"github.com/grin-ai/grin/policies"
 )
@@ -89,10 +90,17 @@ func (s *Server) registerPolicies() {
 			"so is one under which no internal user could edit the policy any more. " +
 			"With dry_run, only validates, and refuses alike.",
 		Tags: []string{"Policies"}, Errors: []int{http.StatusConflict},
-	}, objectNeed(policiesObject, policies.Edit), func(ctx context.Context, in *struct {
+	}, objectNeed(policiesObject, policies.Edit).audited(audit.PolicyUpdate), func(ctx context.Context, in *struct {
 		DryRun bool `query:"dry_run" doc:"Validate only."`
 		Body   Documents
 	}) (*PoliciesOutput, error) {
+		rec := auditOf(ctx)
+		if in.DryRun {
+			rec.dryRun()
+		}
+		rec.target(policiesObject)
+		rec.before(s.deps.Policy.Documents())
+		rec.after(in.Body.documents())
 		err := s.deps.Users.UpdatePolicy(ctx, in.Body.documents(), in.DryRun)
 		if errors.Is(err, policies.ErrInvalid) || errors.Is(err, policies.ErrLockout) {
 			return nil, policyProblems(err)
@@ -107,6 +115,7 @@ func (s *Server) registerPolicies() {
 			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy}}, nil
 		}
 		docs := s.deps.Policy.Documents()
+		rec.after(docs)
 		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force"}}, nil
 	})
 

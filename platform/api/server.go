@@ -17,11 +17,13 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/grin-ai/grin/platform/admin"
+	"github.com/grin-ai/grin/platform/audit"
 	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/chat"
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/rabbithole"
+	"github.com/grin-ai/grin/platform/redact"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/platform/settings"
 	"github.com/grin-ai/grin/platform/users"
@@ -68,7 +70,9 @@ type Deps struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// a login's client (GRIN_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
+	// Audit is the audit log every change is recorded in.
+	Audit  *audit.Store
+	Logger *slog.Logger
 }
 
 // Server is grin's HTTP handler.
@@ -103,6 +107,7 @@ func New(d Deps) *Server {
 	s.registerDocuments()
 	s.registerRabbithole()
 	s.registerPlugins()
+	s.registerAudit()
 	s.registerDocs()
 	panel := admin.Handler()
 	mux.Handle("GET /admin", panel)
@@ -175,14 +180,7 @@ func redactErrorValues(_ huma.Context, _ string, v any) (any, error) {
 }
 
 // sensitive reports whether an error location names a secret.
-func sensitive(loc string) bool {
-	for _, w := range []string{"password", "token", "secret", "key", "authorization"} {
-		if strings.Contains(loc, w) {
-			return true
-		}
-	}
-	return false
-}
+func sensitive(loc string) bool { return redact.SecretName(loc) }
 
 // exactRoot registers huma's operations on the mux with a path that ends
 // in a slash ("/", the status) as that path only ("/{$}"): in net/http's

@@ -9,6 +9,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/audit"
+	"github.com/grin-ai/grin/platform/redact"
 	"github.com/grin-ai/grin/platform/settings"
 	"github.com/grin-ai/grin/policies"
 )
@@ -66,12 +68,25 @@ type SettingID struct {
 }
 
 func storedFields(d settings.Document) StoredSettingFields {
-	return StoredSettingFields{SettingID: d.ID, Name: d.Name, Value: settings.Masks(d.Value), Category: d.Category, UpdatedAt: d.UpdatedAt}
+	return StoredSettingFields{SettingID: d.ID, Name: d.Name, Value: redact.JSON(d.Value), Category: d.Category, UpdatedAt: d.UpdatedAt}
 }
 
 func stored(d settings.Document) *struct{ Body StoredSetting } {
 	f := storedFields(d)
 	return &struct{ Body StoredSetting }{StoredSetting{StoredSettingFields: f, Setting: f}}
+}
+
+// auditDocument names /settings document id as the request's target and
+// records it as it is before the change.
+func (s *Server) auditDocument(ctx context.Context, id string) *auditRecord {
+	rec := auditOf(ctx)
+	rec.target(id)
+	if rec != nil {
+		if d, err := s.deps.Documents.Get(ctx, id); err == nil {
+			rec.before(d)
+		}
+	}
+	return rec
 }
 
 func (s *Server) documentError(ctx context.Context, err error) error {
@@ -107,11 +122,15 @@ func (s *Server) registerDocuments() {
 	register(s, huma.Operation{
 		OperationID: "createSetting", Method: http.MethodPost, Path: "/settings",
 		Summary: "Create a setting", Tags: []string{"Settings"},
-	}, catNeed(policies.Settings, policies.Write), func(ctx context.Context, in *struct{ Body SettingBody }) (*struct{ Body StoredSetting }, error) {
+	}, catNeed(policies.Settings, policies.Write).audited(audit.SettingCreate), func(ctx context.Context, in *struct{ Body SettingBody }) (*struct{ Body StoredSetting }, error) {
+		rec := auditOf(ctx)
+		rec.target(in.Body.Name) // its id once it has one
 		d, err := s.deps.Documents.Create(ctx, in.Body.Name, in.Body.Value, in.Body.Category)
 		if err != nil {
 			return nil, s.documentError(ctx, err)
 		}
+		rec.target(d.ID)
+		rec.after(d)
 		return stored(d), nil
 	})
 
@@ -130,21 +149,24 @@ func (s *Server) registerDocuments() {
 		OperationID: "updateSetting", Method: http.MethodPut, Path: "/settings/{setting_id}",
 		Summary: "Replace a setting", Description: "Top-level values sent as ******** keep their stored value.",
 		Tags: []string{"Settings"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Settings, policies.Edit), func(ctx context.Context, in *struct {
+	}, catNeed(policies.Settings, policies.Edit).audited(audit.SettingUpdate), func(ctx context.Context, in *struct {
 		SettingID
 		Body SettingBody
 	}) (*struct{ Body StoredSetting }, error) {
+		rec := s.auditDocument(ctx, in.ID)
 		d, err := s.deps.Documents.Update(ctx, in.ID, in.Body.Name, in.Body.Value, in.Body.Category)
 		if err != nil {
 			return nil, s.documentError(ctx, err)
 		}
+		rec.after(d)
 		return stored(d), nil
 	})
 
 	register(s, huma.Operation{
 		OperationID: "deleteSetting", Method: http.MethodDelete, Path: "/settings/{setting_id}",
 		Summary: "Delete a setting", Tags: []string{"Settings"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Settings, policies.Delete), func(ctx context.Context, in *SettingID) (*struct{ Body SettingDeleted }, error) {
+	}, catNeed(policies.Settings, policies.Delete).audited(audit.SettingDelete), func(ctx context.Context, in *SettingID) (*struct{ Body SettingDeleted }, error) {
+		s.auditDocument(ctx, in.ID)
 		if err := s.deps.Documents.Delete(ctx, in.ID); err != nil {
 			return nil, s.documentError(ctx, err)
 		}

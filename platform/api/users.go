@@ -10,6 +10,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/audit"
 	"github.com/grin-ai/grin/platform/users"
 	"github.com/grin-ai/grin/policies"
 )
@@ -129,7 +130,9 @@ func (s *Server) registerUsers() {
 			"Without permissions the user gets the Cat's base ones, which the caller must hold too.",
 		Tags:   []string{"Users"},
 		Errors: []int{http.StatusConflict},
-	}, catNeed(policies.Users, policies.Write), func(ctx context.Context, in *struct{ Body UserCreate }) (*UserOutput, error) {
+	}, catNeed(policies.Users, policies.Write).audited(audit.UserCreate), func(ctx context.Context, in *struct{ Body UserCreate }) (*UserOutput, error) {
+		rec := auditOf(ctx)
+		rec.target(string(in.Body.Username)) // its id once it has one
 		perms := policies.BaseDict()
 		if in.Body.Permissions != nil {
 			perms = in.Body.Permissions.dict()
@@ -148,6 +151,8 @@ func (s *Server) registerUsers() {
 		if err != nil {
 			return nil, s.userError(ctx, err)
 		}
+		rec.target(u.ID)
+		rec.after(userRecord{User: userOf(u)})
 		return &UserOutput{Body: userOf(u)}, nil
 	})
 
@@ -189,13 +194,18 @@ func (s *Server) registerUsers() {
 			"A new password revokes the user's tokens: requests with them fail and sockets opened with them close. " +
 			"The user's documents being read stop, and their chunks go, when the new permissions no longer let them upload.",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
-	}, catNeed(policies.Users, policies.Edit), func(ctx context.Context, in *struct {
+	}, catNeed(policies.Users, policies.Edit).audited(audit.UserUpdate), func(ctx context.Context, in *struct {
 		UserIDPath
 		Body UserUpdate
 	}) (*UserOutput, error) {
+		rec := auditOf(ctx)
+		rec.target(in.ID)
 		target, err := s.guardPrivileged(ctx, in.ID)
 		if err != nil {
 			return nil, err
+		}
+		if target.ID != "" {
+			rec.before(userRecord{User: userOf(target)})
 		}
 		c := users.Changes{Username: (*string)(in.Body.Username), Password: (*string)(in.Body.Password)}
 		if in.Body.Permissions != nil {
@@ -217,6 +227,12 @@ func (s *Server) registerUsers() {
 		if err != nil {
 			return nil, s.userError(ctx, err)
 		}
+		changed := userRecord{User: userOf(u)}
+		if c.Password != nil {
+			changed.Password = passwordChanged
+			rec.also(audit.TokensRevoke, in.ID, "the password changed")
+		}
+		rec.after(changed)
 		if c.Permissions != nil && s.deps.Ingester != nil {
 			// Documents the user may no longer upload stop now, and what
 			// they stored goes, before the answer.
@@ -233,7 +249,10 @@ func (s *Server) registerUsers() {
 		Description: "Logs the user out everywhere: every token issued to them so far stops working and sockets opened with them close (1008). " +
 			"Users revoke their own with POST /auth/logout.",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound},
-	}, catNeed(policies.Users, policies.Edit), func(ctx context.Context, in *UserIDPath) (*struct{}, error) {
+	}, catNeed(policies.Users, policies.Edit).audited(audit.TokensRevoke), func(ctx context.Context, in *UserIDPath) (*struct{}, error) {
+		rec := auditOf(ctx)
+		rec.target(in.ID)
+		rec.detail("an administrator logged the user out everywhere")
 		if _, err := s.guardPrivileged(ctx, in.ID); err != nil {
 			return nil, err
 		}
@@ -249,12 +268,15 @@ func (s *Server) registerUsers() {
 		Description: "Deletes the user and everything it owns; its tokens stop working at once. Answers the deleted user. " +
 			"The caller must hold every permission the user holds; the last user able to edit the policy cannot be deleted (409).",
 		Tags: []string{"Users"}, Errors: []int{http.StatusNotFound, http.StatusConflict},
-	}, catNeed(policies.Users, policies.Delete), func(ctx context.Context, in *UserIDPath) (*UserOutput, error) {
+	}, catNeed(policies.Users, policies.Delete).audited(audit.UserDelete), func(ctx context.Context, in *UserIDPath) (*UserOutput, error) {
+		rec := auditOf(ctx)
+		rec.target(in.ID)
 		target, err := s.guardPrivileged(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
 		if target.ID != "" { // not found: Delete answers 404
+			rec.before(userRecord{User: userOf(target)})
 			if err := s.checkTakeover(ctx, target, "delete"); err != nil {
 				return nil, err
 			}
@@ -381,10 +403,46 @@ func (s *Server) checkTakeover(ctx context.Context, target users.User, what stri
 	if err != nil {
 		return s.decideError(ctx, err)
 	}
-	if len(more) == 0 {
+	rights, err := s.unheldRights(ctx, target)
+	if err != nil {
+		return s.decideError(ctx, err)
+	}
+	var why []string
+	if len(more) > 0 {
+		why = append(why, fmt.Sprintf("they hold %s, which you do not", strings.Join(more, ", ")))
+	}
+	if len(rights) > 0 {
+		why = append(why, fmt.Sprintf("they may %s, which you may not", strings.Join(rights, " and ")))
+	}
+	if len(why) == 0 {
 		return nil
 	}
-	return huma.Error403Forbidden(fmt.Sprintf("Permission denied: you cannot %s %s: they hold %s, which you do not", what, target.Username, strings.Join(more, ", ")))
+	return huma.Error403Forbidden(fmt.Sprintf("Permission denied: you cannot %s %s: %s", what, target.Username, strings.Join(why, "; ")))
+}
+
+// unheldRights lists, in words, the rights outside the Cat's dictionary
+// (policies.GuardedRights: reading the audit log) that target holds and
+// the caller does not.
+func (s *Server) unheldRights(ctx context.Context, target users.User) ([]string, error) {
+	id := identity(ctx)
+	var out []string
+	for _, r := range policies.GuardedRights() {
+		theirs, err := s.deps.Policy.Decide(policies.Request{Subjects: []string{target.ID}, Self: target.ID, Object: r.Object, Action: r.Action})
+		if err != nil {
+			return nil, err
+		}
+		if !theirs {
+			continue
+		}
+		mine, err := s.decide(id, r.Object, r.Action)
+		if err != nil {
+			return nil, err
+		}
+		if !mine {
+			out = append(out, r.What)
+		}
+	}
+	return out, nil
 }
 
 // unheld lists the pairs of d the caller does not hold.

@@ -13,8 +13,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/grin-ai/grin/platform/api"
+	"github.com/grin-ai/grin/platform/audit"
 	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/auth/oidc"
 	"github.com/grin-ai/grin/platform/chat"
@@ -49,6 +51,7 @@ type App struct {
 	Providers *llm.Current
 	Ingester  *rabbithole.Ingester
 	Plugins   *wasmhooks.Manager
+	Audit     *audit.Store
 	// GeneratedAdminPassword is set on the first start when no admin
 	// password was configured; the caller shows it once.
 	GeneratedAdminPassword string
@@ -96,8 +99,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 			db.Close()
 		}
 	}()
+	auditLog := audit.New(db)
+	go auditLog.Retain(ctx, cfg.AuditRetention, logger.With("component", "audit"))
 	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"),
-		policies.WithUsers(users.NewDirectory(db)))
+		policies.WithUsers(users.NewDirectory(db)),
+		policies.WithFileEdits(recordPolicyFileEdit(auditLog, logger.With("component", "audit"))))
 	if err != nil {
 		return nil, err
 	}
@@ -255,6 +261,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Ingester: ingester, BaseContext: ctx, Plugins: plugins,
 		AllowedOrigins: cfg.AllowedOrigins, Insecure: cfg.Insecure,
 		TrustedProxies: cfg.Login.TrustedProxies,
+		Audit:          auditLog,
 		Logger:         logger.With("component", "api"),
 	})
 	// Revoked tokens (a new password, log out everywhere) end the sockets
@@ -263,9 +270,34 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	return &App{
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
 		Memory: mem, Sessions: sessions, Providers: providers, Ingester: ingester, Plugins: plugins,
+		Audit:                  auditLog,
 		engine:                 engine,
 		GeneratedAdminPassword: generated, db: db,
 	}, nil
+}
+
+// recordPolicyFileEdit records in the audit log each edit of the policy
+// files the watcher reads, put in force or refused. Who edited them grin
+// cannot tell; the entry says the files did.
+func recordPolicyFileEdit(log *audit.Store, logger *slog.Logger) func(context.Context, policies.FileEdit) {
+	return func(ctx context.Context, ed policies.FileEdit) {
+		e := audit.Entry{
+			Actor:  audit.Actor{Kind: audit.ActorFile, Name: policies.ModelFile + ", " + policies.PolicyFile},
+			Action: audit.PolicyFile, Target: policies.PolicyObject,
+			Before: audit.JSON(ed.Before), After: audit.JSON(ed.After), Outcome: audit.Success,
+		}
+		if ed.Refused {
+			e.Outcome = audit.Refused
+			why := make([]string, len(ed.Problems))
+			for i, p := range ed.Problems {
+				why[i] = p.String()
+			}
+			e.Detail = "the edit was refused and the previous policy stays in force: " + strings.Join(why, "; ")
+		}
+		if _, err := log.Append(ctx, e); err != nil {
+			logger.Error("an edit of the policy files is missing from the audit log", "err", err, "refused", ed.Refused)
+		}
+	}
 }
 
 // openMemory opens the configured memory backend; wv is set when it is

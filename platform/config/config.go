@@ -99,6 +99,9 @@ type Config struct {
 	// Ingest bounds what uploads may make the server store and embed;
 	// zero fields take the rabbit hole's defaults.
 	Ingest Ingest
+	// AuditRetention is how long audit log entries are kept (0: for
+	// ever).
+	AuditRetention time.Duration
 }
 
 // PluginCaps bound plugins' host capabilities.
@@ -441,6 +444,14 @@ var settings = []setting{
 		c.Memory.Weaviate.ColdAfter = d
 		return nil
 	}},
+	{"AUDIT_RETENTION", "audit-retention", "365d", "how long the audit log keeps an entry: days such as 365d, or a duration such as 720h, at least 1d (0: for ever)", func(c *Config, v string) error {
+		d, err := parseDays(v)
+		if err != nil || (d != 0 && d < 24*time.Hour) || d > 100*365*24*time.Hour {
+			return fmt.Errorf("must be a number of days such as 365d, or a duration such as 720h, from 1d to 36500d, or 0 to keep every entry, got %q", v)
+		}
+		c.AuditRetention = d
+		return nil
+	}},
 	{"OIDC_ISSUER", "oidc-issuer", "", "OIDC: the tokens' issuer", func(c *Config, v string) error { c.OIDC.Issuer = v; return nil }},
 	{"OIDC_AUDIENCE", "oidc-audience", "", "OIDC: the audience tokens must carry", func(c *Config, v string) error { c.OIDC.Audience = v; return nil }},
 	{"OIDC_JWKS_URL", "oidc-jwks-url", "", "OIDC: the provider's JWKS URL", func(c *Config, v string) error { c.OIDC.JWKSURL = v; return nil }},
@@ -594,6 +605,18 @@ func upTo(set func(c *Config, d time.Duration), example, most string) func(c *Co
 		set(c, d)
 		return nil
 	}
+}
+
+// parseDays reads "365d" (whole days), or any time.ParseDuration form.
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("%q is not a whole number of days", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 func parseBool(v string) (bool, error) {

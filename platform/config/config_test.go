@@ -239,3 +239,43 @@ func TestSecurityLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditRetention: GRIN_AUDIT_RETENTION keeps a year by default, takes
+// days or a duration (or 0, for ever), and refuses less than a day.
+func TestAuditRetention(t *testing.T) {
+	defaults, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if defaults.AuditRetention != 365*24*time.Hour {
+		t.Errorf("default retention %v, want 365 days", defaults.AuditRetention)
+	}
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		{"30d", 30 * 24 * time.Hour, false},
+		{"720h", 720 * time.Hour, false},
+		{"0", 0, false},
+		{"1d", 24 * time.Hour, false},
+		{"12h", 0, true},
+		{"-5d", 0, true},
+		{"a year", 0, true},
+		{"40000d", 0, true},
+	} {
+		c, err := Load([]string{"--audit-retention", tc.value}, env(nil), io.Discard)
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), "--audit-retention") || !strings.Contains(err.Error(), "from 1d to 36500d") {
+				t.Errorf("%q: error %v, want one naming the flag and the range", tc.value, err)
+			}
+			continue
+		}
+		if err != nil || c.AuditRetention != tc.want {
+			t.Errorf("%q: %v, %v; want %v", tc.value, c.AuditRetention, err, tc.want)
+		}
+	}
+	if c, err := Load(nil, env(map[string]string{"GRIN_AUDIT_RETENTION": "90d"}), io.Discard); err != nil || c.AuditRetention != 90*24*time.Hour {
+		t.Errorf("GRIN_AUDIT_RETENTION=90d: %v, %v", c.AuditRetention, err)
+	}
+}

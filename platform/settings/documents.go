@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/grin-ai/grin/platform/redact"
 )
 
 // ErrNoDocument is returned for a document id that names none; package api
@@ -35,7 +36,7 @@ type Document struct {
 
 // Documents keeps the Cat's free settings in the settings table.
 //
-// Reads mask what looks secret (Masks): the Cat's /settings shows
+// Reads are shown through redact.JSON: the Cat's /settings shows
 // everything in its database, password hashes included; grin shows no
 // secret, whoever asks.
 //
@@ -115,12 +116,18 @@ func (d *Documents) Update(ctx context.Context, id, name string, value json.RawM
 	return doc, d.write(ctx, doc, `UPDATE settings SET value = ?2 WHERE name = ?1`)
 }
 
-// unmask puts back the stored value wherever the new one is Masked:
+// unmask puts back the stored value wherever the new one is Masked, or is
+// the stored string as redact.Text shows it:
 // objects field by field, arrays item by item, at any depth.
 func unmask(nv, ov any) any {
 	switch n := nv.(type) {
 	case string:
 		if n == Masked && ov != nil {
+			return ov
+		}
+		// A string shown with its credentials masked (a URL's password)
+		// and sent back unchanged keeps them.
+		if o, ok := ov.(string); ok && n != o && n == redact.Text(o) {
 			return ov
 		}
 	case map[string]any:
@@ -162,54 +169,6 @@ func (d *Documents) write(ctx context.Context, doc Document, query string) error
 		return fmt.Errorf("save setting: %w", err)
 	}
 	return nil
-}
-
-// secretName matches keys whose values are secrets: keys, tokens,
-// passwords.
-var secretName = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|private_?key|credential|^key$|_key$)`)
-
-// hashLike matches password hashes (bcrypt, argon2, scrypt in PHC form).
-var hashLike = regexp.MustCompile(`^\$(2[abxy]?|argon2(id|i|d)|scrypt)\$`)
-
-// Masks returns v with every value under a secret-looking key, and every
-// string that looks like a password hash, replaced by Masked, at any depth.
-func Masks(v json.RawMessage) json.RawMessage {
-	var x any
-	if json.Unmarshal(v, &x) != nil {
-		return v
-	}
-	b, err := json.Marshal(maskAny(x, false))
-	if err != nil {
-		return v
-	}
-	return b
-}
-
-func maskAny(x any, secret bool) any {
-	switch t := x.(type) {
-	case map[string]any:
-		for k, v := range t {
-			t[k] = maskAny(v, secret || secretName.MatchString(k))
-		}
-		return t
-	case []any:
-		for i, v := range t {
-			t[i] = maskAny(v, secret)
-		}
-		return t
-	case string:
-		if (secret && t != "") || hashLike.MatchString(t) {
-			return Masked
-		}
-		return t
-	case nil:
-		return nil
-	default:
-		if secret {
-			return Masked
-		}
-		return t
-	}
 }
 
 // likePrefix escapes a LIKE pattern's wildcards in a literal prefix.

@@ -21,10 +21,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/grin-ai/grin/platform/redact"
 )
 
-// Masked stands for a stored secret in what reads return.
-const Masked = "********"
+// Masked stands for a stored secret in what reads return; it is
+// redact.Masked, the one mask grin shows.
+const Masked = redact.Masked
 
 // Errors; package api maps them to 404 and 422.
 var (

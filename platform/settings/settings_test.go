@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/redact"
 	"github.com/grin-ai/grin/platform/settings"
 )
 
@@ -137,7 +138,7 @@ func TestDocumentSavedAsReadKeepsItsSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shown := settings.Masks(doc.Value)
+	shown := redact.JSON(doc.Value)
 	if strings.Contains(string(shown), "sk-real") || strings.Contains(string(shown), `"s1"`) {
 		t.Fatalf("a secret is shown: %s", shown)
 	}
