@@ -12,15 +12,20 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/grin-ai/grin/platform/admin"
 	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/chat"
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/metrics"
 	"github.com/grin-ai/grin/platform/rabbithole"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/platform/settings"
@@ -69,6 +74,14 @@ type Deps struct {
 	// a login's client (GRIN_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
+	// Metrics are the instance's figures (nil: none kept), and
+	// MetricsAccess who may read them (GRIN_METRICS).
+	Metrics       *metrics.Metrics
+	MetricsAccess string
+	// ReadyChecks are the dependencies GET /readyz asks about, each
+	// within ReadyTimeout.
+	ReadyChecks  []ReadyCheck
+	ReadyTimeout time.Duration
 }
 
 // Server is grin's HTTP handler.
@@ -79,6 +92,13 @@ type Server struct {
 	api     huma.API
 	mux     *http.ServeMux
 	handler http.Handler
+
+	metricsHandler http.Handler
+	readyGroup     singleflight.Group
+	readyMu        sync.Mutex
+	readyDown      map[string]bool // dependency -> down at its last check
+	// draining is set once shutdown begins: /readyz answers 503.
+	draining atomic.Bool
 }
 
 // New builds the server and registers every operation.
@@ -87,7 +107,7 @@ func New(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	s := &Server{deps: d, mux: mux}
+	s := &Server{deps: d, mux: mux, readyDown: map[string]bool{}}
 	s.api = humago.New(exactRoot{mux}, Config())
 	s.api.UseMiddleware(s.authorize, s.limitBody)
 
@@ -104,11 +124,12 @@ func New(d Deps) *Server {
 	s.registerRabbithole()
 	s.registerPlugins()
 	s.registerDocs()
+	s.registerOps()
 	panel := admin.Handler()
 	mux.Handle("GET /admin", panel)
 	mux.Handle("GET /admin/{file}", panel)
 
-	s.handler = s.recoverPanics(s.guardOpenMode(trimTrailingSlash(routed(mux))))
+	s.handler = s.observe(s.recoverPanics(s.guardOpenMode(trimTrailingSlash(routed(mux)))))
 	return s
 }
 
@@ -204,6 +225,7 @@ func (m exactRoot) HandleFunc(pattern string, h func(http.ResponseWriter, *http.
 func routed(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
+		recordRoute(r, pattern)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
 			return

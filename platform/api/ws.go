@@ -182,7 +182,7 @@ func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket
 		return
 	}
 	// The reply reaches every socket of the user, this one included.
-	if _, err := s.deps.Cat.Chat(ctx, id, messageOf(body)); err != nil {
+	if _, err := s.turn(ctx, "websocket", id, messageOf(body)); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
