@@ -45,8 +45,12 @@ func (s *Server) registerChat() {
 	register(s, huma.Operation{
 		OperationID: "sendMessage", Method: http.MethodPost, Path: "/message",
 		Summary: "Send a message", Description: "Answers a message as the WebSocket does; tokens also stream to the caller's open sockets.",
-		Tags: []string{"Chat"}, Errors: []int{http.StatusConflict},
+		Tags: []string{"Chat"}, Errors: []int{http.StatusConflict, http.StatusServiceUnavailable},
 	}, catNeed(policies.Conversation, policies.Write), func(ctx context.Context, in *MessageInput) (*ReplyOutput, error) {
+		if err := s.refuseWhenStopping(); err != nil {
+			s.deps.Metrics.Turn("http", metrics.TurnRefused, 0)
+			return nil, err
+		}
 		reply, err := s.turn(ctx, "http", identity(ctx), messageOf(in.Body))
 		if err != nil {
 			return nil, s.chatError(ctx, err)

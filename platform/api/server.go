@@ -99,6 +99,14 @@ type Server struct {
 	readyDown      map[string]bool // dependency -> down at its last check
 	// draining is set once shutdown begins: /readyz answers 503.
 	draining atomic.Bool
+	// stopping is closed when grin stops taking new turns and sockets
+	// (Drain); hardStop when the wait for turns in flight is over.
+	stopping, hardStop chan struct{}
+	stopOnce, hardOnce sync.Once
+	// sockets are the open WebSockets, for the shutdown.
+	socketsMu sync.Mutex
+	sockets   map[*socket]struct{}
+	socketsWG sync.WaitGroup
 }
 
 // New builds the server and registers every operation.
@@ -107,7 +115,8 @@ func New(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	s := &Server{deps: d, mux: mux, readyDown: map[string]bool{}}
+	s := &Server{deps: d, mux: mux, readyDown: map[string]bool{},
+		stopping: make(chan struct{}), hardStop: make(chan struct{}), sockets: map[*socket]struct{}{}}
 	s.api = humago.New(exactRoot{mux}, Config())
 	s.api.UseMiddleware(s.authorize, s.limitBody)
 

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/metrics"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/policies"
 )
@@ -33,6 +34,11 @@ func (s *Server) registerWebSocket() {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.isStopping() {
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, http.StatusServiceUnavailable, errStopping)
+		return
+	}
 	id, err := s.deps.Auth.Authenticate(r.Context(), auth.Credentials{
 		Protocol: auth.WebSocket, Token: r.URL.Query().Get("token"), UserID: r.PathValue("user_id"),
 		Resource: chatNeed.resource, Permission: chatNeed.permission,
@@ -88,6 +94,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(maxFrameBytes)
 	sock.conn = conn
+	untrack, ok := s.track(sock)
+	if !ok {
+		conn.Close(websocket.StatusServiceRestart, restartReason)
+		return
+	}
+	defer untrack()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	go sock.writeLoop(ctx)
@@ -102,8 +114,38 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			s.answerFrame(ctx, id, sock, data)
 		}
 	})
+	// At shutdown the socket takes no more messages, answers those it
+	// has received, then tells its client to reconnect (1012); when the
+	// wait is over (hardStop), turns still running are cancelled.
+	var gate sync.Mutex // orders "stopped" against queueing a message
+	stopped := false
+	closeWork := sync.OnceFunc(func() { close(work) })
+	go func() {
+		select {
+		case <-s.stopping:
+		case <-ctx.Done():
+			return
+		}
+		gate.Lock()
+		stopped = true
+		closeWork()
+		gate.Unlock()
+		wg.Wait()
+		sock.closeWith(websocket.StatusServiceRestart, restartReason)
+	}()
+	go func() {
+		select {
+		case <-s.hardStop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	defer wg.Wait()
-	defer close(work)
+	defer func() {
+		gate.Lock()
+		closeWork()
+		gate.Unlock()
+	}()
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
@@ -114,11 +156,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			sock.Send(newErrorFrame("InvalidMessage", "send text frames holding JSON such as {\"text\": \"hello\"}"))
 			continue
 		}
-		select {
-		case work <- data:
+		gate.Lock()
+		switch {
+		case stopped:
+			s.deps.Metrics.Turn("websocket", metrics.TurnRefused, 0)
+			sock.Send(newErrorFrame("ServiceRestart", errStopping))
 		default:
-			sock.Send(newErrorFrame("TooManyMessages", "wait for the answers to your earlier messages before sending more"))
+			select {
+			case work <- data:
+			default:
+				sock.Send(newErrorFrame("TooManyMessages", "wait for the answers to your earlier messages before sending more"))
+			}
 		}
+		gate.Unlock()
 	}
 }
 
@@ -253,7 +303,15 @@ func (s *socket) writeLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.conn.Close(websocket.StatusNormalClosure, "")
+			// A close decided together with the cancel (the shutdown's
+			// 1012) keeps its code and reason.
+			code, reason := websocket.StatusNormalClosure, ""
+			select {
+			case <-s.closed:
+				code, reason = s.code, s.reason
+			default:
+			}
+			s.conn.Close(code, reason)
 			return
 		case <-s.closed:
 			// Frames queued before the close are flushed first.
