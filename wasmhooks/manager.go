@@ -501,12 +501,12 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		if errors.Is(err, ErrBackingOff) || errors.Is(err, ErrInit) {
 			e.stats.skipped.Add(1)
 			// Said once per failure when it happened (Plugin.start).
-			m.logger.Debug("plugin not started; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
+			m.logger.DebugContext(ctx, "plugin not started; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
 			continue
 		}
 		e.stats.done(time.Since(started), err)
 		if err != nil {
-			m.logger.Warn("hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
+			m.logger.WarnContext(ctx, "hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
 			m.engine.record(e.id, slog.LevelWarn, caller.UserID, hook, "the hook failed and was skipped: "+err.Error())
 			continue
 		}

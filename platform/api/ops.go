@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/config"
+	"github.com/grin-ai/grin/platform/requestid"
 	"github.com/grin-ai/grin/policies"
 )
 
@@ -221,19 +223,42 @@ func recordRoute(r *http.Request, pattern string) {
 	}
 }
 
-// observe times and counts every request by route pattern and status.
+// observe names, times, counts and logs every request. The id is the
+// client's X-Request-Id when it is sane (requestid.Sane), else a new one;
+// it is returned in the same header, rides on the context (so every log
+// line of the request, and the hooks' ctx, carry it), and ends the
+// request's log line with the route, status and duration. The path is
+// logged without its query, where a socket's token travels.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := r.Header.Get(requestid.Header)
+		if !requestid.Sane(id) {
+			id = requestid.New()
+		}
+		w.Header().Set(requestid.Header, id)
 		rec := &routeRecord{}
 		rw := &recorder{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, rec))
+		ctx := context.WithValue(requestid.With(r.Context(), id), routeKey{}, rec)
+		r = r.WithContext(ctx)
 		defer func() {
 			route := rec.pattern
 			if route == "" {
 				route = "unmatched"
 			}
-			s.deps.Metrics.Request(r.Method, route, rw.code(), time.Since(start), rw.hijacked)
+			d := time.Since(start)
+			status := rw.code()
+			s.deps.Metrics.Request(r.Method, route, status, d, rw.hijacked)
+			level := slog.LevelInfo
+			switch {
+			case route == "/healthz" || route == "/readyz" || route == "/metrics":
+				level = slog.LevelDebug // probes and scrapes, every few seconds
+			case status >= 500:
+				level = slog.LevelWarn
+			}
+			s.deps.Logger.LogAttrs(ctx, level, "request", slog.String("method", r.Method), slog.String("route", route),
+				slog.String("path", r.URL.Path), slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+				slog.String("client", r.RemoteAddr))
 		}()
 		next.ServeHTTP(rw, r)
 	})

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/grin-ai/grin/integration/weaviatetest"
 	"github.com/grin-ai/grin/platform/app/apptest"
 	"github.com/grin-ai/grin/platform/config"
@@ -237,5 +239,95 @@ func TestReadinessWithWeaviate(t *testing.T) {
 	}
 	if strings.Contains(string(r.Body), strings.TrimPrefix(w.URL, "http://")) {
 		t.Errorf("readyz shows Weaviate's address: %s", r.Body)
+	}
+}
+
+// TestRequestIDs: a request's id (the client's sane X-Request-Id, else a
+// new one) comes back in the response header, reaches the plugins' ctx
+// (a plugin compiled from source writes it into the message the cat
+// reads) and is on every log line of the request: the request's own, the
+// plugin's. Each WebSocket message is a request of its own, named after
+// its socket's handshake.
+func TestRequestIDs(t *testing.T) {
+	in := apptest.Start(t)
+	manifest := `{"id":"reqid","name":"reqid","version":"1","hooks":[{"name":"before_cat_reads_message","priority":1}]}`
+	if r := uploadPlugin(t, in, zipPlugin(t, manifest, buildWasm(t, "../../wasmhooks/testdata/guests/reqid"))); r.Status != 200 {
+		t.Fatalf("install: %d %s", r.Status, r.Body)
+	}
+	type reply struct {
+		Why struct{ Input string } `json:"why"`
+	}
+	logLines := func(id string) []string {
+		var out []string
+		for _, l := range strings.Split(in.Logs.String(), "\n") {
+			if strings.Contains(l, "request_id="+id+" ") || strings.HasSuffix(l, "request_id="+id) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, sent string
+		kept       bool
+	}{
+		{"sane id kept", "trace-7f3a.span:1", true},
+		{"none sent", "", false},
+		{"spaces refused", "two words", false},
+		{"too long refused", strings.Repeat("x", 129), false},
+		{"log syntax refused", "a=b;level=ERROR", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var headers []string
+			if tc.sent != "" {
+				headers = []string{"X-Request-Id", tc.sent}
+			}
+			r := in.Do("POST", "/message", map[string]any{"text": "hello"}, headers...)
+			if r.Status != 200 {
+				t.Fatalf("message: %d %s", r.Status, r.Body)
+			}
+			id := r.Header.Get("X-Request-Id")
+			if tc.kept && id != tc.sent {
+				t.Fatalf("X-Request-Id %q, want %q kept", id, tc.sent)
+			}
+			if !tc.kept && (id == "" || id == tc.sent || strings.ContainsAny(id, " \n")) {
+				t.Fatalf("X-Request-Id %q for %q sent", id, tc.sent)
+			}
+			var rep reply
+			r.JSON(t, &rep)
+			if !strings.Contains(rep.Why.Input, "[request "+id+"]") {
+				t.Errorf("the plugin's ctx did not carry %q: %q", id, rep.Why.Input)
+			}
+			lines := logLines(id)
+			joined := strings.Join(lines, "\n")
+			if !strings.Contains(joined, "msg=request") || !strings.Contains(joined, "route=/message") || !strings.Contains(joined, `msg="reqid saw its request"`) {
+				t.Errorf("log lines of %s:\n%s", id, joined)
+			}
+		})
+	}
+
+	// A socket: its messages are <handshake id>.1, .2
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(in.URL, "http")+"/ws/alice",
+		&websocket.DialOptions{HTTPHeader: http.Header{"X-Request-Id": {"sock-9"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	if got := resp.Header.Get("X-Request-Id"); got != "sock-9" {
+		t.Errorf("handshake X-Request-Id %q", got)
+	}
+	ws := &wsClient{t: t, conn: conn}
+	for n := 1; n <= 2; n++ {
+		ws.send(map[string]string{"text": "hi"})
+		f, _ := ws.reply()
+		want := "sock-9." + strconv.Itoa(n)
+		if !strings.Contains(f.Why.Input, "[request "+want+"]") {
+			t.Errorf("message %d: the plugin saw %q, want %s", n, f.Why.Input, want)
+		}
+		joined := strings.Join(logLines(want), "\n")
+		if !strings.Contains(joined, `msg="socket message"`) || !strings.Contains(joined, "outcome=answered") || !strings.Contains(joined, `msg="reqid saw its request"`) {
+			t.Errorf("log lines of %s:\n%s", want, joined)
+		}
 	}
 }

@@ -307,7 +307,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.deps.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.deps.Logger.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(http.StatusInternalServerError)
 				w.Write([]byte(`{"title":"Internal Server Error","status":500,"detail":"grin failed while serving this request; the error is in its log"}`))

@@ -27,6 +27,7 @@ import (
 	"github.com/grin-ai/grin/platform/memory/weaviate"
 	"github.com/grin-ai/grin/platform/metrics"
 	"github.com/grin-ai/grin/platform/rabbithole"
+	"github.com/grin-ai/grin/platform/requestid"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/platform/settings"
 	"github.com/grin-ai/grin/platform/users"
@@ -87,6 +88,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	for _, f := range opts {
 		f(&o)
 	}
+	// Every log line made in a request's context names the request.
+	logger = slog.New(requestid.Handler(logger.Handler()))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
