@@ -331,3 +331,38 @@ func TestRequestIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsForAScraper: a scraper's own user, given nothing but
+// "p, <its id>, metrics, read" in the policy, reads the metrics and
+// nothing else an administrator could.
+func TestMetricsForAScraper(t *testing.T) {
+	cfg := apptest.Config(t.TempDir())
+	cfg.AuthRequired = true
+	in := apptest.StartWith(t, cfg)
+	admin := apptest.Bearer(in.Login("admin", apptest.AdminPassword))
+	var u struct{ ID string }
+	if r := in.Do("POST", "/users", map[string]any{"username": "prometheus", "password": "scrape-secret", "permissions": map[string][]string{}}, admin...); r.Status != 200 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	} else {
+		r.JSON(t, &u)
+	}
+	scraper := apptest.Bearer(in.Login("prometheus", "scrape-secret"))
+	if r := in.Do("GET", "/metrics", nil, scraper...); r.Status != http.StatusForbidden {
+		t.Fatalf("before the grant: %d", r.Status)
+	}
+	var docs struct {
+		Model  string `json:"model"`
+		Policy string `json:"policy"`
+	}
+	in.Do("GET", "/policies", nil, admin...).JSON(t, &docs)
+	docs.Policy += "\np, " + u.ID + ", metrics, read\n"
+	if r := in.Do("PUT", "/policies", docs, admin...); r.Status != 200 {
+		t.Fatalf("grant: %d %s", r.Status, r.Body)
+	}
+	if r := in.Do("GET", "/metrics", nil, scraper...); r.Status != 200 {
+		t.Errorf("after the grant: %d %s", r.Status, r.Body)
+	}
+	if r := in.Do("GET", "/users", nil, scraper...); r.Status != http.StatusForbidden {
+		t.Errorf("the scraper lists users: %d", r.Status)
+	}
+}
