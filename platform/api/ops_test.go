@@ -246,11 +246,12 @@ func TestReadinessWithWeaviate(t *testing.T) {
 // new one) comes back in the response header, reaches the plugins' ctx
 // (a plugin compiled from source writes it into the message the cat
 // reads) and is on every log line of the request: the request's own, the
-// plugin's. Each WebSocket message is a request of its own, named after
-// its socket's handshake.
+// plugin's. A document read in the background keeps its upload's id. Each
+// WebSocket message is a request of its own, named after its socket's
+// handshake.
 func TestRequestIDs(t *testing.T) {
 	in := apptest.Start(t)
-	manifest := `{"id":"reqid","name":"reqid","version":"1","hooks":[{"name":"before_cat_reads_message","priority":1}]}`
+	manifest := `{"id":"reqid","name":"reqid","version":"1","hooks":[{"name":"before_cat_reads_message","priority":1},{"name":"before_rabbithole_splits_text","priority":1}]}`
 	if r := uploadPlugin(t, in, zipPlugin(t, manifest, buildWasm(t, "../../wasmhooks/testdata/guests/reqid"))); r.Status != 200 {
 		t.Fatalf("install: %d %s", r.Status, r.Body)
 	}
@@ -303,6 +304,28 @@ func TestRequestIDs(t *testing.T) {
 				t.Errorf("log lines of %s:\n%s", id, joined)
 			}
 		})
+	}
+
+	// A document read after the upload was answered: its hooks see the
+	// upload's id.
+	carol := dial(t, in, "/ws/carol")
+	if r := upload(t, in, "", "story.txt", "text/plain", []byte("Alice follows the white rabbit."), nil,
+		"user_id", "carol", "X-Request-Id", "upload-5"); r.Status != 200 {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
+	}
+	if f := carol.next(); f.Type != "notification" || !strings.Contains(f.Content, "Finished") {
+		t.Fatalf("notification: %+v", f)
+	}
+	var rec struct {
+		Vectors struct {
+			Collections map[string][]struct {
+				PageContent string `json:"page_content"`
+			} `json:"collections"`
+		} `json:"vectors"`
+	}
+	in.Do("POST", "/memory/recall", map[string]any{"text": "white rabbit"}, "user_id", "carol").JSON(t, &rec)
+	if d := rec.Vectors.Collections["declarative"]; len(d) == 0 || !strings.Contains(d[0].PageContent, "[request upload-5]") {
+		t.Errorf("the document's hook did not see the upload's id: %+v", d)
 	}
 
 	// A socket: its messages are <handshake id>.1, .2

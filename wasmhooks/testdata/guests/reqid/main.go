@@ -1,6 +1,6 @@
 // Guest reqid writes the request id its ctx carries into the message
-// text, and logs it: what an operator follows from a client's report to
-// a plugin's doing.
+// text and into a document's text, and logs it: what an operator follows
+// from a client's report to a plugin's doing.
 package main
 
 import (
@@ -19,6 +19,16 @@ func init() {
 		msg["text"] = text + " [request " + ctx.RequestID() + "]"
 		pdk.Log(pdk.Info, "reqid saw its request")
 		return json.Marshal(msg)
+	})
+}
+
+func init() {
+	pdk.Hook("before_rabbithole_splits_text", func(ctx pdk.Ctx, in json.RawMessage) (json.RawMessage, error) {
+		var text string
+		if err := json.Unmarshal(in, &text); err != nil {
+			return nil, err
+		}
+		return json.Marshal(text + " [request " + ctx.RequestID() + "]")
 	})
 }
 
