@@ -225,3 +225,52 @@ func TestSIGTERMFinishesTheTurnInFlight(t *testing.T) {
 		t.Errorf("history after the restart: %d %s", resp.StatusCode, hist)
 	}
 }
+
+// TestShutdownTimeoutBoundsTheWait: a model that never answers does not
+// keep grin up: at GRIN_SHUTDOWN_TIMEOUT the socket is closed with 1012
+// anyway, the turn is cancelled, and grin exits 0.
+func TestShutdownTimeoutBoundsTheWait(t *testing.T) {
+	model := newSlowModel(t, "never sent")
+	g := startGrin(t, "GRIN_DATA_DIR="+t.TempDir(), "GRIN_LLM=openai-compatible", "GRIN_LLM_BASE_URL="+model.URL+"/v1",
+		"GRIN_LLM_MODEL=tiny", "GRIN_SHUTDOWN_TIMEOUT=1s")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.url, "http")+"/ws/alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"text":"hello"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-model.arrived:
+	case <-ctx.Done():
+		t.Fatalf("the message never reached the model; log:\n%s", g.logs.String())
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != websocket.StatusServiceRestart {
+				t.Fatalf("the socket ended with %v, want 1012; log:\n%s", err, g.logs.String())
+			}
+			break
+		}
+		if strings.Contains(string(b), `"type":"chat"`) {
+			t.Errorf("an answer arrived from a model that never answered: %s", b)
+		}
+	}
+	select {
+	case <-g.done:
+		if g.err != nil {
+			t.Errorf("grin exited with %v; log:\n%s", g.err, g.logs.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("grin did not exit; log:\n%s", g.logs.String())
+	}
+	if !strings.Contains(g.logs.String(), "shutdown timeout") {
+		t.Errorf("the log does not say the timeout cut turns short:\n%s", g.logs.String())
+	}
+}
