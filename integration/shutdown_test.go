@@ -274,3 +274,52 @@ func TestShutdownTimeoutBoundsTheWait(t *testing.T) {
 		t.Errorf("the log does not say the timeout cut turns short:\n%s", g.logs.String())
 	}
 }
+
+// TestShutdownDelayKeepsServing: during GRIN_SHUTDOWN_DELAY grin says it
+// is not ready but still serves everything, messages included, so clients
+// a load balancer still sends are answered; a second SIGTERM ends it at
+// once.
+func TestShutdownDelayKeepsServing(t *testing.T) {
+	g := startGrin(t, "GRIN_DATA_DIR="+t.TempDir(), "GRIN_SHUTDOWN_DELAY=10m")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	for {
+		r, err := http.Get(g.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("readyz stayed %d", r.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r, err := http.Post(g.url+"/message", "application/json", strings.NewReader(`{"text":"still there?"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		t.Errorf("a message during the delay: %d", r.StatusCode)
+	}
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.url, "http")+"/ws/alice", nil)
+	if err != nil {
+		t.Errorf("a socket during the delay: %v", err)
+	} else {
+		conn.CloseNow()
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+		var exit *exec.ExitError
+		if !errors.As(g.err, &exit) || exit.ExitCode() != -1 {
+			t.Errorf("after a second SIGTERM grin exited with %v, want killed by the signal", g.err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("a second SIGTERM did not end grin (the delay is 10 minutes); log:\n%s", g.logs.String())
+	}
+}
