@@ -111,10 +111,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// loop keeps reading, so pings and closes are handled during a long
 	// reply.
 	work := make(chan message, inbox)
+	// Turns run in a context of their own: the shutdown's deadline
+	// cancels them (hardStop) while the socket closes with 1012.
+	turnCtx, cancelTurns := context.WithCancel(ctx)
+	defer cancelTurns()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for m := range work {
-			mctx := requestid.With(ctx, m.id)
+			mctx := requestid.With(turnCtx, m.id)
 			start := time.Now()
 			outcome := s.answerFrame(mctx, id, sock, m.data)
 			s.deps.Logger.LogAttrs(mctx, slog.LevelInfo, "socket message", slog.String("user", id.ID),
@@ -143,7 +147,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		select {
 		case <-s.hardStop:
-			cancel()
+			cancelTurns()
 		case <-ctx.Done():
 		}
 	}()
