@@ -125,6 +125,24 @@ type Enforcer struct {
 	status FileStatus
 	cache  sync.Map // cacheKey -> bool
 	cached atomic.Int64
+
+	// figures counts decisions and cache lookups for the metrics.
+	allowed, denied, failed, hits, misses atomic.Int64
+}
+
+// Figures count the enforcer's work since it opened: decisions by result,
+// and the subject lookups answered from the decision cache or not.
+type Figures struct {
+	Allowed, Denied, Errors int64
+	CacheHits, CacheMisses  int64
+}
+
+// Figures returns the decision and cache counts.
+func (e *Enforcer) Figures() Figures {
+	return Figures{
+		Allowed: e.allowed.Load(), Denied: e.denied.Load(), Errors: e.failed.Load(),
+		CacheHits: e.hits.Load(), CacheMisses: e.misses.Load(),
+	}
 }
 
 // Option configures an Enforcer.
@@ -228,14 +246,29 @@ func (e *Enforcer) Documents() Documents {
 // (an administrator's model that loads but cannot answer); the request is
 // then denied.
 func (e *Enforcer) Decide(req Request) (bool, error) {
+	ok, err := e.decide(req)
+	switch {
+	case err != nil:
+		e.failed.Add(1)
+	case ok:
+		e.allowed.Add(1)
+	default:
+		e.denied.Add(1)
+	}
+	return ok, err
+}
+
+func (e *Enforcer) decide(req Request) (bool, error) {
 	for _, sub := range req.Subjects {
 		key := cacheKey{sub, req.Object, req.Action, req.Self}
 		if v, ok := e.cache.Load(key); ok {
+			e.hits.Add(1)
 			if v.(bool) {
 				return true, nil
 			}
 			continue
 		}
+		e.misses.Add(1)
 		e.mu.RLock()
 		ok, err := e.enf.Enforce(sub, req.Object, req.Action, req.Self)
 		if err == nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/grin-ai/grin/platform/requestid"
 	"golang.org/x/time/rate"
 )
 
@@ -45,6 +47,12 @@ var logLevels = map[int32]slog.Level{0: slog.LevelDebug, 1: slog.LevelInfo, 2: s
 // allows, cut to the configured length with a marker saying so. A dropped
 // line is only counted: its bytes are not even read.
 func (e *Engine) guestLog(ctx context.Context, mod api.Module, s *callState, level int32, ptr, n uint32) {
+	// The guest runs in its instance's context, which holds the request
+	// that started the instance: name the call's own request instead, so
+	// the line joins the rest of that request's log.
+	if s.cc.RequestID != "" {
+		ctx = requestid.With(ctx, s.cc.RequestID)
+	}
 	if s.logs != nil && !s.logs.bucket.Allow() {
 		s.logs.dropped.Add(1)
 		return

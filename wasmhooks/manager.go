@@ -386,6 +386,26 @@ func (m *Manager) Stats(id string) (Stats, error) {
 	return c.stats(p.Idle()), nil
 }
 
+// AllStats returns every installed plugin's figures by id, for the
+// metrics endpoint: the same counters as Stats, read once per scrape.
+func (m *Manager) AllStats() map[string]Stats {
+	type entry struct {
+		p *Plugin
+		c *counters
+	}
+	m.mu.Lock()
+	entries := make(map[string]entry, len(m.plugins))
+	for id, l := range m.plugins {
+		entries[id] = entry{l.plugin, l.stats}
+	}
+	m.mu.Unlock()
+	out := make(map[string]Stats, len(entries))
+	for id, e := range entries {
+		out[id] = e.c.stats(e.p.Idle())
+	}
+	return out
+}
+
 // Delete uninstalls a plugin, and forgets its recent logs.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.mu.Lock()
@@ -481,12 +501,12 @@ func (m *Manager) Run(ctx context.Context, hook string, caller hooks.Caller, pay
 		if errors.Is(err, ErrBackingOff) || errors.Is(err, ErrInit) {
 			e.stats.skipped.Add(1)
 			// Said once per failure when it happened (Plugin.start).
-			m.logger.Debug("plugin not started; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
+			m.logger.DebugContext(ctx, "plugin not started; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
 			continue
 		}
 		e.stats.done(time.Since(started), err)
 		if err != nil {
-			m.logger.Warn("hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
+			m.logger.WarnContext(ctx, "hook failed; skipped", "plugin", e.id, "hook", hook, "user", caller.UserID, "err", err)
 			m.engine.record(e.id, slog.LevelWarn, caller.UserID, hook, "the hook failed and was skipped: "+err.Error())
 			continue
 		}

@@ -108,7 +108,7 @@ func (p *Plugin) Call(ctx context.Context, hook, user string, input []byte) ([]b
 		return nil, err
 	}
 	if p.module.ABI == 1 {
-		return p.run(ctx, hook, user, input, nil)
+		return p.run(ctx, hook, CallContext{UserID: user}, input, nil)
 	}
 	var env Input
 	if err := json.Unmarshal(input, &env); err != nil {
@@ -130,12 +130,12 @@ func (p *Plugin) Invoke(ctx context.Context, hook string, cc CallContext, settin
 		if err := p.checkInput(len(in)); err != nil {
 			return nil, err
 		}
-		return p.run(ctx, hook, cc.UserID, in, nil)
+		return p.run(ctx, hook, cc, in, nil)
 	}
 	if err := p.checkInput(len(payload)); err != nil {
 		return nil, err
 	}
-	return p.run(ctx, hook, cc.UserID, payload, &v2call{cc: cc, settings: settings})
+	return p.run(ctx, hook, cc, payload, &v2call{cc: cc, settings: settings})
 }
 
 // checkInput refuses an input of n bytes beyond the plugin's limit.
@@ -168,7 +168,8 @@ func (p *Plugin) settingsVersion(settings []byte) uint32 {
 	return p.setVersion
 }
 
-func (p *Plugin) run(ctx context.Context, hook, user string, input []byte, v2 *v2call) ([]byte, error) {
+func (p *Plugin) run(ctx context.Context, hook string, cc CallContext, input []byte, v2 *v2call) ([]byte, error) {
+	user := cc.UserID
 	key := ""
 	if p.isolation == PerUser {
 		key = user
@@ -182,9 +183,11 @@ func (p *Plugin) run(ctx context.Context, hook, user string, input []byte, v2 *v
 		return nil, err
 	}
 	in.call.host = &hostCall{ctx: ctx} // for host capabilities, during this call only
-	in.call.hook, in.call.user = hook, user
+	// cc names the call in the host's log lines (its request id) for
+	// either ABI; only a v2 guest reads it (ctx_read).
+	in.call.hook, in.call.user, in.call.cc = hook, user, cc
 	if v2 != nil {
-		in.call.cc, in.call.settings = v2.cc, v2.settings
+		in.call.settings = v2.settings
 	}
 	out, status, err := p.engine.call(in, hook, input, version, p.limits.Timeout, p.limits.MaxOutput)
 	// Hold no caller's bytes, request or identity while pooled.

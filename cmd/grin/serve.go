@@ -23,11 +23,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logger := newLogger(cfg, stderr)
-	a, err := app.New(ctx, cfg, logger)
+	// The instance and its requests outlive the signal (ctx): turns in
+	// flight finish during the shutdown, and background work stops only
+	// after it.
+	appCtx, stopApp := context.WithCancel(context.WithoutCancel(ctx))
+	a, err := app.New(appCtx, cfg, logger)
 	if err != nil {
+		stopApp()
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		stopApp()
+		a.Close()
+	}()
 	if a.GeneratedAdminPassword != "" {
 		// Shown once, on the terminal that started the first run; it is
 		// not logged, and grin keeps only its hash.
@@ -42,7 +50,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return appCtx },
 	}
 	mode := "off (shadow users, loopback only)"
 	switch {
@@ -61,12 +69,41 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shut down: %w", err)
+	return shutdown(a, srv, cfg.Ops, errc, logger)
+}
+
+// shutdown stops grin gracefully: /readyz answers 503 at once and
+// everything is served for GRIN_SHUTDOWN_DELAY, so load balancers send
+// new clients elsewhere; then new sockets and messages are refused, turns
+// in flight are answered, sockets are told to reconnect (1012), the
+// listener closes and HTTP requests in flight finish, all within
+// GRIN_SHUTDOWN_TIMEOUT.
+func shutdown(a *app.App, srv *http.Server, ops config.Ops, errc <-chan error, logger *slog.Logger) error {
+	a.Handler.BeginDrain()
+	if ops.ShutdownDelay > 0 {
+		logger.Info("shutting down: not ready, still serving while load balancers notice", "delay", ops.ShutdownDelay)
+		select {
+		case <-time.After(ops.ShutdownDelay):
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
+	logger.Info("shutting down: finishing the turns in flight", "timeout", ops.ShutdownTimeout)
+	timeout := ops.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	drainErr := a.Handler.Drain(ctx)
+	if drainErr != nil {
+		logger.Warn("shutdown timeout: sockets closed with turns still running", "timeout", timeout)
+	}
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("shutdown timeout: closing the connections of requests still running", "err", err)
+		srv.Close()
+	}
+	logger.Info("stopped")
 	return nil
 }
 

@@ -140,7 +140,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	}
 	allowed, err := s.decide(id, n.object, n.action)
 	if err != nil {
-		s.deps.Logger.Error("policy decision failed", "err", err)
+		s.deps.Logger.ErrorContext(ctx.Context(), "policy decision failed", "err", err)
 		rec.refuse(http.StatusInternalServerError, "the policy could not decide")
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "the policy could not decide this request; see the server log")
 		return
@@ -163,11 +163,11 @@ func (s *Server) writeAuthError(ctx huma.Context, err error) {
 	}
 	if auth.IsInvalidCredentials(err) {
 		// The reason goes to the log at debug level, never the secret.
-		s.deps.Logger.Debug("authentication refused", "path", ctx.URL().Path, "reason", err)
+		s.deps.Logger.DebugContext(ctx.Context(), "authentication refused", "path", ctx.URL().Path, "reason", err)
 		huma.WriteErr(s.api, ctx, http.StatusForbidden, "Invalid Credentials")
 		return
 	}
-	s.deps.Logger.Error("authentication failed", "err", err)
+	s.deps.Logger.ErrorContext(ctx.Context(), "authentication failed", "err", err)
 	huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "grin could not check your credentials just now; try again")
 }
 

@@ -40,7 +40,7 @@ func (s *Server) limitBody(ctx huma.Context, next func(huma.Context)) {
 	defer func() {
 		if r.MultipartForm != nil {
 			if err := r.MultipartForm.RemoveAll(); err != nil {
-				s.deps.Logger.Warn("removing an upload's temporary files", "path", r.URL.Path, "err", err)
+				s.deps.Logger.WarnContext(r.Context(), "removing an upload's temporary files", "path", r.URL.Path, "err", err)
 			}
 		}
 	}()

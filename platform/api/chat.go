@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/chat"
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/metrics"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/policies"
 )
@@ -42,14 +45,34 @@ func (s *Server) registerChat() {
 	register(s, huma.Operation{
 		OperationID: "sendMessage", Method: http.MethodPost, Path: "/message",
 		Summary: "Send a message", Description: "Answers a message as the WebSocket does; tokens also stream to the caller's open sockets.",
-		Tags: []string{"Chat"}, Errors: []int{http.StatusConflict},
+		Tags: []string{"Chat"}, Errors: []int{http.StatusConflict, http.StatusServiceUnavailable},
 	}, catNeed(policies.Conversation, policies.Write), func(ctx context.Context, in *MessageInput) (*ReplyOutput, error) {
-		reply, err := s.deps.Cat.Chat(ctx, identity(ctx), messageOf(in.Body))
+		if err := s.refuseWhenStopping(); err != nil {
+			s.deps.Metrics.Turn("http", metrics.TurnRefused, 0)
+			return nil, err
+		}
+		reply, err := s.turn(ctx, "http", identity(ctx), messageOf(in.Body))
 		if err != nil {
 			return nil, s.chatError(ctx, err)
 		}
 		return &ReplyOutput{Body: reply}, nil
 	})
+}
+
+// turn runs one chat turn and counts it: answered, failed, or refused
+// (the message or the user could not be served).
+func (s *Server) turn(ctx context.Context, transport string, id auth.Identity, m chat.Message) (chat.Reply, error) {
+	start := time.Now()
+	reply, err := s.deps.Cat.Chat(ctx, id, m)
+	outcome := metrics.TurnAnswered
+	switch {
+	case errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrTooLong), errors.Is(err, session.ErrForgotten):
+		outcome = metrics.TurnRefused
+	case err != nil:
+		outcome = metrics.TurnFailed
+	}
+	s.deps.Metrics.Turn(transport, outcome, time.Since(start))
+	return reply, err
 }
 
 // messageOf splits a client's message into text and extra fields.

@@ -16,6 +16,7 @@ import (
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/rabbithole"
+	"github.com/grin-ai/grin/platform/requestid"
 	"github.com/grin-ai/grin/policies"
 )
 
@@ -238,7 +239,9 @@ func (s *Server) ingest(ctx context.Context, id auth.Identity, space string, wai
 		accepted.Result = &res
 		return &struct{ Body IngestionAccepted }{accepted}, nil
 	}
-	s.deps.Ingester.Background(s.deps.BaseContext, job, run)
+	// The reading outlives the request but keeps its id, for its log
+	// lines and its hooks.
+	s.deps.Ingester.Background(requestid.With(s.deps.BaseContext, requestid.From(ctx)), job, run)
 	accepted.Info = "The document is being read; a notification arrives on your sockets when it is done."
 	return &struct{ Body IngestionAccepted }{accepted}, nil
 }

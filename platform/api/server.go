@@ -12,9 +12,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/grin-ai/grin/platform/admin"
 	"github.com/grin-ai/grin/platform/audit"
@@ -22,6 +26,7 @@ import (
 	"github.com/grin-ai/grin/platform/chat"
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/metrics"
 	"github.com/grin-ai/grin/platform/rabbithole"
 	"github.com/grin-ai/grin/platform/redact"
 	"github.com/grin-ai/grin/platform/session"
@@ -73,6 +78,14 @@ type Deps struct {
 	// Audit is the audit log every change is recorded in.
 	Audit  *audit.Store
 	Logger *slog.Logger
+	// Metrics are the instance's figures (nil: none kept), and
+	// MetricsAccess who may read them (GRIN_METRICS).
+	Metrics       *metrics.Metrics
+	MetricsAccess string
+	// ReadyChecks are the dependencies GET /readyz asks about, each
+	// within ReadyTimeout.
+	ReadyChecks  []ReadyCheck
+	ReadyTimeout time.Duration
 }
 
 // Server is grin's HTTP handler.
@@ -83,6 +96,21 @@ type Server struct {
 	api     huma.API
 	mux     *http.ServeMux
 	handler http.Handler
+
+	metricsHandler http.Handler
+	readyGroup     singleflight.Group
+	readyMu        sync.Mutex
+	readyDown      map[string]bool // dependency -> down at its last check
+	// draining is set once shutdown begins: /readyz answers 503.
+	draining atomic.Bool
+	// stopping is closed when grin stops taking new turns and sockets
+	// (Drain); hardStop when the wait for turns in flight is over.
+	stopping, hardStop chan struct{}
+	stopOnce, hardOnce sync.Once
+	// sockets are the open WebSockets, for the shutdown.
+	socketsMu sync.Mutex
+	sockets   map[*socket]struct{}
+	socketsWG sync.WaitGroup
 }
 
 // New builds the server and registers every operation.
@@ -91,7 +119,8 @@ func New(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	s := &Server{deps: d, mux: mux}
+	s := &Server{deps: d, mux: mux, readyDown: map[string]bool{},
+		stopping: make(chan struct{}), hardStop: make(chan struct{}), sockets: map[*socket]struct{}{}}
 	s.api = humago.New(exactRoot{mux}, Config())
 	s.api.UseMiddleware(s.authorize, s.limitBody)
 
@@ -109,11 +138,12 @@ func New(d Deps) *Server {
 	s.registerPlugins()
 	s.registerAudit()
 	s.registerDocs()
+	s.registerOps()
 	panel := admin.Handler()
 	mux.Handle("GET /admin", panel)
 	mux.Handle("GET /admin/{file}", panel)
 
-	s.handler = s.recoverPanics(s.guardOpenMode(trimTrailingSlash(routed(mux))))
+	s.handler = s.observe(s.recoverPanics(s.guardOpenMode(trimTrailingSlash(routed(mux)))))
 	return s
 }
 
@@ -202,6 +232,7 @@ func (m exactRoot) HandleFunc(pattern string, h func(http.ResponseWriter, *http.
 func routed(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
+		recordRoute(r, pattern)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
 			return
@@ -274,7 +305,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.deps.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.deps.Logger.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(http.StatusInternalServerError)
 				w.Write([]byte(`{"title":"Internal Server Error","status":500,"detail":"grin failed while serving this request; the error is in its log"}`))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +14,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/metrics"
+	"github.com/grin-ai/grin/platform/requestid"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/policies"
 )
@@ -33,6 +37,11 @@ func (s *Server) registerWebSocket() {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.isStopping() {
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, http.StatusServiceUnavailable, errStopping)
+		return
+	}
 	id, err := s.deps.Auth.Authenticate(r.Context(), auth.Credentials{
 		Protocol: auth.WebSocket, Token: r.URL.Query().Get("token"), UserID: r.PathValue("user_id"),
 		Resource: chatNeed.resource, Permission: chatNeed.permission,
@@ -75,7 +84,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if subErr != nil {
 		// Refused after the handshake, with a close reason: a browser's
 		// WebSocket never shows the status of a refused handshake.
-		s.deps.Logger.Info("socket refused", "user", id.ID, "err", subErr)
+		s.deps.Logger.InfoContext(r.Context(), "socket refused", "user", id.ID, "err", subErr)
 		if err == nil {
 			conn.Close(websocket.StatusTryAgainLater, fmt.Sprintf(
 				"you already have %d sockets open, the most one user may have; close one and try again", s.deps.Sessions.MaxSockets()))
@@ -88,6 +97,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(maxFrameBytes)
 	sock.conn = conn
+	untrack, ok := s.track(sock)
+	if !ok {
+		conn.Close(websocket.StatusServiceRestart, restartReason)
+		return
+	}
+	defer untrack()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	go sock.writeLoop(ctx)
@@ -95,15 +110,57 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// One worker answers this socket's messages in order while the read
 	// loop keeps reading, so pings and closes are handled during a long
 	// reply.
-	work := make(chan []byte, inbox)
+	work := make(chan message, inbox)
+	// Turns run in a context of their own: the shutdown's deadline
+	// cancels them (hardStop) while the socket closes with 1012.
+	turnCtx, cancelTurns := context.WithCancel(ctx)
+	defer cancelTurns()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for data := range work {
-			s.answerFrame(ctx, id, sock, data)
+		for m := range work {
+			mctx := requestid.With(turnCtx, m.id)
+			start := time.Now()
+			outcome := s.answerFrame(mctx, id, sock, m.data)
+			s.deps.Logger.LogAttrs(mctx, slog.LevelInfo, "socket message", slog.String("user", id.ID),
+				slog.String("outcome", outcome), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		}
 	})
+	// At shutdown the socket takes no more messages, answers those it
+	// has received, then tells its client to reconnect (1012); when the
+	// wait is over (hardStop), turns still running are cancelled.
+	var gate sync.Mutex // orders "stopped" against queueing a message
+	stopped := false
+	closeWork := sync.OnceFunc(func() { close(work) })
+	go func() {
+		select {
+		case <-s.stopping:
+		case <-ctx.Done():
+			return
+		}
+		gate.Lock()
+		stopped = true
+		closeWork()
+		gate.Unlock()
+		wg.Wait()
+		sock.closeWith(websocket.StatusServiceRestart, restartReason)
+	}()
+	go func() {
+		select {
+		case <-s.hardStop:
+			cancelTurns()
+		case <-ctx.Done():
+		}
+	}()
 	defer wg.Wait()
-	defer close(work)
+	defer func() {
+		gate.Lock()
+		closeWork()
+		gate.Unlock()
+	}()
+	// Each message is a request of its own for the logs and the hooks:
+	// the socket's id (its handshake's X-Request-Id) and the message's
+	// number, "<socket id>.<n>".
+	socketID, messages := requestid.From(r.Context()), 0
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
@@ -114,11 +171,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			sock.Send(newErrorFrame("InvalidMessage", "send text frames holding JSON such as {\"text\": \"hello\"}"))
 			continue
 		}
-		select {
-		case work <- data:
+		gate.Lock()
+		switch {
+		case stopped:
+			s.deps.Metrics.Turn("websocket", metrics.TurnRefused, 0)
+			sock.Send(newErrorFrame("ServiceRestart", errStopping))
 		default:
-			sock.Send(newErrorFrame("TooManyMessages", "wait for the answers to your earlier messages before sending more"))
+			messages++
+			select {
+			case work <- message{id: socketID + "." + strconv.Itoa(messages), data: data}:
+			default:
+				sock.Send(newErrorFrame("TooManyMessages", "wait for the answers to your earlier messages before sending more"))
+			}
 		}
+		gate.Unlock()
 	}
 }
 
@@ -163,34 +229,43 @@ func (s *Server) mayChat(id auth.Identity) bool {
 	return err == nil && ok
 }
 
+// message is a frame a socket received, with its request id.
+type message struct {
+	id   string
+	data []byte
+}
+
 // answerFrame handles one client frame; every failure becomes an error
-// frame and the socket stays open.
-func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket, data []byte) {
+// frame and the socket stays open. It returns what became of the frame,
+// for the log: answered, invalid, denied, failed or cancelled.
+func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket, data []byte) string {
 	var body map[string]any
 	if err := json.Unmarshal(data, &body); err != nil {
 		sock.Send(newErrorFrame("InvalidMessage", "the frame is not a JSON object: "+err.Error()))
-		return
+		return "invalid"
 	}
 	text, ok := body["text"].(string)
 	if !ok || strings.TrimSpace(text) == "" {
 		sock.Send(newErrorFrame("InvalidMessage", "a message needs \"text\", a non-empty string"))
-		return
+		return "invalid"
 	}
 	// Permissions may have changed since the socket opened.
 	if !s.mayChat(id) {
 		sock.Send(newErrorFrame("PermissionDenied", "this needs "+chatNeed.String()+", which is no longer granted to you"))
-		return
+		return "denied"
 	}
 	// The reply reaches every socket of the user, this one included.
-	if _, err := s.deps.Cat.Chat(ctx, id, messageOf(body)); err != nil {
+	if _, err := s.turn(ctx, "websocket", id, messageOf(body)); err != nil {
 		if ctx.Err() != nil {
-			return
+			return "cancelled"
 		}
 		// The frame says what the HTTP answer would: the caller's
 		// mistake or the provider's words, or for grin's own failures
 		// only that it failed (chatError logs those).
 		sock.Send(newErrorFrame("ChatFailed", s.chatError(ctx, err).Error()))
+		return "failed"
 	}
+	return "answered"
 }
 
 // revokedReason closes the sockets of revoked tokens.
@@ -253,7 +328,15 @@ func (s *socket) writeLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.conn.Close(websocket.StatusNormalClosure, "")
+			// A close decided together with the cancel (the shutdown's
+			// 1012) keeps its code and reason.
+			code, reason := websocket.StatusNormalClosure, ""
+			select {
+			case <-s.closed:
+				code, reason = s.code, s.reason
+			default:
+			}
+			s.conn.Close(code, reason)
 			return
 		case <-s.closed:
 			// Frames queued before the close are flushed first.

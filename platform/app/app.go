@@ -27,7 +27,9 @@ import (
 	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/memory/embedded"
 	"github.com/grin-ai/grin/platform/memory/weaviate"
+	"github.com/grin-ai/grin/platform/metrics"
 	"github.com/grin-ai/grin/platform/rabbithole"
+	"github.com/grin-ai/grin/platform/requestid"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/platform/settings"
 	"github.com/grin-ai/grin/platform/users"
@@ -52,6 +54,8 @@ type App struct {
 	Ingester  *rabbithole.Ingester
 	Plugins   *wasmhooks.Manager
 	Audit     *audit.Store
+	// Metrics are this instance's figures, served at GET /metrics.
+	Metrics *metrics.Metrics
 	// GeneratedAdminPassword is set on the first start when no admin
 	// password was configured; the caller shows it once.
 	GeneratedAdminPassword string
@@ -87,6 +91,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	for _, f := range opts {
 		f(&o)
 	}
+	// Every log line made in a request's context names the request.
+	logger = slog.New(requestid.Handler(logger.Handler()))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
@@ -149,6 +155,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
+	// One registry per instance: the database's connection figures, and
+	// every memory operation timed under its backend's name.
+	figures := metrics.New()
+	figures.WatchDatabase(db, "grin")
+	backend := "embedded"
+	if wv != nil {
+		backend = "weaviate"
+	}
+	mem = figures.InstrumentMemory(mem, backend)
 	scope := memory.NewScope(mem, policy)
 	providers := llm.NewCurrent(llm.Offline{}, llm.NewHashing(0))
 	models := settings.New(db, "llm", providers.SetModel, llm.ModelFactories(logger.With("component", "llm"))...)
@@ -253,6 +268,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// What plugins keep for a user (their key-value stores) goes too.
 	store.OnDelete(plugins.EraseUser)
 
+	figures.Watch(metrics.Sources{
+		Plugins: plugins.AllStats,
+		Policy:  policy.Figures,
+		Sessions: func() (int, int) {
+			return sessions.Live(), sessions.Sockets()
+		},
+	})
+	// What a load balancer's readiness probe asks: the database answers,
+	// and Weaviate when memories live there.
+	checks := []api.ReadyCheck{{Name: "database", Check: func(ctx context.Context) error {
+		var one int
+		return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	}}}
+	if wv != nil {
+		checks = append(checks, api.ReadyCheck{Name: "weaviate", Check: wv.Ready})
+	}
 	srv := api.New(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,
 		AuthHandlers: handlerSettings, Models: models, Embedders: embedders,
@@ -263,6 +294,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		TrustedProxies: cfg.Login.TrustedProxies,
 		Audit:          auditLog,
 		Logger:         logger.With("component", "api"),
+		Metrics:        figures, MetricsAccess: cfg.Ops.Metrics,
+		ReadyChecks: checks, ReadyTimeout: cfg.Ops.ReadyTimeout,
 	})
 	// Revoked tokens (a new password, log out everywhere) end the sockets
 	// opened with them at once.
@@ -271,6 +304,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
 		Memory: mem, Sessions: sessions, Providers: providers, Ingester: ingester, Plugins: plugins,
 		Audit:                  auditLog,
+		Metrics:                figures,
 		engine:                 engine,
 		GeneratedAdminPassword: generated, db: db,
 	}, nil
@@ -376,6 +410,11 @@ func selectProvider[T any](ctx context.Context, r *settings.Registry[T], p confi
 	_, err = r.Put(ctx, names[p.Kind], raw)
 	return err
 }
+
+// Database is the instance's database handle, for tools and tests that
+// must reach it as the server does (a readiness test holds its one
+// connection); the services own what is in it.
+func (a *App) Database() *sql.DB { return a.db }
 
 // Close waits for background ingestions (which stop when New's context is
 // done), then releases the plugins' runtime and the database.

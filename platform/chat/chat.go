@@ -20,6 +20,7 @@ import (
 	"github.com/grin-ai/grin/platform/hooks"
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/requestid"
 	"github.com/grin-ai/grin/platform/session"
 )
 
@@ -168,7 +169,7 @@ func (c *Cat) Chat(ctx context.Context, id auth.Identity, msg Message) (Reply, e
 		return Reply{}, err
 	}
 	defer release()
-	t := &turn{cat: c, id: id, s: s, caller: hooks.Caller{UserID: id.ID, Username: id.Name, RequestID: uuid.NewString()},
+	t := &turn{cat: c, id: id, s: s, caller: hooks.Caller{UserID: id.ID, Username: id.Name, RequestID: requestID(ctx)},
 		model: c.providers.Model(), embedder: c.providers.Embedder()}
 	reply, err := t.run(ctx, msg)
 	if err != nil {
@@ -521,4 +522,14 @@ func mustJSON(v any) json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// requestID is the id of the request the turn answers (its X-Request-Id,
+// or a WebSocket message's), which hooks see as ctx request_id and every
+// log line of the turn carries; a fresh one when the caller gave none.
+func requestID(ctx context.Context) string {
+	if id := requestid.From(ctx); id != "" {
+		return id
+	}
+	return requestid.New()
 }

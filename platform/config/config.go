@@ -102,6 +102,31 @@ type Config struct {
 	// AuditRetention is how long audit log entries are kept (0: for
 	// ever).
 	AuditRetention time.Duration
+	// Ops configures what operators and load balancers see: metrics,
+	// readiness and shutdown.
+	Ops Ops
+}
+
+// Who may read GET /metrics (GRIN_METRICS).
+const (
+	MetricsOff      = "off"      // not served (404)
+	MetricsAuth     = "auth"     // callers the policy lets read the object "metrics"
+	MetricsLoopback = "loopback" // anyone connecting from loopback, others as with auth
+	MetricsPublic   = "public"   // anyone who can reach grin
+)
+
+// Ops configures the operational endpoints and the shutdown.
+type Ops struct {
+	// Metrics says who may read GET /metrics: MetricsOff, MetricsAuth,
+	// MetricsLoopback or MetricsPublic.
+	Metrics string
+	// ReadyTimeout bounds each dependency check of GET /readyz.
+	ReadyTimeout time.Duration
+	// ShutdownDelay is how long grin keeps serving, not ready, after
+	// SIGTERM, so that load balancers stop sending it new clients.
+	ShutdownDelay time.Duration
+	// ShutdownTimeout bounds the wait for turns in flight at shutdown.
+	ShutdownTimeout time.Duration
 }
 
 // PluginCaps bound plugins' host capabilities.
@@ -452,6 +477,24 @@ var settings = []setting{
 		c.AuditRetention = d
 		return nil
 	}},
+	{"METRICS", "metrics", "auth", `who may read GET /metrics: "auth" (callers the policy lets read "metrics": administrators, the API key), "loopback" (also anyone connecting from this machine), "public" (anyone) or "off"`, func(c *Config, v string) error {
+		switch v {
+		case MetricsOff, MetricsAuth, MetricsLoopback, MetricsPublic:
+			c.Ops.Metrics = v
+			return nil
+		}
+		return fmt.Errorf(`must be "auth", "loopback", "public" or "off", got %q`, v)
+	}},
+	{"READY_TIMEOUT", "ready-timeout", "2s", "longest check of each dependency (database, Weaviate) by GET /readyz; a slower one counts as down", upTo(func(c *Config, d time.Duration) { c.Ops.ReadyTimeout = d }, "2s", "1m")},
+	{"SHUTDOWN_DELAY", "shutdown-delay", "0s", "after SIGTERM, how long grin keeps serving while /readyz answers 503, so a load balancer stops sending it clients; then it drains", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 10*time.Minute {
+			return fmt.Errorf("must be a duration such as 10s, from 0 up to 10m, got %q", v)
+		}
+		c.Ops.ShutdownDelay = d
+		return nil
+	}},
+	{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "at shutdown, longest wait for chat turns and requests in flight to finish before sockets and connections are closed anyway", upTo(func(c *Config, d time.Duration) { c.Ops.ShutdownTimeout = d }, "30s", "1h")},
 	{"OIDC_ISSUER", "oidc-issuer", "", "OIDC: the tokens' issuer", func(c *Config, v string) error { c.OIDC.Issuer = v; return nil }},
 	{"OIDC_AUDIENCE", "oidc-audience", "", "OIDC: the audience tokens must carry", func(c *Config, v string) error { c.OIDC.Audience = v; return nil }},
 	{"OIDC_JWKS_URL", "oidc-jwks-url", "", "OIDC: the provider's JWKS URL", func(c *Config, v string) error { c.OIDC.JWKSURL = v; return nil }},

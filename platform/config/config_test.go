@@ -279,3 +279,48 @@ func TestAuditRetention(t *testing.T) {
 		t.Errorf("GRIN_AUDIT_RETENTION=90d: %v, %v", c.AuditRetention, err)
 	}
 }
+
+// TestOpsSettings: who reads the metrics, the readiness checks' deadline
+// and the shutdown's delay and timeout have secure defaults, take values
+// and refuse nonsense naming the variable.
+func TestOpsSettings(t *testing.T) {
+	d, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Ops != (Ops{Metrics: MetricsAuth, ReadyTimeout: 2 * time.Second, ShutdownTimeout: 30 * time.Second}) {
+		t.Errorf("defaults: %+v", d.Ops)
+	}
+	for _, tc := range []struct {
+		name, value string
+		want        string // in the error; "" for none
+		check       func(Config) bool
+	}{
+		{"GRIN_METRICS", "public", "", func(c Config) bool { return c.Ops.Metrics == MetricsPublic }},
+		{"GRIN_METRICS", "loopback", "", func(c Config) bool { return c.Ops.Metrics == MetricsLoopback }},
+		{"GRIN_METRICS", "off", "", func(c Config) bool { return c.Ops.Metrics == MetricsOff }},
+		{"GRIN_METRICS", "yes", `must be "auth"`, nil},
+		{"GRIN_READY_TIMEOUT", "500ms", "", func(c Config) bool { return c.Ops.ReadyTimeout == 500*time.Millisecond }},
+		{"GRIN_READY_TIMEOUT", "0s", "up to 1m", nil},
+		{"GRIN_SHUTDOWN_DELAY", "15s", "", func(c Config) bool { return c.Ops.ShutdownDelay == 15*time.Second }},
+		{"GRIN_SHUTDOWN_DELAY", "-1s", "from 0 up to 10m", nil},
+		{"GRIN_SHUTDOWN_TIMEOUT", "2m", "", func(c Config) bool { return c.Ops.ShutdownTimeout == 2*time.Minute }},
+		{"GRIN_SHUTDOWN_TIMEOUT", "forever", "must be a duration", nil},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			c, err := Load(nil, env(map[string]string{tc.name: tc.value}), io.Discard)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want one naming %s and saying %q", err, tc.name, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Errorf("%s=%s not taken", tc.name, tc.value)
+			}
+		})
+	}
+}

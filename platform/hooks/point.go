@@ -116,7 +116,7 @@ func (p Point[T]) Apply(ctx context.Context, r Runner, logger *slog.Logger, call
 	}
 	var next T
 	if err := json.Unmarshal(out, &next); err != nil {
-		logger.Warn("hook output ignored: it does not have the shape of its input", "hook", p.Name, "err", err)
+		logger.WarnContext(ctx, "hook output ignored: it does not have the shape of its input", "hook", p.Name, "err", err)
 		return v, nil
 	}
 	return next, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/grin-ai/grin/platform/hooks"
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
+	"github.com/grin-ai/grin/platform/requestid"
 	"github.com/grin-ai/grin/platform/session"
 	"github.com/grin-ai/grin/policies"
 )
@@ -173,7 +174,7 @@ func (in *Ingester) Text(ctx context.Context, id auth.Identity, source, text str
 	if err := in.Check(ctx, id, o); err != nil {
 		return res, err
 	}
-	caller := hooks.Caller{UserID: id.ID, Username: id.Name, RequestID: uuid.NewString()}
+	caller := hooks.Caller{UserID: id.ID, Username: id.Name, RequestID: requestID(ctx)}
 	ctx = auth.WithIdentity(ctx, id) // plugins' host functions act as the uploader
 	text, err := hooks.OnBeforeRabbitholeSplitsText.Apply(ctx, in.hooks, in.logger, caller, text)
 	if err != nil {
@@ -267,7 +268,7 @@ func (in *Ingester) Background(ctx context.Context, job *Job, run func(ctx conte
 		res, err := job.Run(ctx, run)
 		msg := fmt.Sprintf("Finished reading %s: %d chunks stored in %s.", source, res.Chunks, memory.Object(memory.Declarative, res.Space))
 		if err != nil {
-			in.logger.Warn("ingestion failed", "source", source, "user", id.ID, "err", err)
+			in.logger.WarnContext(ctx, "ingestion failed", "source", source, "user", id.ID, "err", err)
 			msg = fmt.Sprintf("Could not read %s: %v", source, err)
 		}
 		in.sessions.Send(id.ID, Notification{Type: "notification", Content: msg})
@@ -368,4 +369,13 @@ func (in *Ingester) Memories(ctx context.Context, id auth.Identity, raw []byte, 
 	room.stored(len(points))
 	res.Chunks = len(points)
 	return res, nil
+}
+
+// requestID is the id of the upload that asked for the reading, which
+// hooks see as ctx request_id; a fresh one when there is none (a tool).
+func requestID(ctx context.Context) string {
+	if id := requestid.From(ctx); id != "" {
+		return id
+	}
+	return requestid.New()
 }

@@ -128,7 +128,7 @@ func (j *Job) rollback() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.ctx), time.Minute)
 	defer cancel()
 	if _, err := j.in.store.Delete(ctx, memory.Declarative, j.info.Space, ids); err != nil {
-		j.in.logger.Error("could not remove the points of a stopped ingestion", "source", j.info.Source, "space", j.info.Space, "points", len(ids), "err", err)
+		j.in.logger.ErrorContext(ctx, "could not remove the points of a stopped ingestion", "source", j.info.Source, "space", j.info.Space, "points", len(ids), "err", err)
 	}
 }
 

@@ -236,6 +236,17 @@ func (r *Registry) Live() int {
 	return len(r.sessions)
 }
 
+// Sockets counts the sockets open, every user's together.
+func (r *Registry) Sockets() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, set := range r.sockets {
+		n += len(set)
+	}
+	return n
+}
+
 // Forget ends everything of a user that lives here: the sockets are closed
 // with reason, the session is dropped once its turn in progress ends, and
 // the history is erased. From then on Acquire refuses the user, so a

@@ -68,7 +68,10 @@ func (Ctx) Username() string { return cur.field(fieldUsername) }
 // PluginID is this plugin's id.
 func (Ctx) PluginID() string { return cur.field(fieldPluginID) }
 
-// RequestID identifies the request the call is part of.
+// RequestID identifies the request the call is part of: the
+// X-Request-Id grin answered it with (the client's, when sane), or
+// "<socket id>.<n>" for a WebSocket's n-th message. grin's log lines of
+// that request, this plugin's included, carry it as request_id.
 func (Ctx) RequestID() string { return cur.field(fieldRequestID) }
 
 // Settings are the plugin's settings, as the administrator saved them.

@@ -26,6 +26,11 @@ func Markdown(entries []HookPoint) []byte {
 	p("previous one's output. A hook that fails or runs past its deadline is logged (in the server's log\n")
 	p("and at `GET /plugins/logs/{id}`) and skipped: the pipeline goes on with the payload as it was. Output\n")
 	p("that does not have the payload's shape is ignored the same way, and said in the server's log.\n\n")
+	p("`ctx.request_id` names the request the call is part of: the `X-Request-Id` grin answered it with\n")
+	p("(the client's own when it is 1 to 128 letters, digits and `._-:`, else a new one), or for a\n")
+	p("WebSocket's n-th message `<socket id>.<n>`, the socket id being its handshake's. Every line of\n")
+	p("grin's log for that request, the plugin's own lines included, carries it as `request_id`, so an\n")
+	p("operator can follow a client's report to what each plugin did.\n\n")
 
 	p("## Which hook changes what\n\n")
 	p("A mark means the hook's output can change it. To keep something a user said out of everything\n")

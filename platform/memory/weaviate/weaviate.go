@@ -237,6 +237,21 @@ func ready(ctx context.Context, base, apiKey string) error {
 	return nil
 }
 
+// Ready reports whether Weaviate answers: nil when a node grin may talk
+// to is ready, else every node's reason. It is what a load balancer's
+// readiness probe asks of grin.
+func (s *Store) Ready(ctx context.Context) error {
+	var errs []error
+	for _, n := range s.nodes {
+		err := ready(ctx, n.url, s.cfg.APIKey)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 // c is the client of the node requests go to now.
 func (s *Store) c() *wv.Client { return s.nodes[s.cur.Load()].client }
 
