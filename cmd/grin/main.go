@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		err = benchChat(ctx, args[2:], stdout, stderr)
+		err = benchChat(ctx, args[2:], getenv, stdout, stderr)
 	case "openapi":
 		err = openapiCmd(args[1:], stdout, stderr)
 	case "version":
