@@ -54,6 +54,7 @@ type App struct {
 	GeneratedAdminPassword string
 
 	db     *sql.DB
+	reads  *sql.DB
 	engine *wasmhooks.Engine
 }
 
@@ -94,6 +95,19 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	defer func() {
 		if err != nil {
 			db.Close()
+		}
+	}()
+	// The chat path's writes go through one committer, which commits many
+	// users' turns together; its reads go to read-only connections beside
+	// the writer.
+	commit := database.NewCommitter(db)
+	reads, err := database.OpenReads(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			reads.Close()
 		}
 	}()
 	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"),
@@ -139,7 +153,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		ClientPerMinute: cfg.Login.PerMinute, ClientBurst: cfg.Login.Burst,
 	})
 
-	mem, wv, err := openMemory(ctx, cfg, db, logger)
+	mem, wv, err := openMemory(ctx, cfg, commit, reads, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +226,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if o.hooks != nil {
 		runner = o.hooks
 	}
-	sessions := session.NewRegistry(session.NewHistory(db), cfg.SessionIdle, cfg.MaxSocketsPerUser, logger.With("component", "session"))
+	history, err := session.NewHistory(ctx, commit, reads)
+	if err != nil {
+		return nil, err
+	}
+	sessions := session.NewRegistry(history, cfg.SessionIdle, cfg.MaxSocketsPerUser, logger.With("component", "session"))
 	go sessions.Run(ctx)
 	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, runner, sessions, logger.With("component", "chat"))
 	// Plugins' host capabilities, each as the policy grants it to the
@@ -264,15 +282,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
 		Memory: mem, Sessions: sessions, Providers: providers, Ingester: ingester, Plugins: plugins,
 		engine:                 engine,
-		GeneratedAdminPassword: generated, db: db,
+		GeneratedAdminPassword: generated, db: db, reads: reads,
 	}, nil
 }
 
 // openMemory opens the configured memory backend; wv is set when it is
 // Weaviate.
-func openMemory(ctx context.Context, cfg config.Config, db *sql.DB, logger *slog.Logger) (_ memory.Store, wv *weaviate.Store, _ error) {
+func openMemory(ctx context.Context, cfg config.Config, commit *database.Committer, reads *sql.DB, logger *slog.Logger) (_ memory.Store, wv *weaviate.Store, _ error) {
 	if cfg.Memory.Backend != "weaviate" {
-		mem, err := embedded.New(ctx, db, 0)
+		mem, err := embedded.New(ctx, commit, reads, 0)
 		return mem, nil, err
 	}
 	wv, err := weaviate.Open(ctx, WeaviateConfig(cfg.Memory.Weaviate, logger.With("component", "weaviate")))
@@ -349,5 +367,5 @@ func selectProvider[T any](ctx context.Context, r *settings.Registry[T], p confi
 // done), then releases the plugins' runtime and the database.
 func (a *App) Close() error {
 	a.Ingester.Wait()
-	return errors.Join(a.engine.Close(context.Background()), a.db.Close())
+	return errors.Join(a.engine.Close(context.Background()), a.reads.Close(), a.db.Close())
 }

@@ -17,7 +17,7 @@ func TestBehaviour(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		s, err := embedded.New(context.Background(), db, 0)
+		s, err := embedded.New(context.Background(), database.NewCommitter(db), db, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,12 +30,12 @@ func TestSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, _ := database.Open(ctx, dir)
-	s, _ := embedded.New(ctx, db, 0)
+	s, _ := embedded.New(ctx, database.NewCommitter(db), db, 0)
 	s.Upsert(ctx, []memory.Point{{ID: "x", Collection: memory.Episodic, Partition: "alice", Content: "remember me", Vector: []float32{1, 0}, Embedder: "e"}})
 	db.Close()
 	db, _ = database.Open(ctx, dir)
 	defer db.Close()
-	s, _ = embedded.New(ctx, db, 0)
+	s, _ = embedded.New(ctx, database.NewCommitter(db), db, 0)
 	got, err := s.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: []float32{1, 0}, Embedder: "e", K: 1})
 	if err != nil || len(got) != 1 || got[0].Content != "remember me" {
 		t.Errorf("after reopening: %+v %v", got, err)
@@ -52,7 +52,7 @@ func TestSmallCacheStaysCorrect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s, err := embedded.New(ctx, db, 3)
+	s, err := embedded.New(ctx, database.NewCommitter(db), db, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
