@@ -146,3 +146,28 @@ func TestKill9UnderLoadLosesNoAnsweredTurn(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchStart: grin bench start times the built binary's start, fresh
+// and on an existing data directory, beside a bare Go server started
+// from the same binary, and says so in JSON for machines.
+func TestBenchStart(t *testing.T) {
+	out, err := exec.Command(binary, "bench", "start", "-runs", "2", "-json").Output()
+	if err != nil {
+		t.Fatalf("grin bench start: %v", err)
+	}
+	var rep struct {
+		Fresh    float64   `json:"fresh_ms"`
+		Existing []float64 `json:"existing_ms"`
+		Bare     []float64 `json:"bare_ms"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if rep.Fresh <= 0 || len(rep.Existing) != 2 || len(rep.Bare) != 2 || rep.Existing[0] <= 0 || rep.Bare[0] <= 0 ||
+		rep.Existing[0] > rep.Existing[1] {
+		t.Errorf("grin bench start: %+v", rep)
+	}
+	if out, err := exec.Command(binary, "bench", "start", "-runs", "0").CombinedOutput(); err == nil || !strings.Contains(string(out), "-runs must be") {
+		t.Errorf("-runs 0: %v %s", err, out)
+	}
+}
