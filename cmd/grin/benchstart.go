@@ -37,6 +37,7 @@ func benchStart(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	runs := fs.Int("runs", 5, "starts on the existing data directory (and of the bare server)")
 	asJSON := fs.Bool("json", false, "write the results as one JSON document")
+	other := fs.String("binary", "", "time this grin binary's starts instead of this one's (an older build, to compare); the bare server is always this binary")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,13 +53,17 @@ func benchStart(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer os.RemoveAll(dir)
+	grin := self
+	if *other != "" {
+		grin = *other
+	}
 	env := append(os.Environ(), "GRIN_DATA_DIR="+dir, "GRIN_ADMIN_PASSWORD=bench-admin-password", "GRIN_LOG_LEVEL=warn")
 	var rep startReport
-	if rep.Fresh, err = timeStart(ctx, self, []string{"serve"}, env); err != nil {
+	if rep.Fresh, err = timeStart(ctx, grin, []string{"serve"}, env); err != nil {
 		return fmt.Errorf("fresh start: %w", err)
 	}
 	for range *runs {
-		ms, err := timeStart(ctx, self, []string{"serve"}, env)
+		ms, err := timeStart(ctx, grin, []string{"serve"}, env)
 		if err != nil {
 			return fmt.Errorf("start on an existing data directory: %w", err)
 		}
