@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/grin-ai/grin/platform/app"
@@ -16,11 +19,23 @@ import (
 	"github.com/grin-ai/grin/platform/loadtest"
 )
 
+// benchReport is what `grin bench chat -json` writes: the run of grin, the
+// raw WebSocket echo beside it (the ceiling on this machine, measured in
+// the same run), and grin's share of that ceiling.
+type benchReport struct {
+	Grin loadtest.Summary  `json:"grin"`
+	Echo *loadtest.Summary `json:"echo,omitempty"`
+	// Ratio is grin's throughput divided by the echo's (0 without echo).
+	Ratio float64 `json:"ratio,omitempty"`
+	// Memory is the backend the in-process grin used ("" with -url).
+	Memory string `json:"memory,omitempty"`
+}
+
 // benchChat runs the chat load tool: against --url, or against a grin it
 // starts in process (a fresh data directory, the offline model) so that
 // the heap per session can be measured too; and against a raw WebSocket
 // echo server for the ceiling.
-func benchChat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func benchChat(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("grin bench chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	users := fs.Int("users", 100, "users, one socket each")
@@ -28,10 +43,41 @@ func benchChat(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	url := fs.String("url", "", "a running grin (http://host:port); empty: start one in process")
 	token := fs.String("token", "", "?token= for each socket (GRIN_API_KEY_WS or a JWT) with --url")
 	deadline := fs.Duration("deadline", 5*time.Minute, "stop the run after this long")
-	echo := fs.Bool("echo", true, "also measure a raw WebSocket echo server, the ceiling")
+	echo := fs.Bool("echo", true, "also measure a raw WebSocket echo server, the ceiling, and report grin's share of it")
+	asJSON := fs.Bool("json", false, "write the results as one JSON document instead of lines of text")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (client and in-process server) to this file")
+	traceFile := fs.String("trace", "", "write a runtime trace of the run (go tool trace) to this file")
+	mem := fs.String("memory", "embedded", "memory backend of the in-process grin: embedded, or weaviate (at -weaviate-url)")
+	weaviateURL := fs.String("weaviate-url", "", "Weaviate's HTTP address for -memory weaviate (default GRIN_WEAVIATE_URL); collections get a fresh prefix per run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *users <= 0 || *messages <= 0 {
+		return fmt.Errorf("-users and -messages must be positive, got %d and %d", *users, *messages)
+	}
+	env := map[string]string{}
+	switch *mem {
+	case "embedded":
+	case "weaviate":
+		if *url != "" {
+			return errors.New("-memory chooses the backend of the grin the bench starts; with -url, the running grin's own configuration decides")
+		}
+		u := *weaviateURL
+		if u == "" {
+			u = getenv("GRIN_WEAVIATE_URL")
+		}
+		if u == "" {
+			return errors.New("-memory weaviate needs -weaviate-url or GRIN_WEAVIATE_URL (a weaviate-server on loopback; see DEVELOPERS.md)")
+		}
+		env["GRIN_MEMORY"], env["GRIN_WEAVIATE_URL"] = "weaviate", u
+		if p := getenv("GRIN_WEAVIATE_GRPC_PORT"); p != "" {
+			env["GRIN_WEAVIATE_GRPC_PORT"] = p
+		}
+		// Each run in collections of its own: a run never reads the
+		// memories of the one before.
+		env["GRIN_WEAVIATE_PREFIX"] = fmt.Sprintf("Bench%d", time.Now().UnixNano())
+	default:
+		return fmt.Errorf("-memory %q: use embedded or weaviate", *mem)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -44,14 +90,27 @@ func benchChat(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
+	}
 	opts := loadtest.Options{URL: *url, Users: *users, Messages: *messages, Token: *token, Deadline: *deadline}
+	var report benchReport
 	if *url == "" {
+		report.Memory = *mem
 		dir, err := os.MkdirTemp("", "grin-bench-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		cfg, err := config.Load(nil, func(string) string { return "" }, io.Discard)
+		cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 		if err != nil {
 			return err
 		}
@@ -79,13 +138,13 @@ func benchChat(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		res.HeapPerSession = perSession
-		res.Report(stdout, "grin")
+		report.Grin = res.Summary()
 	} else {
 		res, err := loadtest.Run(ctx, opts, nil)
 		if err != nil {
 			return err
 		}
-		res.Report(stdout, "grin")
+		report.Grin = res.Summary()
 	}
 	if *echo {
 		srv := loadtest.EchoServer()
@@ -94,7 +153,22 @@ func benchChat(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return fmt.Errorf("echo ceiling: %w", err)
 		}
-		res.Report(stdout, "ws-echo")
+		s := res.Summary()
+		report.Echo = &s
+		if s.Throughput > 0 {
+			report.Ratio = report.Grin.Throughput / s.Throughput
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	report.Grin.Report(stdout, "grin")
+	if report.Echo != nil {
+		report.Echo.Report(stdout, "ws-echo")
+		fmt.Fprintf(stdout, "grin ÷ echo: %.1f %% of the echo's throughput; grin p99 ÷ p50: %.2f\n",
+			100*report.Ratio, report.Grin.TailRatio())
 	}
 	return nil
 }

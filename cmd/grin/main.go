@@ -30,6 +30,7 @@ Usage:
   grin memory migrate [--from embedded] [--to weaviate] [flags]
                                               copy every memory from the data directory into Weaviate, resumably
   grin bench chat [flags]                     load test: N users over WebSocket, M messages each
+  grin bench start [flags]                    time from process start to first answer, beside a bare Go server
   grin openapi [-3.0] [-json]                 print the OpenAPI document the server serves
   grin version                                print the version
 `
@@ -85,11 +86,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "ingest":
 		err = ingest(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
-		if len(args) < 2 || args[1] != "chat" {
+		switch {
+		case len(args) >= 2 && args[1] == "chat":
+			err = benchChat(ctx, args[2:], getenv, stdout, stderr)
+		case len(args) >= 2 && args[1] == "start":
+			err = benchStart(ctx, args[2:], stdout, stderr)
+		case len(args) >= 2 && args[1] == "bare-server": // grin bench start's anchor
+			err = bareServer(ctx, getenv)
+		default:
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		err = benchChat(ctx, args[2:], stdout, stderr)
 	case "openapi":
 		err = openapiCmd(args[1:], stdout, stderr)
 	case "version":

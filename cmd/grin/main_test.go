@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -179,13 +182,60 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func TestBenchChatRuns(t *testing.T) {
-	code, out, errOut := runGrin(t, nil, "bench", "chat", "-users", "3", "-messages", "2")
+	traceFile := filepath.Join(t.TempDir(), "bench.trace")
+	code, out, errOut := runGrin(t, nil, "bench", "chat", "-users", "3", "-messages", "2", "-trace", traceFile)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"replies=6 errors=0", "ws-echo", "heap/session="} {
+	for _, want := range []string{"replies=6 errors=0", "ws-echo", "heap/session=", "grin ÷ echo: ", "p99 ÷ p50: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// A runtime trace, as go tool trace reads it.
+	if b, err := os.ReadFile(traceFile); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) {
+		t.Errorf("-trace wrote %d bytes (%v), want a Go execution trace", len(b), err)
+	}
+
+	// -json: one document, grin beside the echo of the same run.
+	code, out, errOut = runGrin(t, nil, "bench", "chat", "-users", "2", "-messages", "3", "-json")
+	if code != 0 {
+		t.Fatalf("-json: exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Grin, Echo struct {
+			Replies    int     `json:"replies"`
+			Errors     int     `json:"errors"`
+			Throughput float64 `json:"replies_per_second"`
+			P50        float64 `json:"p50_ms"`
+			P99        float64 `json:"p99_ms"`
+		}
+		Ratio  float64 `json:"ratio"`
+		Memory string  `json:"memory"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("-json output is not one JSON document: %v\n%s", err, out)
+	}
+	if rep.Grin.Replies != 6 || rep.Echo.Replies != 6 || rep.Grin.Errors != 0 || rep.Memory != "embedded" {
+		t.Errorf("-json: %+v", rep)
+	}
+	if rep.Grin.P50 <= 0 || rep.Grin.P99 < rep.Grin.P50 || rep.Ratio <= 0 ||
+		math.Abs(rep.Ratio-rep.Grin.Throughput/rep.Echo.Throughput) > 1e-9 {
+		t.Errorf("-json figures do not hold together: %+v", rep)
+	}
+
+	// Refusals say what to do.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-memory", "weaviate"}, "-weaviate-url or GRIN_WEAVIATE_URL"},
+		{[]string{"-memory", "postgres"}, "use embedded or weaviate"},
+		{[]string{"-users", "0"}, "must be positive"},
+	} {
+		code, _, errOut := runGrin(t, nil, append([]string{"bench", "chat"}, c.args...)...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("bench chat %v: exit %d, %q, want it to say %q", c.args, code, errOut, c.want)
 		}
 	}
 }

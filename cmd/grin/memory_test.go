@@ -543,7 +543,7 @@ func newEmbedded(t *testing.T) (string, *sql.DB, *embedded.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := embedded.New(context.Background(), db, 0)
+	store, err := embedded.New(context.Background(), database.NewCommitter(db), db, 0)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

@@ -65,3 +65,41 @@ func TestServeOnWeaviate(t *testing.T) {
 		t.Errorf("the log does not say where memories live: %s", s.stderr.String())
 	}
 }
+
+// TestBenchChatOnWeaviate: grin bench chat -memory weaviate runs the load
+// on a grin whose memories live in a real Weaviate, and says so.
+func TestBenchChatOnWeaviate(t *testing.T) {
+	srv := weaviatetest.Start(t)
+	env := map[string]string{"GRIN_WEAVIATE_GRPC_PORT": strconv.Itoa(srv.GRPCPort)}
+	code, out, errOut := runGrin(t, env, "bench", "chat", "-users", "2", "-messages", "2", "-json", "-memory", "weaviate", "-weaviate-url", srv.URL)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Grin struct {
+			Replies, Errors int
+		}
+		Memory string
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if rep.Grin.Replies != 4 || rep.Grin.Errors != 0 || rep.Memory != "weaviate" {
+		t.Errorf("bench on Weaviate: %+v", rep)
+	}
+	// The run's memories went to Weaviate: a collection of its own holds them.
+	r, err := http.Get(srv.URL + "/v1/schema")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var schema struct{ Classes []struct{ Class string } }
+	json.NewDecoder(r.Body).Decode(&schema)
+	found := false
+	for _, c := range schema.Classes {
+		found = found || strings.HasPrefix(c.Class, "Bench") && strings.HasSuffix(c.Class, "Episodic")
+	}
+	if !found {
+		t.Errorf("no Bench…Episodic collection in Weaviate: %+v", schema.Classes)
+	}
+}

@@ -98,6 +98,10 @@ func (s *Server) chatError(ctx context.Context, err error) error {
 		return huma.NewError(499, "the request was cancelled")
 	case errors.Is(err, memory.ErrDimensions):
 		return memoryConflict(err)
+	case errors.Is(err, chat.ErrNotRecorded):
+		// The database's words stay in the log: they may name files.
+		s.internal(ctx, "chat", err)
+		return huma.Error503ServiceUnavailable(chat.ErrNotRecorded.Error())
 	}
 	if errors.Is(err, llm.ErrProvider) {
 		// The provider's own words (never its key) help the caller.

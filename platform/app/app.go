@@ -61,6 +61,7 @@ type App struct {
 	GeneratedAdminPassword string
 
 	db     *sql.DB
+	reads  *sql.DB
 	engine *wasmhooks.Engine
 }
 
@@ -107,6 +108,19 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}()
 	auditLog := audit.New(db)
 	go auditLog.Retain(ctx, cfg.AuditRetention, logger.With("component", "audit"))
+	// The chat path's writes go through one committer, which commits many
+	// users' turns together; its reads go to read-only connections beside
+	// the writer.
+	commit := database.NewCommitter(db)
+	reads, err := database.OpenReads(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			reads.Close()
+		}
+	}()
 	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"),
 		policies.WithUsers(users.NewDirectory(db)),
 		policies.WithFileEdits(recordPolicyFileEdit(auditLog, logger.With("component", "audit"))))
@@ -151,7 +165,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		ClientPerMinute: cfg.Login.PerMinute, ClientBurst: cfg.Login.Burst,
 	})
 
-	mem, wv, err := openMemory(ctx, cfg, db, logger)
+	mem, wv, err := openMemory(ctx, cfg, commit, reads, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +247,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if o.hooks != nil {
 		runner = o.hooks
 	}
-	sessions := session.NewRegistry(session.NewHistory(db), cfg.SessionIdle, cfg.MaxSocketsPerUser, logger.With("component", "session"))
+	history, err := session.NewHistory(ctx, commit, reads)
+	if err != nil {
+		return nil, err
+	}
+	sessions := session.NewRegistry(history, cfg.SessionIdle, cfg.MaxSocketsPerUser, logger.With("component", "session"))
 	go sessions.Run(ctx)
 	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, runner, sessions, logger.With("component", "chat"))
 	// Plugins' host capabilities, each as the policy grants it to the
@@ -306,7 +324,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Audit:                  auditLog,
 		Metrics:                figures,
 		engine:                 engine,
-		GeneratedAdminPassword: generated, db: db,
+		GeneratedAdminPassword: generated, db: db, reads: reads,
 	}, nil
 }
 
@@ -336,9 +354,9 @@ func recordPolicyFileEdit(log *audit.Store, logger *slog.Logger) func(context.Co
 
 // openMemory opens the configured memory backend; wv is set when it is
 // Weaviate.
-func openMemory(ctx context.Context, cfg config.Config, db *sql.DB, logger *slog.Logger) (_ memory.Store, wv *weaviate.Store, _ error) {
+func openMemory(ctx context.Context, cfg config.Config, commit *database.Committer, reads *sql.DB, logger *slog.Logger) (_ memory.Store, wv *weaviate.Store, _ error) {
 	if cfg.Memory.Backend != "weaviate" {
-		mem, err := embedded.New(ctx, db, 0)
+		mem, err := embedded.New(ctx, commit, reads, 0)
 		return mem, nil, err
 	}
 	wv, err := weaviate.Open(ctx, WeaviateConfig(cfg.Memory.Weaviate, logger.With("component", "weaviate")))
@@ -420,5 +438,5 @@ func (a *App) Database() *sql.DB { return a.db }
 // done), then releases the plugins' runtime and the database.
 func (a *App) Close() error {
 	a.Ingester.Wait()
-	return errors.Join(a.engine.Close(context.Background()), a.db.Close())
+	return errors.Join(a.engine.Close(context.Background()), a.reads.Close(), a.db.Close())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/hooks"
 	"github.com/grin-ai/grin/platform/llm"
 	"github.com/grin-ai/grin/platform/memory"
@@ -76,6 +77,9 @@ func DefaultConfig() Config {
 var (
 	ErrEmptyMessage = errors.New("the message has no text")
 	ErrTooLong      = errors.New("the message is too long")
+	// ErrNotRecorded: the turn could not be committed, so it was not
+	// answered; nothing of it was kept and it can be sent again.
+	ErrNotRecorded = errors.New("the conversation could not be saved, so this message was not answered; nothing of it was kept, send it again")
 )
 
 // MaxMessageRunes bounds one message.
@@ -189,6 +193,9 @@ type turn struct {
 	caller   hooks.Caller
 	model    llm.Model
 	embedder llm.Embedder
+	// pending is the episodic point of a store that commits it with the
+	// turn's history (memory.Staged), written in finish.
+	pending []memory.Point
 }
 
 func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
@@ -292,11 +299,23 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 		reply.Text = reply.Message
 	}
 	reply.Content, reply.Message = reply.Text, reply.Text
-	if err := c.sessions.Record(ctx, t.s,
-		session.Turn{Who: session.Human, Text: msg.Text, When: now},
-		session.Turn{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(reply.Why)},
-	); err != nil {
-		return Reply{}, err
+	// The turn is answered only once it is committed: the history's two
+	// turns and, on the embedded store, the episodic point, in one
+	// transaction (which the database's single writer may share with other
+	// users' turns).
+	var with []database.Op
+	if len(t.pending) > 0 {
+		op, err := c.store.(memory.Staged).UpsertOp(t.pending)
+		if err != nil {
+			return Reply{}, err
+		}
+		with = append(with, op)
+	}
+	if err := c.sessions.Record(ctx, t.s, []session.Turn{
+		{Who: session.Human, Text: msg.Text, When: now},
+		{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(reply.Why)},
+	}, with...); err != nil {
+		return Reply{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
 	return reply, nil
 }
@@ -510,10 +529,15 @@ func (t *turn) remember(ctx context.Context, text string) error {
 	if err != nil {
 		return fmt.Errorf("embed the message: %w", err)
 	}
-	return c.store.Upsert(ctx, []memory.Point{{
+	points := []memory.Point{{
 		ID: uuid.NewString(), Collection: memory.Episodic, Partition: t.id.ID,
 		Content: doc.PageContent, Metadata: doc.Metadata, Vector: vecs[0], Embedder: t.embedder.Name(),
-	}})
+	}}
+	if _, ok := c.store.(memory.Staged); ok {
+		t.pending = points // committed with the turn's history
+		return nil
+	}
+	return c.store.Upsert(ctx, points)
 }
 
 func mustJSON(v any) json.RawMessage {

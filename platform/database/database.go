@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,6 +75,44 @@ func Open(ctx context.Context, dir string) (*sql.DB, error) {
 	if err := migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// OpenReads opens read-only connections to the database in dir, which
+// Open must have created: reads on the hot paths (a session's history, a
+// partition's memories) go there and run beside the one writing
+// connection, as WAL allows, instead of queueing behind its writes. Each
+// connection keeps the statements prepared on it (database/sql prepares a
+// *sql.Stmt once per connection).
+//
+// A read sees what was committed when it began; writes are answered only
+// once committed (Committer), so a reader never misses a write its caller
+// was told about.
+func OpenReads(ctx context.Context, dir string) (*sql.DB, error) {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
+	}
+	q := url.Values{}
+	for _, p := range []string{
+		"busy_timeout(10000)",
+		"query_only(1)", // a write through here is a bug: refuse it
+		"cache_size(-16384)",
+		"mmap_size(268435456)",
+	} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n) // kept open, with their prepared statements
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
 	}
 	return db, nil
 }

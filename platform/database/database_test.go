@@ -61,3 +61,39 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Errorf("opening a newer database: %v", err)
 	}
 }
+
+// TestReadsRunBesideTheWriter: the read-only connections read what was
+// committed while the writing connection is inside a transaction, never
+// what is not committed yet, and refuse to write.
+func TestReadsRunBesideTheWriter(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	reads, err := OpenReads(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reads.Close()
+	db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('k', 'committed')`)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	tx.ExecContext(ctx, `UPDATE settings SET value = 'pending' WHERE name = 'k'`)
+	// The writer holds the one writing connection; the read does not wait.
+	var v string
+	if err := reads.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'k'`).Scan(&v); err != nil || v != "committed" {
+		t.Errorf("read beside an open write: %q %v", v, err)
+	}
+	if _, err := reads.ExecContext(ctx, `DELETE FROM settings`); err == nil {
+		t.Error("a read-only connection wrote")
+	}
+	if _, err := OpenReads(ctx, t.TempDir()); err == nil {
+		t.Error("OpenReads of a directory without a database succeeded")
+	}
+}

@@ -67,13 +67,52 @@ func (r Result) Percentile(p float64) time.Duration {
 	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
 }
 
+// Summary is a run's figures, for people (Report) and machines (JSON).
+type Summary struct {
+	Users      int     `json:"users"`
+	Messages   int     `json:"messages_per_user"`
+	Replies    int     `json:"replies"`
+	Errors     int     `json:"errors"`
+	Elapsed    float64 `json:"elapsed_seconds"`
+	Throughput float64 `json:"replies_per_second"`
+	P50        float64 `json:"p50_ms"`
+	P90        float64 `json:"p90_ms"`
+	P99        float64 `json:"p99_ms"`
+	Max        float64 `json:"max_ms"`
+	// HeapPerSession is in bytes; zero when not measured.
+	HeapPerSession float64 `json:"heap_per_session_bytes,omitempty"`
+}
+
+// Summary returns the run's figures.
+func (r Result) Summary() Summary {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return Summary{Users: r.Users, Messages: r.Messages, Replies: len(r.Latencies), Errors: r.Errors,
+		Elapsed: r.Elapsed.Seconds(), Throughput: r.Throughput(),
+		P50: ms(r.Percentile(50)), P90: ms(r.Percentile(90)), P99: ms(r.Percentile(99)), Max: ms(r.Percentile(100)),
+		HeapPerSession: r.HeapPerSession}
+}
+
+// TailRatio is p99 ÷ p50: 1 when every reply took as long, large when a
+// few waited far longer than most (0 without replies).
+func (s Summary) TailRatio() float64 {
+	if s.P50 <= 0 {
+		return 0
+	}
+	return s.P99 / s.P50
+}
+
 // Report writes the result as a table row a person can read.
-func (r Result) Report(w io.Writer, label string) {
+func (r Result) Report(w io.Writer, label string) { r.Summary().Report(w, label) }
+
+// Report writes the figures as a table row a person can read.
+func (s Summary) Report(w io.Writer, label string) {
+	d := func(ms float64) time.Duration {
+		return time.Duration(ms * float64(time.Millisecond)).Round(10 * time.Microsecond)
+	}
 	fmt.Fprintf(w, "%-10s users=%d messages/user=%d replies=%d errors=%d elapsed=%.2fs throughput=%.0f/s p50=%s p99=%s",
-		label, r.Users, r.Messages, len(r.Latencies), r.Errors, r.Elapsed.Seconds(), r.Throughput(),
-		r.Percentile(50).Round(10*time.Microsecond), r.Percentile(99).Round(10*time.Microsecond))
-	if r.HeapPerSession > 0 {
-		fmt.Fprintf(w, " heap/session=%.1fKiB", r.HeapPerSession/1024)
+		label, s.Users, s.Messages, s.Replies, s.Errors, s.Elapsed, s.Throughput, d(s.P50), d(s.P99))
+	if s.HeapPerSession > 0 {
+		fmt.Fprintf(w, " heap/session=%.1fKiB", s.HeapPerSession/1024)
 	}
 	fmt.Fprintln(w)
 }

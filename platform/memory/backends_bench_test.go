@@ -60,7 +60,7 @@ func backends(outer *testing.B) []backend {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { db.Close() })
-			s, err := embedded.New(context.Background(), db, 0)
+			s, err := embedded.New(context.Background(), database.NewCommitter(db), db, 0)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,6 +18,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/grin-ai/grin/platform/database"
 )
 
 // Collections.
@@ -113,6 +115,15 @@ type Store interface {
 	CountWhere(ctx context.Context, collection string, partitions []string, filter map[string]any) (int, error)
 	// Partitions lists the partitions that hold points.
 	Partitions(ctx context.Context, collection string) ([]string, error)
+}
+
+// Staged is implemented by a Store that keeps its points in grin's own
+// database (the embedded store): its upsert can join another write's
+// transaction, so a chat turn's episodic point and its history are
+// committed together, or neither is.
+type Staged interface {
+	// UpsertOp returns Upsert's write without committing it.
+	UpsertOp(points []Point) (database.Op, error)
 }
 
 // Matches reports whether metadata satisfies filter: every key present

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/grin-ai/grin/platform/database"
 )
 
 // Who said a turn, as the Cat writes it.
@@ -21,39 +24,78 @@ type Turn struct {
 	Why  json.RawMessage `json:"why,omitempty"`
 }
 
-// History keeps every user's conversation in grin's database.
+// History keeps every user's conversation in grin's database. Writes go
+// through the database's single writer, which commits many users' turns
+// together; reads go to the read-only connections. Statements are
+// prepared once.
 //
-// Notes: safe for concurrent use.
-type History struct{ db *sql.DB }
+// Notes: safe for concurrent use. Close releases the prepared statements.
+type History struct {
+	commit *database.Committer
+	append *sql.Stmt // on the writing connection, used within its transactions
+	remove *sql.Stmt
+	recent *sql.Stmt // on the read-only connections
+}
 
-// NewHistory returns the history store.
-func NewHistory(db *sql.DB) *History { return &History{db: db} }
+// NewHistory returns the history store: writes through commit, reads on
+// reads (the writing handle itself will do, e.g. in tests).
+func NewHistory(ctx context.Context, commit *database.Committer, reads *sql.DB) (*History, error) {
+	h := &History{commit: commit}
+	var err error
+	// The next number is the user's last plus one, read in the statement
+	// that writes it: turns of one user keep their order within a group
+	// commit too.
+	if h.append, err = commit.DB().PrepareContext(ctx, `INSERT INTO conversation_history (user_id, seq, who, text, why, at)
+		SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4, ?5 FROM conversation_history WHERE user_id = ?1`); err != nil {
+		return nil, fmt.Errorf("prepare the history: %w", err)
+	}
+	if h.remove, err = commit.DB().PrepareContext(ctx, `DELETE FROM conversation_history WHERE user_id = ?`); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("prepare the history: %w", err)
+	}
+	if h.recent, err = reads.PrepareContext(ctx, `SELECT who, text, why, at FROM (
+		SELECT seq, who, text, why, at FROM conversation_history WHERE user_id = ? ORDER BY seq DESC LIMIT ?
+	) ORDER BY seq`); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("prepare the history: %w", err)
+	}
+	return h, nil
+}
 
-// Append adds turns at the end of a user's conversation.
+// Close releases the prepared statements.
+func (h *History) Close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{h.append, h.remove, h.recent} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// AppendOp is the write that adds turns at the end of a user's
+// conversation, for a caller that commits it together with other writes
+// of its own (a chat turn's episodic memory).
+func (h *History) AppendOp(userID string, turns ...Turn) database.Op {
+	return database.Op{Write: func(ctx context.Context, tx *sql.Tx) error {
+		stmt := tx.StmtContext(ctx, h.append)
+		for _, t := range turns {
+			var why any
+			if len(t.Why) > 0 {
+				why = string(t.Why)
+			}
+			if _, err := stmt.ExecContext(ctx, userID, t.Who, t.Text, why, t.When); err != nil {
+				return fmt.Errorf("append history: %w", err)
+			}
+		}
+		return nil
+	}}
+}
+
+// Append adds turns at the end of a user's conversation and returns once
+// they are committed.
 func (h *History) Append(ctx context.Context, userID string, turns ...Turn) error {
-	tx, err := h.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("append history: %w", err)
-	}
-	defer tx.Rollback()
-	var next int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM conversation_history WHERE user_id = ?`, userID).Scan(&next); err != nil {
-		return fmt.Errorf("append history: %w", err)
-	}
-	for i, t := range turns {
-		var why any
-		if len(t.Why) > 0 {
-			why = string(t.Why)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO conversation_history (user_id, seq, who, text, why, at) VALUES (?, ?, ?, ?, ?, ?)`,
-			userID, next+int64(i), t.Who, t.Text, why, t.When); err != nil {
-			return fmt.Errorf("append history: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append history: %w", err)
-	}
-	return nil
+	return h.commit.Do(ctx, h.AppendOp(userID, turns...))
 }
 
 // Recent returns a user's last n turns, oldest first (all when n <= 0).
@@ -62,9 +104,7 @@ func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, err
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := h.db.QueryContext(ctx, `SELECT who, text, why, at FROM (
-		SELECT seq, who, text, why, at FROM conversation_history WHERE user_id = ? ORDER BY seq DESC LIMIT ?
-	) ORDER BY seq`, userID, limit)
+	rows, err := h.recent.QueryContext(ctx, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
@@ -86,7 +126,11 @@ func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, err
 
 // Delete erases a user's conversation.
 func (h *History) Delete(ctx context.Context, userID string) error {
-	if _, err := h.db.ExecContext(ctx, `DELETE FROM conversation_history WHERE user_id = ?`, userID); err != nil {
+	err := h.commit.Do(ctx, database.Op{Write: func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, h.remove).ExecContext(ctx, userID)
+		return err
+	}})
+	if err != nil {
 		return fmt.Errorf("delete history: %w", err)
 	}
 	return nil

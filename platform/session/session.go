@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/grin-ai/grin/platform/database"
 )
 
 // ErrForgotten is returned by Acquire for a user whose data was erased
@@ -132,9 +134,13 @@ func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, rele
 	}
 }
 
-// Record appends turns to the session and its persisted history.
-func (r *Registry) Record(ctx context.Context, s *Session, turns ...Turn) error {
-	if err := r.history.Append(ctx, s.UserID, turns...); err != nil {
+// Record appends turns to the session and its persisted history, in one
+// transaction with the writes in with (a chat turn's episodic memory): all
+// of them are committed, or none. The session's window takes the turns
+// only once they are committed.
+func (r *Registry) Record(ctx context.Context, s *Session, turns []Turn, with ...database.Op) error {
+	ops := append([]database.Op{r.history.AppendOp(s.UserID, turns...)}, with...)
+	if err := r.history.commit.Do(ctx, ops...); err != nil {
 		return err
 	}
 	s.Recent = append(s.Recent, turns...)

@@ -4,7 +4,14 @@
 //
 // Each partition's points are decoded once and cached; upserts update the
 // cached copy, deletes drop it so the next recall reads it again. The cache
-// is bounded by the number of vectors it holds.
+// is bounded by the number of vectors it holds. The list of each
+// collection's partitions is read once and kept in step with every write
+// and delete: a chat turn asks for the declarative spaces and must not
+// query for them.
+//
+// Writes go through the database's single writer (database.Committer),
+// which commits many callers' writes together; reads go to the read-only
+// connections. Statements are prepared once.
 package embedded
 
 import (
@@ -21,6 +28,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/memory"
 )
 
@@ -28,8 +36,15 @@ import (
 //
 // Notes: safe for concurrent use.
 type Store struct {
-	db  *sql.DB
-	seq atomic.Int64
+	commit *database.Committer
+	reads  *sql.DB
+	seq    atomic.Int64
+	stmts  statements
+
+	// parts lists each collection's partitions once read (partsMu is held
+	// while one is read, so a write's change lands after it).
+	partsMu sync.Mutex
+	parts   map[string]map[string]struct{}
 
 	mu       sync.Mutex
 	cache    map[partKey][]memory.Point
@@ -40,56 +55,123 @@ type Store struct {
 
 type partKey struct{ collection, partition string }
 
-// New returns a store over grin's database. maxCachedVectors bounds the
-// decoded vectors kept in memory (0: one million).
-func New(ctx context.Context, db *sql.DB, maxCachedVectors int) (*Store, error) {
+type statements struct {
+	upsert, remove, removeAll, exists *sql.Stmt // writing connection
+	get, load, partitions             *sql.Stmt // read-only connections
+}
+
+// New returns a store over grin's database: writes through commit, reads
+// on reads (the writing handle itself will do, e.g. in tests).
+// maxCachedVectors bounds the decoded vectors kept in memory (0: one
+// million).
+func New(ctx context.Context, commit *database.Committer, reads *sql.DB, maxCachedVectors int) (*Store, error) {
 	if maxCachedVectors <= 0 {
 		maxCachedVectors = 1_000_000
 	}
-	s := &Store{db: db, cache: map[partKey][]memory.Point{}, gen: map[partKey]uint64{}, maxCache: maxCachedVectors}
+	s := &Store{commit: commit, reads: reads, cache: map[partKey][]memory.Point{}, gen: map[partKey]uint64{},
+		maxCache: maxCachedVectors, parts: map[string]map[string]struct{}{}}
+	w := commit.DB()
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		db   *sql.DB
+		sql  string
+	}{
+		{&s.stmts.upsert, w, `INSERT INTO memory_points (collection, partition, id, content, metadata, embedder, vector, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (collection, partition, id) DO UPDATE SET
+			content = excluded.content, metadata = excluded.metadata, embedder = excluded.embedder, vector = excluded.vector`},
+		{&s.stmts.remove, w, `DELETE FROM memory_points WHERE collection = ? AND partition = ? AND id = ?`},
+		{&s.stmts.removeAll, w, `DELETE FROM memory_points WHERE collection = ? AND partition = ?`},
+		{&s.stmts.exists, w, `SELECT EXISTS (SELECT 1 FROM memory_points WHERE collection = ? AND partition = ?)`},
+		{&s.stmts.get, reads, `SELECT id, content, metadata, embedder, vector FROM memory_points
+			WHERE collection = ? AND partition = ? AND id = ?`},
+		{&s.stmts.load, reads, `SELECT id, content, metadata, embedder, vector FROM memory_points
+			WHERE collection = ? AND partition = ? ORDER BY seq`},
+		// A skip scan along the (collection, partition, ...) key: one
+		// index lookup per partition, however many points each holds.
+		{&s.stmts.partitions, reads, `WITH RECURSIVE p(x) AS (
+				SELECT min(partition) FROM memory_points WHERE collection = ?1
+				UNION ALL
+				SELECT (SELECT min(partition) FROM memory_points WHERE collection = ?1 AND partition > x) FROM p WHERE x IS NOT NULL)
+			SELECT x FROM p WHERE x IS NOT NULL`},
+	} {
+		stmt, err := p.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open embedded memory: %w", err)
+		}
+		*p.stmt = stmt
+	}
 	var max sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM memory_points`).Scan(&max); err != nil {
+	if err := w.QueryRowContext(ctx, `SELECT max(seq) FROM memory_points`).Scan(&max); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("open embedded memory: %w", err)
 	}
 	s.seq.Store(max.Int64)
 	return s, nil
 }
 
+// Close releases the prepared statements.
+func (s *Store) Close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.stmts.upsert, s.stmts.remove, s.stmts.removeAll, s.stmts.exists, s.stmts.get, s.stmts.load, s.stmts.partitions} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Upsert implements memory.Store.
 func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
-	if len(points) == 0 {
-		return nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	op, err := s.UpsertOp(points)
 	if err != nil {
+		return err
+	}
+	if err := s.commit.Do(ctx, op); err != nil {
 		return fmt.Errorf("store memories: %w", err)
 	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO memory_points (collection, partition, id, content, metadata, embedder, vector, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (collection, partition, id) DO UPDATE SET
-		content = excluded.content, metadata = excluded.metadata, embedder = excluded.embedder, vector = excluded.vector`)
-	if err != nil {
-		return fmt.Errorf("store memories: %w", err)
+	return nil
+}
+
+// UpsertOp implements memory.Staged: the write that stores points, for a
+// caller that commits it with writes of its own (a chat turn's history).
+// Points are checked and encoded now; the caches follow once committed.
+func (s *Store) UpsertOp(points []memory.Point) (database.Op, error) {
+	type row struct {
+		p    memory.Point
+		meta string
+		vec  []byte
 	}
-	defer stmt.Close()
+	rows := make([]row, 0, len(points))
 	for _, p := range points {
 		if !memory.ValidCollection(p.Collection) || p.ID == "" {
-			return fmt.Errorf("store memory %q: collection %q or id is not valid", p.ID, p.Collection)
+			return database.Op{}, fmt.Errorf("store memory %q: collection %q or id is not valid", p.ID, p.Collection)
 		}
 		meta, err := json.Marshal(nonNil(p.Metadata))
 		if err != nil {
-			return fmt.Errorf("store memory %q: metadata: %w", p.ID, err)
+			return database.Op{}, fmt.Errorf("store memory %q: metadata: %w", p.ID, err)
 		}
-		if _, err := stmt.ExecContext(ctx, p.Collection, p.Partition, p.ID, p.Content, string(meta), p.Embedder, encode(p.Vector), s.seq.Add(1)); err != nil {
-			return fmt.Errorf("store memory %q: %w", p.ID, err)
-		}
+		rows = append(rows, row{p, string(meta), encode(p.Vector)})
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store memories: %w", err)
-	}
-	s.merge(points)
-	return nil
+	return database.Op{
+		Write: func(ctx context.Context, tx *sql.Tx) error {
+			stmt := tx.StmtContext(ctx, s.stmts.upsert)
+			for _, r := range rows {
+				p := r.p
+				if _, err := stmt.ExecContext(ctx, p.Collection, p.Partition, p.ID, p.Content, r.meta, p.Embedder, r.vec, s.seq.Add(1)); err != nil {
+					return fmt.Errorf("store memory %q: %w", p.ID, err)
+				}
+			}
+			return nil
+		},
+		Committed: func() {
+			s.merge(points)
+			for _, p := range points {
+				s.partitionChanged(p.Collection, p.Partition, true)
+			}
+		},
+	}, nil
 }
 
 // merge brings cached partitions up to date after an upsert, without
@@ -157,8 +239,7 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 
 // Get implements memory.Store.
 func (s *Store) Get(ctx context.Context, collection, partition, id string) (memory.Point, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, content, metadata, embedder, vector FROM memory_points
-		WHERE collection = ? AND partition = ? AND id = ?`, collection, partition, id)
+	row := s.stmts.get.QueryRowContext(ctx, collection, partition, id)
 	p, err := scan(row.Scan, collection, partition)
 	if errors.Is(err, sql.ErrNoRows) {
 		return memory.Point{}, memory.ErrNotFound
@@ -192,20 +273,51 @@ func (s *Store) List(ctx context.Context, collection string, partitions []string
 	return out, nil
 }
 
-// Delete implements memory.Store.
+// Delete implements memory.Store. The points go together or not at all.
 func (s *Store) Delete(ctx context.Context, collection, partition string, ids []string) (int, error) {
-	// Even a delete that fails part-way may have removed points.
-	defer s.forget(partKey{collection, partition})
+	if len(ids) == 0 {
+		return 0, nil
+	}
 	n := 0
-	for _, id := range ids {
-		res, err := s.db.ExecContext(ctx, `DELETE FROM memory_points WHERE collection = ? AND partition = ? AND id = ?`, collection, partition, id)
-		if err != nil {
-			return n, fmt.Errorf("delete memory %q: %w", id, err)
+	err := s.commit.Do(ctx, s.deleteOp(collection, partition, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
+		stmt := tx.StmtContext(ctx, s.stmts.remove)
+		for _, id := range ids {
+			res, err := stmt.ExecContext(ctx, collection, partition, id)
+			if err != nil {
+				return fmt.Errorf("delete memory %q: %w", id, err)
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
 		}
-		k, _ := res.RowsAffected()
-		n += int(k)
+		return nil
+	}))
+	if err != nil {
+		return 0, err
 	}
 	return n, nil
+}
+
+// deleteOp wraps a delete from one partition: once committed, the cached
+// partition is dropped and, when nothing is left in it, the partition
+// leaves the list.
+func (s *Store) deleteOp(collection, partition string, del func(context.Context, *sql.Tx) error) database.Op {
+	var left bool
+	return database.Op{
+		Write: func(ctx context.Context, tx *sql.Tx) error {
+			if err := del(ctx, tx); err != nil {
+				return err
+			}
+			if err := tx.StmtContext(ctx, s.stmts.exists).QueryRowContext(ctx, collection, partition).Scan(&left); err != nil {
+				return fmt.Errorf("delete %s memories of %q: %w", collection, partition, err)
+			}
+			return nil
+		},
+		Committed: func() {
+			s.forget(partKey{collection, partition})
+			s.partitionChanged(collection, partition, left)
+		},
+	}
 }
 
 // DeleteWhere implements memory.Store.
@@ -213,13 +325,20 @@ func (s *Store) DeleteWhere(ctx context.Context, collection string, partitions [
 	n := 0
 	for _, part := range partitions {
 		if len(filter) == 0 {
-			res, err := s.db.ExecContext(ctx, `DELETE FROM memory_points WHERE collection = ? AND partition = ?`, collection, part)
+			k := 0
+			err := s.commit.Do(ctx, s.deleteOp(collection, part, func(ctx context.Context, tx *sql.Tx) error {
+				res, err := tx.StmtContext(ctx, s.stmts.removeAll).ExecContext(ctx, collection, part)
+				if err != nil {
+					return fmt.Errorf("delete %s memories of %q: %w", collection, part, err)
+				}
+				r, _ := res.RowsAffected()
+				k = int(r)
+				return nil
+			}))
 			if err != nil {
-				return n, fmt.Errorf("delete %s memories of %q: %w", collection, part, err)
+				return n, err
 			}
-			k, _ := res.RowsAffected()
-			n += int(k)
-			s.forget(partKey{collection, part})
+			n += k
 		} else {
 			points, err := s.partition(ctx, collection, part)
 			if err != nil {
@@ -252,7 +371,7 @@ func (s *Store) Count(ctx context.Context, collection string, partitions []strin
 	}
 	var n int
 	q := `SELECT count(*) FROM memory_points WHERE collection = ? AND partition IN (?` + strings.Repeat(",?", len(partitions)-1) + `)`
-	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := s.reads.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s memories: %w", collection, err)
 	}
 	return n, nil
@@ -279,29 +398,53 @@ func (s *Store) CountWhere(ctx context.Context, collection string, partitions []
 	return n, nil
 }
 
-// Partitions implements memory.Store.
+// Partitions implements memory.Store. The list is read from the database
+// once per collection and kept in step with every write and delete since.
 func (s *Store) Partitions(ctx context.Context, collection string) ([]string, error) {
-	// A skip scan along the (collection, partition, ...) key: one index
-	// lookup per partition, however many points each holds. Scope asks
-	// for the declarative spaces on every chat turn.
-	rows, err := s.db.QueryContext(ctx, `WITH RECURSIVE p(x) AS (
-			SELECT min(partition) FROM memory_points WHERE collection = ?1
-			UNION ALL
-			SELECT (SELECT min(partition) FROM memory_points WHERE collection = ?1 AND partition > x) FROM p WHERE x IS NOT NULL)
-		SELECT x FROM p WHERE x IS NOT NULL`, collection)
-	if err != nil {
-		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
+	s.partsMu.Lock()
+	defer s.partsMu.Unlock()
+	set, ok := s.parts[collection]
+	if !ok {
+		rows, err := s.stmts.partitions.QueryContext(ctx, collection)
+		if err != nil {
+			return nil, fmt.Errorf("list %s partitions: %w", collection, err)
 		}
+		defer rows.Close()
+		set = map[string]struct{}{}
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				return nil, fmt.Errorf("list %s partitions: %w", collection, err)
+			}
+			set[p] = struct{}{}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list %s partitions: %w", collection, err)
+		}
+		s.parts[collection] = set
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
 		out = append(out, p)
 	}
-	return out, rows.Err()
+	slices.Sort(out)
+	return out, nil
+}
+
+// partitionChanged records, after a commit, whether a partition holds
+// points; a collection whose list was never read is left to be read.
+func (s *Store) partitionChanged(collection, partition string, holds bool) {
+	s.partsMu.Lock()
+	defer s.partsMu.Unlock()
+	set, ok := s.parts[collection]
+	if !ok {
+		return
+	}
+	if holds {
+		set[partition] = struct{}{}
+	} else {
+		delete(set, partition)
+	}
 }
 
 // partition returns a partition's points, oldest first, from the cache or
@@ -315,8 +458,7 @@ func (s *Store) partition(ctx context.Context, collection, part string) ([]memor
 	if ok {
 		return points, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, content, metadata, embedder, vector FROM memory_points
-		WHERE collection = ? AND partition = ? ORDER BY seq`, collection, part)
+	rows, err := s.stmts.load.QueryContext(ctx, collection, part)
 	if err != nil {
 		return nil, fmt.Errorf("read %s memories: %w", collection, err)
 	}
@@ -497,4 +639,7 @@ func clonePoint(p memory.Point) memory.Point {
 	return p
 }
 
-var _ memory.Store = (*Store)(nil)
+var (
+	_ memory.Store  = (*Store)(nil)
+	_ memory.Staged = (*Store)(nil)
+)

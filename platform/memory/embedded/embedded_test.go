@@ -2,6 +2,9 @@ package embedded_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/grin-ai/grin/platform/database"
@@ -17,7 +20,7 @@ func TestBehaviour(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		s, err := embedded.New(context.Background(), db, 0)
+		s, err := embedded.New(context.Background(), database.NewCommitter(db), db, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,12 +33,12 @@ func TestSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, _ := database.Open(ctx, dir)
-	s, _ := embedded.New(ctx, db, 0)
+	s, _ := embedded.New(ctx, database.NewCommitter(db), db, 0)
 	s.Upsert(ctx, []memory.Point{{ID: "x", Collection: memory.Episodic, Partition: "alice", Content: "remember me", Vector: []float32{1, 0}, Embedder: "e"}})
 	db.Close()
 	db, _ = database.Open(ctx, dir)
 	defer db.Close()
-	s, _ = embedded.New(ctx, db, 0)
+	s, _ = embedded.New(ctx, database.NewCommitter(db), db, 0)
 	got, err := s.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: []float32{1, 0}, Embedder: "e", K: 1})
 	if err != nil || len(got) != 1 || got[0].Content != "remember me" {
 		t.Errorf("after reopening: %+v %v", got, err)
@@ -52,7 +55,7 @@ func TestSmallCacheStaysCorrect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s, err := embedded.New(ctx, db, 3)
+	s, err := embedded.New(ctx, database.NewCommitter(db), db, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,5 +78,91 @@ func TestSmallCacheStaysCorrect(t *testing.T) {
 				t.Errorf("%s recalled %s's point", u, m.Content)
 			}
 		}
+	}
+}
+
+// TestPartitionsKeptInMemory: the list of partitions is read once, then
+// answered from memory, and stays right through every kind of write: a new
+// partition appears on its first point, one emptied by Delete or
+// DeleteWhere goes, one still holding points stays, and a write that is
+// not committed changes nothing. With the read connections closed after
+// the first listing, every later one still answers: none asks the
+// database.
+func TestPartitionsKeptInMemory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := database.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	reads, err := database.OpenReads(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := database.NewCommitter(db)
+	s, err := embedded.New(ctx, commit, reads, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	point := func(space, id string) memory.Point {
+		return memory.Point{ID: id, Collection: memory.Declarative, Partition: space, Content: id, Vector: []float32{1, 0}, Embedder: "e"}
+	}
+	if err := s.Upsert(ctx, []memory.Point{point("shared", "a"), point("shared", "b"), point("team", "c")}); err != nil {
+		t.Fatal(err)
+	}
+	list := func() string {
+		t.Helper()
+		ps, err := s.Partitions(ctx, memory.Declarative)
+		if err != nil {
+			t.Fatalf("partitions: %v", err)
+		}
+		return strings.Join(ps, ",")
+	}
+	if got := list(); got != "shared,team" {
+		t.Fatalf("partitions %q", got)
+	}
+	reads.Close() // from here on, a query would fail
+
+	steps := []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"a new space", func() error { return s.Upsert(ctx, []memory.Point{point("docs", "d")}) }, "docs,shared,team"},
+		{"one of two points deleted", func() error { _, err := s.Delete(ctx, memory.Declarative, "shared", []string{"a"}); return err }, "docs,shared,team"},
+		{"the last point deleted", func() error { _, err := s.Delete(ctx, memory.Declarative, "team", []string{"c"}); return err }, "docs,shared"},
+		{"a space wiped", func() error {
+			_, err := s.DeleteWhere(ctx, memory.Declarative, []string{"docs"}, nil)
+			return err
+		}, "shared"},
+		{"a write that fails", func() error {
+			// Committed with a write that fails: neither is kept.
+			op, err := s.UpsertOp([]memory.Point{point("never", "n")})
+			if err != nil {
+				return err
+			}
+			fail := database.Op{Write: func(context.Context, *sql.Tx) error { return errors.New("refused") }}
+			if err := commit.Do(ctx, op, fail); err == nil {
+				return errors.New("a failing write was committed")
+			}
+			return nil
+		}, "shared"},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := list(); got != st.want {
+			t.Errorf("after %s: partitions %q, want %q", st.name, got, st.want)
+		}
+	}
+	// And the database agrees, read afresh.
+	s2, err := embedded.New(ctx, commit, db, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s2.Partitions(ctx, memory.Declarative); strings.Join(got, ",") != "shared" {
+		t.Errorf("the database holds partitions %q", got)
 	}
 }

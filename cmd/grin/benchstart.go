@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"time"
+)
+
+// startReport is what `grin bench start -json` writes: milliseconds from
+// starting a process to its first HTTP answer.
+type startReport struct {
+	// Fresh is grin's first start on an empty data directory.
+	Fresh float64 `json:"fresh_ms"`
+	// Existing are the later starts on the data directory the first
+	// one made, one per run, sorted.
+	Existing []float64 `json:"existing_ms"`
+	// Bare are starts of a bare Go HTTP server from the same binary:
+	// the floor of process start on this machine, measured in the same
+	// run.
+	Bare []float64 `json:"bare_ms"`
+}
+
+// benchStart measures how long grin takes from process start to its first
+// answer: once on a fresh data directory, then on the existing one, beside
+// a bare Go HTTP server started from the same binary.
+func benchStart(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("grin bench start", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runs := fs.Int("runs", 5, "starts on the existing data directory (and of the bare server)")
+	asJSON := fs.Bool("json", false, "write the results as one JSON document")
+	other := fs.String("binary", "", "time this grin binary's starts instead of this one's (an older build, to compare); the bare server is always this binary")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *runs <= 0 || *runs > 1000 {
+		return fmt.Errorf("-runs must be between 1 and 1000, got %d", *runs)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find grin's own binary: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "grin-bench-start-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	grin := self
+	if *other != "" {
+		grin = *other
+	}
+	env := append(os.Environ(), "GRIN_DATA_DIR="+dir, "GRIN_ADMIN_PASSWORD=bench-admin-password", "GRIN_LOG_LEVEL=warn")
+	var rep startReport
+	if rep.Fresh, err = timeStart(ctx, grin, []string{"serve"}, env); err != nil {
+		return fmt.Errorf("fresh start: %w", err)
+	}
+	for range *runs {
+		ms, err := timeStart(ctx, grin, []string{"serve"}, env)
+		if err != nil {
+			return fmt.Errorf("start on an existing data directory: %w", err)
+		}
+		rep.Existing = append(rep.Existing, ms)
+		if ms, err = timeStart(ctx, self, []string{"bench", "bare-server"}, os.Environ()); err != nil {
+			return fmt.Errorf("bare server: %w", err)
+		}
+		rep.Bare = append(rep.Bare, ms)
+	}
+	slices.Sort(rep.Existing)
+	slices.Sort(rep.Bare)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(stdout, "fresh data directory:    %.1f ms\n", rep.Fresh)
+	fmt.Fprintf(stdout, "existing data directory: median %.1f ms (min %.1f, max %.1f, %d runs)\n",
+		median(rep.Existing), rep.Existing[0], rep.Existing[len(rep.Existing)-1], len(rep.Existing))
+	fmt.Fprintf(stdout, "bare Go HTTP server:     median %.1f ms (min %.1f, max %.1f)\n",
+		median(rep.Bare), rep.Bare[0], rep.Bare[len(rep.Bare)-1])
+	return nil
+}
+
+func median(sorted []float64) float64 { return sorted[len(sorted)/2] }
+
+// timeStart starts the binary with args on a free loopback port (GRIN_ADDR)
+// and returns the milliseconds until it answers HTTP, then stops it.
+func timeStart(ctx context.Context, bin string, args, env []string) (float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(env, "GRIN_ADDR="+addr)
+	var logs limitedBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	url := "http://" + addr + "/"
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	for {
+		// A refused connection comes back at once: this loop asks again
+		// until the listener is there, so the figure is not rounded up
+		// to a polling interval.
+		if r, err := client.Get(url); err == nil {
+			r.Body.Close()
+			return float64(time.Since(start)) / float64(time.Millisecond), nil
+		}
+		select {
+		case <-exited:
+			return 0, fmt.Errorf("%s exited before answering: %s", bin, logs.String())
+		case <-ctx.Done():
+			return 0, errors.New("no answer within a minute")
+		default:
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// bareServer is the anchor of grin bench start: a Go HTTP server that
+// answers every request with 200 at GRIN_ADDR, and nothing else.
+func bareServer(ctx context.Context, getenv func(string) string) error {
+	ln, err := net.Listen("tcp", getenv("GRIN_ADDR"))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})}
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// limitedBuffer keeps the first 64 KiB written to it: a child's log, for
+// the error when it fails.
+type limitedBuffer struct{ b []byte }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 64<<10 - len(l.b); room > 0 {
+		l.b = append(l.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return string(l.b) }
