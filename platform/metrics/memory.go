@@ -2,8 +2,10 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
+	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/memory"
 )
 
@@ -14,7 +16,37 @@ func (m *Metrics) InstrumentMemory(store memory.Store, backend string) memory.St
 	if m == nil {
 		return store
 	}
-	return &timedStore{next: store, m: m, backend: backend}
+	t := &timedStore{next: store, m: m, backend: backend}
+	if staged, ok := store.(memory.Staged); ok {
+		// Keep what the wrapped store can do beyond memory.Store: the
+		// chat commits an embedded store's point with the turn's history
+		// only when it sees memory.Staged.
+		return &timedStagedStore{timedStore: t, staged: staged}
+	}
+	return t
+}
+
+// timedStagedStore is a timedStore over a store that is also
+// memory.Staged. A staged upsert is timed as an upsert when the commit
+// runs its write inside the shared transaction.
+type timedStagedStore struct {
+	*timedStore
+	staged memory.Staged
+}
+
+var _ memory.Staged = (*timedStagedStore)(nil)
+
+func (s *timedStagedStore) UpsertOp(points []memory.Point) (database.Op, error) {
+	op, err := s.staged.UpsertOp(points)
+	if err != nil || op.Write == nil {
+		return op, err
+	}
+	write := op.Write
+	op.Write = func(ctx context.Context, tx *sql.Tx) (err error) {
+		defer func(t time.Time) { s.done("upsert", t, err) }(time.Now())
+		return write(ctx, tx)
+	}
+	return op, nil
 }
 
 // timedStore is a memory.Store that times each call of the store it wraps.
