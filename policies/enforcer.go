@@ -120,8 +120,12 @@ type Enforcer struct {
 	docs   Documents
 	digest [32]byte
 	status FileStatus
-	cache  sync.Map // cacheKey -> bool
-	cached atomic.Int64
+	// warnings and mentions are of docs: rules whose subjects match
+	// nothing, and the usernames named as user:<username>.
+	warnings []Problem
+	mentions map[string]bool
+	cache    sync.Map // cacheKey -> bool
+	cached   atomic.Int64
 }
 
 // Option configures an Enforcer.
@@ -162,6 +166,7 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	// The last good policy, built at most once and only when needed.
 	var (
 		last      *casbin.Enforcer
+		lastN     *names
 		lastV     version
 		lastErr   error
 		lastBuilt bool
@@ -169,15 +174,19 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	lastGood := func() (*casbin.Enforcer, error) {
 		if !lastBuilt {
 			lastBuilt = true
-			last, lastV, lastErr = e.lastGood(ctx, grants)
+			last, lastN, lastV, lastErr = e.lastGood(ctx, grants)
 		}
 		return last, lastErr
 	}
 
 	docs, err := e.readFiles()
 	var enf *casbin.Enforcer
+	var n *names
 	if err == nil {
-		enf, err = build(docs, grants)
+		n, err = e.lookupNames(ctx, docs.Policy)
+	}
+	if err == nil {
+		enf, err = build(docs, grants, n)
 	}
 	if err == nil {
 		err = e.checkLockout(ctx, enf, lastGood)
@@ -186,7 +195,7 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 		if err := e.record(ctx, docs, sourceFile); err != nil {
 			return nil, err
 		}
-		e.swap(enf, docs, FileStatus{})
+		e.swap(enf, docs, n, FileStatus{})
 		return e, nil
 	}
 	if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrLockout) {
@@ -202,7 +211,7 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	e.logger.Error("policy files refused at start; serving the last policy that loaded until they are fixed",
 		"files", problemFiles(ps), "problems", len(ps), "err", err,
 		"version", lastV.n, "loaded_at", lastV.at.Format(time.RFC3339), "dir", dir)
-	e.swap(last, lastV.docs, FileStatus{Refused: true, Problems: ps})
+	e.swap(last, lastV.docs, lastN, FileStatus{Refused: true, Problems: ps})
 	return e, nil
 }
 
@@ -339,8 +348,9 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 		}
 	}
 	var enf *casbin.Enforcer
+	var n *names
 	if err == nil {
-		enf, err = e.prepare(ctx, docs)
+		enf, n, err = e.prepare(ctx, docs)
 	}
 	if err == nil {
 		err = e.record(ctx, docs, sourceFile)
@@ -349,7 +359,7 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 		e.setStatus(FileStatus{Refused: true, Problems: Problems(err)})
 		return true, err
 	}
-	e.swap(enf, docs, FileStatus{})
+	e.swap(enf, docs, n, FileStatus{})
 	return true, nil
 }
 
@@ -360,7 +370,7 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 func (e *Enforcer) Update(ctx context.Context, docs Documents, keeps ...Keep) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	enf, err := e.prepare(ctx, docs)
+	enf, n, err := e.prepare(ctx, docs)
 	if err != nil {
 		return err
 	}
@@ -379,7 +389,7 @@ func (e *Enforcer) Update(ctx context.Context, docs Documents, keeps ...Keep) er
 		return fmt.Errorf("write %s: %w", PolicyFile, err)
 	}
 	// Grants cannot have changed meanwhile: changing them takes writeMu.
-	e.swap(enf, docs, FileStatus{})
+	e.swap(enf, docs, n, FileStatus{})
 	return nil
 }
 
@@ -388,7 +398,7 @@ func (e *Enforcer) Update(ctx context.Context, docs Documents, keeps ...Keep) er
 func (e *Enforcer) Validate(ctx context.Context, docs Documents, keeps ...Keep) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	enf, err := e.prepare(ctx, docs)
+	enf, _, err := e.prepare(ctx, docs)
 	if err != nil {
 		return err
 	}
@@ -398,23 +408,34 @@ func (e *Enforcer) Validate(ctx context.Context, docs Documents, keeps ...Keep) 
 // prepare builds the enforcer for docs and the stored grants and runs the
 // lockout check against the policy in force. The caller holds writeMu, so
 // the grants cannot change before the result is swapped in.
-func (e *Enforcer) prepare(ctx context.Context, docs Documents) (*casbin.Enforcer, error) {
+func (e *Enforcer) prepare(ctx context.Context, docs Documents) (*casbin.Enforcer, *names, error) {
 	grants, err := e.loadGrants(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	enf, err := build(docs, grants)
+	n, err := e.lookupNames(ctx, docs.Policy)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	enf, err := build(docs, grants, n)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The policy in force is rebuilt for the comparison, rather than
 	// searched under the read lock: the search can take a second with
 	// many users, and a waiting writer would stall every decision.
-	inForce := func() (*casbin.Enforcer, error) { return build(e.Documents(), grants) }
-	if err := e.checkLockout(ctx, enf, inForce); err != nil {
-		return nil, err
+	inForce := func() (*casbin.Enforcer, error) {
+		docs := e.Documents()
+		n, err := e.lookupNames(ctx, docs.Policy)
+		if err != nil {
+			return nil, err
+		}
+		return build(docs, grants, n)
 	}
-	return enf, nil
+	if err := e.checkLockout(ctx, enf, inForce); err != nil {
+		return nil, nil, err
+	}
+	return enf, n, nil
 }
 
 // readFiles reads both files; one that cannot be read is a problem of the
@@ -432,10 +453,14 @@ func (e *Enforcer) readFiles() (Documents, error) {
 	return docs, ps.err()
 }
 
-// swap puts a built enforcer in force.
-func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents, status FileStatus) {
+// swap puts a built enforcer in force, with the names it resolved.
+func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents, n *names, status FileStatus) {
 	e.mu.Lock()
 	e.enf, e.docs, e.digest, e.status = enf, docs, digest(docs), status
+	e.warnings, e.mentions = nil, nil
+	if n != nil {
+		e.warnings, e.mentions = n.warnings, n.mentions
+	}
 	e.clearLocked()
 	e.mu.Unlock()
 }
@@ -469,8 +494,10 @@ func digest(d Documents) [32]byte {
 
 // build makes a ready enforcer from the documents and grants, or says
 // precisely why it cannot: every problem it finds, not only the first, so
-// an administrator fixes a file in one round.
-func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
+// an administrator fixes a file in one round. Subjects are resolved with n
+// (user:<username> to the user's id), which collects the policy's warnings;
+// with n nil they are taken as written.
+func build(docs Documents, grants [][]string, n *names) (*casbin.Enforcer, error) {
 	var ps problems
 	m, err := model.NewModelFromString(docs.Model)
 	if err != nil {
@@ -494,7 +521,7 @@ func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
 		// types the model defines, so both files are fixed in one round.
 		if _, ok := m["p"]; ok {
 			if _, ok := m["g"]; ok {
-				loadPolicyText(m, docs.Policy, &ps)
+				loadPolicyText(m, docs.Policy, nil, &ps)
 			}
 		}
 		return nil, ps.err()
@@ -507,7 +534,7 @@ func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
 	enf.AddFunction("objectMatch", objectMatchFunc)
 	enf.AddFunction("actionMatch", actionMatchFunc)
 	enf.AddFunction("expand", expandFunc)
-	if loadPolicyText(m, docs.Policy, &ps); len(ps) > 0 {
+	if loadPolicyText(m, docs.Policy, n, &ps); len(ps) > 0 {
 		return nil, ps.err()
 	}
 	for _, g := range grants {
@@ -575,8 +602,17 @@ func sectionName(sec string) string {
 
 // loadPolicyText loads policy lines into m, checking each against the model
 // and adding one problem, with its line number, for every line that is
-// wrong; the lines after a wrong one are still checked.
-func loadPolicyText(m model.Model, text string, ps *problems) {
+// wrong; the lines after a wrong one are still checked. Subjects are
+// resolved with n when it is not nil.
+func loadPolicyText(m model.Model, text string, names *names, ps *problems) {
+	if names != nil {
+		names.warnings = nil
+		defer func() {
+			if len(*ps) == 0 {
+				names.warnUnusedRoles(m, splitPolicy(text))
+			}
+		}()
+	}
 	for i, line := range strings.Split(text, "\n") {
 		n := i + 1
 		line = strings.TrimSpace(line)
@@ -618,6 +654,9 @@ func loadPolicyText(m model.Model, text string, ps *problems) {
 		if slices.Contains(fields[1:], "") {
 			ps.add(PolicyFile, n, "empty field")
 			continue
+		}
+		if names != nil {
+			names.resolve(m, fields, n)
 		}
 		if err := persist.LoadPolicyArray(fields, m); err != nil {
 			ps.add(PolicyFile, n, "%v", err)

@@ -16,6 +16,9 @@ import (
 const (
 	sourceFile = "file" // the data directory (at start or on an edit)
 	sourceAPI  = "api"  // PUT /policies
+	// A user was renamed or deleted, and the rules naming them with it.
+	sourceRename = "rename"
+	sourceDelete = "delete"
 )
 
 // version is a policy that was in force, as stored in policy_versions.
@@ -67,16 +70,20 @@ func (e *Enforcer) newestVersion(ctx context.Context, before int64) (version, bo
 // lastGood builds the newest stored version that still loads with grants
 // (nil when none is stored). A version that no longer loads, which only
 // stored grants can cause, is skipped with a log line.
-func (e *Enforcer) lastGood(ctx context.Context, grants [][]string) (*casbin.Enforcer, version, error) {
+func (e *Enforcer) lastGood(ctx context.Context, grants [][]string) (*casbin.Enforcer, *names, version, error) {
 	var before int64
 	for {
 		v, ok, err := e.newestVersion(ctx, before)
 		if err != nil || !ok {
-			return nil, version{}, err
+			return nil, nil, version{}, err
 		}
-		enf, err := build(v.docs, grants)
+		n, err := e.lookupNames(ctx, v.docs.Policy)
+		if err != nil {
+			return nil, nil, version{}, err
+		}
+		enf, err := build(v.docs, grants, n)
 		if err == nil {
-			return enf, v, nil
+			return enf, n, v, nil
 		}
 		e.logger.Error("a stored policy version no longer loads; trying the one before", "version", v.n, "err", err)
 		before = v.n

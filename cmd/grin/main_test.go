@@ -107,7 +107,7 @@ func TestPolicyCheck(t *testing.T) {
 		Policy string `json:"policy"`
 	}
 	in.Do("GET", "/policies", nil).JSON(t, &docs)
-	docs.Policy += "\np, plugin:notes, capability:kv, use\n"
+	docs.Policy += "\np, plugin:notes, capability:kv, use\ng, user:nobody, role:admin\n"
 	if r := in.Do("PUT", "/policies", docs); r.Status != 200 {
 		t.Fatalf("grant: %d %s", r.Status, r.Body)
 	}
@@ -124,6 +124,9 @@ func TestPolicyCheck(t *testing.T) {
 		{[]string{"credential:ws_key", "users", "list"}, 1, []string{"denied"}},
 		{[]string{"plugin:notes", "capability:kv", "use"}, 0, []string{"allowed", "p, plugin:notes, capability:kv, use"}},
 		{[]string{"plugin:notes", "capability:memory.recall", "use"}, 1, []string{"denied"}},
+		{[]string{"user:carol", "users", "read"}, 0, []string{"allowed", u.ID + " (user carol)"}},
+		{[]string{u.ID, "users", "read"}, 0, []string{"allowed", "(user carol)"}},
+		{[]string{"nobody", "users", "read"}, 2, nil},
 		{[]string{"carol", "users"}, 2, nil},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -137,6 +140,11 @@ func TestPolicyCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A rule naming nobody is a warning; a subject naming nobody an error.
+	_, _, errOut := runGrin(t, env, "policy", "check", "nobody", "users", "read")
+	if !strings.Contains(errOut, "warning: policy.csv line") || !strings.Contains(errOut, "user:nobody names no user") || !strings.Contains(errOut, `no user is called "nobody"`) {
+		t.Errorf("stderr does not warn about user:nobody, or explain the unknown subject: %s", errOut)
 	}
 	code, _, errOut := runGrin(t, map[string]string{"GRIN_DATA_DIR": t.TempDir() + "/none"}, "policy", "check", "a", "b", "read")
 	if code != 2 || !strings.Contains(errOut, "no grin data") {

@@ -17,8 +17,9 @@ import (
 )
 
 // policyCheck prints the decision for SUBJECT OBJECT ACTION against the
-// policy in the data directory. SUBJECT may be a username, a user id, a
-// role or a credential subject.
+// policy in the data directory. SUBJECT may be a username, a user id,
+// user:<username>, a role, a plugin or a credential subject. Rules that
+// name subjects matching nothing are warned about on stderr.
 func policyCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (bool, error) {
 	fs := flag.NewFlagSet("grin policy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -55,14 +56,12 @@ func policyCheck(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return false, err
 	}
-	store, err := users.New(db, policy)
+	for _, w := range policy.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	subject, label, err := policy.ResolveSubject(ctx, subject)
 	if err != nil {
 		return false, err
-	}
-	label := subject
-	if u, err := store.ByUsername(ctx, subject); err == nil {
-		label = fmt.Sprintf("%s (user %s)", u.ID, u.Username)
-		subject = u.ID
 	}
 	if *self == "" {
 		*self = subject

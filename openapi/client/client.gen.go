@@ -446,6 +446,9 @@ type Documents struct {
 
 	// Policy The policy rules (policy.csv), one per line.
 	Policy string `json:"policy"`
+
+	// Warnings Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing.
+	Warnings *[]PolicyWarning `json:"warnings,omitempty"`
 }
 
 // DocumentsFileStatus Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
@@ -860,10 +863,10 @@ type PolicyCheck struct {
 	// Object What is reached: users, episodic:<user id>, …
 	Object string `json:"object"`
 
-	// Self The id that {self} stands for; the subject when absent.
+	// Self The id that {self} stands for (a username is taken as that user's id); the subject's id when absent.
 	Self *string `json:"self,omitempty"`
 
-	// Subject A policy subject: a user id, a role (role:admin) or a credential (credential:api_key).
+	// Subject Who asks: a username (alice), a user id, user:<username>, a role (role:admin), a plugin (plugin:<id>) or a credential (credential:api_key).
 	Subject string `json:"subject"`
 }
 
@@ -876,6 +879,9 @@ type PolicyDecision struct {
 
 	// Rule The rule that allowed it, field by field; empty when denied.
 	Rule []string `json:"rule"`
+
+	// Subject The policy subject asked about, as decisions see it (a user's id for a username), with whom it names.
+	Subject string `json:"subject"`
 
 	// Via The roles from the subject to the rule's subject.
 	Via []string `json:"via"`
@@ -890,6 +896,18 @@ type PolicyFileError struct {
 	Line *int64 `json:"line,omitempty"`
 
 	// Message What is wrong, in words an administrator can act on.
+	Message string `json:"message"`
+}
+
+// PolicyWarning defines model for PolicyWarning.
+type PolicyWarning struct {
+	// File policy.csv.
+	File string `json:"file"`
+
+	// Line The rule's line, from 1.
+	Line *int64 `json:"line,omitempty"`
+
+	// Message Which subject matches nothing, and how to name it.
 	Message string `json:"message"`
 }
 

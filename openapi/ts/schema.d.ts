@@ -1053,6 +1053,8 @@ export interface components {
             model: string;
             /** @description The policy rules (policy.csv), one per line. */
             policy: string;
+            /** @description Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing. */
+            readonly warnings?: components["schemas"]["PolicyWarning"][];
         };
         Effect: {
             /** @description What changing it does. */
@@ -1425,15 +1427,17 @@ export interface components {
             action: "read" | "list" | "write" | "edit" | "delete";
             /** @description What is reached: users, episodic:<user id>, … */
             object: string;
-            /** @description The id that {self} stands for; the subject when absent. */
+            /** @description The id that {self} stands for (a username is taken as that user's id); the subject's id when absent. */
             self?: string;
-            /** @description A policy subject: a user id, a role (role:admin) or a credential (credential:api_key). */
+            /** @description Who asks: a username (alice), a user id, user:<username>, a role (role:admin), a plugin (plugin:<id>) or a credential (credential:api_key). */
             subject: string;
         };
         PolicyDecision: {
             allowed: boolean;
             /** @description The rule that allowed it, field by field; empty when denied. */
             rule: string[];
+            /** @description The policy subject asked about, as decisions see it (a user's id for a username), with whom it names. */
+            subject: string;
             /** @description The roles from the subject to the rule's subject. */
             via: string[];
         };
@@ -1446,6 +1450,17 @@ export interface components {
              */
             line?: number;
             /** @description What is wrong, in words an administrator can act on. */
+            message: string;
+        };
+        PolicyWarning: {
+            /** @description policy.csv. */
+            file: string;
+            /**
+             * Format: int64
+             * @description The rule's line, from 1.
+             */
+            line?: number;
+            /** @description Which subject matches nothing, and how to name it. */
             message: string;
         };
         RecallCollections: {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -26,6 +27,7 @@ type Documents struct {
 	Policy     string            `json:"policy" doc:"The policy rules (policy.csv), one per line."`
 	FileStatus string            `json:"file_status,omitempty" readOnly:"true" enum:"in_force,refused" doc:"Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
 	FileErrors []PolicyFileError `json:"file_errors,omitempty" readOnly:"true" doc:"Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force."`
+	Warnings   []PolicyWarning   `json:"warnings,omitempty" readOnly:"true" doc:"Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing."`
 }
 
 func (d Documents) documents() policies.Documents {
@@ -42,12 +44,27 @@ type PolicyFileError struct {
 	Message string `json:"message" doc:"What is wrong, in words an administrator can act on."`
 }
 
+// PolicyWarning is a rule that loads but has no effect.
+type PolicyWarning struct {
+	File    string `json:"file" doc:"policy.csv."`
+	Line    int    `json:"line,omitempty" doc:"The rule's line, from 1."`
+	Message string `json:"message" doc:"Which subject matches nothing, and how to name it."`
+}
+
+func warningsOf(ps []policies.Problem) []PolicyWarning {
+	var out []PolicyWarning
+	for _, p := range ps {
+		out = append(out, PolicyWarning{File: p.File, Line: p.Line, Message: p.Message})
+	}
+	return out
+}
+
 // PolicyCheck is one authorization question.
 type PolicyCheck struct {
-	Subject string `json:"subject" minLength:"1" maxLength:"256" doc:"A policy subject: a user id, a role (role:admin) or a credential (credential:api_key)."`
+	Subject string `json:"subject" minLength:"1" maxLength:"256" doc:"Who asks: a username (alice), a user id, user:<username>, a role (role:admin), a plugin (plugin:<id>) or a credential (credential:api_key)."`
 	Object  string `json:"object" minLength:"1" maxLength:"512" doc:"What is reached: users, episodic:<user id>, …"`
 	Action  string `json:"action" enum:"read,list,write,edit,delete" doc:"The permission word, lower case."`
-	Self    string `json:"self,omitempty" maxLength:"256" doc:"The id that {self} stands for; the subject when absent."`
+	Self    string `json:"self,omitempty" maxLength:"256" doc:"The id that {self} stands for (a username is taken as that user's id); the subject's id when absent."`
 }
 
 // PolicyDecision says whether a request is allowed and why.
@@ -55,6 +72,7 @@ type PolicyDecision struct {
 	Allowed bool     `json:"allowed"`
 	Rule    []string `json:"rule" nullable:"false" doc:"The rule that allowed it, field by field; empty when denied."`
 	Via     []string `json:"via" nullable:"false" doc:"The roles from the subject to the rule's subject."`
+	Subject string   `json:"subject" doc:"The policy subject asked about, as decisions see it (a user's id for a username), with whom it names."`
 }
 
 // PolicyDecisionOutput carries a decision.
@@ -71,7 +89,7 @@ func (s *Server) registerPolicies() {
 	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, _ *struct{}) (*PoliciesOutput, error) {
 		st := s.deps.Policy.FileStatus()
 		docs := s.deps.Policy.Documents()
-		out := Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force"}
+		out := Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Warnings: warningsOf(s.deps.Policy.Warnings())}
 		if st.Refused {
 			out.FileStatus = "refused"
 			for _, p := range st.Problems {
@@ -104,10 +122,14 @@ func (s *Server) registerPolicies() {
 			return nil, s.internal(ctx, "update policy", err)
 		}
 		if in.DryRun {
-			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy}}, nil
+			warnings, err := s.deps.Policy.WarningsFor(ctx, in.Body.documents())
+			if err != nil {
+				return nil, s.internal(ctx, "check the policy's subjects", err)
+			}
+			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy, Warnings: warningsOf(warnings)}}, nil
 		}
 		docs := s.deps.Policy.Documents()
-		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force"}}, nil
+		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Warnings: warningsOf(s.deps.Policy.Warnings())}}, nil
 	})
 
 	register(s, huma.Operation{
@@ -115,15 +137,23 @@ func (s *Server) registerPolicies() {
 		Summary: "Check a decision", Description: "Says whether the policy allows a subject an action on an object, and which rule decided.",
 		Tags: []string{"Policies"},
 	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, in *struct{ Body PolicyCheck }) (*PolicyDecisionOutput, error) {
-		self := in.Body.Self
-		if self == "" {
-			self = in.Body.Subject
+		sub, label, err := s.resolveSubject(ctx, in.Body.Subject, "body.subject")
+		if err != nil {
+			return nil, err
 		}
-		d, err := s.deps.Policy.Explain(policies.Request{Subjects: []string{in.Body.Subject}, Self: self, Object: in.Body.Object, Action: in.Body.Action})
+		self := sub
+		if in.Body.Self != "" {
+			self = in.Body.Self
+			// A username stands for its user's id, as in the subject.
+			if id, _, err := s.deps.Policy.ResolveSubject(ctx, self); err == nil && !strings.Contains(self, ":") {
+				self = id
+			}
+		}
+		d, err := s.deps.Policy.Explain(policies.Request{Subjects: []string{sub}, Self: self, Object: in.Body.Object, Action: in.Body.Action})
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
 		}
-		out := PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Via: d.Via}
+		out := PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Via: d.Via, Subject: label}
 		if out.Rule == nil {
 			out.Rule = []string{}
 		}
@@ -132,6 +162,20 @@ func (s *Server) registerPolicies() {
 		}
 		return &PolicyDecisionOutput{Body: out}, nil
 	})
+}
+
+// resolveSubject turns a subject a person gave (a username, an id,
+// user:<username>, role:…, plugin:…, credential:…) into the one decisions
+// are asked with, and a label naming it; an unknown one is a 422 at loc.
+func (s *Server) resolveSubject(ctx context.Context, subject, loc string) (string, string, error) {
+	sub, label, err := s.deps.Policy.ResolveSubject(ctx, subject)
+	if errors.Is(err, policies.ErrUnknownSubject) {
+		return "", "", huma.Error422UnprocessableEntity(err.Error(), &huma.ErrorDetail{Location: loc, Message: err.Error(), Value: subject})
+	}
+	if err != nil {
+		return "", "", s.internal(ctx, "look up the subject", err)
+	}
+	return sub, label, nil
 }
 
 // policyProblems is the 422 answer to a refused model or policy: a detail

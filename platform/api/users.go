@@ -138,6 +138,9 @@ func (s *Server) registerUsers() {
 		if err != nil {
 			return nil, err
 		}
+		if why, err = s.namedByPolicy(ctx, string(in.Body.Username), why); err != nil {
+			return nil, err
+		}
 		if len(why) > 0 && in.Body.Permissions == nil {
 			why = append(why, "without \"permissions\" a new user gets the Cat's base permissions; name the ones to give")
 		}
@@ -202,6 +205,15 @@ func (s *Server) registerUsers() {
 			c.Permissions = in.Body.Permissions.dict()
 		}
 		if target.ID != "" { // not found: Update answers 404
+			if c.Username != nil && users.NormalizeUsername(*c.Username) != target.Username {
+				why, err := s.namedByPolicy(ctx, *c.Username, nil)
+				if err != nil {
+					return nil, err
+				}
+				if err := refusal(why); err != nil {
+					return nil, err
+				}
+			}
 			if c.Password != nil {
 				if err := s.checkTakeover(ctx, target, "change the password of"); err != nil {
 					return nil, err
@@ -302,6 +314,24 @@ func (s *Server) guardPrivileged(ctx context.Context, id string) (users.User, er
 		return users.User{}, huma.Error403Forbidden(fmt.Sprintf("Permission denied: %s %s; only a policy administrator may change or delete such a user", u.Username, held))
 	}
 	return u, nil
+}
+
+// namedByPolicy adds a refusal to why when the policy names the username as
+// user:<username> and the caller is no policy administrator: creating a
+// user of that name, or renaming one to it, gives what those rules give,
+// which only whoever may edit the rules may do.
+func (s *Server) namedByPolicy(ctx context.Context, username string, why []string) ([]string, error) {
+	if !s.deps.Policy.NamesUser(users.NormalizeUsername(username)) {
+		return why, nil
+	}
+	ok, err := s.policyAdmin(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "decide", err)
+	}
+	if !ok {
+		why = append(why, fmt.Sprintf("the policy has rules for user:%s, which a user of that name would hold; only a policy administrator may give a user that name", users.NormalizeUsername(username)))
+	}
+	return why, nil
 }
 
 // policyAdmin reports whether the caller is a policy administrator: may

@@ -291,6 +291,10 @@ func (s *Store) create(ctx context.Context, username, password string, perms pol
 		s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM users WHERE id = ?`, u.ID)
 		return User{}, fmt.Errorf("create user %q: %w", username, err)
 	}
+	// Rules naming user:<username> apply to the new user from now on.
+	if err := s.policy.UserAdded(ctx, username); err != nil {
+		return User{}, fmt.Errorf("create user %q: %w", username, err)
+	}
 	return s.withPermissions(u)
 }
 
@@ -474,7 +478,8 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 	if err := errors.Join(errs...); err != nil {
 		return User{}, err
 	}
-	if _, err := s.Get(ctx, id); err != nil {
+	before, err := s.Get(ctx, id)
+	if err != nil {
 		return User{}, err
 	}
 	// What can still be refused is asked before anything is written, so
@@ -501,19 +506,26 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 		name := NormalizeUsername(*c.Username)
 		skel := Skeleton(name)
 		// A rename may not take a name that looks like another user's;
-		// one statement checks and renames.
-		res, err := s.db.ExecContext(ctx,
-			`UPDATE users SET username = ?, username_skeleton = ? WHERE id = ?
-			 AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ? AND id <> ?)`,
-			name, skel, id, skel, id)
-		if isUniqueViolation(err) {
-			return User{}, fmt.Errorf("%w: %q", ErrDuplicate, name)
-		}
+		// one statement checks and renames. The policy's rules naming the
+		// user as user:<username> are renamed with it.
+		err := s.policy.RenameUser(ctx, before.Username, name, func() error {
+			res, err := s.db.ExecContext(ctx,
+				`UPDATE users SET username = ?, username_skeleton = ? WHERE id = ?
+				 AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ? AND id <> ?)`,
+				name, skel, id, skel, id)
+			if isUniqueViolation(err) {
+				return fmt.Errorf("%w: %q", ErrDuplicate, name)
+			}
+			if err != nil {
+				return fmt.Errorf("update user %s: %w", id, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return s.lookAlike(ctx, name, skel, id)
+			}
+			return nil
+		})
 		if err != nil {
-			return User{}, fmt.Errorf("update user %s: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return User{}, s.lookAlike(ctx, name, skel, id)
+			return User{}, err
 		}
 	}
 	if c.Password != nil {
@@ -545,7 +557,7 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	if err := s.remove(ctx, id); err != nil {
+	if err := s.remove(ctx, id, u.Username); err != nil {
 		return User{}, err
 	}
 	var errs []error
@@ -558,9 +570,10 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
-// remove deletes the user's row and grants, unless that would leave no
-// policy administrator among the other users.
-func (s *Store) remove(ctx context.Context, id string) error {
+// remove deletes the user's row and grants, and retires the policy's rules
+// naming the user, unless that would leave no policy administrator among
+// the other users.
+func (s *Store) remove(ctx context.Context, id, username string) error {
 	s.adminMu.Lock()
 	defer s.adminMu.Unlock()
 	keep, err := s.keepAdministrator(ctx, id)
@@ -582,7 +595,7 @@ func (s *Store) remove(ctx context.Context, id string) error {
 	if !found {
 		return ErrNotFound
 	}
-	if err := s.policy.RemoveSubject(ctx, id); err != nil {
+	if err := s.policy.RemoveUser(ctx, id, username); err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
 	return nil
