@@ -78,12 +78,42 @@ type Request struct {
 // Decision is the answer to a Request.
 type Decision struct {
 	Allowed bool
-	// Subject is the subject whose rule allowed the request.
+	// Denied is set when a deny rule refused the request (Allowed is then
+	// false); when neither is set, no rule allowed it.
+	Denied bool
+	// Subject is the subject whose rule decided.
 	Subject string
-	// Rule is the p rule that allowed it, as written in the policy.
+	// Rule is the p rule that decided, as loaded (users named by id).
 	Rule []string
+	// Line and Text place the rule in policy.csv as written there
+	// (user:<username>); Line is 0 for a rule that is not in the file.
+	Line int
+	Text string
 	// Via is the chain of roles from Subject to the rule's subject.
 	Via []string
+}
+
+// Reason says in words why the decision was taken, naming the rule.
+func (d Decision) Reason() string {
+	rule := d.Text
+	if rule == "" {
+		rule = strings.Join(d.Rule, ", ")
+	}
+	where := ""
+	if d.Line > 0 {
+		where = fmt.Sprintf(" (policy.csv line %d)", d.Line)
+	}
+	via := ""
+	if len(d.Via) > 0 {
+		via = " through " + strings.Join(d.Via, " -> ")
+	}
+	switch {
+	case d.Allowed:
+		return fmt.Sprintf("allowed by the rule %q%s%s", rule, where, via)
+	case d.Denied:
+		return fmt.Sprintf("denied by the rule %q%s%s", rule, where, via)
+	}
+	return "no rule allows it"
 }
 
 // Documents are the two files an administrator edits.
@@ -124,7 +154,8 @@ type Enforcer struct {
 	// nothing, and the usernames named as user:<username>.
 	warnings []Problem
 	mentions map[string]bool
-	cache    sync.Map // cacheKey -> bool
+	rules    map[string]writtenRule // p rules as loaded ("p, <id>, obj, act, eft") -> as written
+	cache    sync.Map               // cacheKey -> bool
 	cached   atomic.Int64
 }
 
@@ -157,6 +188,9 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if err := e.restoreMissing(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.migrateModel(); err != nil {
 		return nil, err
 	}
 	grants, err := e.loadGrants(ctx)
@@ -230,55 +264,93 @@ func (e *Enforcer) Documents() Documents {
 	return e.docs
 }
 
-// Decide answers a request. Errors mean the model itself failed to evaluate
-// (an administrator's model that loads but cannot answer); the request is
-// then denied.
+// Decide answers a request: allowed when a rule allows one of its
+// subjects and no rule denies any of them. Errors mean the model itself
+// failed to evaluate (an administrator's model that loads but cannot
+// answer); the request is then denied.
 func (e *Enforcer) Decide(req Request) (bool, error) {
+	yes := false
 	for _, sub := range req.Subjects {
 		key := cacheKey{sub, req.Object, req.Action, req.Self}
-		if v, ok := e.cache.Load(key); ok {
-			if v.(bool) {
-				return true, nil
+		v, ok := e.cache.Load(key)
+		if !ok {
+			e.mu.RLock()
+			got, rule, err := e.enf.EnforceEx(sub, req.Object, req.Action, req.Self)
+			if err == nil {
+				v = verdictOf(got, rule)
+				if e.cached.Add(1) > maxCachedDecisions {
+					e.cache.Clear()
+					e.cached.Store(0)
+				}
+				e.cache.Store(key, v)
 			}
-			continue
-		}
-		e.mu.RLock()
-		ok, err := e.enf.Enforce(sub, req.Object, req.Action, req.Self)
-		if err == nil {
-			if e.cached.Add(1) > maxCachedDecisions {
-				e.cache.Clear()
-				e.cached.Store(0)
+			e.mu.RUnlock()
+			if err != nil {
+				return false, fmt.Errorf("decide %s %s %s: %w", sub, req.Object, req.Action, err)
 			}
-			e.cache.Store(key, ok)
 		}
-		e.mu.RUnlock()
-		if err != nil {
-			return false, fmt.Errorf("decide %s %s %s: %w", sub, req.Object, req.Action, err)
-		}
-		if ok {
-			return true, nil
+		switch v.(verdict) {
+		case denyVerdict:
+			return false, nil
+		case allowVerdict:
+			yes = true
 		}
 	}
-	return false, nil
+	return yes, nil
+}
+
+// verdict is one subject's answer: a rule allowed it, one denied it, or
+// none decided.
+type verdict uint8
+
+const (
+	undecided verdict = iota
+	allowVerdict
+	denyVerdict
+)
+
+// verdictOf reads EnforceEx's answer: a refusal that names a rule is a
+// deny rule's.
+func verdictOf(ok bool, rule []string) verdict {
+	switch {
+	case ok:
+		return allowVerdict
+	case len(rule) > 0:
+		return denyVerdict
+	}
+	return undecided
 }
 
 // Explain answers a request without the cache and says which rule decided
-// and through which roles.
+// (a deny rule for any subject, else the first allow rule) and through
+// which roles.
 func (e *Enforcer) Explain(req Request) (Decision, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	var allow *Decision
 	for _, sub := range req.Subjects {
 		ok, rule, err := e.enf.EnforceEx(sub, req.Object, req.Action, req.Self)
 		if err != nil {
 			return Decision{}, fmt.Errorf("explain %s %s %s: %w", sub, req.Object, req.Action, err)
 		}
-		if ok {
-			d := Decision{Allowed: true, Subject: sub, Rule: append([]string{"p"}, rule...)}
-			if len(rule) > 0 {
-				d.Via = e.rolePath(sub, expand(rule[0], req.Object, req.Action))
-			}
+		v := verdictOf(ok, rule)
+		if v == undecided || (v == allowVerdict && allow != nil) {
+			continue
+		}
+		d := Decision{Allowed: v == allowVerdict, Denied: v == denyVerdict, Subject: sub, Rule: append([]string{"p"}, rule...)}
+		if w, ok := e.rules[strings.Join(d.Rule, ", ")]; ok {
+			d.Line, d.Text = w.line, w.text
+		}
+		if len(rule) > 0 {
+			d.Via = e.rolePath(sub, expand(rule[0], req.Object, req.Action))
+		}
+		if v == denyVerdict {
 			return d, nil
 		}
+		allow = &d
+	}
+	if allow != nil {
+		return *allow, nil
 	}
 	return Decision{}, nil
 }
@@ -457,9 +529,9 @@ func (e *Enforcer) readFiles() (Documents, error) {
 func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents, n *names, status FileStatus) {
 	e.mu.Lock()
 	e.enf, e.docs, e.digest, e.status = enf, docs, digest(docs), status
-	e.warnings, e.mentions = nil, nil
+	e.warnings, e.mentions, e.rules = nil, nil, nil
 	if n != nil {
-		e.warnings, e.mentions = n.warnings, n.mentions
+		e.warnings, e.mentions, e.rules = n.warnings, n.mentions, n.rules
 	}
 	e.clearLocked()
 	e.mu.Unlock()
@@ -647,8 +719,21 @@ func loadPolicyText(m model.Model, text string, names *names, ps *problems) {
 			ps.add(PolicyFile, n, "%q is not a rule type of the model (use p or g)", key)
 			continue
 		}
-		if got, want := len(fields)-1, len(ast.Tokens); got != want {
-			ps.add(PolicyFile, n, "a %s rule has %d fields after %q, this one has %d", key, want, key, got)
+		eft := slices.Index(ast.Tokens, key+"_eft")
+		if got, want := len(fields)-1, len(ast.Tokens); got == want-1 && eft == want-1 {
+			// A rule written without its effect allows, so that rules of
+			// a model without deny keep their meaning.
+			fields = append(fields, "allow")
+		} else if got != want {
+			if eft == want-1 {
+				ps.add(PolicyFile, n, "a %s rule has %d fields after %q (%d with its effect, allow or deny, last), this one has %d", key, want-1, key, want, got)
+			} else {
+				ps.add(PolicyFile, n, "a %s rule has %d fields after %q, this one has %d", key, want, key, got)
+			}
+			continue
+		}
+		if eft >= 0 && fields[eft+1] != "allow" && fields[eft+1] != "deny" {
+			ps.add(PolicyFile, n, "the effect %q is neither allow nor deny", fields[eft+1])
 			continue
 		}
 		if slices.Contains(fields[1:], "") {
@@ -657,6 +742,9 @@ func loadPolicyText(m model.Model, text string, names *names, ps *problems) {
 		}
 		if names != nil {
 			names.resolve(m, fields, n)
+			if sec == "p" {
+				names.rules[strings.Join(fields, ", ")] = writtenRule{n, line}
+			}
 		}
 		if err := persist.LoadPolicyArray(fields, m); err != nil {
 			ps.add(PolicyFile, n, "%v", err)

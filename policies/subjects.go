@@ -49,6 +49,7 @@ type names struct {
 	isName   map[string]bool   // bare subjects that are no id but a username
 	warnings problems
 	mentions map[string]bool // usernames the policy names as user:<username>
+	rules    map[string]writtenRule
 	// checkUsers is false without a directory: user subjects are then
 	// neither resolved nor warned about.
 	checkUsers bool
@@ -126,6 +127,12 @@ func (e *Enforcer) ResolveSubject(ctx context.Context, s string) (subject, label
 	return id, fmt.Sprintf("%s (user %s)", id, s), nil
 }
 
+// writtenRule is a rule as policy.csv has it, and where.
+type writtenRule struct {
+	line int
+	text string
+}
+
 // policyLine is one rule of a policy text, split into fields; lines that
 // are blank, comments or do not parse have no fields.
 type policyLine struct {
@@ -178,7 +185,7 @@ func subjectFields(m model.Model, key string) []int {
 // directory (tools that only read the policy) nothing resolves, and
 // nothing is warned about users.
 func (e *Enforcer) lookupNames(ctx context.Context, policy string) (*names, error) {
-	n := &names{ids: map[string]string{}, users: map[string]bool{}, isName: map[string]bool{}, mentions: map[string]bool{}, checkUsers: e.users != nil}
+	n := &names{ids: map[string]string{}, users: map[string]bool{}, isName: map[string]bool{}, mentions: map[string]bool{}, rules: map[string]writtenRule{}, checkUsers: e.users != nil}
 	if e.users == nil {
 		return n, nil
 	}

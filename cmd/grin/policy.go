@@ -70,14 +70,25 @@ func policyCheck(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return false, err
 	}
-	if !d.Allowed {
+	switch {
+	case d.Denied:
+		fmt.Fprintf(stdout, "denied: %s may not %s %s\n", label, action, object)
+	case !d.Allowed:
 		fmt.Fprintf(stdout, "denied: no rule allows %s to %s %s\n", label, action, object)
 		return false, nil
+	default:
+		fmt.Fprintf(stdout, "allowed: %s may %s %s\n", label, action, object)
 	}
-	fmt.Fprintf(stdout, "allowed: %s may %s %s\n", label, action, object)
-	fmt.Fprintf(stdout, "  rule: %s\n", strings.Join(d.Rule, ", "))
+	rule := d.Text
+	if rule == "" {
+		rule = strings.Join(d.Rule, ", ")
+	}
+	if d.Line > 0 {
+		rule += fmt.Sprintf("   (policy.csv line %d)", d.Line)
+	}
+	fmt.Fprintf(stdout, "  rule: %s\n", rule)
 	if len(d.Via) > 0 {
 		fmt.Fprintf(stdout, "  via:  %s -> %s\n", subject, strings.Join(d.Via, " -> "))
 	}
-	return true, nil
+	return d.Allowed, nil
 }

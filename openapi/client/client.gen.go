@@ -192,6 +192,27 @@ func (e PolicyCheckAction) Valid() bool {
 	}
 }
 
+// Defines values for PolicyDecisionEffect.
+const (
+	Allow PolicyDecisionEffect = "allow"
+	Deny  PolicyDecisionEffect = "deny"
+	None  PolicyDecisionEffect = "none"
+)
+
+// Valid indicates whether the value is a known member of the PolicyDecisionEffect enum.
+func (e PolicyDecisionEffect) Valid() bool {
+	switch e {
+	case Allow:
+		return true
+	case Deny:
+		return true
+	case None:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReplyType.
 const (
 	ReplyTypeChat ReplyType = "chat"
@@ -877,15 +898,30 @@ type PolicyCheckAction string
 type PolicyDecision struct {
 	Allowed bool `json:"allowed"`
 
-	// Rule The rule that allowed it, field by field; empty when denied.
+	// Effect allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+	Effect PolicyDecisionEffect `json:"effect"`
+
+	// Line The deciding rule's line in policy.csv.
+	Line *int64 `json:"line,omitempty"`
+
+	// Reason The decision in a sentence, naming the rule and the roles it came through.
+	Reason string `json:"reason"`
+
+	// Rule The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it.
 	Rule []string `json:"rule"`
 
 	// Subject The policy subject asked about, as decisions see it (a user's id for a username), with whom it names.
 	Subject string `json:"subject"`
 
+	// Text The deciding rule as policy.csv writes it (users as user:<username>).
+	Text *string `json:"text,omitempty"`
+
 	// Via The roles from the subject to the rule's subject.
 	Via []string `json:"via"`
 }
+
+// PolicyDecisionEffect allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+type PolicyDecisionEffect string
 
 // PolicyFileError defines model for PolicyFileError.
 type PolicyFileError struct {
@@ -1099,7 +1135,8 @@ type TokenTokenType string
 // User defines model for User.
 type User struct {
 	// CreatedAt When the user was created (grin extension).
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt time.Time      `json:"created_at"`
+	Denied    *PermissionSet `json:"denied,omitempty"`
 
 	// Id The user's uuid4.
 	Id          openapi_types.UUID `json:"id"`
@@ -1974,7 +2011,7 @@ type ClientInterface interface {
 
 	// CheckPolicyWithBody Check a decision
 	//
-	// Says whether the policy allows a subject an action on an object, and which rule decided.
+	// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 	//
 	// Requires policies read.
 	//
@@ -1985,7 +2022,7 @@ type ClientInterface interface {
 
 	// CheckPolicy Check a decision
 	//
-	// Says whether the policy allows a subject an action on an object, and which rule decided.
+	// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 	//
 	// Requires policies read.
 	//
@@ -3258,7 +3295,7 @@ func (c *Client) UpdatePolicies(ctx context.Context, params *UpdatePoliciesParam
 
 // CheckPolicyWithBody Check a decision
 //
-// Says whether the policy allows a subject an action on an object, and which rule decided.
+// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 //
 // Requires policies read.
 //
@@ -3279,7 +3316,7 @@ func (c *Client) CheckPolicyWithBody(ctx context.Context, contentType string, bo
 
 // CheckPolicy Check a decision
 //
-// Says whether the policy allows a subject an action on an object, and which rule decided.
+// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 //
 // Requires policies read.
 //
@@ -6953,7 +6990,7 @@ type ClientWithResponsesInterface interface {
 
 	// CheckPolicyWithBodyWithResponse Check a decision
 	//
-	// Says whether the policy allows a subject an action on an object, and which rule decided.
+	// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 	//
 	// Requires policies read.
 	//
@@ -6964,7 +7001,7 @@ type ClientWithResponsesInterface interface {
 
 	// CheckPolicyWithResponse Check a decision
 	//
-	// Says whether the policy allows a subject an action on an object, and which rule decided.
+	// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 	//
 	// Requires policies read.
 	//
@@ -12100,7 +12137,7 @@ func (c *ClientWithResponses) UpdatePoliciesWithResponse(ctx context.Context, pa
 
 // CheckPolicyWithBodyWithResponse Check a decision
 //
-// Says whether the policy allows a subject an action on an object, and which rule decided.
+// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 //
 // Requires policies read.
 //
@@ -12117,7 +12154,7 @@ func (c *ClientWithResponses) CheckPolicyWithBodyWithResponse(ctx context.Contex
 
 // CheckPolicyWithResponse Check a decision
 //
-// Says whether the policy allows a subject an action on an object, and which rule decided.
+// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 //
 // Requires policies read.
 //

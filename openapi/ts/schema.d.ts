@@ -702,7 +702,7 @@ export interface paths {
         put?: never;
         /**
          * Check a decision
-         * @description Says whether the policy allows a subject an action on an object, and which rule decided.
+         * @description Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
          *
          *     Requires policies read.
          */
@@ -1434,10 +1434,24 @@ export interface components {
         };
         PolicyDecision: {
             allowed: boolean;
-            /** @description The rule that allowed it, field by field; empty when denied. */
+            /**
+             * @description allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+             * @enum {string}
+             */
+            effect: "allow" | "deny" | "none";
+            /**
+             * Format: int64
+             * @description The deciding rule's line in policy.csv.
+             */
+            line?: number;
+            /** @description The decision in a sentence, naming the rule and the roles it came through. */
+            reason: string;
+            /** @description The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it. */
             rule: string[];
             /** @description The policy subject asked about, as decisions see it (a user's id for a username), with whom it names. */
             subject: string;
+            /** @description The deciding rule as policy.csv writes it (users as user:<username>). */
+            text?: string;
             /** @description The roles from the subject to the rule's subject. */
             via: string[];
         };
@@ -1633,11 +1647,14 @@ export interface components {
              * @description When the user was created (grin extension).
              */
             created_at: string;
+            /** @description Permissions granted to the user that a deny rule of the policy refuses (grin extension; absent when none). POST /policies/check names the rule. */
+            denied?: components["schemas"]["PermissionSet"];
             /**
              * Format: uuid
              * @description The user's uuid4.
              */
             id: string;
+            /** @description What the user may actually do, as the policy decides: permissions granted, given by a role or a rule, and not refused by a deny rule. */
             permissions: components["schemas"]["PermissionSet"];
             /** @description Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy). */
             roles: string[];

@@ -128,7 +128,11 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	if !allowed {
-		huma.WriteErr(s.api, ctx, http.StatusForbidden, fmt.Sprintf("Permission denied: this needs %s, which is not granted to %s", n, id.Name))
+		msg := fmt.Sprintf("Permission denied: this needs %s, which is not granted to %s", n, id.Name)
+		if d := s.explain(id, n.object, n.action); d.Denied {
+			msg = fmt.Sprintf("Permission denied: this needs %s, which %s may not use: %s", n, id.Name, d.Reason())
+		}
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, msg)
 		return
 	}
 	next(huma.WithContext(ctx, auth.WithIdentity(ctx.Context(), id)))
@@ -177,6 +181,27 @@ func (s *Server) allowed(ctx context.Context, object string, p policies.Permissi
 // decide asks the policy whether id may act on object.
 func (s *Server) decide(id auth.Identity, object, action string) (bool, error) {
 	return s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: object, Action: action})
+}
+
+// explain says why id was refused object and action (Decision.Reason), or
+// the zero Decision when the policy cannot say.
+func (s *Server) explain(id auth.Identity, object, action string) policies.Decision {
+	d, err := s.deps.Policy.Explain(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: object, Action: action})
+	if err != nil {
+		s.deps.Logger.Error("policy explanation failed", "err", err)
+		return policies.Decision{}
+	}
+	return d
+}
+
+// refused is the 403 for id refused action on object; a deny rule is
+// named, so the caller learns why rather than only that.
+func (s *Server) refused(id auth.Identity, object string, action policies.Permission) error {
+	msg := fmt.Sprintf("Permission denied: you may not %s %s", action.Action(), object)
+	if d := s.explain(id, object, action.Action()); d.Denied {
+		msg += ": " + d.Reason()
+	}
+	return huma.Error403Forbidden(msg)
 }
 
 // internal logs an unexpected error for the log and gives the client a sentence.

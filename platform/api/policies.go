@@ -70,9 +70,31 @@ type PolicyCheck struct {
 // PolicyDecision says whether a request is allowed and why.
 type PolicyDecision struct {
 	Allowed bool     `json:"allowed"`
-	Rule    []string `json:"rule" nullable:"false" doc:"The rule that allowed it, field by field; empty when denied."`
+	Rule    []string `json:"rule" nullable:"false" doc:"The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it."`
 	Via     []string `json:"via" nullable:"false" doc:"The roles from the subject to the rule's subject."`
 	Subject string   `json:"subject" doc:"The policy subject asked about, as decisions see it (a user's id for a username), with whom it names."`
+	Effect  string   `json:"effect" enum:"allow,deny,none" doc:"allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it."`
+	Text    string   `json:"text,omitempty" doc:"The deciding rule as policy.csv writes it (users as user:<username>)."`
+	Line    int      `json:"line,omitempty" doc:"The deciding rule's line in policy.csv."`
+	Reason  string   `json:"reason" doc:"The decision in a sentence, naming the rule and the roles it came through."`
+}
+
+// decisionOf is the API's view of a decision.
+func decisionOf(d policies.Decision, label string) PolicyDecision {
+	out := PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Via: d.Via, Subject: label, Effect: "none", Text: d.Text, Line: d.Line, Reason: d.Reason()}
+	switch {
+	case d.Allowed:
+		out.Effect = "allow"
+	case d.Denied:
+		out.Effect = "deny"
+	}
+	if out.Rule == nil {
+		out.Rule = []string{}
+	}
+	if out.Via == nil {
+		out.Via = []string{}
+	}
+	return out
 }
 
 // PolicyDecisionOutput carries a decision.
@@ -134,7 +156,7 @@ func (s *Server) registerPolicies() {
 
 	register(s, huma.Operation{
 		OperationID: "checkPolicy", Method: http.MethodPost, Path: "/policies/check",
-		Summary: "Check a decision", Description: "Says whether the policy allows a subject an action on an object, and which rule decided.",
+		Summary: "Check a decision", Description: "Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.",
 		Tags: []string{"Policies"},
 	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, in *struct{ Body PolicyCheck }) (*PolicyDecisionOutput, error) {
 		sub, label, err := s.resolveSubject(ctx, in.Body.Subject, "body.subject")
@@ -153,14 +175,7 @@ func (s *Server) registerPolicies() {
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
 		}
-		out := PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Via: d.Via, Subject: label}
-		if out.Rule == nil {
-			out.Rule = []string{}
-		}
-		if out.Via == nil {
-			out.Via = []string{}
-		}
-		return &PolicyDecisionOutput{Body: out}, nil
+		return &PolicyDecisionOutput{Body: decisionOf(d, label)}, nil
 	})
 }
 

@@ -32,9 +32,13 @@ func (v policyView) warningAt(n int) string {
 
 type decision struct {
 	Allowed bool     `json:"allowed"`
+	Effect  string   `json:"effect"`
 	Rule    []string `json:"rule"`
 	Via     []string `json:"via"`
 	Subject string   `json:"subject"`
+	Text    string   `json:"text"`
+	Line    int      `json:"line"`
+	Reason  string   `json:"reason"`
 }
 
 // TestSubjectsByName: an administrator names users by username in the API
@@ -172,7 +176,7 @@ func TestSubjectsByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(file), "g, user:alicia, role:admin") || strings.Contains(string(file), "user:alice,") {
+	if !strings.Contains(string(file), "g, user:alicia, role:admin") || strings.Contains(string(file), "g, user:alice, role:admin") {
 		t.Errorf("policy.csv after the rename:\n%s", file)
 	}
 	// Someone new called alice gets nothing of the old alice's.

@@ -81,11 +81,12 @@ func permissionSetOf(d policies.Dict) PermissionSet {
 
 // User is an internal user; the password is never part of it.
 type User struct {
-	ID          string        `json:"id" format:"uuid" doc:"The user's uuid4."`
-	Username    string        `json:"username"`
-	Permissions PermissionSet `json:"permissions"`
-	Roles       []string      `json:"roles" nullable:"false" doc:"Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy)."`
-	CreatedAt   time.Time     `json:"created_at" doc:"When the user was created (grin extension)."`
+	ID          string         `json:"id" format:"uuid" doc:"The user's uuid4."`
+	Username    string         `json:"username"`
+	Permissions PermissionSet  `json:"permissions" doc:"What the user may actually do, as the policy decides: permissions granted, given by a role or a rule, and not refused by a deny rule."`
+	Denied      *PermissionSet `json:"denied,omitempty" doc:"Permissions granted to the user that a deny rule of the policy refuses (grin extension; absent when none). POST /policies/check names the rule."`
+	Roles       []string       `json:"roles" nullable:"false" doc:"Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy)."`
+	CreatedAt   time.Time      `json:"created_at" doc:"When the user was created (grin extension)."`
 }
 
 func userOf(u users.User) User {
@@ -93,7 +94,12 @@ func userOf(u users.User) User {
 	if roles == nil {
 		roles = []string{}
 	}
-	return User{ID: u.ID, Username: u.Username, Permissions: permissionSetOf(u.Permissions), Roles: roles, CreatedAt: u.CreatedAt}
+	out := User{ID: u.ID, Username: u.Username, Permissions: permissionSetOf(u.Permissions), Roles: roles, CreatedAt: u.CreatedAt}
+	if len(u.Denied) > 0 {
+		d := permissionSetOf(u.Denied)
+		out.Denied = &d
+	}
+	return out
 }
 
 // UserCreate is the body of POST /users.

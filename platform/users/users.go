@@ -56,9 +56,14 @@ const (
 
 // User is an internal user as the API shows it: never with its password.
 type User struct {
-	ID          string
-	Username    string
+	ID       string
+	Username string
+	// Permissions are what the user may actually do: granted, given by a
+	// role or a rule, and not refused by a deny rule.
 	Permissions policies.Dict
+	// Denied are the permissions granted to the user (directly or through
+	// roles) that a deny rule refuses.
+	Denied policies.Dict
 	// Roles are the policy roles the user holds beyond Cat permissions
 	// (role:admin); they are granted in the policy.
 	Roles     []string
@@ -723,12 +728,19 @@ func (s *Store) scanOne(ctx context.Context, query string, arg string) (User, st
 	return u, hash, nil
 }
 
+// withPermissions fills in what the policy lets the user do: the Cat pairs
+// allowed (whatever allows them), the roles held, and the pairs granted
+// that a deny rule refuses.
 func (s *Store) withPermissions(u User) (User, error) {
-	d, roles, err := s.policy.Access(u.ID)
+	granted, roles, err := s.policy.Access(u.ID)
 	if err != nil {
 		return User{}, err
 	}
-	u.Permissions, u.Roles = d, roles
+	may, err := s.policy.Effective(u.ID, u.ID)
+	if err != nil {
+		return User{}, err
+	}
+	u.Permissions, u.Roles, u.Denied = may.Normalized(), roles, granted.Minus(may)
 	return u, nil
 }
 
