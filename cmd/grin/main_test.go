@@ -152,6 +152,41 @@ func TestPolicyCheck(t *testing.T) {
 	}
 }
 
+// TestPolicyExplain: grin policy explain names a user's roles, what they
+// may do with the rule for each, what a deny rule refuses, and the rules
+// naming them.
+func TestPolicyExplain(t *testing.T) {
+	in := apptest.Start(t)
+	in.Do("POST", "/users", map[string]any{"username": "carol", "password": "secret1"})
+	var docs struct {
+		Model  string `json:"model"`
+		Policy string `json:"policy"`
+	}
+	in.Do("GET", "/policies", nil).JSON(t, &docs)
+	docs.Policy += "\np, role:legal, declarative:contracts, read\ng, user:carol, role:legal\np, user:carol, conversation:*, delete, deny\n"
+	if r := in.Do("PUT", "/policies", docs); r.Status != 200 {
+		t.Fatalf("put: %d %s", r.Status, r.Body)
+	}
+	env := map[string]string{"GRIN_DATA_DIR": in.Dir}
+	code, out, errOut := runGrin(t, env, "policy", "explain", "carol")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"(user carol)", "roles: role:legal",
+		`allowed by the rule "p, role:legal, declarative:contracts, read" (policy.csv line`,
+		"may not (deny rules):", `denied by the rule "p, user:carol, conversation:*, delete, deny"`,
+		"rules naming it:", "g, user:carol, role:legal",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := runGrin(t, env, "policy", "explain", "nobody"); code != 2 || !strings.Contains(errOut, "nobody") {
+		t.Errorf("explain nobody: exit %d %s", code, errOut)
+	}
+}
+
 // TestPolicyCheckWithRefusedFile: with a broken policy.csv, grin policy
 // check answers as the server does, from the last good policy, and says on
 // stderr which lines were refused.

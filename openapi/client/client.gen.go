@@ -54,6 +54,27 @@ func (e DocumentsFileStatus) Valid() bool {
 	}
 }
 
+// Defines values for EffectiveDecisionEffect.
+const (
+	EffectiveDecisionEffectAllow EffectiveDecisionEffect = "allow"
+	EffectiveDecisionEffectDeny  EffectiveDecisionEffect = "deny"
+	EffectiveDecisionEffectNone  EffectiveDecisionEffect = "none"
+)
+
+// Valid indicates whether the value is a known member of the EffectiveDecisionEffect enum.
+func (e EffectiveDecisionEffect) Valid() bool {
+	switch e {
+	case EffectiveDecisionEffectAllow:
+		return true
+	case EffectiveDecisionEffectDeny:
+		return true
+	case EffectiveDecisionEffectNone:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HookPointStage.
 const (
 	HookPointStageChat      HookPointStage = "chat"
@@ -194,19 +215,19 @@ func (e PolicyCheckAction) Valid() bool {
 
 // Defines values for PolicyDecisionEffect.
 const (
-	Allow PolicyDecisionEffect = "allow"
-	Deny  PolicyDecisionEffect = "deny"
-	None  PolicyDecisionEffect = "none"
+	PolicyDecisionEffectAllow PolicyDecisionEffect = "allow"
+	PolicyDecisionEffectDeny  PolicyDecisionEffect = "deny"
+	PolicyDecisionEffectNone  PolicyDecisionEffect = "none"
 )
 
 // Valid indicates whether the value is a known member of the PolicyDecisionEffect enum.
 func (e PolicyDecisionEffect) Valid() bool {
 	switch e {
-	case Allow:
+	case PolicyDecisionEffectAllow:
 		return true
-	case Deny:
+	case PolicyDecisionEffectDeny:
 		return true
-	case None:
+	case PolicyDecisionEffectNone:
 		return true
 	default:
 		return false
@@ -482,6 +503,54 @@ type Effect struct {
 
 	// Field The payload's field, as a JSON path; empty for the payload as a whole.
 	Field string `json:"field"`
+}
+
+// EffectiveDecision defines model for EffectiveDecision.
+type EffectiveDecision struct {
+	Action  string `json:"action"`
+	Allowed bool   `json:"allowed"`
+
+	// Effect allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+	Effect EffectiveDecisionEffect `json:"effect"`
+
+	// Line The deciding rule's line in policy.csv.
+	Line *int64 `json:"line,omitempty"`
+
+	// Object What is reached: users, episodic:<user id>, declarative:<space>, …
+	Object string `json:"object"`
+
+	// Reason The decision in a sentence, naming the rule and the roles it came through.
+	Reason string `json:"reason"`
+
+	// Rule The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it.
+	Rule []string `json:"rule"`
+
+	// Subject The policy subject asked about, as decisions see it (a user's id for a username), with whom it names.
+	Subject string `json:"subject"`
+
+	// Text The deciding rule as policy.csv writes it (users as user:<username>).
+	Text *string `json:"text,omitempty"`
+
+	// Via The roles from the subject to the rule's subject.
+	Via []string `json:"via"`
+}
+
+// EffectiveDecisionEffect allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+type EffectiveDecisionEffect string
+
+// EffectivePermissions defines model for EffectivePermissions.
+type EffectivePermissions struct {
+	// Permissions Every object and action a rule allows the subject, or a deny rule refuses it, with the rule that decided: the Cat's resources, the policy, the subject's own memory and conversation, every declarative space, and every object a rule names.
+	Permissions []EffectiveDecision `json:"permissions"`
+
+	// Roles Roles the subject holds, directly or through other roles (Cat permission roles left out).
+	Roles []string `json:"roles"`
+
+	// Rules The rules of policy.csv that name the subject (a user by id or user:<username>).
+	Rules []PolicyRuleLine `json:"rules"`
+
+	// Subject The subject, as decisions see it, with whom it names.
+	Subject string `json:"subject"`
 }
 
 // ErrorDetail defines model for ErrorDetail.
@@ -935,6 +1004,24 @@ type PolicyFileError struct {
 	Message string `json:"message"`
 }
 
+// PolicyRole defines model for PolicyRole.
+type PolicyRole struct {
+	// Members Who holds it directly: users as user:<username>, other subjects as written.
+	Members []string `json:"members"`
+
+	// Name role:…
+	Name string `json:"name"`
+}
+
+// PolicyRuleLine defines model for PolicyRuleLine.
+type PolicyRuleLine struct {
+	// Line Its line in policy.csv, from 1.
+	Line int64 `json:"line"`
+
+	// Text The rule as written.
+	Text string `json:"text"`
+}
+
 // PolicyWarning defines model for PolicyWarning.
 type PolicyWarning struct {
 	// File policy.csv.
@@ -1303,6 +1390,12 @@ type UploadPluginMultipartBody struct {
 type UpdatePoliciesParams struct {
 	// DryRun Validate only.
 	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+}
+
+// GetEffectivePermissionsParams defines parameters for GetEffectivePermissions.
+type GetEffectivePermissionsParams struct {
+	// Subject Whose permissions: alice, user:alice, a user id, role:admin, plugin:<id>, credential:api_key.
+	Subject string `form:"subject" json:"subject"`
 }
 
 // UploadFileMultipartBody defines parameters for UploadFile.
@@ -2031,6 +2124,15 @@ type ClientInterface interface {
 	// Corresponds with POST /policies/check (the `CheckPolicy` operationId).
 	CheckPolicy(ctx context.Context, body CheckPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetEffectivePermissions What a subject may do
+	//
+	// Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+	//
+	// Requires policies read.
+	//
+	// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
+	GetEffectivePermissions(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UploadFileWithBody Read a document into declarative memory
 	//
 	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
@@ -2099,6 +2201,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 	UploadURL(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRoles Roles and their members
+	//
+	// Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+	//
+	// Requires policies read.
+	//
+	// Corresponds with GET /roles (the `ListRoles` operationId).
+	ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSettings List settings
 	//
@@ -3335,6 +3446,25 @@ func (c *Client) CheckPolicy(ctx context.Context, body CheckPolicyJSONRequestBod
 	return c.Client.Do(req)
 }
 
+// GetEffectivePermissions What a subject may do
+//
+// Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+//
+// Requires policies read.
+//
+// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
+func (c *Client) GetEffectivePermissions(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEffectivePermissionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // UploadFileWithBody Read a document into declarative memory
 //
 // The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
@@ -3464,6 +3594,25 @@ func (c *Client) UploadURLWithBody(ctx context.Context, params *UploadURLParams,
 // Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 func (c *Client) UploadURL(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUploadURLRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRoles Roles and their members
+//
+// Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+//
+// Requires policies read.
+//
+// Corresponds with GET /roles (the `ListRoles` operationId).
+func (c *Client) ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRolesRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -5620,6 +5769,56 @@ func NewCheckPolicyRequestWithBody(server string, contentType string, body io.Re
 	return req, nil
 }
 
+// NewGetEffectivePermissionsRequest constructs an http.Request for the GetEffectivePermissions method
+func NewGetEffectivePermissionsRequest(server string, params *GetEffectivePermissionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/effective")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", false, "subject", params.Subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewUploadFileRequestWithBody constructs an http.Request for the UploadFile method, with any body, and a specified content type
 func NewUploadFileRequestWithBody(server string, params *UploadFileParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -5919,6 +6118,33 @@ func NewUploadURLRequestWithBody(server string, params *UploadURLParams, content
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListRolesRequest constructs an http.Request for the ListRoles method
+func NewListRolesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/roles")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -7010,6 +7236,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /policies/check (the `CheckPolicy` operationId).
 	CheckPolicyWithResponse(ctx context.Context, body CheckPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*CheckPolicyResponse, error)
 
+	// GetEffectivePermissionsWithResponse What a subject may do
+	//
+	// Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+	//
+	// Requires policies read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
+	GetEffectivePermissionsWithResponse(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*GetEffectivePermissionsResponse, error)
+
 	// UploadFileWithBodyWithResponse Read a document into declarative memory
 	//
 	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
@@ -7084,6 +7321,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 	UploadURLWithResponse(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*UploadURLResponse, error)
+
+	// ListRolesWithResponse Roles and their members
+	//
+	// Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+	//
+	// Requires policies read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /roles (the `ListRoles` operationId).
+	ListRolesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRolesResponse, error)
 
 	// ListSettingsWithResponse List settings
 	//
@@ -10054,6 +10302,68 @@ func (r CheckPolicyResponse) ContentType() string {
 	return ""
 }
 
+type GetEffectivePermissionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EffectivePermissions
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetEffectivePermissionsResponse) GetJSON200() *EffectivePermissions {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetEffectivePermissionsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetEffectivePermissionsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetEffectivePermissionsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetEffectivePermissionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetEffectivePermissionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetEffectivePermissionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetEffectivePermissionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UploadFileResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10497,6 +10807,68 @@ func (r UploadURLResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UploadURLResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListRolesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]PolicyRole
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRolesResponse) GetJSON200() *[]PolicyRole {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListRolesResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListRolesResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListRolesResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRolesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRolesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRolesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRolesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12169,6 +12541,23 @@ func (c *ClientWithResponses) CheckPolicyWithResponse(ctx context.Context, body 
 	return ParseCheckPolicyResponse(rsp)
 }
 
+// GetEffectivePermissionsWithResponse What a subject may do
+//
+// Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+//
+// Requires policies read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
+func (c *ClientWithResponses) GetEffectivePermissionsWithResponse(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*GetEffectivePermissionsResponse, error) {
+	rsp, err := c.GetEffectivePermissions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetEffectivePermissionsResponse(rsp)
+}
+
 // UploadFileWithBodyWithResponse Read a document into declarative memory
 //
 // The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
@@ -12284,6 +12673,23 @@ func (c *ClientWithResponses) UploadURLWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseUploadURLResponse(rsp)
+}
+
+// ListRolesWithResponse Roles and their members
+//
+// Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+//
+// Requires policies read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /roles (the `ListRoles` operationId).
+func (c *ClientWithResponses) ListRolesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRolesResponse, error) {
+	rsp, err := c.ListRoles(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRolesResponse(rsp)
 }
 
 // ListSettingsWithResponse List settings
@@ -14702,6 +15108,53 @@ func ParseCheckPolicyResponse(rsp *http.Response) (*CheckPolicyResponse, error) 
 	return response, nil
 }
 
+// ParseGetEffectivePermissionsResponse parses an HTTP response from a GetEffectivePermissionsWithResponse call
+func ParseGetEffectivePermissionsResponse(rsp *http.Response) (*GetEffectivePermissionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetEffectivePermissionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EffectivePermissions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseUploadFileResponse parses an HTTP response from a UploadFileWithResponse call
 func ParseUploadFileResponse(rsp *http.Response) (*UploadFileResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15048,6 +15501,53 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListRolesResponse parses an HTTP response from a ListRolesWithResponse call
+func ParseListRolesResponse(rsp *http.Response) (*ListRolesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRolesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []PolicyRole
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel

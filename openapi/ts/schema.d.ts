@@ -713,6 +713,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/policies/effective": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a subject may do
+         * @description Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+         *
+         *     Requires policies read.
+         */
+        get: operations["getEffectivePermissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rabbithole": {
         parameters: {
             query?: never;
@@ -837,6 +859,28 @@ export interface paths {
          *     Requires UPLOAD WRITE.
          */
         post: operations["uploadURL"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Roles and their members
+         * @description Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+         *
+         *     Requires policies read.
+         */
+        get: operations["listRoles"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1061,6 +1105,42 @@ export interface components {
             effect: string;
             /** @description The payload's field, as a JSON path; empty for the payload as a whole. */
             field: string;
+        };
+        EffectiveDecision: {
+            action: string;
+            allowed: boolean;
+            /**
+             * @description allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+             * @enum {string}
+             */
+            effect: "allow" | "deny" | "none";
+            /**
+             * Format: int64
+             * @description The deciding rule's line in policy.csv.
+             */
+            line?: number;
+            /** @description What is reached: users, episodic:<user id>, declarative:<space>, … */
+            object: string;
+            /** @description The decision in a sentence, naming the rule and the roles it came through. */
+            reason: string;
+            /** @description The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it. */
+            rule: string[];
+            /** @description The policy subject asked about, as decisions see it (a user's id for a username), with whom it names. */
+            subject: string;
+            /** @description The deciding rule as policy.csv writes it (users as user:<username>). */
+            text?: string;
+            /** @description The roles from the subject to the rule's subject. */
+            via: string[];
+        };
+        EffectivePermissions: {
+            /** @description Every object and action a rule allows the subject, or a deny rule refuses it, with the rule that decided: the Cat's resources, the policy, the subject's own memory and conversation, every declarative space, and every object a rule names. */
+            permissions: components["schemas"]["EffectiveDecision"][];
+            /** @description Roles the subject holds, directly or through other roles (Cat permission roles left out). */
+            roles: string[];
+            /** @description The rules of policy.csv that name the subject (a user by id or user:<username>). */
+            rules: components["schemas"]["PolicyRuleLine"][];
+            /** @description The subject, as decisions see it, with whom it names. */
+            subject: string;
         };
         ErrorDetail: {
             /** @description Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id' */
@@ -1465,6 +1545,21 @@ export interface components {
             line?: number;
             /** @description What is wrong, in words an administrator can act on. */
             message: string;
+        };
+        PolicyRole: {
+            /** @description Who holds it directly: users as user:<username>, other subjects as written. */
+            members: string[];
+            /** @description role:… */
+            name: string;
+        };
+        PolicyRuleLine: {
+            /**
+             * Format: int64
+             * @description Its line in policy.csv, from 1.
+             */
+            line: number;
+            /** @description The rule as written. */
+            text: string;
         };
         PolicyWarning: {
             /** @description policy.csv. */
@@ -4094,6 +4189,56 @@ export interface operations {
             };
         };
     };
+    getEffectivePermissions: {
+        parameters: {
+            query: {
+                /** @description Whose permissions: alice, user:alice, a user id, role:admin, plugin:<id>, credential:api_key. */
+                subject: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EffectivePermissions"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     uploadFile: {
         parameters: {
             query?: {
@@ -4511,6 +4656,53 @@ export interface operations {
             };
             /** @description Too Many Requests */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyRole"][];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -95,6 +95,7 @@ func New(d Deps) *Server {
 	s.registerAuth()
 	s.registerUsers()
 	s.registerPolicies()
+	s.registerPolicyViews()
 	s.registerAuthHandlers()
 	s.registerChat()
 	s.registerWebSocket()

@@ -242,9 +242,8 @@ $("#check-form").addEventListener("submit", async (ev) => {
   const r = await api("POST", "/policies/check", { subject: f.subject.value, object: f.object.value, action: f.action.value });
   const out = $("#check-result");
   if (!r.ok) { out.textContent = r.data.detail || "Refused."; return; }
-  out.textContent = r.data.subject + ": " + (r.data.allowed
-    ? "allowed, by rule: " + r.data.rule.join(", ") + (r.data.via.length ? " (via " + r.data.via.join(" → ") + ")" : "")
-    : "denied: no rule allows it");
+  // The reason names the rule that decided, allow or deny, and the roles.
+  out.textContent = r.data.subject + ": " + (r.data.effect === "none" ? "denied: " : "") + r.data.reason;
 });
 
 // ---- plugins ----
