@@ -440,41 +440,63 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 // internal user could edit the policy any more (ErrLockout), or that a keep
 // function refuses (it is asked about the new policy first) change nothing.
 func (e *Enforcer) Update(ctx context.Context, docs Documents, keeps ...Keep) error {
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	enf, n, err := e.prepare(ctx, docs)
-	if err != nil {
-		return err
-	}
-	if err := runKeeps(keeps, enf); err != nil {
-		return err
-	}
-	// Recorded before the files: whatever happens next, the last good
-	// policy is one that loaded.
-	if err := e.record(ctx, docs, sourceAPI); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
-		return fmt.Errorf("write %s: %w", ModelFile, err)
-	}
-	if err := writeFileAtomic(filepath.Join(e.dir, PolicyFile), []byte(docs.Policy)); err != nil {
-		return fmt.Errorf("write %s: %w", PolicyFile, err)
-	}
-	// Grants cannot have changed meanwhile: changing them takes writeMu.
-	e.swap(enf, docs, n, FileStatus{})
-	return nil
+	_, err := e.Apply(ctx, Replace(docs), false, keeps...)
+	return err
 }
 
 // Validate reports whether Update would accept docs (and the keep
 // functions), without changing anything.
 func (e *Enforcer) Validate(ctx context.Context, docs Documents, keeps ...Keep) error {
+	_, err := e.Apply(ctx, Replace(docs), true, keeps...)
+	return err
+}
+
+// Change computes new documents from those in force: the whole of them
+// (Replace) or one rule (AddRule, RemoveRule, AddMember, RemoveMember).
+type Change func(Documents) (Documents, error)
+
+// Replace is the edit that puts docs in place of the policy in force.
+func Replace(docs Documents) Change { return func(Documents) (Documents, error) { return docs, nil } }
+
+// Apply applies edit to the policy in force and, unless dryRun, writes the
+// result to the data directory and puts it in force; it returns the
+// documents the edit made. Every change path goes through it, so each is
+// checked the same way: documents that do not load (ErrInvalid), under
+// which no internal user could edit the policy any more (ErrLockout), or
+// that a keep function refuses change nothing, dry run or not. The edit
+// sees the policy in force under the write lock, so no other change is
+// lost between reading and writing.
+func (e *Enforcer) Apply(ctx context.Context, edit Change, dryRun bool, keeps ...Keep) (Documents, error) {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	enf, _, err := e.prepare(ctx, docs)
+	docs, err := edit(e.Documents())
 	if err != nil {
-		return err
+		return Documents{}, err
 	}
-	return runKeeps(keeps, enf)
+	enf, n, err := e.prepare(ctx, docs)
+	if err != nil {
+		return Documents{}, err
+	}
+	if err := runKeeps(keeps, enf); err != nil {
+		return Documents{}, err
+	}
+	if dryRun {
+		return docs, nil
+	}
+	// Recorded before the files: whatever happens next, the last good
+	// policy is one that loaded.
+	if err := e.record(ctx, docs, sourceAPI); err != nil {
+		return Documents{}, err
+	}
+	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
+		return Documents{}, fmt.Errorf("write %s: %w", ModelFile, err)
+	}
+	if err := writeFileAtomic(filepath.Join(e.dir, PolicyFile), []byte(docs.Policy)); err != nil {
+		return Documents{}, fmt.Errorf("write %s: %w", PolicyFile, err)
+	}
+	// Grants cannot have changed meanwhile: changing them takes writeMu.
+	e.swap(enf, docs, n, FileStatus{})
+	return docs, nil
 }
 
 // prepare builds the enforcer for docs and the stored grants and runs the

@@ -1013,6 +1013,12 @@ type PolicyRole struct {
 	Name string `json:"name"`
 }
 
+// PolicyRule defines model for PolicyRule.
+type PolicyRule struct {
+	// Rule One rule as policy.csv writes it: "p, role:legal, declarative:contracts, read", "p, user:bob, *, delete, deny", "g, user:alice, role:admin".
+	Rule string `json:"rule"`
+}
+
 // PolicyRuleLine defines model for PolicyRuleLine.
 type PolicyRuleLine struct {
 	// Line Its line in policy.csv, from 1.
@@ -1398,6 +1404,21 @@ type GetEffectivePermissionsParams struct {
 	Subject string `form:"subject" json:"subject"`
 }
 
+// RemovePolicyRuleParams defines parameters for RemovePolicyRule.
+type RemovePolicyRuleParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+
+	// Rule The rule as policy.csv writes it; an effect left out is allow.
+	Rule string `form:"rule" json:"rule"`
+}
+
+// AddPolicyRuleParams defines parameters for AddPolicyRule.
+type AddPolicyRuleParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+}
+
 // UploadFileMultipartBody defines parameters for UploadFile.
 type UploadFileMultipartBody struct {
 	// ChunkOverlap Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size).
@@ -1444,6 +1465,18 @@ type UploadURLParams struct {
 
 	// Wait Answer when reading is done, with the number of chunks, instead of at once. grin extension.
 	Wait *bool `form:"wait,omitempty" json:"wait,omitempty"`
+}
+
+// RemoveRoleMemberParams defines parameters for RemoveRoleMember.
+type RemoveRoleMemberParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+}
+
+// AddRoleMemberParams defines parameters for AddRoleMember.
+type AddRoleMemberParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
 }
 
 // ListSettingsParams defines parameters for ListSettings.
@@ -1505,6 +1538,9 @@ type UpdatePoliciesJSONRequestBody = Documents
 
 // CheckPolicyJSONRequestBody defines body for CheckPolicy for application/json ContentType.
 type CheckPolicyJSONRequestBody = PolicyCheck
+
+// AddPolicyRuleJSONRequestBody defines body for AddPolicyRule for application/json ContentType.
+type AddPolicyRuleJSONRequestBody = PolicyRule
 
 // UploadFileMultipartRequestBody defines body for UploadFile for multipart/form-data ContentType.
 type UploadFileMultipartRequestBody UploadFileMultipartBody
@@ -2133,6 +2169,37 @@ type ClientInterface interface {
 	// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
 	GetEffectivePermissions(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RemovePolicyRule Remove one rule
+	//
+	// Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Corresponds with DELETE /policies/rules (the `RemovePolicyRule` operationId).
+	RemovePolicyRule(ctx context.Context, params *RemovePolicyRuleParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddPolicyRuleWithBody Add one rule
+	//
+	// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+	AddPolicyRuleWithBody(ctx context.Context, params *AddPolicyRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddPolicyRule Add one rule
+	//
+	// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+	AddPolicyRule(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UploadFileWithBody Read a document into declarative memory
 	//
 	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
@@ -2210,6 +2277,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /roles (the `ListRoles` operationId).
 	ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveRoleMember Remove a member from a role
+	//
+	// Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Corresponds with DELETE /roles/{role}/members/{subject} (the `RemoveRoleMember` operationId).
+	RemoveRoleMember(ctx context.Context, role string, subject string, params *RemoveRoleMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddRoleMember Add a member to a role
+	//
+	// Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Corresponds with PUT /roles/{role}/members/{subject} (the `AddRoleMember` operationId).
+	AddRoleMember(ctx context.Context, role string, subject string, params *AddRoleMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSettings List settings
 	//
@@ -3465,6 +3550,67 @@ func (c *Client) GetEffectivePermissions(ctx context.Context, params *GetEffecti
 	return c.Client.Do(req)
 }
 
+// RemovePolicyRule Remove one rule
+//
+// Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Corresponds with DELETE /policies/rules (the `RemovePolicyRule` operationId).
+func (c *Client) RemovePolicyRule(ctx context.Context, params *RemovePolicyRuleParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemovePolicyRuleRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddPolicyRuleWithBody Add one rule
+//
+// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+func (c *Client) AddPolicyRuleWithBody(ctx context.Context, params *AddPolicyRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddPolicyRuleRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddPolicyRule Add one rule
+//
+// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+func (c *Client) AddPolicyRule(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddPolicyRuleRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // UploadFileWithBody Read a document into declarative memory
 //
 // The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
@@ -3613,6 +3759,44 @@ func (c *Client) UploadURL(ctx context.Context, params *UploadURLParams, body Up
 // Corresponds with GET /roles (the `ListRoles` operationId).
 func (c *Client) ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListRolesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveRoleMember Remove a member from a role
+//
+// Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Corresponds with DELETE /roles/{role}/members/{subject} (the `RemoveRoleMember` operationId).
+func (c *Client) RemoveRoleMember(ctx context.Context, role string, subject string, params *RemoveRoleMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveRoleMemberRequest(c.Server, role, subject, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddRoleMember Add a member to a role
+//
+// Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Corresponds with PUT /roles/{role}/members/{subject} (the `AddRoleMember` operationId).
+func (c *Client) AddRoleMember(ctx context.Context, role string, subject string, params *AddRoleMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddRoleMemberRequest(c.Server, role, subject, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5819,6 +6003,135 @@ func NewGetEffectivePermissionsRequest(server string, params *GetEffectivePermis
 	return req, nil
 }
 
+// NewRemovePolicyRuleRequest constructs an http.Request for the RemovePolicyRule method
+func NewRemovePolicyRuleRequest(server string, params *RemovePolicyRuleParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/rules")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", false, "rule", params.Rule, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddPolicyRuleRequest calls the generic AddPolicyRule builder with application/json body
+func NewAddPolicyRuleRequest(server string, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddPolicyRuleRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewAddPolicyRuleRequestWithBody constructs an http.Request for the AddPolicyRule method, with any body, and a specified content type
+func NewAddPolicyRuleRequestWithBody(server string, params *AddPolicyRuleParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/rules")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewUploadFileRequestWithBody constructs an http.Request for the UploadFile method, with any body, and a specified content type
 func NewUploadFileRequestWithBody(server string, params *UploadFileParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -6142,6 +6455,142 @@ func NewListRolesRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRemoveRoleMemberRequest constructs an http.Request for the RemoveRoleMember method
+func NewRemoveRoleMemberRequest(server string, role string, subject string, params *RemoveRoleMemberParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "role", role, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/roles/%s/members/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddRoleMemberRequest constructs an http.Request for the AddRoleMember method
+func NewAddRoleMemberRequest(server string, role string, subject string, params *AddRoleMemberParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "role", role, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/roles/%s/members/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -7247,6 +7696,39 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
 	GetEffectivePermissionsWithResponse(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*GetEffectivePermissionsResponse, error)
 
+	// RemovePolicyRuleWithResponse Remove one rule
+	//
+	// Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /policies/rules (the `RemovePolicyRule` operationId).
+	RemovePolicyRuleWithResponse(ctx context.Context, params *RemovePolicyRuleParams, reqEditors ...RequestEditorFn) (*RemovePolicyRuleResponse, error)
+
+	// AddPolicyRuleWithBodyWithResponse Add one rule
+	//
+	// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+	AddPolicyRuleWithBodyWithResponse(ctx context.Context, params *AddPolicyRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error)
+
+	// AddPolicyRuleWithResponse Add one rule
+	//
+	// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+	AddPolicyRuleWithResponse(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error)
+
 	// UploadFileWithBodyWithResponse Read a document into declarative memory
 	//
 	// The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
@@ -7332,6 +7814,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /roles (the `ListRoles` operationId).
 	ListRolesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRolesResponse, error)
+
+	// RemoveRoleMemberWithResponse Remove a member from a role
+	//
+	// Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /roles/{role}/members/{subject} (the `RemoveRoleMember` operationId).
+	RemoveRoleMemberWithResponse(ctx context.Context, role string, subject string, params *RemoveRoleMemberParams, reqEditors ...RequestEditorFn) (*RemoveRoleMemberResponse, error)
+
+	// AddRoleMemberWithResponse Add a member to a role
+	//
+	// Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /roles/{role}/members/{subject} (the `AddRoleMember` operationId).
+	AddRoleMemberWithResponse(ctx context.Context, role string, subject string, params *AddRoleMemberParams, reqEditors ...RequestEditorFn) (*AddRoleMemberResponse, error)
 
 	// ListSettingsWithResponse List settings
 	//
@@ -10364,6 +10868,144 @@ func (r GetEffectivePermissionsResponse) ContentType() string {
 	return ""
 }
 
+type RemovePolicyRuleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RemovePolicyRuleResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemovePolicyRuleResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemovePolicyRuleResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RemovePolicyRuleResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemovePolicyRuleResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RemovePolicyRuleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemovePolicyRuleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemovePolicyRuleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemovePolicyRuleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AddPolicyRuleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddPolicyRuleResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddPolicyRuleResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AddPolicyRuleResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddPolicyRuleResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AddPolicyRuleResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AddPolicyRuleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddPolicyRuleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddPolicyRuleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddPolicyRuleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UploadFileResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10869,6 +11511,144 @@ func (r ListRolesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListRolesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RemoveRoleMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RemoveRoleMemberResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveRoleMemberResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveRoleMemberResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RemoveRoleMemberResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemoveRoleMemberResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveRoleMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveRoleMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveRoleMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveRoleMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AddRoleMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddRoleMemberResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddRoleMemberResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AddRoleMemberResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddRoleMemberResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AddRoleMemberResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AddRoleMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddRoleMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddRoleMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddRoleMemberResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12558,6 +13338,57 @@ func (c *ClientWithResponses) GetEffectivePermissionsWithResponse(ctx context.Co
 	return ParseGetEffectivePermissionsResponse(rsp)
 }
 
+// RemovePolicyRuleWithResponse Remove one rule
+//
+// Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /policies/rules (the `RemovePolicyRule` operationId).
+func (c *ClientWithResponses) RemovePolicyRuleWithResponse(ctx context.Context, params *RemovePolicyRuleParams, reqEditors ...RequestEditorFn) (*RemovePolicyRuleResponse, error) {
+	rsp, err := c.RemovePolicyRule(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemovePolicyRuleResponse(rsp)
+}
+
+// AddPolicyRuleWithBodyWithResponse Add one rule
+//
+// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+func (c *ClientWithResponses) AddPolicyRuleWithBodyWithResponse(ctx context.Context, params *AddPolicyRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error) {
+	rsp, err := c.AddPolicyRuleWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddPolicyRuleResponse(rsp)
+}
+
+// AddPolicyRuleWithResponse Add one rule
+//
+// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+func (c *ClientWithResponses) AddPolicyRuleWithResponse(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error) {
+	rsp, err := c.AddPolicyRule(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddPolicyRuleResponse(rsp)
+}
+
 // UploadFileWithBodyWithResponse Read a document into declarative memory
 //
 // The document is split into chunks, each stored with its source and time. Reading happens after the answer (unless ?wait=true); the uploader's sockets get a notification when it is done. Bounded by the operator: chunk_size has a minimum (422 below it), one upload stores at most so many chunks (413), each user and each space have a quota of points (409 once reached), and each user may have only so many documents read at once (429 with Retry-After).
@@ -12690,6 +13521,40 @@ func (c *ClientWithResponses) ListRolesWithResponse(ctx context.Context, reqEdit
 		return nil, err
 	}
 	return ParseListRolesResponse(rsp)
+}
+
+// RemoveRoleMemberWithResponse Remove a member from a role
+//
+// Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /roles/{role}/members/{subject} (the `RemoveRoleMember` operationId).
+func (c *ClientWithResponses) RemoveRoleMemberWithResponse(ctx context.Context, role string, subject string, params *RemoveRoleMemberParams, reqEditors ...RequestEditorFn) (*RemoveRoleMemberResponse, error) {
+	rsp, err := c.RemoveRoleMember(ctx, role, subject, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveRoleMemberResponse(rsp)
+}
+
+// AddRoleMemberWithResponse Add a member to a role
+//
+// Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /roles/{role}/members/{subject} (the `AddRoleMember` operationId).
+func (c *ClientWithResponses) AddRoleMemberWithResponse(ctx context.Context, role string, subject string, params *AddRoleMemberParams, reqEditors ...RequestEditorFn) (*AddRoleMemberResponse, error) {
+	rsp, err := c.AddRoleMember(ctx, role, subject, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddRoleMemberResponse(rsp)
 }
 
 // ListSettingsWithResponse List settings
@@ -15155,6 +16020,114 @@ func ParseGetEffectivePermissionsResponse(rsp *http.Response) (*GetEffectivePerm
 	return response, nil
 }
 
+// ParseRemovePolicyRuleResponse parses an HTTP response from a RemovePolicyRuleWithResponse call
+func ParseRemovePolicyRuleResponse(rsp *http.Response) (*RemovePolicyRuleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemovePolicyRuleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddPolicyRuleResponse parses an HTTP response from a AddPolicyRuleWithResponse call
+func ParseAddPolicyRuleResponse(rsp *http.Response) (*AddPolicyRuleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddPolicyRuleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseUploadFileResponse parses an HTTP response from a UploadFileWithResponse call
 func ParseUploadFileResponse(rsp *http.Response) (*UploadFileResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15541,6 +16514,114 @@ func ParseListRolesResponse(rsp *http.Response) (*ListRolesResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRemoveRoleMemberResponse parses an HTTP response from a RemoveRoleMemberWithResponse call
+func ParseRemoveRoleMemberResponse(rsp *http.Response) (*RemoveRoleMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveRoleMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddRoleMemberResponse parses an HTTP response from a AddRoleMemberWithResponse call
+func ParseAddRoleMemberResponse(rsp *http.Response) (*AddRoleMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddRoleMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel

@@ -735,6 +735,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/policies/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add one rule
+         * @description Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+         *
+         *     Requires policies edit.
+         */
+        post: operations["addPolicyRule"];
+        /**
+         * Remove one rule
+         * @description Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+         *
+         *     Requires policies edit.
+         */
+        delete: operations["removePolicyRule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rabbithole": {
         parameters: {
             query?: never;
@@ -882,6 +910,34 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/roles/{role}/members/{subject}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Add a member to a role
+         * @description Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+         *
+         *     Requires policies edit.
+         */
+        put: operations["addRoleMember"];
+        post?: never;
+        /**
+         * Remove a member from a role
+         * @description Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+         *
+         *     Requires policies edit.
+         */
+        delete: operations["removeRoleMember"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1551,6 +1607,10 @@ export interface components {
             members: string[];
             /** @description role:… */
             name: string;
+        };
+        PolicyRule: {
+            /** @description One rule as policy.csv writes it: "p, role:legal, declarative:contracts, read", "p, user:bob, *, delete, deny", "g, user:alice, role:admin". */
+            rule: string;
         };
         PolicyRuleLine: {
             /**
@@ -4239,6 +4299,130 @@ export interface operations {
             };
         };
     };
+    addPolicyRule: {
+        parameters: {
+            query?: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyRule"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    removePolicyRule: {
+        parameters: {
+            query: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+                /** @description The rule as policy.csv writes it; an effect left out is allow. */
+                rule: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     uploadFile: {
         parameters: {
             query?: {
@@ -4694,6 +4878,134 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    addRoleMember: {
+        parameters: {
+            query?: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The role, role:<name>. */
+                role: string;
+                /** @description The member: a username (written user:<username> in policy.csv), a user id, user:<username>, another role, plugin:<id> or a credential. */
+                subject: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    removeRoleMember: {
+        parameters: {
+            query?: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The role, role:<name>. */
+                role: string;
+                /** @description The member: a username (written user:<username> in policy.csv), a user id, user:<username>, another role, plugin:<id> or a credential. */
+                subject: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -96,6 +96,7 @@ func New(d Deps) *Server {
 	s.registerUsers()
 	s.registerPolicies()
 	s.registerPolicyViews()
+	s.registerPolicyRules()
 	s.registerAuthHandlers()
 	s.registerChat()
 	s.registerWebSocket()

@@ -610,16 +610,23 @@ func (s *Store) remove(ctx context.Context, id, username string) error {
 // validates them), refusing with ErrLastAdministrator documents under which
 // no internal user could edit the policy any more.
 func (s *Store) UpdatePolicy(ctx context.Context, docs policies.Documents, dryRun bool) error {
+	_, err := s.ChangePolicy(ctx, policies.Replace(docs), dryRun)
+	return err
+}
+
+// ChangePolicy applies one change to the policy (the whole documents, or
+// one rule; see policies.Enforcer.Apply), or with dryRun only checks it,
+// refusing with ErrLastAdministrator a change under which no internal user
+// could edit the policy any more. It returns the documents the change
+// makes.
+func (s *Store) ChangePolicy(ctx context.Context, change policies.Change, dryRun bool) (policies.Documents, error) {
 	s.adminMu.Lock()
 	defer s.adminMu.Unlock()
 	keep, err := s.keepAdministrator(ctx, "")
 	if err != nil {
-		return fmt.Errorf("update policy: %w", err)
+		return policies.Documents{}, fmt.Errorf("change policy: %w", err)
 	}
-	if dryRun {
-		return s.policy.Validate(ctx, docs, keep...)
-	}
-	return s.policy.Update(ctx, docs, keep...)
+	return s.policy.Apply(ctx, change, dryRun, keep...)
 }
 
 // keepAdministrator returns the check that a change leaves at least one
