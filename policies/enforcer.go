@@ -155,8 +155,10 @@ type Enforcer struct {
 	warnings []Problem
 	mentions map[string]bool
 	rules    map[string]writtenRule // p rules as loaded ("p, <id>, obj, act, eft") -> as written
-	cache    sync.Map               // cacheKey -> bool
-	cached   atomic.Int64
+	cache    sync.Map               // cacheKey -> verdict
+	// inForce is the number of the stored version in force.
+	inForce atomic.Int64
+	cached  atomic.Int64
 }
 
 // Option configures an Enforcer.
@@ -245,6 +247,7 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	e.logger.Error("policy files refused at start; serving the last policy that loaded until they are fixed",
 		"files", problemFiles(ps), "problems", len(ps), "err", err,
 		"version", lastV.n, "loaded_at", lastV.at.Format(time.RFC3339), "dir", dir)
+	e.inForce.Store(lastV.n)
 	e.swap(last, lastV.docs, lastN, FileStatus{Refused: true, Problems: ps})
 	return e, nil
 }
@@ -485,7 +488,11 @@ func (e *Enforcer) Apply(ctx context.Context, edit Change, dryRun bool, keeps ..
 	}
 	// Recorded before the files: whatever happens next, the last good
 	// policy is one that loaded.
-	if err := e.record(ctx, docs, sourceAPI); err != nil {
+	source := sourceAPI
+	if restoring(ctx) {
+		source = sourceRestore
+	}
+	if err := e.record(ctx, docs, source); err != nil {
 		return Documents{}, err
 	}
 	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {

@@ -188,25 +188,25 @@ func (e Permission) Valid() bool {
 
 // Defines values for PolicyCheckAction.
 const (
-	Delete PolicyCheckAction = "delete"
-	Edit   PolicyCheckAction = "edit"
-	List   PolicyCheckAction = "list"
-	Read   PolicyCheckAction = "read"
-	Write  PolicyCheckAction = "write"
+	PolicyCheckActionDelete PolicyCheckAction = "delete"
+	PolicyCheckActionEdit   PolicyCheckAction = "edit"
+	PolicyCheckActionList   PolicyCheckAction = "list"
+	PolicyCheckActionRead   PolicyCheckAction = "read"
+	PolicyCheckActionWrite  PolicyCheckAction = "write"
 )
 
 // Valid indicates whether the value is a known member of the PolicyCheckAction enum.
 func (e PolicyCheckAction) Valid() bool {
 	switch e {
-	case Delete:
+	case PolicyCheckActionDelete:
 		return true
-	case Edit:
+	case PolicyCheckActionEdit:
 		return true
-	case List:
+	case PolicyCheckActionList:
 		return true
-	case Read:
+	case PolicyCheckActionRead:
 		return true
-	case Write:
+	case PolicyCheckActionWrite:
 		return true
 	default:
 		return false
@@ -228,6 +228,60 @@ func (e PolicyDecisionEffect) Valid() bool {
 	case PolicyDecisionEffectDeny:
 		return true
 	case PolicyDecisionEffectNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PolicyVersionSource.
+const (
+	PolicyVersionSourceApi     PolicyVersionSource = "api"
+	PolicyVersionSourceDelete  PolicyVersionSource = "delete"
+	PolicyVersionSourceFile    PolicyVersionSource = "file"
+	PolicyVersionSourceRename  PolicyVersionSource = "rename"
+	PolicyVersionSourceRestore PolicyVersionSource = "restore"
+)
+
+// Valid indicates whether the value is a known member of the PolicyVersionSource enum.
+func (e PolicyVersionSource) Valid() bool {
+	switch e {
+	case PolicyVersionSourceApi:
+		return true
+	case PolicyVersionSourceDelete:
+		return true
+	case PolicyVersionSourceFile:
+		return true
+	case PolicyVersionSourceRename:
+		return true
+	case PolicyVersionSourceRestore:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PolicyVersionDetailSource.
+const (
+	PolicyVersionDetailSourceApi     PolicyVersionDetailSource = "api"
+	PolicyVersionDetailSourceDelete  PolicyVersionDetailSource = "delete"
+	PolicyVersionDetailSourceFile    PolicyVersionDetailSource = "file"
+	PolicyVersionDetailSourceRename  PolicyVersionDetailSource = "rename"
+	PolicyVersionDetailSourceRestore PolicyVersionDetailSource = "restore"
+)
+
+// Valid indicates whether the value is a known member of the PolicyVersionDetailSource enum.
+func (e PolicyVersionDetailSource) Valid() bool {
+	switch e {
+	case PolicyVersionDetailSourceApi:
+		return true
+	case PolicyVersionDetailSourceDelete:
+		return true
+	case PolicyVersionDetailSourceFile:
+		return true
+	case PolicyVersionDetailSourceRename:
+		return true
+	case PolicyVersionDetailSourceRestore:
 		return true
 	default:
 		return false
@@ -488,6 +542,9 @@ type Documents struct {
 
 	// Policy The policy rules (policy.csv), one per line.
 	Policy string `json:"policy"`
+
+	// Version Read-only (ignored by PUT). The number of the version in force (GET /policies/versions); absent for a dry run.
+	Version *int64 `json:"version,omitempty"`
 
 	// Warnings Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing.
 	Warnings *[]PolicyWarning `json:"warnings,omitempty"`
@@ -1028,6 +1085,49 @@ type PolicyRuleLine struct {
 	Text string `json:"text"`
 }
 
+// PolicyVersion defines model for PolicyVersion.
+type PolicyVersion struct {
+	// Author Who made it: a user (name and id), a credential, or the policy files in the data directory; empty for versions stored before grin recorded authors.
+	Author    string    `json:"author"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// InForce Whether this is the version in force.
+	InForce bool `json:"in_force"`
+
+	// Source file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+	Source PolicyVersionSource `json:"source"`
+
+	// Version Its number; the first start is version 1.
+	Version int64 `json:"version"`
+}
+
+// PolicyVersionSource file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+type PolicyVersionSource string
+
+// PolicyVersionDetail defines model for PolicyVersionDetail.
+type PolicyVersionDetail struct {
+	// Author Who made it: a user (name and id), a credential, or the policy files in the data directory; empty for versions stored before grin recorded authors.
+	Author    string    `json:"author"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Diff A unified diff from the version before (model.conf, then policy.csv); the whole documents for the first.
+	Diff string `json:"diff"`
+
+	// InForce Whether this is the version in force.
+	InForce bool   `json:"in_force"`
+	Model   string `json:"model"`
+	Policy  string `json:"policy"`
+
+	// Source file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+	Source PolicyVersionDetailSource `json:"source"`
+
+	// Version Its number; the first start is version 1.
+	Version int64 `json:"version"`
+}
+
+// PolicyVersionDetailSource file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+type PolicyVersionDetailSource string
+
 // PolicyWarning defines model for PolicyWarning.
 type PolicyWarning struct {
 	// File policy.csv.
@@ -1415,6 +1515,21 @@ type RemovePolicyRuleParams struct {
 
 // AddPolicyRuleParams defines parameters for AddPolicyRule.
 type AddPolicyRuleParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+}
+
+// ListPolicyVersionsParams defines parameters for ListPolicyVersions.
+type ListPolicyVersionsParams struct {
+	// Before Only versions older than this number (the next page).
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// Limit How many at most.
+	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// RestorePolicyVersionParams defines parameters for RestorePolicyVersion.
+type RestorePolicyVersionParams struct {
 	// DryRun Check only: answers as the change would, and changes nothing.
 	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
 }
@@ -2199,6 +2314,33 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
 	AddPolicyRule(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListPolicyVersions Policy versions
+	//
+	// Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+	//
+	// Requires policies read.
+	//
+	// Corresponds with GET /policies/versions (the `ListPolicyVersions` operationId).
+	ListPolicyVersions(ctx context.Context, params *ListPolicyVersionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPolicyVersion A policy version
+	//
+	// The documents of one version and a diff from the version before.
+	//
+	// Requires policies read.
+	//
+	// Corresponds with GET /policies/versions/{version} (the `GetPolicyVersion` operationId).
+	GetPolicyVersion(ctx context.Context, version int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestorePolicyVersion Put a version back in force
+	//
+	// Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+	//
+	// Requires policies edit.
+	//
+	// Corresponds with POST /policies/versions/{version}/restore (the `RestorePolicyVersion` operationId).
+	RestorePolicyVersion(ctx context.Context, version int64, params *RestorePolicyVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UploadFileWithBody Read a document into declarative memory
 	//
@@ -3601,6 +3743,63 @@ func (c *Client) AddPolicyRuleWithBody(ctx context.Context, params *AddPolicyRul
 // Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
 func (c *Client) AddPolicyRule(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAddPolicyRuleRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListPolicyVersions Policy versions
+//
+// Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+//
+// Requires policies read.
+//
+// Corresponds with GET /policies/versions (the `ListPolicyVersions` operationId).
+func (c *Client) ListPolicyVersions(ctx context.Context, params *ListPolicyVersionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPolicyVersionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPolicyVersion A policy version
+//
+// The documents of one version and a diff from the version before.
+//
+// Requires policies read.
+//
+// Corresponds with GET /policies/versions/{version} (the `GetPolicyVersion` operationId).
+func (c *Client) GetPolicyVersion(ctx context.Context, version int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPolicyVersionRequest(c.Server, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestorePolicyVersion Put a version back in force
+//
+// Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+//
+// Requires policies edit.
+//
+// Corresponds with POST /policies/versions/{version}/restore (the `RestorePolicyVersion` operationId).
+func (c *Client) RestorePolicyVersion(ctx context.Context, version int64, params *RestorePolicyVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestorePolicyVersionRequest(c.Server, version, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6132,6 +6331,167 @@ func NewAddPolicyRuleRequestWithBody(server string, params *AddPolicyRuleParams,
 	return req, nil
 }
 
+// NewListPolicyVersionsRequest constructs an http.Request for the ListPolicyVersions method
+func NewListPolicyVersionsRequest(server string, params *ListPolicyVersionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/versions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetPolicyVersionRequest constructs an http.Request for the GetPolicyVersion method
+func NewGetPolicyVersionRequest(server string, version int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/versions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRestorePolicyVersionRequest constructs an http.Request for the RestorePolicyVersion method
+func NewRestorePolicyVersionRequest(server string, version int64, params *RestorePolicyVersionParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/versions/%s/restore", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewUploadFileRequestWithBody constructs an http.Request for the UploadFile method, with any body, and a specified content type
 func NewUploadFileRequestWithBody(server string, params *UploadFileParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -7728,6 +8088,39 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
 	AddPolicyRuleWithResponse(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error)
+
+	// ListPolicyVersionsWithResponse Policy versions
+	//
+	// Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+	//
+	// Requires policies read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /policies/versions (the `ListPolicyVersions` operationId).
+	ListPolicyVersionsWithResponse(ctx context.Context, params *ListPolicyVersionsParams, reqEditors ...RequestEditorFn) (*ListPolicyVersionsResponse, error)
+
+	// GetPolicyVersionWithResponse A policy version
+	//
+	// The documents of one version and a diff from the version before.
+	//
+	// Requires policies read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /policies/versions/{version} (the `GetPolicyVersion` operationId).
+	GetPolicyVersionWithResponse(ctx context.Context, version int64, reqEditors ...RequestEditorFn) (*GetPolicyVersionResponse, error)
+
+	// RestorePolicyVersionWithResponse Put a version back in force
+	//
+	// Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+	//
+	// Requires policies edit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /policies/versions/{version}/restore (the `RestorePolicyVersion` operationId).
+	RestorePolicyVersionWithResponse(ctx context.Context, version int64, params *RestorePolicyVersionParams, reqEditors ...RequestEditorFn) (*RestorePolicyVersionResponse, error)
 
 	// UploadFileWithBodyWithResponse Read a document into declarative memory
 	//
@@ -11006,6 +11399,213 @@ func (r AddPolicyRuleResponse) ContentType() string {
 	return ""
 }
 
+type ListPolicyVersionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]PolicyVersion
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPolicyVersionsResponse) GetJSON200() *[]PolicyVersion {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListPolicyVersionsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListPolicyVersionsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListPolicyVersionsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPolicyVersionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPolicyVersionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPolicyVersionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPolicyVersionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetPolicyVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PolicyVersionDetail
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPolicyVersionResponse) GetJSON200() *PolicyVersionDetail {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetPolicyVersionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPolicyVersionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetPolicyVersionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPolicyVersionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPolicyVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPolicyVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPolicyVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPolicyVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RestorePolicyVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RestorePolicyVersionResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RestorePolicyVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestorePolicyVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestorePolicyVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestorePolicyVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UploadFileResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13387,6 +13987,57 @@ func (c *ClientWithResponses) AddPolicyRuleWithResponse(ctx context.Context, par
 		return nil, err
 	}
 	return ParseAddPolicyRuleResponse(rsp)
+}
+
+// ListPolicyVersionsWithResponse Policy versions
+//
+// Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+//
+// Requires policies read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /policies/versions (the `ListPolicyVersions` operationId).
+func (c *ClientWithResponses) ListPolicyVersionsWithResponse(ctx context.Context, params *ListPolicyVersionsParams, reqEditors ...RequestEditorFn) (*ListPolicyVersionsResponse, error) {
+	rsp, err := c.ListPolicyVersions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPolicyVersionsResponse(rsp)
+}
+
+// GetPolicyVersionWithResponse A policy version
+//
+// The documents of one version and a diff from the version before.
+//
+// Requires policies read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /policies/versions/{version} (the `GetPolicyVersion` operationId).
+func (c *ClientWithResponses) GetPolicyVersionWithResponse(ctx context.Context, version int64, reqEditors ...RequestEditorFn) (*GetPolicyVersionResponse, error) {
+	rsp, err := c.GetPolicyVersion(ctx, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPolicyVersionResponse(rsp)
+}
+
+// RestorePolicyVersionWithResponse Put a version back in force
+//
+// Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+//
+// Requires policies edit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /policies/versions/{version}/restore (the `RestorePolicyVersion` operationId).
+func (c *ClientWithResponses) RestorePolicyVersionWithResponse(ctx context.Context, version int64, params *RestorePolicyVersionParams, reqEditors ...RequestEditorFn) (*RestorePolicyVersionResponse, error) {
+	rsp, err := c.RestorePolicyVersion(ctx, version, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestorePolicyVersionResponse(rsp)
 }
 
 // UploadFileWithBodyWithResponse Read a document into declarative memory
@@ -16101,6 +16752,168 @@ func ParseAddPolicyRuleResponse(rsp *http.Response) (*AddPolicyRuleResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListPolicyVersionsResponse parses an HTTP response from a ListPolicyVersionsWithResponse call
+func ParseListPolicyVersionsResponse(rsp *http.Response) (*ListPolicyVersionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPolicyVersionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []PolicyVersion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetPolicyVersionResponse parses an HTTP response from a GetPolicyVersionWithResponse call
+func ParseGetPolicyVersionResponse(rsp *http.Response) (*GetPolicyVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPolicyVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PolicyVersionDetail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRestorePolicyVersionResponse parses an HTTP response from a RestorePolicyVersionWithResponse call
+func ParseRestorePolicyVersionResponse(rsp *http.Response) (*RestorePolicyVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestorePolicyVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest ErrorModel

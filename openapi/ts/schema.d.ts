@@ -763,6 +763,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/policies/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Policy versions
+         * @description Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+         *
+         *     Requires policies read.
+         */
+        get: operations["listPolicyVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policies/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A policy version
+         * @description The documents of one version and a diff from the version before.
+         *
+         *     Requires policies read.
+         */
+        get: operations["getPolicyVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policies/versions/{version}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Put a version back in force
+         * @description Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+         *
+         *     Requires policies edit.
+         */
+        post: operations["restorePolicyVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rabbithole": {
         parameters: {
             query?: never;
@@ -1153,6 +1219,11 @@ export interface components {
             model: string;
             /** @description The policy rules (policy.csv), one per line. */
             policy: string;
+            /**
+             * Format: int64
+             * @description Read-only (ignored by PUT). The number of the version in force (GET /policies/versions); absent for a dry run.
+             */
+            readonly version?: number;
             /** @description Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing. */
             readonly warnings?: components["schemas"]["PolicyWarning"][];
         };
@@ -1620,6 +1691,46 @@ export interface components {
             line: number;
             /** @description The rule as written. */
             text: string;
+        };
+        PolicyVersion: {
+            /** @description Who made it: a user (name and id), a credential, or the policy files in the data directory; empty for versions stored before grin recorded authors. */
+            author: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Whether this is the version in force. */
+            in_force: boolean;
+            /**
+             * @description file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+             * @enum {string}
+             */
+            source: "file" | "api" | "restore" | "rename" | "delete";
+            /**
+             * Format: int64
+             * @description Its number; the first start is version 1.
+             */
+            version: number;
+        };
+        PolicyVersionDetail: {
+            /** @description Who made it: a user (name and id), a credential, or the policy files in the data directory; empty for versions stored before grin recorded authors. */
+            author: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description A unified diff from the version before (model.conf, then policy.csv); the whole documents for the first. */
+            diff: string;
+            /** @description Whether this is the version in force. */
+            in_force: boolean;
+            model: string;
+            policy: string;
+            /**
+             * @description file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+             * @enum {string}
+             */
+            source: "file" | "api" | "restore" | "rename" | "delete";
+            /**
+             * Format: int64
+             * @description Its number; the first start is version 1.
+             */
+            version: number;
         };
         PolicyWarning: {
             /** @description policy.csv. */
@@ -4396,6 +4507,186 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listPolicyVersions: {
+        parameters: {
+            query?: {
+                /** @description Only versions older than this number (the next page). */
+                before?: number;
+                /** @description How many at most. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyVersion"][];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    getPolicyVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyVersionDetail"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    restorePolicyVersion: {
+        parameters: {
+            query?: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

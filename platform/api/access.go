@@ -135,7 +135,18 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(s.api, ctx, http.StatusForbidden, msg)
 		return
 	}
-	next(huma.WithContext(ctx, auth.WithIdentity(ctx.Context(), id)))
+	// Whoever passes is the author of any policy version the request
+	// makes (a rule change, a rename of a user the rules name).
+	next(huma.WithContext(ctx, policies.WithAuthor(auth.WithIdentity(ctx.Context(), id), author(id))))
+}
+
+// author names id in policy versions: a user by name and id, anyone else
+// by name and the credential they act through.
+func author(id auth.Identity) string {
+	if id.Method == auth.MethodJWT {
+		return fmt.Sprintf("%s (%s)", id.Name, id.ID)
+	}
+	return fmt.Sprintf("%s via %s", id.Name, strings.Join(id.Subjects, ", "))
 }
 
 func (s *Server) writeAuthError(ctx huma.Context, err error) {

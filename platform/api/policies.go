@@ -27,6 +27,7 @@ type Documents struct {
 	Policy     string            `json:"policy" doc:"The policy rules (policy.csv), one per line."`
 	FileStatus string            `json:"file_status,omitempty" readOnly:"true" enum:"in_force,refused" doc:"Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
 	FileErrors []PolicyFileError `json:"file_errors,omitempty" readOnly:"true" doc:"Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force."`
+	Version    int64             `json:"version,omitempty" readOnly:"true" doc:"Read-only (ignored by PUT). The number of the version in force (GET /policies/versions); absent for a dry run."`
 	Warnings   []PolicyWarning   `json:"warnings,omitempty" readOnly:"true" doc:"Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing."`
 }
 
@@ -111,7 +112,7 @@ func (s *Server) registerPolicies() {
 	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, _ *struct{}) (*PoliciesOutput, error) {
 		st := s.deps.Policy.FileStatus()
 		docs := s.deps.Policy.Documents()
-		out := Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Warnings: warningsOf(s.deps.Policy.Warnings())}
+		out := Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Version: s.deps.Policy.InForce(), Warnings: warningsOf(s.deps.Policy.Warnings())}
 		if st.Refused {
 			out.FileStatus = "refused"
 			for _, p := range st.Problems {
@@ -151,7 +152,7 @@ func (s *Server) registerPolicies() {
 			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy, Warnings: warningsOf(warnings)}}, nil
 		}
 		docs := s.deps.Policy.Documents()
-		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Warnings: warningsOf(s.deps.Policy.Warnings())}}, nil
+		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Version: s.deps.Policy.InForce(), Warnings: warningsOf(s.deps.Policy.Warnings())}}, nil
 	})
 
 	register(s, huma.Operation{

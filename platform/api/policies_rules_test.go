@@ -117,3 +117,24 @@ func TestSingleRuleChanges(t *testing.T) {
 		t.Errorf("a base user makes themselves admin: %d", r.Status)
 	}
 }
+
+// TestDenyRuleReachesAnOpenSocket: revoking a permission by name with one
+// deny rule stops a socket opened before it at its next message.
+func TestDenyRuleReachesAnOpenSocket(t *testing.T) {
+	in := authRequired(t)
+	admin := apptest.Bearer(in.Login("admin", apptest.AdminPassword))
+	in.Do("POST", "/users", map[string]any{"username": "dinah", "password": "dinah-pw",
+		"permissions": map[string][]string{"CONVERSATION": {"WRITE"}}}, admin...)
+	c := dial(t, in, "/ws?token="+in.Login("dinah", "dinah-pw"))
+	c.send(map[string]string{"text": "meow"})
+	if f, _ := c.reply(); f.Type != "chat" {
+		t.Fatalf("before the deny: %+v", f)
+	}
+	if r := in.Do("POST", "/policies/rules", map[string]string{"rule": "p, user:dinah, conversation, write, deny"}, admin...); r.Status != 200 {
+		t.Fatalf("deny dinah: %d %s", r.Status, r.Body)
+	}
+	c.send(map[string]string{"text": "meow again"})
+	if f := c.next(); f.Type != "error" || f.Name != "PermissionDenied" {
+		t.Errorf("after the deny: %+v, want a PermissionDenied error frame", f)
+	}
+}

@@ -31,22 +31,7 @@ type RoleMemberPath struct {
 func (s *Server) registerPolicyRules() {
 	const checked = "Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; " +
 		"with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings."
-	change := func(ctx context.Context, c policies.Change, dryRun bool) (*PoliciesOutput, error) {
-		docs, err := s.deps.Users.ChangePolicy(ctx, c, dryRun)
-		if err != nil {
-			return nil, s.policyChangeError(ctx, err)
-		}
-		warnings, err := s.deps.Policy.WarningsFor(ctx, docs)
-		if err != nil {
-			return nil, s.internal(ctx, "check the policy's subjects", err)
-		}
-		out := Documents{Model: docs.Model, Policy: docs.Policy, Warnings: warningsOf(warnings)}
-		if !dryRun {
-			out.FileStatus = "in_force"
-		}
-		return &PoliciesOutput{Body: out}, nil
-	}
-
+	change := s.changePolicy
 	register(s, huma.Operation{
 		OperationID: "addPolicyRule", Method: http.MethodPost, Path: "/policies/rules",
 		Summary: "Add one rule", Description: "Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. " + checked,
@@ -108,6 +93,25 @@ func (s *Server) registerPolicyRules() {
 		}
 		return nil, err
 	})
+}
+
+// changePolicy applies one change (or checks it, dryRun) and answers the
+// policy it makes, with its warnings and, when in force, its version.
+func (s *Server) changePolicy(ctx context.Context, c policies.Change, dryRun bool) (*PoliciesOutput, error) {
+	docs, err := s.deps.Users.ChangePolicy(ctx, c, dryRun)
+	if err != nil {
+		return nil, s.policyChangeError(ctx, err)
+	}
+	warnings, err := s.deps.Policy.WarningsFor(ctx, docs)
+	if err != nil {
+		return nil, s.internal(ctx, "check the policy's subjects", err)
+	}
+	out := Documents{Model: docs.Model, Policy: docs.Policy, Warnings: warningsOf(warnings)}
+	if !dryRun {
+		out.FileStatus = "in_force"
+		out.Version = s.deps.Policy.InForce()
+	}
+	return &PoliciesOutput{Body: out}, nil
 }
 
 // writtenSubject is how policy.csv writes a subject a person named: a user

@@ -97,6 +97,7 @@ func New(d Deps) *Server {
 	s.registerPolicies()
 	s.registerPolicyViews()
 	s.registerPolicyRules()
+	s.registerPolicyVersions()
 	s.registerAuthHandlers()
 	s.registerChat()
 	s.registerWebSocket()
