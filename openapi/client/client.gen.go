@@ -36,6 +36,48 @@ func (e ConversationMessageWho) Valid() bool {
 	}
 }
 
+// Defines values for DecisionChangeAfter.
+const (
+	DecisionChangeAfterAllow DecisionChangeAfter = "allow"
+	DecisionChangeAfterDeny  DecisionChangeAfter = "deny"
+	DecisionChangeAfterNone  DecisionChangeAfter = "none"
+)
+
+// Valid indicates whether the value is a known member of the DecisionChangeAfter enum.
+func (e DecisionChangeAfter) Valid() bool {
+	switch e {
+	case DecisionChangeAfterAllow:
+		return true
+	case DecisionChangeAfterDeny:
+		return true
+	case DecisionChangeAfterNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DecisionChangeBefore.
+const (
+	DecisionChangeBeforeAllow DecisionChangeBefore = "allow"
+	DecisionChangeBeforeDeny  DecisionChangeBefore = "deny"
+	DecisionChangeBeforeNone  DecisionChangeBefore = "none"
+)
+
+// Valid indicates whether the value is a known member of the DecisionChangeBefore enum.
+func (e DecisionChangeBefore) Valid() bool {
+	switch e {
+	case DecisionChangeBeforeAllow:
+		return true
+	case DecisionChangeBeforeDeny:
+		return true
+	case DecisionChangeBeforeNone:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DocumentsFileStatus.
 const (
 	InForce DocumentsFileStatus = "in_force"
@@ -515,6 +557,26 @@ type Credentials struct {
 	Username string `json:"username"`
 }
 
+// DecisionChange defines model for DecisionChange.
+type DecisionChange struct {
+	Action string               `json:"action"`
+	After  DecisionChangeAfter  `json:"after"`
+	Before DecisionChangeBefore `json:"before"`
+	Object string               `json:"object"`
+
+	// Subject Whom: a role, credential or plugin, or users by name (a group of users who hold the same roles is counted).
+	Subject string `json:"subject"`
+
+	// Text The change in a sentence, with the rule that decides it now.
+	Text string `json:"text"`
+}
+
+// DecisionChangeAfter defines model for DecisionChange.After.
+type DecisionChangeAfter string
+
+// DecisionChangeBefore defines model for DecisionChange.Before.
+type DecisionChangeBefore string
+
 // DeletedCount defines model for DeletedCount.
 type DeletedCount struct {
 	// Deleted Points deleted per collection.
@@ -531,6 +593,9 @@ type Document struct {
 
 // Documents defines model for Documents.
 type Documents struct {
+	// DecisionChanges Read-only, dry runs only: every decision the change would turn, for every role, credential and plugin the policies name and every user (users holding the same roles compared once, as a group), over the Cat's permissions, the policy, every declarative space and the user's own memory and conversation.
+	DecisionChanges *[]DecisionChange `json:"decision_changes,omitempty"`
+
 	// FileErrors Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force.
 	FileErrors *[]PolicyFileError `json:"file_errors,omitempty"`
 

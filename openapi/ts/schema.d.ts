@@ -1192,6 +1192,18 @@ export interface components {
             /** @description The user's name, UTF-8; compared in Unicode NFC. */
             username: string;
         };
+        DecisionChange: {
+            action: string;
+            /** @enum {string} */
+            after: "allow" | "deny" | "none";
+            /** @enum {string} */
+            before: "allow" | "deny" | "none";
+            object: string;
+            /** @description Whom: a role, credential or plugin, or users by name (a group of users who hold the same roles is counted). */
+            subject: string;
+            /** @description The change in a sentence, with the rule that decides it now. */
+            text: string;
+        };
         DeletedCount: {
             /** @description Points deleted per collection. */
             deleted: {
@@ -1208,6 +1220,8 @@ export interface components {
             score: number;
         };
         Documents: {
+            /** @description Read-only, dry runs only: every decision the change would turn, for every role, credential and plugin the policies name and every user (users holding the same roles compared once, as a group), over the Cat's permissions, the policy, every declarative space and the user's own memory and conversation. */
+            readonly decision_changes?: components["schemas"]["DecisionChange"][];
             /** @description Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force. */
             readonly file_errors?: components["schemas"]["PolicyFileError"][];
             /**

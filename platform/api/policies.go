@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/users"
 	"github.com/grin-ai/grin/policies"
 )
@@ -28,6 +29,7 @@ type Documents struct {
 	FileStatus string            `json:"file_status,omitempty" readOnly:"true" enum:"in_force,refused" doc:"Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
 	FileErrors []PolicyFileError `json:"file_errors,omitempty" readOnly:"true" doc:"Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force."`
 	Version    int64             `json:"version,omitempty" readOnly:"true" doc:"Read-only (ignored by PUT). The number of the version in force (GET /policies/versions); absent for a dry run."`
+	Changes    []DecisionChange  `json:"decision_changes,omitempty" readOnly:"true" doc:"Read-only, dry runs only: every decision the change would turn, for every role, credential and plugin the policies name and every user (users holding the same roles compared once, as a group), over the Cat's permissions, the policy, every declarative space and the user's own memory and conversation."`
 	Warnings   []PolicyWarning   `json:"warnings,omitempty" readOnly:"true" doc:"Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing."`
 }
 
@@ -43,6 +45,33 @@ type PolicyFileError struct {
 	File    string `json:"file" doc:"model.conf or policy.csv."`
 	Line    int    `json:"line,omitempty" doc:"The line, from 1; absent when the problem is not on one line."`
 	Message string `json:"message" doc:"What is wrong, in words an administrator can act on."`
+}
+
+// DecisionChange is one decision a change would turn.
+type DecisionChange struct {
+	Subject string `json:"subject" doc:"Whom: a role, credential or plugin, or users by name (a group of users who hold the same roles is counted)."`
+	Object  string `json:"object"`
+	Action  string `json:"action"`
+	Before  string `json:"before" enum:"allow,deny,none"`
+	After   string `json:"after" enum:"allow,deny,none"`
+	Text    string `json:"text" doc:"The change in a sentence, with the rule that decides it now."`
+}
+
+// decisionChanges compares docs with the policy in force, for a dry run.
+func (s *Server) decisionChanges(ctx context.Context, docs policies.Documents) ([]DecisionChange, error) {
+	spaces, err := s.deps.Memory.Partitions(ctx, memory.Declarative)
+	if err != nil {
+		return nil, s.internal(ctx, "list spaces", err)
+	}
+	cs, err := s.deps.Policy.Compare(ctx, docs, append(spaces, memory.DefaultSpace))
+	if err != nil {
+		return nil, s.internal(ctx, "compare the policies", err)
+	}
+	out := []DecisionChange{}
+	for _, c := range cs {
+		out = append(out, DecisionChange{Subject: c.Subject, Object: c.Object, Action: c.Action, Before: c.Before, After: c.After, Text: c.String()})
+	}
+	return out, nil
 }
 
 // PolicyWarning is a rule that loads but has no effect.
@@ -149,7 +178,11 @@ func (s *Server) registerPolicies() {
 			if err != nil {
 				return nil, s.internal(ctx, "check the policy's subjects", err)
 			}
-			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy, Warnings: warningsOf(warnings)}}, nil
+			changes, err := s.decisionChanges(ctx, in.Body.documents())
+			if err != nil {
+				return nil, err
+			}
+			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy, Warnings: warningsOf(warnings), Changes: changes}}, nil
 		}
 		docs := s.deps.Policy.Documents()
 		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Version: s.deps.Policy.InForce(), Warnings: warningsOf(s.deps.Policy.Warnings())}}, nil

@@ -107,7 +107,11 @@ func (s *Server) changePolicy(ctx context.Context, c policies.Change, dryRun boo
 		return nil, s.internal(ctx, "check the policy's subjects", err)
 	}
 	out := Documents{Model: docs.Model, Policy: docs.Policy, Warnings: warningsOf(warnings)}
-	if !dryRun {
+	if dryRun {
+		if out.Changes, err = s.decisionChanges(ctx, docs); err != nil {
+			return nil, err
+		}
+	} else {
 		out.FileStatus = "in_force"
 		out.Version = s.deps.Policy.InForce()
 	}
