@@ -177,10 +177,10 @@ func TestAdminPanelInABrowser(t *testing.T) {
 	screenshot(t, carol, shots, "chat")
 
 	// Edit the policy and see the decision change.
-	check := func() string {
+	check := func(subject string) string {
 		var out string
 		run(t, ctx, "check",
-			chromedp.SetValue(`#check-form input[name=subject]`, "role:auditor", chromedp.ByQuery),
+			chromedp.SetValue(`#check-form input[name=subject]`, subject, chromedp.ByQuery),
 			chromedp.SetValue(`#check-form input[name=object]`, "users", chromedp.ByQuery),
 			chromedp.SetValue(`#check-form select[name=action]`, "list", chromedp.ByQuery),
 			chromedp.Evaluate(`document.querySelector("#check-result").textContent = ""`, nil),
@@ -189,16 +189,24 @@ func TestAdminPanelInABrowser(t *testing.T) {
 		return out
 	}
 	screenshot(t, ctx, shots, "before-check")
-	if got := check(); !strings.HasPrefix(got, "denied") {
+	if got := check("role:auditor"); !strings.Contains(got, "denied") {
 		t.Fatalf("before the edit: %q", got)
+	}
+	// A user is named by username, as the panel shows users.
+	if got := check("admin"); !strings.Contains(got, "(user admin): allowed") {
+		t.Errorf("check admin: %q", got)
 	}
 	var policyStatus string
 	run(t, ctx, "edit policy",
-		chromedp.Evaluate(`document.querySelector("#policy-form textarea[name=policy]").value += "\np, role:auditor, users, list\n"`, nil),
+		chromedp.Evaluate(`document.querySelector("#policy-form textarea[name=policy]").value += "\np, role:auditor, users, list\ng, user:nobody, role:auditor\n"`, nil),
 		chromedp.Click(`#policy-form button[type=submit]`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector("#policy-status").textContent`, &policyStatus, chromedp.WithPollingTimeout(10*time.Second)))
-	if got := check(); !strings.HasPrefix(got, "allowed") {
+	if got := check("role:auditor"); !strings.Contains(got, "allowed") {
 		t.Errorf("after the edit: %q (status %q)", got, policyStatus)
+	}
+	// The rule naming nobody is shown as a warning.
+	if !strings.Contains(policyStatus, "Warning") || !strings.Contains(policyStatus, "user:nobody names no user") {
+		t.Errorf("policy status after saving a rule naming nobody: %q", policyStatus)
 	}
 	screenshot(t, ctx, shots, "policies")
 

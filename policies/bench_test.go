@@ -122,7 +122,7 @@ func BenchmarkLockoutCheck(b *testing.B) {
 	docs := e.Documents()
 	b.Run("kept", func(b *testing.B) {
 		grants, _ := e.loadGrants(ctx)
-		cand, err := build(docs, grants)
+		cand, err := build(docs, grants, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -134,13 +134,13 @@ func BenchmarkLockoutCheck(b *testing.B) {
 	})
 	b.Run("refused", func(b *testing.B) {
 		grants, _ := e.loadGrants(ctx)
-		cand, err := build(Documents{docs.Model, ""}, grants)
+		cand, err := build(Documents{docs.Model, ""}, grants, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for b.Loop() {
 			e.writeMu.Lock()
-			err := e.checkLockout(ctx, cand, func() (*casbin.Enforcer, error) { return build(docs, grants) })
+			err := e.checkLockout(ctx, cand, func() (*casbin.Enforcer, error) { return build(docs, grants, nil) })
 			e.writeMu.Unlock()
 			if !errors.Is(err, ErrLockout) {
 				b.Fatalf("check: %v", err)

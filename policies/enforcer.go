@@ -78,12 +78,42 @@ type Request struct {
 // Decision is the answer to a Request.
 type Decision struct {
 	Allowed bool
-	// Subject is the subject whose rule allowed the request.
+	// Denied is set when a deny rule refused the request (Allowed is then
+	// false); when neither is set, no rule allowed it.
+	Denied bool
+	// Subject is the subject whose rule decided.
 	Subject string
-	// Rule is the p rule that allowed it, as written in the policy.
+	// Rule is the p rule that decided, as loaded (users named by id).
 	Rule []string
+	// Line and Text place the rule in policy.csv as written there
+	// (user:<username>); Line is 0 for a rule that is not in the file.
+	Line int
+	Text string
 	// Via is the chain of roles from Subject to the rule's subject.
 	Via []string
+}
+
+// Reason says in words why the decision was taken, naming the rule.
+func (d Decision) Reason() string {
+	rule := d.Text
+	if rule == "" {
+		rule = strings.Join(d.Rule, ", ")
+	}
+	where := ""
+	if d.Line > 0 {
+		where = fmt.Sprintf(" (policy.csv line %d)", d.Line)
+	}
+	via := ""
+	if len(d.Via) > 0 {
+		via = " through " + strings.Join(d.Via, " -> ")
+	}
+	switch {
+	case d.Allowed:
+		return fmt.Sprintf("allowed by the rule %q%s%s", rule, where, via)
+	case d.Denied:
+		return fmt.Sprintf("denied by the rule %q%s%s", rule, where, via)
+	}
+	return "no rule allows it"
 }
 
 // Documents are the two files an administrator edits.
@@ -123,8 +153,15 @@ type Enforcer struct {
 	docs   Documents
 	digest [32]byte
 	status FileStatus
-	cache  sync.Map // cacheKey -> bool
-	cached atomic.Int64
+	// warnings and mentions are of docs: rules whose subjects match
+	// nothing, and the usernames named as user:<username>.
+	warnings []Problem
+	mentions map[string]bool
+	rules    map[string]writtenRule // p rules as loaded ("p, <id>, obj, act, eft") -> as written
+	cache    sync.Map               // cacheKey -> verdict
+	// inForce is the number of the stored version in force.
+	inForce atomic.Int64
+	cached  atomic.Int64
 
 	// figures counts decisions and cache lookups for the metrics.
 	allowed, denied, failed, hits, misses atomic.Int64
@@ -176,6 +213,9 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	if err := e.restoreMissing(ctx); err != nil {
 		return nil, err
 	}
+	if err := e.migrateModel(); err != nil {
+		return nil, err
+	}
 	grants, err := e.loadGrants(ctx)
 	if err != nil {
 		return nil, err
@@ -183,6 +223,7 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	// The last good policy, built at most once and only when needed.
 	var (
 		last      *casbin.Enforcer
+		lastN     *names
 		lastV     version
 		lastErr   error
 		lastBuilt bool
@@ -190,15 +231,19 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	lastGood := func() (*casbin.Enforcer, error) {
 		if !lastBuilt {
 			lastBuilt = true
-			last, lastV, lastErr = e.lastGood(ctx, grants)
+			last, lastN, lastV, lastErr = e.lastGood(ctx, grants)
 		}
 		return last, lastErr
 	}
 
 	docs, err := e.readFiles()
 	var enf *casbin.Enforcer
+	var n *names
 	if err == nil {
-		enf, err = build(docs, grants)
+		n, err = e.lookupNames(ctx, docs.Policy)
+	}
+	if err == nil {
+		enf, err = build(docs, grants, n)
 	}
 	if err == nil {
 		err = e.checkLockout(ctx, enf, lastGood)
@@ -207,7 +252,7 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 		if err := e.record(ctx, docs, sourceFile); err != nil {
 			return nil, err
 		}
-		e.swap(enf, docs, FileStatus{})
+		e.swap(enf, docs, n, FileStatus{})
 		return e, nil
 	}
 	if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrLockout) {
@@ -223,7 +268,8 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	e.logger.Error("policy files refused at start; serving the last policy that loaded until they are fixed",
 		"files", problemFiles(ps), "problems", len(ps), "err", err,
 		"version", lastV.n, "loaded_at", lastV.at.Format(time.RFC3339), "dir", dir)
-	e.swap(last, lastV.docs, FileStatus{Refused: true, Problems: ps})
+	e.inForce.Store(lastV.n)
+	e.swap(last, lastV.docs, lastN, FileStatus{Refused: true, Problems: ps})
 	return e, nil
 }
 
@@ -242,9 +288,10 @@ func (e *Enforcer) Documents() Documents {
 	return e.docs
 }
 
-// Decide answers a request. Errors mean the model itself failed to evaluate
-// (an administrator's model that loads but cannot answer); the request is
-// then denied.
+// Decide answers a request: allowed when a rule allows one of its
+// subjects and no rule denies any of them. Errors mean the model itself
+// failed to evaluate (an administrator's model that loads but cannot
+// answer); the request is then denied.
 func (e *Enforcer) Decide(req Request) (bool, error) {
 	ok, err := e.decide(req)
 	switch {
@@ -259,53 +306,91 @@ func (e *Enforcer) Decide(req Request) (bool, error) {
 }
 
 func (e *Enforcer) decide(req Request) (bool, error) {
+	yes := false
 	for _, sub := range req.Subjects {
 		key := cacheKey{sub, req.Object, req.Action, req.Self}
-		if v, ok := e.cache.Load(key); ok {
-			e.hits.Add(1)
-			if v.(bool) {
-				return true, nil
-			}
-			continue
-		}
-		e.misses.Add(1)
-		e.mu.RLock()
-		ok, err := e.enf.Enforce(sub, req.Object, req.Action, req.Self)
-		if err == nil {
-			if e.cached.Add(1) > maxCachedDecisions {
-				e.cache.Clear()
-				e.cached.Store(0)
-			}
-			e.cache.Store(key, ok)
-		}
-		e.mu.RUnlock()
-		if err != nil {
-			return false, fmt.Errorf("decide %s %s %s: %w", sub, req.Object, req.Action, err)
-		}
+		v, ok := e.cache.Load(key)
 		if ok {
-			return true, nil
+			e.hits.Add(1)
+		} else {
+			e.misses.Add(1)
+			e.mu.RLock()
+			got, rule, err := e.enf.EnforceEx(sub, req.Object, req.Action, req.Self)
+			if err == nil {
+				v = verdictOf(got, rule)
+				if e.cached.Add(1) > maxCachedDecisions {
+					e.cache.Clear()
+					e.cached.Store(0)
+				}
+				e.cache.Store(key, v)
+			}
+			e.mu.RUnlock()
+			if err != nil {
+				return false, fmt.Errorf("decide %s %s %s: %w", sub, req.Object, req.Action, err)
+			}
+		}
+		switch v.(verdict) {
+		case denyVerdict:
+			return false, nil
+		case allowVerdict:
+			yes = true
 		}
 	}
-	return false, nil
+	return yes, nil
+}
+
+// verdict is one subject's answer: a rule allowed it, one denied it, or
+// none decided.
+type verdict uint8
+
+const (
+	undecided verdict = iota
+	allowVerdict
+	denyVerdict
+)
+
+// verdictOf reads EnforceEx's answer: a refusal that names a rule is a
+// deny rule's.
+func verdictOf(ok bool, rule []string) verdict {
+	switch {
+	case ok:
+		return allowVerdict
+	case len(rule) > 0:
+		return denyVerdict
+	}
+	return undecided
 }
 
 // Explain answers a request without the cache and says which rule decided
-// and through which roles.
+// (a deny rule for any subject, else the first allow rule) and through
+// which roles.
 func (e *Enforcer) Explain(req Request) (Decision, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	var allow *Decision
 	for _, sub := range req.Subjects {
 		ok, rule, err := e.enf.EnforceEx(sub, req.Object, req.Action, req.Self)
 		if err != nil {
 			return Decision{}, fmt.Errorf("explain %s %s %s: %w", sub, req.Object, req.Action, err)
 		}
-		if ok {
-			d := Decision{Allowed: true, Subject: sub, Rule: append([]string{"p"}, rule...)}
-			if len(rule) > 0 {
-				d.Via = e.rolePath(sub, expand(rule[0], req.Object, req.Action))
-			}
+		v := verdictOf(ok, rule)
+		if v == undecided || (v == allowVerdict && allow != nil) {
+			continue
+		}
+		d := Decision{Allowed: v == allowVerdict, Denied: v == denyVerdict, Subject: sub, Rule: append([]string{"p"}, rule...)}
+		if w, ok := e.rules[strings.Join(d.Rule, ", ")]; ok {
+			d.Line, d.Text = w.line, w.text
+		}
+		if len(rule) > 0 {
+			d.Via = e.rolePath(sub, expand(rule[0], req.Object, req.Action))
+		}
+		if v == denyVerdict {
 			return d, nil
 		}
+		allow = &d
+	}
+	if allow != nil {
+		return *allow, nil
 	}
 	return Decision{}, nil
 }
@@ -375,8 +460,9 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 		}
 	}
 	var enf *casbin.Enforcer
+	var n *names
 	if err == nil {
-		enf, err = e.prepare(ctx, docs)
+		enf, n, err = e.prepare(ctx, docs)
 	}
 	if err == nil {
 		err = e.record(ctx, docs, sourceFile)
@@ -385,7 +471,7 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 		e.setStatus(FileStatus{Refused: true, Problems: Problems(err)})
 		return true, err
 	}
-	e.swap(enf, docs, FileStatus{})
+	e.swap(enf, docs, n, FileStatus{})
 	return true, nil
 }
 
@@ -394,63 +480,100 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 // internal user could edit the policy any more (ErrLockout), or that a keep
 // function refuses (it is asked about the new policy first) change nothing.
 func (e *Enforcer) Update(ctx context.Context, docs Documents, keeps ...Keep) error {
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	enf, err := e.prepare(ctx, docs)
-	if err != nil {
-		return err
-	}
-	if err := runKeeps(keeps, enf); err != nil {
-		return err
-	}
-	// Recorded before the files: whatever happens next, the last good
-	// policy is one that loaded.
-	if err := e.record(ctx, docs, sourceAPI); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
-		return fmt.Errorf("write %s: %w", ModelFile, err)
-	}
-	if err := writeFileAtomic(filepath.Join(e.dir, PolicyFile), []byte(docs.Policy)); err != nil {
-		return fmt.Errorf("write %s: %w", PolicyFile, err)
-	}
-	// Grants cannot have changed meanwhile: changing them takes writeMu.
-	e.swap(enf, docs, FileStatus{})
-	return nil
+	_, err := e.Apply(ctx, Replace(docs), false, keeps...)
+	return err
 }
 
 // Validate reports whether Update would accept docs (and the keep
 // functions), without changing anything.
 func (e *Enforcer) Validate(ctx context.Context, docs Documents, keeps ...Keep) error {
+	_, err := e.Apply(ctx, Replace(docs), true, keeps...)
+	return err
+}
+
+// Change computes new documents from those in force: the whole of them
+// (Replace) or one rule (AddRule, RemoveRule, AddMember, RemoveMember).
+type Change func(Documents) (Documents, error)
+
+// Replace is the edit that puts docs in place of the policy in force.
+func Replace(docs Documents) Change { return func(Documents) (Documents, error) { return docs, nil } }
+
+// Apply applies edit to the policy in force and, unless dryRun, writes the
+// result to the data directory and puts it in force; it returns the
+// documents the edit made. Every change path goes through it, so each is
+// checked the same way: documents that do not load (ErrInvalid), under
+// which no internal user could edit the policy any more (ErrLockout), or
+// that a keep function refuses change nothing, dry run or not. The edit
+// sees the policy in force under the write lock, so no other change is
+// lost between reading and writing.
+func (e *Enforcer) Apply(ctx context.Context, edit Change, dryRun bool, keeps ...Keep) (Documents, error) {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	enf, err := e.prepare(ctx, docs)
+	docs, err := edit(e.Documents())
 	if err != nil {
-		return err
+		return Documents{}, err
 	}
-	return runKeeps(keeps, enf)
+	enf, n, err := e.prepare(ctx, docs)
+	if err != nil {
+		return Documents{}, err
+	}
+	if err := runKeeps(keeps, enf); err != nil {
+		return Documents{}, err
+	}
+	if dryRun {
+		return docs, nil
+	}
+	// Recorded before the files: whatever happens next, the last good
+	// policy is one that loaded.
+	source := sourceAPI
+	if restoring(ctx) {
+		source = sourceRestore
+	}
+	if err := e.record(ctx, docs, source); err != nil {
+		return Documents{}, err
+	}
+	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
+		return Documents{}, fmt.Errorf("write %s: %w", ModelFile, err)
+	}
+	if err := writeFileAtomic(filepath.Join(e.dir, PolicyFile), []byte(docs.Policy)); err != nil {
+		return Documents{}, fmt.Errorf("write %s: %w", PolicyFile, err)
+	}
+	// Grants cannot have changed meanwhile: changing them takes writeMu.
+	e.swap(enf, docs, n, FileStatus{})
+	return docs, nil
 }
 
 // prepare builds the enforcer for docs and the stored grants and runs the
 // lockout check against the policy in force. The caller holds writeMu, so
 // the grants cannot change before the result is swapped in.
-func (e *Enforcer) prepare(ctx context.Context, docs Documents) (*casbin.Enforcer, error) {
+func (e *Enforcer) prepare(ctx context.Context, docs Documents) (*casbin.Enforcer, *names, error) {
 	grants, err := e.loadGrants(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	enf, err := build(docs, grants)
+	n, err := e.lookupNames(ctx, docs.Policy)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	enf, err := build(docs, grants, n)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The policy in force is rebuilt for the comparison, rather than
 	// searched under the read lock: the search can take a second with
 	// many users, and a waiting writer would stall every decision.
-	inForce := func() (*casbin.Enforcer, error) { return build(e.Documents(), grants) }
-	if err := e.checkLockout(ctx, enf, inForce); err != nil {
-		return nil, err
+	inForce := func() (*casbin.Enforcer, error) {
+		docs := e.Documents()
+		n, err := e.lookupNames(ctx, docs.Policy)
+		if err != nil {
+			return nil, err
+		}
+		return build(docs, grants, n)
 	}
-	return enf, nil
+	if err := e.checkLockout(ctx, enf, inForce); err != nil {
+		return nil, nil, err
+	}
+	return enf, n, nil
 }
 
 // readFiles reads both files; one that cannot be read is a problem of the
@@ -468,10 +591,14 @@ func (e *Enforcer) readFiles() (Documents, error) {
 	return docs, ps.err()
 }
 
-// swap puts a built enforcer in force.
-func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents, status FileStatus) {
+// swap puts a built enforcer in force, with the names it resolved.
+func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents, n *names, status FileStatus) {
 	e.mu.Lock()
 	e.enf, e.docs, e.digest, e.status = enf, docs, digest(docs), status
+	e.warnings, e.mentions, e.rules = nil, nil, nil
+	if n != nil {
+		e.warnings, e.mentions, e.rules = n.warnings, n.mentions, n.rules
+	}
 	e.clearLocked()
 	e.mu.Unlock()
 }
@@ -505,8 +632,10 @@ func digest(d Documents) [32]byte {
 
 // build makes a ready enforcer from the documents and grants, or says
 // precisely why it cannot: every problem it finds, not only the first, so
-// an administrator fixes a file in one round.
-func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
+// an administrator fixes a file in one round. Subjects are resolved with n
+// (user:<username> to the user's id), which collects the policy's warnings;
+// with n nil they are taken as written.
+func build(docs Documents, grants [][]string, n *names) (*casbin.Enforcer, error) {
 	var ps problems
 	m, err := model.NewModelFromString(docs.Model)
 	if err != nil {
@@ -530,7 +659,7 @@ func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
 		// types the model defines, so both files are fixed in one round.
 		if _, ok := m["p"]; ok {
 			if _, ok := m["g"]; ok {
-				loadPolicyText(m, docs.Policy, &ps)
+				loadPolicyText(m, docs.Policy, nil, &ps)
 			}
 		}
 		return nil, ps.err()
@@ -543,7 +672,7 @@ func build(docs Documents, grants [][]string) (*casbin.Enforcer, error) {
 	enf.AddFunction("objectMatch", objectMatchFunc)
 	enf.AddFunction("actionMatch", actionMatchFunc)
 	enf.AddFunction("expand", expandFunc)
-	if loadPolicyText(m, docs.Policy, &ps); len(ps) > 0 {
+	if loadPolicyText(m, docs.Policy, n, &ps); len(ps) > 0 {
 		return nil, ps.err()
 	}
 	for _, g := range grants {
@@ -611,8 +740,17 @@ func sectionName(sec string) string {
 
 // loadPolicyText loads policy lines into m, checking each against the model
 // and adding one problem, with its line number, for every line that is
-// wrong; the lines after a wrong one are still checked.
-func loadPolicyText(m model.Model, text string, ps *problems) {
+// wrong; the lines after a wrong one are still checked. Subjects are
+// resolved with n when it is not nil.
+func loadPolicyText(m model.Model, text string, names *names, ps *problems) {
+	if names != nil {
+		names.warnings = nil
+		defer func() {
+			if len(*ps) == 0 {
+				names.warnUnusedRoles(m, splitPolicy(text))
+			}
+		}()
+	}
 	for i, line := range strings.Split(text, "\n") {
 		n := i + 1
 		line = strings.TrimSpace(line)
@@ -647,13 +785,32 @@ func loadPolicyText(m model.Model, text string, ps *problems) {
 			ps.add(PolicyFile, n, "%q is not a rule type of the model (use p or g)", key)
 			continue
 		}
-		if got, want := len(fields)-1, len(ast.Tokens); got != want {
-			ps.add(PolicyFile, n, "a %s rule has %d fields after %q, this one has %d", key, want, key, got)
+		eft := slices.Index(ast.Tokens, key+"_eft")
+		if got, want := len(fields)-1, len(ast.Tokens); got == want-1 && eft == want-1 {
+			// A rule written without its effect allows, so that rules of
+			// a model without deny keep their meaning.
+			fields = append(fields, "allow")
+		} else if got != want {
+			if eft == want-1 {
+				ps.add(PolicyFile, n, "a %s rule has %d fields after %q (%d with its effect, allow or deny, last), this one has %d", key, want-1, key, want, got)
+			} else {
+				ps.add(PolicyFile, n, "a %s rule has %d fields after %q, this one has %d", key, want, key, got)
+			}
+			continue
+		}
+		if eft >= 0 && fields[eft+1] != "allow" && fields[eft+1] != "deny" {
+			ps.add(PolicyFile, n, "the effect %q is neither allow nor deny", fields[eft+1])
 			continue
 		}
 		if slices.Contains(fields[1:], "") {
 			ps.add(PolicyFile, n, "empty field")
 			continue
+		}
+		if names != nil {
+			names.resolve(m, fields, n)
+			if sec == "p" {
+				names.rules[strings.Join(fields, ", ")] = writtenRule{n, line}
+			}
 		}
 		if err := persist.LoadPolicyArray(fields, m); err != nil {
 			ps.add(PolicyFile, n, "%v", err)

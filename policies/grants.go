@@ -34,6 +34,25 @@ func (e *Enforcer) Access(subject string) (Dict, []string, error) {
 	return d.Normalized(), roles, nil
 }
 
+// Effective returns the Cat permission dictionary of what subject, asking
+// as self, may actually do: every Cat pair the policy allows, through
+// grants, roles or rules, and none a deny rule refuses.
+func (e *Enforcer) Effective(subject, self string) (Dict, error) {
+	d := Dict{}
+	for _, r := range resources {
+		for _, p := range permissions {
+			ok, err := e.Decide(Request{Subjects: []string{subject}, Self: self, Object: r.Object(), Action: p.Action()})
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				d[r] = append(d[r], p)
+			}
+		}
+	}
+	return d, nil
+}
+
 // Grant stores "g, subject, role" beside the policy file, for roles that
 // are not Cat permissions (the default admin's role:admin).
 func (e *Enforcer) Grant(ctx context.Context, subject, role string) error {
@@ -70,6 +89,20 @@ func (e *Enforcer) SetPermissions(ctx context.Context, subject string, d Dict, k
 		return fmt.Errorf("set permissions of %q: %w", subject, err)
 	}
 	have = slices.DeleteFunc(have, func(r string) bool { return !strings.HasPrefix(r, permPrefix) })
+	// A pair the subject already may do without a grant of it (a role, a
+	// rule naming it) is not turned into a grant: the dictionary shows
+	// what a user may do, and sending it back unchanged must not make
+	// what a role gives outlive the role.
+	want = slices.DeleteFunc(want, func(role string) bool {
+		if slices.Contains(have, role) {
+			return false
+		}
+		r, p, _ := parsePermissionRole(role)
+		e.mu.RLock()
+		ok, err := e.enf.Enforce(subject, r.Object(), p.Action(), subject)
+		e.mu.RUnlock()
+		return err == nil && ok
+	})
 	var add, remove [][]string
 	for _, r := range have {
 		if !slices.Contains(want, r) {

@@ -18,6 +18,9 @@ type Directory interface {
 	// Username returns the username of the internal user id, and whether
 	// there is such a user.
 	Username(ctx context.Context, id string) (string, bool, error)
+	// UserID returns the id of the internal user called username (in any
+	// Unicode normal form), and whether there is such a user.
+	UserID(ctx context.Context, username string) (string, bool, error)
 }
 
 // editor is an internal user who may edit the policy.

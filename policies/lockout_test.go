@@ -31,6 +31,10 @@ func (f fakeUsers) Username(_ context.Context, id string) (string, bool, error) 
 	return "", false, nil
 }
 
+func (f fakeUsers) UserID(ctx context.Context, username string) (string, bool, error) {
+	return f.Username(ctx, username)
+}
+
 // openWithUsers opens an enforcer whose lockout check knows users.
 func openWithUsers(t *testing.T, users fakeUsers) (*Enforcer, string) {
 	t.Helper()

@@ -236,7 +236,7 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d.Allowed || strings.Join(d.Rule, ", ") != "p, perm:{object}:{action}, *, *" || strings.Join(d.Via, ",") != "perm:users:read" {
+	if !d.Allowed || strings.Join(d.Rule, ", ") != "p, perm:{object}:{action}, *, *, allow" || d.Text != "p, perm:{object}:{action}, *, *" || d.Line == 0 || strings.Join(d.Via, ",") != "perm:users:read" {
 		t.Errorf("explain = %+v", d)
 	}
 	d, _ = e.Explain(Request{Subjects: []string{"credential:api_key"}, Self: "x", Object: "users", Action: "delete"})

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/casbin/casbin/v3"
 )
@@ -15,7 +18,12 @@ import (
 // Where a policy version came from.
 const (
 	sourceFile = "file" // the data directory (at start or on an edit)
-	sourceAPI  = "api"  // PUT /policies
+	sourceAPI  = "api"  // PUT /policies, a rule change
+	// A stored version put back in force.
+	sourceRestore = "restore"
+	// A user was renamed or deleted, and the rules naming them with it.
+	sourceRename = "rename"
+	sourceDelete = "delete"
 )
 
 // version is a policy that was in force, as stored in policy_versions.
@@ -26,20 +34,140 @@ type version struct {
 }
 
 // record stores docs as the newest version unless they are the newest
-// already. The caller holds writeMu.
+// already, by the author on ctx (WithAuthor), and remembers the version in
+// force. The caller holds writeMu.
 func (e *Enforcer) record(ctx context.Context, docs Documents, source string) error {
 	newest, ok, err := e.newestVersion(ctx, 0)
 	if err != nil {
 		return err
 	}
 	if ok && newest.docs == docs {
+		e.inForce.Store(newest.n)
 		return nil
 	}
-	if _, err := e.db.ExecContext(ctx, `INSERT INTO policy_versions (model, policy, source, created_at) VALUES (?, ?, ?, ?)`,
-		docs.Model, docs.Policy, source, time.Now().UnixMilli()); err != nil {
+	author, _ := ctx.Value(authorKey{}).(string)
+	if author == "" && source == sourceFile {
+		author = "policy files in the data directory"
+	}
+	res, err := e.db.ExecContext(ctx, `INSERT INTO policy_versions (model, policy, source, author, created_at) VALUES (?, ?, ?, ?, ?)`,
+		docs.Model, docs.Policy, source, author, time.Now().UnixMilli())
+	if err != nil {
 		return fmt.Errorf("record the policy in force: %w", err)
 	}
+	n, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("record the policy in force: %w", err)
+	}
+	e.inForce.Store(n)
 	return nil
+}
+
+type authorKey struct{}
+
+type restoreKey struct{}
+
+// restoring marks ctx as putting a stored version back (Restore).
+func restoring(ctx context.Context) bool { v, _ := ctx.Value(restoreKey{}).(bool); return v }
+
+// WithAuthor says on ctx who makes a policy change (a username, a
+// credential), for the version it records.
+func WithAuthor(ctx context.Context, author string) context.Context {
+	return context.WithValue(ctx, authorKey{}, author)
+}
+
+// Version is one policy that was put in force.
+type Version struct {
+	N      int64
+	Author string
+	// Source says how: file (an edit of the data directory's files, or a
+	// start), api (PUT /policies, a rule change), restore, rename or
+	// delete (of a user named by the rules).
+	Source string
+	At     time.Time
+	Docs   Documents
+}
+
+// InForce is the number of the version in force (0 before any is stored).
+func (e *Enforcer) InForce() int64 { return e.inForce.Load() }
+
+// Versions lists stored versions, newest first, older than before (all
+// when before is 0), at most limit.
+func (e *Enforcer) Versions(ctx context.Context, before int64, limit int) ([]Version, error) {
+	q := `SELECT version, author, source, created_at FROM policy_versions`
+	args := []any{}
+	if before > 0 {
+		q += ` WHERE version < ?`
+		args = append(args, before)
+	}
+	q += ` ORDER BY version DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := e.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list policy versions: %w", err)
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		var v Version
+		var ms int64
+		if err := rows.Scan(&v.N, &v.Author, &v.Source, &ms); err != nil {
+			return nil, fmt.Errorf("list policy versions: %w", err)
+		}
+		v.At = time.UnixMilli(ms).UTC()
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// ErrNoVersion: no stored version has that number.
+var ErrNoVersion = errors.New("no such policy version")
+
+// Version returns version n with its documents, and the documents of the
+// version before it (empty for the first), for a diff.
+func (e *Enforcer) Version(ctx context.Context, n int64) (Version, Documents, error) {
+	var v Version
+	var ms int64
+	err := e.db.QueryRowContext(ctx, `SELECT version, author, source, created_at, model, policy FROM policy_versions WHERE version = ?`, n).
+		Scan(&v.N, &v.Author, &v.Source, &ms, &v.Docs.Model, &v.Docs.Policy)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Version{}, Documents{}, fmt.Errorf("%w: %d", ErrNoVersion, n)
+	}
+	if err != nil {
+		return Version{}, Documents{}, fmt.Errorf("read policy version %d: %w", n, err)
+	}
+	v.At = time.UnixMilli(ms).UTC()
+	prev, ok, err := e.newestVersion(ctx, n)
+	if err != nil || !ok {
+		return v, Documents{}, err
+	}
+	return v, prev.docs, nil
+}
+
+// Restore is the change that puts version n back in force, as a new
+// version (source restore); it is checked as any change is (Apply), with
+// the context it returns.
+func (e *Enforcer) Restore(ctx context.Context, n int64) (context.Context, Change, error) {
+	v, _, err := e.Version(ctx, n)
+	if err != nil {
+		return ctx, nil, err
+	}
+	return context.WithValue(ctx, restoreKey{}, true), Replace(v.Docs), nil
+}
+
+// Diff is a unified diff of two policies, model then policy, for people.
+func Diff(from, to Documents) string {
+	var b strings.Builder
+	for _, f := range []struct{ name, a, b string }{{ModelFile, from.Model, to.Model}, {PolicyFile, from.Policy, to.Policy}} {
+		if f.a == f.b {
+			continue
+		}
+		d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A: difflib.SplitLines(f.a), B: difflib.SplitLines(f.b),
+			FromFile: "a/" + f.name, ToFile: "b/" + f.name, Context: 1,
+		})
+		b.WriteString(d)
+	}
+	return b.String()
 }
 
 // newestVersion returns the newest stored version older than before (any
@@ -67,16 +195,20 @@ func (e *Enforcer) newestVersion(ctx context.Context, before int64) (version, bo
 // lastGood builds the newest stored version that still loads with grants
 // (nil when none is stored). A version that no longer loads, which only
 // stored grants can cause, is skipped with a log line.
-func (e *Enforcer) lastGood(ctx context.Context, grants [][]string) (*casbin.Enforcer, version, error) {
+func (e *Enforcer) lastGood(ctx context.Context, grants [][]string) (*casbin.Enforcer, *names, version, error) {
 	var before int64
 	for {
 		v, ok, err := e.newestVersion(ctx, before)
 		if err != nil || !ok {
-			return nil, version{}, err
+			return nil, nil, version{}, err
 		}
-		enf, err := build(v.docs, grants)
+		n, err := e.lookupNames(ctx, v.docs.Policy)
+		if err != nil {
+			return nil, nil, version{}, err
+		}
+		enf, err := build(v.docs, grants, n)
 		if err == nil {
-			return enf, v, nil
+			return enf, n, v, nil
 		}
 		e.logger.Error("a stored policy version no longer loads; trying the one before", "version", v.n, "err", err)
 		before = v.n

@@ -2,6 +2,7 @@
 //
 //	grin serve                         start the server (configured by GRIN_* variables or flags)
 //	grin policy check SUBJECT OBJECT ACTION
+//	grin policy explain SUBJECT
 //	grin audit [--actor U] [--action A] [--target T] [--since T] [--until T]
 //	grin memory migrate --from embedded --to weaviate
 //	grin version
@@ -24,6 +25,7 @@ Usage:
   grin serve [flags]                          start the server; grin serve -h lists the settings
   grin policy check [flags] SUBJECT OBJECT ACTION
                                               say whether the policy allows it, and which rule decided
+  grin policy explain [flags] SUBJECT         what SUBJECT may do, rule by rule, its roles and the rules naming it
   grin audit [flags]                          print the audit log: who changed what, when, from where; grin audit -h lists the filters
   grin plugin new|build|pack|run|test|dev    write, build, run, test and upload hook plugins; grin plugin help says how
   grin ingest [flags] FILE...                 read files into declarative memory through a running grin
@@ -66,6 +68,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return code
 		}
 	case "policy":
+		if len(args) >= 2 && args[1] == "explain" {
+			err = policyExplain(ctx, args[2:], getenv, stdout, stderr)
+			break
+		}
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprint(stderr, usage)
 			return 2

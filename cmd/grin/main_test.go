@@ -110,7 +110,7 @@ func TestPolicyCheck(t *testing.T) {
 		Policy string `json:"policy"`
 	}
 	in.Do("GET", "/policies", nil).JSON(t, &docs)
-	docs.Policy += "\np, plugin:notes, capability:kv, use\n"
+	docs.Policy += "\np, plugin:notes, capability:kv, use\ng, user:nobody, role:admin\n"
 	if r := in.Do("PUT", "/policies", docs); r.Status != 200 {
 		t.Fatalf("grant: %d %s", r.Status, r.Body)
 	}
@@ -127,6 +127,9 @@ func TestPolicyCheck(t *testing.T) {
 		{[]string{"credential:ws_key", "users", "list"}, 1, []string{"denied"}},
 		{[]string{"plugin:notes", "capability:kv", "use"}, 0, []string{"allowed", "p, plugin:notes, capability:kv, use"}},
 		{[]string{"plugin:notes", "capability:memory.recall", "use"}, 1, []string{"denied"}},
+		{[]string{"user:carol", "users", "read"}, 0, []string{"allowed", u.ID + " (user carol)"}},
+		{[]string{u.ID, "users", "read"}, 0, []string{"allowed", "(user carol)"}},
+		{[]string{"nobody", "users", "read"}, 2, nil},
 		{[]string{"carol", "users"}, 2, nil},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -141,9 +144,49 @@ func TestPolicyCheck(t *testing.T) {
 			}
 		})
 	}
+	// A rule naming nobody is a warning; a subject naming nobody an error.
+	_, _, errOut := runGrin(t, env, "policy", "check", "nobody", "users", "read")
+	if !strings.Contains(errOut, "warning: policy.csv line") || !strings.Contains(errOut, "user:nobody names no user") || !strings.Contains(errOut, `no user is called "nobody"`) {
+		t.Errorf("stderr does not warn about user:nobody, or explain the unknown subject: %s", errOut)
+	}
 	code, _, errOut := runGrin(t, map[string]string{"GRIN_DATA_DIR": t.TempDir() + "/none"}, "policy", "check", "a", "b", "read")
 	if code != 2 || !strings.Contains(errOut, "no grin data") {
 		t.Errorf("missing data dir: %d %s", code, errOut)
+	}
+}
+
+// TestPolicyExplain: grin policy explain names a user's roles, what they
+// may do with the rule for each, what a deny rule refuses, and the rules
+// naming them.
+func TestPolicyExplain(t *testing.T) {
+	in := apptest.Start(t)
+	in.Do("POST", "/users", map[string]any{"username": "carol", "password": "secret1"})
+	var docs struct {
+		Model  string `json:"model"`
+		Policy string `json:"policy"`
+	}
+	in.Do("GET", "/policies", nil).JSON(t, &docs)
+	docs.Policy += "\np, role:legal, declarative:contracts, read\ng, user:carol, role:legal\np, user:carol, conversation:*, delete, deny\n"
+	if r := in.Do("PUT", "/policies", docs); r.Status != 200 {
+		t.Fatalf("put: %d %s", r.Status, r.Body)
+	}
+	env := map[string]string{"GRIN_DATA_DIR": in.Dir}
+	code, out, errOut := runGrin(t, env, "policy", "explain", "carol")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"(user carol)", "roles: role:legal",
+		`allowed by the rule "p, role:legal, declarative:contracts, read" (policy.csv line`,
+		"may not (deny rules):", `denied by the rule "p, user:carol, conversation:*, delete, deny"`,
+		"rules naming it:", "g, user:carol, role:legal",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := runGrin(t, env, "policy", "explain", "nobody"); code != 2 || !strings.Contains(errOut, "nobody") {
+		t.Errorf("explain nobody: exit %d %s", code, errOut)
 	}
 }
 

@@ -57,6 +57,48 @@ func (e ConversationMessageWho) Valid() bool {
 	}
 }
 
+// Defines values for DecisionChangeAfter.
+const (
+	DecisionChangeAfterAllow DecisionChangeAfter = "allow"
+	DecisionChangeAfterDeny  DecisionChangeAfter = "deny"
+	DecisionChangeAfterNone  DecisionChangeAfter = "none"
+)
+
+// Valid indicates whether the value is a known member of the DecisionChangeAfter enum.
+func (e DecisionChangeAfter) Valid() bool {
+	switch e {
+	case DecisionChangeAfterAllow:
+		return true
+	case DecisionChangeAfterDeny:
+		return true
+	case DecisionChangeAfterNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DecisionChangeBefore.
+const (
+	DecisionChangeBeforeAllow DecisionChangeBefore = "allow"
+	DecisionChangeBeforeDeny  DecisionChangeBefore = "deny"
+	DecisionChangeBeforeNone  DecisionChangeBefore = "none"
+)
+
+// Valid indicates whether the value is a known member of the DecisionChangeBefore enum.
+func (e DecisionChangeBefore) Valid() bool {
+	switch e {
+	case DecisionChangeBeforeAllow:
+		return true
+	case DecisionChangeBeforeDeny:
+		return true
+	case DecisionChangeBeforeNone:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DocumentsFileStatus.
 const (
 	DocumentsFileStatusInForce DocumentsFileStatus = "in_force"
@@ -69,6 +111,27 @@ func (e DocumentsFileStatus) Valid() bool {
 	case DocumentsFileStatusInForce:
 		return true
 	case DocumentsFileStatusRefused:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EffectiveDecisionEffect.
+const (
+	EffectiveDecisionEffectAllow EffectiveDecisionEffect = "allow"
+	EffectiveDecisionEffectDeny  EffectiveDecisionEffect = "deny"
+	EffectiveDecisionEffectNone  EffectiveDecisionEffect = "none"
+)
+
+// Valid indicates whether the value is a known member of the EffectiveDecisionEffect enum.
+func (e EffectiveDecisionEffect) Valid() bool {
+	switch e {
+	case EffectiveDecisionEffectAllow:
+		return true
+	case EffectiveDecisionEffectDeny:
+		return true
+	case EffectiveDecisionEffectNone:
 		return true
 	default:
 		return false
@@ -188,25 +251,100 @@ func (e Permission) Valid() bool {
 
 // Defines values for PolicyCheckAction.
 const (
-	Delete PolicyCheckAction = "delete"
-	Edit   PolicyCheckAction = "edit"
-	List   PolicyCheckAction = "list"
-	Read   PolicyCheckAction = "read"
-	Write  PolicyCheckAction = "write"
+	PolicyCheckActionDelete PolicyCheckAction = "delete"
+	PolicyCheckActionEdit   PolicyCheckAction = "edit"
+	PolicyCheckActionList   PolicyCheckAction = "list"
+	PolicyCheckActionRead   PolicyCheckAction = "read"
+	PolicyCheckActionWrite  PolicyCheckAction = "write"
 )
 
 // Valid indicates whether the value is a known member of the PolicyCheckAction enum.
 func (e PolicyCheckAction) Valid() bool {
 	switch e {
-	case Delete:
+	case PolicyCheckActionDelete:
 		return true
-	case Edit:
+	case PolicyCheckActionEdit:
 		return true
-	case List:
+	case PolicyCheckActionList:
 		return true
-	case Read:
+	case PolicyCheckActionRead:
 		return true
-	case Write:
+	case PolicyCheckActionWrite:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PolicyDecisionEffect.
+const (
+	PolicyDecisionEffectAllow PolicyDecisionEffect = "allow"
+	PolicyDecisionEffectDeny  PolicyDecisionEffect = "deny"
+	PolicyDecisionEffectNone  PolicyDecisionEffect = "none"
+)
+
+// Valid indicates whether the value is a known member of the PolicyDecisionEffect enum.
+func (e PolicyDecisionEffect) Valid() bool {
+	switch e {
+	case PolicyDecisionEffectAllow:
+		return true
+	case PolicyDecisionEffectDeny:
+		return true
+	case PolicyDecisionEffectNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PolicyVersionSource.
+const (
+	PolicyVersionSourceApi     PolicyVersionSource = "api"
+	PolicyVersionSourceDelete  PolicyVersionSource = "delete"
+	PolicyVersionSourceFile    PolicyVersionSource = "file"
+	PolicyVersionSourceRename  PolicyVersionSource = "rename"
+	PolicyVersionSourceRestore PolicyVersionSource = "restore"
+)
+
+// Valid indicates whether the value is a known member of the PolicyVersionSource enum.
+func (e PolicyVersionSource) Valid() bool {
+	switch e {
+	case PolicyVersionSourceApi:
+		return true
+	case PolicyVersionSourceDelete:
+		return true
+	case PolicyVersionSourceFile:
+		return true
+	case PolicyVersionSourceRename:
+		return true
+	case PolicyVersionSourceRestore:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PolicyVersionDetailSource.
+const (
+	PolicyVersionDetailSourceApi     PolicyVersionDetailSource = "api"
+	PolicyVersionDetailSourceDelete  PolicyVersionDetailSource = "delete"
+	PolicyVersionDetailSourceFile    PolicyVersionDetailSource = "file"
+	PolicyVersionDetailSourceRename  PolicyVersionDetailSource = "rename"
+	PolicyVersionDetailSourceRestore PolicyVersionDetailSource = "restore"
+)
+
+// Valid indicates whether the value is a known member of the PolicyVersionDetailSource enum.
+func (e PolicyVersionDetailSource) Valid() bool {
+	switch e {
+	case PolicyVersionDetailSourceApi:
+		return true
+	case PolicyVersionDetailSourceDelete:
+		return true
+	case PolicyVersionDetailSourceFile:
+		return true
+	case PolicyVersionDetailSourceRename:
+		return true
+	case PolicyVersionDetailSourceRestore:
 		return true
 	default:
 		return false
@@ -527,6 +665,26 @@ type Credentials struct {
 	Username string `json:"username"`
 }
 
+// DecisionChange defines model for DecisionChange.
+type DecisionChange struct {
+	Action string               `json:"action"`
+	After  DecisionChangeAfter  `json:"after"`
+	Before DecisionChangeBefore `json:"before"`
+	Object string               `json:"object"`
+
+	// Subject Whom: a role, credential or plugin, or users by name (a group of users who hold the same roles is counted).
+	Subject string `json:"subject"`
+
+	// Text The change in a sentence, with the rule that decides it now.
+	Text string `json:"text"`
+}
+
+// DecisionChangeAfter defines model for DecisionChange.After.
+type DecisionChangeAfter string
+
+// DecisionChangeBefore defines model for DecisionChange.Before.
+type DecisionChangeBefore string
+
 // DeletedCount defines model for DeletedCount.
 type DeletedCount struct {
 	// Deleted Points deleted per collection.
@@ -543,6 +701,9 @@ type Document struct {
 
 // Documents defines model for Documents.
 type Documents struct {
+	// DecisionChanges Read-only, dry runs only: every decision the change would turn, for every role, credential and plugin the policies name and every user (users holding the same roles compared once, as a group), over the Cat's permissions, the policy, every declarative space and the user's own memory and conversation.
+	DecisionChanges *[]DecisionChange `json:"decision_changes,omitempty"`
+
 	// FileErrors Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force.
 	FileErrors *[]PolicyFileError `json:"file_errors,omitempty"`
 
@@ -554,6 +715,12 @@ type Documents struct {
 
 	// Policy The policy rules (policy.csv), one per line.
 	Policy string `json:"policy"`
+
+	// Version Read-only (ignored by PUT). The number of the version in force (GET /policies/versions); absent for a dry run.
+	Version *int64 `json:"version,omitempty"`
+
+	// Warnings Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing.
+	Warnings *[]PolicyWarning `json:"warnings,omitempty"`
 }
 
 // DocumentsFileStatus Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix.
@@ -566,6 +733,54 @@ type Effect struct {
 
 	// Field The payload's field, as a JSON path; empty for the payload as a whole.
 	Field string `json:"field"`
+}
+
+// EffectiveDecision defines model for EffectiveDecision.
+type EffectiveDecision struct {
+	Action  string `json:"action"`
+	Allowed bool   `json:"allowed"`
+
+	// Effect allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+	Effect EffectiveDecisionEffect `json:"effect"`
+
+	// Line The deciding rule's line in policy.csv.
+	Line *int64 `json:"line,omitempty"`
+
+	// Object What is reached: users, episodic:<user id>, declarative:<space>, …
+	Object string `json:"object"`
+
+	// Reason The decision in a sentence, naming the rule and the roles it came through.
+	Reason string `json:"reason"`
+
+	// Rule The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it.
+	Rule []string `json:"rule"`
+
+	// Subject The policy subject asked about, as decisions see it (a user's id for a username), with whom it names.
+	Subject string `json:"subject"`
+
+	// Text The deciding rule as policy.csv writes it (users as user:<username>).
+	Text *string `json:"text,omitempty"`
+
+	// Via The roles from the subject to the rule's subject.
+	Via []string `json:"via"`
+}
+
+// EffectiveDecisionEffect allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+type EffectiveDecisionEffect string
+
+// EffectivePermissions defines model for EffectivePermissions.
+type EffectivePermissions struct {
+	// Permissions Every object and action a rule allows the subject, or a deny rule refuses it, with the rule that decided: the Cat's resources, the policy, the subject's own memory and conversation, every declarative space, and every object a rule names.
+	Permissions []EffectiveDecision `json:"permissions"`
+
+	// Roles Roles the subject holds, directly or through other roles (Cat permission roles left out).
+	Roles []string `json:"roles"`
+
+	// Rules The rules of policy.csv that name the subject (a user by id or user:<username>).
+	Rules []PolicyRuleLine `json:"rules"`
+
+	// Subject The subject, as decisions see it, with whom it names.
+	Subject string `json:"subject"`
 }
 
 // ErrorDetail defines model for ErrorDetail.
@@ -968,10 +1183,10 @@ type PolicyCheck struct {
 	// Object What is reached: users, episodic:<user id>, …
 	Object string `json:"object"`
 
-	// Self The id that {self} stands for; the subject when absent.
+	// Self The id that {self} stands for (a username is taken as that user's id); the subject's id when absent.
 	Self *string `json:"self,omitempty"`
 
-	// Subject A policy subject: a user id, a role (role:admin) or a credential (credential:api_key).
+	// Subject Who asks: a username (alice), a user id, user:<username>, a role (role:admin), a plugin (plugin:<id>) or a credential (credential:api_key).
 	Subject string `json:"subject"`
 }
 
@@ -982,12 +1197,30 @@ type PolicyCheckAction string
 type PolicyDecision struct {
 	Allowed bool `json:"allowed"`
 
-	// Rule The rule that allowed it, field by field; empty when denied.
+	// Effect allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+	Effect PolicyDecisionEffect `json:"effect"`
+
+	// Line The deciding rule's line in policy.csv.
+	Line *int64 `json:"line,omitempty"`
+
+	// Reason The decision in a sentence, naming the rule and the roles it came through.
+	Reason string `json:"reason"`
+
+	// Rule The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it.
 	Rule []string `json:"rule"`
+
+	// Subject The policy subject asked about, as decisions see it (a user's id for a username), with whom it names.
+	Subject string `json:"subject"`
+
+	// Text The deciding rule as policy.csv writes it (users as user:<username>).
+	Text *string `json:"text,omitempty"`
 
 	// Via The roles from the subject to the rule's subject.
 	Via []string `json:"via"`
 }
+
+// PolicyDecisionEffect allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+type PolicyDecisionEffect string
 
 // PolicyFileError defines model for PolicyFileError.
 type PolicyFileError struct {
@@ -998,6 +1231,85 @@ type PolicyFileError struct {
 	Line *int64 `json:"line,omitempty"`
 
 	// Message What is wrong, in words an administrator can act on.
+	Message string `json:"message"`
+}
+
+// PolicyRole defines model for PolicyRole.
+type PolicyRole struct {
+	// Members Who holds it directly: users as user:<username>, other subjects as written.
+	Members []string `json:"members"`
+
+	// Name role:…
+	Name string `json:"name"`
+}
+
+// PolicyRule defines model for PolicyRule.
+type PolicyRule struct {
+	// Rule One rule as policy.csv writes it: "p, role:legal, declarative:contracts, read", "p, user:bob, *, delete, deny", "g, user:alice, role:admin".
+	Rule string `json:"rule"`
+}
+
+// PolicyRuleLine defines model for PolicyRuleLine.
+type PolicyRuleLine struct {
+	// Line Its line in policy.csv, from 1.
+	Line int64 `json:"line"`
+
+	// Text The rule as written.
+	Text string `json:"text"`
+}
+
+// PolicyVersion defines model for PolicyVersion.
+type PolicyVersion struct {
+	// Author Who made it: a user (name and id), a credential, or the policy files in the data directory; empty for versions stored before grin recorded authors.
+	Author    string    `json:"author"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// InForce Whether this is the version in force.
+	InForce bool `json:"in_force"`
+
+	// Source file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+	Source PolicyVersionSource `json:"source"`
+
+	// Version Its number; the first start is version 1.
+	Version int64 `json:"version"`
+}
+
+// PolicyVersionSource file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+type PolicyVersionSource string
+
+// PolicyVersionDetail defines model for PolicyVersionDetail.
+type PolicyVersionDetail struct {
+	// Author Who made it: a user (name and id), a credential, or the policy files in the data directory; empty for versions stored before grin recorded authors.
+	Author    string    `json:"author"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Diff A unified diff from the version before (model.conf, then policy.csv); the whole documents for the first.
+	Diff string `json:"diff"`
+
+	// InForce Whether this is the version in force.
+	InForce bool   `json:"in_force"`
+	Model   string `json:"model"`
+	Policy  string `json:"policy"`
+
+	// Source file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+	Source PolicyVersionDetailSource `json:"source"`
+
+	// Version Its number; the first start is version 1.
+	Version int64 `json:"version"`
+}
+
+// PolicyVersionDetailSource file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+type PolicyVersionDetailSource string
+
+// PolicyWarning defines model for PolicyWarning.
+type PolicyWarning struct {
+	// File policy.csv.
+	File string `json:"file"`
+
+	// Line The rule's line, from 1.
+	Line *int64 `json:"line,omitempty"`
+
+	// Message Which subject matches nothing, and how to name it.
 	Message string `json:"message"`
 }
 
@@ -1189,7 +1501,8 @@ type TokenTokenType string
 // User defines model for User.
 type User struct {
 	// CreatedAt When the user was created (grin extension).
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt time.Time      `json:"created_at"`
+	Denied    *PermissionSet `json:"denied,omitempty"`
 
 	// Id The user's uuid4.
 	Id          openapi_types.UUID `json:"id"`
@@ -1388,6 +1701,42 @@ type UpdatePoliciesParams struct {
 	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
 }
 
+// GetEffectivePermissionsParams defines parameters for GetEffectivePermissions.
+type GetEffectivePermissionsParams struct {
+	// Subject Whose permissions: alice, user:alice, a user id, role:admin, plugin:<id>, credential:api_key.
+	Subject string `form:"subject" json:"subject"`
+}
+
+// RemovePolicyRuleParams defines parameters for RemovePolicyRule.
+type RemovePolicyRuleParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+
+	// Rule The rule as policy.csv writes it; an effect left out is allow.
+	Rule string `form:"rule" json:"rule"`
+}
+
+// AddPolicyRuleParams defines parameters for AddPolicyRule.
+type AddPolicyRuleParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+}
+
+// ListPolicyVersionsParams defines parameters for ListPolicyVersions.
+type ListPolicyVersionsParams struct {
+	// Before Only versions older than this number (the next page).
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// Limit How many at most.
+	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// RestorePolicyVersionParams defines parameters for RestorePolicyVersion.
+type RestorePolicyVersionParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+}
+
 // UploadFileMultipartBody defines parameters for UploadFile.
 type UploadFileMultipartBody struct {
 	// ChunkOverlap Tokens shared by neighbouring chunks, at most half the chunk size (default 64, or a quarter of a smaller chunk size).
@@ -1434,6 +1783,18 @@ type UploadURLParams struct {
 
 	// Wait Answer when reading is done, with the number of chunks, instead of at once. grin extension.
 	Wait *bool `form:"wait,omitempty" json:"wait,omitempty"`
+}
+
+// RemoveRoleMemberParams defines parameters for RemoveRoleMember.
+type RemoveRoleMemberParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
+}
+
+// AddRoleMemberParams defines parameters for AddRoleMember.
+type AddRoleMemberParams struct {
+	// DryRun Check only: answers as the change would, and changes nothing.
+	DryRun *bool `form:"dry_run,omitempty" json:"dry_run,omitempty"`
 }
 
 // ListSettingsParams defines parameters for ListSettings.
@@ -1495,6 +1856,9 @@ type UpdatePoliciesJSONRequestBody = Documents
 
 // CheckPolicyJSONRequestBody defines body for CheckPolicy for application/json ContentType.
 type CheckPolicyJSONRequestBody = PolicyCheck
+
+// AddPolicyRuleJSONRequestBody defines body for AddPolicyRule for application/json ContentType.
+type AddPolicyRuleJSONRequestBody = PolicyRule
 
 // UploadFileMultipartRequestBody defines body for UploadFile for multipart/form-data ContentType.
 type UploadFileMultipartRequestBody UploadFileMultipartBody
@@ -2103,7 +2467,7 @@ type ClientInterface interface {
 
 	// CheckPolicyWithBody Check a decision
 	//
-	// Says whether the policy allows a subject an action on an object, and which rule decided.
+	// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 	//
 	// Requires policies read.
 	//
@@ -2114,7 +2478,7 @@ type ClientInterface interface {
 
 	// CheckPolicy Check a decision
 	//
-	// Says whether the policy allows a subject an action on an object, and which rule decided.
+	// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 	//
 	// Requires policies read.
 	//
@@ -2122,6 +2486,73 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /policies/check (the `CheckPolicy` operationId).
 	CheckPolicy(ctx context.Context, body CheckPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetEffectivePermissions What a subject may do
+	//
+	// Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+	//
+	// Requires policies read.
+	//
+	// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
+	GetEffectivePermissions(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemovePolicyRule Remove one rule
+	//
+	// Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Corresponds with DELETE /policies/rules (the `RemovePolicyRule` operationId).
+	RemovePolicyRule(ctx context.Context, params *RemovePolicyRuleParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddPolicyRuleWithBody Add one rule
+	//
+	// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+	AddPolicyRuleWithBody(ctx context.Context, params *AddPolicyRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddPolicyRule Add one rule
+	//
+	// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+	AddPolicyRule(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListPolicyVersions Policy versions
+	//
+	// Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+	//
+	// Requires policies read.
+	//
+	// Corresponds with GET /policies/versions (the `ListPolicyVersions` operationId).
+	ListPolicyVersions(ctx context.Context, params *ListPolicyVersionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPolicyVersion A policy version
+	//
+	// The documents of one version and a diff from the version before.
+	//
+	// Requires policies read.
+	//
+	// Corresponds with GET /policies/versions/{version} (the `GetPolicyVersion` operationId).
+	GetPolicyVersion(ctx context.Context, version int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestorePolicyVersion Put a version back in force
+	//
+	// Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+	//
+	// Requires policies edit.
+	//
+	// Corresponds with POST /policies/versions/{version}/restore (the `RestorePolicyVersion` operationId).
+	RestorePolicyVersion(ctx context.Context, version int64, params *RestorePolicyVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UploadFileWithBody Read a document into declarative memory
 	//
@@ -2191,6 +2622,33 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 	UploadURL(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRoles Roles and their members
+	//
+	// Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+	//
+	// Requires policies read.
+	//
+	// Corresponds with GET /roles (the `ListRoles` operationId).
+	ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveRoleMember Remove a member from a role
+	//
+	// Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Corresponds with DELETE /roles/{role}/members/{subject} (the `RemoveRoleMember` operationId).
+	RemoveRoleMember(ctx context.Context, role string, subject string, params *RemoveRoleMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddRoleMember Add a member to a role
+	//
+	// Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Corresponds with PUT /roles/{role}/members/{subject} (the `AddRoleMember` operationId).
+	AddRoleMember(ctx context.Context, role string, subject string, params *AddRoleMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSettings List settings
 	//
@@ -3406,7 +3864,7 @@ func (c *Client) UpdatePolicies(ctx context.Context, params *UpdatePoliciesParam
 
 // CheckPolicyWithBody Check a decision
 //
-// Says whether the policy allows a subject an action on an object, and which rule decided.
+// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 //
 // Requires policies read.
 //
@@ -3427,7 +3885,7 @@ func (c *Client) CheckPolicyWithBody(ctx context.Context, contentType string, bo
 
 // CheckPolicy Check a decision
 //
-// Says whether the policy allows a subject an action on an object, and which rule decided.
+// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 //
 // Requires policies read.
 //
@@ -3436,6 +3894,143 @@ func (c *Client) CheckPolicyWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /policies/check (the `CheckPolicy` operationId).
 func (c *Client) CheckPolicy(ctx context.Context, body CheckPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCheckPolicyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetEffectivePermissions What a subject may do
+//
+// Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+//
+// Requires policies read.
+//
+// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
+func (c *Client) GetEffectivePermissions(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEffectivePermissionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemovePolicyRule Remove one rule
+//
+// Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Corresponds with DELETE /policies/rules (the `RemovePolicyRule` operationId).
+func (c *Client) RemovePolicyRule(ctx context.Context, params *RemovePolicyRuleParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemovePolicyRuleRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddPolicyRuleWithBody Add one rule
+//
+// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+func (c *Client) AddPolicyRuleWithBody(ctx context.Context, params *AddPolicyRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddPolicyRuleRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddPolicyRule Add one rule
+//
+// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+func (c *Client) AddPolicyRule(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddPolicyRuleRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListPolicyVersions Policy versions
+//
+// Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+//
+// Requires policies read.
+//
+// Corresponds with GET /policies/versions (the `ListPolicyVersions` operationId).
+func (c *Client) ListPolicyVersions(ctx context.Context, params *ListPolicyVersionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPolicyVersionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPolicyVersion A policy version
+//
+// The documents of one version and a diff from the version before.
+//
+// Requires policies read.
+//
+// Corresponds with GET /policies/versions/{version} (the `GetPolicyVersion` operationId).
+func (c *Client) GetPolicyVersion(ctx context.Context, version int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPolicyVersionRequest(c.Server, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestorePolicyVersion Put a version back in force
+//
+// Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+//
+// Requires policies edit.
+//
+// Corresponds with POST /policies/versions/{version}/restore (the `RestorePolicyVersion` operationId).
+func (c *Client) RestorePolicyVersion(ctx context.Context, version int64, params *RestorePolicyVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestorePolicyVersionRequest(c.Server, version, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3575,6 +4170,63 @@ func (c *Client) UploadURLWithBody(ctx context.Context, params *UploadURLParams,
 // Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 func (c *Client) UploadURL(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUploadURLRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRoles Roles and their members
+//
+// Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+//
+// Requires policies read.
+//
+// Corresponds with GET /roles (the `ListRoles` operationId).
+func (c *Client) ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRolesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveRoleMember Remove a member from a role
+//
+// Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Corresponds with DELETE /roles/{role}/members/{subject} (the `RemoveRoleMember` operationId).
+func (c *Client) RemoveRoleMember(ctx context.Context, role string, subject string, params *RemoveRoleMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveRoleMemberRequest(c.Server, role, subject, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddRoleMember Add a member to a role
+//
+// Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Corresponds with PUT /roles/{role}/members/{subject} (the `AddRoleMember` operationId).
+func (c *Client) AddRoleMember(ctx context.Context, role string, subject string, params *AddRoleMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddRoleMemberRequest(c.Server, role, subject, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5869,6 +6521,346 @@ func NewCheckPolicyRequestWithBody(server string, contentType string, body io.Re
 	return req, nil
 }
 
+// NewGetEffectivePermissionsRequest constructs an http.Request for the GetEffectivePermissions method
+func NewGetEffectivePermissionsRequest(server string, params *GetEffectivePermissionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/effective")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", false, "subject", params.Subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRemovePolicyRuleRequest constructs an http.Request for the RemovePolicyRule method
+func NewRemovePolicyRuleRequest(server string, params *RemovePolicyRuleParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/rules")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", false, "rule", params.Rule, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddPolicyRuleRequest calls the generic AddPolicyRule builder with application/json body
+func NewAddPolicyRuleRequest(server string, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddPolicyRuleRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewAddPolicyRuleRequestWithBody constructs an http.Request for the AddPolicyRule method, with any body, and a specified content type
+func NewAddPolicyRuleRequestWithBody(server string, params *AddPolicyRuleParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/rules")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListPolicyVersionsRequest constructs an http.Request for the ListPolicyVersions method
+func NewListPolicyVersionsRequest(server string, params *ListPolicyVersionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/versions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetPolicyVersionRequest constructs an http.Request for the GetPolicyVersion method
+func NewGetPolicyVersionRequest(server string, version int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/versions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRestorePolicyVersionRequest constructs an http.Request for the RestorePolicyVersion method
+func NewRestorePolicyVersionRequest(server string, version int64, params *RestorePolicyVersionParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/policies/versions/%s/restore", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewUploadFileRequestWithBody constructs an http.Request for the UploadFile method, with any body, and a specified content type
 func NewUploadFileRequestWithBody(server string, params *UploadFileParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -6168,6 +7160,169 @@ func NewUploadURLRequestWithBody(server string, params *UploadURLParams, content
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListRolesRequest constructs an http.Request for the ListRoles method
+func NewListRolesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/roles")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRemoveRoleMemberRequest constructs an http.Request for the RemoveRoleMember method
+func NewRemoveRoleMemberRequest(server string, role string, subject string, params *RemoveRoleMemberParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "role", role, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/roles/%s/members/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddRoleMemberRequest constructs an http.Request for the AddRoleMember method
+func NewAddRoleMemberRequest(server string, role string, subject string, params *AddRoleMemberParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "role", role, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/roles/%s/members/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "dry_run", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -7250,7 +8405,7 @@ type ClientWithResponsesInterface interface {
 
 	// CheckPolicyWithBodyWithResponse Check a decision
 	//
-	// Says whether the policy allows a subject an action on an object, and which rule decided.
+	// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 	//
 	// Requires policies read.
 	//
@@ -7261,7 +8416,7 @@ type ClientWithResponsesInterface interface {
 
 	// CheckPolicyWithResponse Check a decision
 	//
-	// Says whether the policy allows a subject an action on an object, and which rule decided.
+	// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 	//
 	// Requires policies read.
 	//
@@ -7269,6 +8424,83 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /policies/check (the `CheckPolicy` operationId).
 	CheckPolicyWithResponse(ctx context.Context, body CheckPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*CheckPolicyResponse, error)
+
+	// GetEffectivePermissionsWithResponse What a subject may do
+	//
+	// Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+	//
+	// Requires policies read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
+	GetEffectivePermissionsWithResponse(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*GetEffectivePermissionsResponse, error)
+
+	// RemovePolicyRuleWithResponse Remove one rule
+	//
+	// Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /policies/rules (the `RemovePolicyRule` operationId).
+	RemovePolicyRuleWithResponse(ctx context.Context, params *RemovePolicyRuleParams, reqEditors ...RequestEditorFn) (*RemovePolicyRuleResponse, error)
+
+	// AddPolicyRuleWithBodyWithResponse Add one rule
+	//
+	// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+	AddPolicyRuleWithBodyWithResponse(ctx context.Context, params *AddPolicyRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error)
+
+	// AddPolicyRuleWithResponse Add one rule
+	//
+	// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+	AddPolicyRuleWithResponse(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error)
+
+	// ListPolicyVersionsWithResponse Policy versions
+	//
+	// Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+	//
+	// Requires policies read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /policies/versions (the `ListPolicyVersions` operationId).
+	ListPolicyVersionsWithResponse(ctx context.Context, params *ListPolicyVersionsParams, reqEditors ...RequestEditorFn) (*ListPolicyVersionsResponse, error)
+
+	// GetPolicyVersionWithResponse A policy version
+	//
+	// The documents of one version and a diff from the version before.
+	//
+	// Requires policies read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /policies/versions/{version} (the `GetPolicyVersion` operationId).
+	GetPolicyVersionWithResponse(ctx context.Context, version int64, reqEditors ...RequestEditorFn) (*GetPolicyVersionResponse, error)
+
+	// RestorePolicyVersionWithResponse Put a version back in force
+	//
+	// Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+	//
+	// Requires policies edit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /policies/versions/{version}/restore (the `RestorePolicyVersion` operationId).
+	RestorePolicyVersionWithResponse(ctx context.Context, version int64, params *RestorePolicyVersionParams, reqEditors ...RequestEditorFn) (*RestorePolicyVersionResponse, error)
 
 	// UploadFileWithBodyWithResponse Read a document into declarative memory
 	//
@@ -7344,6 +8576,39 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /rabbithole/web (the `UploadURL` operationId).
 	UploadURLWithResponse(ctx context.Context, params *UploadURLParams, body UploadURLJSONRequestBody, reqEditors ...RequestEditorFn) (*UploadURLResponse, error)
+
+	// ListRolesWithResponse Roles and their members
+	//
+	// Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+	//
+	// Requires policies read.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /roles (the `ListRoles` operationId).
+	ListRolesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRolesResponse, error)
+
+	// RemoveRoleMemberWithResponse Remove a member from a role
+	//
+	// Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /roles/{role}/members/{subject} (the `RemoveRoleMember` operationId).
+	RemoveRoleMemberWithResponse(ctx context.Context, role string, subject string, params *RemoveRoleMemberParams, reqEditors ...RequestEditorFn) (*RemoveRoleMemberResponse, error)
+
+	// AddRoleMemberWithResponse Add a member to a role
+	//
+	// Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+	//
+	// Requires policies edit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /roles/{role}/members/{subject} (the `AddRoleMember` operationId).
+	AddRoleMemberWithResponse(ctx context.Context, role string, subject string, params *AddRoleMemberParams, reqEditors ...RequestEditorFn) (*AddRoleMemberResponse, error)
 
 	// ListSettingsWithResponse List settings
 	//
@@ -10383,6 +11648,413 @@ func (r CheckPolicyResponse) ContentType() string {
 	return ""
 }
 
+type GetEffectivePermissionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EffectivePermissions
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetEffectivePermissionsResponse) GetJSON200() *EffectivePermissions {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetEffectivePermissionsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetEffectivePermissionsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetEffectivePermissionsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetEffectivePermissionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetEffectivePermissionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetEffectivePermissionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetEffectivePermissionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RemovePolicyRuleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RemovePolicyRuleResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemovePolicyRuleResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemovePolicyRuleResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RemovePolicyRuleResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemovePolicyRuleResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RemovePolicyRuleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemovePolicyRuleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemovePolicyRuleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemovePolicyRuleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AddPolicyRuleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddPolicyRuleResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddPolicyRuleResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AddPolicyRuleResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddPolicyRuleResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AddPolicyRuleResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AddPolicyRuleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddPolicyRuleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddPolicyRuleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddPolicyRuleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListPolicyVersionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]PolicyVersion
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPolicyVersionsResponse) GetJSON200() *[]PolicyVersion {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListPolicyVersionsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListPolicyVersionsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListPolicyVersionsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPolicyVersionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPolicyVersionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPolicyVersionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPolicyVersionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetPolicyVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PolicyVersionDetail
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPolicyVersionResponse) GetJSON200() *PolicyVersionDetail {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetPolicyVersionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPolicyVersionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetPolicyVersionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPolicyVersionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPolicyVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPolicyVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPolicyVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPolicyVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RestorePolicyVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RestorePolicyVersionResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RestorePolicyVersionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RestorePolicyVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestorePolicyVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestorePolicyVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestorePolicyVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UploadFileResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10826,6 +12498,206 @@ func (r UploadURLResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UploadURLResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListRolesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]PolicyRole
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRolesResponse) GetJSON200() *[]PolicyRole {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListRolesResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListRolesResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListRolesResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRolesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRolesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRolesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRolesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RemoveRoleMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RemoveRoleMemberResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveRoleMemberResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveRoleMemberResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RemoveRoleMemberResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemoveRoleMemberResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveRoleMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveRoleMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveRoleMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveRoleMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AddRoleMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Documents
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddRoleMemberResponse) GetJSON200() *Documents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddRoleMemberResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AddRoleMemberResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddRoleMemberResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AddRoleMemberResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AddRoleMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddRoleMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddRoleMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddRoleMemberResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12483,7 +14355,7 @@ func (c *ClientWithResponses) UpdatePoliciesWithResponse(ctx context.Context, pa
 
 // CheckPolicyWithBodyWithResponse Check a decision
 //
-// Says whether the policy allows a subject an action on an object, and which rule decided.
+// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 //
 // Requires policies read.
 //
@@ -12500,7 +14372,7 @@ func (c *ClientWithResponses) CheckPolicyWithBodyWithResponse(ctx context.Contex
 
 // CheckPolicyWithResponse Check a decision
 //
-// Says whether the policy allows a subject an action on an object, and which rule decided.
+// Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
 //
 // Requires policies read.
 //
@@ -12513,6 +14385,125 @@ func (c *ClientWithResponses) CheckPolicyWithResponse(ctx context.Context, body 
 		return nil, err
 	}
 	return ParseCheckPolicyResponse(rsp)
+}
+
+// GetEffectivePermissionsWithResponse What a subject may do
+//
+// Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+//
+// Requires policies read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /policies/effective (the `GetEffectivePermissions` operationId).
+func (c *ClientWithResponses) GetEffectivePermissionsWithResponse(ctx context.Context, params *GetEffectivePermissionsParams, reqEditors ...RequestEditorFn) (*GetEffectivePermissionsResponse, error) {
+	rsp, err := c.GetEffectivePermissions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetEffectivePermissionsResponse(rsp)
+}
+
+// RemovePolicyRuleWithResponse Remove one rule
+//
+// Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /policies/rules (the `RemovePolicyRule` operationId).
+func (c *ClientWithResponses) RemovePolicyRuleWithResponse(ctx context.Context, params *RemovePolicyRuleParams, reqEditors ...RequestEditorFn) (*RemovePolicyRuleResponse, error) {
+	rsp, err := c.RemovePolicyRule(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemovePolicyRuleResponse(rsp)
+}
+
+// AddPolicyRuleWithBodyWithResponse Add one rule
+//
+// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+func (c *ClientWithResponses) AddPolicyRuleWithBodyWithResponse(ctx context.Context, params *AddPolicyRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error) {
+	rsp, err := c.AddPolicyRuleWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddPolicyRuleResponse(rsp)
+}
+
+// AddPolicyRuleWithResponse Add one rule
+//
+// Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /policies/rules (the `AddPolicyRule` operationId).
+func (c *ClientWithResponses) AddPolicyRuleWithResponse(ctx context.Context, params *AddPolicyRuleParams, body AddPolicyRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*AddPolicyRuleResponse, error) {
+	rsp, err := c.AddPolicyRule(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddPolicyRuleResponse(rsp)
+}
+
+// ListPolicyVersionsWithResponse Policy versions
+//
+// Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+//
+// Requires policies read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /policies/versions (the `ListPolicyVersions` operationId).
+func (c *ClientWithResponses) ListPolicyVersionsWithResponse(ctx context.Context, params *ListPolicyVersionsParams, reqEditors ...RequestEditorFn) (*ListPolicyVersionsResponse, error) {
+	rsp, err := c.ListPolicyVersions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPolicyVersionsResponse(rsp)
+}
+
+// GetPolicyVersionWithResponse A policy version
+//
+// The documents of one version and a diff from the version before.
+//
+// Requires policies read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /policies/versions/{version} (the `GetPolicyVersion` operationId).
+func (c *ClientWithResponses) GetPolicyVersionWithResponse(ctx context.Context, version int64, reqEditors ...RequestEditorFn) (*GetPolicyVersionResponse, error) {
+	rsp, err := c.GetPolicyVersion(ctx, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPolicyVersionResponse(rsp)
+}
+
+// RestorePolicyVersionWithResponse Put a version back in force
+//
+// Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+//
+// Requires policies edit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /policies/versions/{version}/restore (the `RestorePolicyVersion` operationId).
+func (c *ClientWithResponses) RestorePolicyVersionWithResponse(ctx context.Context, version int64, params *RestorePolicyVersionParams, reqEditors ...RequestEditorFn) (*RestorePolicyVersionResponse, error) {
+	rsp, err := c.RestorePolicyVersion(ctx, version, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestorePolicyVersionResponse(rsp)
 }
 
 // UploadFileWithBodyWithResponse Read a document into declarative memory
@@ -12630,6 +14621,57 @@ func (c *ClientWithResponses) UploadURLWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseUploadURLResponse(rsp)
+}
+
+// ListRolesWithResponse Roles and their members
+//
+// Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+//
+// Requires policies read.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /roles (the `ListRoles` operationId).
+func (c *ClientWithResponses) ListRolesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRolesResponse, error) {
+	rsp, err := c.ListRoles(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRolesResponse(rsp)
+}
+
+// RemoveRoleMemberWithResponse Remove a member from a role
+//
+// Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /roles/{role}/members/{subject} (the `RemoveRoleMember` operationId).
+func (c *ClientWithResponses) RemoveRoleMemberWithResponse(ctx context.Context, role string, subject string, params *RemoveRoleMemberParams, reqEditors ...RequestEditorFn) (*RemoveRoleMemberResponse, error) {
+	rsp, err := c.RemoveRoleMember(ctx, role, subject, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveRoleMemberResponse(rsp)
+}
+
+// AddRoleMemberWithResponse Add a member to a role
+//
+// Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+//
+// Requires policies edit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /roles/{role}/members/{subject} (the `AddRoleMember` operationId).
+func (c *ClientWithResponses) AddRoleMemberWithResponse(ctx context.Context, role string, subject string, params *AddRoleMemberParams, reqEditors ...RequestEditorFn) (*AddRoleMemberResponse, error) {
+	rsp, err := c.AddRoleMember(ctx, role, subject, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddRoleMemberResponse(rsp)
 }
 
 // ListSettingsWithResponse List settings
@@ -15102,6 +17144,323 @@ func ParseCheckPolicyResponse(rsp *http.Response) (*CheckPolicyResponse, error) 
 	return response, nil
 }
 
+// ParseGetEffectivePermissionsResponse parses an HTTP response from a GetEffectivePermissionsWithResponse call
+func ParseGetEffectivePermissionsResponse(rsp *http.Response) (*GetEffectivePermissionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetEffectivePermissionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EffectivePermissions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRemovePolicyRuleResponse parses an HTTP response from a RemovePolicyRuleWithResponse call
+func ParseRemovePolicyRuleResponse(rsp *http.Response) (*RemovePolicyRuleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemovePolicyRuleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddPolicyRuleResponse parses an HTTP response from a AddPolicyRuleWithResponse call
+func ParseAddPolicyRuleResponse(rsp *http.Response) (*AddPolicyRuleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddPolicyRuleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListPolicyVersionsResponse parses an HTTP response from a ListPolicyVersionsWithResponse call
+func ParseListPolicyVersionsResponse(rsp *http.Response) (*ListPolicyVersionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPolicyVersionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []PolicyVersion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetPolicyVersionResponse parses an HTTP response from a GetPolicyVersionWithResponse call
+func ParseGetPolicyVersionResponse(rsp *http.Response) (*GetPolicyVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPolicyVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PolicyVersionDetail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRestorePolicyVersionResponse parses an HTTP response from a RestorePolicyVersionWithResponse call
+func ParseRestorePolicyVersionResponse(rsp *http.Response) (*RestorePolicyVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestorePolicyVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseUploadFileResponse parses an HTTP response from a UploadFileWithResponse call
 func ParseUploadFileResponse(rsp *http.Response) (*UploadFileResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15448,6 +17807,161 @@ func ParseUploadURLResponse(rsp *http.Response) (*UploadURLResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListRolesResponse parses an HTTP response from a ListRolesWithResponse call
+func ParseListRolesResponse(rsp *http.Response) (*ListRolesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRolesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []PolicyRole
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRemoveRoleMemberResponse parses an HTTP response from a RemoveRoleMemberWithResponse call
+func ParseRemoveRoleMemberResponse(rsp *http.Response) (*RemoveRoleMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveRoleMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddRoleMemberResponse parses an HTTP response from a AddRoleMemberWithResponse call
+func ParseAddRoleMemberResponse(rsp *http.Response) (*AddRoleMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddRoleMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Documents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ErrorModel

@@ -724,11 +724,127 @@ export interface paths {
         put?: never;
         /**
          * Check a decision
-         * @description Says whether the policy allows a subject an action on an object, and which rule decided.
+         * @description Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.
          *
          *     Requires policies read.
          */
         post: operations["checkPolicy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policies/effective": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a subject may do
+         * @description Every object and action the policy allows a subject (or refuses it with a deny rule), each with the rule that decided and the roles it came through; the roles it holds and the rules that name it. The subject is a username, a user id, user:<username>, a role, plugin:<id> or a credential subject.
+         *
+         *     Requires policies read.
+         */
+        get: operations["getEffectivePermissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policies/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add one rule
+         * @description Appends one rule to policy.csv and puts it in force. A rule the policy has already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+         *
+         *     Requires policies edit.
+         */
+        post: operations["addPolicyRule"];
+        /**
+         * Remove one rule
+         * @description Takes one rule out of policy.csv (every line that says it) and puts the policy in force. A rule the policy does not have is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+         *
+         *     Requires policies edit.
+         */
+        delete: operations["removePolicyRule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policies/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Policy versions
+         * @description Every policy put in force, newest first: each accepted PUT /policies, rule change, restore and edit of the files is one numbered version, with its author and time.
+         *
+         *     Requires policies read.
+         */
+        get: operations["listPolicyVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policies/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A policy version
+         * @description The documents of one version and a diff from the version before.
+         *
+         *     Requires policies read.
+         */
+        get: operations["getPolicyVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policies/versions/{version}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Put a version back in force
+         * @description Puts an earlier version back in force, as a new version, and writes it to the data directory. Checked as PUT /policies is (422 with the reason when it no longer loads, or would leave no user able to edit the policy); with dry_run only checked.
+         *
+         *     Requires policies edit.
+         */
+        post: operations["restorePolicyVersion"];
         delete?: never;
         options?: never;
         head?: never;
@@ -860,6 +976,56 @@ export interface paths {
          */
         post: operations["uploadURL"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Roles and their members
+         * @description Every role (role:…) the policy names, with who holds it directly; users by name (user:<username>). Members come from policy.csv and from grants stored by grin (the first administrator's role:admin).
+         *
+         *     Requires policies read.
+         */
+        get: operations["listRoles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/roles/{role}/members/{subject}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Add a member to a role
+         * @description Adds "g, SUBJECT, ROLE" to policy.csv, a user written user:<username>. A member already is 409. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+         *
+         *     Requires policies edit.
+         */
+        put: operations["addRoleMember"];
+        post?: never;
+        /**
+         * Remove a member from a role
+         * @description Takes "g, SUBJECT, ROLE" out of policy.csv, the user written by name or id. Not a member through policy.csv is 404. Checked as PUT /policies is: a rule that does not load, or a change under which no user could edit the policy any more, is refused with 422 and the reason; with dry_run only checked, and refused alike. Answers the policy as the change makes it, with its warnings.
+         *
+         *     Requires policies edit.
+         */
+        delete: operations["removeRoleMember"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1090,6 +1256,18 @@ export interface components {
             /** @description The user's name, UTF-8; compared in Unicode NFC. */
             username: string;
         };
+        DecisionChange: {
+            action: string;
+            /** @enum {string} */
+            after: "allow" | "deny" | "none";
+            /** @enum {string} */
+            before: "allow" | "deny" | "none";
+            object: string;
+            /** @description Whom: a role, credential or plugin, or users by name (a group of users who hold the same roles is counted). */
+            subject: string;
+            /** @description The change in a sentence, with the rule that decides it now. */
+            text: string;
+        };
         DeletedCount: {
             /** @description Points deleted per collection. */
             deleted: {
@@ -1106,6 +1284,8 @@ export interface components {
             score: number;
         };
         Documents: {
+            /** @description Read-only, dry runs only: every decision the change would turn, for every role, credential and plugin the policies name and every user (users holding the same roles compared once, as a group), over the Cat's permissions, the policy, every declarative space and the user's own memory and conversation. */
+            readonly decision_changes?: components["schemas"]["DecisionChange"][];
             /** @description Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force. */
             readonly file_errors?: components["schemas"]["PolicyFileError"][];
             /**
@@ -1117,12 +1297,55 @@ export interface components {
             model: string;
             /** @description The policy rules (policy.csv), one per line. */
             policy: string;
+            /**
+             * Format: int64
+             * @description Read-only (ignored by PUT). The number of the version in force (GET /policies/versions); absent for a dry run.
+             */
+            readonly version?: number;
+            /** @description Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing. */
+            readonly warnings?: components["schemas"]["PolicyWarning"][];
         };
         Effect: {
             /** @description What changing it does. */
             effect: string;
             /** @description The payload's field, as a JSON path; empty for the payload as a whole. */
             field: string;
+        };
+        EffectiveDecision: {
+            action: string;
+            allowed: boolean;
+            /**
+             * @description allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+             * @enum {string}
+             */
+            effect: "allow" | "deny" | "none";
+            /**
+             * Format: int64
+             * @description The deciding rule's line in policy.csv.
+             */
+            line?: number;
+            /** @description What is reached: users, episodic:<user id>, declarative:<space>, … */
+            object: string;
+            /** @description The decision in a sentence, naming the rule and the roles it came through. */
+            reason: string;
+            /** @description The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it. */
+            rule: string[];
+            /** @description The policy subject asked about, as decisions see it (a user's id for a username), with whom it names. */
+            subject: string;
+            /** @description The deciding rule as policy.csv writes it (users as user:<username>). */
+            text?: string;
+            /** @description The roles from the subject to the rule's subject. */
+            via: string[];
+        };
+        EffectivePermissions: {
+            /** @description Every object and action a rule allows the subject, or a deny rule refuses it, with the rule that decided: the Cat's resources, the policy, the subject's own memory and conversation, every declarative space, and every object a rule names. */
+            permissions: components["schemas"]["EffectiveDecision"][];
+            /** @description Roles the subject holds, directly or through other roles (Cat permission roles left out). */
+            roles: string[];
+            /** @description The rules of policy.csv that name the subject (a user by id or user:<username>). */
+            rules: components["schemas"]["PolicyRuleLine"][];
+            /** @description The subject, as decisions see it, with whom it names. */
+            subject: string;
         };
         ErrorDetail: {
             /** @description Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id' */
@@ -1489,15 +1712,31 @@ export interface components {
             action: "read" | "list" | "write" | "edit" | "delete";
             /** @description What is reached: users, episodic:<user id>, … */
             object: string;
-            /** @description The id that {self} stands for; the subject when absent. */
+            /** @description The id that {self} stands for (a username is taken as that user's id); the subject's id when absent. */
             self?: string;
-            /** @description A policy subject: a user id, a role (role:admin) or a credential (credential:api_key). */
+            /** @description Who asks: a username (alice), a user id, user:<username>, a role (role:admin), a plugin (plugin:<id>) or a credential (credential:api_key). */
             subject: string;
         };
         PolicyDecision: {
             allowed: boolean;
-            /** @description The rule that allowed it, field by field; empty when denied. */
+            /**
+             * @description allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it.
+             * @enum {string}
+             */
+            effect: "allow" | "deny" | "none";
+            /**
+             * Format: int64
+             * @description The deciding rule's line in policy.csv.
+             */
+            line?: number;
+            /** @description The decision in a sentence, naming the rule and the roles it came through. */
+            reason: string;
+            /** @description The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it. */
             rule: string[];
+            /** @description The policy subject asked about, as decisions see it (a user's id for a username), with whom it names. */
+            subject: string;
+            /** @description The deciding rule as policy.csv writes it (users as user:<username>). */
+            text?: string;
             /** @description The roles from the subject to the rule's subject. */
             via: string[];
         };
@@ -1510,6 +1749,76 @@ export interface components {
              */
             line?: number;
             /** @description What is wrong, in words an administrator can act on. */
+            message: string;
+        };
+        PolicyRole: {
+            /** @description Who holds it directly: users as user:<username>, other subjects as written. */
+            members: string[];
+            /** @description role:… */
+            name: string;
+        };
+        PolicyRule: {
+            /** @description One rule as policy.csv writes it: "p, role:legal, declarative:contracts, read", "p, user:bob, *, delete, deny", "g, user:alice, role:admin". */
+            rule: string;
+        };
+        PolicyRuleLine: {
+            /**
+             * Format: int64
+             * @description Its line in policy.csv, from 1.
+             */
+            line: number;
+            /** @description The rule as written. */
+            text: string;
+        };
+        PolicyVersion: {
+            /** @description Who made it: a user (name and id), a credential, or the policy files in the data directory; empty for versions stored before grin recorded authors. */
+            author: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Whether this is the version in force. */
+            in_force: boolean;
+            /**
+             * @description file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+             * @enum {string}
+             */
+            source: "file" | "api" | "restore" | "rename" | "delete";
+            /**
+             * Format: int64
+             * @description Its number; the first start is version 1.
+             */
+            version: number;
+        };
+        PolicyVersionDetail: {
+            /** @description Who made it: a user (name and id), a credential, or the policy files in the data directory; empty for versions stored before grin recorded authors. */
+            author: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description A unified diff from the version before (model.conf, then policy.csv); the whole documents for the first. */
+            diff: string;
+            /** @description Whether this is the version in force. */
+            in_force: boolean;
+            model: string;
+            policy: string;
+            /**
+             * @description file: the files in the data directory (a start or an edit); api: PUT /policies or a rule change; restore: an earlier version put back; rename, delete: a user the rules name was renamed or deleted.
+             * @enum {string}
+             */
+            source: "file" | "api" | "restore" | "rename" | "delete";
+            /**
+             * Format: int64
+             * @description Its number; the first start is version 1.
+             */
+            version: number;
+        };
+        PolicyWarning: {
+            /** @description policy.csv. */
+            file: string;
+            /**
+             * Format: int64
+             * @description The rule's line, from 1.
+             */
+            line?: number;
+            /** @description Which subject matches nothing, and how to name it. */
             message: string;
         };
         RecallCollections: {
@@ -1682,11 +1991,14 @@ export interface components {
              * @description When the user was created (grin extension).
              */
             created_at: string;
+            /** @description Permissions granted to the user that a deny rule of the policy refuses (grin extension; absent when none). POST /policies/check names the rule. */
+            denied?: components["schemas"]["PermissionSet"];
             /**
              * Format: uuid
              * @description The user's uuid4.
              */
             id: string;
+            /** @description What the user may actually do, as the policy decides: permissions granted, given by a role or a rule, and not refused by a deny rule. */
             permissions: components["schemas"]["PermissionSet"];
             /** @description Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy). */
             roles: string[];
@@ -4199,6 +4511,360 @@ export interface operations {
             };
         };
     };
+    getEffectivePermissions: {
+        parameters: {
+            query: {
+                /** @description Whose permissions: alice, user:alice, a user id, role:admin, plugin:<id>, credential:api_key. */
+                subject: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EffectivePermissions"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    addPolicyRule: {
+        parameters: {
+            query?: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyRule"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    removePolicyRule: {
+        parameters: {
+            query: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+                /** @description The rule as policy.csv writes it; an effect left out is allow. */
+                rule: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listPolicyVersions: {
+        parameters: {
+            query?: {
+                /** @description Only versions older than this number (the next page). */
+                before?: number;
+                /** @description How many at most. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyVersion"][];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    getPolicyVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyVersionDetail"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    restorePolicyVersion: {
+        parameters: {
+            query?: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     uploadFile: {
         parameters: {
             query?: {
@@ -4616,6 +5282,181 @@ export interface operations {
             };
             /** @description Too Many Requests */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyRole"][];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    addRoleMember: {
+        parameters: {
+            query?: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The role, role:<name>. */
+                role: string;
+                /** @description The member: a username (written user:<username> in policy.csv), a user id, user:<username>, another role, plugin:<id> or a credential. */
+                subject: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    removeRoleMember: {
+        parameters: {
+            query?: {
+                /** @description Check only: answers as the change would, and changes nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The role, role:<name>. */
+                role: string;
+                /** @description The member: a username (written user:<username> in policy.csv), a user id, user:<username>, another role, plugin:<id> or a credential. */
+                subject: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Documents"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

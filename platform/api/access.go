@@ -146,12 +146,26 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	if !allowed {
-		why := fmt.Sprintf("Permission denied: this needs %s, which is not granted to %s", n, id.Name)
-		rec.refuse(http.StatusForbidden, why)
-		huma.WriteErr(s.api, ctx, http.StatusForbidden, why)
+		msg := fmt.Sprintf("Permission denied: this needs %s, which is not granted to %s", n, id.Name)
+		if d := s.explain(id, n.object, n.action); d.Denied {
+			msg = fmt.Sprintf("Permission denied: this needs %s, which %s may not use: %s", n, id.Name, d.Reason())
+		}
+		rec.refuse(http.StatusForbidden, msg)
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, msg)
 		return
 	}
-	next(huma.WithContext(ctx, auth.WithIdentity(ctx.Context(), id)))
+	// Whoever passes is the author of any policy version the request
+	// makes (a rule change, a rename of a user the rules name).
+	next(huma.WithContext(ctx, policies.WithAuthor(auth.WithIdentity(ctx.Context(), id), author(id))))
+}
+
+// author names id in policy versions: a user by name and id, anyone else
+// by name and the credential they act through.
+func author(id auth.Identity) string {
+	if id.Method == auth.MethodJWT {
+		return fmt.Sprintf("%s (%s)", id.Name, id.ID)
+	}
+	return fmt.Sprintf("%s via %s", id.Name, strings.Join(id.Subjects, ", "))
 }
 
 func (s *Server) writeAuthError(ctx huma.Context, err error) {
@@ -197,6 +211,27 @@ func (s *Server) allowed(ctx context.Context, object string, p policies.Permissi
 // decide asks the policy whether id may act on object.
 func (s *Server) decide(id auth.Identity, object, action string) (bool, error) {
 	return s.deps.Policy.Decide(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: object, Action: action})
+}
+
+// explain says why id was refused object and action (Decision.Reason), or
+// the zero Decision when the policy cannot say.
+func (s *Server) explain(id auth.Identity, object, action string) policies.Decision {
+	d, err := s.deps.Policy.Explain(policies.Request{Subjects: id.Subjects, Self: id.ID, Object: object, Action: action})
+	if err != nil {
+		s.deps.Logger.Error("policy explanation failed", "err", err)
+		return policies.Decision{}
+	}
+	return d
+}
+
+// refused is the 403 for id refused action on object; a deny rule is
+// named, so the caller learns why rather than only that.
+func (s *Server) refused(id auth.Identity, object string, action policies.Permission) error {
+	msg := fmt.Sprintf("Permission denied: you may not %s %s", action.Action(), object)
+	if d := s.explain(id, object, action.Action()); d.Denied {
+		msg += ": " + d.Reason()
+	}
+	return huma.Error403Forbidden(msg)
 }
 
 // internal logs an unexpected error for the log and gives the client a sentence.

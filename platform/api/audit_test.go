@@ -233,6 +233,16 @@ func TestAuditLogRecordsEveryChange(t *testing.T) {
 	docs.Policy += "\np, role:auditor, audit, read\n"
 	proxy.must(200, "PUT", "/policies", docs, admin...)
 	proxy.must(200, "PUT", "/policies?dry_run=true", docs, admin...) // changes nothing: not recorded
+	// The single changes beside a whole PUT: one rule, one member, a
+	// version put back.
+	var inForce struct {
+		Version int64 `json:"version"`
+	}
+	proxy.must(200, "POST", "/policies/rules", map[string]any{"rule": "p, role:auditor, plugins, read"}, admin...).JSON(t, &inForce)
+	proxy.must(200, "DELETE", "/policies/rules?rule="+url.QueryEscape("p, role:auditor, plugins, read"), nil, admin...)
+	proxy.must(200, "PUT", "/roles/role:auditor/members/bob", nil, admin...)
+	proxy.must(200, "DELETE", "/roles/role:auditor/members/bob", nil, admin...)
+	proxy.must(200, "POST", fmt.Sprintf("/policies/versions/%d/restore", inForce.Version), nil, admin...)
 
 	upper := buildWasm(t, "../../wasmhooks/testdata/guests/upper")
 	manifest := `{"id":"shout","name":"Shout","version":"0.1.0","hooks":[{"name":"before_cat_reads_message","priority":5}],
@@ -313,6 +323,11 @@ func TestAuditLogRecordsEveryChange(t *testing.T) {
 		{"user.delete", "success", bob.ID, "admin", clientAddr, `"username":"bob"`, ""},
 		{"policy.update", "success", "policies", "admin", clientAddr, "", "role:auditor, audit, read"},
 		{"policy.file", "success", "policies", "model.conf, policy.csv", "", "", "role:auditor, users, read"},
+		{"policy.rule.add", "success", "policies", "admin", clientAddr, "", "role:auditor, plugins, read"},
+		{"policy.rule.remove", "success", "policies", "admin", clientAddr, "role:auditor, plugins, read", ""},
+		{"role.member.add", "success", "policies", "admin", clientAddr, "", "user:bob, role:auditor"},
+		{"role.member.remove", "success", "policies", "admin", clientAddr, "user:bob, role:auditor", ""},
+		{"policy.restore", "success", "policies", "admin", clientAddr, "", "role:auditor, plugins, read"},
 		{"plugin.install", "success", "shout", "admin", clientAddr, "", `"version":"0.1.0"`},
 		{"plugin.settings", "success", "shout", "admin", clientAddr, "", `"suffix":"!"`},
 		{"plugin.toggle", "success", "shout", "admin", clientAddr, `"active":true`, `"active":false`},

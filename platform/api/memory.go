@@ -242,6 +242,12 @@ func (s *Server) registerMemory() {
 			if err != nil {
 				return nil, err
 			}
+			if c == memory.Episodic && partition == "" && len(parts) == 0 {
+				// Your own episodic memory is within reach unless a rule
+				// refuses it: say so rather than answer 200 with nothing done.
+				id := identity(ctx)
+				return nil, s.refused(id, memory.Object(c, id.ID), policies.Delete)
+			}
 			if c == memory.Procedural && len(parts) == 0 {
 				// As the Cat does, procedural memory is wiped with the others, for
 				// those the policy lets delete there (administrators by default).
@@ -493,7 +499,7 @@ func (s *Server) onePartition(ctx context.Context, collection, named string, act
 		return "", s.internal(ctx, "decide memory access", err)
 	}
 	if !ok {
-		return "", huma.Error403Forbidden(fmt.Sprintf("Permission denied: you may not %s %s", action.Action(), memory.Object(collection, part)))
+		return "", s.refused(id, memory.Object(collection, part), action)
 	}
 	return part, nil
 }
@@ -510,7 +516,7 @@ func (s *Server) historyOwner(ctx context.Context, named string, action policies
 		return "", s.internal(ctx, "decide history access", err)
 	}
 	if !ok {
-		return "", huma.Error403Forbidden(fmt.Sprintf("Permission denied: you may not %s conversation:%s", action.Action(), uid))
+		return "", s.refused(id, "conversation:"+uid, action)
 	}
 	return uid, nil
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/grin-ai/grin/platform/audit"
+	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/users"
 	"github.com/grin-ai/grin/policies"
 )
@@ -27,6 +29,9 @@ type Documents struct {
 	Policy     string            `json:"policy" doc:"The policy rules (policy.csv), one per line."`
 	FileStatus string            `json:"file_status,omitempty" readOnly:"true" enum:"in_force,refused" doc:"Read-only (GET; ignored by PUT). in_force: model and policy are what model.conf and policy.csv in the data directory say. refused: the files do not load, or would leave no user able to edit policies; model and policy are then the last policy that loaded, and file_errors say what to fix."`
 	FileErrors []PolicyFileError `json:"file_errors,omitempty" readOnly:"true" doc:"Read-only (GET; ignored by PUT). Every problem found in the refused files; absent when they are in force."`
+	Version    int64             `json:"version,omitempty" readOnly:"true" doc:"Read-only (ignored by PUT). The number of the version in force (GET /policies/versions); absent for a dry run."`
+	Changes    []DecisionChange  `json:"decision_changes,omitempty" readOnly:"true" doc:"Read-only, dry runs only: every decision the change would turn, for every role, credential and plugin the policies name and every user (users holding the same roles compared once, as a group), over the Cat's permissions, the policy, every declarative space and the user's own memory and conversation."`
+	Warnings   []PolicyWarning   `json:"warnings,omitempty" readOnly:"true" doc:"Read-only (ignored by PUT). Rules of the policy returned that load but have no effect, because a subject they name matches nothing: user:<username> of no user, a username written without user:, an id no user has, an unknown credential, a role given that grants nothing."`
 }
 
 func (d Documents) documents() policies.Documents {
@@ -43,19 +48,84 @@ type PolicyFileError struct {
 	Message string `json:"message" doc:"What is wrong, in words an administrator can act on."`
 }
 
+// DecisionChange is one decision a change would turn.
+type DecisionChange struct {
+	Subject string `json:"subject" doc:"Whom: a role, credential or plugin, or users by name (a group of users who hold the same roles is counted)."`
+	Object  string `json:"object"`
+	Action  string `json:"action"`
+	Before  string `json:"before" enum:"allow,deny,none"`
+	After   string `json:"after" enum:"allow,deny,none"`
+	Text    string `json:"text" doc:"The change in a sentence, with the rule that decides it now."`
+}
+
+// decisionChanges compares docs with the policy in force, for a dry run.
+func (s *Server) decisionChanges(ctx context.Context, docs policies.Documents) ([]DecisionChange, error) {
+	spaces, err := s.deps.Memory.Partitions(ctx, memory.Declarative)
+	if err != nil {
+		return nil, s.internal(ctx, "list spaces", err)
+	}
+	cs, err := s.deps.Policy.Compare(ctx, docs, append(spaces, memory.DefaultSpace))
+	if err != nil {
+		return nil, s.internal(ctx, "compare the policies", err)
+	}
+	out := []DecisionChange{}
+	for _, c := range cs {
+		out = append(out, DecisionChange{Subject: c.Subject, Object: c.Object, Action: c.Action, Before: c.Before, After: c.After, Text: c.String()})
+	}
+	return out, nil
+}
+
+// PolicyWarning is a rule that loads but has no effect.
+type PolicyWarning struct {
+	File    string `json:"file" doc:"policy.csv."`
+	Line    int    `json:"line,omitempty" doc:"The rule's line, from 1."`
+	Message string `json:"message" doc:"Which subject matches nothing, and how to name it."`
+}
+
+func warningsOf(ps []policies.Problem) []PolicyWarning {
+	var out []PolicyWarning
+	for _, p := range ps {
+		out = append(out, PolicyWarning{File: p.File, Line: p.Line, Message: p.Message})
+	}
+	return out
+}
+
 // PolicyCheck is one authorization question.
 type PolicyCheck struct {
-	Subject string `json:"subject" minLength:"1" maxLength:"256" doc:"A policy subject: a user id, a role (role:admin) or a credential (credential:api_key)."`
+	Subject string `json:"subject" minLength:"1" maxLength:"256" doc:"Who asks: a username (alice), a user id, user:<username>, a role (role:admin), a plugin (plugin:<id>) or a credential (credential:api_key)."`
 	Object  string `json:"object" minLength:"1" maxLength:"512" doc:"What is reached: users, episodic:<user id>, …"`
 	Action  string `json:"action" enum:"read,list,write,edit,delete" doc:"The permission word, lower case."`
-	Self    string `json:"self,omitempty" maxLength:"256" doc:"The id that {self} stands for; the subject when absent."`
+	Self    string `json:"self,omitempty" maxLength:"256" doc:"The id that {self} stands for (a username is taken as that user's id); the subject's id when absent."`
 }
 
 // PolicyDecision says whether a request is allowed and why.
 type PolicyDecision struct {
 	Allowed bool     `json:"allowed"`
-	Rule    []string `json:"rule" nullable:"false" doc:"The rule that allowed it, field by field; empty when denied."`
+	Rule    []string `json:"rule" nullable:"false" doc:"The rule that decided (allowed, or denied with a deny rule), field by field as loaded, its effect last; empty when no rule allows it."`
 	Via     []string `json:"via" nullable:"false" doc:"The roles from the subject to the rule's subject."`
+	Subject string   `json:"subject" doc:"The policy subject asked about, as decisions see it (a user's id for a username), with whom it names."`
+	Effect  string   `json:"effect" enum:"allow,deny,none" doc:"allow: a rule allows it and none denies it; deny: a deny rule refuses it (rule names it); none: no rule allows it."`
+	Text    string   `json:"text,omitempty" doc:"The deciding rule as policy.csv writes it (users as user:<username>)."`
+	Line    int      `json:"line,omitempty" doc:"The deciding rule's line in policy.csv."`
+	Reason  string   `json:"reason" doc:"The decision in a sentence, naming the rule and the roles it came through."`
+}
+
+// decisionOf is the API's view of a decision.
+func decisionOf(d policies.Decision, label string) PolicyDecision {
+	out := PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Via: d.Via, Subject: label, Effect: "none", Text: d.Text, Line: d.Line, Reason: d.Reason()}
+	switch {
+	case d.Allowed:
+		out.Effect = "allow"
+	case d.Denied:
+		out.Effect = "deny"
+	}
+	if out.Rule == nil {
+		out.Rule = []string{}
+	}
+	if out.Via == nil {
+		out.Via = []string{}
+	}
+	return out
 }
 
 // PolicyDecisionOutput carries a decision.
@@ -72,7 +142,7 @@ func (s *Server) registerPolicies() {
 	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, _ *struct{}) (*PoliciesOutput, error) {
 		st := s.deps.Policy.FileStatus()
 		docs := s.deps.Policy.Documents()
-		out := Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force"}
+		out := Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Version: s.deps.Policy.InForce(), Warnings: warningsOf(s.deps.Policy.Warnings())}
 		if st.Refused {
 			out.FileStatus = "refused"
 			for _, p := range st.Problems {
@@ -112,35 +182,58 @@ func (s *Server) registerPolicies() {
 			return nil, s.internal(ctx, "update policy", err)
 		}
 		if in.DryRun {
-			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy}}, nil
+			warnings, err := s.deps.Policy.WarningsFor(ctx, in.Body.documents())
+			if err != nil {
+				return nil, s.internal(ctx, "check the policy's subjects", err)
+			}
+			changes, err := s.decisionChanges(ctx, in.Body.documents())
+			if err != nil {
+				return nil, err
+			}
+			return &PoliciesOutput{Body: Documents{Model: in.Body.Model, Policy: in.Body.Policy, Warnings: warningsOf(warnings), Changes: changes}}, nil
 		}
 		docs := s.deps.Policy.Documents()
 		rec.after(docs)
-		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force"}}, nil
+		return &PoliciesOutput{Body: Documents{Model: docs.Model, Policy: docs.Policy, FileStatus: "in_force", Version: s.deps.Policy.InForce(), Warnings: warningsOf(s.deps.Policy.Warnings())}}, nil
 	})
 
 	register(s, huma.Operation{
 		OperationID: "checkPolicy", Method: http.MethodPost, Path: "/policies/check",
-		Summary: "Check a decision", Description: "Says whether the policy allows a subject an action on an object, and which rule decided.",
+		Summary: "Check a decision", Description: "Says whether the policy allows a subject an action on an object, which rule decided (an allow rule, or a deny rule, which wins over every allow), and through which roles.",
 		Tags: []string{"Policies"},
 	}, objectNeed(policiesObject, policies.Read), func(ctx context.Context, in *struct{ Body PolicyCheck }) (*PolicyDecisionOutput, error) {
-		self := in.Body.Self
-		if self == "" {
-			self = in.Body.Subject
+		sub, label, err := s.resolveSubject(ctx, in.Body.Subject, "body.subject")
+		if err != nil {
+			return nil, err
 		}
-		d, err := s.deps.Policy.Explain(policies.Request{Subjects: []string{in.Body.Subject}, Self: self, Object: in.Body.Object, Action: in.Body.Action})
+		self := sub
+		if in.Body.Self != "" {
+			self = in.Body.Self
+			// A username stands for its user's id, as in the subject.
+			if id, _, err := s.deps.Policy.ResolveSubject(ctx, self); err == nil && !strings.Contains(self, ":") {
+				self = id
+			}
+		}
+		d, err := s.deps.Policy.Explain(policies.Request{Subjects: []string{sub}, Self: self, Object: in.Body.Object, Action: in.Body.Action})
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
 		}
-		out := PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Via: d.Via}
-		if out.Rule == nil {
-			out.Rule = []string{}
-		}
-		if out.Via == nil {
-			out.Via = []string{}
-		}
-		return &PolicyDecisionOutput{Body: out}, nil
+		return &PolicyDecisionOutput{Body: decisionOf(d, label)}, nil
 	})
+}
+
+// resolveSubject turns a subject a person gave (a username, an id,
+// user:<username>, role:…, plugin:…, credential:…) into the one decisions
+// are asked with, and a label naming it; an unknown one is a 422 at loc.
+func (s *Server) resolveSubject(ctx context.Context, subject, loc string) (string, string, error) {
+	sub, label, err := s.deps.Policy.ResolveSubject(ctx, subject)
+	if errors.Is(err, policies.ErrUnknownSubject) {
+		return "", "", huma.Error422UnprocessableEntity(err.Error(), &huma.ErrorDetail{Location: loc, Message: err.Error(), Value: subject})
+	}
+	if err != nil {
+		return "", "", s.internal(ctx, "look up the subject", err)
+	}
+	return sub, label, nil
 }
 
 // policyProblems is the 422 answer to a refused model or policy: a detail

@@ -65,7 +65,7 @@ func TestPoliciesAPI(t *testing.T) {
 		t.Fatalf("edit: %d %s", r.Status, r.Body)
 	}
 	ok, rule := check("credential:ws_key", "users", "list")
-	if !ok || rule != "p, role:base, users, list" {
+	if !ok || rule != "p, role:base, users, list, allow" {
 		t.Errorf("after the edit: %v by %q", ok, rule)
 	}
 	if r := in.Do("GET", "/users", nil, userTok...); r.Status != 200 {

@@ -82,11 +82,12 @@ func permissionSetOf(d policies.Dict) PermissionSet {
 
 // User is an internal user; the password is never part of it.
 type User struct {
-	ID          string        `json:"id" format:"uuid" doc:"The user's uuid4."`
-	Username    string        `json:"username"`
-	Permissions PermissionSet `json:"permissions"`
-	Roles       []string      `json:"roles" nullable:"false" doc:"Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy)."`
-	CreatedAt   time.Time     `json:"created_at" doc:"When the user was created (grin extension)."`
+	ID          string         `json:"id" format:"uuid" doc:"The user's uuid4."`
+	Username    string         `json:"username"`
+	Permissions PermissionSet  `json:"permissions" doc:"What the user may actually do, as the policy decides: permissions granted, given by a role or a rule, and not refused by a deny rule."`
+	Denied      *PermissionSet `json:"denied,omitempty" doc:"Permissions granted to the user that a deny rule of the policy refuses (grin extension; absent when none). POST /policies/check names the rule."`
+	Roles       []string       `json:"roles" nullable:"false" doc:"Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy)."`
+	CreatedAt   time.Time      `json:"created_at" doc:"When the user was created (grin extension)."`
 }
 
 func userOf(u users.User) User {
@@ -94,7 +95,12 @@ func userOf(u users.User) User {
 	if roles == nil {
 		roles = []string{}
 	}
-	return User{ID: u.ID, Username: u.Username, Permissions: permissionSetOf(u.Permissions), Roles: roles, CreatedAt: u.CreatedAt}
+	out := User{ID: u.ID, Username: u.Username, Permissions: permissionSetOf(u.Permissions), Roles: roles, CreatedAt: u.CreatedAt}
+	if len(u.Denied) > 0 {
+		d := permissionSetOf(u.Denied)
+		out.Denied = &d
+	}
+	return out
 }
 
 // UserCreate is the body of POST /users.
@@ -139,6 +145,9 @@ func (s *Server) registerUsers() {
 		}
 		why, err := s.grantRefusals(ctx, string(in.Body.Username), perms, nil)
 		if err != nil {
+			return nil, err
+		}
+		if why, err = s.namedByPolicy(ctx, string(in.Body.Username), why); err != nil {
 			return nil, err
 		}
 		if len(why) > 0 && in.Body.Permissions == nil {
@@ -212,6 +221,15 @@ func (s *Server) registerUsers() {
 			c.Permissions = in.Body.Permissions.dict()
 		}
 		if target.ID != "" { // not found: Update answers 404
+			if c.Username != nil && users.NormalizeUsername(*c.Username) != target.Username {
+				why, err := s.namedByPolicy(ctx, *c.Username, nil)
+				if err != nil {
+					return nil, err
+				}
+				if err := refusal(why); err != nil {
+					return nil, err
+				}
+			}
 			if c.Password != nil {
 				if err := s.checkTakeover(ctx, target, "change the password of"); err != nil {
 					return nil, err
@@ -324,6 +342,24 @@ func (s *Server) guardPrivileged(ctx context.Context, id string) (users.User, er
 		return users.User{}, huma.Error403Forbidden(fmt.Sprintf("Permission denied: %s %s; only a policy administrator may change or delete such a user", u.Username, held))
 	}
 	return u, nil
+}
+
+// namedByPolicy adds a refusal to why when the policy names the username as
+// user:<username> and the caller is no policy administrator: creating a
+// user of that name, or renaming one to it, gives what those rules give,
+// which only whoever may edit the rules may do.
+func (s *Server) namedByPolicy(ctx context.Context, username string, why []string) ([]string, error) {
+	if !s.deps.Policy.NamesUser(users.NormalizeUsername(username)) {
+		return why, nil
+	}
+	ok, err := s.policyAdmin(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "decide", err)
+	}
+	if !ok {
+		why = append(why, fmt.Sprintf("the policy has rules for user:%s, which a user of that name would hold; only a policy administrator may give a user that name", users.NormalizeUsername(username)))
+	}
+	return why, nil
 }
 
 // policyAdmin reports whether the caller is a policy administrator: may

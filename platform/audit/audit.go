@@ -73,21 +73,28 @@ const (
 
 // Actions recorded.
 const (
-	Login           = "login"
-	TokensRevoke    = "tokens.revoke"
-	UserCreate      = "user.create"
-	UserUpdate      = "user.update"
-	UserDelete      = "user.delete"
-	PolicyUpdate    = "policy.update"
-	PolicyFile      = "policy.file"
-	PluginInstall   = "plugin.install"
-	PluginToggle    = "plugin.toggle"
-	PluginDelete    = "plugin.delete"
-	PluginSettings  = "plugin.settings"
-	PluginIsolation = "plugin.isolation"
-	SettingCreate   = "setting.create"
-	SettingUpdate   = "setting.update"
-	SettingDelete   = "setting.delete"
+	Login        = "login"
+	TokensRevoke = "tokens.revoke"
+	UserCreate   = "user.create"
+	UserUpdate   = "user.update"
+	UserDelete   = "user.delete"
+	PolicyUpdate = "policy.update"
+	PolicyFile   = "policy.file"
+	// PolicyRuleAdd … PolicyRestore are the single changes of the policy
+	// beside a whole PUT: one rule, one role member, a version put back.
+	PolicyRuleAdd    = "policy.rule.add"
+	PolicyRuleRemove = "policy.rule.remove"
+	RoleMemberAdd    = "role.member.add"
+	RoleMemberRemove = "role.member.remove"
+	PolicyRestore    = "policy.restore"
+	PluginInstall    = "plugin.install"
+	PluginToggle     = "plugin.toggle"
+	PluginDelete     = "plugin.delete"
+	PluginSettings   = "plugin.settings"
+	PluginIsolation  = "plugin.isolation"
+	SettingCreate    = "setting.create"
+	SettingUpdate    = "setting.update"
+	SettingDelete    = "setting.delete"
 	// LLMUpdate, EmbedderUpdate and AuthHandlerUpdate select and configure
 	// a component (PUT /llm/settings/{name} and the like).
 	LLMUpdate         = "llm.update"

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/grin-ai/grin/policies"
 )
 
 // Method says how an identity authenticated.
@@ -33,9 +35,9 @@ const (
 // policy gives them the Cat's rights: full for the API key and for shadow
 // users, base for the WebSocket key.
 const (
-	SubjectAPIKey    = "credential:api_key"
-	SubjectWSKey     = "credential:ws_key"
-	SubjectAnonymous = "credential:anonymous"
+	SubjectAPIKey    = policies.SubjectAPIKey
+	SubjectWSKey     = policies.SubjectWSKey
+	SubjectAnonymous = policies.SubjectAnonymous
 )
 
 // DefaultUserID names the user when a request names none, as in the Cat.

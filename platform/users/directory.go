@@ -74,4 +74,18 @@ func (d Directory) Username(ctx context.Context, id string) (string, bool, error
 	return name, true, nil
 }
 
+// UserID returns the id of the user called username, and whether there is
+// one; the name is looked up in its normalized form (NormalizeUsername).
+func (d Directory) UserID(ctx context.Context, username string) (string, bool, error) {
+	var id string
+	err := d.db.QueryRowContext(ctx, `SELECT id FROM users WHERE username = ?`, NormalizeUsername(username)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("look up user %q: %w", username, err)
+	}
+	return id, true, nil
+}
+
 var _ policies.Directory = Directory{}

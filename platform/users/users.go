@@ -56,9 +56,14 @@ const (
 
 // User is an internal user as the API shows it: never with its password.
 type User struct {
-	ID          string
-	Username    string
+	ID       string
+	Username string
+	// Permissions are what the user may actually do: granted, given by a
+	// role or a rule, and not refused by a deny rule.
 	Permissions policies.Dict
+	// Denied are the permissions granted to the user (directly or through
+	// roles) that a deny rule refuses.
+	Denied policies.Dict
 	// Roles are the policy roles the user holds beyond Cat permissions
 	// (role:admin); they are granted in the policy.
 	Roles     []string
@@ -302,6 +307,10 @@ func (s *Store) create(ctx context.Context, username, password string, perms pol
 		s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM users WHERE id = ?`, u.ID)
 		return User{}, fmt.Errorf("create user %q: %w", username, err)
 	}
+	// Rules naming user:<username> apply to the new user from now on.
+	if err := s.policy.UserAdded(ctx, username); err != nil {
+		return User{}, fmt.Errorf("create user %q: %w", username, err)
+	}
 	return s.withPermissions(u)
 }
 
@@ -485,7 +494,8 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 	if err := errors.Join(errs...); err != nil {
 		return User{}, err
 	}
-	if _, err := s.Get(ctx, id); err != nil {
+	before, err := s.Get(ctx, id)
+	if err != nil {
 		return User{}, err
 	}
 	// What can still be refused is asked before anything is written, so
@@ -512,19 +522,26 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 		name := NormalizeUsername(*c.Username)
 		skel := Skeleton(name)
 		// A rename may not take a name that looks like another user's;
-		// one statement checks and renames.
-		res, err := s.db.ExecContext(ctx,
-			`UPDATE users SET username = ?, username_skeleton = ? WHERE id = ?
-			 AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ? AND id <> ?)`,
-			name, skel, id, skel, id)
-		if isUniqueViolation(err) {
-			return User{}, fmt.Errorf("%w: %q", ErrDuplicate, name)
-		}
+		// one statement checks and renames. The policy's rules naming the
+		// user as user:<username> are renamed with it.
+		err := s.policy.RenameUser(ctx, before.Username, name, func() error {
+			res, err := s.db.ExecContext(ctx,
+				`UPDATE users SET username = ?, username_skeleton = ? WHERE id = ?
+				 AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ? AND id <> ?)`,
+				name, skel, id, skel, id)
+			if isUniqueViolation(err) {
+				return fmt.Errorf("%w: %q", ErrDuplicate, name)
+			}
+			if err != nil {
+				return fmt.Errorf("update user %s: %w", id, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return s.lookAlike(ctx, name, skel, id)
+			}
+			return nil
+		})
 		if err != nil {
-			return User{}, fmt.Errorf("update user %s: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return User{}, s.lookAlike(ctx, name, skel, id)
+			return User{}, err
 		}
 	}
 	if c.Password != nil {
@@ -556,7 +573,7 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	if err := s.remove(ctx, id); err != nil {
+	if err := s.remove(ctx, id, u.Username); err != nil {
 		return User{}, err
 	}
 	var errs []error
@@ -569,9 +586,10 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
-// remove deletes the user's row and grants, unless that would leave no
-// policy administrator among the other users.
-func (s *Store) remove(ctx context.Context, id string) error {
+// remove deletes the user's row and grants, and retires the policy's rules
+// naming the user, unless that would leave no policy administrator among
+// the other users.
+func (s *Store) remove(ctx context.Context, id, username string) error {
 	s.adminMu.Lock()
 	defer s.adminMu.Unlock()
 	keep, err := s.keepAdministrator(ctx, id)
@@ -593,7 +611,7 @@ func (s *Store) remove(ctx context.Context, id string) error {
 	if !found {
 		return ErrNotFound
 	}
-	if err := s.policy.RemoveSubject(ctx, id); err != nil {
+	if err := s.policy.RemoveUser(ctx, id, username); err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
 	return nil
@@ -603,16 +621,23 @@ func (s *Store) remove(ctx context.Context, id string) error {
 // validates them), refusing with ErrLastAdministrator documents under which
 // no internal user could edit the policy any more.
 func (s *Store) UpdatePolicy(ctx context.Context, docs policies.Documents, dryRun bool) error {
+	_, err := s.ChangePolicy(ctx, policies.Replace(docs), dryRun)
+	return err
+}
+
+// ChangePolicy applies one change to the policy (the whole documents, or
+// one rule; see policies.Enforcer.Apply), or with dryRun only checks it,
+// refusing with ErrLastAdministrator a change under which no internal user
+// could edit the policy any more. It returns the documents the change
+// makes.
+func (s *Store) ChangePolicy(ctx context.Context, change policies.Change, dryRun bool) (policies.Documents, error) {
 	s.adminMu.Lock()
 	defer s.adminMu.Unlock()
 	keep, err := s.keepAdministrator(ctx, "")
 	if err != nil {
-		return fmt.Errorf("update policy: %w", err)
+		return policies.Documents{}, fmt.Errorf("change policy: %w", err)
 	}
-	if dryRun {
-		return s.policy.Validate(ctx, docs, keep...)
-	}
-	return s.policy.Update(ctx, docs, keep...)
+	return s.policy.Apply(ctx, change, dryRun, keep...)
 }
 
 // keepAdministrator returns the check that a change leaves at least one
@@ -721,12 +746,19 @@ func (s *Store) scanOne(ctx context.Context, query string, arg string) (User, st
 	return u, hash, nil
 }
 
+// withPermissions fills in what the policy lets the user do: the Cat pairs
+// allowed (whatever allows them), the roles held, and the pairs granted
+// that a deny rule refuses.
 func (s *Store) withPermissions(u User) (User, error) {
-	d, roles, err := s.policy.Access(u.ID)
+	granted, roles, err := s.policy.Access(u.ID)
 	if err != nil {
 		return User{}, err
 	}
-	u.Permissions, u.Roles = d, roles
+	may, err := s.policy.Effective(u.ID, u.ID)
+	if err != nil {
+		return User{}, err
+	}
+	u.Permissions, u.Roles, u.Denied = may.Normalized(), roles, granted.Minus(may)
 	return u, nil
 }
 

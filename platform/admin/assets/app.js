@@ -213,18 +213,23 @@ async function loadPolicies() {
   f.policy.value = r.data.policy;
   // Files refused by grin: say so, and what to fix, beside the policy in force.
   const refused = r.data.file_status === "refused";
-  $("#policy-status").textContent = refused
+  $("#policy-status").textContent = (refused
     ? ["The files in the data directory were refused; this is the last policy that loaded."]
-        .concat((r.data.file_errors || []).map((e) => e.file + (e.line ? " line " + e.line : "") + ": " + e.message)).join("\n")
-    : "";
+        .concat((r.data.file_errors || []).map((e) => e.file + (e.line ? " line " + e.line : "") + ": " + e.message))
+    : []).concat(policyWarnings(r.data)).join("\n");
   $("#policy-status").className = refused ? "error" : "";
+}
+
+// policyWarnings lists the rules that load but name a subject matching nothing.
+function policyWarnings(data) {
+  return (data.warnings || []).map((w) => "Warning: " + w.file + (w.line ? " line " + w.line : "") + ": " + w.message);
 }
 
 async function savePolicy(dryRun) {
   const f = $("#policy-form");
   const r = await api("PUT", "/policies" + (dryRun ? "?dry_run=true" : ""), { model: f.model.value, policy: f.policy.value });
   // Every problem on its own line, as the API lists them.
-  $("#policy-status").textContent = r.ok ? (dryRun ? "Valid." : "Saved; in force now.")
+  $("#policy-status").textContent = r.ok ? [dryRun ? "Valid." : "Saved; in force now."].concat(policyWarnings(r.data)).join("\n")
     : [r.data.detail || "Refused."].concat((r.data.errors || []).map((e) => (e.location || "") + ": " + e.message)).join("\n");
   $("#policy-status").className = r.ok ? "" : "error";
 }
@@ -237,9 +242,8 @@ $("#check-form").addEventListener("submit", async (ev) => {
   const r = await api("POST", "/policies/check", { subject: f.subject.value, object: f.object.value, action: f.action.value });
   const out = $("#check-result");
   if (!r.ok) { out.textContent = r.data.detail || "Refused."; return; }
-  out.textContent = r.data.allowed
-    ? "allowed, by rule: " + r.data.rule.join(", ") + (r.data.via.length ? " (via " + r.data.via.join(" → ") + ")" : "")
-    : "denied: no rule allows it";
+  // The reason names the rule that decided, allow or deny, and the roles.
+  out.textContent = r.data.subject + ": " + (r.data.effect === "none" ? "denied: " : "") + r.data.reason;
 });
 
 // ---- plugins ----

@@ -261,9 +261,9 @@ func (h *Handler) knownKey(ctx context.Context, kid string) bool {
 }
 
 // reservedSubject reports whether an id would read as a policy role,
-// permission or credential subject.
+// permission, credential, plugin or user:<username> subject.
 func reservedSubject(id string) bool {
-	for _, p := range []string{"role:", "perm:", "credential:"} {
+	for _, p := range []string{"role:", "perm:", "credential:", "plugin:", "user:"} {
 		if strings.HasPrefix(id, p) {
 			return true
 		}
