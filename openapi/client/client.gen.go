@@ -363,6 +363,36 @@ func (e EditPointParamsCollection) Valid() bool {
 	}
 }
 
+// Defines values for ListUsersParamsSort.
+const (
+	CreatedAt      ListUsersParamsSort = "created_at"
+	LastLogin      ListUsersParamsSort = "last_login"
+	MinusCreatedAt ListUsersParamsSort = "-created_at"
+	MinusLastLogin ListUsersParamsSort = "-last_login"
+	MinusUsername  ListUsersParamsSort = "-username"
+	Username       ListUsersParamsSort = "username"
+)
+
+// Valid indicates whether the value is a known member of the ListUsersParamsSort enum.
+func (e ListUsersParamsSort) Valid() bool {
+	switch e {
+	case CreatedAt:
+		return true
+	case LastLogin:
+		return true
+	case MinusCreatedAt:
+		return true
+	case MinusLastLogin:
+		return true
+	case MinusUsername:
+		return true
+	case Username:
+		return true
+	default:
+		return false
+	}
+}
+
 // AgentOutput defines model for AgentOutput.
 type AgentOutput struct {
 	IntermediateSteps []interface{} `json:"intermediate_steps"`
@@ -1084,8 +1114,11 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// Id The user's uuid4.
-	Id          openapi_types.UUID `json:"id"`
-	Permissions PermissionSet      `json:"permissions"`
+	Id openapi_types.UUID `json:"id"`
+
+	// LastLogin When the user last logged in with a password (POST /auth/token); null if never (grin extension).
+	LastLogin   *time.Time    `json:"last_login"`
+	Permissions PermissionSet `json:"permissions"`
 
 	// Roles Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy).
 	Roles    []string `json:"roles"`
@@ -1311,7 +1344,16 @@ type ListUsersParams struct {
 
 	// Limit How many users to return at most.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Search Keep users whose username contains this text, or whose id it is (grin extension).
+	Search *string `form:"search,omitempty" json:"search,omitempty"`
+
+	// Sort The order, creation by default; a leading - reverses it. Users who never logged in come last by last_login (grin extension).
+	Sort *ListUsersParamsSort `form:"sort,omitempty" json:"sort,omitempty"`
 }
+
+// ListUsersParamsSort defines parameters for ListUsers.
+type ListUsersParamsSort string
 
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = Credentials
@@ -2110,7 +2152,7 @@ type ClientInterface interface {
 
 	// ListUsers List users
 	//
-	// Users in the order they were created.
+	// Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
 	//
 	// Requires USERS LIST.
 	//
@@ -3554,7 +3596,7 @@ func (c *Client) UpdateSetting(ctx context.Context, settingId string, body Updat
 
 // ListUsers List users
 //
-// Users in the order they were created.
+// Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
 //
 // Requires USERS LIST.
 //
@@ -6129,6 +6171,30 @@ func NewListUsersRequest(server string, params *ListUsersParams) (*http.Request,
 
 		}
 
+		if params.Search != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "search", *params.Search, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Sort != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "sort", *params.Sort, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -7101,7 +7167,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListUsersWithResponse List users
 	//
-	// Users in the order they were created.
+	// Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
 	//
 	// Requires USERS LIST.
 	//
@@ -10779,6 +10845,11 @@ func (r UpdateSettingResponse) ContentType() string {
 	return ""
 }
 
+// ListUsersResponse200Headers the declared response headers of an HTTP 200 response for ListUsers
+type ListUsersResponse200Headers struct {
+	XTotalCount *int64
+}
+
 type ListUsersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10790,6 +10861,8 @@ type ListUsersResponse struct {
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListUsersResponse200Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -12344,7 +12417,7 @@ func (c *ClientWithResponses) UpdateSettingWithResponse(ctx context.Context, set
 
 // ListUsersWithResponse List users
 //
-// Users in the order they were created.
+// Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
 //
 // Requires USERS LIST.
 //
@@ -15304,6 +15377,19 @@ func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListUsersResponse200Headers
+		if values := rsp.Header.Values("X-Total-Count"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Total-Count", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XTotalCount = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

@@ -908,7 +908,7 @@ export interface paths {
         };
         /**
          * List users
-         * @description Users in the order they were created.
+         * @description Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
          *
          *     Requires USERS LIST.
          */
@@ -1623,6 +1623,11 @@ export interface components {
              * @description The user's uuid4.
              */
             id: string;
+            /**
+             * Format: date-time
+             * @description When the user last logged in with a password (POST /auth/token); null if never (grin extension).
+             */
+            last_login: string | null;
             permissions: components["schemas"]["PermissionSet"];
             /** @description Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy). */
             roles: string[];
@@ -4786,6 +4791,10 @@ export interface operations {
                 skip?: number;
                 /** @description How many users to return at most. */
                 limit?: number;
+                /** @description Keep users whose username contains this text, or whose id it is (grin extension). */
+                search?: string;
+                /** @description The order, creation by default; a leading - reverses it. Users who never logged in come last by last_login (grin extension). */
+                sort?: "created_at" | "-created_at" | "username" | "-username" | "last_login" | "-last_login";
             };
             header?: never;
             path?: never;
@@ -4796,6 +4805,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    "X-Total-Count"?: number;
                     [name: string]: unknown;
                 };
                 content: {
