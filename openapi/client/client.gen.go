@@ -192,6 +192,27 @@ func (e PolicyCheckAction) Valid() bool {
 	}
 }
 
+// Defines values for RecallRequestCollection.
+const (
+	RecallRequestCollectionDeclarative RecallRequestCollection = "declarative"
+	RecallRequestCollectionEpisodic    RecallRequestCollection = "episodic"
+	RecallRequestCollectionProcedural  RecallRequestCollection = "procedural"
+)
+
+// Valid indicates whether the value is a known member of the RecallRequestCollection enum.
+func (e RecallRequestCollection) Valid() bool {
+	switch e {
+	case RecallRequestCollectionDeclarative:
+		return true
+	case RecallRequestCollectionEpisodic:
+		return true
+	case RecallRequestCollectionProcedural:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReplyType.
 const (
 	ReplyTypeChat ReplyType = "chat"
@@ -938,15 +959,24 @@ type RecallQuery struct {
 
 // RecallRequest defines model for RecallRequest.
 type RecallRequest struct {
+	// Collection Search only this collection (grin extension).
+	Collection *RecallRequestCollection `json:"collection,omitempty"`
+
 	// K How many memories per collection at most.
 	K *int64 `json:"k,omitempty"`
 
 	// Metadata Only memories whose metadata has these values.
 	Metadata *map[string]interface{} `json:"metadata,omitempty"`
 
+	// Partition With collection: search only this partition, another user's episodic memory (a user id) or one declarative space, where the policy allows reading it (grin extension).
+	Partition *string `json:"partition,omitempty"`
+
 	// Text What to recall memories about.
 	Text string `json:"text"`
 }
+
+// RecallRequestCollection Search only this collection (grin extension).
+type RecallRequestCollection string
 
 // RecallResult defines model for RecallResult.
 type RecallResult struct {
@@ -1177,6 +1207,12 @@ type UpdateLLMSettingJSONBody map[string]interface{}
 type WipeCollectionsParams struct {
 	// Partition episodic: a user id (default: your own); declarative: a space (default: every space you may reach; shared for writes). grin extension.
 	Partition *string `form:"partition,omitempty" json:"partition,omitempty"`
+}
+
+// ListCollectionsParams defines parameters for ListCollections.
+type ListCollectionsParams struct {
+	// UserId Count this user's episodic memory instead of yours (grin extension).
+	UserId *string `form:"user_id,omitempty" json:"user_id,omitempty"`
 }
 
 // WipeCollectionParams defines parameters for WipeCollection.
@@ -1653,12 +1689,12 @@ type ClientInterface interface {
 
 	// ListCollections Count memories
 	//
-	// Counts the points of each collection within your reach.
+	// Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
 	//
 	// Requires MEMORY READ.
 	//
 	// Corresponds with GET /memory/collections (the `ListCollections` operationId).
-	ListCollections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListCollections(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WipeCollection Delete a collection's memories
 	//
@@ -2567,13 +2603,13 @@ func (c *Client) WipeCollections(ctx context.Context, params *WipeCollectionsPar
 
 // ListCollections Count memories
 //
-// Counts the points of each collection within your reach.
+// Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
 //
 // Requires MEMORY READ.
 //
 // Corresponds with GET /memory/collections (the `ListCollections` operationId).
-func (c *Client) ListCollections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListCollectionsRequest(c.Server)
+func (c *Client) ListCollections(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCollectionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4252,7 +4288,7 @@ func NewWipeCollectionsRequest(server string, params *WipeCollectionsParams) (*h
 }
 
 // NewListCollectionsRequest constructs an http.Request for the ListCollections method
-func NewListCollectionsRequest(server string) (*http.Request, error) {
+func NewListCollectionsRequest(server string, params *ListCollectionsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4268,6 +4304,33 @@ func NewListCollectionsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -6620,14 +6683,14 @@ type ClientWithResponsesInterface interface {
 
 	// ListCollectionsWithResponse Count memories
 	//
-	// Counts the points of each collection within your reach.
+	// Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
 	//
 	// Requires MEMORY READ.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /memory/collections (the `ListCollections` operationId).
-	ListCollectionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error)
+	ListCollectionsWithResponse(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error)
 
 	// WipeCollectionWithResponse Delete a collection's memories
 	//
@@ -11552,15 +11615,15 @@ func (c *ClientWithResponses) WipeCollectionsWithResponse(ctx context.Context, p
 
 // ListCollectionsWithResponse Count memories
 //
-// Counts the points of each collection within your reach.
+// Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
 //
 // Requires MEMORY READ.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /memory/collections (the `ListCollections` operationId).
-func (c *ClientWithResponses) ListCollectionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error) {
-	rsp, err := c.ListCollections(ctx, reqEditors...)
+func (c *ClientWithResponses) ListCollectionsWithResponse(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error) {
+	rsp, err := c.ListCollections(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

@@ -230,7 +230,7 @@ export interface paths {
         };
         /**
          * Count memories
-         * @description Counts the points of each collection within your reach.
+         * @description Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
          *
          *     Requires MEMORY READ.
          */
@@ -1459,6 +1459,11 @@ export interface components {
         };
         RecallRequest: {
             /**
+             * @description Search only this collection (grin extension).
+             * @enum {string}
+             */
+            collection?: "episodic" | "declarative" | "procedural";
+            /**
              * Format: int64
              * @description How many memories per collection at most.
              * @default 100
@@ -1468,6 +1473,8 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description With collection: search only this partition, another user's episodic memory (a user id) or one declarative space, where the policy allows reading it (grin extension). */
+            partition?: string;
             /** @description What to recall memories about. */
             text: string;
         };
@@ -2390,7 +2397,10 @@ export interface operations {
     };
     listCollections: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Count this user's episodic memory instead of yours (grin extension). */
+                user_id?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
