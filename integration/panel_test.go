@@ -1,0 +1,309 @@
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// An administrator opens a shared link, logs in and lands on it; moves by
+// the navigation, each view with its own URL that survives a reload; the
+// header stays on screen; nothing scrolls sideways, on a phone either.
+func TestPanelNavigation(t *testing.T) {
+	url, _ := panelServer(t)
+	eachViewport(t, func(t *testing.T, vp viewport) {
+		p := openPanel(t, url, vp)
+		// A wrong password is refused in words.
+		p.open("#/plugins")
+		p.typeIn("#login-username", "admin")
+		p.typeIn("#login-password", "nope")
+		p.click(`#login-form button[type=submit]`)
+		if got := p.wait("the login refusal", `document.querySelector("#login-error").textContent`); got != "Wrong username or password." {
+			t.Errorf("login error %q", got)
+		}
+		p.shot("login")
+		p.setValue("#login-password", "")
+		p.setValue("#login-username", "")
+		p.login("admin", adminPassword)
+		// The shared link's view opens after logging in.
+		p.wait("the plugins view", `document.querySelector("#plugins-view") && location.hash === "#/plugins"`)
+
+		var nav []string
+		p.eval(`[...document.querySelectorAll("#nav a")].map(a => a.textContent)`, &nav)
+		if got := strings.Join(nav, ", "); got != "Users, Roles & policies, Plugins, Memory, Chat, Models" {
+			t.Errorf("the navigation reads %q", got)
+		}
+		for _, s := range []struct{ link, view, hash string }{
+			{"Users", "#users-view", "#/users"}, {"Roles & policies", "#policies-view", "#/policies"},
+			{"Plugins", "#plugins-view", "#/plugins"}, {"Memory", "#memory-view", "#/memory"},
+			{"Chat", "#chat-view", "#/chat"}, {"Models", "#models-view", "#/models"},
+		} {
+			if vp.name == "phone" {
+				// On a phone the sections are behind the menu button.
+				if p.exists(`#nav a[href="` + s.hash + `"]`) {
+					t.Errorf("the phone shows the navigation before the menu is opened")
+				}
+				p.click("#nav-toggle")
+			}
+			p.click(`#nav a[href="` + s.hash + `"]`)
+			p.wait("the "+s.link+" view", fmt.Sprintf(`document.querySelector(%q) && location.hash === %q`, s.view, s.hash))
+			if got := p.text(`#nav a[aria-current="page"]`); got != s.link && vp.name == "desktop" {
+				t.Errorf("current section marked %q, want %q", got, s.link)
+			}
+			p.shot(strings.TrimPrefix(s.hash, "#/"))
+			if !p.fitsWidth() {
+				var wide []string
+				p.eval(`[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + "#" + e.id + "." + e.className)`, &wide)
+				t.Errorf("%s scrolls sideways at %dpx: %v", s.link, vp.width, wide)
+			}
+		}
+		// A reload opens the same view.
+		p.open("#/memory")
+		run(t, p.ctx, "reload", chromedp.Reload())
+		p.wait("the memory view after a reload", `document.querySelector("#memory-view") && location.hash === "#/memory"`)
+
+		// The header stays at the top when the page scrolls.
+		var top float64
+		p.eval(`window.scrollTo(0, document.body.scrollHeight); new Promise(r => setTimeout(() => r(document.querySelector("#top").getBoundingClientRect().top), 100))`, &top)
+		if top != 0 {
+			t.Errorf("the header scrolled away: its top is at %vpx", top)
+		}
+		// Log out: the views go.
+		p.click("#logout")
+		p.wait("the login form", `!!document.querySelector("#login-form") && !document.querySelector("#memory-view")`)
+	})
+}
+
+// An administrator of many users searches, sorts and pages through them;
+// creates, edits and deletes in bulk; is stopped from deleting the last
+// administrator with the reason on screen.
+func TestPanelUsers(t *testing.T) {
+	eachViewport(t, func(t *testing.T, vp viewport) {
+		url, admin := panelServer(t)
+		for i := 1; i <= 30; i++ {
+			createUser(t, url, admin, fmt.Sprintf("member-%02d", i), map[string][]string{"CONVERSATION": {"WRITE", "READ"}})
+		}
+		p := openPanel(t, url, vp)
+		p.open("#/users")
+		p.login("admin", adminPassword)
+		summary := p.wait("the first page", `document.querySelector("#users-summary").textContent`)
+		if summary != "Users 1–25 of 32." {
+			t.Errorf("summary %q", summary)
+		}
+		p.shot("users")
+		if !p.fitsWidth() {
+			t.Errorf("the users table scrolls sideways at %dpx", vp.width)
+		}
+		// Permissions read as chips, one per resource.
+		if got := p.text(`tr[data-user="member-01"] .chips`); !strings.Contains(got, "CONVERSATION") || !strings.Contains(got, "WRITE · READ") {
+			t.Errorf("member-01's permission chips read %q", got)
+		}
+		// Ids are shown and copyable.
+		if !p.exists(`tr[data-user="member-01"] button.copy`) {
+			t.Error("no copy button for member-01's id")
+		}
+
+		// The next page has its own URL, kept by a reload.
+		p.click(`.pager button[aria-label="Next page"]`)
+		p.wait("page 2", `location.hash.includes("page=2") && document.querySelector("#users-summary").textContent === "Users 26–32 of 32."`)
+		run(t, p.ctx, "reload", chromedp.Reload())
+		p.wait("page 2 after a reload", `document.querySelector("#users-summary") && document.querySelector("#users-summary").textContent === "Users 26–32 of 32."`)
+
+		// Search asks the API, and the URL keeps it.
+		p.setValue("#user-search", "")
+		p.typeIn("#user-search", "member-1")
+		p.wait("the search", `location.hash.includes("search=member-1") && document.querySelector("#users-summary").textContent === "Users 1–10 of 10 matching “member-1”."`)
+		// Sort by username, descending.
+		p.click(`button.sort[data-sort="username"]`)
+		p.wait("ascending", `location.hash.includes("sort=username")`)
+		p.click(`button.sort[data-sort="username"]`)
+		first := p.wait("descending", `location.hash.includes("sort=-username") && document.querySelector('th[aria-sort="descending"] button[data-sort="username"]') && document.querySelector("#users-table tbody tr").dataset.user`)
+		if first != "member-19" {
+			t.Errorf("first user by name, descending: %q", first)
+		}
+		p.shot("users-search")
+
+		// Create in the drawer: a mistake is said in words beside its field.
+		name := "dora-" + vp.name
+		p.click("#user-new")
+		p.wait("the drawer", `document.querySelector("#drawer").open`)
+		if !p.fitsWidth() {
+			t.Errorf("the drawer scrolls sideways at %dpx", vp.width)
+		}
+		var gridFits bool
+		p.eval(`(() => { const g = document.querySelector("#perm-grid"); return g.getBoundingClientRect().right <= window.innerWidth && g.scrollWidth <= g.parentElement.clientWidth + 1; })()`, &gridFits)
+		if !gridFits {
+			t.Errorf("the permission grid overflows at %dpx", vp.width)
+		}
+		p.typeIn("#user-username", "x")
+		p.typeIn("#user-password", "pw")
+		p.click("#user-submit")
+		fieldErr := p.wait("the username's error", `document.querySelector('#user-form .error[data-field="username"]').textContent`)
+		if fieldErr != "Must be at least 2 characters long." {
+			t.Errorf("the username's error reads %q", fieldErr)
+		}
+		if got := p.text("#user-form"); strings.Contains(got, "expected") {
+			t.Errorf("the form speaks the validator's words: %q", got)
+		}
+		p.shot("user-error")
+		p.setValue("#user-username", name)
+		p.setValue("#user-password", "dora-password")
+		p.click(`input[value="MEMORY:WRITE"]`)
+		p.click("#user-submit")
+		if got := p.wait("the saved notice", `[...document.querySelectorAll("#notices .notice.ok")].map(n => n.innerText).join(" ")`); !strings.Contains(got, "Created "+name+".") {
+			t.Errorf("notice %q", got)
+		}
+
+		// Edit: the drawer opens on the user's permissions.
+		p.setValue("#user-search", "")
+		p.typeIn("#user-search", name)
+		p.wait("dora listed", fmt.Sprintf(`!!document.querySelector('tr[data-user=%q]')`, name))
+		p.click(fmt.Sprintf(`tr[data-user=%q] button.edit`, name))
+		p.wait("the edit drawer", `document.querySelector("#drawer").open && document.querySelector('input[value="MEMORY:WRITE"]').checked`)
+		p.click(`input[value="MEMORY:WRITE"]`)
+		p.click(`input[value="SETTINGS:READ"]`)
+		p.click("#user-submit")
+		p.wait("the saved notice", fmt.Sprintf(`[...document.querySelectorAll("#notices .notice.ok")].some(n => n.innerText.includes("Saved %s."))`, name))
+		if got := p.wait("dora's new chips", fmt.Sprintf(`(document.querySelector('tr[data-user=%q] .chips') || {}).innerText`, name)); !strings.Contains(got, "SETTINGS READ") || !strings.Contains(got, "MEMORY LIST · READ") {
+			t.Errorf("dora's permissions after the edit: %q", got)
+		}
+
+		// Bulk delete: two members, one confirmation.
+		p.setValue("#user-search", "")
+		p.typeIn("#user-search", "member-2")
+		victims := []string{"member-21", "member-22"}
+		p.wait("members listed", fmt.Sprintf(`!!document.querySelector('tr[data-user=%q]')`, victims[1]))
+		for _, v := range victims {
+			p.click(fmt.Sprintf(`tr[data-user=%q] td.check input`, v))
+		}
+		p.click("#users-delete-selected")
+		p.wait("the confirmation", `document.querySelector("#confirm").open`)
+		p.shot("bulk-confirm")
+		p.click("#confirm-ok")
+		p.wait("both deleted", fmt.Sprintf(`!document.querySelector('tr[data-user=%q]') && !document.querySelector('tr[data-user=%q]') && [...document.querySelectorAll("#notices .notice.ok")].some(n => n.innerText.includes("Deleted %s, %s."))`, victims[0], victims[1], victims[0], victims[1]))
+
+		// Deleting yourself asks for your name; as the last administrator
+		// the API refuses, and the reason stays on screen through the
+		// table's reload.
+		p.setValue("#user-search", "")
+		p.typeIn("#user-search", "admin")
+		p.wait("admin listed", `!!document.querySelector('tr[data-user="admin"]')`)
+		p.click(`tr[data-user="admin"] button.delete`)
+		p.wait("the typed confirmation", `document.querySelector("#confirm").open && !document.querySelector("#confirm-typed").hidden`)
+		var disabled bool
+		p.eval(`document.querySelector("#confirm-ok").disabled`, &disabled)
+		if !disabled {
+			t.Error("deleting yourself can be confirmed without typing your name")
+		}
+		p.typeIn("#confirm-input", "admin")
+		p.shot("self-delete")
+		p.click("#confirm-ok")
+		refusal := p.wait("the refusal", `[...document.querySelectorAll("#notices .notice.error .text")].map(n => n.innerText).join(" ")`)
+		if !strings.Contains(refusal, "Could not delete admin: ") || !strings.Contains(refusal, "last policy administrator") {
+			t.Errorf("the refusal reads %q", refusal)
+		}
+		// The table reloads (a new search); the reason is still there.
+		p.typeIn("#user-search", "x")
+		p.wait("the table reloaded", `location.hash.includes("search=adminx")`)
+		if got := p.text("#notices"); !strings.Contains(got, "Could not delete admin") {
+			t.Errorf("the refusal went with the table's reload; notices read %q", got)
+		}
+		p.shot("self-delete-refused")
+		if !p.exists("#account") {
+			t.Error("the administrator was logged out")
+		}
+	})
+}
+
+// A user with part of the permissions sees only what they may use: a
+// user who may read users sees them but no control to change them; an
+// editor without the policy's role is refused changing the administrator,
+// and says so where they look.
+func TestPanelPartialPermissions(t *testing.T) {
+	url, admin := panelServer(t)
+	createUser(t, url, admin, "reader", map[string][]string{"USERS": {"LIST", "READ"}, "MEMORY": {"READ"}})
+	createUser(t, url, admin, "editor", map[string][]string{"USERS": {"LIST", "READ", "EDIT"}})
+	eachViewport(t, func(t *testing.T, vp viewport) {
+		p := openPanel(t, url, vp)
+		p.open("#/users")
+		p.login("reader", "pw-reader")
+		p.wait("the users", `document.querySelector("#users-table tbody tr")`)
+		var nav []string
+		p.eval(`[...document.querySelectorAll("#nav a")].map(a => a.textContent)`, &nav)
+		if got := strings.Join(nav, ", "); got != "Users, Memory" {
+			t.Errorf("the reader's navigation: %q", got)
+		}
+		for _, sel := range []string{"#user-new", "#users-table button.edit", "#users-table button.delete", "#users-table td.check input"} {
+			if p.exists(sel) {
+				t.Errorf("the reader sees %s", sel)
+			}
+		}
+		p.shot("reader")
+		// A link to a section they may not use says so, and shows one they may.
+		p.open("#/plugins")
+		got := p.wait("the refusal of the plugins link", `location.hash === "#/users" && document.querySelector("#notices").innerText`)
+		if !strings.Contains(got, "You do not have the permission to open Plugins") {
+			t.Errorf("the plugins link as reader: %q", got)
+		}
+
+		e := openPanel(t, url, vp)
+		e.open("#/users?search=admin")
+		e.login("editor", "pw-editor")
+		e.wait("admin listed", `!!document.querySelector('tr[data-user="admin"] button.edit')`)
+		if e.exists("#user-new") || e.exists("button.delete") {
+			t.Error("the editor sees create or delete")
+		}
+		e.click(`tr[data-user="admin"] button.edit`)
+		e.wait("the drawer", `document.querySelector("#drawer").open`)
+		e.typeIn("#user-password", "taken-over")
+		e.click("#user-submit")
+		why := e.wait("the refusal", `document.querySelector('#user-form .error[data-field="form"]').textContent`)
+		if !strings.Contains(why, "only a policy administrator may change") || strings.Contains(why, "Permission denied: Permission denied") {
+			t.Errorf("the editor's refusal reads %q", why)
+		}
+		e.shot("editor-refused")
+	})
+}
+
+// The policy in force is edited and saved, and a decision is checked by
+// username (the policy names users by id; the panel looks the name up).
+func TestPanelPolicies(t *testing.T) {
+	eachViewport(t, func(t *testing.T, vp viewport) {
+		url, admin := panelServer(t)
+		carol := createUser(t, url, admin, "carol", map[string][]string{"CONVERSATION": {"WRITE"}})
+		p := openPanel(t, url, vp)
+		p.open("#/policies")
+		p.login("admin", adminPassword)
+		p.wait("the policy", `document.querySelector("#policy-policy") && document.querySelector("#policy-policy").value.includes("role:admin")`)
+		check := func(subject string) string {
+			p.setValue("#check-subject", subject)
+			p.setValue("#check-object", "users")
+			run(t, p.ctx, "action", chromedp.SetValue("#check-action", "list", chromedp.ByQuery))
+			p.eval(`document.querySelector("#check-result").textContent = ""`, nil)
+			p.click(`#check-form button[type=submit]`)
+			return p.wait("the decision", `(t => t !== "" && t !== "Checking…" && t)(document.querySelector("#check-result").textContent)`)
+		}
+		if got := check("carol"); got != "Denied for carol ("+carol+"): no rule allows it." {
+			t.Errorf("before the edit: %q", got)
+		}
+		if got := check("nobody-here"); got != "There is no user named nobody-here." {
+			t.Errorf("an unknown name: %q", got)
+		}
+		p.eval(`document.querySelector("#policy-policy").value += "\ng, `+carol+`, role:auditor\np, role:auditor, users, list\n"`, nil)
+		p.click("#policy-save")
+		p.wait("saved", `document.querySelector("#policy-status").textContent === "Saved; in force now."`)
+		if got := check("carol"); got != "Allowed for carol ("+carol+"), by rule: p, role:auditor, users, list (via role:auditor)" {
+			t.Errorf("after the edit: %q", got)
+		}
+		// A mistake in the policy is refused in words.
+		p.eval(`document.querySelector("#policy-policy").value += "\np, role:auditor\n"`, nil)
+		p.click("#policy-validate")
+		why := p.wait("the refusal", `document.querySelector("#policy-status.error") && document.querySelector("#policy-status").textContent`)
+		if strings.Contains(why, "file://") || why == "" {
+			t.Errorf("the policy's refusal reads %q", why)
+		}
+		p.shot("policies")
+	})
+}
