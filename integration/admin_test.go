@@ -186,7 +186,8 @@ func (p *page) typeIn(sel, text string) {
 func (p *page) shot(name string) {
 	p.t.Helper()
 	var png []byte
-	if err := chromedp.Run(p.ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+	// From the top, so the header that stays on screen is drawn once.
+	if err := chromedp.Run(p.ctx, chromedp.Evaluate(`window.scrollTo(0, 0)`, nil), chromedp.FullScreenshot(&png, 100)); err != nil {
 		p.t.Logf("screenshot %s: %v", name, err)
 		return
 	}
@@ -201,6 +202,11 @@ func (p *page) fitsWidth() bool {
 	p.t.Helper()
 	var ok bool
 	p.eval(`document.documentElement.scrollWidth <= window.innerWidth`, &ok)
+	if !ok {
+		var wide []string
+		p.eval(`[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + "#" + e.id + "." + e.className)`, &wide)
+		p.t.Logf("wider than the window: %v", wide)
+	}
 	return ok
 }
 

@@ -171,6 +171,7 @@ const (
 	Edit   PolicyCheckAction = "edit"
 	List   PolicyCheckAction = "list"
 	Read   PolicyCheckAction = "read"
+	Use    PolicyCheckAction = "use"
 	Write  PolicyCheckAction = "write"
 )
 
@@ -184,6 +185,8 @@ func (e PolicyCheckAction) Valid() bool {
 	case List:
 		return true
 	case Read:
+		return true
+	case Use:
 		return true
 	case Write:
 		return true
@@ -905,7 +908,7 @@ type PointsPage struct {
 
 // PolicyCheck defines model for PolicyCheck.
 type PolicyCheck struct {
-	// Action The permission word, lower case.
+	// Action The permission word, lower case; use for a plugin's capabilities (capability:<name>).
 	Action PolicyCheckAction `json:"action"`
 
 	// Object What is reached: users, episodic:<user id>, …
@@ -918,7 +921,7 @@ type PolicyCheck struct {
 	Subject string `json:"subject"`
 }
 
-// PolicyCheckAction The permission word, lower case.
+// PolicyCheckAction The permission word, lower case; use for a plugin's capabilities (capability:<name>).
 type PolicyCheckAction string
 
 // PolicyDecision defines model for PolicyDecision.

@@ -1419,10 +1419,10 @@ export interface components {
         };
         PolicyCheck: {
             /**
-             * @description The permission word, lower case.
+             * @description The permission word, lower case; use for a plugin's capabilities (capability:<name>).
              * @enum {string}
              */
-            action: "read" | "list" | "write" | "edit" | "delete";
+            action: "read" | "list" | "write" | "edit" | "delete" | "use";
             /** @description What is reached: users, episodic:<user id>, … */
             object: string;
             /** @description The id that {self} stands for; the subject when absent. */

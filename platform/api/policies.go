@@ -46,7 +46,7 @@ type PolicyFileError struct {
 type PolicyCheck struct {
 	Subject string `json:"subject" minLength:"1" maxLength:"256" doc:"A policy subject: a user id, a role (role:admin) or a credential (credential:api_key)."`
 	Object  string `json:"object" minLength:"1" maxLength:"512" doc:"What is reached: users, episodic:<user id>, …"`
-	Action  string `json:"action" enum:"read,list,write,edit,delete" doc:"The permission word, lower case."`
+	Action  string `json:"action" enum:"read,list,write,edit,delete,use" doc:"The permission word, lower case; use for a plugin's capabilities (capability:<name>)."`
 	Self    string `json:"self,omitempty" maxLength:"256" doc:"The id that {self} stands for; the subject when absent."`
 }
 

@@ -62,9 +62,23 @@ export async function api(method, path, body, isForm) {
   return r;
 }
 
+// schemaProblems reads the validator's "at '/name': what" parts of a
+// plugin settings refusal into {field, message} pairs.
+export function schemaProblems(detail) {
+  const out = [];
+  const re = /at '\/?([^']*)': ([^;]*)/g;
+  let m;
+  while ((m = re.exec(String(detail || "")))) out.push({ field: m[1].split("/")[0], message: humanize(m[2].trim()) });
+  return out;
+}
+
 // explain turns an API problem into one or more sentences.
 export function explain(status, data) {
   const fields = (data.errors || []).map(fieldError).filter(Boolean);
+  const problems = schemaProblems(data.detail);
+  if (problems.length) {
+    return sentence("Refused") + " " + problems.map((p) => sentence((p.field ? p.field.replace(/_/g, " ") + ": " : "") + p.message)).join(" ");
+  }
   let detail = clean(data.detail || "");
   if (/^validation failed$/i.test(detail) || /^unprocessable entity$/i.test(detail)) detail = "";
   if (!detail && !fields.length) detail = byStatus(status);
@@ -103,6 +117,14 @@ export function fieldName(location) {
 export function humanize(msg) {
   let m;
   msg = clean(msg);
+  if ((m = msg.match(/^maximum: got \S+, want (\S+)$/))) return "must be " + m[1] + " or less";
+  if ((m = msg.match(/^minimum: got \S+, want (\S+)$/))) return "must be " + m[1] + " or more";
+  if ((m = msg.match(/^maxLength: got \S+, want (\S+)$/))) return "must be at most " + m[1] + " characters long";
+  if ((m = msg.match(/^minLength: got \S+, want (\S+)$/))) return "must be at least " + m[1] + " characters long";
+  if ((m = msg.match(/^value must be one of (.*)$/))) return "choose one of " + m[1];
+  if ((m = msg.match(/^got (\w+), want (\w+)$/))) return "must be " + ({ integer: "a whole number", number: "a number", boolean: "yes or no", string: "text", object: "a set of fields", array: "a list" }[m[2]] || m[2]);
+  if ((m = msg.match(/^additional properties? (.*) not allowed$/))) return m[1].replace(/'/g, "") + " is not a setting this accepts";
+  if ((m = msg.match(/^missing propert(?:y|ies):? (.*)$/))) return m[1].replace(/'/g, "") + " is required";
   if ((m = msg.match(/^expected length >= (\d+)$/))) return "must be at least " + m[1] + " characters long";
   if ((m = msg.match(/^expected length <= (\d+)$/))) return "must be at most " + m[1] + " characters long";
   if ((m = msg.match(/^expected number >= (\S+)$/))) return "must be " + m[1] + " or more";

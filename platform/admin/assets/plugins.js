@@ -38,13 +38,16 @@ export async function render(root, params, ctx) {
     const stats = el("p", { class: "plugin-stats" }, "Reading its figures…");
     const logs = el("pre", { class: "plugin-logs", tabindex: "0", "aria-label": "Logs of " + p.name, hidden: true });
     const caps = Object.entries(p.capabilities || {});
-    const capList = el("ul", { class: "caps" }, caps.map(([name, spec]) => {
+    // Each capability, and for http.fetch each host, is granted apart
+    // (p, plugin:<id>, capability:<name>[:<host>], use).
+    const objects = caps.flatMap(([name, spec]) => ((spec && spec.hosts) || []).length ? spec.hosts.map((h) => name + ":" + h) : [name]);
+    const capList = el("ul", { class: "caps" }, objects.map((name) => {
       const state = el("span", { class: "grant muted" }, "…");
       granted(p.id, name).then((g) => {
         state.textContent = g === null ? "grant not known" : g ? "granted" : "not granted";
         state.className = "grant " + (g === null ? "muted" : g ? "ok" : "warn");
       });
-      return el("li", {}, el("code", {}, name), (spec.hosts || []).length ? " (" + spec.hosts.join(", ") + ")" : "", " — ", state);
+      return el("li", { "data-capability": name }, el("code", {}, name), " — ", state);
     }));
     const section = el("article", { class: "card plugin" + (p.active ? "" : " inactive"), "data-plugin": p.id, "aria-labelledby": "plugin-" + p.id + "-name" },
       el("header", {},

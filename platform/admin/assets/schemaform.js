@@ -5,7 +5,7 @@
 // each field; refusals are shown beside the field they are about.
 
 import { el, busy } from "./ui.js";
-import { humanize, fieldName } from "./api.js";
+import { humanize, fieldName, schemaProblems } from "./api.js";
 
 export function schemaForm(schema, value, { id, save, submit, readOnly }) {
   const form = el("form", { class: "schema-form", id, novalidate: true });
@@ -76,11 +76,11 @@ export function schemaForm(schema, value, { id, save, submit, readOnly }) {
     if (r.ok) { status.className = "form-status ok"; status.textContent = "Saved."; return; }
     status.className = "form-status error";
     let placed = 0;
-    for (const e of r.data.errors || []) {
-      const name = fieldName(e.location || "").split(" › ")[0];
-      const slot = form.querySelector(`.error[data-field="${name}"]`);
-      const text = humanize(e.message || "");
-      if (slot && text) { slot.textContent = text[0].toUpperCase() + text.slice(1) + "."; placed++; }
+    const problems = (r.data.errors || []).map((e) => ({ field: fieldName(e.location || "").split(" › ")[0], message: humanize(e.message || "") }))
+      .concat(schemaProblems(r.data.detail));
+    for (const { field, message } of problems) {
+      const slot = form.querySelector(`.error[data-field="${field}"]`);
+      if (slot && message) { slot.textContent = message[0].toUpperCase() + message.slice(1) + "."; placed++; }
     }
     status.textContent = placed ? "Not saved: see the fields marked above." : "Not saved: " + r.message;
   });
