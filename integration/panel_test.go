@@ -4,6 +4,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -401,6 +405,166 @@ func TestPanelPlugins(t *testing.T) {
 		p.wait("inactive", `(document.querySelector('`+card+` .state') || {}).textContent === "inactive"`)
 		if !p.fitsWidth() {
 			t.Errorf("the plugins view scrolls sideways at %dpx", vp.width)
+		}
+	})
+}
+
+// A user chats: the answer streams in, Markdown is rendered but HTML in
+// it is shown as text, "why" shows the memories recalled and the prompt,
+// a reload brings the conversation back, and a model that fails is said
+// in words, not as a Go error chain.
+func TestPanelChat(t *testing.T) {
+	// A model server that lists its model, then fails every completion.
+	fail := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/models") {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"object":"list","data":[{"id":"m","object":"model"}]}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{"error":{"message":"the model is overloaded","type":"server_error"}}`)
+	}))
+	defer fail.Close()
+	eachViewport(t, func(t *testing.T, vp viewport) {
+		url, admin := panelServer(t)
+		createUser(t, url, admin, "carol", map[string][]string{"CONVERSATION": {"WRITE", "READ"}, "MEMORY": {"READ"}})
+		p := openPanel(t, url, vp)
+		p.open("#/chat")
+		p.login("carol", "pw-carol")
+		p.wait("connected", `document.querySelector("#chat-status").textContent === "Connected"`)
+		say := func(text string) string {
+			var n int
+			p.eval(`document.querySelectorAll("#chat-log li.ai.done").length`, &n)
+			p.setValue("#chat-text", text)
+			p.click(`#chat-form button[type=submit]`)
+			return p.wait("the answer", fmt.Sprintf(`(l => l.length > %d && l[l.length - 1].innerText)(document.querySelectorAll("#chat-log li.ai.done"))`, n))
+		}
+		say(`My hat is made of **teacups** <img src=x onerror="window.pwned=1">`)
+		// The same words again: the offline model quotes the memory it recalls.
+		say(`My hat is made of **teacups** <img src=x onerror="window.pwned=1">`)
+		var tokens string
+		p.eval(`[...document.querySelectorAll("#chat-log li.ai.done")].pop().dataset.tokens || ""`, &tokens)
+		if tokens == "" || tokens == "0" || tokens == "1" {
+			t.Errorf("the answer was not streamed: %q token frames", tokens)
+		}
+		// The offline model answers with a Markdown list of what it recalls.
+		var strong, imgs int
+		var pwned bool
+		p.eval(`[...document.querySelectorAll("#chat-log li.ai.done")].pop().querySelectorAll(".md li strong").length`, &strong)
+		p.eval(`document.querySelectorAll("#chat-log img").length`, &imgs)
+		p.eval(`window.pwned === 1`, &pwned)
+		if strong == 0 {
+			t.Errorf("the Markdown answer was not rendered: %q", p.text("#chat-log"))
+		}
+		if imgs != 0 || pwned {
+			t.Errorf("HTML in a message reached the page: %d images, script ran: %v", imgs, pwned)
+		}
+		if !strings.Contains(p.text("#chat-log"), `<img src=x onerror="window.pwned=1">`) {
+			t.Errorf("HTML in a message is not shown as text: %q", p.text("#chat-log"))
+		}
+		// Why: the memories recalled, with scores, and the prompt.
+		p.click(`#chat-log li.ai.done:last-of-type details.why summary`)
+		why := p.text(`#chat-log li.ai.done:last-of-type details.why`)
+		if !regexp.MustCompile(`episodic [01]\.\d{3} My hat is made of`).MatchString(why) || !strings.Contains(why, "Prompt") {
+			t.Errorf("why reads:\n%s", why)
+		}
+		p.shot("chat")
+		// A reload brings the conversation back.
+		run(t, p.ctx, "reload", chromedp.Reload())
+		p.wait("the history", `document.querySelectorAll("#chat-log li.human").length === 2 && document.querySelectorAll("#chat-log li.ai").length === 2`)
+		if got := p.text("#chat-log li.human"); !strings.Contains(got, `My hat is made of **teacups** <img src=x onerror="window.pwned=1">`) {
+			t.Errorf("the first message after a reload: %q", got)
+		}
+
+		// A model that fails: a sentence, the server's words behind it.
+		if status, b := call(t, url, admin, "PUT", "/llm/settings/LLMOpenAICompatibleConfig", map[string]any{"base_url": fail.URL + "/v1", "model": "m"}); status != 200 {
+			t.Fatalf("configure the failing model: %d %s", status, b)
+		}
+		p.wait("connected", `document.querySelector("#chat-status").textContent === "Connected"`)
+		p.setValue("#chat-text", "hello")
+		p.click(`#chat-form button[type=submit]`)
+		shown := p.wait("the error", `(e => e && e.querySelector("p").textContent)(document.querySelector("#chat-log li.error"))`)
+		if shown != "The assistant could not answer." {
+			t.Errorf("the chat's error reads %q", shown)
+		}
+		p.shot("chat-error")
+	})
+}
+
+// An administrator browses a user's memory by username: counts, pages,
+// search with scores, metadata, delete with confirmation, export, and the
+// conversation.
+func TestPanelMemory(t *testing.T) {
+	eachViewport(t, func(t *testing.T, vp viewport) {
+		url, admin := panelServer(t)
+		createUser(t, url, admin, "carol", map[string][]string{"CONVERSATION": {"WRITE", "READ"}, "MEMORY": {"READ", "WRITE"}})
+		carol := token(t, url, "carol", "pw-carol")
+		for i := 1; i <= 23; i++ {
+			if status, b := call(t, url, carol, "POST", "/message", map[string]string{"text": fmt.Sprintf("note %d about the garden", i)}); status != 200 {
+				t.Fatalf("carol chats: %d %s", status, b)
+			}
+		}
+		call(t, url, carol, "POST", "/message", map[string]string{"text": "My hat is made of teacups"})
+		p := openPanel(t, url, vp)
+		p.open("#/memory")
+		p.login("admin", adminPassword)
+		p.wait("the picker", `!!document.querySelector("#memory-user")`)
+		p.typeIn("#memory-user", "carol")
+		p.click(`#browse-form button[type=submit]`)
+		p.wait("carol's memory", `location.hash.includes("user=carol") && document.querySelectorAll("#points li.point").length === 20`)
+		if got := p.wait("the counts", `(t => t.includes("carol's episodic") && t)(document.querySelector("#memory-counts").textContent)`); !strings.Contains(got, "carol's episodic: 24") {
+			t.Errorf("counts read %q", got)
+		}
+		if got := p.text("#memory-heading"); !strings.HasPrefix(got, "Memories of carol") {
+			t.Errorf("heading %q", got)
+		}
+		if got := p.text("#history"); !strings.Contains(got, "carol: My hat is made of teacups") {
+			t.Errorf("carol's conversation as the admin sees it: %q", got)
+		}
+		// The next page.
+		p.click(`#memory-view .pager button:last-child`)
+		p.wait("page 2", `location.hash.includes("offset=20") && document.querySelectorAll("#points li.point").length === 4`)
+		// Search by text: scores, metadata.
+		p.setValue("#memory-search", "teacups hat")
+		p.click(`#browse-form button[type=submit]`)
+		first := p.wait("the search", `location.hash.includes("q=") && (l => l.length && l[0].querySelector(".score") && l[0].innerText)(document.querySelectorAll("#points li.point"))`)
+		if !strings.HasPrefix(first, "My hat is made of teacups") || !regexp.MustCompile(`score 0\.\d{3}`).MatchString(first) {
+			t.Errorf("the first result reads %q", first)
+		}
+		p.click(`#points li.point:first-child details summary`)
+		if got := p.text(`#points li.point:first-child details pre`); !strings.Contains(got, `"source"`) {
+			t.Errorf("metadata reads %q", got)
+		}
+		p.shot("memory")
+		// Export: every memory of the collection, as JSON.
+		p.eval(`window.__exported = null; const real = URL.createObjectURL; URL.createObjectURL = (b) => { b.text().then(t => window.__exported = t); return real(b); }; true`, nil)
+		p.click("#memory-export")
+		exported := p.wait("the export", `window.__exported`)
+		var dump struct {
+			Points []map[string]any `json:"points"`
+		}
+		if err := json.Unmarshal([]byte(exported), &dump); err != nil || len(dump.Points) != 24 {
+			t.Errorf("the export holds %d memories (%v)", len(dump.Points), err)
+		}
+		// Delete with confirmation.
+		p.click(`#points li.point:first-child button.danger`)
+		p.wait("the confirmation", `document.querySelector("#confirm").open`)
+		p.click("#confirm-ok")
+		p.wait("deleted", `[...document.querySelectorAll("#notices .notice.ok")].some(n => n.innerText.includes("Memory deleted."))`)
+		if got := p.wait("the counts", `(t => t.includes(": 23") && t)(document.querySelector("#memory-counts").textContent)`); !strings.Contains(got, "carol's episodic: 23") {
+			t.Errorf("counts after the delete: %q", got)
+		}
+		// A name nobody has is said so, not an empty list.
+		p.setValue("#memory-user", "nobody-here")
+		p.setValue("#memory-search", "")
+		p.click(`#browse-form button[type=submit]`)
+		p.wait("the refusal", `document.querySelector("#notices").innerText.includes("There is no user named nobody-here.")`)
+		if got := p.text("#memory-heading"); got != "No user is named nobody-here" {
+			t.Errorf("the heading for an unknown user: %q", got)
+		}
+		if !p.fitsWidth() {
+			t.Errorf("the memory view scrolls sideways at %dpx", vp.width)
 		}
 	})
 }
