@@ -568,3 +568,63 @@ func TestPanelMemory(t *testing.T) {
 		}
 	})
 }
+
+// An administrator picks a language model by its human name, tests the
+// connection before using it, and sees which one is in use.
+func TestPanelModels(t *testing.T) {
+	model := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[{"id":"tiny","object":"model"}]}`)
+	}))
+	defer model.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	eachViewport(t, func(t *testing.T, vp viewport) {
+		url, _ := panelServer(t)
+		p := openPanel(t, url, vp)
+		p.open("#/models")
+		p.login("admin", adminPassword)
+		p.wait("the providers", `document.querySelectorAll("#llm-providers li.provider").length > 1 && document.querySelectorAll("#embedder-providers li.provider").length > 1`)
+		if got := p.text("#models-view"); strings.Contains(got, "Config") {
+			t.Errorf("the models view shows configuration code names:\n%s", got)
+		}
+		if got := p.text("#llm-providers .in-use"); got != "In use: Offline" {
+			t.Errorf("the language model in use reads %q", got)
+		}
+		if got := p.text("#llm-providers li.provider:first-child .name"); got != "Offline" || !p.exists("#llm-providers li.provider.active:first-child .badge") {
+			t.Errorf("the model in use is not first and marked: first is %q", got)
+		}
+		compat := `#llm-providers li[data-provider="LLMOpenAICompatibleConfig"]`
+		if got := p.text(compat + " summary .name"); got != "OpenAI-compatible" {
+			t.Errorf("the compatible provider is called %q", got)
+		}
+		p.click(compat + " summary")
+		// A server that is not there: said so, nothing selected.
+		p.setValue("#llm-LLMOpenAICompatibleConfig-base_url", gone.URL+"/v1")
+		p.setValue("#llm-LLMOpenAICompatibleConfig-model", "tiny")
+		p.click(compat + " button.test")
+		bad := p.wait("the failed test", `document.querySelector('`+compat+` .form-status.error') && document.querySelector('`+compat+` .form-status').textContent`)
+		if !strings.HasPrefix(bad, "It does not work yet. ") || !strings.Contains(bad, gone.URL) {
+			t.Errorf("a failed test reads %q", bad)
+		}
+		// The right server: it works; still not in use until saved.
+		p.setValue("#llm-LLMOpenAICompatibleConfig-base_url", model.URL+"/v1")
+		p.click(compat + " button.test")
+		if got := p.wait("the test", `document.querySelector('`+compat+` .form-status.ok') && document.querySelector('`+compat+` .form-status').textContent`); got != "It works: the language model is ready." {
+			t.Errorf("the test reads %q", got)
+		}
+		if got := p.text("#llm-providers .in-use"); got != "In use: Offline" {
+			t.Errorf("a test changed the model in use: %q", got)
+		}
+		p.shot("models-test")
+		p.click(compat + ` button[type=submit]`)
+		p.wait("in use", `document.querySelector("#llm-providers .in-use").textContent === "In use: OpenAI-compatible" && document.querySelector("#llm-providers li.provider.active:first-child[data-provider=LLMOpenAICompatibleConfig]")`)
+		if got := p.text("#notices"); !strings.Contains(got, "OpenAI-compatible saved and in use.") {
+			t.Errorf("no saved notice: %q", got)
+		}
+		p.shot("models")
+		if !p.fitsWidth() {
+			t.Errorf("the models view scrolls sideways at %dpx", vp.width)
+		}
+	})
+}

@@ -1054,6 +1054,15 @@ type SettingDeleted struct {
 	Deleted string `json:"deleted"`
 }
 
+// SettingTest defines model for SettingTest.
+type SettingTest struct {
+	// Detail What was found, in words; never a secret.
+	Detail string `json:"detail"`
+
+	// Ok Whether the configuration was built and its server, if any, answered.
+	Ok bool `json:"ok"`
+}
+
 // SettingsList defines model for SettingsList.
 type SettingsList struct {
 	SelectedConfiguration string    `json:"selected_configuration"`
@@ -1203,8 +1212,14 @@ type UpdateAuthHandlerSettingJSONBody map[string]interface{}
 // UpdateEmbedderSettingJSONBody defines parameters for UpdateEmbedderSetting.
 type UpdateEmbedderSettingJSONBody map[string]interface{}
 
+// TestEmbedderSettingJSONBody defines parameters for TestEmbedderSetting.
+type TestEmbedderSettingJSONBody map[string]interface{}
+
 // UpdateLLMSettingJSONBody defines parameters for UpdateLLMSetting.
 type UpdateLLMSettingJSONBody map[string]interface{}
+
+// TestLLMSettingJSONBody defines parameters for TestLLMSetting.
+type TestLLMSettingJSONBody map[string]interface{}
 
 // WipeCollectionsParams defines parameters for WipeCollections.
 type WipeCollectionsParams struct {
@@ -1403,8 +1418,14 @@ type UpdateAuthHandlerSettingJSONRequestBody UpdateAuthHandlerSettingJSONBody
 // UpdateEmbedderSettingJSONRequestBody defines body for UpdateEmbedderSetting for application/json ContentType.
 type UpdateEmbedderSettingJSONRequestBody UpdateEmbedderSettingJSONBody
 
+// TestEmbedderSettingJSONRequestBody defines body for TestEmbedderSetting for application/json ContentType.
+type TestEmbedderSettingJSONRequestBody TestEmbedderSettingJSONBody
+
 // UpdateLLMSettingJSONRequestBody defines body for UpdateLLMSetting for application/json ContentType.
 type UpdateLLMSettingJSONRequestBody UpdateLLMSettingJSONBody
+
+// TestLLMSettingJSONRequestBody defines body for TestLLMSetting for application/json ContentType.
+type TestLLMSettingJSONRequestBody TestLLMSettingJSONBody
 
 // DeletePointsByMetadataJSONRequestBody defines body for DeletePointsByMetadata for application/json ContentType.
 type DeletePointsByMetadataJSONRequestBody DeletePointsByMetadataJSONBody
@@ -1645,6 +1666,28 @@ type ClientInterface interface {
 	// Corresponds with PUT /embedder/settings/{name} (the `UpdateEmbedderSetting` operationId).
 	UpdateEmbedderSetting(ctx context.Context, name string, body UpdateEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// TestEmbedderSettingWithBody Test a embedder configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires EMBEDDER EDIT.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+	TestEmbedderSettingWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestEmbedderSetting Test a embedder configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires EMBEDDER EDIT.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+	TestEmbedderSetting(ctx context.Context, name string, body TestEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListLLMSettings List language model configurations
 	//
 	// Requires LLM LIST.
@@ -1680,6 +1723,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /llm/settings/{name} (the `UpdateLLMSetting` operationId).
 	UpdateLLMSetting(ctx context.Context, name string, body UpdateLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestLLMSettingWithBody Test a language model configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires LLM EDIT.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+	TestLLMSettingWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestLLMSetting Test a language model configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires LLM EDIT.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+	TestLLMSetting(ctx context.Context, name string, body TestLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WipeCollections Delete memories
 	//
@@ -2509,6 +2574,48 @@ func (c *Client) UpdateEmbedderSetting(ctx context.Context, name string, body Up
 	return c.Client.Do(req)
 }
 
+// TestEmbedderSettingWithBody Test a embedder configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires EMBEDDER EDIT.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+func (c *Client) TestEmbedderSettingWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestEmbedderSettingRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestEmbedderSetting Test a embedder configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires EMBEDDER EDIT.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+func (c *Client) TestEmbedderSetting(ctx context.Context, name string, body TestEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestEmbedderSettingRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListLLMSettings List language model configurations
 //
 // Requires LLM LIST.
@@ -2575,6 +2682,48 @@ func (c *Client) UpdateLLMSettingWithBody(ctx context.Context, name string, cont
 // Corresponds with PUT /llm/settings/{name} (the `UpdateLLMSetting` operationId).
 func (c *Client) UpdateLLMSetting(ctx context.Context, name string, body UpdateLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateLLMSettingRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestLLMSettingWithBody Test a language model configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires LLM EDIT.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+func (c *Client) TestLLMSettingWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestLLMSettingRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestLLMSetting Test a language model configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires LLM EDIT.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+func (c *Client) TestLLMSetting(ctx context.Context, name string, body TestLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestLLMSettingRequest(c.Server, name, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4128,6 +4277,53 @@ func NewUpdateEmbedderSettingRequestWithBody(server string, name string, content
 	return req, nil
 }
 
+// NewTestEmbedderSettingRequest calls the generic TestEmbedderSetting builder with application/json body
+func NewTestEmbedderSettingRequest(server string, name string, body TestEmbedderSettingJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTestEmbedderSettingRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewTestEmbedderSettingRequestWithBody constructs an http.Request for the TestEmbedderSetting method, with any body, and a specified content type
+func NewTestEmbedderSettingRequestWithBody(server string, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/embedder/settings/%s/test", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListLLMSettingsRequest constructs an http.Request for the ListLLMSettings method
 func NewListLLMSettingsRequest(server string) (*http.Request, error) {
 	var err error
@@ -4227,6 +4423,53 @@ func NewUpdateLLMSettingRequestWithBody(server string, name string, contentType 
 	}
 
 	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewTestLLMSettingRequest calls the generic TestLLMSetting builder with application/json body
+func NewTestLLMSettingRequest(server string, name string, body TestLLMSettingJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTestLLMSettingRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewTestLLMSettingRequestWithBody constructs an http.Request for the TestLLMSetting method, with any body, and a specified content type
+func NewTestLLMSettingRequestWithBody(server string, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/llm/settings/%s/test", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -6633,6 +6876,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /embedder/settings/{name} (the `UpdateEmbedderSetting` operationId).
 	UpdateEmbedderSettingWithResponse(ctx context.Context, name string, body UpdateEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateEmbedderSettingResponse, error)
 
+	// TestEmbedderSettingWithBodyWithResponse Test a embedder configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires EMBEDDER EDIT.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+	TestEmbedderSettingWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestEmbedderSettingResponse, error)
+
+	// TestEmbedderSettingWithResponse Test a embedder configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires EMBEDDER EDIT.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+	TestEmbedderSettingWithResponse(ctx context.Context, name string, body TestEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*TestEmbedderSettingResponse, error)
+
 	// ListLLMSettingsWithResponse List language model configurations
 	//
 	// Requires LLM LIST.
@@ -6672,6 +6937,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /llm/settings/{name} (the `UpdateLLMSetting` operationId).
 	UpdateLLMSettingWithResponse(ctx context.Context, name string, body UpdateLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLLMSettingResponse, error)
+
+	// TestLLMSettingWithBodyWithResponse Test a language model configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires LLM EDIT.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+	TestLLMSettingWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestLLMSettingResponse, error)
+
+	// TestLLMSettingWithResponse Test a language model configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires LLM EDIT.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+	TestLLMSettingWithResponse(ctx context.Context, name string, body TestLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*TestLLMSettingResponse, error)
 
 	// WipeCollectionsWithResponse Delete memories
 	//
@@ -7966,6 +8253,75 @@ func (r UpdateEmbedderSettingResponse) ContentType() string {
 	return ""
 }
 
+type TestEmbedderSettingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SettingTest
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TestEmbedderSettingResponse) GetJSON200() *SettingTest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TestEmbedderSettingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r TestEmbedderSettingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r TestEmbedderSettingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r TestEmbedderSettingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r TestEmbedderSettingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestEmbedderSettingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestEmbedderSettingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestEmbedderSettingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListLLMSettingsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8160,6 +8516,75 @@ func (r UpdateLLMSettingResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateLLMSettingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type TestLLMSettingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SettingTest
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TestLLMSettingResponse) GetJSON200() *SettingTest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TestLLMSettingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r TestLLMSettingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r TestLLMSettingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r TestLLMSettingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r TestLLMSettingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestLLMSettingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestLLMSettingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestLLMSettingResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11535,6 +11960,40 @@ func (c *ClientWithResponses) UpdateEmbedderSettingWithResponse(ctx context.Cont
 	return ParseUpdateEmbedderSettingResponse(rsp)
 }
 
+// TestEmbedderSettingWithBodyWithResponse Test a embedder configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires EMBEDDER EDIT.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+func (c *ClientWithResponses) TestEmbedderSettingWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestEmbedderSettingResponse, error) {
+	rsp, err := c.TestEmbedderSettingWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestEmbedderSettingResponse(rsp)
+}
+
+// TestEmbedderSettingWithResponse Test a embedder configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires EMBEDDER EDIT.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+func (c *ClientWithResponses) TestEmbedderSettingWithResponse(ctx context.Context, name string, body TestEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*TestEmbedderSettingResponse, error) {
+	rsp, err := c.TestEmbedderSetting(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestEmbedderSettingResponse(rsp)
+}
+
 // ListLLMSettingsWithResponse List language model configurations
 //
 // Requires LLM LIST.
@@ -11597,6 +12056,40 @@ func (c *ClientWithResponses) UpdateLLMSettingWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseUpdateLLMSettingResponse(rsp)
+}
+
+// TestLLMSettingWithBodyWithResponse Test a language model configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires LLM EDIT.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+func (c *ClientWithResponses) TestLLMSettingWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestLLMSettingResponse, error) {
+	rsp, err := c.TestLLMSettingWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestLLMSettingResponse(rsp)
+}
+
+// TestLLMSettingWithResponse Test a language model configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires LLM EDIT.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+func (c *ClientWithResponses) TestLLMSettingWithResponse(ctx context.Context, name string, body TestLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*TestLLMSettingResponse, error) {
+	rsp, err := c.TestLLMSetting(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestLLMSettingResponse(rsp)
 }
 
 // WipeCollectionsWithResponse Delete memories
@@ -13116,6 +13609,60 @@ func ParseUpdateEmbedderSettingResponse(rsp *http.Response) (*UpdateEmbedderSett
 	return response, nil
 }
 
+// ParseTestEmbedderSettingResponse parses an HTTP response from a TestEmbedderSettingWithResponse call
+func ParseTestEmbedderSettingResponse(rsp *http.Response) (*TestEmbedderSettingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestEmbedderSettingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SettingTest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListLLMSettingsResponse parses an HTTP response from a ListLLMSettingsWithResponse call
 func ParseListLLMSettingsResponse(rsp *http.Response) (*ListLLMSettingsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13233,6 +13780,60 @@ func ParseUpdateLLMSettingResponse(rsp *http.Response) (*UpdateLLMSettingRespons
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Setting
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseTestLLMSettingResponse parses an HTTP response from a TestLLMSettingWithResponse call
+func ParseTestLLMSettingResponse(rsp *http.Response) (*TestLLMSettingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestLLMSettingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SettingTest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -175,6 +175,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/embedder/settings/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test a embedder configuration
+         * @description Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+         *
+         *     Requires EMBEDDER EDIT.
+         */
+        post: operations["testEmbedderSetting"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/llm/settings": {
         parameters: {
             query?: never;
@@ -215,6 +237,28 @@ export interface paths {
          */
         put: operations["updateLLMSetting"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/llm/settings/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test a language model configuration
+         * @description Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+         *
+         *     Requires LLM EDIT.
+         */
+        post: operations["testLLMSetting"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1534,6 +1578,12 @@ export interface components {
         SettingDeleted: {
             deleted: string;
         };
+        SettingTest: {
+            /** @description What was found, in words; never a secret. */
+            detail: string;
+            /** @description Whether the configuration was built and its server, if any, answered. */
+            ok: boolean;
+        };
         SettingsList: {
             selected_configuration: string;
             settings: components["schemas"]["Setting"][];
@@ -2224,6 +2274,71 @@ export interface operations {
             };
         };
     };
+    testEmbedderSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The configuration's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingTest"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     listLLMSettings: {
         parameters: {
             query?: never;
@@ -2355,6 +2470,71 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Setting"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    testLLMSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The configuration's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingTest"];
                 };
             };
             /** @description Forbidden */

@@ -47,6 +47,7 @@ async function load(kind, box, ctx) {
           (s.schema || {}).description ? el("p", { class: "hint" }, s.schema.description) : null,
           schemaForm(s.schema || {}, s.value || {}, {
             id: kind.id + "-" + s.name, readOnly: !mayEdit, submit: on ? "Save" : "Save and use " + humanName(s),
+            test: (value) => api("POST", kind.path + "/" + encodeURIComponent(s.name) + "/test", value),
             save: async (value) => {
               const put = await api("PUT", kind.path + "/" + encodeURIComponent(s.name), value);
               if (put.ok) { notify("ok", humanName(s) + " saved and in use."); setTimeout(() => load(kind, box, ctx), 0); }

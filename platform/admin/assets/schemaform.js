@@ -5,9 +5,9 @@
 // each field; refusals are shown beside the field they are about.
 
 import { el, busy } from "./ui.js";
-import { humanize, fieldName, schemaProblems } from "./api.js";
+import { humanize, fieldName, schemaProblems, clean } from "./api.js";
 
-export function schemaForm(schema, value, { id, save, submit, readOnly }) {
+export function schemaForm(schema, value, { id, save, submit, readOnly, test }) {
   const form = el("form", { class: "schema-form", id, novalidate: true });
   const props = schema.properties || {};
   const required = new Set(schema.required || []);
@@ -52,10 +52,11 @@ export function schemaForm(schema, value, { id, save, submit, readOnly }) {
   }
   const status = el("p", { class: "form-status", role: "status" });
   const button = el("button", { type: "submit", class: "primary" }, submit);
-  if (!readOnly) form.append(button);
+  const tester = el("button", { type: "button", class: "test" }, "Test connection");
+  if (!readOnly) form.append(el("div", { class: "actions" }, test ? tester : null, button));
   form.append(status);
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
+  // values reads the form; null when a field is not valid JSON.
+  const values = () => {
     for (const e of form.querySelectorAll(".error")) e.textContent = "";
     status.textContent = "";
     const out = {};
@@ -68,10 +69,25 @@ export function schemaForm(schema, value, { id, save, submit, readOnly }) {
       else if (t === "object" || t === "array") {
         try { out[input.name] = JSON.parse(input.value); } catch {
           form.querySelector(`.error[data-field="${input.name}"]`).textContent = "This is not valid JSON.";
-          return;
+          return null;
         }
       } else out[input.name] = input.value;
     }
+    return out;
+  };
+  tester.addEventListener("click", async () => {
+    const out = values();
+    if (!out) return;
+    status.className = "form-status";
+    const r = await busy(tester, "Testing…", () => test(out));
+    if (!r.ok) { status.className = "form-status error"; status.textContent = "The test could not run: " + r.message; return; }
+    status.className = "form-status " + (r.data.ok ? "ok" : "error");
+    status.replaceChildren(r.data.ok ? r.data.detail : "It does not work yet. ", r.data.ok ? "" : el("span", { class: "why" }, clean(r.data.detail)));
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = values();
+    if (!out) return;
     const r = await busy(button, "Saving…", () => save(out));
     if (r.ok) { status.className = "form-status ok"; status.textContent = "Saved."; return; }
     status.className = "form-status error";
