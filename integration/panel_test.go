@@ -351,6 +351,17 @@ func TestPanelPlugins(t *testing.T) {
 		p.open("#/plugins")
 		p.login("admin", adminPassword)
 		p.wait("the drop zone", `!!document.querySelector("#plugin-drop")`)
+		// A cut-off archive is refused in words (not "unexpected EOF").
+		p.eval(`(() => {
+			const bytes = Uint8Array.from(atob("`+archive+`"), c => c.charCodeAt(0)).slice(0, 2000);
+			const dt = new DataTransfer();
+			dt.items.add(new File([bytes], "author.zip", {type: "application/zip"}));
+			document.querySelector("#plugin-drop").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+			return true; })()`, nil)
+		cut := p.wait("the refusal", `document.querySelector("#plugin-status.error") && document.querySelector("#plugin-status").textContent`)
+		if !strings.HasPrefix(cut, "Could not install author.zip: ") || strings.Contains(cut, "EOF") {
+			t.Errorf("a cut-off archive reads %q", cut)
+		}
 		// Drag and drop the archive onto the zone.
 		p.eval(`(() => {
 			const bytes = Uint8Array.from(atob("`+archive+`"), c => c.charCodeAt(0));
