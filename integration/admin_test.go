@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"os"
 	"os/exec"
@@ -43,6 +44,22 @@ func browser(t *testing.T) context.Context {
 		}
 		t.Skip("the admin panel test needs Chromium: apt-get install -y chromium")
 	}
+	// Chromium sometimes fails to start on a loaded machine (it exits
+	// before printing its DevTools address); a fresh profile and another
+	// try get one, and a third failure is reported.
+	var last error
+	for try := 0; try < 3; try++ {
+		ctx, err := startBrowser(t, path)
+		if err == nil {
+			return ctx
+		}
+		last = err
+	}
+	t.Fatalf("start chromium: %v", last)
+	return nil
+}
+
+func startBrowser(t *testing.T, path string) (context.Context, error) {
 	// Chromium's helpers may still write to its profile as it exits, so
 	// the profile is removed best-effort rather than by t.TempDir.
 	profile, err := os.MkdirTemp("", "grin-chromium-")
@@ -54,18 +71,28 @@ func browser(t *testing.T) context.Context {
 		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 800),
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
+	// chromedp logs DOM events it does not know (the top layer of
+	// dialogs, newer than its protocol tables); they mean nothing here.
+	quiet := func(format string, args ...any) {
+		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "unhandled node event") {
+			log.Printf("chromedp: %s", msg) // not t.Logf: chromedp may log after the test ends
+		}
+	}
+	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(quiet))
 	// The browser lives as long as the context of its first Run: start it
 	// here, not under an action's deadline.
 	if err := chromedp.Run(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+		cancel()
+		cancelAlloc()
+		return nil, err
 	}
-	return ctx
+	t.Cleanup(cancel)
+	t.Cleanup(cancelAlloc)
+	return ctx, nil
 }
 
 // run performs actions with a deadline and fails the test with what it
