@@ -14,6 +14,21 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// Issue 17's five problems of the first panel, and where each is tested:
+//  1. the last administrator deleting themselves: TestPanelUsers (your
+//     name typed, the API's refusal on screen, still logged in);
+//  2. refusals that vanish and controls shown without the permission:
+//     TestPanelUsers (the refusal outlives the table's reload),
+//     TestPanelPartialPermissions;
+//  3. usernames against ids: TestPanelMemory (a user picked by name),
+//     TestPanelPolicies (a decision checked by name);
+//  4. scale: TestPanelUsers (search, sort and pages from the API, a grid
+//     that fits a phone), TestPanelNavigation (a header that stays);
+//  5. words for developers: TestPanelUsers ("expected length"),
+//     TestPanelPlugins (the schema's words, "unexpected EOF"),
+//     TestPanelChat (the Go error chain), TestPanelModels (configuration
+//     code names), and saved notices throughout.
+
 // An administrator opens a shared link, logs in and lands on it; moves by
 // the navigation, each view with its own URL that survives a reload; the
 // header stays on screen; nothing scrolls sideways, on a phone either.

@@ -94,6 +94,12 @@ on("unreachable", (m) => notify("error", m));
 async function start() {
   ctx.me = claims();
   if (!ctx.me.sub) { logout(); return; }
+  // The token carries the permissions at login; the user's record has
+  // today's, when the user may read it.
+  if (ctx.can("USERS", "READ")) {
+    const r = await api("GET", "/users/" + encodeURIComponent(ctx.me.sub));
+    if (r.ok) ctx.me = { ...ctx.me, permissions: r.data.permissions };
+  }
   $("#who").replaceChildren("Logged in as ", el("strong", {}, ctx.me.username || "?"));
   $("#account").hidden = false;
   document.body.classList.add("signed-in");
