@@ -496,6 +496,9 @@ func TestPanelChat(t *testing.T) {
 			t.Errorf("why reads:\n%s", why)
 		}
 		p.shot("chat")
+		if !p.fitsWidth() {
+			t.Errorf("the chat with why open scrolls sideways at %dpx", vp.width)
+		}
 		// A reload brings the conversation back.
 		run(t, p.ctx, "reload", chromedp.Reload())
 		p.wait("the history", `document.querySelectorAll("#chat-log li.human").length === 2 && document.querySelectorAll("#chat-log li.ai").length === 2`)
@@ -563,6 +566,9 @@ func TestPanelMemory(t *testing.T) {
 			t.Errorf("metadata reads %q", got)
 		}
 		p.shot("memory")
+		if !p.fitsWidth() {
+			t.Errorf("the memory view with results scrolls sideways at %dpx", vp.width)
+		}
 		// Export: every memory of the collection, as JSON.
 		p.eval(`window.__exported = null; const real = URL.createObjectURL; URL.createObjectURL = (b) => { b.text().then(t => window.__exported = t); return real(b); }; true`, nil)
 		p.click("#memory-export")
