@@ -255,6 +255,7 @@ const (
 	PolicyCheckActionEdit   PolicyCheckAction = "edit"
 	PolicyCheckActionList   PolicyCheckAction = "list"
 	PolicyCheckActionRead   PolicyCheckAction = "read"
+	PolicyCheckActionUse    PolicyCheckAction = "use"
 	PolicyCheckActionWrite  PolicyCheckAction = "write"
 )
 
@@ -268,6 +269,8 @@ func (e PolicyCheckAction) Valid() bool {
 	case PolicyCheckActionList:
 		return true
 	case PolicyCheckActionRead:
+		return true
+	case PolicyCheckActionUse:
 		return true
 	case PolicyCheckActionWrite:
 		return true
@@ -345,6 +348,27 @@ func (e PolicyVersionDetailSource) Valid() bool {
 	case PolicyVersionDetailSourceRename:
 		return true
 	case PolicyVersionDetailSourceRestore:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RecallRequestCollection.
+const (
+	RecallRequestCollectionDeclarative RecallRequestCollection = "declarative"
+	RecallRequestCollectionEpisodic    RecallRequestCollection = "episodic"
+	RecallRequestCollectionProcedural  RecallRequestCollection = "procedural"
+)
+
+// Valid indicates whether the value is a known member of the RecallRequestCollection enum.
+func (e RecallRequestCollection) Valid() bool {
+	switch e {
+	case RecallRequestCollectionDeclarative:
+		return true
+	case RecallRequestCollectionEpisodic:
+		return true
+	case RecallRequestCollectionProcedural:
 		return true
 	default:
 		return false
@@ -555,6 +579,36 @@ func (e EditPointParamsCollection) Valid() bool {
 	case EditPointParamsCollectionEpisodic:
 		return true
 	case EditPointParamsCollectionProcedural:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListUsersParamsSort.
+const (
+	CreatedAt      ListUsersParamsSort = "created_at"
+	LastLogin      ListUsersParamsSort = "last_login"
+	MinusCreatedAt ListUsersParamsSort = "-created_at"
+	MinusLastLogin ListUsersParamsSort = "-last_login"
+	MinusUsername  ListUsersParamsSort = "-username"
+	Username       ListUsersParamsSort = "username"
+)
+
+// Valid indicates whether the value is a known member of the ListUsersParamsSort enum.
+func (e ListUsersParamsSort) Valid() bool {
+	switch e {
+	case CreatedAt:
+		return true
+	case LastLogin:
+		return true
+	case MinusCreatedAt:
+		return true
+	case MinusLastLogin:
+		return true
+	case MinusUsername:
+		return true
+	case Username:
 		return true
 	default:
 		return false
@@ -1177,7 +1231,7 @@ type PointsPage struct {
 
 // PolicyCheck defines model for PolicyCheck.
 type PolicyCheck struct {
-	// Action The permission word, lower case.
+	// Action The permission word, lower case; use for a plugin's capabilities (capability:<name>).
 	Action PolicyCheckAction `json:"action"`
 
 	// Object What is reached: users, episodic:<user id>, …
@@ -1190,7 +1244,7 @@ type PolicyCheck struct {
 	Subject string `json:"subject"`
 }
 
-// PolicyCheckAction The permission word, lower case.
+// PolicyCheckAction The permission word, lower case; use for a plugin's capabilities (capability:<name>).
 type PolicyCheckAction string
 
 // PolicyDecision defines model for PolicyDecision.
@@ -1328,15 +1382,24 @@ type RecallQuery struct {
 
 // RecallRequest defines model for RecallRequest.
 type RecallRequest struct {
+	// Collection Search only this collection (grin extension).
+	Collection *RecallRequestCollection `json:"collection,omitempty"`
+
 	// K How many memories per collection at most.
 	K *int64 `json:"k,omitempty"`
 
 	// Metadata Only memories whose metadata has these values.
 	Metadata *map[string]interface{} `json:"metadata,omitempty"`
 
+	// Partition With collection: search only this partition, another user's episodic memory (a user id) or one declarative space, where the policy allows reading it (grin extension).
+	Partition *string `json:"partition,omitempty"`
+
 	// Text What to recall memories about.
 	Text string `json:"text"`
 }
+
+// RecallRequestCollection Search only this collection (grin extension).
+type RecallRequestCollection string
 
 // RecallResult defines model for RecallResult.
 type RecallResult struct {
@@ -1409,6 +1472,15 @@ type SettingBody struct {
 // SettingDeleted defines model for SettingDeleted.
 type SettingDeleted struct {
 	Deleted string `json:"deleted"`
+}
+
+// SettingTest defines model for SettingTest.
+type SettingTest struct {
+	// Detail What was found, in words; never a secret.
+	Detail string `json:"detail"`
+
+	// Ok Whether the configuration was built and its server, if any, answered.
+	Ok bool `json:"ok"`
 }
 
 // SettingsList defines model for SettingsList.
@@ -1505,8 +1577,11 @@ type User struct {
 	Denied    *PermissionSet `json:"denied,omitempty"`
 
 	// Id The user's uuid4.
-	Id          openapi_types.UUID `json:"id"`
-	Permissions PermissionSet      `json:"permissions"`
+	Id openapi_types.UUID `json:"id"`
+
+	// LastLogin When the user last logged in with a password (POST /auth/token); null if never (grin extension).
+	LastLogin   *time.Time    `json:"last_login"`
+	Permissions PermissionSet `json:"permissions"`
 
 	// Roles Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy).
 	Roles    []string `json:"roles"`
@@ -1588,13 +1663,25 @@ type UpdateAuthHandlerSettingJSONBody map[string]interface{}
 // UpdateEmbedderSettingJSONBody defines parameters for UpdateEmbedderSetting.
 type UpdateEmbedderSettingJSONBody map[string]interface{}
 
+// TestEmbedderSettingJSONBody defines parameters for TestEmbedderSetting.
+type TestEmbedderSettingJSONBody map[string]interface{}
+
 // UpdateLLMSettingJSONBody defines parameters for UpdateLLMSetting.
 type UpdateLLMSettingJSONBody map[string]interface{}
+
+// TestLLMSettingJSONBody defines parameters for TestLLMSetting.
+type TestLLMSettingJSONBody map[string]interface{}
 
 // WipeCollectionsParams defines parameters for WipeCollections.
 type WipeCollectionsParams struct {
 	// Partition episodic: a user id (default: your own); declarative: a space (default: every space you may reach; shared for writes). grin extension.
 	Partition *string `form:"partition,omitempty" json:"partition,omitempty"`
+}
+
+// ListCollectionsParams defines parameters for ListCollections.
+type ListCollectionsParams struct {
+	// UserId Count this user's episodic memory instead of yours (grin extension).
+	UserId *string `form:"user_id,omitempty" json:"user_id,omitempty"`
 }
 
 // WipeCollectionParams defines parameters for WipeCollection.
@@ -1810,7 +1897,16 @@ type ListUsersParams struct {
 
 	// Limit How many users to return at most.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Search Keep users whose username contains this text, or whose id it is (grin extension).
+	Search *string `form:"search,omitempty" json:"search,omitempty"`
+
+	// Sort The order, creation by default; a leading - reverses it. Users who never logged in come last by last_login (grin extension).
+	Sort *ListUsersParamsSort `form:"sort,omitempty" json:"sort,omitempty"`
 }
+
+// ListUsersParamsSort defines parameters for ListUsers.
+type ListUsersParamsSort string
 
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = Credentials
@@ -1821,8 +1917,14 @@ type UpdateAuthHandlerSettingJSONRequestBody UpdateAuthHandlerSettingJSONBody
 // UpdateEmbedderSettingJSONRequestBody defines body for UpdateEmbedderSetting for application/json ContentType.
 type UpdateEmbedderSettingJSONRequestBody UpdateEmbedderSettingJSONBody
 
+// TestEmbedderSettingJSONRequestBody defines body for TestEmbedderSetting for application/json ContentType.
+type TestEmbedderSettingJSONRequestBody TestEmbedderSettingJSONBody
+
 // UpdateLLMSettingJSONRequestBody defines body for UpdateLLMSetting for application/json ContentType.
 type UpdateLLMSettingJSONRequestBody UpdateLLMSettingJSONBody
+
+// TestLLMSettingJSONRequestBody defines body for TestLLMSetting for application/json ContentType.
+type TestLLMSettingJSONRequestBody TestLLMSettingJSONBody
 
 // DeletePointsByMetadataJSONRequestBody defines body for DeletePointsByMetadata for application/json ContentType.
 type DeletePointsByMetadataJSONRequestBody DeletePointsByMetadataJSONBody
@@ -2075,6 +2177,28 @@ type ClientInterface interface {
 	// Corresponds with PUT /embedder/settings/{name} (the `UpdateEmbedderSetting` operationId).
 	UpdateEmbedderSetting(ctx context.Context, name string, body UpdateEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// TestEmbedderSettingWithBody Test a embedder configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires EMBEDDER EDIT.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+	TestEmbedderSettingWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestEmbedderSetting Test a embedder configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires EMBEDDER EDIT.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+	TestEmbedderSetting(ctx context.Context, name string, body TestEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListLLMSettings List language model configurations
 	//
 	// Requires LLM LIST.
@@ -2111,6 +2235,28 @@ type ClientInterface interface {
 	// Corresponds with PUT /llm/settings/{name} (the `UpdateLLMSetting` operationId).
 	UpdateLLMSetting(ctx context.Context, name string, body UpdateLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// TestLLMSettingWithBody Test a language model configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires LLM EDIT.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+	TestLLMSettingWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestLLMSetting Test a language model configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires LLM EDIT.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+	TestLLMSetting(ctx context.Context, name string, body TestLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// WipeCollections Delete memories
 	//
 	// Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
@@ -2122,12 +2268,12 @@ type ClientInterface interface {
 
 	// ListCollections Count memories
 	//
-	// Counts the points of each collection within your reach.
+	// Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
 	//
 	// Requires MEMORY READ.
 	//
 	// Corresponds with GET /memory/collections (the `ListCollections` operationId).
-	ListCollections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListCollections(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WipeCollection Delete a collection's memories
 	//
@@ -2715,7 +2861,7 @@ type ClientInterface interface {
 
 	// ListUsers List users
 	//
-	// Users in the order they were created.
+	// Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
 	//
 	// Requires USERS LIST.
 	//
@@ -3052,6 +3198,48 @@ func (c *Client) UpdateEmbedderSetting(ctx context.Context, name string, body Up
 	return c.Client.Do(req)
 }
 
+// TestEmbedderSettingWithBody Test a embedder configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires EMBEDDER EDIT.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+func (c *Client) TestEmbedderSettingWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestEmbedderSettingRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestEmbedderSetting Test a embedder configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires EMBEDDER EDIT.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+func (c *Client) TestEmbedderSetting(ctx context.Context, name string, body TestEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestEmbedderSettingRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListLLMSettings List language model configurations
 //
 // Requires LLM LIST.
@@ -3128,6 +3316,48 @@ func (c *Client) UpdateLLMSetting(ctx context.Context, name string, body UpdateL
 	return c.Client.Do(req)
 }
 
+// TestLLMSettingWithBody Test a language model configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires LLM EDIT.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+func (c *Client) TestLLMSettingWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestLLMSettingRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestLLMSetting Test a language model configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires LLM EDIT.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+func (c *Client) TestLLMSetting(ctx context.Context, name string, body TestLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestLLMSettingRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // WipeCollections Delete memories
 //
 // Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
@@ -3149,13 +3379,13 @@ func (c *Client) WipeCollections(ctx context.Context, params *WipeCollectionsPar
 
 // ListCollections Count memories
 //
-// Counts the points of each collection within your reach.
+// Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
 //
 // Requires MEMORY READ.
 //
 // Corresponds with GET /memory/collections (the `ListCollections` operationId).
-func (c *Client) ListCollections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListCollectionsRequest(c.Server)
+func (c *Client) ListCollections(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCollectionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4372,7 +4602,7 @@ func (c *Client) UpdateSetting(ctx context.Context, settingId string, body Updat
 
 // ListUsers List users
 //
-// Users in the order they were created.
+// Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
 //
 // Requires USERS LIST.
 //
@@ -5003,6 +5233,53 @@ func NewUpdateEmbedderSettingRequestWithBody(server string, name string, content
 	return req, nil
 }
 
+// NewTestEmbedderSettingRequest calls the generic TestEmbedderSetting builder with application/json body
+func NewTestEmbedderSettingRequest(server string, name string, body TestEmbedderSettingJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTestEmbedderSettingRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewTestEmbedderSettingRequestWithBody constructs an http.Request for the TestEmbedderSetting method, with any body, and a specified content type
+func NewTestEmbedderSettingRequestWithBody(server string, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/embedder/settings/%s/test", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListLLMSettingsRequest constructs an http.Request for the ListLLMSettings method
 func NewListLLMSettingsRequest(server string) (*http.Request, error) {
 	var err error
@@ -5111,6 +5388,53 @@ func NewUpdateLLMSettingRequestWithBody(server string, name string, contentType 
 	return req, nil
 }
 
+// NewTestLLMSettingRequest calls the generic TestLLMSetting builder with application/json body
+func NewTestLLMSettingRequest(server string, name string, body TestLLMSettingJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTestLLMSettingRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewTestLLMSettingRequestWithBody constructs an http.Request for the TestLLMSetting method, with any body, and a specified content type
+func NewTestLLMSettingRequestWithBody(server string, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/llm/settings/%s/test", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewWipeCollectionsRequest constructs an http.Request for the WipeCollections method
 func NewWipeCollectionsRequest(server string, params *WipeCollectionsParams) (*http.Request, error) {
 	var err error
@@ -5166,7 +5490,7 @@ func NewWipeCollectionsRequest(server string, params *WipeCollectionsParams) (*h
 }
 
 // NewListCollectionsRequest constructs an http.Request for the ListCollections method
-func NewListCollectionsRequest(server string) (*http.Request, error) {
+func NewListCollectionsRequest(server string, params *ListCollectionsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -5182,6 +5506,33 @@ func NewListCollectionsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -7588,6 +7939,30 @@ func NewListUsersRequest(server string, params *ListUsersParams) (*http.Request,
 
 		}
 
+		if params.Search != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "search", *params.Search, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Sort != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "sort", *params.Sort, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -7971,6 +8346,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /embedder/settings/{name} (the `UpdateEmbedderSetting` operationId).
 	UpdateEmbedderSettingWithResponse(ctx context.Context, name string, body UpdateEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateEmbedderSettingResponse, error)
 
+	// TestEmbedderSettingWithBodyWithResponse Test a embedder configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires EMBEDDER EDIT.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+	TestEmbedderSettingWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestEmbedderSettingResponse, error)
+
+	// TestEmbedderSettingWithResponse Test a embedder configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires EMBEDDER EDIT.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+	TestEmbedderSettingWithResponse(ctx context.Context, name string, body TestEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*TestEmbedderSettingResponse, error)
+
 	// ListLLMSettingsWithResponse List language model configurations
 	//
 	// Requires LLM LIST.
@@ -8011,6 +8408,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /llm/settings/{name} (the `UpdateLLMSetting` operationId).
 	UpdateLLMSettingWithResponse(ctx context.Context, name string, body UpdateLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLLMSettingResponse, error)
 
+	// TestLLMSettingWithBodyWithResponse Test a language model configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires LLM EDIT.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+	TestLLMSettingWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestLLMSettingResponse, error)
+
+	// TestLLMSettingWithResponse Test a language model configuration
+	//
+	// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+	//
+	// Requires LLM EDIT.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+	TestLLMSettingWithResponse(ctx context.Context, name string, body TestLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*TestLLMSettingResponse, error)
+
 	// WipeCollectionsWithResponse Delete memories
 	//
 	// Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
@@ -8024,14 +8443,14 @@ type ClientWithResponsesInterface interface {
 
 	// ListCollectionsWithResponse Count memories
 	//
-	// Counts the points of each collection within your reach.
+	// Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
 	//
 	// Requires MEMORY READ.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /memory/collections (the `ListCollections` operationId).
-	ListCollectionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error)
+	ListCollectionsWithResponse(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error)
 
 	// WipeCollectionWithResponse Delete a collection's memories
 	//
@@ -8681,7 +9100,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListUsersWithResponse List users
 	//
-	// Users in the order they were created.
+	// Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
 	//
 	// Requires USERS LIST.
 	//
@@ -9476,6 +9895,75 @@ func (r UpdateEmbedderSettingResponse) ContentType() string {
 	return ""
 }
 
+type TestEmbedderSettingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SettingTest
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TestEmbedderSettingResponse) GetJSON200() *SettingTest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TestEmbedderSettingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r TestEmbedderSettingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r TestEmbedderSettingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r TestEmbedderSettingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r TestEmbedderSettingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestEmbedderSettingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestEmbedderSettingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestEmbedderSettingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListLLMSettingsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9670,6 +10158,75 @@ func (r UpdateLLMSettingResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateLLMSettingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type TestLLMSettingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SettingTest
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TestLLMSettingResponse) GetJSON200() *SettingTest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TestLLMSettingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r TestLLMSettingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r TestLLMSettingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r TestLLMSettingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r TestLLMSettingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestLLMSettingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestLLMSettingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestLLMSettingResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13035,6 +13592,11 @@ func (r UpdateSettingResponse) ContentType() string {
 	return ""
 }
 
+// ListUsersResponse200Headers the declared response headers of an HTTP 200 response for ListUsers
+type ListUsersResponse200Headers struct {
+	XTotalCount *int64
+}
+
 type ListUsersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13046,6 +13608,8 @@ type ListUsersResponse struct {
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListUsersResponse200Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13669,6 +14233,40 @@ func (c *ClientWithResponses) UpdateEmbedderSettingWithResponse(ctx context.Cont
 	return ParseUpdateEmbedderSettingResponse(rsp)
 }
 
+// TestEmbedderSettingWithBodyWithResponse Test a embedder configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires EMBEDDER EDIT.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+func (c *ClientWithResponses) TestEmbedderSettingWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestEmbedderSettingResponse, error) {
+	rsp, err := c.TestEmbedderSettingWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestEmbedderSettingResponse(rsp)
+}
+
+// TestEmbedderSettingWithResponse Test a embedder configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires EMBEDDER EDIT.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /embedder/settings/{name}/test (the `TestEmbedderSetting` operationId).
+func (c *ClientWithResponses) TestEmbedderSettingWithResponse(ctx context.Context, name string, body TestEmbedderSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*TestEmbedderSettingResponse, error) {
+	rsp, err := c.TestEmbedderSetting(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestEmbedderSettingResponse(rsp)
+}
+
 // ListLLMSettingsWithResponse List language model configurations
 //
 // Requires LLM LIST.
@@ -13733,6 +14331,40 @@ func (c *ClientWithResponses) UpdateLLMSettingWithResponse(ctx context.Context, 
 	return ParseUpdateLLMSettingResponse(rsp)
 }
 
+// TestLLMSettingWithBodyWithResponse Test a language model configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires LLM EDIT.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+func (c *ClientWithResponses) TestLLMSettingWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestLLMSettingResponse, error) {
+	rsp, err := c.TestLLMSettingWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestLLMSettingResponse(rsp)
+}
+
+// TestLLMSettingWithResponse Test a language model configuration
+//
+// Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+//
+// Requires LLM EDIT.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /llm/settings/{name}/test (the `TestLLMSetting` operationId).
+func (c *ClientWithResponses) TestLLMSettingWithResponse(ctx context.Context, name string, body TestLLMSettingJSONRequestBody, reqEditors ...RequestEditorFn) (*TestLLMSettingResponse, error) {
+	rsp, err := c.TestLLMSetting(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestLLMSettingResponse(rsp)
+}
+
 // WipeCollectionsWithResponse Delete memories
 //
 // Deletes every point within your reach: your own episodic memory, the declarative spaces you may delete from, and procedural memory if the policy lets you delete there.
@@ -13752,15 +14384,15 @@ func (c *ClientWithResponses) WipeCollectionsWithResponse(ctx context.Context, p
 
 // ListCollectionsWithResponse Count memories
 //
-// Counts the points of each collection within your reach.
+// Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
 //
 // Requires MEMORY READ.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /memory/collections (the `ListCollections` operationId).
-func (c *ClientWithResponses) ListCollectionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error) {
-	rsp, err := c.ListCollections(ctx, reqEditors...)
+func (c *ClientWithResponses) ListCollectionsWithResponse(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error) {
+	rsp, err := c.ListCollections(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -14787,7 +15419,7 @@ func (c *ClientWithResponses) UpdateSettingWithResponse(ctx context.Context, set
 
 // ListUsersWithResponse List users
 //
-// Users in the order they were created.
+// Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
 //
 // Requires USERS LIST.
 //
@@ -15467,6 +16099,60 @@ func ParseUpdateEmbedderSettingResponse(rsp *http.Response) (*UpdateEmbedderSett
 	return response, nil
 }
 
+// ParseTestEmbedderSettingResponse parses an HTTP response from a TestEmbedderSettingWithResponse call
+func ParseTestEmbedderSettingResponse(rsp *http.Response) (*TestEmbedderSettingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestEmbedderSettingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SettingTest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListLLMSettingsResponse parses an HTTP response from a ListLLMSettingsWithResponse call
 func ParseListLLMSettingsResponse(rsp *http.Response) (*ListLLMSettingsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15584,6 +16270,60 @@ func ParseUpdateLLMSettingResponse(rsp *http.Response) (*UpdateLLMSettingRespons
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Setting
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseTestLLMSettingResponse parses an HTTP response from a TestLLMSettingWithResponse call
+func ParseTestLLMSettingResponse(rsp *http.Response) (*TestLLMSettingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestLLMSettingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SettingTest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18273,6 +19013,19 @@ func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListUsersResponse200Headers
+		if values := rsp.Header.Values("X-Total-Count"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Total-Count", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XTotalCount = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

@@ -197,6 +197,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/embedder/settings/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test a embedder configuration
+         * @description Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+         *
+         *     Requires EMBEDDER EDIT.
+         */
+        post: operations["testEmbedderSetting"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/llm/settings": {
         parameters: {
             query?: never;
@@ -243,6 +265,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/llm/settings/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test a language model configuration
+         * @description Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.
+         *
+         *     Requires LLM EDIT.
+         */
+        post: operations["testLLMSetting"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/memory/collections": {
         parameters: {
             query?: never;
@@ -252,7 +296,7 @@ export interface paths {
         };
         /**
          * Count memories
-         * @description Counts the points of each collection within your reach.
+         * @description Counts the points of each collection within your reach; with user_id, the episodic count is that user's, where the policy lets you read it.
          *
          *     Requires MEMORY READ.
          */
@@ -1096,7 +1140,7 @@ export interface paths {
         };
         /**
          * List users
-         * @description Users in the order they were created.
+         * @description Users in the order they were created, or as sort asks; search keeps those whose username contains the text (case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.
          *
          *     Requires USERS LIST.
          */
@@ -1706,10 +1750,10 @@ export interface components {
         };
         PolicyCheck: {
             /**
-             * @description The permission word, lower case.
+             * @description The permission word, lower case; use for a plugin's capabilities (capability:<name>).
              * @enum {string}
              */
-            action: "read" | "list" | "write" | "edit" | "delete";
+            action: "read" | "list" | "write" | "edit" | "delete" | "use";
             /** @description What is reached: users, episodic:<user id>, … */
             object: string;
             /** @description The id that {self} stands for (a username is taken as that user's id); the subject's id when absent. */
@@ -1832,6 +1876,11 @@ export interface components {
         };
         RecallRequest: {
             /**
+             * @description Search only this collection (grin extension).
+             * @enum {string}
+             */
+            collection?: "episodic" | "declarative" | "procedural";
+            /**
              * Format: int64
              * @description How many memories per collection at most.
              * @default 100
@@ -1841,6 +1890,8 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description With collection: search only this partition, another user's episodic memory (a user id) or one declarative space, where the policy allows reading it (grin extension). */
+            partition?: string;
             /** @description What to recall memories about. */
             text: string;
         };
@@ -1899,6 +1950,12 @@ export interface components {
         };
         SettingDeleted: {
             deleted: string;
+        };
+        SettingTest: {
+            /** @description What was found, in words; never a secret. */
+            detail: string;
+            /** @description Whether the configuration was built and its server, if any, answered. */
+            ok: boolean;
         };
         SettingsList: {
             selected_configuration: string;
@@ -1998,6 +2055,11 @@ export interface components {
              * @description The user's uuid4.
              */
             id: string;
+            /**
+             * Format: date-time
+             * @description When the user last logged in with a password (POST /auth/token); null if never (grin extension).
+             */
+            last_login: string | null;
             /** @description What the user may actually do, as the policy decides: permissions granted, given by a role or a rule, and not refused by a deny rule. */
             permissions: components["schemas"]["PermissionSet"];
             /** @description Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy). */
@@ -2652,6 +2714,71 @@ export interface operations {
             };
         };
     };
+    testEmbedderSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The configuration's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingTest"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     listLLMSettings: {
         parameters: {
             query?: never;
@@ -2823,9 +2950,77 @@ export interface operations {
             };
         };
     };
-    listCollections: {
+    testLLMSetting: {
         parameters: {
             query?: never;
+            header?: never;
+            path: {
+                /** @description The configuration's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingTest"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listCollections: {
+        parameters: {
+            query?: {
+                /** @description Count this user's episodic memory instead of yours (grin extension). */
+                user_id?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5764,6 +5959,10 @@ export interface operations {
                 skip?: number;
                 /** @description How many users to return at most. */
                 limit?: number;
+                /** @description Keep users whose username contains this text, or whose id it is (grin extension). */
+                search?: string;
+                /** @description The order, creation by default; a leading - reverses it. Users who never logged in come last by last_login (grin extension). */
+                sort?: "created_at" | "-created_at" | "username" | "-username" | "last_login" | "-last_login";
             };
             header?: never;
             path?: never;
@@ -5774,6 +5973,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    "X-Total-Count"?: number;
                     [name: string]: unknown;
                 };
                 content: {

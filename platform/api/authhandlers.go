@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -60,6 +61,15 @@ type settingsFamily struct {
 	policyAdmin bool
 	// audit is the audit log's action for a change.
 	audit string
+	// test offers POST {path}/{name}/test: a connection test that saves
+	// nothing.
+	test bool
+}
+
+// SettingTest says whether a configuration would work.
+type SettingTest struct {
+	OK     bool   `json:"ok" doc:"Whether the configuration was built and its server, if any, answered."`
+	Detail string `json:"detail" doc:"What was found, in words; never a secret."`
 }
 
 // registerSettings registers the three Cat operations of a family: list,
@@ -144,6 +154,36 @@ func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamil
 		}
 		return &SettingOutput{Body: v}, nil
 	})
+
+	if !f.test {
+		return
+	}
+	register(s, huma.Operation{
+		OperationID: "test" + f.opSuffix, Method: http.MethodPost, Path: f.path + "/{name}/test",
+		Summary: fmt.Sprintf("Test a %s configuration", f.what),
+		Description: "Builds the configuration as PUT would (a remote one is contacted once) and says whether it works, " +
+			"without saving or selecting anything. Secrets sent as ******** or left out are the stored ones. grin extension.",
+		Tags: []string{f.tag}, Errors: []int{http.StatusNotFound},
+	}, catNeed(f.resource, policies.Edit), func(ctx context.Context, in *struct {
+		SettingName
+		Body map[string]any
+	}) (*struct{ Body SettingTest }, error) {
+		raw, err := json.Marshal(in.Body)
+		if err != nil {
+			return nil, huma.Error422UnprocessableEntity(err.Error())
+		}
+		err = r.Try(ctx, in.Name, raw)
+		switch {
+		case err == nil:
+			return &struct{ Body SettingTest }{SettingTest{OK: true, Detail: "It works: the " + f.what + " is ready."}}, nil
+		case errors.Is(err, settings.ErrInvalid):
+			// Why it would be refused, as PUT says it, without the
+			// configuration's name the caller already knows.
+			detail := strings.TrimPrefix(err.Error(), settings.ErrInvalid.Error()+": "+in.Name+": ")
+			return &struct{ Body SettingTest }{SettingTest{Detail: detail}}, nil
+		}
+		return nil, s.settingsError(ctx, err)
+	})
 }
 
 // configurationRecord is a configurable component as the audit log keeps
@@ -173,9 +213,9 @@ func (s *Server) registerAuthHandlers() {
 
 func (s *Server) registerProviders() {
 	registerSettings(s, s.deps.Models, settingsFamily{
-		path: "/llm/settings", opSuffix: "LLMSetting", tag: "LLM", resource: policies.LLM, what: "language model", audit: audit.LLMUpdate,
+		path: "/llm/settings", opSuffix: "LLMSetting", tag: "LLM", resource: policies.LLM, what: "language model", audit: audit.LLMUpdate, test: true,
 	})
 	registerSettings(s, s.deps.Embedders, settingsFamily{
-		path: "/embedder/settings", opSuffix: "EmbedderSetting", tag: "Embedder", resource: policies.Embedder, what: "embedder", audit: audit.EmbedderUpdate,
+		path: "/embedder/settings", opSuffix: "EmbedderSetting", tag: "Embedder", resource: policies.Embedder, what: "embedder", audit: audit.EmbedderUpdate, test: true,
 	})
 }

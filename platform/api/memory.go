@@ -19,6 +19,18 @@ type RecallRequest struct {
 	Text     string         `json:"text" minLength:"1" maxLength:"32000" doc:"What to recall memories about."`
 	K        int            `json:"k,omitempty" minimum:"1" maximum:"1000" default:"100" doc:"How many memories per collection at most."`
 	Metadata map[string]any `json:"metadata,omitempty" doc:"Only memories whose metadata has these values."`
+	// Collection and Partition narrow a recall to one partition, as the
+	// admin panel's memory browser searches the user it shows.
+	Collection string `json:"collection,omitempty" enum:"episodic,declarative,procedural" doc:"Search only this collection (grin extension)."`
+	Partition  string `json:"partition,omitempty" maxLength:"256" doc:"With collection: search only this partition, another user's episodic memory (a user id) or one declarative space, where the policy allows reading it (grin extension)."`
+}
+
+// Resolve refuses a partition without the collection it belongs to.
+func (r *RecallRequest) Resolve(huma.Context) []error {
+	if r.Partition != "" && r.Collection == "" {
+		return []error{&huma.ErrorDetail{Location: "body.collection", Message: "name the collection the partition belongs to (episodic for a user, declarative for a space)", Value: r.Collection}}
+	}
+	return nil
 }
 
 // RecallInput is the body of POST /memory/recall.
@@ -162,11 +174,24 @@ func (s *Server) recall(ctx context.Context, in RecallRequest) (*struct{ Body Re
 		name string
 		dst  *[]MemoryPoint
 	}{{memory.Episodic, &out.Vectors.Collections.Episodic}, {memory.Declarative, &out.Vectors.Collections.Declarative}, {memory.Procedural, &out.Vectors.Collections.Procedural}} {
-		matches, err := s.deps.Scope.Recall(ctx, id, c.name, memory.Query{Vector: vecs[0], Embedder: emb.Name(), K: k, Metadata: in.Metadata})
+		*c.dst = []MemoryPoint{}
+		if in.Collection != "" && in.Collection != c.name {
+			continue
+		}
+		q := memory.Query{Vector: vecs[0], Embedder: emb.Name(), K: k, Metadata: in.Metadata}
+		var matches []memory.Match
+		if in.Partition != "" {
+			part, perr := s.onePartition(ctx, c.name, in.Partition, policies.Read)
+			if perr != nil {
+				return nil, perr
+			}
+			matches, err = s.deps.Memory.Recall(ctx, c.name, []string{part}, q)
+		} else {
+			matches, err = s.deps.Scope.Recall(ctx, id, c.name, q)
+		}
 		if err != nil {
 			return nil, s.internal(ctx, "recall", err)
 		}
-		*c.dst = []MemoryPoint{}
 		for _, m := range matches {
 			score := m.Score
 			*c.dst = append(*c.dst, pointOf(m.Point, &score))
@@ -198,12 +223,23 @@ func (s *Server) registerMemory() {
 
 	register(s, huma.Operation{
 		OperationID: "listCollections", Method: http.MethodGet, Path: "/memory/collections",
-		Summary: "Count memories", Description: "Counts the points of each collection within your reach.", Tags: []string{"Memory"},
-	}, catNeed(policies.Memory, policies.Read), func(ctx context.Context, _ *struct{}) (*struct{ Body CollectionsList }, error) {
+		Summary: "Count memories",
+		Description: "Counts the points of each collection within your reach; with user_id, the episodic count is that user's, " +
+			"where the policy lets you read it.",
+		Tags: []string{"Memory"},
+	}, catNeed(policies.Memory, policies.Read), func(ctx context.Context, in *struct {
+		UserID string `query:"user_id" maxLength:"256" doc:"Count this user's episodic memory instead of yours (grin extension)."`
+	}) (*struct{ Body CollectionsList }, error) {
 		out := CollectionsList{Collections: []CollectionInfo{}}
 		for _, c := range memory.Collections() {
-			parts, err := s.deps.Scope.Own(ctx, identity(ctx), c, policies.Read)
-			if err != nil {
+			var parts []string
+			var err error
+			if c == memory.Episodic && in.UserID != "" {
+				parts, err = s.partitions(ctx, c, in.UserID, policies.Read)
+				if err != nil {
+					return nil, err
+				}
+			} else if parts, err = s.deps.Scope.Own(ctx, identity(ctx), c, policies.Read); err != nil {
 				return nil, s.internal(ctx, "count memories", err)
 			}
 			n, err := s.deps.Memory.Count(ctx, c, parts)

@@ -94,7 +94,7 @@ func warningsOf(ps []policies.Problem) []PolicyWarning {
 type PolicyCheck struct {
 	Subject string `json:"subject" minLength:"1" maxLength:"256" doc:"Who asks: a username (alice), a user id, user:<username>, a role (role:admin), a plugin (plugin:<id>) or a credential (credential:api_key)."`
 	Object  string `json:"object" minLength:"1" maxLength:"512" doc:"What is reached: users, episodic:<user id>, …"`
-	Action  string `json:"action" enum:"read,list,write,edit,delete" doc:"The permission word, lower case."`
+	Action  string `json:"action" enum:"read,list,write,edit,delete,use" doc:"The permission word, lower case; use for a plugin's capabilities (capability:<name>)."`
 	Self    string `json:"self,omitempty" maxLength:"256" doc:"The id that {self} stands for (a username is taken as that user's id); the subject's id when absent."`
 }
 

@@ -88,6 +88,7 @@ type User struct {
 	Denied      *PermissionSet `json:"denied,omitempty" doc:"Permissions granted to the user that a deny rule of the policy refuses (grin extension; absent when none). POST /policies/check names the rule."`
 	Roles       []string       `json:"roles" nullable:"false" doc:"Policy roles beyond Cat permissions, such as role:admin (grin extension; granted in the policy)."`
 	CreatedAt   time.Time      `json:"created_at" doc:"When the user was created (grin extension)."`
+	LastLogin   *time.Time     `json:"last_login" nullable:"true" doc:"When the user last logged in with a password (POST /auth/token); null if never (grin extension)."`
 }
 
 func userOf(u users.User) User {
@@ -99,6 +100,9 @@ func userOf(u users.User) User {
 	if len(u.Denied) > 0 {
 		d := permissionSetOf(u.Denied)
 		out.Denied = &d
+	}
+	if !u.LastLogin.IsZero() {
+		out.LastLogin = &u.LastLogin
 	}
 	return out
 }
@@ -117,11 +121,27 @@ type UserUpdate struct {
 	Permissions *PermissionSet `json:"permissions,omitempty" doc:"Replaces the whole dictionary."`
 }
 
+// UserSort is an order of GET /users; the store's orders are the enum.
+type UserSort string
+
+// Schema lists users.Sorts, so the API documents and validates the orders
+// the store knows and no other list can drift from it.
+func (UserSort) Schema(huma.Registry) *huma.Schema {
+	enum := []any{}
+	for _, o := range users.Sorts() {
+		enum = append(enum, string(o))
+	}
+	return &huma.Schema{Type: "string", Enum: enum}
+}
+
 // UserOutput carries one user.
 type UserOutput struct{ Body User }
 
 // UserListOutput carries a page of users.
-type UserListOutput struct{ Body []User }
+type UserListOutput struct {
+	Total int `header:"X-Total-Count" doc:"How many users the search selects in all, for paging (grin extension)."`
+	Body  []User
+}
 
 // UserIDPath names a user in the path.
 type UserIDPath struct {
@@ -167,16 +187,21 @@ func (s *Server) registerUsers() {
 
 	register(s, huma.Operation{
 		OperationID: "listUsers", Method: http.MethodGet, Path: "/users",
-		Summary: "List users", Description: "Users in the order they were created.", Tags: []string{"Users"},
+		Summary: "List users",
+		Description: "Users in the order they were created, or as sort asks; search keeps those whose username contains the text " +
+			"(case-insensitive for ASCII letters) or whose id it is. X-Total-Count says how many the search selects in all.",
+		Tags: []string{"Users"},
 	}, catNeed(policies.Users, policies.List), func(ctx context.Context, in *struct {
-		Skip  int `query:"skip" minimum:"0" default:"0" doc:"How many users to skip."`
-		Limit int `query:"limit" minimum:"1" maximum:"10000" default:"100" doc:"How many users to return at most."`
+		Skip   int      `query:"skip" minimum:"0" default:"0" doc:"How many users to skip."`
+		Limit  int      `query:"limit" minimum:"1" maximum:"10000" default:"100" doc:"How many users to return at most."`
+		Search string   `query:"search" maxLength:"128" doc:"Keep users whose username contains this text, or whose id it is (grin extension)."`
+		Sort   UserSort `query:"sort" doc:"The order, creation by default; a leading - reverses it. Users who never logged in come last by last_login (grin extension)."`
 	}) (*UserListOutput, error) {
-		list, err := s.deps.Users.List(ctx, in.Skip, in.Limit)
+		list, total, err := s.deps.Users.List(ctx, users.Query{Skip: in.Skip, Limit: in.Limit, Search: in.Search, Sort: users.Sort(in.Sort)})
 		if err != nil {
 			return nil, s.internal(ctx, "list users", err)
 		}
-		out := &UserListOutput{Body: make([]User, 0, len(list))}
+		out := &UserListOutput{Total: total, Body: make([]User, 0, len(list))}
 		for _, u := range list {
 			out.Body = append(out.Body, userOf(u))
 		}

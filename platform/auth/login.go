@@ -153,6 +153,9 @@ func (l *Login) Token(ctx context.Context, client, username, password string) (s
 		return "", err
 	}
 	l.throttle.success(key)
+	if err := l.users.RecordLogin(ctx, u.ID, time.Now()); err != nil {
+		return "", err
+	}
 	return l.tokens.Issue(u.ID, u.Username, u.Permissions, u.TokenEpoch)
 }
 

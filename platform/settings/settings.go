@@ -131,27 +131,9 @@ func (r *Registry[T]) Put(ctx context.Context, name string, value json.RawMessag
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old, err := r.stored(ctx, f)
+	value, c, err := r.build(ctx, f, value)
 	if err != nil {
 		return Setting{}, err
-	}
-	value, err = f.normalize(value)
-	if err != nil {
-		return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
-	}
-	value, err = keepSecrets(value, old, f.Schema)
-	if err != nil {
-		return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
-	}
-	c, err := f.Build(ctx, value)
-	if err != nil {
-		return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
-	}
-	if r.check != nil {
-		if err := r.check(ctx, c); err != nil {
-			closeIfCloser(c)
-			return Setting{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
-		}
 	}
 	if err := r.save(ctx, name, value); err != nil {
 		closeIfCloser(c)
@@ -159,6 +141,54 @@ func (r *Registry[T]) Put(ctx context.Context, name string, value json.RawMessag
 	}
 	r.apply(c)
 	return Setting{Name: name, Value: f.view(value), Schema: f.Schema}, nil
+}
+
+// Try builds a configuration as Put would (a remote one is contacted),
+// then drops it: nothing is saved or selected. Secrets sent as ******** or
+// left out are the stored ones. Its error says why the configuration
+// would be refused.
+func (r *Registry[T]) Try(ctx context.Context, name string, value json.RawMessage) error {
+	f, err := r.factory(name)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, c, err := r.build(ctx, f, value)
+	if err != nil {
+		return err
+	}
+	closeIfCloser(c)
+	return nil
+}
+
+// build normalizes value, fills in the stored secrets, and builds and
+// checks the component; it returns the value to save. Hold r.mu.
+func (r *Registry[T]) build(ctx context.Context, f Factory[T], value json.RawMessage) (json.RawMessage, T, error) {
+	var zero T
+	old, err := r.stored(ctx, f)
+	if err != nil {
+		return nil, zero, err
+	}
+	value, err = f.normalize(value)
+	if err != nil {
+		return nil, zero, fmt.Errorf("%w: %s: %v", ErrInvalid, f.Name, err)
+	}
+	value, err = keepSecrets(value, old, f.Schema)
+	if err != nil {
+		return nil, zero, fmt.Errorf("%w: %s: %v", ErrInvalid, f.Name, err)
+	}
+	c, err := f.Build(ctx, value)
+	if err != nil {
+		return nil, zero, fmt.Errorf("%w: %s: %v", ErrInvalid, f.Name, err)
+	}
+	if r.check != nil {
+		if err := r.check(ctx, c); err != nil {
+			closeIfCloser(c)
+			return nil, zero, fmt.Errorf("%w: %s: %v", ErrInvalid, f.Name, err)
+		}
+	}
+	return value, c, nil
 }
 
 // Restore puts the saved selection in force, at start.

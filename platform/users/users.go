@@ -68,6 +68,9 @@ type User struct {
 	// (role:admin); they are granted in the policy.
 	Roles     []string
 	CreatedAt time.Time
+	// LastLogin is when the user last logged in with a password; zero
+	// for a user who never has.
+	LastLogin time.Time
 	// TokenEpoch is written into the user's tokens; tokens with an older
 	// epoch were revoked (a password change, log out everywhere).
 	TokenEpoch int64
@@ -331,7 +334,7 @@ func (s *Store) lookAlike(ctx context.Context, username, skel, except string) er
 }
 
 // userColumns are the columns scanOne reads.
-const userColumns = `id, username, password_hash, created_at, token_epoch`
+const userColumns = `id, username, password_hash, created_at, token_epoch, last_login`
 
 // Get returns the user with the given id.
 func (s *Store) Get(ctx context.Context, id string) (User, error) {
@@ -448,33 +451,108 @@ func (s *Store) revoke(ctx context.Context, id, query string, args ...any) error
 	return nil
 }
 
-// List returns users in creation order.
-func (s *Store) List(ctx context.Context, skip, limit int) ([]User, error) {
+// Sort is an order of users in List.
+type Sort string
+
+// The orders of List; a leading "-" reverses one. Users who never logged
+// in come last by last login, in either direction.
+const (
+	ByCreated       Sort = "created_at"
+	ByCreatedDesc   Sort = "-created_at"
+	ByUsername      Sort = "username"
+	ByUsernameDesc  Sort = "-username"
+	ByLastLogin     Sort = "last_login"
+	ByLastLoginDesc Sort = "-last_login"
+)
+
+// Sorts lists the orders List knows, for documentation and validation.
+func Sorts() []Sort {
+	return []Sort{ByCreated, ByCreatedDesc, ByUsername, ByUsernameDesc, ByLastLogin, ByLastLoginDesc}
+}
+
+// orderBy is the SQL of each Sort; ties keep creation order, so pages do
+// not overlap.
+var orderBy = map[Sort]string{
+	ByCreated:       "seq",
+	ByCreatedDesc:   "seq DESC",
+	ByUsername:      "username COLLATE NOCASE, seq",
+	ByUsernameDesc:  "username COLLATE NOCASE DESC, seq",
+	ByLastLogin:     "last_login IS NULL, last_login, seq",
+	ByLastLoginDesc: "last_login IS NULL, last_login DESC, seq",
+}
+
+// Query selects a page of users for List.
+type Query struct {
+	Skip, Limit int
+	// Search keeps the users whose username contains it (case-insensitive
+	// for ASCII letters, compared in NFC) or whose id it is; empty keeps all.
+	Search string
+	// Sort orders the users; empty is creation order.
+	Sort Sort
+}
+
+// List returns a page of the users q selects, and how many it selects in
+// all.
+func (s *Store) List(ctx context.Context, q Query) (page []User, total int, err error) {
+	order, ok := orderBy[q.Sort]
+	if q.Sort == "" {
+		order, ok = orderBy[ByCreated], true
+	}
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: unknown order %q", ErrInvalid, q.Sort)
+	}
+	where, args := "", []any{}
+	if q.Search != "" {
+		term := NormalizeUsername(q.Search)
+		like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(term)
+		where = ` WHERE username LIKE '%' || ? || '%' ESCAPE '\' OR id = ?`
+		args = append(args, like, term)
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", err)
+	}
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, username, created_at FROM users ORDER BY seq LIMIT ? OFFSET ?`, limit, skip)
+		`SELECT id, username, created_at, last_login FROM users`+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		append(args, q.Limit, q.Skip)...)
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
+		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
 	defer rows.Close()
-	var out []User
 	for rows.Next() {
 		var u User
 		var ms int64
-		if err := rows.Scan(&u.ID, &u.Username, &ms); err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
+		var last sql.NullInt64
+		if err := rows.Scan(&u.ID, &u.Username, &ms, &last); err != nil {
+			return nil, 0, fmt.Errorf("list users: %w", err)
 		}
 		u.CreatedAt = time.UnixMilli(ms).UTC()
-		out = append(out, u)
+		u.LastLogin = lastLogin(last)
+		page = append(page, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
+		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
-	for i := range out {
-		if out[i], err = s.withPermissions(out[i]); err != nil {
-			return nil, err
+	for i := range page {
+		if page[i], err = s.withPermissions(page[i]); err != nil {
+			return nil, 0, err
 		}
 	}
-	return out, nil
+	return page, total, nil
+}
+
+// RecordLogin notes that the user logged in at t (LastLogin).
+func (s *Store) RecordLogin(ctx context.Context, id string, t time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE users SET last_login = ? WHERE id = ?`, t.UnixMilli(), id); err != nil {
+		return fmt.Errorf("record the login of user %s: %w", id, err)
+	}
+	return nil
+}
+
+func lastLogin(ms sql.NullInt64) time.Time {
+	if !ms.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms.Int64).UTC()
 }
 
 // Update changes the given fields of a user.
@@ -735,7 +813,8 @@ func (s *Store) scanOne(ctx context.Context, query string, arg string) (User, st
 	var u User
 	var hash string
 	var ms int64
-	err := s.db.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Username, &hash, &ms, &u.TokenEpoch)
+	var last sql.NullInt64
+	err := s.db.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Username, &hash, &ms, &u.TokenEpoch, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, "", ErrNotFound
 	}
@@ -743,6 +822,7 @@ func (s *Store) scanOne(ctx context.Context, query string, arg string) (User, st
 		return User{}, "", fmt.Errorf("look up user: %w", err)
 	}
 	u.CreatedAt = time.UnixMilli(ms).UTC()
+	u.LastLogin = lastLogin(last)
 	return u, hash, nil
 }
 
