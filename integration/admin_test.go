@@ -202,7 +202,21 @@ func (p *page) exists(sel string) bool {
 
 func (p *page) click(sel string) {
 	p.t.Helper()
-	run(p.t, p.ctx, "click "+sel, chromedp.Click(sel, chromedp.ByQuery))
+	// A view that re-renders (a table reloaded by a search) may replace
+	// the node between chromedp finding it and clicking it: find it again,
+	// as a person's next click would.
+	for attempt := 1; ; attempt++ {
+		c, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+		err := chromedp.Run(c, chromedp.Click(sel, chromedp.ByQuery))
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt < 4 && strings.Contains(err.Error(), "Could not find node") {
+			continue
+		}
+		p.t.Fatalf("click %s: %v", sel, err)
+	}
 }
 
 func (p *page) typeIn(sel, text string) {

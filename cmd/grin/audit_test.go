@@ -28,7 +28,7 @@ func TestAuditCommand(t *testing.T) {
 	}{
 		{nil, 0, []string{"user.create", "user.update", "login", "setting.create", "refused", "anonymous user"}, []string{"carol-secret-pw", "not-hers", "doc-secret-key"}},
 		{[]string{"--target", "carol"}, 0, []string{"user.create", "user.update", "login"}, []string{"setting.create"}},
-		{[]string{"--action", "user.*", "--changes"}, 0, []string{"user.create", "user.update", `"LIST"`, "before:"}, []string{"login", "setting.create"}},
+		{[]string{"--action", "user.*", "--changes"}, 0, []string{"user.create", "user.update", `"LIST"`, "before:"}, []string{" login ", "setting.create"}},
 		{[]string{"--action", "login", "--since", "1h"}, 0, []string{"login", "Invalid Credentials"}, []string{"user.create"}},
 		{[]string{"--since", "2000-01-01T00:00:00Z", "--until", "2000-01-02T00:00:00Z"}, 0, []string{"no entries"}, []string{"login"}},
 		{[]string{"--limit", "1"}, 0, []string{"setting.create"}, []string{"user.create"}},
