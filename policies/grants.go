@@ -185,10 +185,14 @@ func (e *Enforcer) applyGrants(add, remove [][]string) error {
 func (e *Enforcer) applyLocked(add, remove [][]string) error {
 	// One rule at a time, skipping rules already in the state asked for
 	// (the policy file may grant the same role): casbin's batch calls
-	// refuse a whole batch for one such rule.
+	// refuse a whole batch for one such rule. A file rule that a grant
+	// doubled stays when the grant goes.
 	for _, r := range remove {
 		if ok, _ := e.enf.HasGroupingPolicy(r[0], r[1]); !ok {
 			continue
+		}
+		if e.fileRules.has("g", r) {
+			continue // policy.csv gives it too, and still does
 		}
 		if _, err := e.enf.RemoveGroupingPolicy(r[0], r[1]); err != nil {
 			return fmt.Errorf("apply grants: %w", err)
