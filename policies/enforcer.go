@@ -710,10 +710,11 @@ func build(docs Documents, grants [][]string, n *names) (*casbin.Enforcer, error
 	if n != nil {
 		n.loaded = snapshotRules(m)
 	}
-	for _, g := range grants {
-		if err := persist.LoadPolicyArray(append([]string{"g"}, g...), m); err != nil {
-			return nil, fmt.Errorf("%w: load grant %v: %v", ErrInvalid, g, err)
-		}
+	if g, ok := m["g"]["g"]; ok && len(grants) > 0 {
+		addGrants(g, grants)
+	} else if len(grants) > 0 {
+		ps.add(ModelFile, 0, "there is no role definition g = _, _, where users' permissions are stored")
+		return nil, ps.err()
 	}
 	if err := enf.BuildRoleLinks(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
