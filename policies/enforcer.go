@@ -158,13 +158,19 @@ type Enforcer struct {
 	warnings []Problem
 	mentions map[string]bool
 	rules    map[string]writtenRule // p rules as loaded ("p, <id>, obj, act, eft") -> as written
-	cache    sync.Map               // cacheKey -> verdict
+	// fileRules are the rules of docs as loaded, beside the grants
+	// (nil when the names were not resolved: no edit in place then).
+	fileRules fileRules
+	cache     sync.Map // cacheKey -> verdict
 	// inForce is the number of the stored version in force.
 	inForce atomic.Int64
 	cached  atomic.Int64
 
 	// figures counts decisions and cache lookups for the metrics.
 	allowed, denied, failed, hits, misses atomic.Int64
+	// loads counts policies built whole, edits those put in force in
+	// place.
+	loads, edits atomic.Int64
 }
 
 // Figures count the enforcer's work since it opened: decisions by result,
@@ -172,6 +178,11 @@ type Enforcer struct {
 type Figures struct {
 	Allowed, Denied, Errors int64
 	CacheHits, CacheMisses  int64
+	// Loads counts the policies built whole (the files and every stored
+	// grant read afresh: at start, and for an edit of the model);
+	// EditsInPlace the edits of the rules that changed only those rules
+	// in the policy in force.
+	Loads, EditsInPlace int64
 }
 
 // Figures returns the decision and cache counts.
@@ -179,6 +190,7 @@ func (e *Enforcer) Figures() Figures {
 	return Figures{
 		Allowed: e.allowed.Load(), Denied: e.denied.Load(), Errors: e.failed.Load(),
 		CacheHits: e.hits.Load(), CacheMisses: e.misses.Load(),
+		Loads: e.loads.Load(), EditsInPlace: e.edits.Load(),
 	}
 }
 
@@ -459,6 +471,13 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 			return false, nil
 		}
 	}
+	if err == nil {
+		commit := func() error { return e.record(ctx, docs, sourceFile) }
+		var done bool
+		if done, err = e.putInForce(ctx, docs, true, false, FileStatus{}, commit); done && err == nil {
+			return true, nil
+		}
+	}
 	var enf *casbin.Enforcer
 	var n *names
 	if err == nil {
@@ -513,6 +532,30 @@ func (e *Enforcer) Apply(ctx context.Context, edit Change, dryRun bool, keeps ..
 	if err != nil {
 		return Documents{}, err
 	}
+	// Recorded before the files: whatever happens next, the last good
+	// policy is one that loaded.
+	source := sourceAPI
+	if restoring(ctx) {
+		source = sourceRestore
+	}
+	commit := func() error {
+		if err := e.record(ctx, docs, source); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
+			return fmt.Errorf("write %s: %w", ModelFile, err)
+		}
+		if err := writeFileAtomic(filepath.Join(e.dir, PolicyFile), []byte(docs.Policy)); err != nil {
+			return fmt.Errorf("write %s: %w", PolicyFile, err)
+		}
+		return nil
+	}
+	if done, err := e.putInForce(ctx, docs, true, dryRun, FileStatus{}, commit, keeps...); done || err != nil {
+		if err != nil {
+			return Documents{}, err
+		}
+		return docs, nil
+	}
 	enf, n, err := e.prepare(ctx, docs)
 	if err != nil {
 		return Documents{}, err
@@ -523,20 +566,8 @@ func (e *Enforcer) Apply(ctx context.Context, edit Change, dryRun bool, keeps ..
 	if dryRun {
 		return docs, nil
 	}
-	// Recorded before the files: whatever happens next, the last good
-	// policy is one that loaded.
-	source := sourceAPI
-	if restoring(ctx) {
-		source = sourceRestore
-	}
-	if err := e.record(ctx, docs, source); err != nil {
+	if err := commit(); err != nil {
 		return Documents{}, err
-	}
-	if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
-		return Documents{}, fmt.Errorf("write %s: %w", ModelFile, err)
-	}
-	if err := writeFileAtomic(filepath.Join(e.dir, PolicyFile), []byte(docs.Policy)); err != nil {
-		return Documents{}, fmt.Errorf("write %s: %w", PolicyFile, err)
 	}
 	// Grants cannot have changed meanwhile: changing them takes writeMu.
 	e.swap(enf, docs, n, FileStatus{})
@@ -595,12 +626,13 @@ func (e *Enforcer) readFiles() (Documents, error) {
 func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents, n *names, status FileStatus) {
 	e.mu.Lock()
 	e.enf, e.docs, e.digest, e.status = enf, docs, digest(docs), status
-	e.warnings, e.mentions, e.rules = nil, nil, nil
+	e.warnings, e.mentions, e.rules, e.fileRules = nil, nil, nil, nil
 	if n != nil {
-		e.warnings, e.mentions, e.rules = n.warnings, n.mentions, n.rules
+		e.warnings, e.mentions, e.rules, e.fileRules = n.warnings, n.mentions, n.rules, n.loaded
 	}
 	e.clearLocked()
 	e.mu.Unlock()
+	e.loads.Add(1)
 }
 
 func (e *Enforcer) setStatus(status FileStatus) {
@@ -675,10 +707,14 @@ func build(docs Documents, grants [][]string, n *names) (*casbin.Enforcer, error
 	if loadPolicyText(m, docs.Policy, n, &ps); len(ps) > 0 {
 		return nil, ps.err()
 	}
-	for _, g := range grants {
-		if err := persist.LoadPolicyArray(append([]string{"g"}, g...), m); err != nil {
-			return nil, fmt.Errorf("%w: load grant %v: %v", ErrInvalid, g, err)
-		}
+	if n != nil {
+		n.loaded = snapshotRules(m)
+	}
+	if g, ok := m["g"]["g"]; ok && len(grants) > 0 {
+		addGrants(g, grants)
+	} else if len(grants) > 0 {
+		ps.add(ModelFile, 0, "there is no role definition g = _, _, where users' permissions are stored")
+		return nil, ps.err()
 	}
 	if err := enf.BuildRoleLinks(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)

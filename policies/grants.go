@@ -185,10 +185,14 @@ func (e *Enforcer) applyGrants(add, remove [][]string) error {
 func (e *Enforcer) applyLocked(add, remove [][]string) error {
 	// One rule at a time, skipping rules already in the state asked for
 	// (the policy file may grant the same role): casbin's batch calls
-	// refuse a whole batch for one such rule.
+	// refuse a whole batch for one such rule. A file rule that a grant
+	// doubled stays when the grant goes.
 	for _, r := range remove {
 		if ok, _ := e.enf.HasGroupingPolicy(r[0], r[1]); !ok {
 			continue
+		}
+		if e.fileRules.has("g", r) {
+			continue // policy.csv gives it too, and still does
 		}
 		if _, err := e.enf.RemoveGroupingPolicy(r[0], r[1]); err != nil {
 			return fmt.Errorf("apply grants: %w", err)
@@ -226,19 +230,43 @@ func grantsOf(ctx context.Context, q querier, subject string) ([]string, error) 
 	return out, rows.Err()
 }
 
+// loadGrants reads every stored grant as a (subject, role) pair. With
+// 100,000 users there are a million: each subject's and each role's text
+// is kept once (rows come ordered by subject, and roles are few), and the
+// pairs share one array, so that loading them is not mostly allocation
+// and garbage collection.
 func (e *Enforcer) loadGrants(ctx context.Context) ([][]string, error) {
-	rows, err := e.db.QueryContext(ctx, `SELECT subject, role FROM grants`)
+	var n int
+	if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM grants`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("load grants: %w", err)
+	}
+	rows, err := e.db.QueryContext(ctx, `SELECT subject, role FROM grants ORDER BY subject, role`)
 	if err != nil {
 		return nil, fmt.Errorf("load grants: %w", err)
 	}
 	defer rows.Close()
-	var out [][]string
+	flat := make([]string, 0, 2*n)
+	out := make([][]string, 0, n)
+	roles := map[string]string{}
+	var subject string
+	var s, r sql.RawBytes
 	for rows.Next() {
-		var s, r string
 		if err := rows.Scan(&s, &r); err != nil {
 			return nil, fmt.Errorf("load grants: %w", err)
 		}
-		out = append(out, []string{s, r})
+		if string(s) != subject {
+			subject = string(s)
+		}
+		role, ok := roles[string(r)]
+		if !ok {
+			role = string(r)
+			roles[role] = role
+		}
+		if len(flat)+2 > cap(flat) { // rows added since the count
+			flat = make([]string, 0, 2*max(n/8, 64))
+		}
+		flat = append(flat, subject, role)
+		out = append(out, flat[len(flat)-2:len(flat):len(flat)])
 	}
 	return out, rows.Err()
 }

@@ -40,6 +40,18 @@ func (e *Enforcer) policyEditor(ctx context.Context, enf *casbin.Enforcer) (edit
 	if e.users == nil {
 		return editor{}, false, nil
 	}
+	ed, ok, seen, err := e.quickEditor(ctx, enf)
+	if err != nil || ok {
+		return ed, ok, err
+	}
+	return e.anyEditor(ctx, enf, seen)
+}
+
+// quickEditor looks for an editor among the subjects of enf's p rules that
+// may edit the policy, and their members: a few decisions with grin's
+// model. It returns the subjects it asked about, which anyEditor need not
+// ask again.
+func (e *Enforcer) quickEditor(ctx context.Context, enf *casbin.Enforcer) (editor, bool, map[string]bool, error) {
 	act := Edit.Action()
 	seen := map[string]bool{}
 	may := func(sub string) (bool, error) {
@@ -53,7 +65,7 @@ func (e *Enforcer) policyEditor(ctx context.Context, enf *casbin.Enforcer) (edit
 
 	rules, err := enf.GetPolicy()
 	if err != nil {
-		return editor{}, false, fmt.Errorf("list rules: %w", err)
+		return editor{}, false, nil, fmt.Errorf("list rules: %w", err)
 	}
 	named := map[string]bool{}
 	for _, rule := range rules {
@@ -70,17 +82,17 @@ func (e *Enforcer) policyEditor(ctx context.Context, enf *casbin.Enforcer) (edit
 		// user, are left to the full search.
 		ok, err := may(role)
 		if err != nil {
-			return editor{}, false, err
+			return editor{}, false, nil, err
 		}
 		if !ok {
 			continue
 		}
 		if ed, ok, err := e.asUser(ctx, role); err != nil || ok {
-			return ed, ok, err
+			return ed, ok, nil, err
 		}
 		members, err := enf.GetImplicitUsersForRole(role)
 		if err != nil {
-			return editor{}, false, fmt.Errorf("members of %s: %w", role, err)
+			return editor{}, false, nil, fmt.Errorf("members of %s: %w", role, err)
 		}
 		for _, sub := range members {
 			if seen[sub] {
@@ -88,25 +100,33 @@ func (e *Enforcer) policyEditor(ctx context.Context, enf *casbin.Enforcer) (edit
 			}
 			ok, err := may(sub)
 			if err != nil {
-				return editor{}, false, err
+				return editor{}, false, nil, err
 			}
 			if !ok {
 				continue
 			}
 			if ed, ok, err := e.asUser(ctx, sub); err != nil || ok {
-				return ed, ok, err
+				return ed, ok, nil, err
 			}
 		}
 	}
 
+	return editor{}, false, seen, nil
+}
+
+// anyEditor asks enf about every internal user not in seen, until one may
+// edit the policy: one decision per user.
+func (e *Enforcer) anyEditor(ctx context.Context, enf *casbin.Enforcer, seen map[string]bool) (editor, bool, error) {
+	act := Edit.Action()
 	var found editor
 	var ferr error
-	err = e.users.EachUser(ctx, func(id, username string) bool {
+	err := e.users.EachUser(ctx, func(id, username string) bool {
 		if seen[id] {
 			return true
 		}
-		ok, err := may(id)
+		ok, err := enf.Enforce(id, PolicyObject, act, id)
 		if err != nil {
+			err = fmt.Errorf("may %s edit the policy: %w", id, err)
 			ferr = err
 			return false
 		}

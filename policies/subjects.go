@@ -50,6 +50,8 @@ type names struct {
 	warnings problems
 	mentions map[string]bool // usernames the policy names as user:<username>
 	rules    map[string]writtenRule
+	// loaded are the rules of the policy as build loaded them.
+	loaded fileRules
 	// checkUsers is false without a directory: user subjects are then
 	// neither resolved nor warned about.
 	checkUsers bool
@@ -431,20 +433,11 @@ func (e *Enforcer) rewriteLocked(ctx context.Context, edit func(string) (string,
 	docs := e.Documents()
 	text, changed := edit(docs.Policy)
 	docs.Policy = text
-	grants, err := e.loadGrants(ctx)
-	if err != nil {
-		return err
-	}
-	n, err := e.lookupNames(ctx, docs.Policy)
-	if err != nil {
-		return err
-	}
-	enf, err := build(docs, grants, n)
-	if err != nil {
-		return err
-	}
 	status := e.FileStatus()
-	if changed {
+	commit := func() error {
+		if !changed {
+			return nil
+		}
 		if err := e.record(ctx, docs, source); err != nil {
 			return err
 		}
@@ -461,6 +454,25 @@ func (e *Enforcer) rewriteLocked(ctx context.Context, edit func(string) (string,
 		if err := writeFileAtomic(path, content); err != nil {
 			return fmt.Errorf("write %s: %w", PolicyFile, err)
 		}
+		return nil
+	}
+	if done, err := e.putInForce(ctx, docs, false, false, status, commit); done || err != nil {
+		return err
+	}
+	grants, err := e.loadGrants(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := e.lookupNames(ctx, docs.Policy)
+	if err != nil {
+		return err
+	}
+	enf, err := build(docs, grants, n)
+	if err != nil {
+		return err
+	}
+	if err := commit(); err != nil {
+		return err
 	}
 	e.swap(enf, docs, n, status)
 	return nil

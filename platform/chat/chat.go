@@ -362,7 +362,7 @@ func (t *turn) recall(ctx context.Context, text string, w *Why) (MemoryWhy, erro
 		if err != nil {
 			return why, err
 		}
-		r.query = memory.Query{Vector: rc.Embedding, Embedder: t.embedder.Name(), K: rc.K, Threshold: rc.Threshold, Metadata: rc.Metadata}
+		r.query = memory.Query{Vector: rc.Embedding, Embedder: t.embedder.Name(), K: rc.K, Threshold: rc.Threshold, Metadata: rc.Metadata, OmitVectors: true}
 	}
 	var wg sync.WaitGroup
 	for i := range searches {

@@ -147,23 +147,32 @@ func BenchmarkBackends(b *testing.B) {
 				s := be.open(b, fmt.Sprintf("Bench%d", n))
 				took := fill(b, s, n)
 				b.Logf("filled %d tenants × %d points in %v (%.0f points/s)", n, pointsPerTenant, took.Round(time.Millisecond), float64(n*pointsPerTenant)/took.Seconds())
-				b.Run("recall", func(b *testing.B) {
-					rng := rand.New(rand.NewPCG(2, 3))
-					lat := make([]time.Duration, 0, b.N)
-					cool := cooler(b, s, n)
-					for b.Loop() {
-						cool(1)
-						user := "user-" + strconv.Itoa(rng.IntN(n))
-						q := memory.Query{Vector: unit(rng), Embedder: benchEmbedder, K: 5, Threshold: -1}
-						t0 := time.Now()
-						got, err := s.Recall(context.Background(), memory.Episodic, []string{user}, q)
-						lat = append(lat, time.Since(t0))
-						if err != nil || len(got) != 5 {
-							b.Fatalf("recall: %d %v", len(got), err)
-						}
+				// "recall" asks for the matches' vectors, as GET
+				// /memory/recall returns them; "recall-without-vectors"
+				// does not, as a chat turn's recall.
+				for _, omit := range []bool{false, true} {
+					name := "recall"
+					if omit {
+						name = "recall-without-vectors"
 					}
-					report(b, lat)
-				})
+					b.Run(name, func(b *testing.B) {
+						rng := rand.New(rand.NewPCG(2, 3))
+						lat := make([]time.Duration, 0, b.N)
+						cool := cooler(b, s, n)
+						for b.Loop() {
+							cool(1)
+							user := "user-" + strconv.Itoa(rng.IntN(n))
+							q := memory.Query{Vector: unit(rng), Embedder: benchEmbedder, K: 5, Threshold: -1, OmitVectors: omit}
+							t0 := time.Now()
+							got, err := s.Recall(context.Background(), memory.Episodic, []string{user}, q)
+							lat = append(lat, time.Since(t0))
+							if err != nil || len(got) != 5 {
+								b.Fatalf("recall: %d %v", len(got), err)
+							}
+						}
+						report(b, lat)
+					})
+				}
 				b.Run("insert", func(b *testing.B) {
 					rng := rand.New(rand.NewPCG(4, 5))
 					lat := make([]time.Duration, 0, b.N)

@@ -80,6 +80,10 @@ type Query struct {
 	Threshold float64
 	// Metadata is an AND of equalities on the points' metadata.
 	Metadata map[string]any
+	// OmitVectors leaves the matches' vectors out, for callers that do
+	// not use them (a chat turn's recall): a remote store then does not
+	// send 512 numbers per match.
+	OmitVectors bool
 }
 
 // Match is a recalled point and its cosine similarity.

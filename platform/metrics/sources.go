@@ -40,6 +40,7 @@ var (
 	pluginInstances = desc("plugin_instances", "A plugin's live instances: idle in its pools or running a call.", "plugin")
 	policyDecisions = desc("policy_decisions_total", "Access decisions of the policy, by result (allowed, denied, error).", "result")
 	policyCache     = desc("policy_cache_lookups_total", "Policy decisions looked up in the decision cache, by result (hit, miss).", "result")
+	policyLoads     = desc("policy_loads_total", "Policies put in force, by kind: whole (the files and every stored grant read afresh, at start and for an edit of the model) or in_place (an edit of the rules that changed only those rules).", "kind")
 	sessionsLive    = desc("sessions_live", "Users' sessions (StrayCats) held in memory.")
 	socketsOpen     = desc("websockets_open", "WebSockets open, every user's together.")
 )
@@ -49,7 +50,7 @@ type sourceCollector struct{ s Sources }
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{pluginCalls, pluginErrors, pluginDeadlines, pluginSkipped, pluginSeconds,
-		pluginInstances, policyDecisions, policyCache, sessionsLive, socketsOpen} {
+		pluginInstances, policyDecisions, policyCache, policyLoads, sessionsLive, socketsOpen} {
 		ch <- d
 	}
 }
@@ -78,6 +79,8 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(policyDecisions, float64(f.Errors), "error")
 		counter(policyCache, float64(f.CacheHits), "hit")
 		counter(policyCache, float64(f.CacheMisses), "miss")
+		counter(policyLoads, float64(f.Loads), "whole")
+		counter(policyLoads, float64(f.EditsInPlace), "in_place")
 	}
 	if c.s.Sessions != nil {
 		live, sockets := c.s.Sessions()

@@ -232,7 +232,11 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	}
 	// Callers get copies: the cache's maps are not theirs to change.
 	for i := range out {
-		out[i].Point = clonePoint(out[i].Point)
+		p := out[i].Point
+		if q.OmitVectors {
+			p.Vector = nil
+		}
+		out[i].Point = clonePoint(p)
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ package memorytest
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ func Run(t *testing.T, newStore func(t *testing.T) memory.Store) {
 		{"UpsertGet", testUpsertGet},
 		{"RecallOrderThresholdK", testRecall},
 		{"RecallMetadataFilter", testMetadataFilter},
+		{"RecallWithoutVectors", testRecallWithoutVectors},
 		{"PartitionsIsolate", testPartitionsIsolate},
 		{"EmbeddersNeverMix", testEmbedders},
 		{"ListPagesAndFilters", testList},
@@ -147,6 +149,38 @@ func testMetadataFilter(t *testing.T, s memory.Store) {
 		must(t, err)
 		if want := len(strings.Fields(strings.Trim(tc.want, "[]"))); n != want {
 			t.Errorf("CountWhere %v: %d, want %d", tc.filter, n, want)
+		}
+	}
+}
+
+// testRecallWithoutVectors: a recall that omits the vectors finds the same
+// points with the same scores and content, across partitions, without
+// their vectors; one that does not omit them gets them.
+func testRecallWithoutVectors(t *testing.T, s memory.Store) {
+	ctx := context.Background()
+	must(t, s.Upsert(ctx, []memory.Point{
+		point(memory.Declarative, "shared", "s1", vec(0, 0), nil),
+		point(memory.Declarative, "legal", "l1", vec(0, 0.1), nil),
+		point(memory.Declarative, "legal", "l2", vec(1, 0), nil),
+	}))
+	q := memory.Query{Vector: vec(0, 0), Embedder: emb, K: 10, Threshold: -1}
+	with, err := s.Recall(ctx, memory.Declarative, []string{"shared", "legal"}, q)
+	must(t, err)
+	q.OmitVectors = true
+	without, err := s.Recall(ctx, memory.Declarative, []string{"shared", "legal"}, q)
+	must(t, err)
+	if fmt.Sprint(ids(with)) != fmt.Sprint(ids(without)) || len(with) != 3 {
+		t.Fatalf("recalled %v with vectors, %v without", ids(with), ids(without))
+	}
+	for i := range with {
+		if len(with[i].Vector) != len(vec(0, 0)) {
+			t.Errorf("%s recalled with a vector of %d numbers, want %d", with[i].ID, len(with[i].Vector), len(vec(0, 0)))
+		}
+		if without[i].Vector != nil {
+			t.Errorf("%s recalled with its vector although the query omits them", without[i].ID)
+		}
+		if math.Abs(with[i].Score-without[i].Score) > 1e-6 || with[i].Content != without[i].Content {
+			t.Errorf("%s: score %v and content %q without vectors, %v and %q with", with[i].ID, without[i].Score, without[i].Content, with[i].Score, with[i].Content)
 		}
 	}
 }

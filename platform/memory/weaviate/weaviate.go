@@ -40,6 +40,7 @@ import (
 	"github.com/weaviate/weaviate-go-client/v5/weaviate/graphql"
 	wvgrpc "github.com/weaviate/weaviate-go-client/v5/weaviate/grpc"
 	"github.com/weaviate/weaviate/entities/models"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/grin-ai/grin/platform/memory"
 )
@@ -502,42 +503,57 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 		near = near.WithDistance(float32(1 - q.Threshold + thresholdSlack))
 	}
 	filter := where(q.Embedder, q.Metadata)
-	var out []memory.Match
-	for _, part := range partitions {
-		var res []graphql.SearchResult
-		err := s.retry(ctx, func() (err error) {
-			res, err = s.search(collection, part).
-				WithNearVector(near).
-				WithWhere(filter).
-				WithLimit(q.K).
-				WithMetadata(&graphql.Metadata{ID: true, Distance: true, Vector: true}).
-				Do(ctx)
-			return err
-		})
-		if err != nil {
-			if missingTenant(err) {
-				continue
-			}
-			return nil, fmt.Errorf("recall %s memories of %q: %w", collection, part, err)
-		}
-		for _, r := range res {
-			p, err := pointOf(collection, r)
+	meta := &graphql.Metadata{ID: true, Distance: true, Vector: !q.OmitVectors}
+	// The partitions are searched at once, a few at a time: each is a
+	// round trip, and a user reading several spaces waited for their sum.
+	found := make([][]memory.Match, len(partitions))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(recallConcurrency)
+	for i, part := range partitions {
+		g.Go(func() error {
+			var res []graphql.SearchResult
+			err := s.retry(gctx, func() (err error) {
+				res, err = s.search(collection, part).
+					WithNearVector(near).
+					WithWhere(filter).
+					WithLimit(q.K).
+					WithMetadata(meta).
+					Do(gctx)
+				return err
+			})
 			if err != nil {
-				return nil, err
+				if missingTenant(err) {
+					return nil
+				}
+				return fmt.Errorf("recall %s memories of %q: %w", collection, part, err)
 			}
-			score := 1 - float64(r.Metadata.Distance)
-			if score < q.Threshold-thresholdSlack {
-				continue
+			for _, r := range res {
+				p, err := pointOf(collection, r)
+				if err != nil {
+					return err
+				}
+				score := 1 - float64(r.Metadata.Distance)
+				if score < q.Threshold-thresholdSlack {
+					continue
+				}
+				found[i] = append(found[i], memory.Match{Point: p, Score: score})
 			}
-			out = append(out, memory.Match{Point: p, Score: score})
-		}
+			return nil
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := slices.Concat(found...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
 	if len(out) > q.K {
 		out = out[:q.K]
 	}
 	return out, nil
 }
+
+// recallConcurrency bounds the partitions one recall searches at once.
+const recallConcurrency = 8
 
 // thresholdSlack absorbs float32 rounding in Weaviate's distances.
 const thresholdSlack = 1e-6
