@@ -115,6 +115,7 @@ func TestPanelAccessibility(t *testing.T) {
 			{"#/memory", `document.querySelector("#points li")`},
 			{"#/chat", `document.querySelector("#chat-log li.ai")`},
 			{"#/models", `document.querySelector("#llm-providers li.provider")`},
+			{"#/audit", `document.querySelector("#audit-table tbody tr")`},
 		} {
 			p.eval(fmt.Sprintf(`location.hash = %q`, view.hash), nil)
 			p.wait(view.hash, view.ready)

@@ -53,13 +53,14 @@ func TestPanelNavigation(t *testing.T) {
 
 		var nav []string
 		p.eval(`[...document.querySelectorAll("#nav a")].map(a => a.textContent)`, &nav)
-		if got := strings.Join(nav, ", "); got != "Users, Roles & policies, Plugins, Memory, Chat, Models" {
+		if got := strings.Join(nav, ", "); got != "Users, Roles & policies, Plugins, Memory, Chat, Models, Audit" {
 			t.Errorf("the navigation reads %q", got)
 		}
 		for _, s := range []struct{ link, view, hash string }{
 			{"Users", "#users-view", "#/users"}, {"Roles & policies", "#policies-view", "#/policies"},
 			{"Plugins", "#plugins-view", "#/plugins"}, {"Memory", "#memory-view", "#/memory"},
 			{"Chat", "#chat-view", "#/chat"}, {"Models", "#models-view", "#/models"},
+			{"Audit", "#audit-view", "#/audit"},
 		} {
 			if vp.name == "phone" {
 				// On a phone the sections are behind the menu button.
