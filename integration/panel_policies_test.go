@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // The administrator's tasks on roles and policies, in the panel, at both
@@ -113,6 +115,14 @@ func TestPanelPolicyEditor(t *testing.T) {
 		}
 		if allow := p.text(`#effective-table tr.allow[data-object="memory"][data-action="read"]`); !strings.Contains(allow, "Allowed") {
 			t.Errorf("bob's memory read reads %q", allow)
+		}
+		// Only the denies, on request.
+		run(t, p.ctx, "show denies", chromedp.SetValue("#effective-show", "deny", chromedp.ByQuery))
+		p.eval(`document.querySelector("#effective-show").dispatchEvent(new Event("change")); true`, nil)
+		var shown []string
+		p.eval(`[...document.querySelectorAll("#effective-table tbody tr")].filter(tr => !tr.hidden).map(tr => tr.className)`, &shown)
+		if len(shown) == 0 || strings.Join(shown, "") != strings.Repeat("deny", len(shown)) {
+			t.Errorf("showing only denies shows rows of %q", shown)
 		}
 		if !p.fitsWidth() {
 			t.Errorf("effective permissions scroll sideways at %dpx", vp.width)

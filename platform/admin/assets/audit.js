@@ -36,13 +36,22 @@ export function render(root, params, ctx) {
   const list = el("div", { class: "table-wrap" });
   const pager = el("nav", { class: "pager", "aria-label": "Pages of the audit log" });
   const users = el("datalist", { id: "audit-user-names" });
+  // names maps the ids of the users listed to their usernames.
+  const names = new Map();
+  const targetCell = (id) => names.has(id)
+    ? el("span", { class: "target-user" }, names.get(id), " ", el("code", { class: "muted small", title: id }, id.slice(0, 8) + "…"))
+    : el("code", { class: "target", "data-id": id }, id);
   root.append(el("h1", { id: "audit-title" }, "Audit"),
     el("p", { class: "hint" }, "Who changed users, permissions, policies, plugins and settings, and every login; newest first. Secrets read ********."),
     form, summary, list, pager, users,
     el("datalist", { id: "audit-actions" }, ACTIONS.map((a) => el("option", { value: a }))));
   if (ctx.can("USERS", "LIST")) {
     api("GET", "/users?limit=100&sort=username").then((r) => {
-      if (r.ok) users.replaceChildren(...r.data.map((u) => el("option", { value: u.username })));
+      if (!r.ok) return;
+      users.replaceChildren(...r.data.map((u) => el("option", { value: u.username })));
+      // Targets that are user ids read as their usernames.
+      for (const u of r.data) names.set(u.id, u.username);
+      for (const c of list.querySelectorAll("code.target")) if (names.has(c.dataset.id)) c.replaceWith(targetCell(c.dataset.id));
     });
   }
 
@@ -87,26 +96,26 @@ export function render(root, params, ctx) {
     summary.textContent = entries.length
       ? (entries.length === 1 ? "1 entry" : entries.length + " entries") + (params.before ? ", older than entry " + params.before : ", the newest") + (filtered ? ", filtered" : "") + "."
       : filtered ? "No entry matches these filters." : "The audit log is empty.";
-    list.replaceChildren(entries.length ? table(entries) : "");
+    list.replaceChildren(entries.length ? table(entries, targetCell) : "");
     const go = (before) => ctx.go("audit", { ...state, before });
-    pager.replaceChildren(
+    pager.replaceChildren(...[
       params.before ? el("button", { type: "button", id: "audit-newest", onclick: () => { newer.length = 0; go(""); } }, "« Newest") : null,
       params.before ? el("button", { type: "button", id: "audit-newer", onclick: () => go(newer.pop() || "") }, "‹ Newer") : null,
-      r.data.next ? el("button", { type: "button", id: "audit-older", onclick: () => { newer.push(params.before || ""); go(String(r.data.next)); } }, "Older ›") : null);
+      r.data.next ? el("button", { type: "button", id: "audit-older", onclick: () => { newer.push(params.before || ""); go(String(r.data.next)); } }, "Older ›") : null].filter(Boolean));
   }
 
   load(params);
   return { update: load };
 }
 
-function table(entries) {
+function table(entries, targetCell) {
   return el("table", { class: "data", id: "audit-table" },
     el("thead", {}, el("tr", {}, ["When", "Who", "Action", "Target", "Outcome", "Details"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, entries.map((e) => el("tr", { "data-id": e.id, "data-action": e.action, class: e.outcome },
       el("td", { "data-label": "When" }, when(e.time)),
       el("td", { "data-label": "Who" }, actor(e.actor), e.address ? el("div", { class: "muted small" }, "from " + e.address) : null),
       el("td", { "data-label": "Action" }, el("code", {}, e.action)),
-      el("td", { "data-label": "Target" }, e.target ? el("code", { class: "target" }, e.target) : el("span", { class: "muted" }, "—")),
+      el("td", { "data-label": "Target" }, e.target ? targetCell(e.target) : el("span", { class: "muted" }, "—")),
       el("td", { "data-label": "Outcome" }, el("span", { class: "outcome " + e.outcome }, e.outcome), e.detail ? el("div", { class: "detail" }, e.detail) : null),
       el("td", { "data-label": "Details" }, changes(e))))));
 }

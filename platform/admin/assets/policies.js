@@ -328,6 +328,10 @@ async function effectivePanel(body, params, ctx) {
     el("p", { class: "muted" }, d.subject),
     el("p", {}, "Roles: ", d.roles.length ? el("ul", { class: "chips inline" }, d.roles.map((x) => el("li", { class: "chip role" }, x))) : el("span", { class: "muted" }, "none")),
     el("p", { id: "effective-summary" }, d.permissions.length - denied.length + " allowed, " + denied.length + " denied by a rule."),
+    el("div", { class: "toolbar" }, el("label", { for: "effective-show" }, "Show"),
+      el("select", { id: "effective-show", onchange: (ev) => {
+        for (const tr of out.querySelectorAll("#effective-table tbody tr")) tr.hidden = ev.target.value !== "all" && !tr.classList.contains(ev.target.value);
+      } }, el("option", { value: "all" }, "everything"), el("option", { value: "deny" }, "only what a rule denies"), el("option", { value: "allow" }, "only what is allowed"))),
     el("div", { class: "table-wrap" }, el("table", { class: "data", id: "effective-table" },
       el("thead", {}, el("tr", {}, ["Object", "Action", "Decision", "Rule", "Through"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, d.permissions.map((p) => el("tr", { class: p.effect, "data-object": p.object, "data-action": p.action },
