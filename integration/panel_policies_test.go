@@ -227,3 +227,44 @@ func TestPanelPolicyVersions(t *testing.T) {
 		p.shot("versions")
 	})
 }
+
+// A user the policy lets read the policy and the audit log, but not edit
+// the policy, sees every part of it and no control that would change it.
+func TestPanelPolicyReader(t *testing.T) {
+	url, admin := panelServer(t)
+	createUser(t, url, admin, "rita", map[string][]string{"CONVERSATION": {"WRITE"}})
+	for _, rule := range []string{"p, role:auditor, policies, read", "p, role:auditor, audit, read", "g, user:rita, role:auditor"} {
+		if status, b := call(t, url, admin, "POST", "/policies/rules", map[string]string{"rule": rule}); status != 200 {
+			t.Fatalf("add %q: %d %s", rule, status, b)
+		}
+	}
+	eachViewport(t, func(t *testing.T, vp viewport) {
+		p := openPanel(t, url, vp)
+		p.open("#/policies")
+		p.login("rita", "pw-rita")
+		p.wait("the policy", `document.querySelector("#policy-policy") && document.querySelector("#policy-policy").value.includes("role:auditor")`)
+		var nav []string
+		p.eval(`[...document.querySelectorAll("#nav a")].map(a => a.textContent)`, &nav)
+		if got := strings.Join(nav, ", "); got != "Roles & policies, Chat, Audit" {
+			t.Errorf("rita's navigation reads %q", got)
+		}
+		var readOnly bool
+		p.eval(`document.querySelector("#policy-policy").readOnly`, &readOnly)
+		if !readOnly || p.exists("#policy-save") || p.exists("#policy-validate") {
+			t.Error("a reader of the policy is offered to change it")
+		}
+		p.open("#/policies?panel=roles")
+		p.wait("the roles", `document.querySelector('#roles-list li[data-role="role:auditor"] li[data-member="user:rita"]')`)
+		if p.exists("#role-member-form") || p.exists("#roles-list button.remove") {
+			t.Error("a reader of the policy is offered to change roles")
+		}
+		p.open("#/policies?panel=versions&version=1")
+		p.wait("version 1", `document.querySelector("#version-diff")`)
+		if p.exists("#version-restore") {
+			t.Error("a reader of the policy is offered to restore a version")
+		}
+		p.open("#/audit")
+		p.wait("the audit log", `document.querySelector("#audit-table > tbody > tr")`)
+		p.shot("reader")
+	})
+}

@@ -28,6 +28,11 @@ import (
 //     TestPanelPlugins (the schema's words, "unexpected EOF"),
 //     TestPanelChat (the Go error chain), TestPanelModels (configuration
 //     code names), and saved notices throughout.
+//
+// Roles and policies (panel_policies_test.go: TestPanelPolicyEditor,
+// TestPanelRoles, TestPanelPolicyVersions, TestPanelPolicyReader), the
+// audit log (panel_audit_test.go) and wiping a user's memory
+// (panel_memorywipe_test.go) have files of their own.
 
 // An administrator opens a shared link, logs in and lands on it; moves by
 // the navigation, each view with its own URL that survives a reload; the
