@@ -108,10 +108,14 @@ func TestPanelAccessibility(t *testing.T) {
 		for _, view := range []struct{ hash, ready string }{
 			{"#/users", `document.querySelector("#users-table tbody tr")`},
 			{"#/policies", `document.querySelector("#policy-policy") && document.querySelector("#policy-policy").value`},
+			{"#/policies?panel=roles", `document.querySelector('#roles-list li[data-role="role:admin"]')`},
+			{"#/policies?panel=effective&subject=admin", `document.querySelector("#effective-table tbody tr")`},
+			{"#/policies?panel=versions&version=1", `document.querySelector("#version-diff")`},
 			{"#/plugins", `document.querySelector('article[data-plugin="author"] .plugin-stats') && !document.querySelector('article[data-plugin="author"] .plugin-stats').textContent.startsWith("Reading")`},
 			{"#/memory", `document.querySelector("#points li")`},
 			{"#/chat", `document.querySelector("#chat-log li.ai")`},
 			{"#/models", `document.querySelector("#llm-providers li.provider")`},
+			{"#/audit", `document.querySelector("#audit-table tbody tr")`},
 		} {
 			p.eval(fmt.Sprintf(`location.hash = %q`, view.hash), nil)
 			p.wait(view.hash, view.ready)

@@ -28,6 +28,11 @@ import (
 //     TestPanelPlugins (the schema's words, "unexpected EOF"),
 //     TestPanelChat (the Go error chain), TestPanelModels (configuration
 //     code names), and saved notices throughout.
+//
+// Roles and policies (panel_policies_test.go: TestPanelPolicyEditor,
+// TestPanelRoles, TestPanelPolicyVersions, TestPanelPolicyReader), the
+// audit log (panel_audit_test.go) and wiping a user's memory
+// (panel_memorywipe_test.go) have files of their own.
 
 // An administrator opens a shared link, logs in and lands on it; moves by
 // the navigation, each view with its own URL that survives a reload; the
@@ -60,6 +65,7 @@ func TestPanelNavigation(t *testing.T) {
 			{"Users", "#users-view", "#/users"}, {"Roles & policies", "#policies-view", "#/policies"},
 			{"Plugins", "#plugins-view", "#/plugins"}, {"Memory", "#memory-view", "#/memory"},
 			{"Chat", "#chat-view", "#/chat"}, {"Models", "#models-view", "#/models"},
+			{"Audit", "#audit-view", "#/audit"},
 		} {
 			if vp.name == "phone" {
 				// On a phone the sections are behind the menu button.
@@ -313,8 +319,10 @@ func TestPanelPolicies(t *testing.T) {
 		}
 		p.eval(`document.querySelector("#policy-policy").value += "\ng, `+carol+`, role:auditor\np, role:auditor, users, list\n"`, nil)
 		p.click("#policy-save")
+		p.wait("the changes to confirm", `document.querySelector("#policy-confirm")`)
+		p.click("#policy-confirm")
 		p.wait("saved", `document.querySelector("#policy-status").textContent === "Saved; in force now."`)
-		if got := check("carol"); !strings.HasPrefix(got, "Allowed for carol ("+carol+"): allowed by the rule \"p, role:auditor, users, list\"") || !strings.HasSuffix(got, "through role:auditor") {
+		if got := check("carol"); !strings.HasPrefix(got, "Allowed for carol ("+carol+"): allowed by the rule \"p, role:auditor, users, list\" (policy.csv line ") || !strings.HasSuffix(got, " through role:auditor") {
 			t.Errorf("after the edit: %q", got)
 		}
 		// A mistake in the policy is refused in words.

@@ -30,7 +30,8 @@ export async function render(root, params, ctx) {
   const points = el("ol", { id: "points", class: "points" });
   const pager = el("nav", { class: "pager", "aria-label": "Pages of memories" });
   const tools = el("div", { class: "actions" },
-    el("button", { type: "button", id: "memory-export", onclick: (ev) => exportAll(ev.target) }, "Export as JSON"));
+    el("button", { type: "button", id: "memory-export", onclick: (ev) => exportAll(ev.target) }, "Export as JSON"),
+    mayDelete ? el("button", { type: "button", id: "memory-wipe", class: "danger", onclick: (ev) => wipe(ev.target) }, "Delete all…") : null);
   const history = el("ol", { id: "history", class: "history" });
   const historyBox = el("section", { class: "card", "aria-labelledby": "history-title" },
     el("h2", { id: "history-title" }, "Conversation history"), history,
@@ -98,7 +99,32 @@ export async function render(root, params, ctx) {
       state.collection === "episodic" ? copyable(target.id, "the id of " + target.name) : "");
     loadCounts();
     loadHistory();
+    const wipeButton = document.getElementById("memory-wipe");
+    if (wipeButton) {
+      // Procedural memory is the plugins' tools: it is not wiped from here.
+      wipeButton.hidden = state.collection === "procedural";
+      wipeButton.textContent = state.collection === "episodic" ? "Delete all of " + target.name + "'s memories…" : "Delete all of space " + (state.space || "shared") + "…";
+    }
     if (state.q) search(); else page(Math.max(0, parseInt(state.offset, 10) || 0));
+  }
+
+  // wipe deletes every memory of the collection shown, for this user or
+  // space (DELETE /memory/collections/{c}?partition=, which the policy
+  // decides as any deletion there), after the name is typed.
+  async function wipe(button) {
+    const episodic = state.collection === "episodic";
+    const name = episodic ? target.name : state.space || "shared";
+    const ok = await confirm({
+      title: episodic ? "Delete every memory of " + name + "?" : "Delete everything in space " + name + "?",
+      text: (episodic ? "All of " + name + "'s episodic memories" : "Every document and memory of space " + name) + " go for good. Export them first if you may need them.",
+      action: "Delete all", typed: name,
+    });
+    if (!ok) return;
+    const r = await busy(button, "Deleting…", () => api("DELETE", "/memory/collections/" + state.collection + "?" + query()));
+    if (!r.ok) { notify("error", "Could not delete the memories of " + name + ": " + r.message); return; }
+    const n = (r.data.deleted || {})[state.collection] || 0;
+    notify("ok", (n === 1 ? "1 memory" : n + " memories") + " of " + name + " deleted.");
+    load();
   }
 
   async function loadCounts() {
