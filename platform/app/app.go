@@ -94,6 +94,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	// Every log line made in a request's context names the request.
 	logger = slog.New(requestid.Handler(logger.Handler()))
+	if cfg.DatabaseURL != "" {
+		return nil, errPostgresIncomplete()
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
@@ -439,4 +442,18 @@ func (a *App) Database() *sql.DB { return a.db }
 func (a *App) Close() error {
 	a.Ingester.Wait()
 	return errors.Join(a.engine.Close(context.Background()), a.reads.Close(), a.db.Close())
+}
+
+// onlyOnSQLite lists what cannot live in PostgreSQL yet. Until it is
+// empty, GRIN_DATABASE_URL is refused: half of grin's state in PostgreSQL
+// and half in a local file would split replicas (RATIONALE.md).
+var onlyOnSQLite = []string{
+	"users", "settings", "the audit log", "plugins and their key-value stores",
+	"policy grants and versions", "conversation history",
+}
+
+func errPostgresIncomplete() error {
+	return fmt.Errorf("GRIN_DATABASE_URL: grin cannot run on PostgreSQL yet; still only on SQLite: %s. "+
+		"Leave GRIN_DATABASE_URL unset to keep everything in the SQLite file in GRIN_DATA_DIR",
+		strings.Join(onlyOnSQLite, ", "))
 }
