@@ -448,7 +448,7 @@ func (a *App) Close() error {
 // empty, GRIN_DATABASE_URL is refused: half of grin's state in PostgreSQL
 // and half in a local file would split replicas (RATIONALE.md).
 var onlyOnSQLite = []string{
-	"users", "the audit log", "plugins and their key-value stores",
+	"users", "plugins and their key-value stores",
 	"policy grants and versions", "conversation history",
 }
 
