@@ -8,10 +8,10 @@ import (
 )
 
 // TestServeRefusesPostgresUntilComplete: GRIN_DATABASE_URL (or
-// -database-url) is refused, in a sentence naming what is still only on
-// SQLite, instead of starting with half of grin's state in each place;
-// a URL of another engine is named as wrong. Neither repeats the
-// password, and no SQLite file is made on the way.
+// -database-url) is refused, in a sentence naming what is still kept only
+// in the data directory, instead of starting with half of grin's state in
+// each place; a URL of another engine is named as wrong. Neither repeats
+// the password, and no SQLite file is made on the way.
 func TestServeRefusesPostgresUntilComplete(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -20,9 +20,9 @@ func TestServeRefusesPostgresUntilComplete(t *testing.T) {
 		want []string
 	}{
 		{"environment", map[string]string{"GRIN_DATABASE_URL": "postgres://grin:pw-s3cret@127.0.0.1:5432/grin"}, nil,
-			[]string{"GRIN_DATABASE_URL", "still only on SQLite", "users", "conversation history", "Leave GRIN_DATABASE_URL unset"}},
+			[]string{"GRIN_DATABASE_URL", "still kept only in GRIN_DATA_DIR", "conversation history", "Leave GRIN_DATABASE_URL unset"}},
 		{"flag", nil, []string{"-database-url", "postgresql://grin:pw-s3cret@db.example.com/grin"},
-			[]string{"GRIN_DATABASE_URL", "still only on SQLite"}},
+			[]string{"GRIN_DATABASE_URL", "still kept only in GRIN_DATA_DIR"}},
 		{"another engine", map[string]string{"GRIN_DATABASE_URL": "mysql://grin:pw-s3cret@127.0.0.1/grin"}, nil,
 			[]string{"GRIN_DATABASE_URL: must be a PostgreSQL URL"}},
 	} {

@@ -444,16 +444,17 @@ func (a *App) Close() error {
 	return errors.Join(a.engine.Close(context.Background()), a.reads.Close(), a.db.Close())
 }
 
-// onlyOnSQLite lists what cannot live in PostgreSQL yet. Until it is
-// empty, GRIN_DATABASE_URL is refused: half of grin's state in PostgreSQL
-// and half in a local file would split replicas (RATIONALE.md).
-var onlyOnSQLite = []string{
-	"users", "plugins and their key-value stores",
-	"policy grants and versions", "conversation history",
+// notOnPostgres lists what is still kept only in the data directory (the
+// SQLite file, or files beside it). Until it is empty, GRIN_DATABASE_URL
+// is refused: half of grin's state in PostgreSQL and half on one machine
+// would split replicas (RATIONALE.md).
+var notOnPostgres = []string{
+	"plugins and their key-value stores", "conversation history",
+	"the policy in force (the model and policy files)", "the login throttle",
 }
 
 func errPostgresIncomplete() error {
-	return fmt.Errorf("GRIN_DATABASE_URL: grin cannot run on PostgreSQL yet; still only on SQLite: %s. "+
+	return fmt.Errorf("GRIN_DATABASE_URL: grin cannot run on PostgreSQL yet; still kept only in GRIN_DATA_DIR: %s. "+
 		"Leave GRIN_DATABASE_URL unset to keep everything in the SQLite file in GRIN_DATA_DIR",
-		strings.Join(onlyOnSQLite, ", "))
+		strings.Join(notOnPostgres, ", "))
 }

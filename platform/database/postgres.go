@@ -22,8 +22,11 @@ const (
 )
 
 // EngineOf says which engine db runs on, for the few statements that are
-// not written the same for both.
+// not written the same for both; "" for no database (nil).
 func EngineOf(db *sql.DB) Engine {
+	if db == nil {
+		return ""
+	}
 	if _, ok := db.Driver().(*stdlib.Driver); ok {
 		return Postgres
 	}
