@@ -161,3 +161,29 @@ func ignoreDone(err error) error {
 	}
 	return err
 }
+
+// Locked runs fn in a transaction in which no other Locked call with the
+// same key runs, on any connection or process: a check and the write it
+// allows (a quota, a name nobody may resemble) stay one step. On SQLite
+// the transaction alone does it (one writer at a time, taken at BEGIN);
+// on PostgreSQL an advisory lock on key is held until the transaction
+// ends. fn's error rolls the transaction back and is returned as is.
+func Locked(ctx context.Context, db *sql.DB, key string, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin a write: %w", err)
+	}
+	defer tx.Rollback()
+	if EngineOf(db) == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
+			return fmt.Errorf("wait for the lock on %s: %w", key, err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -879,22 +879,14 @@ func (s *Store) withPermissions(u User) (User, error) {
 // skel only if no other user has that skeleton, checking and writing in one
 // statement. SQLite runs one writer at a time, so that is enough; on
 // PostgreSQL two transactions could each miss the other's uncommitted row,
-// so the statement runs under a lock on the skeleton, held until commit.
-func (s *Store) namingWrite(ctx context.Context, skel, query string, args ...any) (sql.Result, error) {
+// so the statement runs under a lock on the skeleton (database.Locked).
+func (s *Store) namingWrite(ctx context.Context, skel, query string, args ...any) (res sql.Result, err error) {
 	if s.engine != database.Postgres {
 		return s.db.ExecContext(ctx, query, args...)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "grin.username:"+skel); err != nil {
-		return nil, fmt.Errorf("wait for other changes of look-alike usernames: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return res, tx.Commit()
+	err = database.Locked(ctx, s.db, "grin.username:"+skel, func(tx *sql.Tx) error {
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
 }
