@@ -61,7 +61,7 @@ func (e *Enforcer) Grant(ctx context.Context, subject, role string) error {
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if _, err := e.db.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES (?, ?) ON CONFLICT DO NOTHING`, subject, role); err != nil {
+	if _, err := e.db.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES ($1, $2) ON CONFLICT DO NOTHING`, subject, role); err != nil {
 		return fmt.Errorf("grant %q to %q: %w", role, subject, err)
 	}
 	return e.applyGrants([][]string{{subject, role}}, nil)
@@ -114,11 +114,11 @@ func (e *Enforcer) SetPermissions(ctx context.Context, subject string, d Dict, k
 			add = append(add, []string{subject, r})
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE subject = ? AND role LIKE 'perm:%'`, subject); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE subject = $1 AND role LIKE 'perm:%'`, subject); err != nil {
 		return fmt.Errorf("set permissions of %q: %w", subject, err)
 	}
 	for _, r := range want {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES (?, ?)`, subject, r); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES ($1, $2)`, subject, r); err != nil {
 			return fmt.Errorf("set permissions of %q: %w", subject, err)
 		}
 	}
@@ -161,7 +161,7 @@ func (e *Enforcer) RemoveSubject(ctx context.Context, subject string) error {
 	if err != nil {
 		return fmt.Errorf("remove grants of %q: %w", subject, err)
 	}
-	if _, err := e.db.ExecContext(ctx, `DELETE FROM grants WHERE subject = ?`, subject); err != nil {
+	if _, err := e.db.ExecContext(ctx, `DELETE FROM grants WHERE subject = $1`, subject); err != nil {
 		return fmt.Errorf("remove grants of %q: %w", subject, err)
 	}
 	var remove [][]string
@@ -214,7 +214,7 @@ type querier interface {
 }
 
 func grantsOf(ctx context.Context, q querier, subject string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT role FROM grants WHERE subject = ? ORDER BY role`, subject)
+	rows, err := q.QueryContext(ctx, `SELECT role FROM grants WHERE subject = $1 ORDER BY role`, subject)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,13 +50,9 @@ func (e *Enforcer) record(ctx context.Context, docs Documents, source string) er
 	if author == "" && source == sourceFile {
 		author = "policy files in the data directory"
 	}
-	res, err := e.db.ExecContext(ctx, `INSERT INTO policy_versions (model, policy, source, author, created_at) VALUES (?, ?, ?, ?, ?)`,
-		docs.Model, docs.Policy, source, author, time.Now().UnixMilli())
-	if err != nil {
-		return fmt.Errorf("record the policy in force: %w", err)
-	}
-	n, err := res.LastInsertId()
-	if err != nil {
+	var n int64
+	if err := e.db.QueryRowContext(ctx, `INSERT INTO policy_versions (model, policy, source, author, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING version`,
+		docs.Model, docs.Policy, source, author, time.Now().UnixMilli()).Scan(&n); err != nil {
 		return fmt.Errorf("record the policy in force: %w", err)
 	}
 	e.inForce.Store(n)
@@ -96,11 +93,11 @@ func (e *Enforcer) Versions(ctx context.Context, before int64, limit int) ([]Ver
 	q := `SELECT version, author, source, created_at FROM policy_versions`
 	args := []any{}
 	if before > 0 {
-		q += ` WHERE version < ?`
 		args = append(args, before)
+		q += ` WHERE version < $1`
 	}
-	q += ` ORDER BY version DESC LIMIT ?`
 	args = append(args, limit)
+	q += ` ORDER BY version DESC LIMIT $` + strconv.Itoa(len(args))
 	rows, err := e.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list policy versions: %w", err)
@@ -127,7 +124,7 @@ var ErrNoVersion = errors.New("no such policy version")
 func (e *Enforcer) Version(ctx context.Context, n int64) (Version, Documents, error) {
 	var v Version
 	var ms int64
-	err := e.db.QueryRowContext(ctx, `SELECT version, author, source, created_at, model, policy FROM policy_versions WHERE version = ?`, n).
+	err := e.db.QueryRowContext(ctx, `SELECT version, author, source, created_at, model, policy FROM policy_versions WHERE version = $1`, n).
 		Scan(&v.N, &v.Author, &v.Source, &ms, &v.Docs.Model, &v.Docs.Policy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Version{}, Documents{}, fmt.Errorf("%w: %d", ErrNoVersion, n)
@@ -176,7 +173,7 @@ func (e *Enforcer) newestVersion(ctx context.Context, before int64) (version, bo
 	q := `SELECT version, model, policy, created_at FROM policy_versions ORDER BY version DESC LIMIT 1`
 	args := []any{}
 	if before > 0 {
-		q = `SELECT version, model, policy, created_at FROM policy_versions WHERE version < ? ORDER BY version DESC LIMIT 1`
+		q = `SELECT version, model, policy, created_at FROM policy_versions WHERE version < $1 ORDER BY version DESC LIMIT 1`
 		args = append(args, before)
 	}
 	var v version

@@ -2,9 +2,7 @@ package wasmhooks
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -148,8 +146,10 @@ func (c *capCall) kvStore(req []byte) (kvRequest, string, error) {
 	if err := decode(req, &r); err != nil {
 		return r, "", err
 	}
-	if r.Key == "" || len(r.Key) > DefaultKVMaxKeyBytes || !utf8.ValidString(r.Key) {
-		return r, "", capErr(CodeInvalid, "key must be 1 to %d bytes of UTF-8", DefaultKVMaxKeyBytes)
+	// No NUL: PostgreSQL's text cannot hold it, and a key must mean the
+	// same on both engines.
+	if r.Key == "" || len(r.Key) > DefaultKVMaxKeyBytes || !utf8.ValidString(r.Key) || strings.ContainsRune(r.Key, 0) {
+		return r, "", capErr(CodeInvalid, "key must be 1 to %d bytes of UTF-8, without NUL", DefaultKVMaxKeyBytes)
 	}
 	switch r.Scope {
 	case "", "user":
@@ -169,13 +169,12 @@ func (c *capCall) kvGet(ctx context.Context, req []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v []byte
-	err = c.caps.db.QueryRowContext(ctx, `SELECT value FROM plugin_kv WHERE plugin_id = ? AND user_id = ? AND key = ?`, c.plugin, user, r.Key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return map[string]any{"found": false}, nil
-	}
+	v, found, err := keyValues{c.caps.db}.get(ctx, c.plugin, user, r.Key)
 	if err != nil {
-		return nil, capErr(CodeFailed, "read the key: %v", err)
+		return nil, capErr(CodeFailed, "%v", err)
+	}
+	if !found {
+		return map[string]any{"found": false}, nil
 	}
 	return map[string]any{"found": true, "value": string(v)}, nil
 }
@@ -189,20 +188,12 @@ func (c *capCall) kvSet(ctx context.Context, req []byte) (any, error) {
 		return nil, capErr(CodeInvalid, "value is required (a string)")
 	}
 	quota := c.caps.Limits.KVQuotaBytes
-	size := len(r.Key) + len(*r.Value)
-	// One statement, so two sets at once cannot both slip under the
-	// quota: the row is written only when the store's other keys and this
-	// one fit.
-	res, err := c.caps.db.ExecContext(ctx, `INSERT INTO plugin_kv (plugin_id, user_id, key, value)
-		SELECT ?, ?, ?, ? WHERE (SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) FROM plugin_kv
-			WHERE plugin_id = ? AND user_id = ? AND key <> ?) + ? <= ?
-		ON CONFLICT (plugin_id, user_id, key) DO UPDATE SET value = excluded.value`,
-		c.plugin, user, r.Key, []byte(*r.Value), c.plugin, user, r.Key, size, quota)
-	if err != nil {
-		return nil, capErr(CodeFailed, "write the key: %v", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	err = keyValues{c.caps.db}.set(ctx, c.plugin, user, r.Key, []byte(*r.Value), quota)
+	if errors.Is(err, errKVQuota) {
 		return nil, capErr(CodeQuota, "the store would hold more than %d bytes (keys and values); delete keys first", quota)
+	}
+	if err != nil {
+		return nil, capErr(CodeFailed, "%v", err)
 	}
 	return map[string]any{}, nil
 }
@@ -212,12 +203,11 @@ func (c *capCall) kvDelete(ctx context.Context, req []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.caps.db.ExecContext(ctx, `DELETE FROM plugin_kv WHERE plugin_id = ? AND user_id = ? AND key = ?`, c.plugin, user, r.Key)
+	deleted, err := keyValues{c.caps.db}.delete(ctx, c.plugin, user, r.Key)
 	if err != nil {
-		return nil, capErr(CodeFailed, "delete the key: %v", err)
+		return nil, capErr(CodeFailed, "%v", err)
 	}
-	n, _ := res.RowsAffected()
-	return map[string]any{"deleted": n > 0}, nil
+	return map[string]any{"deleted": deleted}, nil
 }
 
 // notificationFrame is the Cat's send_ws_message frame.
@@ -353,8 +343,5 @@ func (c *capCall) fetch(ctx context.Context, req []byte) (any, error) {
 // EraseUser deletes what plugins keep for a user (their key-value
 // stores): called when the user is deleted.
 func (m *Manager) EraseUser(ctx context.Context, userID string) error {
-	if _, err := m.db.ExecContext(ctx, `DELETE FROM plugin_kv WHERE user_id = ? AND user_id <> ''`, userID); err != nil {
-		return fmt.Errorf("erase plugins' data of user %s: %w", userID, err)
-	}
-	return nil
+	return keyValues{m.db}.eraseUser(ctx, userID)
 }

@@ -417,7 +417,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if _, err := m.db.ExecContext(ctx, `DELETE FROM plugins WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("delete plugin %s: %w", id, err)
 	}
-	if _, err := m.db.ExecContext(ctx, `DELETE FROM plugin_kv WHERE plugin_id = ?`, id); err != nil {
+	if err := (keyValues{m.db}).erasePlugin(ctx, id); err != nil {
 		return fmt.Errorf("delete plugin %s's stored data: %w", id, err)
 	}
 	delete(m.plugins, id)

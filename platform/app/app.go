@@ -94,6 +94,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	// Every log line made in a request's context names the request.
 	logger = slog.New(requestid.Handler(logger.Handler()))
+	if cfg.DatabaseURL != "" {
+		return nil, errPostgresIncomplete()
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
@@ -439,4 +442,19 @@ func (a *App) Database() *sql.DB { return a.db }
 func (a *App) Close() error {
 	a.Ingester.Wait()
 	return errors.Join(a.engine.Close(context.Background()), a.reads.Close(), a.db.Close())
+}
+
+// notOnPostgres lists what is still kept only in the data directory (the
+// SQLite file, or files beside it). Until it is empty, GRIN_DATABASE_URL
+// is refused: half of grin's state in PostgreSQL and half on one machine
+// would split replicas (RATIONALE.md).
+var notOnPostgres = []string{
+	"installed plugins (their settings and modules)",
+	"the policy in force (the model and policy files)", "the login throttle",
+}
+
+func errPostgresIncomplete() error {
+	return fmt.Errorf("GRIN_DATABASE_URL: grin cannot run on PostgreSQL yet; still kept only in GRIN_DATA_DIR: %s. "+
+		"Leave GRIN_DATABASE_URL unset to keep everything in the SQLite file in GRIN_DATA_DIR",
+		strings.Join(notOnPostgres, ", "))
 }

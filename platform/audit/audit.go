@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,15 +199,12 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if e.Outcome == "" {
 		e.Outcome = Success
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO audit
+	err := s.db.QueryRowContext(ctx, `INSERT INTO audit
 		(at, actor_kind, actor_id, actor_name, address, action, target, before, after, outcome, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 		e.Time.UnixMilli(), string(e.Actor.Kind), e.Actor.ID, e.Actor.Name, e.Address, e.Action, e.Target,
-		nullJSON(e.Before), nullJSON(e.After), string(e.Outcome), e.Detail)
+		nullJSON(e.Before), nullJSON(e.After), string(e.Outcome), e.Detail).Scan(&e.ID)
 	if err != nil {
-		return Entry{}, fmt.Errorf("record %s in the audit log: %w", e.Action, err)
-	}
-	if e.ID, err = res.LastInsertId(); err != nil {
 		return Entry{}, fmt.Errorf("record %s in the audit log: %w", e.Action, err)
 	}
 	return e, nil
@@ -233,52 +231,50 @@ func (s *Store) List(ctx context.Context, f Filter) (_ []Entry, next int64, _ er
 	}
 	var where []string
 	var args []any
-	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	// arg binds v and returns its placeholder.
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
 	if len(f.Actor) > 0 {
 		var alts []string
 		for _, a := range f.Actor {
-			alts = append(alts, "actor_id = ? OR actor_name = ?")
-			args = append(args, a, a)
+			p := arg(a)
+			alts = append(alts, "actor_id = "+p+" OR actor_name = "+p)
 		}
 		where = append(where, "("+strings.Join(alts, " OR ")+")")
 	}
 	if f.ActorKind != "" {
-		add("actor_kind = ?", string(f.ActorKind))
+		where = append(where, "actor_kind = "+arg(string(f.ActorKind)))
 	}
 	// match is the condition that col is v, or starts with v's prefix.
-	match := func(col, v string) (string, any) {
+	match := func(col, v string) string {
 		if prefix, ok := strings.CutSuffix(v, "*"); ok {
-			return col + ` LIKE ? ESCAPE '\'`, likeEscape(prefix) + "%"
+			return col + ` LIKE ` + arg(likeEscape(prefix)+"%") + ` ESCAPE '\'`
 		}
-		return col + " = ?", v
+		return col + " = " + arg(v)
 	}
 	if f.Action != "" {
-		add(match("action", f.Action))
+		where = append(where, match("action", f.Action))
 	}
 	if len(f.Target) > 0 {
 		var alts []string
 		for _, t := range f.Target {
-			cond, arg := match("target", t)
-			alts = append(alts, cond)
-			args = append(args, arg)
+			alts = append(alts, match("target", t))
 		}
 		where = append(where, "("+strings.Join(alts, " OR ")+")")
 	}
 	if !f.Since.IsZero() {
-		add("at >= ?", f.Since.UnixMilli())
+		where = append(where, "at >= "+arg(f.Since.UnixMilli()))
 	}
 	if !f.Until.IsZero() {
-		add("at <= ?", f.Until.UnixMilli())
+		where = append(where, "at <= "+arg(f.Until.UnixMilli()))
 	}
 	if f.Before > 0 {
-		add("id < ?", f.Before)
+		where = append(where, "id < "+arg(f.Before))
 	}
 	q := `SELECT id, at, actor_kind, actor_id, actor_name, address, action, target, before, after, outcome, detail FROM audit`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, f.Limit+1)
+	q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read the audit log: %w", err)
@@ -324,7 +320,7 @@ func (s *Store) Prune(ctx context.Context, retention time.Duration) (int64, erro
 		return 0, fmt.Errorf("prune the audit log: a retention of %s is shorter than the least, %s", retention, MinRetention)
 	}
 	cut := s.now().Add(-retention).UnixMilli()
-	res, err := s.db.ExecContext(ctx, `DELETE FROM audit WHERE at < ?`, cut)
+	res, err := s.db.ExecContext(ctx, `DELETE FROM audit WHERE at < $1`, cut)
 	if err != nil {
 		return 0, fmt.Errorf("prune the audit log: %w", err)
 	}

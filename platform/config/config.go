@@ -91,6 +91,10 @@ type Config struct {
 	UploadMaxBytes int64
 	// Memory selects where memories live.
 	Memory Memory
+	// DatabaseURL, when set, names the PostgreSQL database that holds
+	// what the SQLite file in DataDir holds otherwise. A secret: it
+	// usually carries a password.
+	DatabaseURL Secret
 	// RabbitholeAllowPrivate lets /rabbithole/web fetch from loopback and
 	// private addresses.
 	RabbitholeAllowPrivate bool
@@ -221,6 +225,7 @@ type setting struct {
 var settings = []setting{
 	{"ADDR", "addr", "127.0.0.1:1865", "address to listen on (host:port)", func(c *Config, v string) error { c.Addr = v; return nil }},
 	{"DATA_DIR", "data-dir", "./grin-data", "directory for the database, policy and secrets", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"DATABASE_URL", "database-url", "", "PostgreSQL instead of the SQLite file in the data directory: postgres://user:password@host:5432/database (not yet usable: grin says what is missing)", func(c *Config, v string) error { c.DatabaseURL = Secret(v); return nil }},
 	{"API_KEY", "api-key", "", "key granting full permissions on HTTP, acting as the user_id header's user", func(c *Config, v string) error { c.APIKey = Secret(v); return nil }},
 	{"API_KEY_WS", "api-key-ws", "", "key granting base permissions on WebSocket", func(c *Config, v string) error { c.APIKeyWS = Secret(v); return nil }},
 	{"JWT_SECRET", "jwt-secret", "", "HS256 secret for tokens (at least 32 bytes); generated and kept in the data directory when unset", func(c *Config, v string) error { c.JWTSecret = Secret(v); return nil }},
@@ -584,6 +589,12 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("GRIN_DATA_DIR: must not be empty"))
+	}
+	if u := c.DatabaseURL.Reveal(); u != "" {
+		scheme, _, _ := strings.Cut(u, "://")
+		if !strings.EqualFold(scheme, "postgres") && !strings.EqualFold(scheme, "postgresql") {
+			errs = append(errs, errors.New("GRIN_DATABASE_URL: must be a PostgreSQL URL, postgres://user:password@host:5432/database; leave it unset for the SQLite file in GRIN_DATA_DIR"))
+		}
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, fmt.Errorf("GRIN_JWT_SECRET: is %d bytes; use at least 32, or leave it unset and grin generates one", len(c.JWTSecret)))

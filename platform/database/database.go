@@ -1,14 +1,20 @@
-// Package database opens grin's single SQLite file and keeps its schema
-// current.
+// Package database opens grin's database, the embedded SQLite file or a
+// PostgreSQL server (OpenPostgres), and keeps its schema current.
 //
 // Every piece of durable state of the embedded deployment (users, grants,
 // settings, later history and vectors) lives in one file so that a backup is
 // one copy and a laptop install has nothing to set up. The pure-Go driver
 // (modernc.org/sqlite) keeps the binary free of cgo.
 //
-// Migrations are numbered SQL files embedded in the binary; the schema
-// version is SQLite's own user_version, bumped in the same transaction as
-// the migration so that a crash never leaves a half-applied step.
+// Migrations are numbered SQL files embedded in the binary, one set per
+// engine with the same numbers and names (migrations/ for SQLite,
+// migrations/postgres/ for PostgreSQL); SQLite's schema version is its own
+// user_version, bumped in the same transaction as the migration so that a
+// crash never leaves a half-applied step.
+//
+// Stores write one SQL for both engines: placeholders are $1, $2… (SQLite
+// binds them by position as PostgreSQL does), conflicts are ON CONFLICT,
+// new ids come back with RETURNING; EngineOf tells the few that differ.
 package database
 
 import (
@@ -28,7 +34,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // FileName is the name of the database file inside the data directory.
@@ -117,25 +123,35 @@ func OpenReads(ctx context.Context, dir string) (*sql.DB, error) {
 	return db, nil
 }
 
+// The migrations of each engine, in migrationFiles.
+const (
+	sqliteMigrations   = "migrations"
+	postgresMigrations = "migrations/postgres"
+)
+
 type migration struct {
 	version int
 	name    string
 	sql     string
 }
 
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// migrations reads the migrations of one engine from dir.
+func migrations(dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, dir)
 	if err != nil {
 		return nil, err
 	}
 	var ms []migration
 	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
 		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("migration file %q must start with a positive number and an underscore", e.Name())
 		}
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		b, err := migrationFiles.ReadFile(dir + "/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +167,7 @@ func migrations() ([]migration, error) {
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := migrations()
+	ms, err := migrations(sqliteMigrations)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func TestOpenMigratesOnceAndKeepsData(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'k'`).Scan(&v); err != nil || v != "1" {
 		t.Errorf("data after reopening: %q %v", v, err)
 	}
-	ms, _ := migrations()
+	ms, _ := migrations(sqliteMigrations)
 	var version int
 	db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version)
 	if version != len(ms) {

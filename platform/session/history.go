@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/grin-ai/grin/platform/database"
 )
@@ -46,16 +47,16 @@ func NewHistory(ctx context.Context, commit *database.Committer, reads *sql.DB) 
 	// that writes it: turns of one user keep their order within a group
 	// commit too.
 	if h.append, err = commit.DB().PrepareContext(ctx, `INSERT INTO conversation_history (user_id, seq, who, text, why, at)
-		SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4, ?5 FROM conversation_history WHERE user_id = ?1`); err != nil {
+		SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, CAST($5 AS DOUBLE PRECISION) FROM conversation_history WHERE user_id = $1`); err != nil {
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
-	if h.remove, err = commit.DB().PrepareContext(ctx, `DELETE FROM conversation_history WHERE user_id = ?`); err != nil {
+	if h.remove, err = commit.DB().PrepareContext(ctx, `DELETE FROM conversation_history WHERE user_id = $1`); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
 	if h.recent, err = reads.PrepareContext(ctx, `SELECT who, text, why, at FROM (
-		SELECT seq, who, text, why, at FROM conversation_history WHERE user_id = ? ORDER BY seq DESC LIMIT ?
-	) ORDER BY seq`); err != nil {
+		SELECT seq, who, text, why, at FROM conversation_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2
+	) AS last ORDER BY seq`); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
@@ -100,9 +101,9 @@ func (h *History) Append(ctx context.Context, userID string, turns ...Turn) erro
 
 // Recent returns a user's last n turns, oldest first (all when n <= 0).
 func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, error) {
-	limit := n
+	limit := int64(n)
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt64 // PostgreSQL refuses SQLite's -1
 	}
 	rows, err := h.recent.QueryContext(ctx, userID, limit)
 	if err != nil {

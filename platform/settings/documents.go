@@ -48,7 +48,7 @@ func NewDocuments(db *sql.DB) *Documents { return &Documents{db: db} }
 
 // List returns the documents whose name contains search, by name.
 func (d *Documents) List(ctx context.Context, search string) ([]Document, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT value FROM settings WHERE name LIKE ? ESCAPE '\'`, likePrefix(documentPrefix)+"%")
+	rows, err := d.db.QueryContext(ctx, `SELECT value FROM settings WHERE name LIKE $1 ESCAPE '\'`, likePrefix(documentPrefix)+"%")
 	if err != nil {
 		return nil, fmt.Errorf("list settings: %w", err)
 	}
@@ -77,7 +77,7 @@ func (d *Documents) List(ctx context.Context, search string) ([]Document, error)
 // Get returns one document.
 func (d *Documents) Get(ctx context.Context, id string) (Document, error) {
 	var v string
-	err := d.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, documentPrefix+id).Scan(&v)
+	err := d.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, documentPrefix+id).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, fmt.Errorf("%w: %s", ErrNoDocument, id)
 	}
@@ -94,7 +94,7 @@ func (d *Documents) Get(ctx context.Context, id string) (Document, error) {
 // Create stores a new document under a new id.
 func (d *Documents) Create(ctx context.Context, name string, value json.RawMessage, category string) (Document, error) {
 	doc := Document{ID: uuid.NewString(), Name: name, Value: value, Category: category, UpdatedAt: time.Now().Unix()}
-	return doc, d.write(ctx, doc, `INSERT INTO settings (name, value) VALUES (?, ?)`)
+	return doc, d.write(ctx, doc, `INSERT INTO settings (name, value) VALUES ($1, $2)`)
 }
 
 // Update replaces a document's name, value and category. A value sent as
@@ -113,7 +113,7 @@ func (d *Documents) Update(ctx context.Context, id, name string, value json.RawM
 		}
 	}
 	doc := Document{ID: id, Name: name, Value: value, Category: category, UpdatedAt: time.Now().Unix()}
-	return doc, d.write(ctx, doc, `UPDATE settings SET value = ?2 WHERE name = ?1`)
+	return doc, d.write(ctx, doc, `UPDATE settings SET value = $2 WHERE name = $1`)
 }
 
 // unmask puts back the stored value wherever the new one is Masked, or is
@@ -150,7 +150,7 @@ func unmask(nv, ov any) any {
 
 // Delete removes a document.
 func (d *Documents) Delete(ctx context.Context, id string) error {
-	res, err := d.db.ExecContext(ctx, `DELETE FROM settings WHERE name = ?`, documentPrefix+id)
+	res, err := d.db.ExecContext(ctx, `DELETE FROM settings WHERE name = $1`, documentPrefix+id)
 	if err != nil {
 		return fmt.Errorf("delete setting: %w", err)
 	}

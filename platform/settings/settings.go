@@ -228,7 +228,7 @@ func (r *Registry[T]) factory(name string) (Factory[T], error) {
 
 func (r *Registry[T]) stored(ctx context.Context, f Factory[T]) (json.RawMessage, error) {
 	var v string
-	err := r.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, r.kind+":"+f.Name).Scan(&v)
+	err := r.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, r.kind+":"+f.Name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f.Defaults, nil
 	}
@@ -240,7 +240,7 @@ func (r *Registry[T]) stored(ctx context.Context, f Factory[T]) (json.RawMessage
 
 func (r *Registry[T]) selected(ctx context.Context) (string, error) {
 	var v string
-	err := r.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, r.kind).Scan(&v)
+	err := r.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, r.kind).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r.factories[0].Name, nil
 	}
@@ -257,7 +257,7 @@ func (r *Registry[T]) save(ctx context.Context, name string, value json.RawMessa
 	}
 	defer tx.Rollback()
 	for _, kv := range [][2]string{{r.kind + ":" + name, string(value)}, {r.kind, name}} {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, kv[0], kv[1]); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, kv[0], kv[1]); err != nil {
 			return fmt.Errorf("save %s settings: %w", r.kind, err)
 		}
 	}

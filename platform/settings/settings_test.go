@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/database/databasetest"
 	"github.com/grin-ai/grin/platform/redact"
 	"github.com/grin-ai/grin/platform/settings"
 )
@@ -17,13 +18,29 @@ type endpoint struct {
 	APIKey string `json:"api_key"`
 }
 
-func newRegistry(t *testing.T) (*settings.Registry[endpoint], *endpoint) {
-	t.Helper()
-	db, err := database.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+// TestSettings runs the settings store's behaviour suite on SQLite and on
+// PostgreSQL: each case gets a new, empty database of the engine.
+func TestSettings(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, open databasetest.Open)
+	}{
+		{"secrets are masked and kept", testSecretsAreMaskedAndKept},
+		{"refused settings change nothing", testRefusedSettingsChangeNothing},
+		{"the mask is never saved", testMaskIsNeverSaved},
+		{"a document saved as read keeps its secrets", testDocumentSavedAsReadKeepsItsSecrets},
+		{"documents are listed, found, updated and deleted", testDocuments},
 	}
-	t.Cleanup(func() { db.Close() })
+	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, open databasetest.Open) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) { c.run(t, open) })
+		}
+	})
+}
+
+func newRegistry(t *testing.T, open databasetest.Open) (*settings.Registry[endpoint], *endpoint) {
+	t.Helper()
+	db := open(t)
 	var inForce endpoint
 	schema := map[string]any{"type": "object", "properties": map[string]any{
 		"url": map[string]any{"type": "string"}, "api_key": map[string]any{"type": "string", "writeOnly": true},
@@ -45,8 +62,8 @@ func newRegistry(t *testing.T) (*settings.Registry[endpoint], *endpoint) {
 	return r, &inForce
 }
 
-func TestSecretsAreMaskedAndKept(t *testing.T) {
-	r, inForce := newRegistry(t)
+func testSecretsAreMaskedAndKept(t *testing.T, open databasetest.Open) {
+	r, inForce := newRegistry(t, open)
 	ctx := context.Background()
 	s, err := r.Put(ctx, "Remote", json.RawMessage(`{"url":"http://a.example","api_key":"sk-secret"}`))
 	if err != nil {
@@ -86,8 +103,8 @@ func TestSecretsAreMaskedAndKept(t *testing.T) {
 	}
 }
 
-func TestRefusedSettingsChangeNothing(t *testing.T) {
-	r, inForce := newRegistry(t)
+func testRefusedSettingsChangeNothing(t *testing.T, open databasetest.Open) {
+	r, inForce := newRegistry(t, open)
 	ctx := context.Background()
 	if _, err := r.Put(ctx, "Remote", json.RawMessage(`{"api_key":"k"}`)); !errors.Is(err, settings.ErrInvalid) {
 		t.Errorf("invalid put: %v", err)
@@ -103,15 +120,15 @@ func TestRefusedSettingsChangeNothing(t *testing.T) {
 	}
 }
 
-// TestMaskIsNeverSaved: a masked secret with nothing stored behind it (a
+// testMaskIsNeverSaved: a masked secret with nothing stored behind it (a
 // client saving back a form it read) is no secret at all, new address or
 // not; the mask must not become the key.
-func TestMaskIsNeverSaved(t *testing.T) {
+func testMaskIsNeverSaved(t *testing.T, open databasetest.Open) {
 	for _, body := range []string{
 		`{"url":"http://a.example","api_key":"********"}`, // a new address
 		`{"url":"none","api_key":"********"}`,             // the same address
 	} {
-		r, inForce := newRegistry(t)
+		r, inForce := newRegistry(t, open)
 		if _, err := r.Put(context.Background(), "Remote", json.RawMessage(body)); err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
@@ -121,18 +138,13 @@ func TestMaskIsNeverSaved(t *testing.T) {
 	}
 }
 
-// TestDocumentSavedAsReadKeepsItsSecrets: a client that reads a /settings
+// testDocumentSavedAsReadKeepsItsSecrets: a client that reads a /settings
 // document (its secrets masked at every depth) and saves it back as it
 // read it, changing one plain field, keeps every stored secret; a secret it
 // replaces with a new value is replaced.
-func TestDocumentSavedAsReadKeepsItsSecrets(t *testing.T) {
+func testDocumentSavedAsReadKeepsItsSecrets(t *testing.T, open databasetest.Open) {
 	ctx := context.Background()
-	db, err := database.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	docs := settings.NewDocuments(db)
+	docs := settings.NewDocuments(open(t))
 	stored := `{"llm":{"api_key":"sk-real","model":"m1"},"credentials":{"user":"a","pass":"b"},"token":"t","keys":[{"secret":"s1"}]}`
 	doc, err := docs.Create(ctx, "providers", json.RawMessage(stored), "")
 	if err != nil {
@@ -161,5 +173,59 @@ func TestDocumentSavedAsReadKeepsItsSecrets(t *testing.T) {
 	key := v["keys"].([]any)[0].(map[string]any)
 	if llm["api_key"] != "sk-real" || llm["model"] != "m2" || creds["user"] != "a" || creds["pass"] != "b" || v["token"] != "t2" || key["secret"] != "s1" {
 		t.Errorf("saved back as read, the document became %s", got.Value)
+	}
+}
+
+// testDocuments: free settings documents are listed by name (a search
+// matching part of it; a LIKE wildcard in it is a plain character), read,
+// updated in place and deleted; a deleted or unknown one is not found.
+func testDocuments(t *testing.T, open databasetest.Open) {
+	ctx := context.Background()
+	docs := settings.NewDocuments(open(t))
+	a, err := docs.Create(ctx, "beta_100%", json.RawMessage(`{"n":1}`), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := docs.Create(ctx, "alpha", json.RawMessage(`{"n":2}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	names := func(search string) string {
+		t.Helper()
+		list, err := docs.List(ctx, search)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range list {
+			out = append(out, d.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	for search, want := range map[string]string{"": "alpha,beta_100%", "a%": "", "0%": "beta_100%", "alp": "alpha"} {
+		if got := names(search); got != want {
+			t.Errorf("search %q: %q, want %q", search, got, want)
+		}
+	}
+	if _, err := docs.Update(ctx, a.ID, "gamma", json.RawMessage(`{"n":3}`), "c2"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := docs.Get(ctx, a.ID)
+	if err != nil || got.Name != "gamma" || string(got.Value) != `{"n":3}` || got.Category != "c2" {
+		t.Errorf("after the update: %+v %v", got, err)
+	}
+	if err := docs.Delete(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := docs.Get(ctx, a.ID); !errors.Is(err, settings.ErrNoDocument) {
+		t.Errorf("a deleted document: %v", err)
+	}
+	if err := docs.Delete(ctx, a.ID); !errors.Is(err, settings.ErrNoDocument) {
+		t.Errorf("deleting it again: %v", err)
+	}
+	if _, err := docs.Update(ctx, "no-such-id", "x", json.RawMessage(`{}`), ""); !errors.Is(err, settings.ErrNoDocument) {
+		t.Errorf("updating an unknown document: %v", err)
+	}
+	if got := names(""); got != "alpha" {
+		t.Errorf("after the deletion: %q", got)
 	}
 }

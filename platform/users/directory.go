@@ -32,7 +32,7 @@ func (d Directory) EachUser(ctx context.Context, fn func(id, username string) bo
 	}
 	after := int64(-1)
 	for {
-		rows, err := d.db.QueryContext(ctx, `SELECT seq, id, username FROM users WHERE seq > ? ORDER BY seq LIMIT ?`, after, directoryPage)
+		rows, err := d.db.QueryContext(ctx, `SELECT seq, id, username FROM users WHERE seq > $1 ORDER BY seq LIMIT $2`, after, directoryPage)
 		if err != nil {
 			return fmt.Errorf("list users: %w", err)
 		}
@@ -64,7 +64,7 @@ func (d Directory) EachUser(ctx context.Context, fn func(id, username string) bo
 // Username returns the username of the user id, and whether there is one.
 func (d Directory) Username(ctx context.Context, id string) (string, bool, error) {
 	var name string
-	err := d.db.QueryRowContext(ctx, `SELECT username FROM users WHERE id = ?`, id).Scan(&name)
+	err := d.db.QueryRowContext(ctx, `SELECT username FROM users WHERE id = $1`, id).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -78,7 +78,7 @@ func (d Directory) Username(ctx context.Context, id string) (string, bool, error
 // one; the name is looked up in its normalized form (NormalizeUsername).
 func (d Directory) UserID(ctx context.Context, username string) (string, bool, error) {
 	var id string
-	err := d.db.QueryRowContext(ctx, `SELECT id FROM users WHERE username = ?`, NormalizeUsername(username)).Scan(&id)
+	err := d.db.QueryRowContext(ctx, `SELECT id FROM users WHERE username = $1`, NormalizeUsername(username)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}

@@ -2,27 +2,37 @@ package users
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 
 	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/database/databasetest"
 )
 
 // TestDirectoryPages: EachUser visits every user once, in creation order,
-// across pages, and stops when asked.
+// across pages, and stops when asked; on SQLite and on PostgreSQL.
 func TestDirectoryPages(t *testing.T) {
+	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, open databasetest.Open) {
+		testDirectoryPages(t, open(t))
+	})
+}
+
+func testDirectoryPages(t *testing.T, db *sql.DB) {
 	ctx := context.Background()
-	db, err := database.Open(ctx, t.TempDir())
+	const n = 2*directoryPage + 345
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	const n = 2*directoryPage + 345
 	for i := range n {
-		if _, err := db.ExecContext(ctx, `INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, '', 0)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, '', 0)`,
 			fmt.Sprintf("id-%d", i), fmt.Sprintf("name-%d", i)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 	d := NewDirectory(db)
 	var seen int

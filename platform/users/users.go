@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/policies"
 )
 
@@ -92,6 +94,7 @@ type Changes struct {
 // request and is answered from memory after the first lookup of an id.
 type Store struct {
 	db     *sql.DB
+	engine database.Engine
 	policy *policies.Enforcer
 	cost   int
 	logger *slog.Logger
@@ -122,7 +125,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } 
 
 // New returns a store over db whose permissions live in policy.
 func New(db *sql.DB, policy *policies.Enforcer, opts ...Option) (*Store, error) {
-	s := &Store{db: db, policy: policy, cost: bcrypt.DefaultCost, logger: slog.New(slog.DiscardHandler), known: map[string]int64{}}
+	s := &Store{db: db, engine: database.EngineOf(db), policy: policy, cost: bcrypt.DefaultCost, logger: slog.New(slog.DiscardHandler), known: map[string]int64{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -210,7 +213,7 @@ func (s *Store) fillSkeletons(ctx context.Context) error {
 	}
 	// One connection: the rows are closed before the updates.
 	for _, u := range todo {
-		if _, err := s.db.ExecContext(ctx, `UPDATE users SET username_skeleton = ? WHERE id = ?`, Skeleton(u[1]), u[0]); err != nil {
+		if _, err := s.db.ExecContext(ctx, `UPDATE users SET username_skeleton = $1 WHERE id = $2`, Skeleton(u[1]), u[0]); err != nil {
 			return fmt.Errorf("store the skeleton of %q: %w", u[1], err)
 		}
 	}
@@ -292,11 +295,11 @@ func (s *Store) create(ctx context.Context, username, password string, perms pol
 	skel := Skeleton(username)
 	// One statement checks for a look-alike and inserts, so two creations
 	// at once cannot both pass the check.
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.namingWrite(ctx, skel,
 		`INSERT INTO users (id, username, username_skeleton, password_hash, created_at)
-		 SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ?)`,
-		u.ID, u.Username, skel, hash, u.CreatedAt.UnixMilli(), skel)
-	if isUniqueViolation(err) {
+		 SELECT $1, $2, $3, $4, CAST($5 AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = $3)`,
+		u.ID, u.Username, skel, hash, u.CreatedAt.UnixMilli())
+	if database.IsUniqueViolation(err) {
 		return User{}, fmt.Errorf("%w: %q", ErrDuplicate, username)
 	}
 	if err != nil {
@@ -307,7 +310,7 @@ func (s *Store) create(ctx context.Context, username, password string, perms pol
 	}
 	if err := s.policy.SetPermissions(ctx, u.ID, perms); err != nil {
 		// Leave no user without the permissions the caller asked for.
-		s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM users WHERE id = ?`, u.ID)
+		s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM users WHERE id = $1`, u.ID)
 		return User{}, fmt.Errorf("create user %q: %w", username, err)
 	}
 	// Rules naming user:<username> apply to the new user from now on.
@@ -321,7 +324,7 @@ func (s *Store) create(ctx context.Context, username, password string, perms pol
 // user (other than except) whose name it is or resembles.
 func (s *Store) lookAlike(ctx context.Context, username, skel, except string) error {
 	var other string
-	err := s.db.QueryRowContext(ctx, `SELECT username FROM users WHERE username_skeleton = ? AND id <> ? LIMIT 1`, skel, except).Scan(&other)
+	err := s.db.QueryRowContext(ctx, `SELECT username FROM users WHERE username_skeleton = $1 AND id <> $2 LIMIT 1`, skel, except).Scan(&other)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return ErrNotFound // the user being renamed is gone
@@ -338,7 +341,7 @@ const userColumns = `id, username, password_hash, created_at, token_epoch, last_
 
 // Get returns the user with the given id.
 func (s *Store) Get(ctx context.Context, id string) (User, error) {
-	u, _, err := s.scanOne(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id)
+	u, _, err := s.scanOne(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 	if err != nil {
 		return User{}, err
 	}
@@ -357,7 +360,7 @@ func (s *Store) ByUsername(ctx context.Context, username string) (User, error) {
 // byUsername looks a username up in its stored form (NFC), and as given
 // for names stored before usernames were normalized.
 func (s *Store) byUsername(ctx context.Context, username string) (User, string, error) {
-	const q = `SELECT ` + userColumns + ` FROM users WHERE username = ?`
+	const q = `SELECT ` + userColumns + ` FROM users WHERE username = $1`
 	name := NormalizeUsername(username)
 	u, hash, err := s.scanOne(ctx, q, name)
 	if errors.Is(err, ErrNotFound) && name != username {
@@ -387,7 +390,7 @@ func (s *Store) TokenEpoch(ctx context.Context, id string) (epoch int64, ok bool
 	// leave a deleted id, or an old epoch, remembered.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err = s.db.QueryRowContext(ctx, `SELECT token_epoch FROM users WHERE id = ?`, id).Scan(&epoch)
+	err = s.db.QueryRowContext(ctx, `SELECT token_epoch FROM users WHERE id = $1`, id).Scan(&epoch)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Only existing ids are remembered: a stream of made-up ids must
 		// not grow the map.
@@ -410,7 +413,7 @@ func (s *Store) OnRevoke(fn func(ctx context.Context, id string, epoch int64)) {
 // RevokeTokens makes every token issued to the user so far invalid ("log
 // out everywhere"); tokens issued afterwards work.
 func (s *Store) RevokeTokens(ctx context.Context, id string) error {
-	return s.revoke(ctx, id, `UPDATE users SET token_epoch = token_epoch + 1 WHERE id = ?`, id)
+	return s.revoke(ctx, id, `UPDATE users SET token_epoch = token_epoch + 1 WHERE id = $1`, id)
 }
 
 // forget runs query, which changes or deletes user id's row, and drops the
@@ -475,11 +478,21 @@ func Sorts() []Sort {
 var orderBy = map[Sort]string{
 	ByCreated:       "seq",
 	ByCreatedDesc:   "seq DESC",
-	ByUsername:      "username COLLATE NOCASE, seq",
-	ByUsernameDesc:  "username COLLATE NOCASE DESC, seq",
+	ByUsername:      foldedUsername + ", seq",
+	ByUsernameDesc:  foldedUsername + " DESC, seq",
 	ByLastLogin:     "last_login IS NULL, last_login, seq",
 	ByLastLoginDesc: "last_login IS NULL, last_login DESC, seq",
 }
+
+// foldedUsername is the username with ASCII letters in lower case, for
+// ordering and searching: SQLite's NOCASE and LIKE fold ASCII only, and
+// PostgreSQL is made to do the same (its lower() and ILIKE fold every
+// script, by the server's locale). On PostgreSQL it is rewritten
+// (postgresFold); bytes compare in code-point order on both.
+const foldedUsername = "username COLLATE NOCASE"
+
+// postgresFold folds the username on PostgreSQL; ordered COLLATE "C".
+const postgresFold = `translate(username, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')`
 
 // Query selects a page of users for List.
 type Query struct {
@@ -501,18 +514,28 @@ func (s *Store) List(ctx context.Context, q Query) (page []User, total int, err 
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: unknown order %q", ErrInvalid, q.Sort)
 	}
+	if s.engine == database.Postgres {
+		order = strings.ReplaceAll(order, foldedUsername, postgresFold+` COLLATE "C"`)
+	}
 	where, args := "", []any{}
 	if q.Search != "" {
 		term := NormalizeUsername(q.Search)
-		like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(term)
-		where = ` WHERE username LIKE '%' || ? || '%' ESCAPE '\' OR id = ?`
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(term) + "%"
+		// SQLite's LIKE ignores the case of ASCII letters; PostgreSQL's
+		// compares the folded name with the folded term.
+		match := `username LIKE $1 ESCAPE '\'`
+		if s.engine == database.Postgres {
+			match = postgresFold + ` LIKE $1 ESCAPE '\'`
+			like = asciiLower(like)
+		}
+		where = ` WHERE ` + match + ` OR id = $2`
 		args = append(args, like, term)
 	}
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count users: %w", err)
 	}
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, username, created_at, last_login FROM users`+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		`SELECT id, username, created_at, last_login FROM users`+where+` ORDER BY `+order+` LIMIT $`+strconv.Itoa(len(args)+1)+` OFFSET $`+strconv.Itoa(len(args)+2),
 		append(args, q.Limit, q.Skip)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
@@ -542,10 +565,20 @@ func (s *Store) List(ctx context.Context, q Query) (page []User, total int, err 
 
 // RecordLogin notes that the user logged in at t (LastLogin).
 func (s *Store) RecordLogin(ctx context.Context, id string, t time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE users SET last_login = ? WHERE id = ?`, t.UnixMilli(), id); err != nil {
+	if _, err := s.db.ExecContext(ctx, `UPDATE users SET last_login = $1 WHERE id = $2`, t.UnixMilli(), id); err != nil {
 		return fmt.Errorf("record the login of user %s: %w", id, err)
 	}
 	return nil
+}
+
+// asciiLower is s with the ASCII letters in lower case, and only those.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 func lastLogin(ms sql.NullInt64) time.Time {
@@ -603,11 +636,11 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 		// one statement checks and renames. The policy's rules naming the
 		// user as user:<username> are renamed with it.
 		err := s.policy.RenameUser(ctx, before.Username, name, func() error {
-			res, err := s.db.ExecContext(ctx,
-				`UPDATE users SET username = ?, username_skeleton = ? WHERE id = ?
-				 AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ? AND id <> ?)`,
-				name, skel, id, skel, id)
-			if isUniqueViolation(err) {
+			res, err := s.namingWrite(ctx, skel,
+				`UPDATE users SET username = $1, username_skeleton = $2 WHERE id = $3
+				 AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = $2 AND id <> $3)`,
+				name, skel, id)
+			if database.IsUniqueViolation(err) {
 				return fmt.Errorf("%w: %q", ErrDuplicate, name)
 			}
 			if err != nil {
@@ -628,7 +661,7 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 			return User{}, fmt.Errorf("hash password: %w", err)
 		}
 		// A new password revokes every token issued with the old one.
-		if err := s.revoke(ctx, id, `UPDATE users SET password_hash = ?, token_epoch = token_epoch + 1 WHERE id = ?`, string(h), id); err != nil {
+		if err := s.revoke(ctx, id, `UPDATE users SET password_hash = $1, token_epoch = token_epoch + 1 WHERE id = $2`, string(h), id); err != nil {
 			return User{}, fmt.Errorf("update user %s: %w", id, err)
 		}
 	}
@@ -682,7 +715,7 @@ func (s *Store) remove(ctx context.Context, id, username string) error {
 		}
 	}
 	// From here on the user's tokens fail: Exists answers false.
-	found, err := s.forget(ctx, id, `DELETE FROM users WHERE id = ?`, id)
+	found, err := s.forget(ctx, id, `DELETE FROM users WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
@@ -842,8 +875,18 @@ func (s *Store) withPermissions(u User) (User, error) {
 	return u, nil
 }
 
-// isUniqueViolation recognizes SQLite's UNIQUE constraint error without
-// importing the driver's internals.
-func isUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+// namingWrite runs query, which gives a user a username whose skeleton is
+// skel only if no other user has that skeleton, checking and writing in one
+// statement. SQLite runs one writer at a time, so that is enough; on
+// PostgreSQL two transactions could each miss the other's uncommitted row,
+// so the statement runs under a lock on the skeleton (database.Locked).
+func (s *Store) namingWrite(ctx context.Context, skel, query string, args ...any) (res sql.Result, err error) {
+	if s.engine != database.Postgres {
+		return s.db.ExecContext(ctx, query, args...)
+	}
+	err = database.Locked(ctx, s.db, "grin.username:"+skel, func(tx *sql.Tx) error {
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
 }

@@ -1,0 +1,49 @@
+// Package databasetest runs a store's behaviour suite on every engine grin
+// stores data in: the embedded SQLite file and a real PostgreSQL server
+// (integration/pgtest), so one contract is checked the same way on both.
+package databasetest
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"github.com/grin-ai/grin/integration/pgtest"
+	"github.com/grin-ai/grin/platform/database"
+)
+
+// Open gives a test a fresh, migrated, empty database of one engine,
+// closed when the test ends.
+type Open func(t *testing.T) *sql.DB
+
+// EachEngine runs fn once per engine, as the subtests "sqlite" and
+// "postgres". The PostgreSQL subtest starts one server for all of fn's
+// databases; it skips (and says how to install PostgreSQL) when it is
+// missing, unless GRIN_REQUIRE_POSTGRES=1.
+func EachEngine(t *testing.T, fn func(t *testing.T, engine database.Engine, open Open)) {
+	t.Run(string(database.SQLite), func(t *testing.T) {
+		fn(t, database.SQLite, func(t *testing.T) *sql.DB {
+			t.Helper()
+			db, err := database.Open(context.Background(), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		})
+	})
+	t.Run(string(database.Postgres), func(t *testing.T) {
+		server := pgtest.Start(t)
+		fn(t, database.Postgres, func(t *testing.T) *sql.DB {
+			t.Helper()
+			db, err := database.OpenPostgres(context.Background(), server.Database(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Registered after Database's cleanup, so it runs first: the
+			// connections close before the database is dropped.
+			t.Cleanup(func() { db.Close() })
+			return db
+		})
+	})
+}

@@ -1,0 +1,144 @@
+package session_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/database/databasetest"
+	"github.com/grin-ai/grin/platform/session"
+)
+
+// TestHistory runs the conversation history's behaviour suite on SQLite
+// and on PostgreSQL, written through the group committer as the chat path
+// writes it: each case gets a new, empty database of the engine.
+func TestHistory(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, h *session.History, commit *database.Committer)
+	}{
+		{"turns come back in order, the last n or all", testRecent},
+		{"a turn is committed with its caller's other writes, or not at all", testAppendOp},
+		{"users' conversations stay apart and are deleted apart", testApart},
+		{"turns appended at once keep each user's order", testConcurrent},
+	}
+	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, open databasetest.Open) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				db := open(t)
+				commit := database.NewCommitter(db)
+				h, err := session.NewHistory(context.Background(), commit, db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { h.Close() })
+				c.run(t, h, commit)
+			})
+		}
+	})
+}
+
+func texts(t *testing.T, h *session.History, user string, n int) string {
+	t.Helper()
+	turns, err := h.Recent(context.Background(), user, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tr := range turns {
+		out = append(out, tr.Text)
+	}
+	return fmt.Sprint(out)
+}
+
+func testRecent(t *testing.T, h *session.History, _ *database.Committer) {
+	ctx := context.Background()
+	if got := texts(t, h, "alice", 0); got != "[]" {
+		t.Errorf("a new user's history: %s", got)
+	}
+	why := json.RawMessage(`{"input":"hi","memory":{"episodic":[]}}`)
+	if err := h.Append(ctx, "alice", session.Turn{Who: session.Human, Text: "one", When: 1.5},
+		session.Turn{Who: session.AI, Text: "two", When: 2.25, Why: why}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Append(ctx, "alice", session.Turn{Who: session.Human, Text: "three", When: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int]string{0: "[one two three]", -1: "[one two three]", 2: "[two three]", 1: "[three]", 10: "[one two three]"} {
+		if got := texts(t, h, "alice", n); got != want {
+			t.Errorf("last %d: %s, want %s", n, got, want)
+		}
+	}
+	turns, _ := h.Recent(ctx, "alice", 0)
+	if turns[1].Who != session.AI || turns[1].When != 2.25 || string(turns[1].Why) != string(why) || turns[0].Why != nil || turns[0].When != 1.5 {
+		t.Errorf("turns read back: %+v", turns)
+	}
+}
+
+func testAppendOp(t *testing.T, h *session.History, commit *database.Committer) {
+	ctx := context.Background()
+	committed := false
+	err := commit.Do(ctx, h.AppendOp("bob", session.Turn{Who: session.Human, Text: "kept"}),
+		database.Op{Write: func(context.Context, *sql.Tx) error { return nil }, Committed: func() { committed = true }})
+	if err != nil || !committed {
+		t.Fatalf("%v, committed %v", err, committed)
+	}
+	failing := errors.New("the other write failed")
+	err = commit.Do(ctx, h.AppendOp("bob", session.Turn{Who: session.Human, Text: "taken back"}),
+		database.Op{Write: func(context.Context, *sql.Tx) error { return failing }})
+	if !errors.Is(err, failing) {
+		t.Errorf("a failing write: %v", err)
+	}
+	if got := texts(t, h, "bob", 0); got != "[kept]" {
+		t.Errorf("after a failed group: %s", got)
+	}
+}
+
+func testApart(t *testing.T, h *session.History, _ *database.Committer) {
+	ctx := context.Background()
+	for _, u := range []string{"alice", "bob", "alice"} {
+		if err := h.Append(ctx, u, session.Turn{Who: session.Human, Text: "from " + u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := texts(t, h, "alice", 0), texts(t, h, "bob", 0); a != "[from alice from alice]" || b != "[from bob]" {
+		t.Errorf("alice %s, bob %s", a, b)
+	}
+	if err := h.Delete(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := texts(t, h, "alice", 0), texts(t, h, "bob", 0); a != "[]" || b != "[from bob]" {
+		t.Errorf("after deleting alice: alice %s, bob %s", a, b)
+	}
+}
+
+func testConcurrent(t *testing.T, h *session.History, _ *database.Committer) {
+	ctx := context.Background()
+	const users, turns = 8, 25
+	var wg sync.WaitGroup
+	for u := range users {
+		wg.Go(func() {
+			for i := range turns {
+				if err := h.Append(ctx, fmt.Sprint("user-", u), session.Turn{Who: session.Human, Text: fmt.Sprint(i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	want := make([]string, turns)
+	for i := range want {
+		want[i] = fmt.Sprint(i)
+	}
+	for u := range users {
+		if got := texts(t, h, fmt.Sprint("user-", u), 0); got != fmt.Sprint(want) {
+			t.Errorf("user-%d: %s", u, got)
+		}
+	}
+}
