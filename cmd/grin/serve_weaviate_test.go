@@ -78,6 +78,7 @@ func TestBenchChatOnWeaviate(t *testing.T) {
 	var rep struct {
 		Grin struct {
 			Replies, Errors int
+			FirstError      string `json:"first_error"`
 		}
 		Memory string
 	}
@@ -85,7 +86,7 @@ func TestBenchChatOnWeaviate(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if rep.Grin.Replies != 4 || rep.Grin.Errors != 0 || rep.Memory != "weaviate" {
-		t.Errorf("bench on Weaviate: %+v", rep)
+		t.Errorf("bench on Weaviate: %+v\n%s", rep, errOut)
 	}
 	// The run's memories went to Weaviate: a collection of its own holds them.
 	r, err := http.Get(srv.URL + "/v1/schema")

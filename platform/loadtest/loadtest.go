@@ -43,8 +43,11 @@ type Options struct {
 type Result struct {
 	Users, Messages int
 	Errors          int
-	Elapsed         time.Duration
-	Latencies       []time.Duration // sorted
+	// FirstError is what the first error frame said, so that a run with
+	// errors says why.
+	FirstError string
+	Elapsed    time.Duration
+	Latencies  []time.Duration // sorted
 	// HeapPerSession is the heap in use per connected user, measured by
 	// the caller for an in-process server; zero otherwise.
 	HeapPerSession float64
@@ -73,6 +76,7 @@ type Summary struct {
 	Messages   int     `json:"messages_per_user"`
 	Replies    int     `json:"replies"`
 	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
 	Elapsed    float64 `json:"elapsed_seconds"`
 	Throughput float64 `json:"replies_per_second"`
 	P50        float64 `json:"p50_ms"`
@@ -86,7 +90,7 @@ type Summary struct {
 // Summary returns the run's figures.
 func (r Result) Summary() Summary {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	return Summary{Users: r.Users, Messages: r.Messages, Replies: len(r.Latencies), Errors: r.Errors,
+	return Summary{Users: r.Users, Messages: r.Messages, Replies: len(r.Latencies), Errors: r.Errors, FirstError: r.FirstError,
 		Elapsed: r.Elapsed.Seconds(), Throughput: r.Throughput(),
 		P50: ms(r.Percentile(50)), P90: ms(r.Percentile(90)), P99: ms(r.Percentile(99)), Max: ms(r.Percentile(100)),
 		HeapPerSession: r.HeapPerSession}
@@ -113,6 +117,9 @@ func (s Summary) Report(w io.Writer, label string) {
 		label, s.Users, s.Messages, s.Replies, s.Errors, s.Elapsed, s.Throughput, d(s.P50), d(s.P99))
 	if s.HeapPerSession > 0 {
 		fmt.Fprintf(w, " heap/session=%.1fKiB", s.HeapPerSession/1024)
+	}
+	if s.FirstError != "" {
+		fmt.Fprintf(w, " first-error=%q", s.FirstError)
 	}
 	fmt.Fprintln(w)
 }
@@ -161,10 +168,13 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 	start := time.Now()
 	for i, c := range conns {
 		wg.Go(func() {
-			lat, errs := drive(ctx, c, i, o)
+			lat, errs, first := drive(ctx, c, i, o)
 			mu.Lock()
 			res.Latencies = append(res.Latencies, lat...)
 			res.Errors += errs
+			if res.FirstError == "" {
+				res.FirstError = first
+			}
 			mu.Unlock()
 		})
 	}
@@ -177,37 +187,45 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 	return res, nil
 }
 
-// drive sends one user's messages, each after the previous reply.
-func drive(ctx context.Context, c *websocket.Conn, user int, o Options) ([]time.Duration, int) {
+// drive sends one user's messages, each after the previous reply. It
+// returns the latencies, the number of errors and the first error's words.
+func drive(ctx context.Context, c *websocket.Conn, user int, o Options) (_ []time.Duration, errs int, first string) {
 	var lat []time.Duration
-	errs := 0
+	note := func(why string) {
+		if first == "" {
+			first = why
+		}
+	}
 	for m := range o.Messages {
 		msg, _ := json.Marshal(map[string]string{"text": fmt.Sprintf("user %d says message %d about the white rabbit", user, m)})
 		t0 := time.Now()
 		if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
-			return lat, errs + o.Messages - m
+			note(fmt.Sprintf("user %d: send: %v", user, err))
+			return lat, errs + o.Messages - m, first
 		}
 		for {
 			_, b, err := c.Read(ctx)
 			if err != nil {
-				return lat, errs + o.Messages - m
+				note(fmt.Sprintf("user %d: read: %v", user, err))
+				return lat, errs + o.Messages - m, first
 			}
 			if o.Echo {
 				break
 			}
-			var f struct{ Type string }
+			var f struct{ Type, Name, Description string }
 			json.Unmarshal(b, &f)
 			if f.Type == "chat" {
 				break
 			}
 			if f.Type == "error" {
 				errs++
+				note(fmt.Sprintf("user %d: %s: %s", user, f.Name, f.Description))
 				break
 			}
 		}
 		lat = append(lat, time.Since(t0))
 	}
-	return lat, errs
+	return lat, errs, first
 }
 
 // HeapInUse returns the process's heap in use after a collection.
