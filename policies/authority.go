@@ -29,14 +29,11 @@ func (e *Enforcer) IsAdministrator(subjects []string, self string) (bool, error)
 	return e.Decide(AdministratorRequest(subjects, self))
 }
 
-// AuditObject is the object that guards the audit log: "read" on it
-// (AuditAction) shows who changed users, permissions, policies, plugins
+// AuditObject is the object that guards the audit log: Read on it shows
+// who changed users, permissions, policies, plugins
 // and settings, and every login, from which address. No Cat permission
 // names it; by default only role:admin reaches it.
 const AuditObject = "audit"
-
-// AuditAction is what reading the audit log needs on AuditObject.
-const AuditAction = "read"
 
 // Right is a right on one of grin's own objects, outside the Cat's
 // permission dictionaries.
@@ -52,7 +49,7 @@ type Right struct {
 // of) or delete a user who holds it, or the caller would gain it by
 // logging in as them.
 func GuardedRights() []Right {
-	return []Right{{Object: AuditObject, Action: AuditAction, What: "read the audit log"}}
+	return []Right{{Object: AuditObject, Action: Read.Action(), What: "read the audit log"}}
 }
 
 // ActAsObject is the object a credential subject needs, with action

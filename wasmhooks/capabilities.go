@@ -48,16 +48,23 @@ const (
 // KnownCapabilities are the capabilities a manifest may declare.
 var KnownCapabilities = []string{CapMemoryRecall, CapMemoryStore, CapKV, CapNotify, CapLLMComplete, CapHTTPFetch}
 
-// operations maps each host_call name to the capability it needs.
-var operations = map[string]string{
-	"memory.recall": CapMemoryRecall,
-	"memory.store":  CapMemoryStore,
-	"kv.get":        CapKV,
-	"kv.set":        CapKV,
-	"kv.delete":     CapKV,
-	"notify":        CapNotify,
-	"llm.complete":  CapLLMComplete,
-	"http.fetch":    CapHTTPFetch,
+// operation is one host_call: the capability it needs and what it does.
+type operation struct {
+	capability string
+	run        func(c *capCall, ctx context.Context, req []byte) (any, error)
+}
+
+// operations are the host calls grin offers, by name: the one place that
+// says what each needs and runs.
+var operations = map[string]operation{
+	"memory.recall": {CapMemoryRecall, (*capCall).recall},
+	"memory.store":  {CapMemoryStore, (*capCall).store},
+	"kv.get":        {CapKV, (*capCall).kvGet},
+	"kv.set":        {CapKV, (*capCall).kvSet},
+	"kv.delete":     {CapKV, (*capCall).kvDelete},
+	"notify":        {CapNotify, (*capCall).notify},
+	"llm.complete":  {CapLLMComplete, (*capCall).complete},
+	"http.fetch":    {CapHTTPFetch, (*capCall).fetch},
 }
 
 // CapabilitySpec is what a manifest declares of one capability.
@@ -274,7 +281,8 @@ func (e *Engine) serveHostCall(instanceCtx context.Context, s *callState, name s
 }
 
 func (e *Engine) hostOperation(instanceCtx context.Context, s *callState, name string, req []byte) (any, error) {
-	capName, ok := operations[name]
+	op, ok := operations[name]
+	capName := op.capability
 	if !ok {
 		return nil, capErr(CodeUnknown, "grin offers no host call %q (it offers %s)", name, strings.Join(slices.Sorted(maps.Keys(operations)), ", "))
 	}
@@ -299,25 +307,7 @@ func (e *Engine) hostOperation(instanceCtx context.Context, s *callState, name s
 	if id, ok := auth.FromContext(ctx); ok {
 		call.user = &id
 	}
-	switch name {
-	case "memory.recall":
-		return call.recall(ctx, req)
-	case "memory.store":
-		return call.store(ctx, req)
-	case "kv.get":
-		return call.kvGet(ctx, req)
-	case "kv.set":
-		return call.kvSet(ctx, req)
-	case "kv.delete":
-		return call.kvDelete(ctx, req)
-	case "notify":
-		return call.notify(ctx, req)
-	case "llm.complete":
-		return call.complete(ctx, req)
-	case "http.fetch":
-		return call.fetch(ctx, req)
-	}
-	return nil, capErr(CodeUnknown, "grin offers no host call %q", name)
+	return op.run(call, ctx, req)
 }
 
 // granted asks the policy whether the plugin may use object.

@@ -44,8 +44,8 @@ func (c *capCall) recall(ctx context.Context, req []byte) (any, error) {
 	if err := decode(req, &r); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(r.Text) == "" || utf8.RuneCountInString(r.Text) > maxTextRunes {
-		return nil, capErr(CodeInvalid, "text must be 1 to %d characters", maxTextRunes)
+	if err := checkText(r.Text); err != nil {
+		return nil, err
 	}
 	if r.K == 0 {
 		r.K = 5
@@ -62,14 +62,14 @@ func (c *capCall) recall(ctx context.Context, req []byte) (any, error) {
 			return nil, capErr(CodeInvalid, "collection %q is not episodic, declarative or procedural", col)
 		}
 	}
-	emb := c.caps.Providers.Embedder()
-	vecs, err := emb.Embed(ctx, []string{r.Text})
+	vec, embedder, err := c.embed(ctx, r.Text)
 	if err != nil {
-		return nil, capErr(CodeFailed, "embed the text: %v", err)
+		return nil, err
 	}
 	out := map[string][]RecalledMemory{}
 	for _, col := range r.Collections {
-		matches, err := c.caps.Scope.Recall(ctx, id, col, memory.Query{Vector: vecs[0], Embedder: emb.Name(), K: r.K})
+		// A recalled memory goes back without its vector: do not fetch it.
+		matches, err := c.caps.Scope.Recall(ctx, id, col, memory.Query{Vector: vec, Embedder: embedder, K: r.K, OmitVectors: true})
 		if err != nil {
 			return nil, capErr(CodeFailed, "recall %s memories: %v", col, err)
 		}
@@ -80,6 +80,24 @@ func (c *capCall) recall(ctx context.Context, req []byte) (any, error) {
 		out[col] = docs
 	}
 	return out, nil
+}
+
+// checkText refuses an empty or over-long text to recall or store.
+func checkText(text string) error {
+	if strings.TrimSpace(text) == "" || utf8.RuneCountInString(text) > maxTextRunes {
+		return capErr(CodeInvalid, "text must be 1 to %d characters", maxTextRunes)
+	}
+	return nil
+}
+
+// embed embeds text with the embedder in use, and names it.
+func (c *capCall) embed(ctx context.Context, text string) ([]float32, string, error) {
+	emb := c.caps.Providers.Embedder()
+	vecs, err := emb.Embed(ctx, []string{text})
+	if err != nil {
+		return nil, "", capErr(CodeFailed, "embed the text: %v", err)
+	}
+	return vecs[0], emb.Name(), nil
 }
 
 // store adds text to the user's episodic memory, when their policy lets
@@ -96,8 +114,8 @@ func (c *capCall) store(ctx context.Context, req []byte) (any, error) {
 	if err := decode(req, &r); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(r.Text) == "" || utf8.RuneCountInString(r.Text) > maxTextRunes {
-		return nil, capErr(CodeInvalid, "text must be 1 to %d characters", maxTextRunes)
+	if err := checkText(r.Text); err != nil {
+		return nil, err
 	}
 	ok, err := c.caps.Scope.Allowed(id, memory.Episodic, id.ID, policies.Write)
 	if err != nil {
@@ -116,15 +134,14 @@ func (c *capCall) store(ctx context.Context, req []byte) (any, error) {
 	// plugin's doing.
 	r.Metadata["source"] = id.ID
 	r.Metadata["plugin"] = c.plugin
-	emb := c.caps.Providers.Embedder()
-	vecs, err := emb.Embed(ctx, []string{r.Text})
+	vec, embedder, err := c.embed(ctx, r.Text)
 	if err != nil {
-		return nil, capErr(CodeFailed, "embed the text: %v", err)
+		return nil, err
 	}
 	pid := uuid.NewString()
 	if err := c.caps.Store.Upsert(ctx, []memory.Point{{
 		ID: pid, Collection: memory.Episodic, Partition: id.ID,
-		Content: r.Text, Metadata: r.Metadata, Vector: vecs[0], Embedder: emb.Name(),
+		Content: r.Text, Metadata: r.Metadata, Vector: vec, Embedder: embedder,
 	}}); err != nil {
 		return nil, capErr(CodeFailed, "store the memory: %v", err)
 	}

@@ -25,11 +25,7 @@ import (
 func auditCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("grin audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := getenv("GRIN_DATA_DIR")
-	if dataDir == "" {
-		dataDir = "./grin-data"
-	}
-	fs.StringVar(&dataDir, "data-dir", dataDir, "grin's data directory (GRIN_DATA_DIR)")
+	dataDir := dataDirFlag(fs, getenv)
 	actor := fs.String("actor", "", "only entries by this user (username or id)")
 	kind := fs.String("actor-kind", "", "only entries by this kind of actor: user, api_key, ws_key, anonymous, handler, plugin, file, unknown")
 	action := fs.String("action", "", `only this action (login, user.update, …); a trailing * matches by prefix ("plugin.*")`)
@@ -73,10 +69,10 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, database.FileName)); err != nil {
-		return fmt.Errorf("no grin data in %s (start grin serve once, or pass --data-dir): %w", dataDir, err)
+	if _, err := os.Stat(filepath.Join(*dataDir, database.FileName)); err != nil {
+		return fmt.Errorf("no grin data in %s (start grin serve once, or pass --data-dir): %w", *dataDir, err)
 	}
-	db, err := database.Open(ctx, dataDir)
+	db, err := database.Open(ctx, *dataDir)
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,7 @@ import (
 func policyCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (bool, error) {
 	fs := flag.NewFlagSet("grin policy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := getenv("GRIN_DATA_DIR")
-	if dataDir == "" {
-		dataDir = "./grin-data"
-	}
-	fs.StringVar(&dataDir, "data-dir", dataDir, "grin's data directory (GRIN_DATA_DIR)")
+	dataDir := dataDirFlag(fs, getenv)
 	self := fs.String("self", "", `the id "{self}" stands for (default: the subject's user id)`)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: grin policy check [flags] SUBJECT OBJECT ACTION\n\nExit status: 0 allowed, 1 denied, 2 error.")
@@ -41,7 +37,7 @@ func policyCheck(ctx context.Context, args []string, getenv func(string) string,
 		return false, errors.New("policy check takes SUBJECT OBJECT ACTION")
 	}
 	subject, object, action := fs.Arg(0), fs.Arg(1), strings.ToLower(fs.Arg(2))
-	policy, done, err := openPolicy(ctx, dataDir, stderr)
+	policy, done, err := openPolicy(ctx, *dataDir, stderr)
 	if err != nil {
 		return false, err
 	}
@@ -110,11 +106,7 @@ func openPolicy(ctx context.Context, dataDir string, stderr io.Writer) (*policie
 func policyExplain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("grin policy explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := getenv("GRIN_DATA_DIR")
-	if dataDir == "" {
-		dataDir = "./grin-data"
-	}
-	fs.StringVar(&dataDir, "data-dir", dataDir, "grin's data directory (GRIN_DATA_DIR)")
+	dataDir := dataDirFlag(fs, getenv)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: grin policy explain [flags] SUBJECT\n\nSUBJECT: a username, a user id, user:<username>, role:…, plugin:<id> or credential:….")
 		fs.PrintDefaults()
@@ -126,7 +118,7 @@ func policyExplain(ctx context.Context, args []string, getenv func(string) strin
 		fs.Usage()
 		return errors.New("policy explain takes SUBJECT")
 	}
-	policy, done, err := openPolicy(ctx, dataDir, stderr)
+	policy, done, err := openPolicy(ctx, *dataDir, stderr)
 	if err != nil {
 		return err
 	}
@@ -174,4 +166,11 @@ func policyExplain(ctx context.Context, args []string, getenv func(string) strin
 		}
 	}
 	return nil
+}
+
+// dataDirFlag defines -data-dir on fs, defaulting to GRIN_DATA_DIR or
+// ./grin-data as grin serve does, for the commands that read the data
+// directory without a server.
+func dataDirFlag(fs *flag.FlagSet, getenv func(string) string) *string {
+	return fs.String("data-dir", envOr(getenv, "GRIN_DATA_DIR", "./grin-data"), "grin's data directory (GRIN_DATA_DIR)")
 }

@@ -1,6 +1,7 @@
 // Command hookdoc writes what is generated from the catalogue of hook
 // points in platform/hooks: the reference (docs/hooks.md) and the Go kit's
-// typed hooks (wasmhooks/pdk/hooks_gen.go). go generate runs it:
+// typed hooks (wasmhooks/pdk/hooks_gen.go) and hook exports
+// (wasmhooks/pdk/exports_v1.go, exports_v2.go). go generate runs it:
 //
 //	go generate ./platform/hooks/...
 //
@@ -12,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/grin-ai/grin/platform/hooks/reference"
 )
@@ -19,9 +21,10 @@ import (
 func main() {
 	doc := flag.String("o", "", "write the Markdown reference to this file")
 	kit := flag.String("pdk", "", "write the Go kit's typed hooks to this file")
+	exports := flag.String("exports", "", "write the Go kit's hook exports, exports_v1.go and exports_v2.go, to this directory")
 	flag.Parse()
-	if *doc == "" && *kit == "" {
-		fmt.Fprintln(os.Stderr, "hookdoc: say what to write: -o docs/hooks.md, -pdk wasmhooks/pdk/hooks_gen.go")
+	if *doc == "" && *kit == "" && *exports == "" {
+		fmt.Fprintln(os.Stderr, "hookdoc: say what to write: -o docs/hooks.md, -pdk wasmhooks/pdk/hooks_gen.go, -exports wasmhooks/pdk")
 		os.Exit(2)
 	}
 	if *doc != "" {
@@ -30,6 +33,12 @@ func main() {
 	if *kit != "" {
 		src, err := reference.GoKit()
 		write(*kit, src, err)
+	}
+	if *exports != "" {
+		for _, abi := range []int{1, 2} {
+			src, err := reference.GoExports(abi)
+			write(filepath.Join(*exports, fmt.Sprintf("exports_v%d.go", abi)), src, err)
+		}
 	}
 }
 

@@ -283,7 +283,7 @@ func (s *Server) registerAudit() {
 			"when, from which address, the thing before and after (secrets masked), and how it ended. Newest first, a page at a time. " +
 			"The log is append-only: no operation changes or deletes an entry; entries older than GRIN_AUDIT_RETENTION are pruned. grin extension.",
 		Tags: []string{"Audit"},
-	}, objectNeed(policies.AuditObject, policies.Permission(strings.ToUpper(policies.AuditAction))), func(ctx context.Context, in *AuditQuery) (*struct{ Body AuditPage }, error) {
+	}, objectNeed(policies.AuditObject, policies.Read), func(ctx context.Context, in *AuditQuery) (*struct{ Body AuditPage }, error) {
 		f := audit.Filter{Action: in.Action, ActorKind: audit.ActorKind(in.ActorKind), Before: in.Before, Limit: in.Limit}
 		var errs []error
 		for _, t := range []struct {

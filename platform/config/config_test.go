@@ -205,11 +205,7 @@ func TestSecurityLimits(t *testing.T) {
 		t.Errorf("defaults: login %+v, ingest %+v, init %v, llm %v, log entries %d",
 			defaults.Login, defaults.Ingest, defaults.PluginInitTimeout, defaults.PluginCaps.LLMTimeout, defaults.PluginLogEntries)
 	}
-	for _, tc := range []struct {
-		name, value string
-		want        string // in the error; "" for none
-		check       func(Config) bool
-	}{
+	runSettingCases(t, []settingCase{
 		{"GRIN_LOGIN_PER_ADDRESS", "5", "", func(c Config) bool { return c.Login.PerAddress == 5 }},
 		{"GRIN_LOGIN_PER_ADDRESS", "0", "from 1 to 1024", nil},
 		{"GRIN_LOGIN_PER_ADDRESS", "2000", "from 1 to 1024", nil},
@@ -221,23 +217,7 @@ func TestSecurityLimits(t *testing.T) {
 		{"GRIN_PLUGIN_LLM_TIMEOUT", "soon", "must be a duration", nil},
 		{"GRIN_PLUGIN_LOG_ENTRIES", "0", "", func(c Config) bool { return c.PluginLogEntries == -1 }},
 		{"GRIN_PLUGIN_LOG_ENTRIES", "-1", "from 0 to 100000", nil},
-	} {
-		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
-			c, err := Load(nil, env(map[string]string{tc.name: tc.value}), io.Discard)
-			if tc.want != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.want) {
-					t.Fatalf("error %v, want one naming %s and saying %q", err, tc.name, tc.want)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tc.check(c) {
-				t.Errorf("%s=%s not taken", tc.name, tc.value)
-			}
-		})
-	}
+	})
 }
 
 // TestAuditRetention: GRIN_AUDIT_RETENTION keeps a year by default, takes
@@ -291,11 +271,7 @@ func TestOpsSettings(t *testing.T) {
 	if d.Ops != (Ops{Metrics: MetricsAuth, ReadyTimeout: 2 * time.Second, ShutdownTimeout: 30 * time.Second}) {
 		t.Errorf("defaults: %+v", d.Ops)
 	}
-	for _, tc := range []struct {
-		name, value string
-		want        string // in the error; "" for none
-		check       func(Config) bool
-	}{
+	runSettingCases(t, []settingCase{
 		{"GRIN_METRICS", "public", "", func(c Config) bool { return c.Ops.Metrics == MetricsPublic }},
 		{"GRIN_METRICS", "loopback", "", func(c Config) bool { return c.Ops.Metrics == MetricsLoopback }},
 		{"GRIN_METRICS", "off", "", func(c Config) bool { return c.Ops.Metrics == MetricsOff }},
@@ -306,7 +282,20 @@ func TestOpsSettings(t *testing.T) {
 		{"GRIN_SHUTDOWN_DELAY", "-1s", "from 0 up to 10m", nil},
 		{"GRIN_SHUTDOWN_TIMEOUT", "2m", "", func(c Config) bool { return c.Ops.ShutdownTimeout == 2*time.Minute }},
 		{"GRIN_SHUTDOWN_TIMEOUT", "forever", "must be a duration", nil},
-	} {
+	})
+}
+
+// settingCase is one variable set to one value: refused with an error
+// naming the variable and saying want, or (want "") taken as check says.
+type settingCase struct {
+	name, value string
+	want        string // in the error; "" for none
+	check       func(Config) bool
+}
+
+func runSettingCases(t *testing.T, cases []settingCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			c, err := Load(nil, env(map[string]string{tc.name: tc.value}), io.Discard)
 			if tc.want != "" {

@@ -19,20 +19,6 @@ func logWrite(level uint32, ptr unsafe.Pointer, n uint32)
 //go:wasmexport grin_hook_abi_v1
 func abiMarker() {}
 
-func hostInputRead(buf []byte) { inputRead(unsafe.Pointer(unsafe.SliceData(buf)), uint32(len(buf))) }
-
-func hostOutputWrite(b []byte) {
-	outputWrite(unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b)))
-}
-
-func hostErrorWrite(s string) {
-	errorWrite(unsafe.Pointer(unsafe.StringData(s)), uint32(len(s)))
-}
-
-func hostLog(level int, s string) {
-	logWrite(uint32(level), unsafe.Pointer(unsafe.StringData(s)), uint32(len(s)))
-}
-
 // hostCtxRead is never reached: the envelope fills every field.
 func hostCtxRead(int) string { return "" }
 

@@ -25,20 +25,6 @@ func settingsRead(ptr unsafe.Pointer, n uint32) int32
 //go:wasmexport grin_hook_abi_v2
 func abiMarker() {}
 
-func hostInputRead(buf []byte) { inputRead(unsafe.Pointer(unsafe.SliceData(buf)), uint32(len(buf))) }
-
-func hostOutputWrite(b []byte) {
-	outputWrite(unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b)))
-}
-
-func hostErrorWrite(s string) {
-	errorWrite(unsafe.Pointer(unsafe.StringData(s)), uint32(len(s)))
-}
-
-func hostLog(level int, s string) {
-	logWrite(uint32(level), unsafe.Pointer(unsafe.StringData(s)), uint32(len(s)))
-}
-
 func hostCtxRead(field int) string {
 	return string(hostString(func(ptr unsafe.Pointer, n uint32) int32 { return ctxRead(uint32(field), ptr, n) }))
 }

@@ -4,6 +4,23 @@ package pdk
 
 import "unsafe"
 
+// The wrappers over the ABI's imports (host_v1.go or host_v2.go declares
+// them, from grin_v1 or grin_v2).
+
+func hostInputRead(buf []byte) { inputRead(unsafe.Pointer(unsafe.SliceData(buf)), uint32(len(buf))) }
+
+func hostOutputWrite(b []byte) {
+	outputWrite(unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b)))
+}
+
+func hostErrorWrite(s string) {
+	errorWrite(unsafe.Pointer(unsafe.StringData(s)), uint32(len(s)))
+}
+
+func hostLog(level int, s string) {
+	logWrite(uint32(level), unsafe.Pointer(unsafe.StringData(s)), uint32(len(s)))
+}
+
 // hostString reads a value of unknown length from a host function that
 // copies at most len bytes and returns the full length.
 func hostString(read func(ptr unsafe.Pointer, n uint32) int32) []byte {

@@ -5,7 +5,7 @@
 // cannot say something the pipeline does not do.
 package reference
 
-//go:generate go run ../../../internal/hookdoc -o ../../../docs/hooks.md -pdk ../../../wasmhooks/pdk/hooks_gen.go
+//go:generate go run ../../../internal/hookdoc -o ../../../docs/hooks.md -pdk ../../../wasmhooks/pdk/hooks_gen.go -exports ../../../wasmhooks/pdk
 
 import (
 	"encoding/json"

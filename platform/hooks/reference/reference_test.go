@@ -3,6 +3,7 @@ package reference_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 
@@ -37,6 +38,26 @@ func TestCommittedGoKitIsCurrent(t *testing.T) {
 	}
 	if !bytes.Equal(committed, want) {
 		t.Errorf("wasmhooks/pdk/hooks_gen.go is stale: run go generate ./platform/hooks/...")
+	}
+}
+
+// TestCommittedGoExportsAreCurrent: the Go kit's exports, one per hook
+// point and ABI (wasmhooks/pdk/exports_v1.go, exports_v2.go), are what
+// the catalogue generates, so a new hook point cannot lack its export.
+func TestCommittedGoExportsAreCurrent(t *testing.T) {
+	for _, abi := range []int{1, 2} {
+		path := fmt.Sprintf("../../../wasmhooks/pdk/exports_v%d.go", abi)
+		committed, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := reference.GoExports(abi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(committed, want) {
+			t.Errorf("%s is stale: run go generate ./platform/hooks/...", path)
+		}
 	}
 }
 
