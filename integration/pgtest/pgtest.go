@@ -97,14 +97,21 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip(msg)
 	}
-	s, err := start(t, bin)
+	s, err := start(bin)
 	if err != nil {
 		t.Fatalf("start PostgreSQL from %s: %v", bin, err)
 	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	return s
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
+// start runs a server, which the caller stops; on an error nothing of it
+// is left running or on disk.
+func start(bin string) (_ *Server, err error) {
 	cred, err := runAs()
 	if err != nil {
 		return nil, err
@@ -116,7 +123,11 @@ func start(t testing.TB, bin string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Dir: dir, done: make(chan struct{})}
-	t.Cleanup(func() { s.stop(t) })
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			return nil, fmt.Errorf("give %s to the server's user: %w", dir, err)
@@ -279,7 +290,8 @@ func (s *Server) exec(ctx context.Context, sql string) error {
 
 // stop ends the server (a fast shutdown: clients are disconnected) and
 // removes its directory.
-func (s *Server) stop(t testing.TB) {
+func (s *Server) stop() error {
+	var errs []error
 	if s.cmd != nil {
 		s.cmd.Process.Signal(syscall.SIGINT)
 		select {
@@ -287,12 +299,69 @@ func (s *Server) stop(t testing.TB) {
 		case <-time.After(30 * time.Second):
 			s.cmd.Process.Kill()
 			<-s.done
-			t.Errorf("postgres did not stop within 30 s; killed:\n%s", s.Log())
+			errs = append(errs, fmt.Errorf("postgres did not stop within 30 s; killed:\n%s", s.Log()))
 		}
 	}
 	if err := os.RemoveAll(s.Dir); err != nil {
-		t.Errorf("remove %s: %v", s.Dir, err)
+		errs = append(errs, fmt.Errorf("remove %s: %w", s.Dir, err))
 	}
+	return errors.Join(errs...)
+}
+
+// shared is the server of Shared: one per test process, stopped by Main.
+var shared struct {
+	sync.Mutex
+	main bool
+	srv  *Server
+	err  error
+}
+
+// Main runs a package's tests (call it from TestMain, or through a
+// harness's own Main) and stops the server Shared started, if any.
+func Main(m interface{ Run() int }) int {
+	shared.Lock()
+	shared.main = true
+	shared.Unlock()
+	code := m.Run()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.srv != nil {
+		if err := shared.srv.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+		}
+	}
+	return code
+}
+
+// Shared returns a server shared by all the tests of the process, started
+// on first use; tests keep apart with a database each (Database). Without
+// Main in the package's TestMain it is Start.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.Lock()
+	inMain := shared.main
+	shared.Unlock()
+	if !inMain {
+		return Start(t)
+	}
+	bin := BinDir()
+	if bin == "" {
+		Start(t) // skips or fails, saying how to install it
+	}
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.srv == nil && shared.err == nil {
+		srv, err := start(bin)
+		if err != nil {
+			shared.err = fmt.Errorf("start PostgreSQL from %s: %w", bin, err)
+		} else {
+			shared.srv = srv
+		}
+	}
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.srv
 }
 
 // runAs is the user the server runs as: nobody when the tests run as root

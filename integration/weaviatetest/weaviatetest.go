@@ -160,7 +160,7 @@ var shared struct {
 
 // Main runs a package's tests (call it from TestMain) and stops the
 // server Shared started, if any.
-func Main(m *testing.M) int {
+func Main(m interface{ Run() int }) int {
 	shared.Lock()
 	shared.main = true
 	shared.Unlock()

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/grin-ai/grin/platform/app/apptest"
 	"github.com/grin-ai/grin/platform/config"
-	"github.com/grin-ai/grin/platform/database"
 )
 
 // auditEntry is an entry of GET /audit.
@@ -130,15 +128,11 @@ func readAudit(t *testing.T, in *apptest.Instance, query string, headers ...stri
 	}
 }
 
-// storedAudit is the whole audit table as stored in the data directory's
-// SQLite file, every column of every row.
+// storedAudit is the whole audit table as stored in the instance's
+// database, every column of every row.
 func storedAudit(t *testing.T, dir string) string {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, database.FileName)+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := apptest.OpenDatabase(t, dir)
 	rows, err := db.Query(`SELECT * FROM audit`)
 	if err != nil {
 		t.Fatal(err)
@@ -531,17 +525,13 @@ func TestAuditLogRetention(t *testing.T) {
 	admin := apptest.Bearer(in.Login("admin", apptest.AdminPassword))
 	in.Close()
 
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, database.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := apptest.OpenDatabase(t, dir)
 	now := time.Now()
 	for _, e := range []struct {
 		age    time.Duration
 		target string
 	}{{400 * 24 * time.Hour, "ancient"}, {31 * 24 * time.Hour, "last-month"}, {10 * 24 * time.Hour, "recent"}} {
-		if _, err := db.Exec(`INSERT INTO audit (at, actor_kind, action, target, outcome) VALUES (?, 'user', 'user.update', ?, 'success')`,
+		if _, err := db.Exec(`INSERT INTO audit (at, actor_kind, action, target, outcome) VALUES ($1, 'user', 'user.update', $2, 'success')`,
 			now.Add(-e.age).UnixMilli(), e.target); err != nil {
 			t.Fatal(err)
 		}

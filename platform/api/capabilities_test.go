@@ -9,7 +9,6 @@ import (
 
 	"github.com/grin-ai/grin/platform/app/apptest"
 	"github.com/grin-ai/grin/platform/config"
-	"github.com/grin-ai/grin/platform/database"
 )
 
 // capsManifest declares every capability; http.fetch lists the test's
@@ -204,11 +203,7 @@ func TestPluginCapabilities(t *testing.T) {
 
 	// Deleting a user erases their stores; deleting the plugin, all. A
 	// deleted user's id is refused from then on, so look in the database.
-	db, err := database.Open(t.Context(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := apptest.OpenDatabase(t, dir)
 	kept := func(where string, args ...any) int {
 		var n int
 		if err := db.QueryRow(`SELECT COUNT(*) FROM plugin_kv WHERE `+where, args...).Scan(&n); err != nil {
@@ -221,13 +216,13 @@ func TestPluginCapabilities(t *testing.T) {
 	}
 	in.Do("POST", "/users", map[string]any{"username": "dora", "password": "dora-pass"}).JSON(t, &dora)
 	capsSay(t, in, dora.ID, "kvset: k=dora-value")
-	if n := kept("user_id = ?", dora.ID); n != 1 {
+	if n := kept("user_id = $1", dora.ID); n != 1 {
 		t.Fatalf("dora's key is not stored: %d", n)
 	}
 	if r := in.Do("DELETE", "/users/"+dora.ID, nil); r.Status != 200 {
 		t.Fatalf("delete dora: %d %s", r.Status, r.Body)
 	}
-	if n := kept("user_id = ?", dora.ID); n != 0 {
+	if n := kept("user_id = $1", dora.ID); n != 0 {
 		t.Errorf("after the user's deletion the plugin keeps %d of her keys", n)
 	}
 	if kept("plugin_id = 'caps'") == 0 {

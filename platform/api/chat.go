@@ -66,7 +66,7 @@ func (s *Server) turn(ctx context.Context, transport string, id auth.Identity, m
 	reply, err := s.deps.Cat.Chat(ctx, id, m)
 	outcome := metrics.TurnAnswered
 	switch {
-	case errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrTooLong), errors.Is(err, session.ErrForgotten):
+	case chat.IsRefusal(err), errors.Is(err, session.ErrForgotten):
 		outcome = metrics.TurnRefused
 	case err != nil:
 		outcome = metrics.TurnFailed
@@ -90,7 +90,7 @@ func messageOf(body map[string]any) chat.Message {
 
 func (s *Server) chatError(ctx context.Context, err error) error {
 	switch {
-	case errors.Is(err, chat.ErrEmptyMessage), errors.Is(err, chat.ErrTooLong):
+	case chat.IsRefusal(err):
 		return huma.Error422UnprocessableEntity(err.Error())
 	case errors.Is(err, session.ErrForgotten):
 		return huma.Error403Forbidden("Invalid Credentials: " + err.Error())

@@ -276,6 +276,15 @@ func TestMessageOverHTTP(t *testing.T) {
 				t.Errorf("bad message %v: %d", bad, r.Status)
 			}
 		}
+		// U+0000 is refused in words on every engine (PostgreSQL keeps no
+		// NUL in text), and nothing of it is kept.
+		r = in.Do("POST", "/message", map[string]any{"text": "nul\u0000here"}, "user_id", "dora")
+		if r.Status != 422 || !strings.Contains(r.Detail(), "NUL character") {
+			t.Errorf("a message with NUL: %d %s, want 422 naming the NUL", r.Status, r.Body)
+		}
+		if got := historyTexts(t, in, "dora"); len(got) != 2 {
+			t.Errorf("dora's history after the refused message: %q", got)
+		}
 	})
 }
 

@@ -2,9 +2,7 @@ package api_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,16 +130,24 @@ func episodicCount(t *testing.T, in *apptest.Instance, user string) int {
 // while the turns committed with it are kept.
 func TestTurnIsAnsweredOnlyOnceCommitted(t *testing.T) {
 	in := apptest.Start(t)
-	// Another connection to the same file, as a second process would
+	// Another handle on the same database, as a second process would
 	// have: it makes one message's write fail, and can hold the lock.
-	other, err := sql.Open("sqlite", "file:"+filepath.Join(in.Dir, database.FileName)+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
+	other := apptest.OpenDatabase(t, in.Dir)
+	refuse := []string{`CREATE TRIGGER refuse_turn BEFORE INSERT ON conversation_history
+		WHEN NEW.text = 'this one fails' BEGIN SELECT RAISE(ABORT, 'the disk refused it'); END`}
+	// What holds the writes back: SQLite's one write lock; on PostgreSQL a
+	// lock on the history's table that lets reads through.
+	lockWrites := "BEGIN IMMEDIATE"
+	if apptest.Engine() == database.Postgres {
+		refuse = []string{`CREATE FUNCTION refuse_turn() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.text = 'this one fails' THEN RAISE EXCEPTION 'the disk refused it'; END IF; RETURN NEW; END $$`,
+			`CREATE TRIGGER refuse_turn BEFORE INSERT ON conversation_history FOR EACH ROW EXECUTE FUNCTION refuse_turn()`}
+		lockWrites = "BEGIN; LOCK TABLE conversation_history IN EXCLUSIVE MODE"
 	}
-	defer other.Close()
-	if _, err := other.Exec(`CREATE TRIGGER refuse_turn BEFORE INSERT ON conversation_history
-		WHEN NEW.text = 'this one fails' BEGIN SELECT RAISE(ABORT, 'the disk refused it'); END`); err != nil {
-		t.Fatal(err)
+	for _, q := range refuse {
+		if _, err := other.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	aliceWS, bobWS := dial(t, in, "/ws/alice"), dial(t, in, "/ws/bob")
@@ -157,7 +163,7 @@ func TestTurnIsAnsweredOnlyOnceCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := lock.ExecContext(ctx, lockWrites); err != nil {
 		t.Fatal(err)
 	}
 	locked := true

@@ -4,9 +4,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/platform/app/apptest"
 )
 
-// TestMain shares one weaviate-server among the tests that run on every
-// memory backend (apptest.EachBackend).
-func TestMain(m *testing.M) { os.Exit(weaviatetest.Main(m)) }
+// TestMain shares one weaviate-server and one PostgreSQL among the tests
+// (apptest.EachBackend, and the PostgreSQL pass: GRIN_TEST_DATABASE).
+func TestMain(m *testing.M) { os.Exit(apptest.Main(m)) }

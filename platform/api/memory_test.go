@@ -422,6 +422,7 @@ func TestEmbedderMismatch(t *testing.T) {
 	logs := &apptest.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	apptest.OnEngine(t, &cfgB) // b's own database, as StartWith gave it
 	_, err := app.New(ctx, cfgB, slog.New(slog.NewTextHandler(logs, nil)))
 	if err == nil || !strings.Contains(err.Error(), "does not fit the memories stored in Weaviate") || !strings.Contains(err.Error(), "512-dimensional") {
 		t.Errorf("start with a mismatched embedder: %v", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/grin-ai/grin/integration/weaviatetest"
 	"github.com/grin-ai/grin/platform/app/apptest"
 	"github.com/grin-ai/grin/platform/config"
+	"github.com/grin-ai/grin/platform/database"
 )
 
 // sample reads one sample of a Prometheus text exposition: the line that
@@ -176,7 +177,12 @@ func TestHealthAndReadiness(t *testing.T) {
 	cfg := apptest.Config(t.TempDir())
 	cfg.AuthRequired = true
 	cfg.Ops.ReadyTimeout = 200 * time.Millisecond
+	cfg.DatabaseConns = 1 // on PostgreSQL: one connection, as SQLite's writer
 	in := apptest.StartWith(t, cfg)
+	wantChecks := 1 // the database
+	if apptest.Engine() == database.Postgres {
+		wantChecks = 2 // and Weaviate, where memories live beside PostgreSQL
+	}
 	type ready struct {
 		Status string
 		Checks map[string]string
@@ -197,7 +203,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	if r := in.Do("GET", "/healthz", nil); r.Status != 200 || r.Map(t)["status"] != "alive" {
 		t.Fatalf("healthz: %d %s", r.Status, r.Body)
 	}
-	if rd := read(200); rd.Status != "ready" || rd.Checks["database"] != "ok" || len(rd.Checks) != 1 {
+	if rd := read(200); rd.Status != "ready" || rd.Checks["database"] != "ok" || len(rd.Checks) != wantChecks {
 		t.Fatalf("ready: %+v", rd)
 	}
 	// Hold the database's only connection, as a stuck writer would.

@@ -99,6 +99,7 @@ func TestUsernamesAreNFC(t *testing.T) {
 // and compared keep their names and log in as before, even look-alikes of
 // each other; new names are checked against them.
 func TestExistingUsernamesKept(t *testing.T) {
+	apptest.SQLiteOnly(t, "rows written by an older grin, which only ran on SQLite")
 	dir := t.TempDir()
 	apptest.StartWith(t, apptest.Config(dir)).Close()
 	// Rows as an older grin wrote them: no skeleton, names as sent.

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/grin-ai/grin/platform/auth"
+	"github.com/grin-ai/grin/platform/chat"
 	"github.com/grin-ai/grin/platform/metrics"
 	"github.com/grin-ai/grin/platform/requestid"
 	"github.com/grin-ai/grin/platform/session"
@@ -258,6 +259,10 @@ func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket
 	if _, err := s.turn(ctx, "websocket", id, messageOf(body)); err != nil {
 		if ctx.Err() != nil {
 			return "cancelled"
+		}
+		if chat.IsRefusal(err) {
+			sock.Send(newErrorFrame("InvalidMessage", err.Error()))
+			return "invalid"
 		}
 		// The frame says what the HTTP answer would: the caller's
 		// mistake or the provider's words, or for grin's own failures

@@ -95,18 +95,25 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// Every log line made in a request's context names the request.
 	logger = slog.New(requestid.Handler(logger.Handler()))
 	if cfg.DatabaseURL != "" {
-		return nil, errPostgresIncomplete()
+		if len(notOnPostgres) > 0 {
+			return nil, errPostgresIncomplete()
+		}
+		if cfg.Memory.Backend != "weaviate" {
+			return nil, errEmbeddedOnPostgres
+		}
 	}
+	// The data directory holds this instance's own files even when the
+	// database is elsewhere: compiled plugins, the policy files it mirrors.
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
-	db, err := database.Open(ctx, cfg.DataDir)
+	db, reads, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			db.Close()
+			closeDatabase(db, reads)
 		}
 	}()
 	auditLog := audit.New(db)
@@ -115,15 +122,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// users' turns together; its reads go to read-only connections beside
 	// the writer.
 	commit := database.NewCommitter(db)
-	reads, err := database.OpenReads(ctx, cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			reads.Close()
-		}
-	}()
 	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"),
 		policies.WithUsers(users.NewDirectory(db)),
 		policies.WithFileEdits(recordPolicyFileEdit(auditLog, logger.With("component", "audit"))))
@@ -441,7 +439,42 @@ func (a *App) Database() *sql.DB { return a.db }
 // done), then releases the plugins' runtime and the database.
 func (a *App) Close() error {
 	a.Ingester.Wait()
-	return errors.Join(a.engine.Close(context.Background()), a.reads.Close(), a.db.Close())
+	return errors.Join(a.engine.Close(context.Background()), closeDatabase(a.db, a.reads))
+}
+
+// errEmbeddedOnPostgres refuses the embedded memory store beside
+// PostgreSQL: its vectors live in a SQLite file on one machine, which
+// replicas sharing the database could not share.
+var errEmbeddedOnPostgres = errors.New("GRIN_DATABASE_URL: memories cannot stay in the embedded store, a SQLite file on this machine that other replicas could not reach; " +
+	"set GRIN_MEMORY=weaviate (and GRIN_WEAVIATE_URL) to keep them in Weaviate, or leave GRIN_DATABASE_URL unset to keep everything in the data directory")
+
+// openDatabase opens the configured database: PostgreSQL when
+// GRIN_DATABASE_URL is set, else the SQLite file in the data directory.
+// reads is the handle for the chat path's reads: SQLite's read-only
+// connections beside its one writer; on PostgreSQL the same pool.
+func openDatabase(ctx context.Context, cfg config.Config) (db, reads *sql.DB, err error) {
+	if u := cfg.DatabaseURL.Reveal(); u != "" {
+		db, err := database.OpenPostgres(ctx, u, database.MaxConns(cfg.DatabaseConns))
+		if err != nil {
+			return nil, nil, fmt.Errorf("GRIN_DATABASE_URL: %w", err)
+		}
+		return db, db, nil
+	}
+	if db, err = database.Open(ctx, cfg.DataDir); err != nil {
+		return nil, nil, err
+	}
+	if reads, err = database.OpenReads(ctx, cfg.DataDir); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, reads, nil
+}
+
+func closeDatabase(db, reads *sql.DB) error {
+	if reads == db {
+		return db.Close()
+	}
+	return errors.Join(reads.Close(), db.Close())
 }
 
 // notOnPostgres lists what is still kept only in the data directory (the

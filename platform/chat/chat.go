@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"github.com/google/uuid"
@@ -77,10 +78,20 @@ func DefaultConfig() Config {
 var (
 	ErrEmptyMessage = errors.New("the message has no text")
 	ErrTooLong      = errors.New("the message is too long")
+	// ErrNUL: the message holds U+0000, which no database grin runs on
+	// keeps in text (PostgreSQL refuses it), so it is refused on every
+	// engine alike rather than failing on one.
+	ErrNUL = errors.New("the message contains a NUL character (U+0000), which grin does not store; remove it and send the message again")
 	// ErrNotRecorded: the turn could not be committed, so it was not
 	// answered; nothing of it was kept and it can be sent again.
 	ErrNotRecorded = errors.New("the conversation could not be saved, so this message was not answered; nothing of it was kept, send it again")
 )
+
+// IsRefusal says whether err refuses the message itself (empty, too
+// long, unstorable): the client's to fix, not a failure of grin.
+func IsRefusal(err error) bool {
+	return errors.Is(err, ErrEmptyMessage) || errors.Is(err, ErrTooLong) || errors.Is(err, ErrNUL)
+}
 
 // MaxMessageRunes bounds one message.
 const MaxMessageRunes = 32_000
@@ -166,6 +177,9 @@ func (c *Cat) Chat(ctx context.Context, id auth.Identity, msg Message) (Reply, e
 	if n := len([]rune(msg.Text)); n > MaxMessageRunes {
 		return Reply{}, fmt.Errorf("%w: %d characters, at most %d", ErrTooLong, n, MaxMessageRunes)
 	}
+	if strings.ContainsRune(msg.Text, 0) {
+		return Reply{}, ErrNUL
+	}
 	// Host functions a plugin calls during this turn act as this user.
 	ctx = auth.WithIdentity(ctx, id)
 	s, release, err := c.sessions.Acquire(ctx, id.ID)
@@ -193,8 +207,8 @@ type turn struct {
 	caller   hooks.Caller
 	model    llm.Model
 	embedder llm.Embedder
-	// pending is the episodic point of a store that commits it with the
-	// turn's history (memory.Staged), written in finish.
+	// pending is the turn's episodic point, written in finish with the
+	// turn's history.
 	pending []memory.Point
 }
 
@@ -298,26 +312,52 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 	case reply.Message != "" && reply.Message != text:
 		reply.Text = reply.Message
 	}
+	// A model or plugin may answer with U+0000, which no database keeps in
+	// text: it is shown and stored as U+FFFD, the same on every engine.
+	reply.Text = strings.ReplaceAll(reply.Text, "\x00", "\uFFFD")
 	reply.Content, reply.Message = reply.Text, reply.Text
 	// The turn is answered only once it is committed: the history's two
 	// turns and, on the embedded store, the episodic point, in one
 	// transaction (which the database's single writer may share with other
 	// users' turns).
+	// A store beside the database (Weaviate) cannot share the transaction:
+	// its point is written first and taken back if the history is refused,
+	// so a turn that is not answered leaves no memory either.
 	var with []database.Op
+	staged, isStaged := c.store.(memory.Staged)
 	if len(t.pending) > 0 {
-		op, err := c.store.(memory.Staged).UpsertOp(t.pending)
-		if err != nil {
-			return Reply{}, err
+		if isStaged {
+			op, err := staged.UpsertOp(t.pending)
+			if err != nil {
+				return Reply{}, err
+			}
+			with = append(with, op)
+		} else if err := c.store.Upsert(ctx, t.pending); err != nil {
+			return Reply{}, fmt.Errorf("%w: store the episodic memory: %w", ErrNotRecorded, err)
 		}
-		with = append(with, op)
 	}
 	if err := c.sessions.Record(ctx, t.s, []session.Turn{
 		{Who: session.Human, Text: msg.Text, When: now},
 		{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(reply.Why)},
 	}, with...); err != nil {
+		if len(t.pending) > 0 && !isStaged {
+			t.takeBack(t.pending)
+		}
 		return Reply{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
 	return reply, nil
+}
+
+// takeBack deletes the episodic points of a turn whose history was
+// refused, even when the turn's context is done (the socket went).
+func (t *turn) takeBack(points []memory.Point) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, p := range points {
+		if _, err := t.cat.store.Delete(ctx, p.Collection, p.Partition, []string{p.ID}); err != nil {
+			t.cat.logger.Error("a refused turn's episodic memory could not be taken back", "user", t.id.ID, "point", p.ID, "err", err)
+		}
+	}
 }
 
 // recall embeds the query and recalls from each collection within the
@@ -533,11 +573,8 @@ func (t *turn) remember(ctx context.Context, text string) error {
 		ID: uuid.NewString(), Collection: memory.Episodic, Partition: t.id.ID,
 		Content: doc.PageContent, Metadata: doc.Metadata, Vector: vecs[0], Embedder: t.embedder.Name(),
 	}}
-	if _, ok := c.store.(memory.Staged); ok {
-		t.pending = points // committed with the turn's history
-		return nil
-	}
-	return c.store.Upsert(ctx, points)
+	t.pending = points // written in finish, with the turn's history
+	return nil
 }
 
 func mustJSON(v any) json.RawMessage {

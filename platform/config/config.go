@@ -95,6 +95,8 @@ type Config struct {
 	// what the SQLite file in DataDir holds otherwise. A secret: it
 	// usually carries a password.
 	DatabaseURL Secret
+	// DatabaseConns bounds this process's connections to PostgreSQL.
+	DatabaseConns int
 	// RabbitholeAllowPrivate lets /rabbithole/web fetch from loopback and
 	// private addresses.
 	RabbitholeAllowPrivate bool
@@ -225,7 +227,15 @@ type setting struct {
 var settings = []setting{
 	{"ADDR", "addr", "127.0.0.1:1865", "address to listen on (host:port)", func(c *Config, v string) error { c.Addr = v; return nil }},
 	{"DATA_DIR", "data-dir", "./grin-data", "directory for the database, policy and secrets", func(c *Config, v string) error { c.DataDir = v; return nil }},
-	{"DATABASE_URL", "database-url", "", "PostgreSQL instead of the SQLite file in the data directory: postgres://user:password@host:5432/database (not yet usable: grin says what is missing)", func(c *Config, v string) error { c.DatabaseURL = Secret(v); return nil }},
+	{"DATABASE_URL", "database-url", "", "PostgreSQL instead of the SQLite file in the data directory: postgres://user:password@host:5432/database (memories then live in Weaviate)", func(c *Config, v string) error { c.DatabaseURL = Secret(v); return nil }},
+	{"DATABASE_CONNS", "database-conns", "16", "most connections this process opens to PostgreSQL; every replica's count adds up against the server's max_connections", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("must be a whole number of connections from 1 to 1000, got %q", v)
+		}
+		c.DatabaseConns = n
+		return nil
+	}},
 	{"API_KEY", "api-key", "", "key granting full permissions on HTTP, acting as the user_id header's user", func(c *Config, v string) error { c.APIKey = Secret(v); return nil }},
 	{"API_KEY_WS", "api-key-ws", "", "key granting base permissions on WebSocket", func(c *Config, v string) error { c.APIKeyWS = Secret(v); return nil }},
 	{"JWT_SECRET", "jwt-secret", "", "HS256 secret for tokens (at least 32 bytes); generated and kept in the data directory when unset", func(c *Config, v string) error { c.JWTSecret = Secret(v); return nil }},

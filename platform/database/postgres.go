@@ -33,10 +33,19 @@ func EngineOf(db *sql.DB) Engine {
 	return SQLite
 }
 
-// PostgresConns bounds the connections one grin process opens to
-// PostgreSQL: the server's own default max_connections is 100, shared by
-// every replica.
+// PostgresConns is the default bound on the connections one grin process
+// opens to PostgreSQL: the server's own default max_connections is 100,
+// shared by every replica (GRIN_DATABASE_CONNS changes it).
 const PostgresConns = 16
+
+// PostgresOption adjusts how OpenPostgres connects.
+type PostgresOption func(*postgresOptions)
+
+type postgresOptions struct{ conns int }
+
+// MaxConns bounds the connections the handle opens (PostgresConns when n
+// is not positive).
+func MaxConns(n int) PostgresOption { return func(o *postgresOptions) { o.conns = n } }
 
 // migrationLock is the key of the advisory lock held while migrating, so
 // that replicas starting together migrate one at a time: "grin" in ASCII.
@@ -55,8 +64,15 @@ func IsPostgresURL(rawURL string) bool {
 // and applies every pending migration. Errors never repeat the password.
 //
 // Notes: the handle is safe for concurrent use and holds up to
-// PostgresConns connections.
-func OpenPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
+// PostgresConns connections unless MaxConns says otherwise.
+func OpenPostgres(ctx context.Context, rawURL string, opts ...PostgresOption) (*sql.DB, error) {
+	o := postgresOptions{conns: PostgresConns}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.conns <= 0 {
+		o.conns = PostgresConns
+	}
 	where := redactURL(rawURL)
 	if !IsPostgresURL(rawURL) {
 		return nil, fmt.Errorf("open database %s: not a PostgreSQL URL (postgres://user:password@host:port/database)", where)
@@ -67,8 +83,8 @@ func OpenPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open database %s: the URL does not parse as a PostgreSQL connection string", where)
 	}
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(PostgresConns)
-	db.SetMaxIdleConns(PostgresConns)
+	db.SetMaxOpenConns(o.conns)
+	db.SetMaxIdleConns(o.conns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", where, err)

@@ -69,6 +69,7 @@ func Start(t testing.TB, opts ...app.Option) *Instance {
 // StartWith runs an instance with cfg. It stops with the test.
 func StartWith(t testing.TB, cfg config.Config, opts ...app.Option) *Instance {
 	t.Helper()
+	OnEngine(t, &cfg)
 	logs := &LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -89,6 +90,25 @@ func StartWith(t testing.TB, cfg config.Config, opts ...app.Option) *Instance {
 		})
 	}
 	t.Cleanup(in.stop)
+	// A failing test shows what the server said went wrong, which a 500's
+	// "see the server log" points to.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		var bad []string
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, "level=ERROR") {
+				bad = append(bad, strings.TrimSpace(line))
+			}
+		}
+		if n := len(bad); n > 20 {
+			bad = bad[n-20:]
+		}
+		if len(bad) > 0 {
+			t.Logf("the server logged (errors, last %d):\n%s", len(bad), strings.Join(bad, "\n"))
+		}
+	})
 	return in
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/grin-ai/grin/integration/weaviatetest"
 	"github.com/grin-ai/grin/platform/app"
 	"github.com/grin-ai/grin/platform/config"
+	"github.com/grin-ai/grin/platform/database"
 )
 
 // Backend is a memory backend test instances can run on, so one test
@@ -17,8 +18,15 @@ type Backend struct {
 	use  func(t testing.TB, cfg *config.Config)
 }
 
-// Embedded keeps memories in the instance's SQLite file.
-var Embedded = Backend{Name: "embedded", use: func(testing.TB, *config.Config) {}}
+// Embedded keeps memories in the instance's SQLite file. grin refuses it
+// on PostgreSQL, so in the PostgreSQL pass (GRIN_TEST_DATABASE=postgres) a
+// test that asks for it is skipped: it runs in the SQLite pass.
+var Embedded = Backend{Name: "embedded", use: func(t testing.TB, cfg *config.Config) {
+	if Engine() == database.Postgres {
+		t.Skip("embedded memory lives in the SQLite file; this test runs in the SQLite pass (GRIN_TEST_DATABASE unset)")
+	}
+	cfg.Memory.Backend = "embedded"
+}}
 
 // Weaviate keeps memories in the test process's shared weaviate-server
 // (the package's TestMain calls weaviatetest.Main), in collections of
@@ -33,8 +41,14 @@ var Weaviate = Backend{Name: "weaviate", use: func(t testing.TB, cfg *config.Con
 	}}
 }}
 
-// Backends lists every backend.
-func Backends() []Backend { return []Backend{Embedded, Weaviate} }
+// Backends lists every backend the tests' database engine allows:
+// Weaviate alone on PostgreSQL.
+func Backends() []Backend {
+	if Engine() == database.Postgres {
+		return []Backend{Weaviate}
+	}
+	return []Backend{Embedded, Weaviate}
+}
 
 // EachBackend runs fn as one subtest per backend.
 func EachBackend(t *testing.T, fn func(t *testing.T, b Backend)) {
