@@ -209,74 +209,81 @@ func TestDeletingAUserErasesEverything(t *testing.T) {
 func TestRandomizedUsersNeverCross(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, backend apptest.Backend) {
 		in := backend.Start(t)
-		const users, steps = 12, 10
-		seed := rand.Uint64()
-		t.Logf("seed %d", seed)
-		var wg sync.WaitGroup
-		for u := range users {
-			wg.Go(func() {
-				name := fmt.Sprintf("user-%02d", u)
-				rng := rand.New(rand.NewPCG(seed, uint64(u)))
-				sock := dial(t, in, "/ws/"+name)
-				hdr := []string{"user_id", name}
-				stored := false // this user has episodic memories now
-				for i := range steps {
-					switch rng.IntN(5) {
-					case 0, 1:
-						sock.send(map[string]string{"text": fmt.Sprintf("%s says secret %d", name, i)})
-						r, _ := sock.reply()
-						if r.UserID != name {
-							t.Errorf("%s got a reply for %s", name, r.UserID)
-						}
-						for _, d := range r.Why.Memory.Episodic {
-							if d.Metadata["source"] != name || !strings.HasPrefix(d.PageContent, name) {
-								t.Errorf("%s recalled %q from %v", name, d.PageContent, d.Metadata["source"])
-							}
-						}
-						if stored && len(r.Why.Memory.Episodic) == 0 {
-							t.Errorf("%s recalled none of their own earlier messages", name)
-						}
-						stored = true
-					case 2:
-						var rec struct {
-							Vectors struct {
-								Collections map[string][]struct {
-									PageContent string         `json:"page_content"`
-									Metadata    map[string]any `json:"metadata"`
-								} `json:"collections"`
-							} `json:"vectors"`
-						}
-						in.Do("POST", "/memory/recall", map[string]any{"text": "says secret"}, hdr...).JSON(t, &rec)
-						for _, p := range rec.Vectors.Collections["episodic"] {
-							if !strings.HasPrefix(p.PageContent, name) {
-								t.Errorf("%s recalled %q", name, p.PageContent)
-							}
-						}
-						if stored && len(rec.Vectors.Collections["episodic"]) == 0 {
-							t.Errorf("%s's recall found none of their own messages", name)
-						}
-					case 3:
-						var h struct {
-							History []struct{ Who, Text string } `json:"history"`
-						}
-						in.Do("GET", "/memory/conversation_history", nil, hdr...).JSON(t, &h)
-						for _, turn := range h.History {
-							if turn.Who == "Human" && !strings.HasPrefix(turn.Text, name) {
-								t.Errorf("%s's history holds %q", name, turn.Text)
-							}
-						}
-						if rng.IntN(2) == 0 {
-							in.Do("DELETE", "/memory/conversation_history", nil, hdr...)
-						}
-					case 4:
-						in.Do("DELETE", "/memory/collections/episodic", nil, hdr...)
-						stored = false
-					}
-				}
-			})
-		}
-		wg.Wait()
+		randomizedUsers(t, func(int, int) *apptest.Instance { return in }, func(int) *apptest.Instance { return in })
 	})
+}
+
+// randomizedUsers runs the randomized isolation test: user u's socket on
+// sockAt(u), their other requests of step i on at(u, i).
+func randomizedUsers(t *testing.T, at func(user, step int) *apptest.Instance, sockAt func(user int) *apptest.Instance) {
+	const users, steps = 12, 10
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	var wg sync.WaitGroup
+	for u := range users {
+		wg.Go(func() {
+			name := fmt.Sprintf("user-%02d", u)
+			rng := rand.New(rand.NewPCG(seed, uint64(u)))
+			sock := dial(t, sockAt(u), "/ws/"+name)
+			hdr := []string{"user_id", name}
+			stored := false // this user has episodic memories now
+			for i := range steps {
+				in := at(u, i)
+				switch rng.IntN(5) {
+				case 0, 1:
+					sock.send(map[string]string{"text": fmt.Sprintf("%s says secret %d", name, i)})
+					r, _ := sock.reply()
+					if r.UserID != name {
+						t.Errorf("%s got a reply for %s", name, r.UserID)
+					}
+					for _, d := range r.Why.Memory.Episodic {
+						if d.Metadata["source"] != name || !strings.HasPrefix(d.PageContent, name) {
+							t.Errorf("%s recalled %q from %v", name, d.PageContent, d.Metadata["source"])
+						}
+					}
+					if stored && len(r.Why.Memory.Episodic) == 0 {
+						t.Errorf("%s recalled none of their own earlier messages", name)
+					}
+					stored = true
+				case 2:
+					var rec struct {
+						Vectors struct {
+							Collections map[string][]struct {
+								PageContent string         `json:"page_content"`
+								Metadata    map[string]any `json:"metadata"`
+							} `json:"collections"`
+						} `json:"vectors"`
+					}
+					in.Do("POST", "/memory/recall", map[string]any{"text": "says secret"}, hdr...).JSON(t, &rec)
+					for _, p := range rec.Vectors.Collections["episodic"] {
+						if !strings.HasPrefix(p.PageContent, name) {
+							t.Errorf("%s recalled %q", name, p.PageContent)
+						}
+					}
+					if stored && len(rec.Vectors.Collections["episodic"]) == 0 {
+						t.Errorf("%s's recall found none of their own messages", name)
+					}
+				case 3:
+					var h struct {
+						History []struct{ Who, Text string } `json:"history"`
+					}
+					in.Do("GET", "/memory/conversation_history", nil, hdr...).JSON(t, &h)
+					for _, turn := range h.History {
+						if turn.Who == "Human" && !strings.HasPrefix(turn.Text, name) {
+							t.Errorf("%s's history holds %q", name, turn.Text)
+						}
+					}
+					if rng.IntN(2) == 0 {
+						in.Do("DELETE", "/memory/conversation_history", nil, hdr...)
+					}
+				case 4:
+					in.Do("DELETE", "/memory/collections/episodic", nil, hdr...)
+					stored = false
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestDeletingUsersWhileOthersChat: internal users chat over their own

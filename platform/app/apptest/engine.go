@@ -120,3 +120,26 @@ func OpenDatabase(t testing.TB, dir string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// StartReplicas runs n instances as replicas of one grin: one PostgreSQL
+// database (on the process's shared server) and one set of Weaviate
+// collections, each instance with its own data directory and loopback
+// listener, as several `grin serve` processes behind a load balancer. edit,
+// when not nil, adjusts the configuration they all share. It needs
+// PostgreSQL and Weaviate (skipping without them, failing under
+// GRIN_REQUIRE_POSTGRES / GRIN_REQUIRE_WEAVIATE).
+func StartReplicas(t testing.TB, n int, edit func(*config.Config)) []*Instance {
+	t.Helper()
+	shared := Weaviate.Config(t, t.TempDir())
+	shared.DatabaseURL = config.Secret(pgtest.Shared(t).Database(t))
+	if edit != nil {
+		edit(&shared)
+	}
+	out := make([]*Instance, n)
+	for i := range n {
+		cfg := shared
+		cfg.DataDir = t.TempDir()
+		out[i] = StartWith(t, cfg)
+	}
+	return out
+}
