@@ -18,12 +18,12 @@ import (
 	"github.com/coder/websocket"
 )
 
-// startAt runs the binary on addr with its data in dir until the test ends
-// or the process is killed; it returns once grin answers.
-func startAt(t *testing.T, addr, dir string) *exec.Cmd {
+// startAt runs the binary on addr with its data in dir (and env) until the
+// test ends or the process is killed; it returns once grin answers.
+func startAt(t *testing.T, addr, dir string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary, "serve")
-	cmd.Env = append(os.Environ(), "GRIN_ADDR="+addr, "GRIN_DATA_DIR="+dir, "GRIN_ADMIN_PASSWORD=admin-password")
+	cmd.Env = append(append(os.Environ(), "GRIN_ADDR="+addr, "GRIN_DATA_DIR="+dir, "GRIN_ADMIN_PASSWORD=admin-password"), env...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

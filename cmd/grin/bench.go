@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"runtime/trace"
+	"strconv"
 	"time"
 
 	"github.com/grin-ai/grin/platform/app"
@@ -29,6 +31,9 @@ type benchReport struct {
 	Ratio float64 `json:"ratio,omitempty"`
 	// Memory is the backend the in-process grin used ("" with -url).
 	Memory string `json:"memory,omitempty"`
+	// Replicas is how many in-process replicas shared one PostgreSQL
+	// database (0: one grin on its SQLite file).
+	Replicas int `json:"replicas,omitempty"`
 }
 
 // benchChat runs the chat load tool: against --url, or against a grin it
@@ -49,8 +54,13 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 	traceFile := fs.String("trace", "", "write a runtime trace of the run (go tool trace) to this file")
 	mem := fs.String("memory", "embedded", "memory backend of the in-process grin: embedded, or weaviate (at -weaviate-url)")
 	weaviateURL := fs.String("weaviate-url", "", "Weaviate's HTTP address for -memory weaviate (default GRIN_WEAVIATE_URL); collections get a fresh prefix per run")
+	replicas := fs.Int("replicas", 0, "start this many in-process replicas on one PostgreSQL database (-database-url) with -memory weaviate, users spread over them; 0: one grin on a SQLite file")
+	databaseURL := fs.String("database-url", "", "the PostgreSQL database of -replicas (default GRIN_DATABASE_URL); it should be empty: the run leaves its users and history there")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *replicas < 0 || *replicas > 16 {
+		return fmt.Errorf("-replicas %d: use 1 to 16 replicas, or 0 for one grin on SQLite", *replicas)
 	}
 	if *users <= 0 || *messages <= 0 {
 		return fmt.Errorf("-users and -messages must be positive, got %d and %d", *users, *messages)
@@ -78,6 +88,22 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		env["GRIN_WEAVIATE_PREFIX"] = fmt.Sprintf("Bench%d", time.Now().UnixNano())
 	default:
 		return fmt.Errorf("-memory %q: use embedded or weaviate", *mem)
+	}
+	if *replicas > 0 {
+		if *url != "" {
+			return errors.New("-replicas starts the replicas itself; with -url, measure a running grin")
+		}
+		if *mem != "weaviate" {
+			return errors.New("-replicas needs -memory weaviate: replicas share memories in Weaviate, not in one machine's SQLite file")
+		}
+		u := *databaseURL
+		if u == "" {
+			u = getenv("GRIN_DATABASE_URL")
+		}
+		if u == "" {
+			return errors.New("-replicas needs -database-url or GRIN_DATABASE_URL (postgres://…): the database the replicas share")
+		}
+		env["GRIN_DATABASE_URL"] = u
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -114,23 +140,37 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		cfg.DataDir, cfg.AdminPassword = dir, "bench-admin-password"
+		cfg.AdminPassword = "bench-admin-password"
 		runCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		a, err := app.New(runCtx, cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			return err
+		apps := make([]*app.App, max(*replicas, 1))
+		for i := range apps {
+			cfg.DataDir = filepath.Join(dir, strconv.Itoa(i))
+			a, err := app.New(runCtx, cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			srv := httptest.NewServer(a.Handler)
+			defer srv.Close()
+			if i == 0 {
+				opts.URL = srv.URL
+			} else {
+				opts.More = append(opts.More, srv.URL)
+			}
+			apps[i] = a
 		}
-		defer a.Close()
-		srv := httptest.NewServer(a.Handler)
-		defer srv.Close()
-		opts.URL = srv.URL
+		report.Replicas = *replicas
 		before := loadtest.HeapInUse()
 		var perSession float64
 		res, err := loadtest.Run(ctx, opts, func() {
 			// Every socket still open and every session live: what
 			// holding N chatting users costs, client sockets included.
-			if after, live := loadtest.HeapInUse(), a.Sessions.Live(); live > 0 && after > before {
+			live := 0
+			for _, a := range apps {
+				live += a.Sessions.Live()
+			}
+			if after := loadtest.HeapInUse(); live > 0 && after > before {
 				perSession = float64(after-before) / float64(live)
 			}
 		})

@@ -27,6 +27,10 @@ import (
 type Options struct {
 	// URL is the server's base URL (http://host:port).
 	URL string
+	// More are the base URLs of further replicas of the same grin: user i
+	// connects to the (i mod n)th of URL and More, as a load balancer
+	// would spread them.
+	More []string
 	// Users is how many users, each with its own socket.
 	Users int
 	// Messages is how many messages each user sends.
@@ -137,9 +141,13 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Deadline)
 	defer cancel()
-	base := "ws" + strings.TrimPrefix(strings.TrimSuffix(o.URL, "/"), "http")
+	bases := []string{}
+	for _, u := range append([]string{o.URL}, o.More...) {
+		bases = append(bases, "ws"+strings.TrimPrefix(strings.TrimSuffix(u, "/"), "http"))
+	}
 	conns := make([]*websocket.Conn, o.Users)
 	for i := range conns {
+		base := bases[i%len(bases)]
 		u := fmt.Sprintf("%s/ws/load-%05d", base, i)
 		if o.Echo {
 			u = base + "/echo"
