@@ -57,7 +57,7 @@ func IsPostgresURL(rawURL string) bool {
 // Notes: the handle is safe for concurrent use and holds up to
 // PostgresConns connections.
 func OpenPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
-	where := redactURL(rawURL)
+	where := RedactURL(rawURL)
 	if !IsPostgresURL(rawURL) {
 		return nil, fmt.Errorf("open database %s: not a PostgreSQL URL (postgres://user:password@host:port/database)", where)
 	}
@@ -80,8 +80,8 @@ func OpenPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
 	return db, nil
 }
 
-// redactURL is rawURL without its password, for messages.
-func redactURL(rawURL string) string {
+// RedactURL is rawURL without its password, for messages.
+func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(a URL that does not parse)"
