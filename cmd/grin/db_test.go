@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -333,4 +334,133 @@ func TestDBMigrate(t *testing.T) {
 		!strings.Contains(stderr, "every table was copied by an earlier run") {
 		t.Errorf("a run after PostgreSQL was written to: exit %d:\n%s\n%s", code, stdout, stderr)
 	}
+}
+
+// vacuumInto writes a copy of db's database into a new data directory.
+func vacuumInto(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := db.Exec(`VACUUM INTO $1`, filepath.Join(dir, database.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestDBMigrateResumesAndRefuses: a migration cut off between batches
+// resumes where it stopped, with no row copied twice or missed; a
+// destination holding rows the migration did not copy is refused, and so
+// is one migrated from another data directory unless --resume; a data
+// directory at another schema version is refused with what to do; and a
+// row changed in PostgreSQL afterwards is named by the verification.
+func TestDBMigrateResumesAndRefuses(t *testing.T) {
+	dir := seedGrin(t)
+	server := pgtest.Start(t)
+	src := openSQLite(t, dir)
+	want := readState(t, src)
+	url := server.Database(t)
+	env := map[string]string{"GRIN_DATA_DIR": dir, "GRIN_DATABASE_URL": url}
+
+	t.Run("interrupted", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var out, errOut strings.Builder
+		// Cut off inside a table, between two of its batches.
+		copied := map[string]int64{}
+		err := dbMigrateWith(ctx, []string{"--batch", "2"}, func(k string) string { return env[k] }, &out, &errOut, func(table string, n int64) {
+			if copied[table] = n; table == "conversation_history" && n == 4 {
+				cancel()
+			}
+		})
+		if err == nil || !strings.Contains(err.Error(), "run the same command again to resume") {
+			t.Fatalf("an interrupted migration says: %v\n%s", err, errOut.String())
+		}
+		var done int64
+		for _, n := range copied {
+			done += n
+		}
+		dst := openPostgres(t, url)
+		if n := count(t, dst, `SELECT sum(copied) FROM db_migrate_progress`); n != done || copied["conversation_history"] != 4 {
+			t.Errorf("the progress table records %d rows; %d were reported copied (%v)", n, done, copied)
+		}
+		if n := count(t, dst, `SELECT count(*) FROM conversation_history`); n != 4 {
+			t.Errorf("%d turns are in PostgreSQL after two batches of 2", n)
+		}
+		code, stdout, stderr := runGrin(t, env, "db", "migrate", "--batch", "2")
+		if code != 0 || !strings.Contains(stderr, "resuming: "+strconv.FormatInt(done, 10)+" of") || !strings.Contains(stdout, "verified") {
+			t.Fatalf("the second run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		if got := readState(t, dst); !reflect.DeepEqual(got, want) {
+			t.Errorf("after a resumed migration, grin's stores read on PostgreSQL:\n%+v\nwant:\n%+v", got, want)
+		}
+	})
+
+	t.Run("rows of its own", func(t *testing.T) {
+		url := server.Database(t)
+		dst := openPostgres(t, url)
+		if _, err := dst.Exec(`INSERT INTO settings (name, value) VALUES ('mine', '{}')`); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runGrin(t, map[string]string{"GRIN_DATA_DIR": dir}, "db", "migrate", "--to", url)
+		if code == 0 || !strings.Contains(stderr, "already holds rows that grin db migrate did not copy, in settings (1 row): migrate into an empty database") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+		if n := count(t, dst, `SELECT count(*) FROM users`); n != 0 {
+			t.Errorf("%d users were copied into a database that was not empty", n)
+		}
+	})
+
+	t.Run("another data directory", func(t *testing.T) {
+		moved := vacuumInto(t, src)
+		code, _, stderr := runGrin(t, map[string]string{"GRIN_DATA_DIR": moved, "GRIN_DATABASE_URL": url}, "db", "migrate")
+		if code == 0 || !strings.Contains(stderr, "holds a migration from "+filepath.Join(dir, database.FileName)) || !strings.Contains(stderr, "--resume") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+		code, stdout, stderr := runGrin(t, map[string]string{"GRIN_DATA_DIR": moved, "GRIN_DATABASE_URL": url}, "db", "migrate", "--resume")
+		if code != 0 || !strings.Contains(stderr, "resuming the migration from "+filepath.Join(dir, database.FileName)) || !strings.Contains(stdout, "verified") {
+			t.Errorf("--resume: exit %d:\n%s\n%s", code, stdout, stderr)
+		}
+	})
+
+	t.Run("schema versions", func(t *testing.T) {
+		latest, err := database.Latest(database.SQLite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			version int
+			says    string
+		}{
+			{latest - 1, "start this grin once on it (grin serve), which brings it up to date"},
+			{latest + 1, "was written by a newer grin"},
+		} {
+			other := vacuumInto(t, src)
+			raw, err := sql.Open("sqlite", filepath.Join(other, database.FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec(`PRAGMA user_version = ` + strconv.Itoa(c.version)); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			url := server.Database(t)
+			code, _, stderr := runGrin(t, map[string]string{"GRIN_DATA_DIR": other, "GRIN_DATABASE_URL": url}, "db", "migrate")
+			if code == 0 || !strings.Contains(stderr, c.says) {
+				t.Errorf("schema version %d (this grin's is %d): exit %d: %s", c.version, latest, code, stderr)
+			}
+			if n := count(t, openPostgres(t, url), `SELECT count(*) FROM users`); n != 0 {
+				t.Errorf("schema version %d: %d users copied", c.version, n)
+			}
+		}
+	})
+
+	t.Run("verification names the table", func(t *testing.T) {
+		if _, err := openPostgres(t, url).Exec(`UPDATE settings SET value = '{"text":"changed"}'`); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runGrin(t, env, "db", "migrate")
+		if code == 0 || !strings.Contains(stdout, "differs: settings has 1 row on both sides, but their content differs") ||
+			!strings.Contains(stderr, "1 of 8 tables differ in PostgreSQL: settings") {
+			t.Errorf("exit %d:\n%s\n%s", code, stdout, stderr)
+		}
+	})
 }
