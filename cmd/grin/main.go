@@ -5,6 +5,7 @@
 //	grin policy explain SUBJECT
 //	grin audit [--actor U] [--action A] [--target T] [--since T] [--until T]
 //	grin memory migrate --from embedded --to weaviate
+//	grin db migrate --from sqlite --to postgres
 //	grin version
 package main
 
@@ -31,6 +32,8 @@ Usage:
   grin ingest [flags] FILE...                 read files into declarative memory through a running grin
   grin memory migrate [--from embedded] [--to weaviate] [flags]
                                               copy every memory from the data directory into Weaviate, resumably
+  grin db migrate [--from sqlite] [--to postgres] [flags]
+                                              copy everything but memories from the data directory into PostgreSQL, resumably
   grin bench chat [flags]                     load test: N users over WebSocket, M messages each
   grin bench start [flags]                    time from process start to first answer, beside a bare Go server
   grin openapi [-3.0] [-json]                 print the OpenAPI document the server serves
@@ -89,6 +92,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return 2
 		}
 		err = memoryMigrate(ctx, args[2:], getenv, stdout, stderr)
+	case "db":
+		if len(args) < 2 || args[1] != "migrate" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		err = dbMigrate(ctx, args[2:], getenv, stdout, stderr)
 	case "ingest":
 		err = ingest(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":

@@ -73,7 +73,7 @@ func OpenPostgres(ctx context.Context, rawURL string, opts ...PostgresOption) (*
 	if o.conns <= 0 {
 		o.conns = PostgresConns
 	}
-	where := redactURL(rawURL)
+	where := RedactURL(rawURL)
 	if !IsPostgresURL(rawURL) {
 		return nil, fmt.Errorf("open database %s: not a PostgreSQL URL (postgres://user:password@host:port/database)", where)
 	}
@@ -96,8 +96,8 @@ func OpenPostgres(ctx context.Context, rawURL string, opts ...PostgresOption) (*
 	return db, nil
 }
 
-// redactURL is rawURL without its password, for messages.
-func redactURL(rawURL string) string {
+// RedactURL is rawURL without its password, for messages.
+func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(a URL that does not parse)"
