@@ -115,7 +115,7 @@ func addGrants(ast *model.Assertion, grants [][]string) {
 // granted reports whether the grants table gives role to subject.
 func (e *Enforcer) granted(ctx context.Context, subject, role string) (bool, error) {
 	var n int
-	if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM grants WHERE subject = ? AND role = ?`, subject, role).Scan(&n); err != nil {
+	if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM grants WHERE subject = $1 AND role = $2`, subject, role).Scan(&n); err != nil {
 		return false, fmt.Errorf("is %q granted to %q: %w", role, subject, err)
 	}
 	return n > 0, nil
