@@ -149,8 +149,10 @@ type Enforcer struct {
 	// onFileEdit, when set, hears of every edit of the files the
 	// watcher reads (WithFileEdits).
 	onFileEdit func(context.Context, FileEdit)
-	// bus tells the other replicas of changes and brings theirs (WithBus).
-	bus cluster.Bus
+	// bus tells the other replicas of changes and brings theirs (WithBus);
+	// followEvery, when set, replaces the constant of that name (tests).
+	bus         cluster.Bus
+	followEvery time.Duration
 
 	writeMu sync.Mutex // serializes grant changes, reloads and validations
 	// written is the digest of the documents last written to the files,

@@ -154,15 +154,34 @@ func (e *Enforcer) follow(ctx context.Context) {
 			e.logger.Error("could not load grants changed on another replica; retrying within "+followEvery.String(), "subject", ev.Key, "err", err)
 		}
 	})
+	// A user created on another replica under a name the rules mention
+	// (user:<username>) gains those rules here too.
+	stopUsers := e.bus.Subscribe(cluster.TopicUser, func(ctx context.Context, ev cluster.Event) {
+		if e.users == nil || ev.Key == "" {
+			return
+		}
+		name, ok, err := e.users.Username(ctx, ev.Key)
+		if err == nil && ok {
+			err = e.UserAdded(ctx, name)
+		}
+		if err != nil {
+			e.logger.Error("could not resolve a user changed on another replica in the policy", "user", ev.Key, "err", err)
+		}
+	})
 	e.catchUp(ctx)
+	every := e.followEvery
+	if every <= 0 {
+		every = followEvery
+	}
 	go func() {
-		t := time.NewTicker(followEvery)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				stopPolicy()
 				stopGrants()
+				stopUsers()
 				return
 			case <-t.C:
 				e.catchUp(ctx)

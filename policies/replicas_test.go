@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/grin-ai/grin/integration/pgtest"
 	"github.com/grin-ai/grin/internal/logbuf"
 	"github.com/grin-ai/grin/platform/cluster"
 	"github.com/grin-ai/grin/platform/database"
@@ -334,3 +336,226 @@ func (m *busMember) setCut(cut bool) {
 }
 
 var _ cluster.Bus = (*busMember)(nil)
+
+// replica is one grin process's Enforcer on a shared PostgreSQL database,
+// with its own connections and data directory, following the others
+// through bus.
+type replica struct {
+	e   *Enforcer
+	dir string
+	bus *busMember
+}
+
+func startReplicas(t *testing.T, opts []Option, names ...string) (*sql.DB, []replica) {
+	t.Helper()
+	url := pgtest.Start(t).Database(t)
+	bus := &testBus{}
+	var out []replica
+	var first *sql.DB
+	for _, name := range names {
+		db, err := database.OpenPostgres(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if first == nil {
+			first = db
+		}
+		r := replica{dir: t.TempDir(), bus: bus.join(name)}
+		r.e = reopen(t, r.dir, db, nil, append([]Option{WithBus(r.bus)}, opts...)...)
+		r.e.followEvery = time.Hour // only the bus brings changes here
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		if err := r.e.Watch(ctx); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return first, out
+}
+
+// TestReplicasFollowEachOther: two replicas on one PostgreSQL database,
+// told of each other's changes by a bus. Every change on one (an edit, a
+// restore, a file edit, grants set, given and removed) is decided the same
+// on the other once the event arrives, loaded in place; a refused file edit
+// changes nothing on either; events lost while a replica was cut off are
+// caught up with when it is told it missed some.
+func TestReplicasFollowEachOther(t *testing.T) {
+	ctx := context.Background()
+	db, rs := startReplicas(t, nil, "a", "b")
+	a, b := rs[0], rs[1]
+	first := a.e.InForce()
+	// Decisions b has cached must not outlive the changes.
+	if allowed(t, b.e, "role:auditor", "users", "list", "") || allowed(t, b.e, "u1", "plugins", "edit", "u1") {
+		t.Fatal("allowed before any change")
+	}
+	loads := b.e.Figures().Loads
+
+	// An edit through the API.
+	edited := withRule(a.e.Documents(), "p, role:auditor, users, list")
+	if err := a.e.Update(ctx, edited); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to put a's edit in force", func() bool { return allowed(t, b.e, "role:auditor", "users", "list", "") })
+	waitFor(t, "b's files to hold a's edit", func() bool { return readFile(t, b.dir, PolicyFile) == edited.Policy })
+	if b.e.InForce() != a.e.InForce() || b.e.Documents() != edited {
+		t.Errorf("b: version %d, a: %d", b.e.InForce(), a.e.InForce())
+	}
+
+	// A restore.
+	rctx, change, err := a.e.Restore(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.e.Apply(rctx, change, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to put the restored version in force", func() bool { return !allowed(t, b.e, "role:auditor", "users", "list", "") })
+	if got := b.e.Figures(); got.Loads != loads || got.EditsInPlace < 2 {
+		t.Errorf("b built the policy whole %d times and in place %d times; want in place only", got.Loads-loads, got.EditsInPlace)
+	}
+
+	// Grants: set, given, removed.
+	if err := a.e.SetPermissions(ctx, "u1", Dict{Plugins: {Edit}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to load u1's permissions", func() bool { return allowed(t, b.e, "u1", "plugins", "edit", "u1") })
+	if err := a.e.Grant(ctx, "u1", "role:admin"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to load u1's role", func() bool { return allowed(t, b.e, "u1", "policies", "edit", "u1") })
+	da, ra, _ := a.e.Access("u1")
+	db2, rb, _ := b.e.Access("u1")
+	if fmt.Sprint(da, ra) != fmt.Sprint(db2, rb) {
+		t.Errorf("u1 holds %v %v on a and %v %v on b", da, ra, db2, rb)
+	}
+	if err := a.e.RemoveSubject(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to drop u1's grants", func() bool {
+		return !allowed(t, b.e, "u1", "policies", "edit", "u1") && !allowed(t, b.e, "u1", "plugins", "edit", "u1")
+	})
+
+	// A file edit on a, read by a's watcher, reaches b.
+	fileEdit := withRule(a.e.Documents(), "p, role:auditor, plugins, list")
+	writeFile(t, a.dir, PolicyFile, fileEdit.Policy)
+	waitFor(t, "b to put a's file edit in force", func() bool { return allowed(t, b.e, "role:auditor", "plugins", "list", "") })
+	waitFor(t, "b's files to hold a's file edit", func() bool { return readFile(t, b.dir, PolicyFile) == fileEdit.Policy })
+	v, _, err := b.e.Version(ctx, b.e.InForce())
+	if err != nil || v.Source != sourceFile {
+		t.Errorf("the file edit is version %+v (%v)", v, err)
+	}
+
+	// A refused file edit changes nothing anywhere.
+	versions := versionCount(t, db)
+	writeFile(t, a.dir, PolicyFile, fileEdit.Policy+"p, only-two, fields\n")
+	waitFor(t, "a to refuse the broken edit", func() bool { return a.e.FileStatus().Refused })
+	if n := versionCount(t, db); n != versions {
+		t.Errorf("a refused edit stored %d versions", n-versions)
+	}
+	if b.e.Documents() != fileEdit || b.e.FileStatus().Refused || readFile(t, b.dir, PolicyFile) != fileEdit.Policy {
+		t.Error("a refused edit on a changed b")
+	}
+	writeFile(t, a.dir, PolicyFile, fileEdit.Policy)
+	waitFor(t, "a's files to be in force again", func() bool { return !a.e.FileStatus().Refused })
+
+	// Events lost while b is cut off: b still decides by the old policy
+	// and grants until told it missed events, then catches up.
+	if err := a.e.SetPermissions(ctx, "u2", Dict{LLM: {Read}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to load u2's permissions", func() bool { return allowed(t, b.e, "u2", "llm", "read", "u2") })
+	b.bus.setCut(true)
+	missed := withRule(a.e.Documents(), "p, role:auditor, settings, read")
+	if err := a.e.Update(ctx, missed); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.e.SetPermissions(ctx, "u3", Dict{Users: {Read}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.e.RemoveSubject(ctx, "u2"); err != nil {
+		t.Fatal(err)
+	}
+	if allowed(t, b.e, "role:auditor", "settings", "read", "") || allowed(t, b.e, "u3", "users", "read", "u3") || !allowed(t, b.e, "u2", "llm", "read", "u2") {
+		t.Fatal("b saw changes while cut off: the test's bus does not cut")
+	}
+	b.bus.setCut(false)
+	waitFor(t, "b to catch up with the missed version and grants", func() bool {
+		return allowed(t, b.e, "role:auditor", "settings", "read", "") &&
+			allowed(t, b.e, "u3", "users", "read", "u3") && !allowed(t, b.e, "u2", "llm", "read", "u2")
+	})
+	if b.e.InForce() != a.e.InForce() || readFile(t, b.dir, PolicyFile) != missed.Policy {
+		t.Errorf("after catching up b has version %d, a %d", b.e.InForce(), a.e.InForce())
+	}
+}
+
+// mapDirectory is a user directory the replicas share, as they share the
+// users table.
+type mapDirectory struct {
+	mu    sync.Mutex
+	names map[string]string // id -> username
+}
+
+func (d *mapDirectory) add(id, name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.names[id] = name
+}
+
+func (d *mapDirectory) EachUser(_ context.Context, fn func(id, username string) bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, name := range d.names {
+		if !fn(id, name) {
+			break
+		}
+	}
+	return nil
+}
+
+func (d *mapDirectory) Username(_ context.Context, id string) (string, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	name, ok := d.names[id]
+	return name, ok, nil
+}
+
+func (d *mapDirectory) UserID(_ context.Context, username string) (string, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, name := range d.names {
+		if name == username {
+			return id, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// TestUserCreatedOnAnotherReplica: a rule naming user:carol before carol
+// exists applies to her on every replica once she is created on one.
+func TestUserCreatedOnAnotherReplica(t *testing.T) {
+	ctx := context.Background()
+	dir := &mapDirectory{names: map[string]string{"admin-1": "admin"}}
+	_, rs := startReplicas(t, []Option{WithUsers(dir)}, "a", "b")
+	a, b := rs[0], rs[1]
+	if err := a.e.Grant(ctx, "admin-1", "role:admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.e.Update(ctx, withRule(a.e.Documents(), "p, user:carol, plugins, list")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to put the rule in force", func() bool { return b.e.NamesUser("carol") })
+	if allowed(t, b.e, "carol-1", "plugins", "list", "carol-1") {
+		t.Fatal("a rule for a user who does not exist applies")
+	}
+	// What the users store does on a: create her, tell the policy and the
+	// other replicas.
+	dir.add("carol-1", "carol")
+	if err := a.e.UserAdded(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.bus.Publish(ctx, cluster.Event{Topic: cluster.TopicUser, Key: "carol-1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to apply user:carol's rule to her", func() bool { return allowed(t, b.e, "carol-1", "plugins", "list", "carol-1") })
+}
