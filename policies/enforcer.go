@@ -160,6 +160,7 @@ type Enforcer struct {
 	// generation of grants this replica has caught up with. Both are
 	// guarded by writeMu.
 	written  [32]byte
+	writtenN int64
 	grantGen int64
 
 	mu     sync.RWMutex // guards enf, docs, digest, status and orders cache clears

@@ -62,11 +62,14 @@ func (e *Enforcer) readWritten() ([32]byte, bool) {
 // holds writeMu.
 func (e *Enforcer) noteWritten(docs Documents, n int64) error {
 	d := digest(docs)
+	if d == e.written && n == e.writtenN {
+		return nil // as recorded already: no write, no sync
+	}
 	b, _ := json.Marshal(written{Version: n, SHA256: hex.EncodeToString(d[:])})
 	if err := writeFileAtomic(filepath.Join(e.dir, WrittenFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("write %s: %w", WrittenFile, err)
 	}
-	e.written = d
+	e.written, e.writtenN = d, n
 	return nil
 }
 
