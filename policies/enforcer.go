@@ -4,8 +4,10 @@
 // directory on first start, and reloaded when an administrator edits them;
 // an edit that does not load, or that would leave no internal user able to
 // edit the policy, is refused and the previous policy stays in force. Every
-// policy put in force is also kept in the database, and the newest of them
-// (the last good policy) is what grin starts with when the files are broken.
+// policy put in force is a numbered version in the database, and the newest
+// is the policy in force for every replica on that database: the files are
+// each replica's copy of it, and an accepted edit of them the next version
+// (replicas.go).
 // The Cat permission dictionaries of internal users are stored as
 // grouping rules ("g, <user id>, perm:users:read") in grin's database and
 // loaded beside the policy file, so the /users API and the policy are one
@@ -38,6 +40,8 @@ import (
 	"github.com/casbin/casbin/v3"
 	"github.com/casbin/casbin/v3/model"
 	"github.com/casbin/casbin/v3/persist"
+
+	"github.com/grin-ai/grin/platform/cluster"
 )
 
 // File names inside the data directory.
@@ -145,8 +149,19 @@ type Enforcer struct {
 	// onFileEdit, when set, hears of every edit of the files the
 	// watcher reads (WithFileEdits).
 	onFileEdit func(context.Context, FileEdit)
+	// bus tells the other replicas of changes and brings theirs (WithBus);
+	// followEvery, when set, replaces the constant of that name (tests).
+	bus         cluster.Bus
+	followEvery time.Duration
 
 	writeMu sync.Mutex // serializes grant changes, reloads and validations
+	// written is the digest of the documents last written to the files,
+	// or read from them and put in force (WrittenFile); grantGen the
+	// generation of grants this replica has caught up with. Both are
+	// guarded by writeMu.
+	written  [32]byte
+	writtenN int64
+	grantGen int64
 
 	mu     sync.RWMutex // guards enf, docs, digest, status and orders cache clears
 	enf    *casbin.Enforcer
@@ -202,16 +217,26 @@ type Option func(*Enforcer)
 // (tools that only read the policy) there is no such check.
 func WithUsers(d Directory) Option { return func(e *Enforcer) { e.users = d } }
 
-// Open loads the policy from dir and the grants from db.
+// Open loads the policy in force and the grants from db, and brings the
+// files in dir in line with them.
 //
-// A file missing from dir is written first: the last good policy's (see
-// below) when one is stored, else grin's embedded default. When the files
-// do not load, or would lock every administrator out, Open logs every
-// problem at error level and starts with the last good policy, the newest
-// stored in the database; FileStatus reports the refusal. On a first start
-// there is no last good policy, and Open fails with every problem rather
-// than fall back to the defaults, which may grant more than the
-// administrator's own files meant to.
+// The policy in force is the newest version stored in the database (the
+// same for every replica on it), unless the files were edited since this
+// replica last wrote them (WrittenFile; a data directory without it counts
+// as edited): the edit is then checked against the newest version and, if
+// it loads and keeps an administrator, becomes the next version. A first
+// start stores the files, or grin's embedded default when there are none.
+// Files that are not edited but differ from the newest version (another
+// replica changed the policy meanwhile) are rewritten with it; a file
+// missing from dir is written from it.
+//
+// When an edit does not load, or would lock every administrator out, Open
+// logs every problem at error level and starts with the last good policy,
+// the newest stored that loads, and leaves the files as they are;
+// FileStatus reports the refusal. On a first start there is no last good
+// policy, and Open fails with every problem rather than fall back to the
+// defaults, which may grant more than the administrator's own files meant
+// to.
 func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts ...Option) (*Enforcer, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -222,16 +247,46 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	for attempt := 1; ; attempt++ {
+		err := e.start(ctx)
+		if err == nil {
+			return e, nil
+		}
+		// Another replica stored a version while this one checked its
+		// files: start again from it.
+		if !errors.Is(err, errStale) || attempt == maxStale {
+			return nil, err
+		}
+	}
+}
+
+// start is Open's work; the caller holds writeMu.
+func (e *Enforcer) start(ctx context.Context) error {
 	if err := e.restoreMissing(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := e.migrateModel(); err != nil {
-		return nil, err
+		return err
+	}
+	// The generation first: a change of grants made while they load is
+	// above it, and loaded again when this replica catches up.
+	gen, err := grantGeneration(ctx, e.db)
+	if err != nil {
+		return err
 	}
 	grants, err := e.loadGrants(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	e.grantGen = gen
+	newest, stored, err := newestVersion(ctx, e.db, 0)
+	if err != nil {
+		return err
+	}
+	// The edit, if any, is checked against the newest version.
+	e.inForce.Store(newest.n)
+	written, known := e.readWritten()
+	e.written = written
 	// The last good policy, built at most once and only when needed.
 	var (
 		last      *casbin.Enforcer
@@ -248,7 +303,13 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 		return last, lastErr
 	}
 
-	docs, err := e.readFiles()
+	files, err := e.readFiles()
+	docs := files
+	// fromDB: the files are not edited but behind the newest version.
+	fromDB := false
+	if err == nil && stored && files != newest.docs && known && digest(files) == written {
+		docs, fromDB = newest.docs, true
+	}
 	var enf *casbin.Enforcer
 	var n *names
 	if err == nil {
@@ -262,27 +323,31 @@ func Open(ctx context.Context, dir string, db *sql.DB, logger *slog.Logger, opts
 	}
 	if err == nil {
 		if err := e.record(ctx, docs, sourceFile); err != nil {
-			return nil, err
+			return err
 		}
 		e.swap(enf, docs, n, FileStatus{})
-		return e, nil
+		if fromDB {
+			e.logger.Info("the policy files were behind the version in force on another replica; rewrote them", "version", e.inForce.Load(), "dir", e.dir)
+			return e.writeFiles(docs, e.inForce.Load())
+		}
+		return e.noteWritten(docs, e.inForce.Load())
 	}
 	if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrLockout) {
-		return nil, err
+		return err
 	}
 	if _, lerr := lastGood(); lerr != nil {
-		return nil, fmt.Errorf("the policy files in %s were refused (%w), and the last good policy could not be read: %w", dir, err, lerr)
+		return fmt.Errorf("the policy files in %s were refused (%w), and the last good policy could not be read: %w", e.dir, err, lerr)
 	}
 	if last == nil {
-		return nil, fmt.Errorf("the policy files in %s were refused and no earlier policy is stored to start with; fix them (or remove both to start from grin's defaults): %w", dir, err)
+		return fmt.Errorf("the policy files in %s were refused and no earlier policy is stored to start with; fix them (or remove both to start from grin's defaults): %w", e.dir, err)
 	}
 	ps := Problems(err)
 	e.logger.Error("policy files refused at start; serving the last policy that loaded until they are fixed",
 		"files", problemFiles(ps), "problems", len(ps), "err", err,
-		"version", lastV.n, "loaded_at", lastV.at.Format(time.RFC3339), "dir", dir)
+		"version", lastV.n, "loaded_at", lastV.at.Format(time.RFC3339), "dir", e.dir)
 	e.inForce.Store(lastV.n)
 	e.swap(last, lastV.docs, lastN, FileStatus{Refused: true, Problems: ps})
-	return e, nil
+	return nil
 }
 
 // FileStatus says whether the files in the data directory are in force,
@@ -454,9 +519,19 @@ func (e *Enforcer) reloadIfChanged(ctx context.Context) (bool, error) {
 	return e.reload(ctx, false)
 }
 
-func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
+func (e *Enforcer) reload(ctx context.Context, force bool) (changed bool, err error) {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	err = e.retryStale(ctx, func() error {
+		changed, err = e.reloadLocked(ctx, force)
+		return err
+	})
+	return changed, err
+}
+
+// reloadLocked is reload's work; an accepted edit becomes the next
+// version. The caller holds writeMu.
+func (e *Enforcer) reloadLocked(ctx context.Context, force bool) (bool, error) {
 	docs, err := e.readFiles()
 	if err == nil && !force {
 		e.mu.RLock()
@@ -471,8 +546,13 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 			return false, nil
 		}
 	}
+	commit := func() error {
+		if err := e.record(ctx, docs, sourceFile); err != nil {
+			return err
+		}
+		return e.noteWritten(docs, e.inForce.Load())
+	}
 	if err == nil {
-		commit := func() error { return e.record(ctx, docs, sourceFile) }
 		var done bool
 		if done, err = e.putInForce(ctx, docs, true, false, FileStatus{}, commit); done && err == nil {
 			return true, nil
@@ -484,7 +564,10 @@ func (e *Enforcer) reload(ctx context.Context, force bool) (bool, error) {
 		enf, n, err = e.prepare(ctx, docs)
 	}
 	if err == nil {
-		err = e.record(ctx, docs, sourceFile)
+		err = commit()
+	}
+	if errors.Is(err, errStale) {
+		return true, err // checked again against the newer version
 	}
 	if err != nil {
 		e.setStatus(FileStatus{Refused: true, Problems: Problems(err)})
@@ -525,9 +608,22 @@ func Replace(docs Documents) Change { return func(Documents) (Documents, error) 
 // that a keep function refuses change nothing, dry run or not. The edit
 // sees the policy in force under the write lock, so no other change is
 // lost between reading and writing.
-func (e *Enforcer) Apply(ctx context.Context, edit Change, dryRun bool, keeps ...Keep) (Documents, error) {
+//
+// The edit is checked against the version in force; when another replica
+// stores a newer one meanwhile, that version is put in force here and the
+// edit is made and checked again on it.
+func (e *Enforcer) Apply(ctx context.Context, edit Change, dryRun bool, keeps ...Keep) (docs Documents, err error) {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	err = e.retryStale(ctx, func() error {
+		docs, err = e.applyEdit(ctx, edit, dryRun, keeps...)
+		return err
+	})
+	return docs, err
+}
+
+// applyEdit is Apply's work; the caller holds writeMu.
+func (e *Enforcer) applyEdit(ctx context.Context, edit Change, dryRun bool, keeps ...Keep) (Documents, error) {
 	docs, err := edit(e.Documents())
 	if err != nil {
 		return Documents{}, err
@@ -542,13 +638,7 @@ func (e *Enforcer) Apply(ctx context.Context, edit Change, dryRun bool, keeps ..
 		if err := e.record(ctx, docs, source); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(e.dir, ModelFile), []byte(docs.Model)); err != nil {
-			return fmt.Errorf("write %s: %w", ModelFile, err)
-		}
-		if err := writeFileAtomic(filepath.Join(e.dir, PolicyFile), []byte(docs.Policy)); err != nil {
-			return fmt.Errorf("write %s: %w", PolicyFile, err)
-		}
-		return nil
+		return e.writeFiles(docs, e.inForce.Load())
 	}
 	if done, err := e.putInForce(ctx, docs, true, dryRun, FileStatus{}, commit, keeps...); done || err != nil {
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/casbin/casbin/v3"
+
+	"github.com/grin-ai/grin/platform/cluster"
 )
 
 // Access returns the Cat permission dictionary of a subject (every perm:*
@@ -61,9 +63,14 @@ func (e *Enforcer) Grant(ctx context.Context, subject, role string) error {
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if _, err := e.db.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES ($1, $2) ON CONFLICT DO NOTHING`, subject, role); err != nil {
+	err := e.changeGrants(ctx, subject, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES ($1, $2) ON CONFLICT DO NOTHING`, subject, role)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("grant %q to %q: %w", role, subject, err)
 	}
+	defer e.publish(ctx, cluster.TopicGrants, subject)
 	return e.applyGrants([][]string{{subject, role}}, nil)
 }
 
@@ -79,76 +86,78 @@ func (e *Enforcer) SetPermissions(ctx context.Context, subject string, d Dict, k
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 
-	tx, err := e.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("set permissions of %q: %w", subject, err)
-	}
-	defer tx.Rollback()
-	have, err := grantsOf(ctx, tx, subject)
-	if err != nil {
-		return fmt.Errorf("set permissions of %q: %w", subject, err)
-	}
-	have = slices.DeleteFunc(have, func(r string) bool { return !strings.HasPrefix(r, permPrefix) })
-	// A pair the subject already may do without a grant of it (a role, a
-	// rule naming it) is not turned into a grant: the dictionary shows
-	// what a user may do, and sending it back unchanged must not make
-	// what a role gives outlive the role.
-	want = slices.DeleteFunc(want, func(role string) bool {
-		if slices.Contains(have, role) {
-			return false
-		}
-		r, p, _ := parsePermissionRole(role)
-		e.mu.RLock()
-		ok, err := e.enf.Enforce(subject, r.Object(), p.Action(), subject)
-		e.mu.RUnlock()
-		return err == nil && ok
-	})
 	var add, remove [][]string
-	for _, r := range have {
-		if !slices.Contains(want, r) {
-			remove = append(remove, []string{subject, r})
-		}
-	}
-	for _, r := range want {
-		if !slices.Contains(have, r) {
-			add = append(add, []string{subject, r})
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE subject = $1 AND role LIKE 'perm:%'`, subject); err != nil {
-		return fmt.Errorf("set permissions of %q: %w", subject, err)
-	}
-	for _, r := range want {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES ($1, $2)`, subject, r); err != nil {
-			return fmt.Errorf("set permissions of %q: %w", subject, err)
-		}
-	}
-	if len(keeps) == 0 {
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("set permissions of %q: %w", subject, err)
-		}
-		return e.applyGrants(add, remove)
-	}
 	// With keep functions the change is applied to the enforcer under
 	// mu, asked about, and committed or undone before mu is released, so
 	// no decision is computed from a change that does not stand. Cached
 	// decisions are of the old policy, which is still true meanwhile.
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	defer e.clearLocked()
-	if err := e.applyLocked(add, remove); err != nil {
-		e.applyLocked(remove, add)
-		return err
-	}
-	if err := runKeeps(keeps, e.enf); err != nil {
-		if undo := e.applyLocked(remove, add); undo != nil {
-			return errors.Join(err, undo)
+	locked, applied := false, false
+	err := e.changeGrants(ctx, subject, func(tx *sql.Tx) error {
+		have, err := grantsOf(ctx, tx, subject)
+		if err != nil {
+			return fmt.Errorf("set permissions of %q: %w", subject, err)
 		}
+		have = slices.DeleteFunc(have, func(r string) bool { return !strings.HasPrefix(r, permPrefix) })
+		// A pair the subject already may do without a grant of it (a
+		// role, a rule naming it) is not turned into a grant: the
+		// dictionary shows what a user may do, and sending it back
+		// unchanged must not make what a role gives outlive the role.
+		want = slices.DeleteFunc(want, func(role string) bool {
+			if slices.Contains(have, role) {
+				return false
+			}
+			r, p, _ := parsePermissionRole(role)
+			e.mu.RLock()
+			ok, err := e.enf.Enforce(subject, r.Object(), p.Action(), subject)
+			e.mu.RUnlock()
+			return err == nil && ok
+		})
+		for _, r := range have {
+			if !slices.Contains(want, r) {
+				remove = append(remove, []string{subject, r})
+			}
+		}
+		for _, r := range want {
+			if !slices.Contains(have, r) {
+				add = append(add, []string{subject, r})
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE subject = $1 AND role LIKE 'perm:%'`, subject); err != nil {
+			return fmt.Errorf("set permissions of %q: %w", subject, err)
+		}
+		for _, r := range want {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO grants (subject, role) VALUES ($1, $2)`, subject, r); err != nil {
+				return fmt.Errorf("set permissions of %q: %w", subject, err)
+			}
+		}
+		if len(keeps) == 0 {
+			return nil
+		}
+		e.mu.Lock() // released below, once committed or undone
+		locked = true
+		if err := e.applyLocked(add, remove); err != nil {
+			return errors.Join(err, e.applyLocked(remove, add))
+		}
+		applied = true
+		return runKeeps(keeps, e.enf)
+	})
+	if locked {
+		if err != nil && applied {
+			if undo := e.applyLocked(remove, add); undo != nil {
+				err = errors.Join(err, undo)
+			}
+		}
+		e.clearLocked()
+		e.mu.Unlock()
+	}
+	if err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return errors.Join(fmt.Errorf("set permissions of %q: %w", subject, err), e.applyLocked(remove, add))
+	defer e.publish(ctx, cluster.TopicGrants, subject)
+	if locked {
+		return nil
 	}
-	return nil
+	return e.applyGrants(add, remove)
 }
 
 // RemoveSubject drops every grant stored for subject, as when a user is
@@ -157,13 +166,19 @@ func (e *Enforcer) SetPermissions(ctx context.Context, subject string, d Dict, k
 func (e *Enforcer) RemoveSubject(ctx context.Context, subject string) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	have, err := grantsOf(ctx, e.db, subject)
+	var have []string
+	err := e.changeGrants(ctx, subject, func(tx *sql.Tx) error {
+		var err error
+		if have, err = grantsOf(ctx, tx, subject); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM grants WHERE subject = $1`, subject)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("remove grants of %q: %w", subject, err)
 	}
-	if _, err := e.db.ExecContext(ctx, `DELETE FROM grants WHERE subject = $1`, subject); err != nil {
-		return fmt.Errorf("remove grants of %q: %w", subject, err)
-	}
+	defer e.publish(ctx, cluster.TopicGrants, subject)
 	var remove [][]string
 	for _, r := range have {
 		remove = append(remove, []string{subject, r})

@@ -430,6 +430,11 @@ func (e *Enforcer) UserAdded(ctx context.Context, username string) error {
 // refused policy.csv gets the same edit and stays refused. The caller
 // holds writeMu.
 func (e *Enforcer) rewriteLocked(ctx context.Context, edit func(string) (string, bool), source string) error {
+	return e.retryStale(ctx, func() error { return e.rewriteOnce(ctx, edit, source) })
+}
+
+// rewriteOnce is rewriteLocked's work, against the version in force.
+func (e *Enforcer) rewriteOnce(ctx context.Context, edit func(string) (string, bool), source string) error {
 	docs := e.Documents()
 	text, changed := edit(docs.Policy)
 	docs.Policy = text
@@ -454,7 +459,10 @@ func (e *Enforcer) rewriteLocked(ctx context.Context, edit func(string) (string,
 		if err := writeFileAtomic(path, content); err != nil {
 			return fmt.Errorf("write %s: %w", PolicyFile, err)
 		}
-		return nil
+		if status.Refused {
+			return nil // the files stay an edit, refused
+		}
+		return e.noteWritten(docs, e.inForce.Load())
 	}
 	if done, err := e.putInForce(ctx, docs, false, false, status, commit); done || err != nil {
 		return err

@@ -14,6 +14,9 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/casbin/casbin/v3"
+
+	"github.com/grin-ai/grin/platform/cluster"
+	"github.com/grin-ai/grin/platform/database"
 )
 
 // Where a policy version came from.
@@ -36,28 +39,53 @@ type version struct {
 
 // record stores docs as the newest version unless they are the newest
 // already, by the author on ctx (WithAuthor), and remembers the version in
-// force. The caller holds writeMu.
+// force. The caller holds writeMu and checked docs against the version in
+// force (InForce): when another replica has stored a newer version since,
+// nothing is stored and the error is errStale, so that the caller catches
+// up and checks the change again (retryStale). The check and the insert
+// are one step under the versions' lock (database.Locked), so two
+// replicas' edits at once cannot both pass it: each version is checked
+// against the one before it. Other replicas are told of the new version
+// once it is committed.
 func (e *Enforcer) record(ctx context.Context, docs Documents, source string) error {
-	newest, ok, err := e.newestVersion(ctx, 0)
-	if err != nil {
-		return err
-	}
-	if ok && newest.docs == docs {
-		e.inForce.Store(newest.n)
-		return nil
-	}
+	base := e.inForce.Load()
 	author, _ := ctx.Value(authorKey{}).(string)
 	if author == "" && source == sourceFile {
 		author = "policy files in the data directory"
 	}
 	var n int64
-	if err := e.db.QueryRowContext(ctx, `INSERT INTO policy_versions (model, policy, source, author, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING version`,
-		docs.Model, docs.Policy, source, author, time.Now().UnixMilli()).Scan(&n); err != nil {
+	added := false
+	err := database.Locked(ctx, e.db, versionsLock, func(tx *sql.Tx) error {
+		newest, ok, err := newestVersion(ctx, tx, 0)
+		if err != nil {
+			return err
+		}
+		if ok && newest.docs == docs {
+			n = newest.n
+			return nil
+		}
+		if ok && newest.n != base {
+			return fmt.Errorf("%w: version %d was put in force by another replica while this change was checked against version %d", errStale, newest.n, base)
+		}
+		added = true
+		return tx.QueryRowContext(ctx, `INSERT INTO policy_versions (model, policy, source, author, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING version`,
+			docs.Model, docs.Policy, source, author, time.Now().UnixMilli()).Scan(&n)
+	})
+	if err != nil {
+		if errors.Is(err, errStale) {
+			return err
+		}
 		return fmt.Errorf("record the policy in force: %w", err)
 	}
 	e.inForce.Store(n)
+	if added {
+		e.publish(ctx, cluster.TopicPolicy, versionKey(n))
+	}
 	return nil
 }
+
+// versionsLock is the key under which versions are checked and added.
+const versionsLock = "policy_versions"
 
 type authorKey struct{}
 
@@ -133,7 +161,7 @@ func (e *Enforcer) Version(ctx context.Context, n int64) (Version, Documents, er
 		return Version{}, Documents{}, fmt.Errorf("read policy version %d: %w", n, err)
 	}
 	v.At = time.UnixMilli(ms).UTC()
-	prev, ok, err := e.newestVersion(ctx, n)
+	prev, ok, err := newestVersion(ctx, e.db, n)
 	if err != nil || !ok {
 		return v, Documents{}, err
 	}
@@ -169,24 +197,29 @@ func Diff(from, to Documents) string {
 
 // newestVersion returns the newest stored version older than before (any
 // version when before is 0).
-func (e *Enforcer) newestVersion(ctx context.Context, before int64) (version, bool, error) {
-	q := `SELECT version, model, policy, created_at FROM policy_versions ORDER BY version DESC LIMIT 1`
+func newestVersion(ctx context.Context, q rowQuerier, before int64) (version, bool, error) {
+	query := `SELECT version, model, policy, created_at FROM policy_versions ORDER BY version DESC LIMIT 1`
 	args := []any{}
 	if before > 0 {
-		q = `SELECT version, model, policy, created_at FROM policy_versions WHERE version < $1 ORDER BY version DESC LIMIT 1`
+		query = `SELECT version, model, policy, created_at FROM policy_versions WHERE version < $1 ORDER BY version DESC LIMIT 1`
 		args = append(args, before)
 	}
 	var v version
 	var ms int64
-	err := e.db.QueryRowContext(ctx, q, args...).Scan(&v.n, &v.docs.Model, &v.docs.Policy, &ms)
+	err := q.QueryRowContext(ctx, query, args...).Scan(&v.n, &v.docs.Model, &v.docs.Policy, &ms)
 	if errors.Is(err, sql.ErrNoRows) {
 		return version{}, false, nil
 	}
 	if err != nil {
-		return version{}, false, fmt.Errorf("read the last good policy: %w", err)
+		return version{}, false, fmt.Errorf("read the newest policy version: %w", err)
 	}
 	v.at = time.UnixMilli(ms)
 	return v, true, nil
+}
+
+// rowQuerier is a *sql.DB or a *sql.Tx.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // lastGood builds the newest stored version that still loads with grants
@@ -195,7 +228,7 @@ func (e *Enforcer) newestVersion(ctx context.Context, before int64) (version, bo
 func (e *Enforcer) lastGood(ctx context.Context, grants [][]string) (*casbin.Enforcer, *names, version, error) {
 	var before int64
 	for {
-		v, ok, err := e.newestVersion(ctx, before)
+		v, ok, err := newestVersion(ctx, e.db, before)
 		if err != nil || !ok {
 			return nil, nil, version{}, err
 		}
@@ -224,7 +257,7 @@ func (e *Enforcer) restoreMissing(ctx context.Context) error {
 			continue
 		}
 		if last == nil {
-			v, ok, err := e.newestVersion(ctx, 0)
+			v, ok, err := newestVersion(ctx, e.db, 0)
 			if err != nil {
 				return err
 			}

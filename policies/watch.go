@@ -16,7 +16,9 @@ const settle = 150 * time.Millisecond
 // Watch reloads the policy whenever model.conf or policy.csv in the data
 // directory changes, until ctx is done. A change that does not load is
 // logged and the policy in force stays. The directory is watched, not the
-// files, because editors replace files by renaming.
+// files, because editors replace files by renaming. With a bus (WithBus)
+// it also follows the other replicas: each version they put in force and
+// each change of grants is loaded here, in place.
 func (e *Enforcer) Watch(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -26,6 +28,7 @@ func (e *Enforcer) Watch(ctx context.Context) error {
 		w.Close()
 		return fmt.Errorf("watch policy in %s: %w", e.dir, err)
 	}
+	e.follow(ctx)
 	go func() {
 		defer w.Close()
 		timer := time.NewTimer(time.Hour)
