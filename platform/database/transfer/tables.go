@@ -23,6 +23,9 @@ func Tables() map[string]Fate {
 		"policy_versions":      {Copy: true},
 		"plugin_kv":            {Copy: true},
 		"audit":                {Copy: true},
+		// Copied so that replicas reading the copy see the same
+		// generations the grants were written at.
+		"grant_generations": {Copy: true},
 		"memory_points": {Why: "memories are vectors: `grin memory migrate` moves them to Weaviate, " +
 			"which PostgreSQL deployments use (GRIN_MEMORY=weaviate)"},
 	}
