@@ -193,6 +193,16 @@ func (e *Enforcer) follow(ctx context.Context) {
 	}()
 }
 
+// CatchUp puts in force the newest version and every grant other replicas
+// stored, without waiting for their news: a check that must see every
+// replica's changes (the last administrator's) calls it first, under a
+// lock all replicas take.
+func (e *Enforcer) CatchUp(ctx context.Context) error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	return errors.Join(e.catchUpLocked(ctx), e.catchUpGrantsLocked(ctx))
+}
+
 // catchUp puts in force the newest version and every subject's grants
 // changed since this replica last looked, logging what fails.
 func (e *Enforcer) catchUp(ctx context.Context) {

@@ -3,10 +3,12 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -176,6 +178,36 @@ func ignoreDone(err error) error {
 		return nil
 	}
 	return err
+}
+
+// Hold takes a lock on key that every process on the database respects,
+// for work that spans several transactions (and other stores), until
+// release is called. On PostgreSQL it is a session advisory lock, holding
+// one connection of the pool meanwhile; on SQLite, where one process owns
+// the file, there is nobody else to keep out and it does nothing (the
+// caller's own mutex suffices).
+func Hold(ctx context.Context, db *sql.DB, key string) (release func(), err error) {
+	if EngineOf(db) != Postgres {
+		return func() {}, nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wait for the lock on %s: %w", key, err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1))`, key); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("wait for the lock on %s: %w", key, err)
+	}
+	return func() {
+		// Unlocked even when the caller's context is done; a connection
+		// that cannot unlock is dropped, which unlocks it.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock(hashtext($1))`, key); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}, nil
 }
 
 // Locked runs fn in a transaction in which no other Locked call with the

@@ -18,10 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/grin-ai/grin/platform/cluster"
 	"github.com/grin-ai/grin/platform/redact"
 )
 
@@ -75,6 +77,8 @@ type Registry[T any] struct {
 	apply     func(T)
 	check     func(context.Context, T) error
 	factories []Factory[T]
+	bus       cluster.Bus
+	logger    *slog.Logger
 
 	mu sync.Mutex // serializes Put and Restore
 }
@@ -83,7 +87,28 @@ type Registry[T any] struct {
 // calls apply with the component of each configuration put in force. The
 // first factory is the default selection.
 func New[T any](db *sql.DB, kind string, apply func(T), factories ...Factory[T]) *Registry[T] {
-	return &Registry[T]{db: db, kind: kind, apply: apply, factories: factories}
+	return &Registry[T]{db: db, kind: kind, apply: apply, factories: factories, bus: cluster.Local{}, logger: slog.New(slog.DiscardHandler)}
+}
+
+// Share makes the registry one of several replicas' on one database: a
+// configuration put in force here is announced on bus, and one put in
+// force by another replica is restored here from the database, so every
+// replica answers with the same model. Call it before serving; it follows
+// until ctx is done.
+func (r *Registry[T]) Share(ctx context.Context, bus cluster.Bus, logger *slog.Logger) {
+	r.mu.Lock()
+	r.bus, r.logger = bus, logger
+	r.mu.Unlock()
+	cancel := bus.Subscribe(cluster.TopicSettings, func(ctx context.Context, e cluster.Event) {
+		if e.Key != r.kind && !e.Missed {
+			return
+		}
+		if err := r.Restore(ctx); err != nil {
+			logger.Error("another replica put a configuration in force that this one cannot build; keeping the one in force here",
+				"kind", r.kind, "err", err)
+		}
+	})
+	context.AfterFunc(ctx, cancel)
 }
 
 // Check makes Put refuse, as invalid, a component check finds unusable:
@@ -140,6 +165,10 @@ func (r *Registry[T]) Put(ctx context.Context, name string, value json.RawMessag
 		return Setting{}, err
 	}
 	r.apply(c)
+	if err := r.bus.Publish(ctx, cluster.Event{Topic: cluster.TopicSettings, Key: r.kind}); err != nil {
+		r.logger.Error("the other replicas were not told of a new configuration; they keep theirs until their bus reconnects",
+			"kind", r.kind, "err", err)
+	}
 	return Setting{Name: name, Value: f.view(value), Schema: f.Schema}, nil
 }
 

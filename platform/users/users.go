@@ -619,8 +619,11 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 		}
 	}
 	if c.Permissions != nil {
-		s.adminMu.Lock()
-		defer s.adminMu.Unlock()
+		release, err := s.administrators(ctx)
+		if err != nil {
+			return User{}, fmt.Errorf("update user %s: %w", id, err)
+		}
+		defer release()
 		keep, err := s.keepAdministrator(ctx, "")
 		if err != nil {
 			return User{}, fmt.Errorf("update user %s: %w", id, err)
@@ -701,8 +704,11 @@ func (s *Store) Delete(ctx context.Context, id string) (User, error) {
 // naming the user, unless that would leave no policy administrator among
 // the other users.
 func (s *Store) remove(ctx context.Context, id, username string) error {
-	s.adminMu.Lock()
-	defer s.adminMu.Unlock()
+	release, err := s.administrators(ctx)
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	defer release()
 	keep, err := s.keepAdministrator(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
@@ -742,8 +748,11 @@ func (s *Store) UpdatePolicy(ctx context.Context, docs policies.Documents, dryRu
 // could edit the policy any more. It returns the documents the change
 // makes.
 func (s *Store) ChangePolicy(ctx context.Context, change policies.Change, dryRun bool) (policies.Documents, error) {
-	s.adminMu.Lock()
-	defer s.adminMu.Unlock()
+	release, err := s.administrators(ctx)
+	if err != nil {
+		return policies.Documents{}, fmt.Errorf("change policy: %w", err)
+	}
+	defer release()
 	keep, err := s.keepAdministrator(ctx, "")
 	if err != nil {
 		return policies.Documents{}, fmt.Errorf("change policy: %w", err)
@@ -751,11 +760,36 @@ func (s *Store) ChangePolicy(ctx context.Context, change policies.Change, dryRun
 	return s.policy.Apply(ctx, change, dryRun, keep...)
 }
 
+// administrators holds what a change that could take the last policy
+// administrator away needs, until release: adminMu here, the same lock on
+// every replica of the database, and this replica's policy brought up to
+// the others' changes, so two replicas cannot each count on an
+// administrator the other is removing.
+func (s *Store) administrators(ctx context.Context) (release func(), err error) {
+	s.adminMu.Lock()
+	held, err := database.Hold(ctx, s.db, "grin.administrators")
+	if err != nil {
+		s.adminMu.Unlock()
+		return nil, err
+	}
+	if s.engine == database.Postgres {
+		if err := s.policy.CatchUp(ctx); err != nil {
+			held()
+			s.adminMu.Unlock()
+			return nil, fmt.Errorf("read the other replicas' policy changes: %w", err)
+		}
+	}
+	return func() {
+		held()
+		s.adminMu.Unlock()
+	}, nil
+}
+
 // keepAdministrator returns the check that a change leaves at least one
 // internal user (other than gone, who is being deleted) a policy
 // administrator, or none when no internal user is one now: a change cannot
 // take away what is not there, and grin run by OIDC or key administrators
-// alone must still manage its users. The caller holds adminMu.
+// alone must still manage its users. The caller holds administrators.
 //
 // Policy administrators found now are asked first, so the check usually
 // costs one decision; only when they all lose the right are the others
