@@ -163,3 +163,60 @@ func TestOpenPostgresErrors(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// TestHoldKeepsOtherProcessesOut: a lock held on PostgreSQL keeps out
+// another handle (as another replica's) asking for the same key, until
+// released; other keys pass; the held connection goes back to the pool.
+func TestHoldKeepsOtherProcessesOut(t *testing.T) {
+	server := pgtest.Start(t)
+	url := server.Database(t)
+	ctx := context.Background()
+	open := func() *sql.DB {
+		db, err := database.OpenPostgres(ctx, url, database.MaxConns(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	release, err := database.Hold(ctx, a, "grin.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := database.Hold(ctx, b, "grin.other")
+	if err != nil {
+		t.Fatalf("another key: %v", err)
+	}
+	other()
+	got := make(chan func(), 1)
+	go func() {
+		r, err := database.Hold(ctx, b, "grin.test")
+		if err != nil {
+			t.Error(err)
+			r = func() {}
+		}
+		got <- r
+	}()
+	// The second replica still waits: its lock is not granted while the
+	// first holds it (PostgreSQL says so in pg_locks).
+	for {
+		var waiting int
+		if err := a.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 1 {
+			break
+		}
+		select {
+		case <-got:
+			t.Fatal("the second Hold was granted while the first held the key")
+		default:
+		}
+	}
+	release()
+	(<-got)()
+	if s := a.Stats(); s.InUse != 0 {
+		t.Errorf("connections still in use after release: %+v", s)
+	}
+}
