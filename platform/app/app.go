@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := selectAuthHandler(ctx, cfg, handlerSettings); err != nil {
 		return nil, err
 	}
-	login := auth.NewLogin(store, tokens, auth.LoginLimits{
+	login := auth.NewLogin(db, store, tokens, auth.LoginLimits{
 		Concurrent: cfg.Login.Concurrent, PerClient: cfg.Login.PerAddress,
 		ClientPerMinute: cfg.Login.PerMinute, ClientBurst: cfg.Login.Burst,
 	})
