@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	secret := []byte(cfg.JWTSecret.Reveal())
 	if len(secret) == 0 {
-		if secret, err = auth.LoadOrCreateSecret(cfg.DataDir); err != nil {
+		if secret, err = auth.LoadOrCreateSecret(ctx, db, cfg.DataDir); err != nil {
 			return nil, err
 		}
 	}

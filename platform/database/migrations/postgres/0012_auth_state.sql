@@ -1,4 +1,4 @@
--- See ../0012_login_throttle.sql.
+-- See ../0012_auth_state.sql.
 CREATE TABLE login_failures (
     username     text PRIMARY KEY,
     failures     integer NOT NULL,
@@ -9,4 +9,9 @@ CREATE TABLE login_clients (
     client text PRIMARY KEY,
     tokens double precision NOT NULL,
     at     bigint NOT NULL
+);
+CREATE TABLE secrets (
+    name       text PRIMARY KEY,
+    value      bytea NOT NULL,
+    created_at bigint NOT NULL
 );
