@@ -449,8 +449,7 @@ func (a *App) Close() error {
 // is refused: half of grin's state in PostgreSQL and half on one machine
 // would split replicas (RATIONALE.md).
 var notOnPostgres = []string{
-	"installed plugins (their settings and modules)",
-	"the policy in force (the model and policy files)", "the login throttle",
+	"the policy in force (the model and policy files)",
 }
 
 func errPostgresIncomplete() error {
