@@ -20,7 +20,7 @@ func TestServeRefusesPostgresUntilComplete(t *testing.T) {
 		want []string
 	}{
 		{"environment", map[string]string{"GRIN_DATABASE_URL": "postgres://grin:pw-s3cret@127.0.0.1:5432/grin"}, nil,
-			[]string{"GRIN_DATABASE_URL", "still kept only in GRIN_DATA_DIR", "plugins", "Leave GRIN_DATABASE_URL unset"}},
+			[]string{"GRIN_DATABASE_URL", "still kept only in GRIN_DATA_DIR", "the policy in force", "Leave GRIN_DATABASE_URL unset"}},
 		{"flag", nil, []string{"-database-url", "postgresql://grin:pw-s3cret@db.example.com/grin"},
 			[]string{"GRIN_DATABASE_URL", "still kept only in GRIN_DATA_DIR"}},
 		{"another engine", map[string]string{"GRIN_DATABASE_URL": "mysql://grin:pw-s3cret@127.0.0.1/grin"}, nil,

@@ -1,10 +1,14 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -15,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/grin-ai/grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/config"
 )
 
@@ -146,17 +151,12 @@ func TestForgedTokensRefused(t *testing.T) {
 	}
 }
 
-// secretOf reads the generated JWT secret, as someone with the data
-// directory could; the test uses it to forge tokens the server must
-// still refuse.
+// secretOf reads the generated JWT secret, as someone with the database
+// could; the test uses it to forge tokens the server must still refuse.
 func secretOf(t *testing.T, in *apptest.Instance) []byte {
 	t.Helper()
-	b, err := os.ReadFile(in.Dir + "/jwt-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := base64.RawStdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
+	var s []byte
+	if err := in.Database().QueryRow(`SELECT value FROM secrets WHERE name = 'jwt'`).Scan(&s); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -308,23 +308,72 @@ func TestLoginBadInput(t *testing.T) {
 	}
 }
 
+// TestJWTSecretPersists: the generated secret is kept in the database,
+// not beside it, so a restart (or another replica on the database) keeps
+// tokens valid, and an instance with its own database does not take them.
 func TestJWTSecretPersists(t *testing.T) {
 	dir := t.TempDir()
 	cfg := apptest.Config(dir)
 	cfg.APIKey = testAPIKey
 	first := apptest.StartWith(t, cfg)
 	tok := first.Login("admin", apptest.AdminPassword)
-	info, err := os.Stat(dir + "/jwt-secret")
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("jwt-secret: %v, mode %v; want a file only its owner reads", err, info.Mode())
+	if _, err := os.Stat(dir + "/jwt-secret"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("jwt-secret in the data directory: %v, want none", err)
 	}
-	second := apptest.StartWith(t, cfg) // same data directory: a restart
+	if s := secretOf(t, first); len(s) < auth.MinSecretBytes {
+		t.Errorf("the stored secret has %d bytes", len(s))
+	}
+	second := apptest.StartWith(t, cfg) // same database: a restart, or a replica
 	if r := second.Do("GET", "/users", nil, apptest.Bearer(tok)...); r.Status != 200 {
 		t.Errorf("token after restart: %d, want it still valid", r.Status)
 	}
 	third := apptest.StartWith(t, apptest.Config(t.TempDir()))
 	if r := third.Do("GET", "/users", nil, apptest.Bearer(tok)...); r.Status != 403 {
 		t.Errorf("token on another instance with its own secret: %d, want 403", r.Status)
+	}
+	for _, in := range []*apptest.Instance{first, second} {
+		s := secretOf(t, in)
+		for _, form := range []string{string(s), base64.RawStdEncoding.EncodeToString(s), base64.StdEncoding.EncodeToString(s), fmt.Sprintf("%x", s)} {
+			if strings.Contains(in.Logs.String(), form) {
+				t.Errorf("the JWT secret is in the log")
+			}
+		}
+	}
+}
+
+// TestJWTSecretMovesIntoTheDatabase: the secret an older grin kept in the
+// data directory moves into the database at the first start: tokens it
+// signed stay valid, the file goes, and a restart needs the database alone.
+func TestJWTSecretMovesIntoTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	old := bytes.Repeat([]byte("an older grin's secret "), 3)
+	if err := os.WriteFile(dir+"/jwt-secret", []byte(base64.RawStdEncoding.EncodeToString(old)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := apptest.StartWith(t, apptest.Config(dir))
+	if s := secretOf(t, in); !bytes.Equal(s, old) {
+		t.Fatalf("the database holds another secret than the file's")
+	}
+	if _, err := os.Stat(dir + "/jwt-secret"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("jwt-secret after the move: %v, want it gone", err)
+	}
+	// A token as the older grin signed it.
+	signer, err := auth.NewTokens(old, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := in.App.Users.ByUsername(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := signer.Issue(admin.ID, admin.Username, admin.Permissions, admin.TokenEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	again := apptest.StartWith(t, apptest.Config(dir))
+	if r := again.Do("GET", "/users", nil, apptest.Bearer(tok)...); r.Status != 200 {
+		t.Errorf("a token signed with the moved secret, after a restart: %d %s", r.Status, r.Body)
 	}
 }
 

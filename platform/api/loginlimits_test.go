@@ -178,3 +178,41 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		t.Errorf("trusted proxy: %v, want two clients checked and the first one's second login refused", got)
 	}
 }
+
+// TestLoginThrottleSharedByInstances: two instances on one database, as
+// two replicas: failed logins through both add up and lock the username
+// out on both, and one address's rate of logins is counted across both.
+func TestLoginThrottleSharedByInstances(t *testing.T) {
+	cfg := apptest.Config(t.TempDir())
+	cfg.Login = config.Login{PerAddress: 10, PerMinute: 1, Burst: 5}
+	a, b := apptest.StartWith(t, cfg), apptest.StartWith(t, cfg)
+	for _, in := range []*apptest.Instance{a, b} {
+		in.App.Login.FailDelay = time.Millisecond
+	}
+	// Six failures, from six addresses, half through each.
+	for i := range 6 {
+		in := []*apptest.Instance{a, b}[i%2]
+		if got := loginFrom(t, in, fmt.Sprintf("127.0.1.%d", i+1), "admin", "guess"); got.status != http.StatusForbidden {
+			t.Fatalf("failure %d: %+v", i+1, got)
+		}
+	}
+	for name, in := range map[string]*apptest.Instance{"a": a, "b": b} {
+		got := loginFrom(t, in, "127.0.2.1", "admin", apptest.AdminPassword)
+		if got.status != http.StatusTooManyRequests || got.retryAfter == "" || !strings.Contains(got.detail, "failed logins for this username") {
+			t.Errorf("the right password through %s while locked: %+v, want 429 locked", name, got)
+		}
+	}
+	// One address: a burst of 5 logins, wherever they land.
+	var answers []string
+	for i := range 8 {
+		in := []*apptest.Instance{a, b}[i%2]
+		got := loginFrom(t, in, "127.0.3.1", "user", apptest.UserPassword)
+		answers = append(answers, fmt.Sprint(got.status))
+		if got.status == http.StatusTooManyRequests && !strings.Contains(got.detail, "too many logins from your address") {
+			t.Errorf("login %d: %+v", i+1, got)
+		}
+	}
+	if got := strings.Join(answers, " "); got != "200 200 200 200 200 429 429 429" {
+		t.Errorf("8 logins from one address through two instances: %s, want the burst of 5 then 429", got)
+	}
+}

@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	secret := []byte(cfg.JWTSecret.Reveal())
 	if len(secret) == 0 {
-		if secret, err = auth.LoadOrCreateSecret(cfg.DataDir); err != nil {
+		if secret, err = auth.LoadOrCreateSecret(ctx, db, cfg.DataDir); err != nil {
 			return nil, err
 		}
 	}
@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := selectAuthHandler(ctx, cfg, handlerSettings); err != nil {
 		return nil, err
 	}
-	login := auth.NewLogin(store, tokens, auth.LoginLimits{
+	login := auth.NewLogin(db, store, tokens, auth.LoginLimits{
 		Concurrent: cfg.Login.Concurrent, PerClient: cfg.Login.PerAddress,
 		ClientPerMinute: cfg.Login.PerMinute, ClientBurst: cfg.Login.Burst,
 	})
@@ -482,8 +482,7 @@ func closeDatabase(db, reads *sql.DB) error {
 // is refused: half of grin's state in PostgreSQL and half on one machine
 // would split replicas (RATIONALE.md).
 var notOnPostgres = []string{
-	"installed plugins (their settings and modules)",
-	"the policy in force (the model and policy files)", "the login throttle",
+	"the policy in force (the model and policy files)",
 }
 
 func errPostgresIncomplete() error {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
-	"golang.org/x/time/rate"
 
 	"github.com/grin-ai/grin/platform/users"
 )
@@ -91,6 +91,10 @@ func (l LoginLimits) withDefaults() LoginLimits {
 // whatever password is tried, so guessing is slow even from many sockets.
 // LoginLimits bound the logins of one client and the password checks of
 // all.
+//
+// The failures, lockouts and each client's rate of logins are kept in the
+// database, so replicas on one database share them; how many logins run
+// at once (in all, per client, per username) is bounded per process.
 type Login struct {
 	users  *users.Store
 	tokens *Tokens
@@ -98,49 +102,71 @@ type Login struct {
 	// FailDelay is how long a failed login waits before answering.
 	FailDelay time.Duration
 	throttle  *throttle
-	clients   *clientLimits
+	turns     *turns
+	clients   *clientsInFlight
 	checks    *semaphore.Weighted
 	waiting   atomic.Int64
 	maxWait   int64
+	now       func() time.Time
 }
+
+// FreeFailures is how many failed logins in a row a username may have
+// before it is locked out.
+const FreeFailures = 5
 
 // NewLogin returns a login service with the Cat's one-second delay, a
 // lockout from the sixth failure on, doubling from 2 s to 15 min, and
-// limits (zero fields take their defaults).
-func NewLogin(u *users.Store, t *Tokens, limits LoginLimits) *Login {
+// limits (zero fields take their defaults). The throttle is kept in db.
+func NewLogin(db *sql.DB, u *users.Store, t *Tokens, limits LoginLimits) *Login {
 	limits = limits.withDefaults()
 	return &Login{users: u, tokens: t, FailDelay: time.Second,
-		throttle: newThrottle(5, 2*time.Second, 15*time.Minute),
-		clients:  newClientLimits(limits.PerClient, rate.Limit(limits.ClientPerMinute/60), limits.ClientBurst),
+		throttle: newThrottle(db, FreeFailures, 2*time.Second, 15*time.Minute, limits.ClientPerMinute, limits.ClientBurst),
+		turns:    &turns{m: map[string]*turnLock{}},
+		clients:  &clientsInFlight{limit: limits.PerClient, n: map[string]int{}},
 		checks:   semaphore.NewWeighted(int64(limits.Concurrent)),
 		maxWait:  int64(limits.Concurrent * QueuePerCheck),
+		now:      time.Now,
 	}
 }
 
 // Token checks the credentials of a login from client (the client's
 // address, or any key naming who sends) and issues a token. Attempts for
-// one username are taken one at a time, failure delay included, so a burst
-// of guesses cannot all pass the lockout check before the failures count.
+// one username are taken one at a time in this process, failure delay
+// included, so a burst of guesses cannot all pass the lockout check
+// before the failures count.
 func (l *Login) Token(ctx context.Context, client, username, password string) (string, error) {
 	leave, err := l.clients.enter(client)
 	if err != nil {
 		return "", err
 	}
 	defer leave()
+	wait, err := l.throttle.take(ctx, client, l.now())
+	if err != nil {
+		return "", err
+	}
+	if wait > 0 {
+		return "", &ThrottledError{RetryAfter: max(wait, time.Second), Why: "too many logins from your address"}
+	}
 	// One lockout per name however it is spelled: the store finds a user
 	// by the NFC form, so NFC and NFD spellings must share their failures.
 	key := users.NormalizeUsername(username)
-	release, err := l.throttle.turn(ctx, key)
+	release, err := l.turns.turn(ctx, key)
 	if err != nil {
 		return "", err
 	}
 	defer release()
-	if wait := l.throttle.locked(key); wait > 0 {
+	wait, err = l.throttle.locked(ctx, key, l.now())
+	if err != nil {
+		return "", err
+	}
+	if wait > 0 {
 		return "", &ThrottledError{RetryAfter: wait}
 	}
 	u, err := l.check(ctx, username, password)
 	if errors.Is(err, users.ErrBadCredentials) {
-		l.throttle.failure(key)
+		if _, err := l.throttle.failure(ctx, key, l.now()); err != nil {
+			return "", err
+		}
 		t := time.NewTimer(l.FailDelay)
 		defer t.Stop()
 		select {
@@ -152,7 +178,9 @@ func (l *Login) Token(ctx context.Context, client, username, password string) (s
 	if err != nil {
 		return "", err
 	}
-	l.throttle.success(key)
+	if err := l.throttle.success(ctx, key); err != nil {
+		return "", err
+	}
 	if err := l.users.RecordLogin(ctx, u.ID, time.Now()); err != nil {
 		return "", err
 	}
@@ -175,81 +203,35 @@ func (l *Login) check(ctx context.Context, username, password string) (users.Use
 	return l.users.Authenticate(ctx, username, password)
 }
 
-// clientLimits bounds the logins of each client: how many at once and how
-// many a minute.
-type clientLimits struct {
-	perClient int
-	every     rate.Limit
-	burst     int
-	now       func() time.Time
-
-	mu      sync.Mutex
-	clients map[string]*clientState
+// clientsInFlight bounds how many logins each client has in progress in
+// this process.
+type clientsInFlight struct {
+	limit int
+	mu    sync.Mutex
+	n     map[string]int // only clients with a login in progress
 }
 
-type clientState struct {
-	limiter  *rate.Limiter
-	inFlight int
-}
-
-func newClientLimits(perClient int, every rate.Limit, burst int) *clientLimits {
-	return &clientLimits{perClient: perClient, every: every, burst: burst, now: time.Now, clients: map[string]*clientState{}}
-}
-
-// enter admits a login from client or says when to try again; leave ends
-// the login.
-func (c *clientLimits) enter(client string) (leave func(), err error) {
+// enter admits a login from client or says to try again; leave ends it.
+func (c *clientsInFlight) enter(client string) (leave func(), err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	st := c.clients[client]
-	if st == nil {
-		if len(c.clients) >= maxTracked {
-			c.sweep(now)
-		}
-		if len(c.clients) >= maxTracked {
-			// Past the bound new clients go untracked; the limit on
-			// password checks still holds for everyone.
-			return func() {}, nil
-		}
-		st = &clientState{limiter: rate.NewLimiter(c.every, c.burst)}
-		c.clients[client] = st
-	}
-	if st.inFlight >= c.perClient {
+	if c.n[client] >= c.limit {
 		return nil, &ThrottledError{RetryAfter: time.Second, Why: "too many logins at once from your address"}
 	}
-	r := st.limiter.ReserveN(now, 1)
-	if wait := r.DelayFrom(now); !r.OK() || wait > 0 {
-		r.CancelAt(now)
-		return nil, &ThrottledError{RetryAfter: max(wait, time.Second), Why: "too many logins from your address"}
-	}
-	st.inFlight++
+	c.n[client]++
 	return func() {
 		c.mu.Lock()
-		st.inFlight--
+		if c.n[client]--; c.n[client] <= 0 {
+			delete(c.n, client)
+		}
 		c.mu.Unlock()
 	}, nil
 }
 
-// sweep forgets clients with no login in progress whose rate has refilled:
-// remembering them would change nothing.
-func (c *clientLimits) sweep(now time.Time) {
-	for k, st := range c.clients {
-		if st.inFlight == 0 && st.limiter.TokensAt(now) >= float64(c.burst) {
-			delete(c.clients, k)
-		}
-	}
-}
-
-// throttle counts failed logins per username.
-type throttle struct {
-	free      int
-	base, max time.Duration
-	now       func() time.Time
-
-	mu      sync.Mutex
-	entries map[string]*attempts
-	turns   map[string]*turnLock
+// turns orders the attempts for each username in this process.
+type turns struct {
+	mu sync.Mutex
+	m  map[string]*turnLock
 }
 
 // turnLock orders the attempts for one username.
@@ -258,33 +240,20 @@ type turnLock struct {
 	refs int
 }
 
-type attempts struct {
-	failures int
-	last     time.Time
-	until    time.Time
-}
-
-// maxTracked bounds memory when someone sprays made-up usernames.
-const maxTracked = 100_000
-
-func newThrottle(free int, base, max time.Duration) *throttle {
-	return &throttle{free: free, base: base, max: max, now: time.Now, entries: map[string]*attempts{}, turns: map[string]*turnLock{}}
-}
-
 // turn waits for the username's turn; release gives it to the next.
-func (t *throttle) turn(ctx context.Context, user string) (release func(), err error) {
+func (t *turns) turn(ctx context.Context, user string) (release func(), err error) {
 	t.mu.Lock()
-	tl := t.turns[user]
+	tl := t.m[user]
 	if tl == nil {
 		tl = &turnLock{ch: make(chan struct{}, 1)}
-		t.turns[user] = tl
+		t.m[user] = tl
 	}
 	tl.refs++
 	t.mu.Unlock()
 	done := func() {
 		t.mu.Lock()
 		if tl.refs--; tl.refs == 0 {
-			delete(t.turns, user)
+			delete(t.m, user)
 		}
 		t.mu.Unlock()
 	}
@@ -294,59 +263,5 @@ func (t *throttle) turn(ctx context.Context, user string) (release func(), err e
 	case <-ctx.Done():
 		done()
 		return nil, ctx.Err()
-	}
-}
-
-func (t *throttle) locked(user string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	a := t.entries[user]
-	if a == nil {
-		return 0
-	}
-	return max(a.until.Sub(t.now()), 0)
-}
-
-func (t *throttle) failure(user string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	a := t.entries[user]
-	if a == nil || now.Sub(a.last) > t.max {
-		if a == nil && len(t.entries) >= maxTracked {
-			t.sweep(now)
-			if len(t.entries) >= maxTracked {
-				return
-			}
-		}
-		a = &attempts{}
-		t.entries[user] = a
-	}
-	a.failures++
-	a.last = now
-	if n := a.failures - t.free; n > 0 {
-		d := t.max
-		if n < 30 {
-			d = min(t.base<<(n-1), t.max)
-		}
-		a.until = now.Add(d)
-	}
-}
-
-func (t *throttle) success(user string) {
-	t.mu.Lock()
-	delete(t.entries, user)
-	t.mu.Unlock()
-}
-
-// sweep forgets usernames whose failures are older than the longest
-// lockout. Locked usernames are never forgotten, so spraying made-up names
-// cannot lift a lock; past the bound, new names go untracked (they still
-// wait their turn and the failure delay).
-func (t *throttle) sweep(now time.Time) {
-	for k, a := range t.entries {
-		if now.Sub(a.last) > t.max && now.After(a.until) {
-			delete(t.entries, k)
-		}
 	}
 }

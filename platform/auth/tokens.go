@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -19,7 +21,8 @@ import (
 // as long as its hash.
 const MinSecretBytes = 32
 
-// secretFile keeps the generated JWT secret in the data directory.
+// secretFile is where grin kept its generated JWT secret before it moved
+// into the database (LoadOrCreateSecret).
 const secretFile = "jwt-secret"
 
 // Tokens issues and verifies grin's own JWTs (HS256).
@@ -43,36 +46,80 @@ func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
 	return &Tokens{secret: secret, ttl: ttl, now: time.Now}, nil
 }
 
-// LoadOrCreateSecret returns the secret kept in dir, creating a random one
-// (readable by the owner only) on first use, so restarts keep tokens valid
-// and no one can forge them with a well-known default.
-func LoadOrCreateSecret(dir string) ([]byte, error) {
-	path := filepath.Join(dir, secretFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		s, err := base64.RawStdEncoding.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(s) < MinSecretBytes {
-			return nil, fmt.Errorf("the JWT secret in %s is damaged; delete it to make a new one (every issued token stops working)", path)
-		}
-		return s, nil
+// LoadOrCreateSecret returns grin's own JWT secret, kept in the database
+// (table secrets), so every replica on one database signs and accepts the
+// same tokens. The first start makes a random one: an insert that only the
+// first replica's wins, and that every replica then reads. A secret an
+// older grin kept in dataDir (jwt-secret) is moved into the database on
+// the first start, so tokens issued before stay valid, and the file is
+// removed.
+//
+// The secret is never logged, and no API returns it.
+func LoadOrCreateSecret(ctx context.Context, db *sql.DB, dataDir string) ([]byte, error) {
+	s, err := storedSecret(ctx, db)
+	if err != nil || s != nil {
+		return s, err
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	path := filepath.Join(dataDir, secretFile)
+	candidate, err := readSecretFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if candidate == nil {
+		candidate = make([]byte, 48)
+		if _, err := rand.Read(candidate); err != nil {
+			return nil, fmt.Errorf("generate JWT secret: %w", err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
+		jwtSecretName, candidate, time.Now().UnixMilli()); err != nil {
+		return nil, fmt.Errorf("store JWT secret: %w", err)
+	}
+	// Another replica's insert may have won: everyone uses the stored one.
+	if s, err = storedSecret(ctx, db); err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, errors.New("store JWT secret: the database kept none")
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove %s, moved into the database: %w", path, err)
+	}
+	return s, nil
+}
+
+// jwtSecretName names the JWT secret in the secrets table.
+const jwtSecretName = "jwt"
+
+// storedSecret reads the JWT secret from db; nil when there is none yet.
+func storedSecret(ctx context.Context, db *sql.DB) ([]byte, error) {
+	var s []byte
+	err := db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = $1`, jwtSecretName).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read JWT secret: %w", err)
 	}
-	s := make([]byte, 48)
-	if _, err := rand.Read(s); err != nil {
-		return nil, fmt.Errorf("generate JWT secret: %w", err)
+	if len(s) < MinSecretBytes {
+		return nil, fmt.Errorf("the JWT secret in the database is damaged (%d bytes); delete the row named %q of the table secrets to make a new one (every issued token stops working)", len(s), jwtSecretName)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	return s, nil
+}
+
+// readSecretFile reads the secret an older grin kept at path; nil when
+// there is no file.
+func readSecretFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("store JWT secret: %w", err)
+		return nil, fmt.Errorf("read JWT secret: %w", err)
 	}
-	if _, err := f.WriteString(base64.RawStdEncoding.EncodeToString(s) + "\n"); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("store JWT secret: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("store JWT secret: %w", err)
+	s, err := base64.RawStdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(s) < MinSecretBytes {
+		return nil, fmt.Errorf("the JWT secret in %s is damaged; delete it to make a new one (every issued token stops working)", path)
 	}
 	return s, nil
 }

@@ -238,7 +238,7 @@ var settings = []setting{
 	}},
 	{"API_KEY", "api-key", "", "key granting full permissions on HTTP, acting as the user_id header's user", func(c *Config, v string) error { c.APIKey = Secret(v); return nil }},
 	{"API_KEY_WS", "api-key-ws", "", "key granting base permissions on WebSocket", func(c *Config, v string) error { c.APIKeyWS = Secret(v); return nil }},
-	{"JWT_SECRET", "jwt-secret", "", "HS256 secret for tokens (at least 32 bytes); generated and kept in the data directory when unset", func(c *Config, v string) error { c.JWTSecret = Secret(v); return nil }},
+	{"JWT_SECRET", "jwt-secret", "", "HS256 secret for tokens (at least 32 bytes); generated and kept in the database when unset", func(c *Config, v string) error { c.JWTSecret = Secret(v); return nil }},
 	{"JWT_EXPIRE_MINUTES", "jwt-expire-minutes", "1440", "token lifetime in minutes (fractions allowed)", func(c *Config, v string) error {
 		m, err := strconv.ParseFloat(v, 64)
 		if err != nil || m <= 0 {

@@ -26,6 +26,12 @@ func Tables() map[string]Fate {
 		// Copied so that replicas reading the copy see the same
 		// generations the grants were written at.
 		"grant_generations": {Copy: true},
+		"plugin_modules":    {Copy: true},
+		// The generated JWT secret: copied, so tokens issued before the
+		// move stay valid.
+		"secrets":        {Copy: true},
+		"login_failures": {Why: "the login throttle's counts are short-lived; they start afresh"},
+		"login_clients":  {Why: "the login throttle's counts are short-lived; they start afresh"},
 		"memory_points": {Why: "memories are vectors: `grin memory migrate` moves them to Weaviate, " +
 			"which PostgreSQL deployments use (GRIN_MEMORY=weaviate)"},
 	}
