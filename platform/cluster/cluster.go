@@ -37,6 +37,16 @@ const (
 	// TopicHistory: a user's conversation was written or cleared by
 	// another replica (Key: user id); a cached session window is stale.
 	TopicHistory = "history"
+	// TopicPresence: which users have sockets on which replica, so that a
+	// frame is published only when another replica has a socket for it
+	// (Key: user id, Data: "+" first socket opened, "-" last one closed;
+	// Key "", Data "?": tell me all yours; Key "", Data "=" and a JSON
+	// array: every user with sockets on the publisher, replacing what was
+	// known of it).
+	TopicPresence = "presence"
+	// TopicTurn: a user's turn lease was released (Key: user id); a
+	// replica waiting to answer that user tries again now.
+	TopicTurn = "turn"
 )
 
 // Event is one change published by a replica.

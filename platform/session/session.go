@@ -9,6 +9,7 @@ package session
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grin-ai/grin/platform/cluster"
 	"github.com/grin-ai/grin/platform/database"
 )
 
@@ -64,21 +66,35 @@ type Registry struct {
 	maxSockets int
 	logger     *slog.Logger
 
+	// With other replicas (Replicated): nil bus for one process.
+	bus    cluster.Bus
+	db     *sql.DB
+	lease  time.Duration
+	unsubs []func()
+
 	mu        sync.Mutex
 	sessions  map[string]*Session
 	sockets   map[string]map[Sink]struct{}
 	forgotten map[string]time.Time
+	rep       replica
 }
 
 // NewRegistry returns a registry that evicts sessions idle longer than
 // idle (when positive) while Run runs, and lets each user have at most
 // maxSockets sockets open (no limit when zero or negative).
-func NewRegistry(h *History, idle time.Duration, maxSockets int, logger *slog.Logger) *Registry {
+func NewRegistry(h *History, idle time.Duration, maxSockets int, logger *slog.Logger, opts ...Option) *Registry {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{history: h, idle: idle, maxSockets: maxSockets, logger: logger,
+	r := &Registry{history: h, idle: idle, maxSockets: maxSockets, logger: logger,
 		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}, forgotten: map[string]time.Time{}}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.bus != nil {
+		r.join()
+	}
+	return r
 }
 
 // History returns the persisted history store.
@@ -182,15 +198,20 @@ func (r *Registry) Subscribe(userID string, sink Sink) (unsubscribe func(), err 
 	if set == nil {
 		set = map[Sink]struct{}{}
 		r.sockets[userID] = set
+		r.announceLocked(userID, "+")
 	}
 	set[sink] = struct{}{}
 	return func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if set := r.sockets[userID]; set != nil {
+			if _, ok := set[sink]; !ok {
+				return
+			}
 			delete(set, sink)
 			if len(set) == 0 {
 				delete(r.sockets, userID)
+				r.announceLocked(userID, "-")
 			}
 		}
 	}, nil
@@ -217,14 +238,33 @@ func (r *Registry) CloseSockets(userID, reason string, match func(Sink) bool) in
 // MaxSockets is how many sockets one user may have open (0: no limit).
 func (r *Registry) MaxSockets() int { return r.maxSockets }
 
-// Send encodes frame once and queues it on every socket of the user.
+// Send encodes frame once and queues it on every socket of the user, here
+// and on the other replicas that have one.
 func (r *Registry) Send(userID string, frame any) {
 	b, err := json.Marshal(frame)
 	if err != nil {
 		r.logger.Error("encode frame", "err", err)
 		return
 	}
+	r.deliver(userID, b, true)
+}
+
+// announceLocked tells the other replicas that the user's first socket
+// here opened ("+") or the last closed ("-"); r.mu is held.
+func (r *Registry) announceLocked(userID, what string) {
+	if r.bus != nil {
+		r.publishLocked(cluster.Event{Topic: cluster.TopicPresence, Key: userID, Data: []byte(what)})
+	}
+}
+
+// deliver queues an encoded frame on the user's sockets here and, when
+// publish is set and another replica has a socket of the user, for the
+// other replicas, under one lock so that both keep the order sent.
+func (r *Registry) deliver(userID string, b []byte, publish bool) {
 	r.mu.Lock()
+	if publish && r.elsewhereLocked(userID) {
+		r.publishLocked(cluster.Event{Topic: cluster.TopicFrame, Key: userID, Data: b})
+	}
 	sinks := make([]Sink, 0, len(r.sockets[userID]))
 	for s := range r.sockets[userID] {
 		sinks = append(sinks, s)
