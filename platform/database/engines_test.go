@@ -68,7 +68,7 @@ func tables(t *testing.T, engine database.Engine, db *sql.DB) []string {
 // which engine it is, and binds $1-style placeholders by position (the
 // one SQL every store writes for both), a placeholder used twice included.
 func TestEngines(t *testing.T) {
-	want := "audit conversation_history grants memory_points plugin_kv plugins policy_versions settings users"
+	want := "audit conversation_history grants memory_points plugin_kv plugins policy_versions settings turn_leases users"
 	databasetest.EachEngine(t, func(t *testing.T, engine database.Engine, open databasetest.Open) {
 		db := open(t)
 		if got := database.EngineOf(db); got != engine {

@@ -64,6 +64,8 @@ func (r *Registry) join() {
 	r.unsubs = append(r.unsubs,
 		r.bus.Subscribe(cluster.TopicPresence, r.onPresence),
 		r.bus.Subscribe(cluster.TopicFrame, r.onFrame),
+		r.bus.Subscribe(cluster.TopicTurn, r.onTurn),
+		r.bus.Subscribe(cluster.TopicUserDeleted, r.onUserDeleted),
 	)
 	r.mu.Lock()
 	r.publishLocked(cluster.Event{Topic: cluster.TopicPresence, Data: []byte("?")})
@@ -223,5 +225,32 @@ func (r *Registry) drain() {
 				r.logger.Warn("publish to the other replicas", "topic", e.Topic, "user", e.Key, "err", err)
 			}
 		}
+	}
+}
+
+// onUserDeleted closes a user's sockets here and drops their session when
+// another replica deleted them. After a gap, the users with sockets here
+// are looked up among the deleted (their leases say so).
+func (r *Registry) onUserDeleted(ctx context.Context, e cluster.Event) {
+	if !e.Missed {
+		r.forgetHere(e.Key, string(e.Data))
+		return
+	}
+	r.mu.Lock()
+	users := make([]string, 0, len(r.sockets)+len(r.sessions))
+	for u := range r.sockets {
+		users = append(users, u)
+	}
+	for u := range r.sessions {
+		users = append(users, u)
+	}
+	r.mu.Unlock()
+	deleted, err := r.deletedAmong(ctx, users)
+	if err != nil {
+		r.logger.Warn("look for users deleted while the bus was away", "err", err)
+		return
+	}
+	for _, u := range deleted {
+		r.forgetHere(u, "this user was deleted")
 	}
 }

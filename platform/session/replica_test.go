@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -297,4 +298,154 @@ func BenchmarkSend(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestTurnsAcrossReplicas(t *testing.T) {
+	server := pgtest.Start(t)
+	ctx := context.Background()
+
+	t.Run("a user's turns run one at a time across replicas, each seeing the one before", func(t *testing.T) {
+		rs := startReplicas(t, server, 3, 0)
+		const workers, turns = 6, 10
+		var (
+			mu     sync.Mutex
+			inTurn int
+			last   string
+			errs   = make(chan error, workers*turns)
+			wg     sync.WaitGroup
+		)
+		for w := range workers {
+			wg.Go(func() {
+				for i := range turns {
+					r := rs.regs[(w+i)%len(rs.regs)] // as a load balancer spreads them
+					s, release, err := r.Acquire(ctx, "alice")
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					inTurn++
+					overlap, seen, want := inTurn, "", last
+					mu.Unlock()
+					if n := len(s.Recent); n > 0 {
+						seen = s.Recent[n-1].Text
+					}
+					text := fmt.Sprintf("worker %d turn %d", w, i)
+					if overlap != 1 {
+						errs <- fmt.Errorf("%s ran beside %d other turns", text, overlap-1)
+					}
+					if seen != want {
+						errs <- fmt.Errorf("%s saw %q as the last turn, want %q", text, seen, want)
+					}
+					err = r.Record(ctx, s, []Turn{{Who: Human, Text: text, When: 1}})
+					mu.Lock()
+					inTurn--
+					if err == nil {
+						last = text
+					}
+					mu.Unlock()
+					release()
+					if err != nil {
+						errs <- fmt.Errorf("record %s: %w", text, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		all, err := rs.regs[0].History().Recent(ctx, "alice", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != workers*turns || all[len(all)-1].Text != last {
+			t.Errorf("the history holds %d turns ending with %q, want %d ending with %q", len(all), all[len(all)-1].Text, workers*turns, last)
+		}
+	})
+
+	t.Run("a replica that dies in a turn holds the user only until its lease expires", func(t *testing.T) {
+		rs := startReplicas(t, server, 1, 300*time.Millisecond)
+		db, err := database.OpenPostgres(ctx, rs.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		// The lease a replica killed during a turn leaves behind.
+		if _, err := db.ExecContext(ctx, `INSERT INTO turn_leases (user_id, holder, expires_at)
+			VALUES ('alice', 'dead/1', clock_timestamp() + interval '300 milliseconds')`); err != nil {
+			t.Fatal(err)
+		}
+		s, release, err := rs.regs[0].Acquire(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		var holder string
+		if err := db.QueryRowContext(ctx, `SELECT holder FROM turn_leases WHERE user_id = 'alice'`).Scan(&holder); err != nil {
+			t.Fatal(err)
+		}
+		if holder == "dead/1" || s == nil {
+			t.Errorf("the lease is still %q's", holder)
+		}
+	})
+
+	t.Run("a window cleared and rewritten on another replica is loaded again", func(t *testing.T) {
+		rs := startReplicas(t, server, 2, 0)
+		a, b := rs.regs[0], rs.regs[1]
+		turn := func(r *Registry, text string) []Turn {
+			t.Helper()
+			s, release, err := r.Acquire(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			seen := append([]Turn(nil), s.Recent...)
+			if err := r.Record(ctx, s, []Turn{{Who: Human, Text: text, When: 1}}); err != nil {
+				t.Fatal(err)
+			}
+			return seen
+		}
+		turn(a, "old")
+		if err := b.ClearHistory(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		turn(b, "new") // turn number 1 again
+		if seen := turn(a, "next"); len(seen) != 1 || seen[0].Text != "new" {
+			t.Errorf("after a clear and a turn elsewhere, a's window is %v, want only the new turn", seen)
+		}
+		if seen := turn(b, "last"); len(seen) != 2 || seen[1].Text != "next" {
+			t.Errorf("b's window is %v, want the new turn and a's", seen)
+		}
+	})
+
+	t.Run("a user deleted on one replica is refused and disconnected on every other", func(t *testing.T) {
+		rs := startReplicas(t, server, 2, 0)
+		a, b := rs.regs[0], rs.regs[1]
+		sock := newRecorder()
+		subscribe(t, b, "alice", sock)
+		knows(t, a, "alice", 1)
+		_, release, err := b.Acquire(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+		if err := a.Forget(ctx, "alice", "this user was deleted"); err != nil {
+			t.Fatal(err)
+		}
+		// Refused at once, whether b has heard of it yet or not.
+		if _, _, err := b.Acquire(ctx, "alice"); !errors.Is(err, ErrForgotten) {
+			t.Errorf("b's Acquire after the deletion: %v, want ErrForgotten", err)
+		}
+		select {
+		case reason := <-sock.closed:
+			if reason != "this user was deleted" {
+				t.Errorf("the socket closed with %q", reason)
+			}
+		case <-time.After(wait):
+			t.Fatal("the deleted user's socket on the other replica stayed open")
+		}
+		knows(t, a, "alice", 0)
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grin-ai/grin/platform/cluster"
@@ -55,6 +56,11 @@ type Session struct {
 	turn     sync.Mutex
 	lastUsed time.Time
 	gone     bool
+	// loaded: Recent holds the persisted history as of at (at is kept
+	// only among replicas, where another may have written since).
+	loaded bool
+	at     version
+	held   *lease // among replicas, during a turn
 }
 
 // Registry holds the live sessions and sockets.
@@ -71,12 +77,14 @@ type Registry struct {
 	db     *sql.DB
 	lease  time.Duration
 	unsubs []func()
+	leases atomic.Uint64 // numbers this replica's leases
 
 	mu        sync.Mutex
 	sessions  map[string]*Session
 	sockets   map[string]map[Sink]struct{}
 	forgotten map[string]time.Time
 	rep       replica
+	waiters   map[string]chan struct{} // turns waiting for a lease, by user
 }
 
 // NewRegistry returns a registry that evicts sessions idle longer than
@@ -87,7 +95,8 @@ func NewRegistry(h *History, idle time.Duration, maxSockets int, logger *slog.Lo
 		logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Registry{history: h, idle: idle, maxSockets: maxSockets, logger: logger,
-		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}, forgotten: map[string]time.Time{}}
+		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}, forgotten: map[string]time.Time{},
+		waiters: map[string]chan struct{}{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -102,7 +111,9 @@ func (r *Registry) History() *History { return r.history }
 
 // Acquire returns the user's session, loading its recent history when it
 // is not live, and holds it for one turn: a user's messages are answered
-// one after another, in order. Call release when the turn is done.
+// one after another, in order. Among replicas the turn is also held
+// against the others (a lease in the database), and a window another
+// replica made stale is loaded again. Call release when the turn is done.
 func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, release func(), err error) {
 	for {
 		r.mu.Lock()
@@ -113,23 +124,10 @@ func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, rele
 		s = r.sessions[userID]
 		if s == nil {
 			s = &Session{UserID: userID}
-			s.turn.Lock() // loaded below, before anyone else uses it
 			r.sessions[userID] = s
-			r.mu.Unlock()
-			recent, err := r.history.Recent(ctx, userID, WindowTurns)
-			if err != nil {
-				r.mu.Lock()
-				delete(r.sessions, userID)
-				s.gone = true
-				r.mu.Unlock()
-				s.turn.Unlock()
-				return nil, nil, fmt.Errorf("load session of %q: %w", userID, err)
-			}
-			s.Recent = recent
-		} else {
-			r.mu.Unlock()
-			s.turn.Lock()
 		}
+		r.mu.Unlock()
+		s.turn.Lock()
 		r.mu.Lock()
 		gone := s.gone
 		if !gone {
@@ -141,10 +139,36 @@ func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, rele
 			s.turn.Unlock()
 			continue
 		}
+		var l *lease
+		if r.bus != nil {
+			if l, err = r.take(ctx, userID); err != nil {
+				s.turn.Unlock()
+				return nil, nil, err
+			}
+		}
+		if !s.loaded || (l != nil && l.at != s.at) {
+			recent, err := r.history.Recent(ctx, userID, WindowTurns)
+			if err != nil {
+				if l != nil {
+					r.release(l)
+				}
+				s.turn.Unlock()
+				return nil, nil, fmt.Errorf("load session of %q: %w", userID, err)
+			}
+			s.Recent, s.loaded = recent, true
+			if l != nil {
+				s.at = l.at
+			}
+		}
+		s.held = l
 		return s, func() {
 			r.mu.Lock()
 			s.lastUsed = time.Now()
 			r.mu.Unlock()
+			s.held = nil
+			if l != nil {
+				r.release(l)
+			}
 			s.turn.Unlock()
 		}, nil
 	}
@@ -160,6 +184,7 @@ func (r *Registry) Record(ctx context.Context, s *Session, turns []Turn, with ..
 		return err
 	}
 	s.Recent = append(s.Recent, turns...)
+	s.at.seq += int64(len(turns)) // the lease's holder numbers them
 	if over := len(s.Recent) - WindowTurns; over > 0 {
 		s.Recent = append([]Turn(nil), s.Recent[over:]...)
 	}
@@ -181,6 +206,16 @@ func (r *Registry) ClearHistory(ctx context.Context, userID string) error {
 		return err
 	}
 	s.Recent = nil
+	if r.bus != nil {
+		// Turn numbers start again from 1: the epoch tells the other
+		// replicas' windows apart from the new conversation.
+		at, err := r.cleared(ctx, s.held)
+		if err != nil {
+			s.loaded = false
+			return err
+		}
+		s.at = at
+	}
 	return nil
 }
 
@@ -297,12 +332,40 @@ func (r *Registry) Sockets() int {
 // with reason, the session is dropped once its turn in progress ends, and
 // the history is erased. From then on Acquire refuses the user, so a
 // request already past authentication cannot write after the erasure;
-// call it before erasing the user's other data.
+// call it before erasing the user's other data. Among replicas it waits
+// for a turn in progress on another replica too, leaves the user's lease
+// marked deleted (so no replica starts a turn for them), and tells the
+// others to close the user's sockets and drop their session.
 func (r *Registry) Forget(ctx context.Context, userID, reason string) error {
+	r.forgetHere(userID, reason)
+	if r.bus != nil {
+		l, err := r.take(ctx, userID)
+		switch {
+		case errors.Is(err, ErrForgotten): // erased through another replica
+		case err != nil:
+			return err
+		default:
+			if err := r.forget(ctx, l); err != nil {
+				return err
+			}
+		}
+		r.mu.Lock()
+		r.publishLocked(cluster.Event{Topic: cluster.TopicUserDeleted, Key: userID, Data: []byte(reason)})
+		r.mu.Unlock()
+	}
+	return r.history.Delete(ctx, userID)
+}
+
+// forgetHere closes the user's sockets here, waits for a turn in progress
+// here and drops the session, and refuses the user from now on.
+func (r *Registry) forgetHere(userID, reason string) {
 	r.mu.Lock()
 	r.forgotten[userID] = time.Now()
 	sinks := r.sockets[userID]
 	delete(r.sockets, userID)
+	if len(sinks) > 0 {
+		r.announceLocked(userID, "-")
+	}
 	s := r.sessions[userID]
 	r.mu.Unlock()
 	for sink := range sinks {
@@ -318,7 +381,6 @@ func (r *Registry) Forget(ctx context.Context, userID, reason string) error {
 		r.mu.Unlock()
 		s.turn.Unlock()
 	}
-	return r.history.Delete(ctx, userID)
 }
 
 // Run evicts idle sessions until ctx is done. Their history stays in the
