@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
@@ -66,6 +67,7 @@ func (r *Registry) join() {
 		r.bus.Subscribe(cluster.TopicFrame, r.onFrame),
 		r.bus.Subscribe(cluster.TopicTurn, r.onTurn),
 		r.bus.Subscribe(cluster.TopicUserDeleted, r.onUserDeleted),
+		r.bus.Subscribe(cluster.TopicTokensRevoked, r.onRevoked),
 	)
 	r.mu.Lock()
 	r.publishLocked(cluster.Event{Topic: cluster.TopicPresence, Data: []byte("?")})
@@ -253,4 +255,19 @@ func (r *Registry) onUserDeleted(ctx context.Context, e cluster.Event) {
 	for _, u := range deleted {
 		r.forgetHere(u, "this user was deleted")
 	}
+}
+
+// onRevoked closes the sockets here of tokens another replica revoked.
+// After a gap nothing can be said of the epochs missed: a socket of a
+// revoked token then lasts until it next sends (its message is refused).
+func (r *Registry) onRevoked(_ context.Context, e cluster.Event) {
+	if e.Missed {
+		return
+	}
+	epoch, err := strconv.ParseInt(string(e.Data), 10, 64)
+	if err != nil {
+		r.logger.Warn("a revocation without its epoch", "replica", e.Origin, "user", e.Key)
+		return
+	}
+	r.revokeHere(e.Key, epoch)
 }

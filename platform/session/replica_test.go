@@ -449,3 +449,54 @@ func TestTurnsAcrossReplicas(t *testing.T) {
 		knows(t, a, "alice", 0)
 	})
 }
+
+// tokenSocket is a socket opened with a token of some epoch.
+type tokenSocket struct {
+	*recorder
+	epoch int64
+}
+
+func (s tokenSocket) OpenedBefore(epoch int64) bool { return s.epoch < epoch }
+
+func TestRevocationAcrossReplicas(t *testing.T) {
+	server := pgtest.Start(t)
+	rs := startReplicas(t, server, 2, 0)
+	a, b := rs.regs[0], rs.regs[1]
+	old, current, key := tokenSocket{newRecorder(), 1}, tokenSocket{newRecorder(), 2}, newRecorder()
+	subscribe(t, b, "alice", old)
+	subscribe(t, b, "alice", current)
+	subscribe(t, b, "alice", key) // opened with a key: no token to revoke
+	here := tokenSocket{newRecorder(), 1}
+	subscribe(t, a, "alice", here)
+	if n := a.Revoke("alice", 2); n != 1 {
+		t.Errorf("Revoke closed %d sockets here, want 1", n)
+	}
+	for _, s := range []*recorder{here.recorder, old.recorder} {
+		select {
+		case reason := <-s.closed:
+			if reason != RevokedReason {
+				t.Errorf("closed with %q", reason)
+			}
+		case <-time.After(wait):
+			t.Fatal("a socket of a revoked token stayed open")
+		}
+	}
+	select {
+	case <-current.closed:
+		t.Error("the socket of a token issued since the revocation closed")
+	default:
+	}
+	// A later revocation ends the token of epoch 2 on b; b handles the
+	// revocations in order, so the first was done by then.
+	a.Revoke("alice", 3)
+	select {
+	case <-current.closed:
+	case <-time.After(wait):
+		t.Fatal("the socket of epoch 2 stayed open after epoch 3's revocation")
+	}
+	select {
+	case <-key.closed:
+		t.Error("a socket opened with a key closed on a revocation of tokens")
+	default:
+	}
+}

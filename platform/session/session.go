@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -268,6 +269,37 @@ func (r *Registry) CloseSockets(userID, reason string, match func(Sink) bool) in
 		s.Close(reason)
 	}
 	return len(closing)
+}
+
+// RevokedReason closes the sockets of revoked tokens.
+const RevokedReason = "your credentials were revoked: log in again"
+
+// Revocable is a socket opened with a token that a revocation can end.
+type Revocable interface {
+	// OpenedBefore says whether the socket was opened with a token
+	// issued before the given token epoch (one a revocation ends).
+	OpenedBefore(epoch int64) bool
+}
+
+// Revoke closes with RevokedReason the user's sockets opened with tokens
+// older than epoch (the user changed their password or logged out
+// everywhere), here and on every other replica, and returns how many
+// closed here. Sockets opened otherwise (keys) stay open.
+func (r *Registry) Revoke(userID string, epoch int64) int {
+	n := r.revokeHere(userID, epoch)
+	if r.bus != nil {
+		r.mu.Lock()
+		r.publishLocked(cluster.Event{Topic: cluster.TopicTokensRevoked, Key: userID, Data: []byte(strconv.FormatInt(epoch, 10))})
+		r.mu.Unlock()
+	}
+	return n
+}
+
+func (r *Registry) revokeHere(userID string, epoch int64) int {
+	return r.CloseSockets(userID, RevokedReason, func(s Sink) bool {
+		k, ok := s.(Revocable)
+		return ok && k.OpenedBefore(epoch)
+	})
 }
 
 // MaxSockets is how many sockets one user may have open (0: no limit).
