@@ -66,8 +66,9 @@ type Event struct {
 //
 // Notes: delivery is at most once while connected; after a gap every
 // subscriber gets an event with Missed set, so a copy is never stale for
-// longer than the reconnection. Handlers run one at a time per topic, in
-// publication order from one origin; they must not block for long.
+// longer than the reconnection. Each subscription's handler runs one
+// event at a time, in publication order from one origin; it must not
+// block for long (Postgres replaces a backlog with one Missed).
 type Bus interface {
 	// ID names this replica in events it publishes.
 	ID() string
