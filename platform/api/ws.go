@@ -273,18 +273,12 @@ func (s *Server) answerFrame(ctx context.Context, id auth.Identity, sock *socket
 	return "answered"
 }
 
-// revokedReason closes the sockets of revoked tokens.
-const revokedReason = "your credentials were revoked: log in again"
-
-// CloseRevokedSockets closes, with 1008 and revokedReason, the user's
-// sockets opened with a token older than epoch: the user changed their
-// password or logged out everywhere. Sockets opened with keys, or with a
-// token issued since, stay open.
+// CloseRevokedSockets closes, with 1008 and session.RevokedReason, the
+// user's sockets opened with a token older than epoch, on every replica:
+// the user changed their password or logged out everywhere. Sockets
+// opened with keys, or with a token issued since, stay open.
 func (s *Server) CloseRevokedSockets(userID string, epoch int64) {
-	s.deps.Sessions.CloseSockets(userID, revokedReason, func(k session.Sink) bool {
-		sock, ok := k.(*socket)
-		return ok && sock.byToken && sock.epoch < epoch
-	})
+	s.deps.Sessions.Revoke(userID, epoch)
 }
 
 // socket is one client connection with its own send queue.
@@ -321,6 +315,12 @@ func (s *socket) Send(frame []byte) {
 
 // Close ends the socket with reason, as when the user is deleted.
 func (s *socket) Close(reason string) { s.closeWith(websocket.StatusPolicyViolation, reason) }
+
+var _ session.Revocable = (*socket)(nil)
+
+// OpenedBefore says whether the socket was opened with a grin token of an
+// epoch before epoch: revoking that epoch closes it.
+func (s *socket) OpenedBefore(epoch int64) bool { return s.byToken && s.epoch < epoch }
 
 func (s *socket) closeWith(code websocket.StatusCode, reason string) {
 	s.once.Do(func() {

@@ -37,6 +37,16 @@ const (
 	// TopicHistory: a user's conversation was written or cleared by
 	// another replica (Key: user id); a cached session window is stale.
 	TopicHistory = "history"
+	// TopicPresence: which users have sockets on which replica, so that a
+	// frame is published only when another replica has a socket for it
+	// (Key: user id, Data: "+" first socket opened, "-" last one closed;
+	// Key "", Data "?": tell me all yours; Key "", Data "=" and a JSON
+	// array: every user with sockets on the publisher, replacing what was
+	// known of it).
+	TopicPresence = "presence"
+	// TopicTurn: a user's turn lease was released (Key: user id); a
+	// replica waiting to answer that user tries again now.
+	TopicTurn = "turn"
 )
 
 // Event is one change published by a replica.
@@ -56,8 +66,9 @@ type Event struct {
 //
 // Notes: delivery is at most once while connected; after a gap every
 // subscriber gets an event with Missed set, so a copy is never stale for
-// longer than the reconnection. Handlers run one at a time per topic, in
-// publication order from one origin; they must not block for long.
+// longer than the reconnection. Each subscription's handler runs one
+// event at a time, in publication order from one origin; it must not
+// block for long (Postgres replaces a backlog with one Missed).
 type Bus interface {
 	// ID names this replica in events it publishes.
 	ID() string

@@ -63,6 +63,10 @@ type Config struct {
 	// MaxSocketsPerUser caps the WebSockets one user may have open at
 	// once (0: no limit).
 	MaxSocketsPerUser int
+	// TurnLease is how long a replica holds a user's turn without
+	// renewing it: the longest a replica that dies in a turn delays that
+	// user's next message (used only with several replicas).
+	TurnLease time.Duration
 	// LLM and Embedder select providers at start; empty keeps what was
 	// saved through /llm/settings and /embedder/settings.
 	LLM      Provider
@@ -336,6 +340,14 @@ var settings = []setting{
 			return fmt.Errorf("must be a whole number from 0 (no limit) to 100000, got %q", v)
 		}
 		c.MaxSocketsPerUser = n
+		return nil
+	}},
+	{"TURN_LEASE", "turn-lease", "30s", "with several replicas, how long one holds a user's turn without renewing it: a replica that dies in a turn delays that user by at most this", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > time.Hour {
+			return fmt.Errorf("must be a duration from 1s to 1h such as 30s, got %q", v)
+		}
+		c.TurnLease = d
 		return nil
 	}},
 	{"UPLOAD_MAX_MB", "upload-max-mb", "32", "largest document /rabbithole accepts, in MiB", func(c *Config, v string) error {

@@ -68,7 +68,7 @@ func tables(t *testing.T, engine database.Engine, db *sql.DB) []string {
 // which engine it is, and binds $1-style placeholders by position (the
 // one SQL every store writes for both), a placeholder used twice included.
 func TestEngines(t *testing.T) {
-	want := "audit conversation_history grant_generations grants login_clients login_failures memory_points plugin_kv plugin_modules plugins policy_versions secrets settings users"
+	want := "audit conversation_history grant_generations grants login_clients login_failures memory_points plugin_kv plugin_modules plugins policy_versions secrets settings turn_leases users"
 	databasetest.EachEngine(t, func(t *testing.T, engine database.Engine, open databasetest.Open) {
 		db := open(t)
 		if got := database.EngineOf(db); got != engine {

@@ -9,13 +9,17 @@ package session
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/grin-ai/grin/platform/cluster"
 	"github.com/grin-ai/grin/platform/database"
 )
 
@@ -53,6 +57,11 @@ type Session struct {
 	turn     sync.Mutex
 	lastUsed time.Time
 	gone     bool
+	// loaded: Recent holds the persisted history as of at (at is kept
+	// only among replicas, where another may have written since).
+	loaded bool
+	at     version
+	held   *lease // among replicas, during a turn
 }
 
 // Registry holds the live sessions and sockets.
@@ -64,21 +73,38 @@ type Registry struct {
 	maxSockets int
 	logger     *slog.Logger
 
+	// With other replicas (Replicated): nil bus for one process.
+	bus    cluster.Bus
+	db     *sql.DB
+	lease  time.Duration
+	unsubs []func()
+	leases atomic.Uint64 // numbers this replica's leases
+
 	mu        sync.Mutex
 	sessions  map[string]*Session
 	sockets   map[string]map[Sink]struct{}
 	forgotten map[string]time.Time
+	rep       replica
+	waiters   map[string]chan struct{} // turns waiting for a lease, by user
 }
 
 // NewRegistry returns a registry that evicts sessions idle longer than
 // idle (when positive) while Run runs, and lets each user have at most
 // maxSockets sockets open (no limit when zero or negative).
-func NewRegistry(h *History, idle time.Duration, maxSockets int, logger *slog.Logger) *Registry {
+func NewRegistry(h *History, idle time.Duration, maxSockets int, logger *slog.Logger, opts ...Option) *Registry {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{history: h, idle: idle, maxSockets: maxSockets, logger: logger,
-		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}, forgotten: map[string]time.Time{}}
+	r := &Registry{history: h, idle: idle, maxSockets: maxSockets, logger: logger,
+		sessions: map[string]*Session{}, sockets: map[string]map[Sink]struct{}{}, forgotten: map[string]time.Time{},
+		waiters: map[string]chan struct{}{}}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.bus != nil {
+		r.join()
+	}
+	return r
 }
 
 // History returns the persisted history store.
@@ -86,7 +112,9 @@ func (r *Registry) History() *History { return r.history }
 
 // Acquire returns the user's session, loading its recent history when it
 // is not live, and holds it for one turn: a user's messages are answered
-// one after another, in order. Call release when the turn is done.
+// one after another, in order. Among replicas the turn is also held
+// against the others (a lease in the database), and a window another
+// replica made stale is loaded again. Call release when the turn is done.
 func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, release func(), err error) {
 	for {
 		r.mu.Lock()
@@ -97,23 +125,10 @@ func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, rele
 		s = r.sessions[userID]
 		if s == nil {
 			s = &Session{UserID: userID}
-			s.turn.Lock() // loaded below, before anyone else uses it
 			r.sessions[userID] = s
-			r.mu.Unlock()
-			recent, err := r.history.Recent(ctx, userID, WindowTurns)
-			if err != nil {
-				r.mu.Lock()
-				delete(r.sessions, userID)
-				s.gone = true
-				r.mu.Unlock()
-				s.turn.Unlock()
-				return nil, nil, fmt.Errorf("load session of %q: %w", userID, err)
-			}
-			s.Recent = recent
-		} else {
-			r.mu.Unlock()
-			s.turn.Lock()
 		}
+		r.mu.Unlock()
+		s.turn.Lock()
 		r.mu.Lock()
 		gone := s.gone
 		if !gone {
@@ -125,10 +140,36 @@ func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, rele
 			s.turn.Unlock()
 			continue
 		}
+		var l *lease
+		if r.bus != nil {
+			if l, err = r.take(ctx, userID); err != nil {
+				s.turn.Unlock()
+				return nil, nil, err
+			}
+		}
+		if !s.loaded || (l != nil && l.at != s.at) {
+			recent, err := r.history.Recent(ctx, userID, WindowTurns)
+			if err != nil {
+				if l != nil {
+					r.release(l)
+				}
+				s.turn.Unlock()
+				return nil, nil, fmt.Errorf("load session of %q: %w", userID, err)
+			}
+			s.Recent, s.loaded = recent, true
+			if l != nil {
+				s.at = l.at
+			}
+		}
+		s.held = l
 		return s, func() {
 			r.mu.Lock()
 			s.lastUsed = time.Now()
 			r.mu.Unlock()
+			s.held = nil
+			if l != nil {
+				r.release(l)
+			}
 			s.turn.Unlock()
 		}, nil
 	}
@@ -144,6 +185,7 @@ func (r *Registry) Record(ctx context.Context, s *Session, turns []Turn, with ..
 		return err
 	}
 	s.Recent = append(s.Recent, turns...)
+	s.at.seq += int64(len(turns)) // the lease's holder numbers them
 	if over := len(s.Recent) - WindowTurns; over > 0 {
 		s.Recent = append([]Turn(nil), s.Recent[over:]...)
 	}
@@ -165,6 +207,16 @@ func (r *Registry) ClearHistory(ctx context.Context, userID string) error {
 		return err
 	}
 	s.Recent = nil
+	if r.bus != nil {
+		// Turn numbers start again from 1: the epoch tells the other
+		// replicas' windows apart from the new conversation.
+		at, err := r.cleared(ctx, s.held)
+		if err != nil {
+			s.loaded = false
+			return err
+		}
+		s.at = at
+	}
 	return nil
 }
 
@@ -182,15 +234,20 @@ func (r *Registry) Subscribe(userID string, sink Sink) (unsubscribe func(), err 
 	if set == nil {
 		set = map[Sink]struct{}{}
 		r.sockets[userID] = set
+		r.announceLocked(userID, "+")
 	}
 	set[sink] = struct{}{}
 	return func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if set := r.sockets[userID]; set != nil {
+			if _, ok := set[sink]; !ok {
+				return
+			}
 			delete(set, sink)
 			if len(set) == 0 {
 				delete(r.sockets, userID)
+				r.announceLocked(userID, "-")
 			}
 		}
 	}, nil
@@ -214,17 +271,67 @@ func (r *Registry) CloseSockets(userID, reason string, match func(Sink) bool) in
 	return len(closing)
 }
 
+// RevokedReason closes the sockets of revoked tokens.
+const RevokedReason = "your credentials were revoked: log in again"
+
+// Revocable is a socket opened with a token that a revocation can end.
+type Revocable interface {
+	// OpenedBefore says whether the socket was opened with a token
+	// issued before the given token epoch (one a revocation ends).
+	OpenedBefore(epoch int64) bool
+}
+
+// Revoke closes with RevokedReason the user's sockets opened with tokens
+// older than epoch (the user changed their password or logged out
+// everywhere), here and on every other replica, and returns how many
+// closed here. Sockets opened otherwise (keys) stay open.
+func (r *Registry) Revoke(userID string, epoch int64) int {
+	n := r.revokeHere(userID, epoch)
+	if r.bus != nil {
+		r.mu.Lock()
+		r.publishLocked(cluster.Event{Topic: cluster.TopicTokensRevoked, Key: userID, Data: []byte(strconv.FormatInt(epoch, 10))})
+		r.mu.Unlock()
+	}
+	return n
+}
+
+func (r *Registry) revokeHere(userID string, epoch int64) int {
+	return r.CloseSockets(userID, RevokedReason, func(s Sink) bool {
+		k, ok := s.(Revocable)
+		return ok && k.OpenedBefore(epoch)
+	})
+}
+
 // MaxSockets is how many sockets one user may have open (0: no limit).
 func (r *Registry) MaxSockets() int { return r.maxSockets }
 
-// Send encodes frame once and queues it on every socket of the user.
+// Send encodes frame once and queues it on every socket of the user, here
+// and on the other replicas that have one.
 func (r *Registry) Send(userID string, frame any) {
 	b, err := json.Marshal(frame)
 	if err != nil {
 		r.logger.Error("encode frame", "err", err)
 		return
 	}
+	r.deliver(userID, b, true)
+}
+
+// announceLocked tells the other replicas that the user's first socket
+// here opened ("+") or the last closed ("-"); r.mu is held.
+func (r *Registry) announceLocked(userID, what string) {
+	if r.bus != nil {
+		r.publishLocked(cluster.Event{Topic: cluster.TopicPresence, Key: userID, Data: []byte(what)})
+	}
+}
+
+// deliver queues an encoded frame on the user's sockets here and, when
+// publish is set and another replica has a socket of the user, for the
+// other replicas, under one lock so that both keep the order sent.
+func (r *Registry) deliver(userID string, b []byte, publish bool) {
 	r.mu.Lock()
+	if publish && r.elsewhereLocked(userID) {
+		r.publishLocked(cluster.Event{Topic: cluster.TopicFrame, Key: userID, Data: b})
+	}
 	sinks := make([]Sink, 0, len(r.sockets[userID]))
 	for s := range r.sockets[userID] {
 		sinks = append(sinks, s)
@@ -257,12 +364,40 @@ func (r *Registry) Sockets() int {
 // with reason, the session is dropped once its turn in progress ends, and
 // the history is erased. From then on Acquire refuses the user, so a
 // request already past authentication cannot write after the erasure;
-// call it before erasing the user's other data.
+// call it before erasing the user's other data. Among replicas it waits
+// for a turn in progress on another replica too, leaves the user's lease
+// marked deleted (so no replica starts a turn for them), and tells the
+// others to close the user's sockets and drop their session.
 func (r *Registry) Forget(ctx context.Context, userID, reason string) error {
+	r.forgetHere(userID, reason)
+	if r.bus != nil {
+		l, err := r.take(ctx, userID)
+		switch {
+		case errors.Is(err, ErrForgotten): // erased through another replica
+		case err != nil:
+			return err
+		default:
+			if err := r.forget(ctx, l); err != nil {
+				return err
+			}
+		}
+		r.mu.Lock()
+		r.publishLocked(cluster.Event{Topic: cluster.TopicUserDeleted, Key: userID, Data: []byte(reason)})
+		r.mu.Unlock()
+	}
+	return r.history.Delete(ctx, userID)
+}
+
+// forgetHere closes the user's sockets here, waits for a turn in progress
+// here and drops the session, and refuses the user from now on.
+func (r *Registry) forgetHere(userID, reason string) {
 	r.mu.Lock()
 	r.forgotten[userID] = time.Now()
 	sinks := r.sockets[userID]
 	delete(r.sockets, userID)
+	if len(sinks) > 0 {
+		r.announceLocked(userID, "-")
+	}
 	s := r.sessions[userID]
 	r.mu.Unlock()
 	for sink := range sinks {
@@ -278,7 +413,6 @@ func (r *Registry) Forget(ctx context.Context, userID, reason string) error {
 		r.mu.Unlock()
 		s.turn.Unlock()
 	}
-	return r.history.Delete(ctx, userID)
 }
 
 // Run evicts idle sessions until ctx is done. Their history stays in the

@@ -30,6 +30,7 @@ func Tables() map[string]Fate {
 		// The generated JWT secret: copied, so tokens issued before the
 		// move stay valid.
 		"secrets":        {Copy: true},
+		"turn_leases":    {Why: "who is answering a user's message now: nobody, once grin is stopped for the move"},
 		"login_failures": {Why: "the login throttle's counts are short-lived; they start afresh"},
 		"login_clients":  {Why: "the login throttle's counts are short-lived; they start afresh"},
 		"memory_points": {Why: "memories are vectors: `grin memory migrate` moves them to Weaviate, " +
