@@ -20,6 +20,7 @@ import (
 	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/auth/oidc"
 	"github.com/grin-ai/grin/platform/chat"
+	"github.com/grin-ai/grin/platform/cluster"
 	"github.com/grin-ai/grin/platform/config"
 	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/hooks"
@@ -63,6 +64,7 @@ type App struct {
 	db     *sql.DB
 	reads  *sql.DB
 	engine *wasmhooks.Engine
+	bus    *cluster.Postgres // nil on SQLite
 }
 
 // Option adjusts an App before it starts; for embedders and tests.
@@ -95,9 +97,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// Every log line made in a request's context names the request.
 	logger = slog.New(requestid.Handler(logger.Handler()))
 	if cfg.DatabaseURL != "" {
-		if len(notOnPostgres) > 0 {
-			return nil, errPostgresIncomplete()
-		}
 		if cfg.Memory.Backend != "weaviate" {
 			return nil, errEmbeddedOnPostgres
 		}
@@ -116,6 +115,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 			closeDatabase(db, reads)
 		}
 	}()
+	// Replicas on one PostgreSQL tell each other what changed through it;
+	// one process on SQLite has nobody to tell.
+	var bus cluster.Bus = cluster.Local{}
+	var pgBus *cluster.Postgres
+	if u := cfg.DatabaseURL.Reveal(); u != "" {
+		if pgBus, err = cluster.NewPostgres(ctx, cluster.PostgresConfig{URL: u, DB: db, Logger: logger.With("component", "cluster")}); err != nil {
+			return nil, fmt.Errorf("GRIN_DATABASE_URL: listen for the other replicas: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				pgBus.Close()
+			}
+		}()
+		bus = pgBus
+		logger.Info("replicas on this database act as one grin", "replica", bus.ID())
+	}
 	auditLog := audit.New(db)
 	go auditLog.Retain(ctx, cfg.AuditRetention, logger.With("component", "audit"))
 	// The chat path's writes go through one committer, which commits many
@@ -123,7 +138,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// the writer.
 	commit := database.NewCommitter(db)
 	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"),
-		policies.WithUsers(users.NewDirectory(db)),
+		policies.WithUsers(users.NewDirectory(db)), policies.WithBus(bus),
 		policies.WithFileEdits(recordPolicyFileEdit(auditLog, logger.With("component", "audit"))))
 	if err != nil {
 		return nil, err
@@ -135,10 +150,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if o.bcryptCost != 0 {
 		userOpts = append(userOpts, users.WithBcryptCost(o.bcryptCost))
 	}
+	userOpts = append(userOpts, users.WithBus(bus))
 	store, err := users.New(db, policy, userOpts...)
 	if err != nil {
 		return nil, err
 	}
+	store.Follow(ctx)
 	generated, err := store.Bootstrap(ctx, cfg.AdminPassword.Reveal(), cfg.UserPassword.Reveal())
 	if err != nil {
 		return nil, err
@@ -158,6 +175,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}, tokens, store, o.handlers...)
 	handlerSettings := settings.New(db, "auth_handler", authn.SetSelected,
 		auth.CoreOnlyFactory(), oidc.Factory(ctx, logger.With("component", "oidc")))
+	handlerSettings.Share(ctx, bus, logger.With("component", "auth"))
 	if err := selectAuthHandler(ctx, cfg, handlerSettings); err != nil {
 		return nil, err
 	}
@@ -183,6 +201,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	providers := llm.NewCurrent(llm.Offline{}, llm.NewHashing(0))
 	models := settings.New(db, "llm", providers.SetModel, llm.ModelFactories(logger.With("component", "llm"))...)
 	embedders := settings.New(db, "embedder", providers.SetEmbedder, llm.EmbedderFactories(logger.With("component", "embedder"))...)
+	models.Share(ctx, bus, logger.With("component", "llm"))
+	embedders.Share(ctx, bus, logger.With("component", "embedder"))
 	// Providers named by the environment are selected (and saved); a
 	// misconfigured one stops the start, as any bad setting does.
 	if err := selectProvider(ctx, models, cfg.LLM, map[string]string{
@@ -238,7 +258,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	plugins, err := wasmhooks.NewManager(ctx, engine, db, filepath.Join(cfg.DataDir, "plugins"), logger.With("component", "plugins"))
+	plugins, err := wasmhooks.NewManager(ctx, engine, db, filepath.Join(cfg.DataDir, "plugins"), logger.With("component", "plugins"),
+		wasmhooks.WithBus(bus))
 	if err != nil {
 		engine.Close(ctx)
 		return nil, err
@@ -252,7 +273,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	sessions := session.NewRegistry(history, cfg.SessionIdle, cfg.MaxSocketsPerUser, logger.With("component", "session"))
+	sessions := session.NewRegistry(history, cfg.SessionIdle, cfg.MaxSocketsPerUser, logger.With("component", "session"),
+		session.Replicated(bus, db, cfg.TurnLease))
 	go sessions.Run(ctx)
 	cat := chat.New(chat.DefaultConfig(), mem, scope, providers, runner, sessions, logger.With("component", "chat"))
 	// Plugins' host capabilities, each as the policy grants it to the
@@ -322,9 +344,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	return &App{
 		Config: cfg, Handler: srv, Users: store, Policy: policy, Auth: authn, Login: login,
 		Memory: mem, Sessions: sessions, Providers: providers, Ingester: ingester, Plugins: plugins,
-		Audit:                  auditLog,
-		Metrics:                figures,
-		engine:                 engine,
+		Audit:   auditLog,
+		Metrics: figures,
+		engine:  engine, bus: pgBus,
 		GeneratedAdminPassword: generated, db: db, reads: reads,
 	}, nil
 }
@@ -439,7 +461,14 @@ func (a *App) Database() *sql.DB { return a.db }
 // done), then releases the plugins' runtime and the database.
 func (a *App) Close() error {
 	a.Ingester.Wait()
-	return errors.Join(a.engine.Close(context.Background()), closeDatabase(a.db, a.reads))
+	// The sessions leave the bus (releasing their leases, saying goodbye)
+	// before it closes, and it before the database.
+	a.Sessions.Close()
+	var errBus error
+	if a.bus != nil {
+		errBus = a.bus.Close()
+	}
+	return errors.Join(a.engine.Close(context.Background()), errBus, closeDatabase(a.db, a.reads))
 }
 
 // errEmbeddedOnPostgres refuses the embedded memory store beside
@@ -475,18 +504,4 @@ func closeDatabase(db, reads *sql.DB) error {
 		return db.Close()
 	}
 	return errors.Join(reads.Close(), db.Close())
-}
-
-// notOnPostgres lists what is still kept only in the data directory (the
-// SQLite file, or files beside it). Until it is empty, GRIN_DATABASE_URL
-// is refused: half of grin's state in PostgreSQL and half on one machine
-// would split replicas (RATIONALE.md).
-var notOnPostgres = []string{
-	"the policy in force (the model and policy files)",
-}
-
-func errPostgresIncomplete() error {
-	return fmt.Errorf("GRIN_DATABASE_URL: grin cannot run on PostgreSQL yet; still kept only in GRIN_DATA_DIR: %s. "+
-		"Leave GRIN_DATABASE_URL unset to keep everything in the SQLite file in GRIN_DATA_DIR",
-		strings.Join(notOnPostgres, ", "))
 }

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/grin-ai/grin/platform/cluster"
 	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/policies"
 )
@@ -106,6 +107,7 @@ type Store struct {
 
 	onDelete []func(ctx context.Context, id string) error
 	onRevoke []func(ctx context.Context, id string, epoch int64)
+	bus      cluster.Bus
 
 	// adminMu serializes the changes that can take the last policy
 	// administrator away (permission updates, deletions, policy
@@ -123,9 +125,17 @@ func WithBcryptCost(cost int) Option { return func(s *Store) { s.cost = cost } }
 // WithLogger sets the store's logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
 
+// WithBus makes the store one of several replicas' on one database: it
+// announces users created, renamed, deleted and tokens revoked, and drops
+// what it remembers of a user (their token epoch) when another replica
+// announces a change to them, so a revoked token or a deleted user fails
+// on every replica. Follow starts listening.
+func WithBus(b cluster.Bus) Option { return func(s *Store) { s.bus = b } }
+
 // New returns a store over db whose permissions live in policy.
 func New(db *sql.DB, policy *policies.Enforcer, opts ...Option) (*Store, error) {
-	s := &Store{db: db, engine: database.EngineOf(db), policy: policy, cost: bcrypt.DefaultCost, logger: slog.New(slog.DiscardHandler), known: map[string]int64{}}
+	s := &Store{db: db, engine: database.EngineOf(db), policy: policy, cost: bcrypt.DefaultCost, logger: slog.New(slog.DiscardHandler), known: map[string]int64{},
+		bus: cluster.Local{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -317,6 +327,7 @@ func (s *Store) create(ctx context.Context, username, password string, perms pol
 	if err := s.policy.UserAdded(ctx, username); err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", username, err)
 	}
+	s.announce(ctx, cluster.TopicUser, u.ID)
 	return s.withPermissions(u)
 }
 
@@ -401,6 +412,34 @@ func (s *Store) TokenEpoch(ctx context.Context, id string) (epoch int64, ok bool
 	}
 	s.known[id] = epoch
 	return epoch, true, nil
+}
+
+// Follow drops, until ctx is done, what the store remembers of a user that
+// another replica changed: created, renamed, deleted, or their tokens
+// revoked. After a gap in the news (Missed) it forgets every user, which
+// costs one lookup per user on their next request.
+func (s *Store) Follow(ctx context.Context) {
+	drop := func(_ context.Context, e cluster.Event) {
+		s.mu.Lock()
+		if e.Missed {
+			clear(s.known)
+		} else {
+			delete(s.known, e.Key)
+		}
+		s.mu.Unlock()
+	}
+	for _, topic := range []string{cluster.TopicUser, cluster.TopicUserDeleted, cluster.TopicTokensRevoked} {
+		context.AfterFunc(ctx, s.bus.Subscribe(topic, drop))
+	}
+}
+
+// announce tells the other replicas of a change to user id. The change is
+// stored already: a failure is logged, and they catch up when their bus
+// reconnects (Missed).
+func (s *Store) announce(ctx context.Context, topic, id string) {
+	if err := s.bus.Publish(ctx, cluster.Event{Topic: topic, Key: id}); err != nil {
+		s.logger.Error("the other replicas were not told of a change to a user", "topic", topic, "user", id, "err", err)
+	}
 }
 
 // OnRevoke registers fn to run after a user's tokens were revoked, with
@@ -668,6 +707,7 @@ func (s *Store) Update(ctx context.Context, id string, c Changes) (User, error) 
 			return User{}, fmt.Errorf("update user %s: %w", id, err)
 		}
 	}
+	s.announce(ctx, cluster.TopicUser, id)
 	return s.Get(ctx, id)
 }
 
