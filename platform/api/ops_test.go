@@ -85,7 +85,13 @@ func TestMetricsShowWhatHappened(t *testing.T) {
 	body := string(r.Body)
 	var stats struct{ Calls int }
 	in.Do("GET", "/plugins/stats/upper", nil, admin...).JSON(t, &stats)
-	for _, tc := range []struct {
+	// What differs between the passes: memories in the SQLite file or in
+	// Weaviate, one SQLite writer or a pool of PostgreSQL connections.
+	backend, conns := "embedded", 1.0
+	if apptest.Engine() == database.Postgres {
+		backend, conns = "weaviate", float64(database.PostgresConns)
+	}
+	cases := []struct {
 		series string
 		want   func(float64) bool
 		says   string
@@ -104,12 +110,23 @@ func TestMetricsShowWhatHappened(t *testing.T) {
 		{`grin_policy_decisions_total{result="allowed"}`, positive, "> 0"},
 		{`grin_policy_decisions_total{result="denied"}`, positive, "> 0 (the base user's scrape)"},
 		{`grin_policy_cache_lookups_total{result="hit"}`, positive, "> 0"},
-		{`grin_memory_operation_duration_seconds_count{backend="embedded",operation="recall",outcome="ok"}`, positive, "> 0"},
-		{`grin_memory_operation_duration_seconds_count{backend="embedded",operation="upsert",outcome="ok"}`, positive, "> 0"},
-		{`go_sql_max_open_connections{db_name="grin"}`, eq(1), "1"},
+		{`grin_memory_operation_duration_seconds_count{backend="` + backend + `",operation="recall",outcome="ok"}`, positive, "> 0"},
+		{`grin_memory_operation_duration_seconds_count{backend="` + backend + `",operation="upsert",outcome="ok"}`, positive, "> 0"},
+		{`go_sql_max_open_connections{db_name="grin"}`, eq(conns), strconv.FormatFloat(conns, 'f', -1, 64)},
 		{`grin_sessions_live`, positive, "> 0"},
 		{`grin_websockets_open`, eq(1), "1"},
-	} {
+		// Every turn is one write of the chat path's committer.
+		{`grin_database_committed_writes_total`, eq(httpTurns + 1), "4"},
+		{`grin_database_commit_duration_seconds_count{outcome="ok"}`, positive, "> 0"},
+	}
+	if apptest.Engine() == database.Postgres {
+		cases = append(cases, struct {
+			series string
+			want   func(float64) bool
+			says   string
+		}{`grin_database_statement_duration_seconds_count{outcome="ok",statement="select"}`, positive, "> 0"})
+	}
+	for _, tc := range cases {
 		v, ok := sample(body, tc.series)
 		if !ok || !tc.want(v) {
 			t.Errorf("%s = %v (present %v), want %s", tc.series, v, ok, tc.says)

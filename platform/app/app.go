@@ -106,7 +106,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
-	db, reads, err := openDatabase(ctx, cfg)
+	// One registry per instance: the database's figures from the start.
+	figures := metrics.New()
+	db, reads, err := openDatabase(ctx, cfg, figures)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +139,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// users' turns together; its reads go to read-only connections beside
 	// the writer.
 	commit := database.NewCommitter(db)
+	commit.Observe(figures.Commit)
 	policy, err := policies.Open(ctx, cfg.DataDir, db, logger.With("component", "policy"),
 		policies.WithUsers(users.NewDirectory(db)), policies.WithBus(bus),
 		policies.WithFileEdits(recordPolicyFileEdit(auditLog, logger.With("component", "audit"))))
@@ -188,9 +191,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	// One registry per instance: the database's connection figures, and
-	// every memory operation timed under its backend's name.
-	figures := metrics.New()
+	// The database's connection figures, and every memory operation timed
+	// under its backend's name.
 	figures.WatchDatabase(db, "grin")
 	backend := "embedded"
 	if wv != nil {
@@ -481,9 +483,9 @@ var errEmbeddedOnPostgres = errors.New("GRIN_DATABASE_URL: memories cannot stay 
 // GRIN_DATABASE_URL is set, else the SQLite file in the data directory.
 // reads is the handle for the chat path's reads: SQLite's read-only
 // connections beside its one writer; on PostgreSQL the same pool.
-func openDatabase(ctx context.Context, cfg config.Config) (db, reads *sql.DB, err error) {
+func openDatabase(ctx context.Context, cfg config.Config, figures *metrics.Metrics) (db, reads *sql.DB, err error) {
 	if u := cfg.DatabaseURL.Reveal(); u != "" {
-		db, err := database.OpenPostgres(ctx, u, database.MaxConns(cfg.DatabaseConns))
+		db, err := database.OpenPostgres(ctx, u, database.MaxConns(cfg.DatabaseConns), database.ObserveStatements(figures.Statement))
 		if err != nil {
 			return nil, nil, fmt.Errorf("GRIN_DATABASE_URL: %w", err)
 		}

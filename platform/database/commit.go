@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Op is one caller's write, committed by a Committer together with other
@@ -43,7 +44,8 @@ const MaxGroup = 512
 // run more than once (when another caller's write in its group fails):
 // it must start afresh each time.
 type Committer struct {
-	db *sql.DB
+	db      *sql.DB
+	observe func(writes int, d time.Duration, err error)
 
 	mu      sync.Mutex
 	queue   []*job
@@ -59,6 +61,12 @@ type job struct {
 
 // NewCommitter returns the committer of db, grin's writing handle (Open's).
 func NewCommitter(db *sql.DB) *Committer { return &Committer{db: db} }
+
+// Observe has fn told of every transaction the committer runs: how many
+// callers' writes it held, how long it took from its start to its commit
+// or rollback, and its error (nil once committed). Call it before use;
+// fn must be quick (it runs while the next group waits).
+func (c *Committer) Observe(fn func(writes int, d time.Duration, err error)) { c.observe = fn }
 
 // DB is the writing handle, for writes that are not on a hot path.
 func (c *Committer) DB() *sql.DB { return c.db }
@@ -119,7 +127,11 @@ func (c *Committer) commit(group []*job) {
 		live = append(live, j)
 	}
 	for len(live) > 0 {
+		start := time.Now()
 		failed, err := c.try(live)
+		if c.observe != nil {
+			c.observe(len(live), time.Since(start), err)
+		}
 		if failed < 0 {
 			for _, j := range live {
 				j.err = err

@@ -43,7 +43,51 @@ const PostgresConns = 16
 // PostgresOption adjusts how OpenPostgres connects.
 type PostgresOption func(*postgresOptions)
 
-type postgresOptions struct{ conns int }
+type postgresOptions struct {
+	conns   int
+	observe func(statement string, d time.Duration, err error)
+}
+
+// ObserveStatements has fn told of every statement run on the handle: its
+// kind (the first word of its SQL in lower case: select, insert, …), how
+// long PostgreSQL took to answer it, and its error. fn must be quick.
+func ObserveStatements(fn func(statement string, d time.Duration, err error)) PostgresOption {
+	return func(o *postgresOptions) { o.observe = fn }
+}
+
+// tracer times statements for ObserveStatements (pgx's QueryTracer).
+type tracer struct {
+	observe func(statement string, d time.Duration, err error)
+}
+
+type traceKey struct{}
+
+type traceStart struct {
+	kind string
+	at   time.Time
+}
+
+func (t tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, traceKey{}, traceStart{kind: statementKind(data.SQL), at: time.Now()})
+}
+
+func (t tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	if st, ok := ctx.Value(traceKey{}).(traceStart); ok {
+		t.observe(st.kind, time.Since(st.at), data.Err)
+	}
+}
+
+// statementKind is the first word of sql, lower case, from a short list
+// (a metric label must not take arbitrary values).
+func statementKind(sql string) string {
+	word, _, _ := strings.Cut(strings.TrimSpace(sql), " ")
+	switch w := strings.ToLower(strings.TrimRight(word, "(\n\t")); w {
+	case "select", "insert", "update", "delete", "with", "begin", "commit", "rollback", "create", "alter", "notify", "listen", "lock":
+		return w
+	default:
+		return "other"
+	}
+}
 
 // MaxConns bounds the connections the handle opens (PostgresConns when n
 // is not positive).
@@ -83,6 +127,9 @@ func OpenPostgres(ctx context.Context, rawURL string, opts ...PostgresOption) (*
 	if err != nil {
 		// pgx's message may quote the URL: say only what is wrong.
 		return nil, fmt.Errorf("open database %s: the URL does not parse as a PostgreSQL connection string", where)
+	}
+	if o.observe != nil {
+		cfg.Tracer = tracer{observe: o.observe}
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(o.conns)

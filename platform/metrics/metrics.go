@@ -38,6 +38,9 @@ type Metrics struct {
 	turnTime prometheus.Histogram
 	memory   *prometheus.HistogramVec
 	checks   *prometheus.HistogramVec
+	commits  *prometheus.HistogramVec
+	writes   prometheus.Counter
+	sqlTime  *prometheus.HistogramVec
 }
 
 // New returns an instance's metrics, with the Go runtime's and the
@@ -75,7 +78,21 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBucketsRange(0.0001, 10, 14),
 		}, []string{"dependency", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.turns, m.turnTime, m.memory, m.checks,
+	m.commits = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "database_commit_duration_seconds",
+		Help:    "Time of the chat path's write transactions (each holds many users' turns: group commit), from begin to commit or rollback, by outcome (ok, error).",
+		Buckets: prometheus.ExponentialBucketsRange(0.0001, 10, 16),
+	}, []string{"outcome"})
+	m.writes = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "database_committed_writes_total",
+		Help: "Callers' writes (a chat turn is one) committed by the chat path's write transactions; divided by the commits, the group size.",
+	})
+	m.sqlTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "database_statement_duration_seconds",
+		Help:    "Time PostgreSQL took to answer each statement, by kind (select, insert, update, delete, begin, commit, …) and outcome (ok, error). SQLite runs in the process: its time is the CPU's.",
+		Buckets: prometheus.ExponentialBucketsRange(0.0001, 10, 16),
+	}, []string{"statement", "outcome"})
+	reg.MustRegister(m.requests, m.latency, m.turns, m.turnTime, m.memory, m.checks, m.commits, m.writes, m.sqlTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -134,6 +151,34 @@ func (m *Metrics) observeMemory(backend, op string, err error, d time.Duration) 
 		outcome = "error"
 	}
 	m.memory.WithLabelValues(backend, op, outcome).Observe(d.Seconds())
+}
+
+// Commit records one of the chat path's write transactions
+// (database.Committer.Observe).
+func (m *Metrics) Commit(writes int, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.commits.WithLabelValues(outcomeOf(err)).Observe(d.Seconds())
+	if err == nil {
+		m.writes.Add(float64(writes))
+	}
+}
+
+// Statement records one statement PostgreSQL answered
+// (database.ObserveStatements).
+func (m *Metrics) Statement(kind string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.sqlTime.WithLabelValues(kind, outcomeOf(err)).Observe(d.Seconds())
+}
+
+func outcomeOf(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
 }
 
 // WatchDatabase exports database/sql's figures of db (connections open and
