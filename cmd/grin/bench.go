@@ -29,6 +29,11 @@ type benchReport struct {
 	Echo *loadtest.Summary `json:"echo,omitempty"`
 	// Ratio is grin's throughput divided by the echo's (0 without echo).
 	Ratio float64 `json:"ratio,omitempty"`
+	// CPURatio is grin's CPU time per reply divided by the echo's, both
+	// measured in this process (0 with -url or without echo): what a turn
+	// costs beside a bare round trip, less swayed by other load on the
+	// machine than throughput.
+	CPURatio float64 `json:"cpu_ratio,omitempty"`
 	// Memory is the backend the in-process grin used ("" with -url).
 	Memory string `json:"memory,omitempty"`
 	// Replicas is how many in-process replicas shared one PostgreSQL
@@ -161,6 +166,7 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 			apps[i] = a
 		}
 		report.Replicas = *replicas
+		opts.CPU = true
 		before := loadtest.HeapInUse()
 		var perSession float64
 		res, err := loadtest.Run(ctx, opts, func() {
@@ -189,7 +195,7 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 	if *echo {
 		srv := loadtest.EchoServer()
 		defer srv.Close()
-		res, err := loadtest.Run(ctx, loadtest.Options{URL: srv.URL, Users: *users, Messages: *messages, Deadline: *deadline, Echo: true}, nil)
+		res, err := loadtest.Run(ctx, loadtest.Options{URL: srv.URL, Users: *users, Messages: *messages, Deadline: *deadline, Echo: true, CPU: true}, nil)
 		if err != nil {
 			return fmt.Errorf("echo ceiling: %w", err)
 		}
@@ -197,6 +203,9 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		report.Echo = &s
 		if s.Throughput > 0 {
 			report.Ratio = report.Grin.Throughput / s.Throughput
+		}
+		if s.CPUPerReply > 0 && report.Grin.CPUPerReply > 0 {
+			report.CPURatio = report.Grin.CPUPerReply / s.CPUPerReply
 		}
 	}
 	if *asJSON {
@@ -209,6 +218,9 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		report.Echo.Report(stdout, "ws-echo")
 		fmt.Fprintf(stdout, "grin ÷ echo: %.1f %% of the echo's throughput; grin p99 ÷ p50: %.2f\n",
 			100*report.Ratio, report.Grin.TailRatio())
+		if report.CPURatio > 0 {
+			fmt.Fprintf(stdout, "grin's CPU per reply: %.1f× the echo's\n", report.CPURatio)
+		}
 	}
 	return nil
 }

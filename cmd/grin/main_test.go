@@ -230,7 +230,8 @@ func TestBenchChatRuns(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"replies=6 errors=0", "ws-echo", "heap/session=", "grin ÷ echo: ", "p99 ÷ p50: "} {
+	for _, want := range []string{"replies=6 errors=0", "ws-echo", "heap/session=", "grin ÷ echo: ", "p99 ÷ p50: ",
+		"first-message-p99=", "cpu/reply=", "grin's CPU per reply: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -252,9 +253,13 @@ func TestBenchChatRuns(t *testing.T) {
 			Throughput float64 `json:"replies_per_second"`
 			P50        float64 `json:"p50_ms"`
 			P99        float64 `json:"p99_ms"`
+			Max        float64 `json:"max_ms"`
+			FirstP99   float64 `json:"first_message_p99_ms"`
+			CPU        float64 `json:"cpu_per_reply_us"`
 		}
-		Ratio  float64 `json:"ratio"`
-		Memory string  `json:"memory"`
+		Ratio    float64 `json:"ratio"`
+		CPURatio float64 `json:"cpu_ratio"`
+		Memory   string  `json:"memory"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("-json output is not one JSON document: %v\n%s", err, out)
@@ -265,6 +270,13 @@ func TestBenchChatRuns(t *testing.T) {
 	if rep.Grin.P50 <= 0 || rep.Grin.P99 < rep.Grin.P50 || rep.Ratio <= 0 ||
 		math.Abs(rep.Ratio-rep.Grin.Throughput/rep.Echo.Throughput) > 1e-9 {
 		t.Errorf("-json figures do not hold together: %+v", rep)
+	}
+	// Each user's first message is one of the replies, so its p99 is at
+	// most the slowest reply; the CPU per reply is measured for both
+	// servers (in this process) and their ratio given.
+	if rep.Grin.FirstP99 <= 0 || rep.Grin.FirstP99 > rep.Grin.Max ||
+		rep.Grin.CPU <= 0 || rep.Echo.CPU <= 0 || math.Abs(rep.CPURatio-rep.Grin.CPU/rep.Echo.CPU) > 1e-9 {
+		t.Errorf("-json first-message and CPU figures do not hold together: %+v", rep)
 	}
 
 	// Refusals say what to do.

@@ -338,7 +338,7 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 	}
 	if err := c.sessions.Record(ctx, t.s, []session.Turn{
 		{Who: session.Human, Text: msg.Text, When: now},
-		{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(reply.Why)},
+		{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(storedWhy(reply.Why))},
 	}, with...); err != nil {
 		if len(t.pending) > 0 && !isStaged {
 			t.takeBack(t.pending)
@@ -575,6 +575,23 @@ func (t *turn) remember(ctx context.Context, text string) error {
 	}}
 	t.pending = points // written in finish, with the turn's history
 	return nil
+}
+
+// storedWhy is the why a turn's history keeps: the one its chat frame
+// carried, but for the embedder's vector, which becomes an empty list. The
+// vector is the embedding of the interaction's prompt, kept beside it
+// (512 to 3,072 numbers, 1 to 20 KB of JSON a turn, more than the rest of
+// the turn); see RATIONALE.md.
+func storedWhy(w Why) Why {
+	mis := make([]ModelInteraction, len(w.ModelInteractions))
+	for i, mi := range w.ModelInteractions {
+		if mi.ModelType == "embedder" {
+			mi.Reply = []float32{}
+		}
+		mis[i] = mi
+	}
+	w.ModelInteractions = mis
+	return w
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -41,6 +41,9 @@ type Options struct {
 	Deadline time.Duration
 	// Echo expects raw echoes instead of the Cat's chat frames.
 	Echo bool
+	// CPU measures this process's CPU time while the messages are sent:
+	// the cost of a reply when the server runs in this process too.
+	CPU bool
 }
 
 // Result is what a run measured.
@@ -52,6 +55,12 @@ type Result struct {
 	FirstError string
 	Elapsed    time.Duration
 	Latencies  []time.Duration // sorted
+	// First holds the latencies of each user's first message, sorted:
+	// the ones that find no session, history or cached decision yet.
+	First []time.Duration
+	// CPU is the process's CPU time (user and system) while the messages
+	// were sent; zero unless Options.CPU.
+	CPU time.Duration
 	// HeapPerSession is the heap in use per connected user, measured by
 	// the caller for an in-process server; zero otherwise.
 	HeapPerSession float64
@@ -66,12 +75,15 @@ func (r Result) Throughput() float64 {
 }
 
 // Percentile returns the p-th percentile latency (0 < p ≤ 100).
-func (r Result) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
+func (r Result) Percentile(p float64) time.Duration { return percentile(r.Latencies, p) }
+
+// percentile returns the p-th percentile of sorted (0 < p ≤ 100).
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(float64(len(r.Latencies))*p/100+0.5) - 1
-	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
+	i := int(float64(len(sorted))*p/100+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // Summary is a run's figures, for people (Report) and machines (JSON).
@@ -87,6 +99,12 @@ type Summary struct {
 	P90        float64 `json:"p90_ms"`
 	P99        float64 `json:"p99_ms"`
 	Max        float64 `json:"max_ms"`
+	// FirstP50 and FirstP99 are over each user's first message only.
+	FirstP50 float64 `json:"first_message_p50_ms"`
+	FirstP99 float64 `json:"first_message_p99_ms"`
+	// CPUPerReply is the process's CPU time per reply in microseconds,
+	// clients included; zero when not measured.
+	CPUPerReply float64 `json:"cpu_per_reply_us,omitempty"`
 	// HeapPerSession is in bytes; zero when not measured.
 	HeapPerSession float64 `json:"heap_per_session_bytes,omitempty"`
 }
@@ -97,7 +115,15 @@ func (r Result) Summary() Summary {
 	return Summary{Users: r.Users, Messages: r.Messages, Replies: len(r.Latencies), Errors: r.Errors, FirstError: r.FirstError,
 		Elapsed: r.Elapsed.Seconds(), Throughput: r.Throughput(),
 		P50: ms(r.Percentile(50)), P90: ms(r.Percentile(90)), P99: ms(r.Percentile(99)), Max: ms(r.Percentile(100)),
-		HeapPerSession: r.HeapPerSession}
+		FirstP50: ms(percentile(r.First, 50)), FirstP99: ms(percentile(r.First, 99)),
+		CPUPerReply: r.cpuPerReply(), HeapPerSession: r.HeapPerSession}
+}
+
+func (r Result) cpuPerReply() float64 {
+	if r.CPU <= 0 || len(r.Latencies) == 0 {
+		return 0
+	}
+	return float64(r.CPU) / float64(time.Microsecond) / float64(len(r.Latencies))
 }
 
 // TailRatio is p99 ÷ p50: 1 when every reply took as long, large when a
@@ -117,8 +143,11 @@ func (s Summary) Report(w io.Writer, label string) {
 	d := func(ms float64) time.Duration {
 		return time.Duration(ms * float64(time.Millisecond)).Round(10 * time.Microsecond)
 	}
-	fmt.Fprintf(w, "%-10s users=%d messages/user=%d replies=%d errors=%d elapsed=%.2fs throughput=%.0f/s p50=%s p99=%s",
-		label, s.Users, s.Messages, s.Replies, s.Errors, s.Elapsed, s.Throughput, d(s.P50), d(s.P99))
+	fmt.Fprintf(w, "%-10s users=%d messages/user=%d replies=%d errors=%d elapsed=%.2fs throughput=%.0f/s p50=%s p99=%s first-message-p99=%s",
+		label, s.Users, s.Messages, s.Replies, s.Errors, s.Elapsed, s.Throughput, d(s.P50), d(s.P99), d(s.FirstP99))
+	if s.CPUPerReply > 0 {
+		fmt.Fprintf(w, " cpu/reply=%.0fµs", s.CPUPerReply)
+	}
 	if s.HeapPerSession > 0 {
 		fmt.Fprintf(w, " heap/session=%.1fKiB", s.HeapPerSession/1024)
 	}
@@ -173,12 +202,16 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 	res := Result{Users: o.Users, Messages: o.Messages}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	cpu0, cpuOK := processCPU()
 	start := time.Now()
 	for i, c := range conns {
 		wg.Go(func() {
 			lat, errs, first := drive(ctx, c, i, o)
 			mu.Lock()
 			res.Latencies = append(res.Latencies, lat...)
+			if len(lat) > 0 {
+				res.First = append(res.First, lat[0])
+			}
 			res.Errors += errs
 			if res.FirstError == "" {
 				res.FirstError = first
@@ -188,10 +221,14 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
+	if cpu1, ok := processCPU(); ok && cpuOK && o.CPU {
+		res.CPU = cpu1 - cpu0
+	}
 	if finished != nil {
 		finished()
 	}
 	slices.Sort(res.Latencies)
+	slices.Sort(res.First)
 	return res, nil
 }
 

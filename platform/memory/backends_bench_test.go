@@ -191,6 +191,9 @@ func BenchmarkBackends(b *testing.B) {
 					}
 					report(b, lat)
 				})
+				if w, ok := s.(*weaviate.Store); ok && n > hotLimit {
+					b.Run("recall-hot", func(b *testing.B) { recallHot(b, w, n) })
+				}
 				if w, ok := s.(*weaviate.Store); ok {
 					coldFootprint(b, w, n)
 				}
@@ -199,11 +202,54 @@ func BenchmarkBackends(b *testing.B) {
 	}
 }
 
+// recallHot measures recall as a busy node serves it: n tenants, of which
+// hotLimit are in use (hot) and the rest cold, recalls landing on the ones
+// in use. Every tenant is cooled first, then hotLimit of them are woken by
+// their first recall (what a returning user's first message costs:
+// cold-first-p50/p99), then the loop recalls among those, without vectors,
+// as a chat turn does (p50/p99).
+func recallHot(b *testing.B, w *weaviate.Store, n int) {
+	ctx := context.Background()
+	if _, err := w.Cool(ctx, 0); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 9))
+	hot := rng.Perm(n)[:hotLimit]
+	woke := make([]time.Duration, 0, len(hot))
+	for _, u := range hot {
+		q := memory.Query{Vector: unit(rng), Embedder: benchEmbedder, K: 5, Threshold: -1, OmitVectors: true}
+		t0 := time.Now()
+		got, err := w.Recall(ctx, memory.Episodic, []string{"user-" + strconv.Itoa(u)}, q)
+		woke = append(woke, time.Since(t0))
+		if err != nil || len(got) != 5 {
+			b.Fatalf("first recall of a cold tenant: %d %v", len(got), err)
+		}
+	}
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		user := "user-" + strconv.Itoa(hot[rng.IntN(len(hot))])
+		q := memory.Query{Vector: unit(rng), Embedder: benchEmbedder, K: 5, Threshold: -1, OmitVectors: true}
+		t0 := time.Now()
+		got, err := w.Recall(ctx, memory.Episodic, []string{user}, q)
+		lat = append(lat, time.Since(t0))
+		if err != nil || len(got) != 5 {
+			b.Fatalf("recall: %d %v", len(got), err)
+		}
+	}
+	slices.Sort(woke)
+	b.ReportMetric(float64(quantile(woke, 0.50).Microseconds()), "cold-first-p50-µs")
+	b.ReportMetric(float64(quantile(woke, 0.99).Microseconds()), "cold-first-p99-µs")
+	report(b, lat)
+}
+
+func quantile(sorted []time.Duration, f float64) time.Duration {
+	return sorted[int(f*float64(len(sorted)-1))]
+}
+
 func report(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
-	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) }
-	b.ReportMetric(q(0.50), "p50-µs")
-	b.ReportMetric(q(0.99), "p99-µs")
+	b.ReportMetric(float64(quantile(lat, 0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(quantile(lat, 0.99).Microseconds()), "p99-µs")
 	b.ReportMetric(0, "ns/op")
 }
 
