@@ -371,8 +371,17 @@ func TestRequestIDs(t *testing.T) {
 		if !strings.Contains(f.Why.Input, "[request "+want+"]") {
 			t.Errorf("message %d: the plugin saw %q, want %s", n, f.Why.Input, want)
 		}
+		// The socket's line is logged once the reply is sent: it may
+		// come a moment after the frame.
+		complete := func(joined string) bool {
+			return strings.Contains(joined, `msg="socket message"`) && strings.Contains(joined, "outcome=answered") && strings.Contains(joined, `msg="reqid saw its request"`)
+		}
 		joined := strings.Join(logLines(want), "\n")
-		if !strings.Contains(joined, `msg="socket message"`) || !strings.Contains(joined, "outcome=answered") || !strings.Contains(joined, `msg="reqid saw its request"`) {
+		for deadline := time.Now().Add(5 * time.Second); !complete(joined) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			joined = strings.Join(logLines(want), "\n")
+		}
+		if !complete(joined) {
 			t.Errorf("log lines of %s:\n%s", want, joined)
 		}
 	}

@@ -64,6 +64,7 @@ func oldDataDir(t *testing.T, manifest string, wasm []byte) string {
 // their settings and isolation; the module moves into the database and
 // its files go, so later starts need the database alone.
 func TestOldDataDirKeepsItsPlugins(t *testing.T) {
+	apptest.SQLiteOnly(t, "a data directory an older grin wrote, which only ran on SQLite")
 	dir := oldDataDir(t, strings.Replace(greetManifest, "VERSION", "1", 1), buildWasm(t, "../../wasmhooks/testdata/guests/redact"))
 	check := func(in *apptest.Instance, when string) {
 		t.Helper()
