@@ -48,6 +48,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 		total  atomic.Int64
 		killed atomic.Bool
 		after  atomic.Int64 // answers since the kill
+		moved  atomic.Int64 // users who reconnected to another replica
 	)
 	acked := make([][]int, users) // per user, the messages answered in order
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -80,7 +81,10 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 						answered = false
 						break
 					}
-					var f struct{ Type, UserID, Description string }
+					var f struct {
+						Type, Description string
+						UserID            string `json:"user_id"`
+					}
 					json.Unmarshal(b, &f)
 					if f.Type == "error" {
 						t.Errorf("%s message %d: %s", name, m, f.Description)
@@ -94,6 +98,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 					}
 				}
 				if !answered { // the replica died: reconnect elsewhere, send again
+					moved.Add(1)
 					c.CloseNow()
 					c = nil
 					replica = (replica + 1) % len(addrs)
@@ -119,6 +124,10 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 	if after.Load() < 300 {
 		t.Fatalf("only %d answers after the kill", after.Load())
 	}
+	if moved.Load() == 0 {
+		t.Fatal("no user lost their replica: the kill came too late to test anything")
+	}
+	t.Logf("%d answers before the kill, %d after; %d reconnections to another replica", total.Load()-after.Load(), after.Load(), moved.Load())
 
 	for u := range users {
 		name := fmt.Sprintf("replica-user-%02d", u)
