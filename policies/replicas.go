@@ -193,6 +193,15 @@ func (e *Enforcer) follow(ctx context.Context) {
 	}()
 }
 
+// SyncSubject reads subject's grants from the database and puts them in
+// force here, without waiting for news of a change another replica made:
+// for a user this replica sees for the first time.
+func (e *Enforcer) SyncSubject(ctx context.Context, subject string) error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	return e.syncSubjectLocked(ctx, subject)
+}
+
 // CatchUp puts in force the newest version and every grant other replicas
 // stored, without waiting for their news: a check that must see every
 // replica's changes (the last administrator's) calls it first, under a

@@ -53,8 +53,11 @@ type replica struct {
 	outbox  []cluster.Event
 	frames  int // bytes of frames in outbox
 	leading bool
-	drained *sync.Cond // on r.mu: the outbox is empty, nobody publishing
+	drained *sync.Cond // on r.mu: a batch of the outbox went, or all of it
 	closed  bool
+	// queued and published count the events put in the outbox and those
+	// handed to the bus, so a caller can wait for its own to go.
+	queued, published uint64
 }
 
 // join subscribes the registry to what the other replicas publish, and
@@ -92,6 +95,14 @@ func (r *Registry) Close() {
 	r.publishLocked(cluster.Event{Topic: cluster.TopicPresence, Data: []byte("=[]")})
 	r.rep.closed = true // nothing more after the goodbye
 	for r.rep.leading {
+		r.rep.drained.Wait()
+	}
+}
+
+// waitPublishedLocked waits until every event queued so far is handed to
+// the bus (or the registry closed); r.mu is held, and released meanwhile.
+func (r *Registry) waitPublishedLocked() {
+	for want := r.rep.queued; r.rep.published < want && !r.rep.closed; {
 		r.rep.drained.Wait()
 	}
 }
@@ -189,6 +200,7 @@ func (r *Registry) publishLocked(e cluster.Event) {
 		r.rep.frames += len(e.Data)
 	}
 	r.rep.outbox = append(r.rep.outbox, e)
+	r.rep.queued++
 	if !r.rep.leading {
 		r.rep.leading = true
 		go r.drain()
@@ -199,9 +211,13 @@ func (r *Registry) publishLocked(e cluster.Event) {
 // user go as one event.
 func (r *Registry) drain() {
 	ctx := context.Background()
+	var sent uint64 // events of the last batch, now handed to the bus
 	for {
 		r.mu.Lock()
+		r.rep.published += sent
+		r.rep.drained.Broadcast()
 		batch := r.rep.outbox
+		sent = uint64(len(batch))
 		r.rep.outbox, r.rep.frames = nil, 0
 		if len(batch) == 0 {
 			r.rep.leading = false

@@ -233,10 +233,18 @@ func (r *Registry) Subscribe(userID string, sink Sink) (unsubscribe func(), err 
 	}
 	if set == nil {
 		set = map[Sink]struct{}{}
-		r.sockets[userID] = set
-		r.announceLocked(userID, "+")
 	}
 	set[sink] = struct{}{}
+	if len(set) == 1 {
+		r.sockets[userID] = set
+		r.announceLocked(userID, "+")
+		if r.bus != nil {
+			// The socket is answered only once the other replicas are
+			// told of it, so a message its user sends at once through
+			// another replica streams to it too.
+			r.waitPublishedLocked()
+		}
+	}
 	return func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()

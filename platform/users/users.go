@@ -396,9 +396,26 @@ func (s *Store) TokenEpoch(ctx context.Context, id string) (epoch int64, ok bool
 	if ok {
 		return epoch, true, nil
 	}
-	// A miss holds the lock across the lookup so that a Delete or a
-	// revocation cannot slip between the lookup and the remembering and
-	// leave a deleted id, or an old epoch, remembered.
+	if epoch, ok, err = s.lookUpEpoch(ctx, id); err != nil || !ok {
+		return epoch, ok, err
+	}
+	// The first sight of a user on this replica: another replica may have
+	// created them, or changed their grants, a moment ago, before its
+	// news arrived here. Their grants are read now, so their first request
+	// here is decided as it would be there.
+	if s.engine == database.Postgres {
+		if err := s.policy.SyncSubject(ctx, id); err != nil {
+			return 0, false, err
+		}
+	}
+	return epoch, true, nil
+}
+
+// lookUpEpoch reads and remembers an existing user's token epoch. It holds
+// the lock across the lookup so that a Delete or a revocation cannot slip
+// between the lookup and the remembering and leave a deleted id, or an old
+// epoch, remembered.
+func (s *Store) lookUpEpoch(ctx context.Context, id string) (epoch int64, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err = s.db.QueryRowContext(ctx, `SELECT token_epoch FROM users WHERE id = $1`, id).Scan(&epoch)
