@@ -195,31 +195,23 @@ func (e *Enforcer) applyGrants(add, remove [][]string) error {
 	return e.applyLocked(add, remove)
 }
 
-// applyLocked changes the grouping rules of the enforcer in force; the
-// caller holds mu for writing and clears the cache.
+// applyLocked changes the grants of the enforcer in force; the caller
+// holds mu for writing and clears the cache. The grants are beside the
+// rules of policy.csv, not among them: a rule of the file that a grant
+// doubles stays when the grant goes, and the other way round.
 func (e *Enforcer) applyLocked(add, remove [][]string) error {
-	// One rule at a time, skipping rules already in the state asked for
-	// (the policy file may grant the same role): casbin's batch calls
-	// refuse a whole batch for one such rule. A file rule that a grant
-	// doubled stays when the grant goes.
-	for _, r := range remove {
-		if ok, _ := e.enf.HasGroupingPolicy(r[0], r[1]); !ok {
-			continue
+	err := changeGrants(e.enf, func(t *grantTable) bool {
+		changed := false
+		for _, r := range remove {
+			changed = t.remove(r[0], r[1]) || changed
 		}
-		if e.fileRules.has("g", r) {
-			continue // policy.csv gives it too, and still does
+		for _, r := range add {
+			changed = t.add(r[0], r[1]) || changed
 		}
-		if _, err := e.enf.RemoveGroupingPolicy(r[0], r[1]); err != nil {
-			return fmt.Errorf("apply grants: %w", err)
-		}
-	}
-	for _, r := range add {
-		if ok, _ := e.enf.HasGroupingPolicy(r[0], r[1]); ok {
-			continue
-		}
-		if _, err := e.enf.AddGroupingPolicy(r[0], r[1]); err != nil {
-			return fmt.Errorf("apply grants: %w", err)
-		}
+		return changed
+	})
+	if err != nil {
+		return fmt.Errorf("apply grants: %w", err)
 	}
 	return nil
 }
@@ -245,45 +237,61 @@ func grantsOf(ctx context.Context, q querier, subject string) ([]string, error) 
 	return out, rows.Err()
 }
 
-// loadGrants reads every stored grant as a (subject, role) pair. With
-// 100,000 users there are a million: each subject's and each role's text
-// is kept once (rows come ordered by subject, and roles are few), and the
-// pairs share one array, so that loading them is not mostly allocation
-// and garbage collection.
-func (e *Enforcer) loadGrants(ctx context.Context) ([][]string, error) {
-	var n int
-	if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM grants`).Scan(&n); err != nil {
-		return nil, fmt.Errorf("load grants: %w", err)
-	}
+// loadGrants reads every stored grant into a grantTable, in one query.
+// With 100,000 users there are a million: each subject's text is kept
+// once, each role name once, and users holding the same roles share one
+// list of them, so that loading them is not mostly allocation and garbage
+// collection.
+func (e *Enforcer) loadGrants(ctx context.Context) (*grantTable, error) {
 	rows, err := e.db.QueryContext(ctx, `SELECT subject, role FROM grants ORDER BY subject, role`)
 	if err != nil {
 		return nil, fmt.Errorf("load grants: %w", err)
 	}
 	defer rows.Close()
-	flat := make([]string, 0, 2*n)
-	out := make([][]string, 0, n)
-	roles := map[string]string{}
-	var subject string
-	var s, r sql.RawBytes
+	t := newGrantTable()
+	var (
+		subject string
+		roles   []string
+		buf     []byte
+		s, r    sql.RawBytes
+	)
+	flush := func() {
+		if len(roles) == 0 {
+			return
+		}
+		// The database's order of roles is its collation's, not
+		// necessarily Go's.
+		slices.Sort(roles)
+		roles = slices.Compact(roles)
+		if t.subjects[subject] == nil {
+			var l *roleList
+			l, buf = t.intern(roles, buf)
+			t.subjects[subject] = l
+			t.pairs += len(l.roles)
+		} else { // not ordered by subject after all
+			t.set(subject, append(slices.Clone(t.rolesOf(subject)), roles...))
+		}
+		roles = roles[:0]
+	}
 	for rows.Next() {
 		if err := rows.Scan(&s, &r); err != nil {
 			return nil, fmt.Errorf("load grants: %w", err)
 		}
 		if string(s) != subject {
+			flush()
 			subject = string(s)
 		}
-		role, ok := roles[string(r)]
+		role, ok := t.names[string(r)]
 		if !ok {
-			role = string(r)
-			roles[role] = role
+			role = t.name(string(r))
 		}
-		if len(flat)+2 > cap(flat) { // rows added since the count
-			flat = make([]string, 0, 2*max(n/8, 64))
-		}
-		flat = append(flat, subject, role)
-		out = append(out, flat[len(flat)-2:len(flat):len(flat)])
+		roles = append(roles, role)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load grants: %w", err)
+	}
+	flush()
+	return t, nil
 }
 
 // runKeeps asks each keep function about enf.
