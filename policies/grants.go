@@ -1,11 +1,13 @@
 package policies
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/casbin/casbin/v3"
@@ -238,60 +240,72 @@ func grantsOf(ctx context.Context, q querier, subject string) ([]string, error) 
 }
 
 // loadGrants reads every stored grant into a grantTable, in one query.
-// With 100,000 users there are a million: each subject's text is kept
+// With 100,000 users there are a million: the database hands over each
+// subject's roles in one row (a tenth of the rows, each of which costs
+// more in the driver than in the database), each subject's text is kept
 // once, each role name once, and users holding the same roles share one
 // list of them, so that loading them is not mostly allocation and garbage
 // collection.
 func (e *Enforcer) loadGrants(ctx context.Context) (*grantTable, error) {
-	rows, err := e.db.QueryContext(ctx, `SELECT subject, role FROM grants ORDER BY subject, role`)
+	// Each role as <length in bytes>:<role>, so that no character a
+	// role may hold can be mistaken for a separator.
+	rows, err := e.db.QueryContext(ctx, `SELECT subject, string_agg(octet_length(role) || ':' || role, '') FROM grants GROUP BY subject`)
 	if err != nil {
 		return nil, fmt.Errorf("load grants: %w", err)
 	}
 	defer rows.Close()
 	t := newGrantTable()
 	var (
-		subject string
 		roles   []string
 		buf     []byte
-		s, r    sql.RawBytes
+		s, list sql.RawBytes
 	)
-	flush := func() {
-		if len(roles) == 0 {
-			return
-		}
-		// The database's order of roles is its collation's, not
-		// necessarily Go's.
-		slices.Sort(roles)
-		roles = slices.Compact(roles)
-		if t.subjects[subject] == nil {
-			var l *roleList
-			l, buf = t.intern(roles, buf)
-			t.subjects[subject] = l
-			t.pairs += len(l.roles)
-		} else { // not ordered by subject after all
-			t.set(subject, append(slices.Clone(t.rolesOf(subject)), roles...))
-		}
-		roles = roles[:0]
-	}
 	for rows.Next() {
-		if err := rows.Scan(&s, &r); err != nil {
+		if err := rows.Scan(&s, &list); err != nil {
 			return nil, fmt.Errorf("load grants: %w", err)
 		}
-		if string(s) != subject {
-			flush()
-			subject = string(s)
+		roles = roles[:0]
+		for rest := list; len(rest) > 0; {
+			n, role, next, ok := cutRole(rest)
+			if !ok {
+				return nil, fmt.Errorf("load grants: the roles of %q do not read as <length>:<role> at %q", s, rest[:min(n, 40)])
+			}
+			name, ok := t.names[string(role)]
+			if !ok {
+				name = t.name(string(role))
+			}
+			roles = append(roles, name)
+			rest = next
 		}
-		role, ok := t.names[string(r)]
-		if !ok {
-			role = t.name(string(r))
+		// The database aggregates in no particular order.
+		slices.Sort(roles)
+		roles = slices.Compact(roles)
+		var l *roleList
+		l, buf = t.intern(roles, buf)
+		if l != nil {
+			t.subjects[string(s)] = l
+			t.pairs += len(l.roles)
 		}
-		roles = append(roles, role)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load grants: %w", err)
 	}
-	flush()
 	return t, nil
+}
+
+// cutRole reads the first <length>:<role> of b, and returns the role and
+// what follows it; n is how much of b to quote when it does not read.
+func cutRole(b []byte) (n int, role, rest []byte, ok bool) {
+	colon := bytes.IndexByte(b, ':')
+	if colon <= 0 {
+		return len(b), nil, nil, false
+	}
+	size, err := strconv.Atoi(string(b[:colon]))
+	if err != nil || size < 0 || size > len(b)-colon-1 {
+		return len(b), nil, nil, false
+	}
+	end := colon + 1 + size
+	return end, b[colon+1 : end], b[end:], true
 }
 
 // runKeeps asks each keep function about enf.
