@@ -280,12 +280,7 @@ func (e *Enforcer) loadGrants(ctx context.Context) (*grantTable, error) {
 		// The database aggregates in no particular order.
 		slices.Sort(roles)
 		roles = slices.Compact(roles)
-		var l *roleList
-		l, buf = t.intern(roles, buf)
-		if l != nil {
-			t.subjects[string(s)] = l
-			t.pairs += len(l.roles)
-		}
+		buf = t.assign(string(s), roles, buf)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load grants: %w", err)

@@ -3,6 +3,7 @@ package policies
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/casbin/casbin/v3"
@@ -42,33 +43,43 @@ type grantTable struct {
 // roleList is a sorted list of roles without duplicates, shared by every
 // subject holding exactly those roles. Its roles never change.
 type roleList struct {
-	roles   []string
-	key     string
-	holders int
+	roles []string
+	key   string
+	// holders are the subjects holding the list: a role's members are
+	// found among the few lists that hold it, not among every subject.
+	holders map[string]struct{}
 }
 
 func newGrantTable() *grantTable {
 	return &grantTable{subjects: map[string]*roleList{}, lists: map[string]*roleList{}, names: map[string]string{}}
 }
 
-// listKey joins roles into a list's key; role names hold no NUL.
+// listKey writes the key of a list of roles: each as <length>:<role>, so
+// that no two lists have the same key whatever their roles hold.
 func listKey(buf []byte, roles []string) []byte {
 	buf = buf[:0]
-	for i, r := range roles {
-		if i > 0 {
-			buf = append(buf, 0)
-		}
+	for _, r := range roles {
+		buf = strconv.AppendInt(buf, int64(len(r)), 10)
+		buf = append(buf, ':')
 		buf = append(buf, r...)
 	}
 	return buf
 }
 
-// intern returns the shared list of roles (sorted, without duplicates),
-// nil for none, and counts one more holder of it. roles is copied when
-// the list is new.
-func (t *grantTable) intern(roles []string, buf []byte) (*roleList, []byte) {
+// assign makes roles (sorted, without duplicates; copied when kept) the
+// grants of subject, sharing the list of any other subject holding the
+// same. buf is scratch space for the list's key, returned for reuse.
+func (t *grantTable) assign(subject string, roles []string, buf []byte) []byte {
+	if old := t.subjects[subject]; old != nil {
+		t.pairs -= len(old.roles)
+		delete(old.holders, subject)
+		if len(old.holders) == 0 {
+			delete(t.lists, old.key)
+		}
+		delete(t.subjects, subject)
+	}
 	if len(roles) == 0 {
-		return nil, buf
+		return buf
 	}
 	buf = listKey(buf, roles)
 	l, ok := t.lists[string(buf)]
@@ -77,11 +88,13 @@ func (t *grantTable) intern(roles []string, buf []byte) (*roleList, []byte) {
 		for i, r := range roles {
 			own[i] = t.name(r)
 		}
-		l = &roleList{roles: own, key: string(buf)}
+		l = &roleList{roles: own, key: string(buf), holders: map[string]struct{}{}}
 		t.lists[l.key] = l
 	}
-	l.holders++
-	return l, buf
+	l.holders[subject] = struct{}{}
+	t.subjects[subject] = l
+	t.pairs += len(l.roles)
+	return buf
 }
 
 // name returns the interned copy of a role name.
@@ -91,16 +104,6 @@ func (t *grantTable) name(role string) string {
 	}
 	t.names[role] = role
 	return role
-}
-
-// release counts one holder fewer of l, and forgets it when nobody holds it.
-func (t *grantTable) release(l *roleList) {
-	if l == nil {
-		return
-	}
-	if l.holders--; l.holders == 0 {
-		delete(t.lists, l.key)
-	}
 }
 
 // rolesOf returns the roles granted to subject, sorted. The slice is
@@ -124,21 +127,10 @@ func (t *grantTable) set(subject string, roles []string) bool {
 	roles = slices.Clone(roles)
 	slices.Sort(roles)
 	roles = slices.Compact(roles)
-	old := t.subjects[subject]
-	if old != nil && slices.Equal(old.roles, roles) || old == nil && len(roles) == 0 {
+	if slices.Equal(t.rolesOf(subject), roles) {
 		return false
 	}
-	l, _ := t.intern(roles, nil)
-	t.release(old)
-	if old != nil {
-		t.pairs -= len(old.roles)
-	}
-	if l == nil {
-		delete(t.subjects, subject)
-		return true
-	}
-	t.subjects[subject] = l
-	t.pairs += len(l.roles)
+	t.assign(subject, roles, nil)
 	return true
 }
 
@@ -168,23 +160,15 @@ func (t *grantTable) each(fn func(subject string, roles []string) bool) {
 	}
 }
 
-// holders returns the subjects granted any of roles. Lists are few, so it
-// first finds those that hold one, and looks at the subjects only when
-// some do.
+// holders returns the subjects granted any of roles, from the few lists
+// that hold one.
 func (t *grantTable) holders(roles map[string]bool) []string {
-	hit := map[*roleList]bool{}
+	var out []string
 	for _, l := range t.lists {
 		if slices.ContainsFunc(l.roles, func(r string) bool { return roles[r] }) {
-			hit[l] = true
-		}
-	}
-	if len(hit) == 0 {
-		return nil
-	}
-	var out []string
-	for s, l := range t.subjects {
-		if hit[l] {
-			out = append(out, s)
+			for s := range l.holders {
+				out = append(out, s)
+			}
 		}
 	}
 	return out

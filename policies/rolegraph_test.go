@@ -118,6 +118,17 @@ func TestGrantTableSharesNoChange(t *testing.T) {
 			t.Errorf("%s holds %v, want %v", s, got, want)
 		}
 	}
+	// Lists whose roles join alike stay apart.
+	g.set("dave", []string{"role:a\x00role:b"})
+	g.set("erin", []string{"role:a", "role:b"})
+	g.set("fred", []string{"1:role:a"})
+	g.set("gina", []string{"role:a1:"})
+	if len(g.lists) != 7 || len(g.rolesOf("dave")) != 1 || len(g.rolesOf("erin")) != 2 {
+		t.Errorf("lists %d, dave holds %q, erin %q", len(g.lists), g.rolesOf("dave"), g.rolesOf("erin"))
+	}
+	for _, s := range []string{"dave", "erin", "fred", "gina"} {
+		g.set(s, nil)
+	}
 	if g.size() != 6 {
 		t.Errorf("%d grants, want 6", g.size())
 	}
