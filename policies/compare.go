@@ -61,6 +61,7 @@ func (e *Enforcer) Compare(ctx context.Context, docs Documents, spaces []string)
 
 	// Subjects the documents name outright, on either side.
 	named := map[string]bool{}
+	namable := func(f string) bool { return !strings.Contains(f, "{") && !strings.HasPrefix(f, "perm:") }
 	for _, enf := range []*casbin.Enforcer{before, after} {
 		for _, get := range []func() ([][]string, error){enf.GetPolicy, enf.GetGroupingPolicy} {
 			rows, err := get()
@@ -69,12 +70,26 @@ func (e *Enforcer) Compare(ctx context.Context, docs Documents, spaces []string)
 			}
 			for _, r := range rows {
 				for _, f := range r[:min(2, len(r))] {
-					if !strings.Contains(f, "{") && !strings.HasPrefix(f, "perm:") {
+					if namable(f) {
 						named[f] = true
 					}
 				}
 			}
 		}
+	}
+	// The grants, beside the rules, are the same on both sides.
+	if g := graphOf(after); g != nil {
+		g.grants.each(func(subject string, roles []string) bool {
+			if namable(subject) {
+				named[subject] = true
+			}
+			for _, r := range roles {
+				if namable(r) {
+					named[r] = true
+				}
+			}
+			return true
+		})
 	}
 	for _, c := range credentialSubjects {
 		named[c] = true

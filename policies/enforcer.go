@@ -757,7 +757,7 @@ func digest(d Documents) [32]byte {
 // an administrator fixes a file in one round. Subjects are resolved with n
 // (user:<username> to the user's id), which collects the policy's warnings;
 // with n nil they are taken as written.
-func build(docs Documents, grants [][]string, n *names) (*casbin.Enforcer, error) {
+func build(docs Documents, grants *grantTable, n *names) (*casbin.Enforcer, error) {
 	var ps problems
 	m, err := model.NewModelFromString(docs.Model)
 	if err != nil {
@@ -773,8 +773,10 @@ func build(docs Documents, grants [][]string, n *names) (*casbin.Enforcer, error
 		ps.add(ModelFile, modelLine(docs.Model, `^\s*r\s*=`), "the request must have four fields (sub, obj, act, self), it has %d", len(r.Tokens))
 	}
 	checkFunctions(m, docs.Model, &ps)
-	if g, ok := m["g"]["g"]; ok && len(grants) > 0 && len(g.Tokens) != 2 {
+	if g, ok := m["g"]["g"]; ok && grants.size() > 0 && len(g.Tokens) != 2 {
 		ps.add(ModelFile, modelLine(docs.Model, `^\s*g\s*=`), "the role definition must be g = _, _ (users' permissions are stored as two-field g rules), it has %d fields", len(g.Tokens))
+	} else if ok && grants.size() > 0 && len(g.ParamsTokens) > 0 {
+		ps.add(ModelFile, modelLine(docs.Model, `^\s*g\s*=`), "the role definition must be g = _, _ (users' permissions are stored as two-field g rules, without conditions), it has conditions %s", strings.Join(g.ParamsTokens, ", "))
 	}
 	if len(ps) > 0 {
 		// The policy's lines can still be checked against the rule
@@ -800,9 +802,10 @@ func build(docs Documents, grants [][]string, n *names) (*casbin.Enforcer, error
 	if n != nil {
 		n.loaded = snapshotRules(m)
 	}
-	if g, ok := m["g"]["g"]; ok && len(grants) > 0 {
-		addGrants(g, grants)
-	} else if len(grants) > 0 {
+	// The grants stay in their table, beside the rules (rolegraph.go).
+	if g, ok := m["g"]["g"]; ok && len(g.Tokens) == 2 && len(g.ParamsTokens) == 0 {
+		enf.SetRoleManager(newRoleGraph(grants))
+	} else if grants.size() > 0 {
 		ps.add(ModelFile, 0, "there is no role definition g = _, _, where users' permissions are stored")
 		return nil, ps.err()
 	}

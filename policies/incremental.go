@@ -3,7 +3,6 @@ package policies
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -38,13 +37,12 @@ func (f fileRules) has(key string, rule []string) bool {
 // ruleChange is what turns the file rules in force into those of an edit:
 // the p rules of each type replaced as a whole (they are few, and their
 // order can matter to the model's effect), g rules added and removed one by
-// one (the role graph has no order, and holds the grants too).
+// one (the role graph has no order; the grants are beside it, untouched).
 type ruleChange struct {
 	p            fileRules // the p rules after the change, by type
 	addG, remove [][]string
 	// oldP holds the p rules replaced, to undo; added and removed the g
-	// rules that did change (a rule a grant also gives was there
-	// already, and stays).
+	// rules that did change.
 	oldP           map[string]pState
 	added, removed [][]string
 }
@@ -55,8 +53,9 @@ type pState struct {
 }
 
 // diffRules computes the change from the file rules in force to want. A g
-// rule the policy drops stays when a stored grant gives it too.
-func (e *Enforcer) diffRules(ctx context.Context, have, want fileRules) (*ruleChange, error) {
+// rule the policy drops stays true when a stored grant gives it too: the
+// grants are beside the rules (rolegraph.go), not among them.
+func diffRules(have, want fileRules) *ruleChange {
 	c := &ruleChange{p: fileRules{}}
 	for key, rules := range want {
 		if strings.HasPrefix(key, "p") {
@@ -74,51 +73,12 @@ func (e *Enforcer) diffRules(ctx context.Context, have, want fileRules) (*ruleCh
 			continue
 		}
 		for _, r := range rules {
-			if want.has(key, r) {
-				continue
+			if !want.has(key, r) {
+				c.remove = append(c.remove, append([]string{key}, r...))
 			}
-			if key == "g" && len(r) == 2 {
-				granted, err := e.granted(ctx, r[0], r[1])
-				if err != nil {
-					return nil, err
-				}
-				if granted {
-					continue
-				}
-			}
-			c.remove = append(c.remove, append([]string{key}, r...))
 		}
 	}
-	return c, nil
-}
-
-// addGrants adds the stored grants to the g rules of ast (which holds those
-// of policy.csv), skipping those the file has already, as casbin's own
-// loading does but with one lookup key made per grant rather than two,
-// and the index sized once. The grants' slices are shared, never changed:
-// casbin replaces rules, it does not write into them.
-func addGrants(ast *model.Assertion, grants [][]string) {
-	index := make(map[string]int, len(ast.PolicyMap)+len(grants))
-	maps.Copy(index, ast.PolicyMap)
-	policy := slices.Grow(ast.Policy, len(grants))
-	for _, g := range grants {
-		key := strings.Join(g, model.DefaultSep)
-		if _, ok := index[key]; ok {
-			continue
-		}
-		index[key] = len(policy)
-		policy = append(policy, g)
-	}
-	ast.Policy, ast.PolicyMap = policy, index
-}
-
-// granted reports whether the grants table gives role to subject.
-func (e *Enforcer) granted(ctx context.Context, subject, role string) (bool, error) {
-	var n int
-	if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM grants WHERE subject = $1 AND role = $2`, subject, role).Scan(&n); err != nil {
-		return false, fmt.Errorf("is %q granted to %q: %w", role, subject, err)
-	}
-	return n > 0, nil
+	return c
 }
 
 // apply makes the change in enf; on an error it undoes what it did.
@@ -216,10 +176,7 @@ func (e *Enforcer) putInForce(ctx context.Context, docs Documents, check, dryRun
 		return true, ps.err()
 	}
 	n.loaded = snapshotRules(m)
-	c, err := e.diffRules(ctx, have, n.loaded)
-	if err != nil {
-		return true, err
-	}
+	c := diffRules(have, n.loaded)
 
 	// Apply, check and undo under mu: cached decisions are of the policy
 	// in force, which stays so until the commit.

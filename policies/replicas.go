@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -364,30 +363,26 @@ func (e *Enforcer) catchUpGrantsLocked(ctx context.Context) error {
 }
 
 // syncGrantsLocked makes each subject's grants in force the roles given,
-// changing only those that differ, and empties the decision cache when
-// any did. Roles policy.csv gives the subject stay. The caller holds
+// and empties the decision cache when any changed. Roles policy.csv gives
+// the subject stay: they are rules, beside the grants. The caller holds
 // writeMu.
 func (e *Enforcer) syncGrantsLocked(stored map[string][]string) error {
-	var add, remove [][]string
-	e.mu.RLock()
-	for subject, want := range stored {
-		have, _ := e.enf.GetRolesForUser(subject)
-		for _, r := range have {
-			if !slices.Contains(want, r) && !e.fileRules.has("g", []string{subject, r}) {
-				remove = append(remove, []string{subject, r})
-			}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	changed := false
+	err := changeGrants(e.enf, func(t *grantTable) bool {
+		for subject, want := range stored {
+			changed = t.set(subject, want) || changed
 		}
-		for _, r := range want {
-			if !slices.Contains(have, r) {
-				add = append(add, []string{subject, r})
-			}
-		}
+		return changed
+	})
+	if err != nil {
+		return fmt.Errorf("apply grants: %w", err)
 	}
-	e.mu.RUnlock()
-	if len(add)+len(remove) == 0 {
-		return nil
+	if changed {
+		e.clearLocked()
 	}
-	return e.applyGrants(add, remove)
+	return nil
 }
 
 // versionKey is a TopicPolicy event's key: the version's number.

@@ -225,7 +225,7 @@ type rowQuerier interface {
 // lastGood builds the newest stored version that still loads with grants
 // (nil when none is stored). A version that no longer loads, which only
 // stored grants can cause, is skipped with a log line.
-func (e *Enforcer) lastGood(ctx context.Context, grants [][]string) (*casbin.Enforcer, *names, version, error) {
+func (e *Enforcer) lastGood(ctx context.Context, grants *grantTable) (*casbin.Enforcer, *names, version, error) {
 	var before int64
 	for {
 		v, ok, err := newestVersion(ctx, e.db, before)
