@@ -142,7 +142,9 @@ func TestPanelUsers(t *testing.T) {
 		p.wait("the search", `location.hash.includes("search=member-1") && document.querySelector("#users-summary").textContent === "Users 1–10 of 10 matching “member-1”."`)
 		// Sort by username, descending.
 		p.click(`button.sort[data-sort="username"]`)
-		p.wait("ascending", `location.hash.includes("sort=username")`)
+		// The table is drawn again sorted before the next click, which
+		// would otherwise land on the button being replaced.
+		p.wait("ascending", `location.hash.includes("sort=username") && document.querySelector('th[aria-sort="ascending"] button[data-sort="username"]')`)
 		p.click(`button.sort[data-sort="username"]`)
 		first := p.wait("descending", `location.hash.includes("sort=-username") && document.querySelector('th[aria-sort="descending"] button[data-sort="username"]') && document.querySelector("#users-table tbody tr").dataset.user`)
 		if first != "member-19" {
