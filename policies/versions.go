@@ -251,6 +251,14 @@ func (e *Enforcer) lastGood(ctx context.Context, grants *grantTable) (*casbin.En
 // default (a first start).
 func (e *Enforcer) restoreMissing(ctx context.Context) error {
 	var last *version
+	// Both missing is a new data directory: a replica joining a database
+	// that holds the policy, which is expected, not a deleted file.
+	missing := 0
+	for _, name := range []string{ModelFile, PolicyFile} {
+		if _, err := os.Stat(filepath.Join(e.dir, name)); errors.Is(err, os.ErrNotExist) {
+			missing++
+		}
+	}
 	for _, name := range []string{ModelFile, PolicyFile} {
 		path := filepath.Join(e.dir, name)
 		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
@@ -273,7 +281,10 @@ func (e *Enforcer) restoreMissing(ctx context.Context) error {
 		if err := writeFileAtomic(path, []byte(content)); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
-		if last.n > 0 {
+		switch {
+		case last.n > 0 && missing == 2:
+			e.logger.Info("a new data directory: wrote the policy in force to its files", "file", name, "version", last.n, "dir", e.dir)
+		case last.n > 0:
 			e.logger.Warn("a policy file was missing; wrote the last good policy's", "file", name, "version", last.n, "dir", e.dir)
 		}
 	}

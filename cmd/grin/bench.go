@@ -59,6 +59,7 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 	traceFile := fs.String("trace", "", "write a runtime trace of the run (go tool trace) to this file")
 	mem := fs.String("memory", "embedded", "memory backend of the in-process grin: embedded, or weaviate (at -weaviate-url)")
 	weaviateURL := fs.String("weaviate-url", "", "Weaviate's HTTP address for -memory weaviate (default GRIN_WEAVIATE_URL); collections get a fresh prefix per run")
+	logFile := fs.String("log", "", "write the in-process grin's warnings and errors (JSON lines) to this file; by default they are dropped")
 	replicas := fs.Int("replicas", 0, "start this many in-process replicas on one PostgreSQL database (-database-url) with -memory weaviate, users spread over them; 0: one grin on a SQLite file")
 	databaseURL := fs.String("database-url", "", "the PostgreSQL database of -replicas (default GRIN_DATABASE_URL); it should be empty: the run leaves its users and history there")
 	if err := fs.Parse(args); err != nil {
@@ -148,10 +149,19 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		cfg.AdminPassword = "bench-admin-password"
 		runCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		logger := slog.New(slog.DiscardHandler)
+		if *logFile != "" {
+			f, err := os.Create(*logFile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			logger = slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
 		apps := make([]*app.App, max(*replicas, 1))
 		for i := range apps {
 			cfg.DataDir = filepath.Join(dir, strconv.Itoa(i))
-			a, err := app.New(runCtx, cfg, slog.New(slog.DiscardHandler))
+			a, err := app.New(runCtx, cfg, logger.With("replica", i))
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,10 @@ package main
 import (
 	"database/sql"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -20,7 +23,8 @@ func TestBenchChatOnReplicas(t *testing.T) {
 	wv := weaviatetest.Start(t)
 	db := pg.Database(t)
 	env := map[string]string{"GRIN_WEAVIATE_GRPC_PORT": strconv.Itoa(wv.GRPCPort)}
-	code, out, errOut := runGrin(t, env, "bench", "chat", "-users", "6", "-messages", "2", "-json", "-echo=false",
+	logFile := filepath.Join(t.TempDir(), "grin.log")
+	code, out, errOut := runGrin(t, env, "bench", "chat", "-users", "6", "-messages", "2", "-json", "-echo=false", "-log", logFile,
 		"-memory", "weaviate", "-weaviate-url", wv.URL, "-replicas", "3", "-database-url", db)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -37,6 +41,20 @@ func TestBenchChatOnReplicas(t *testing.T) {
 	}
 	if rep.Grin.Replies != 12 || rep.Grin.Errors != 0 || rep.Replicas != 3 {
 		t.Errorf("bench on three replicas: %+v\n%s", rep, errOut)
+	}
+	// -log keeps the servers' warnings and errors, one JSON object a line;
+	// a clean run on new data directories has none.
+	logged, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatalf("-log wrote no file: %v", err)
+	}
+	for line := range strings.Lines(string(logged)) {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Errorf("a log line that is not JSON: %q", line)
+		} else {
+			t.Errorf("a clean run logged %v: %v", entry["level"], entry["msg"])
+		}
 	}
 	conn, err := sql.Open("pgx", db)
 	if err != nil {
