@@ -91,11 +91,12 @@ func TestMetricsShowWhatHappened(t *testing.T) {
 	if apptest.Engine() == database.Postgres {
 		backend, conns = "weaviate", float64(database.PostgresConns)
 	}
-	cases := []struct {
+	type series struct {
 		series string
 		want   func(float64) bool
 		says   string
-	}{
+	}
+	cases := []series{
 		{`grin_http_requests_total{method="POST",route="/message",status="200"}`, eq(httpTurns), "3"},
 		{`grin_http_requests_total{method="GET",route="/users/{id}",status="200"}`, eq(1), "1"},
 		{`grin_http_requests_total{method="GET",route="unmatched",status="404"}`, eq(1), "1"},
@@ -120,11 +121,7 @@ func TestMetricsShowWhatHappened(t *testing.T) {
 		{`grin_database_commit_duration_seconds_count{outcome="ok"}`, positive, "> 0"},
 	}
 	if apptest.Engine() == database.Postgres {
-		cases = append(cases, struct {
-			series string
-			want   func(float64) bool
-			says   string
-		}{`grin_database_statement_duration_seconds_count{outcome="ok",statement="select"}`, positive, "> 0"})
+		cases = append(cases, series{`grin_database_statement_duration_seconds_count{outcome="ok",statement="select"}`, positive, "> 0"})
 	}
 	for _, tc := range cases {
 		v, ok := sample(body, tc.series)
@@ -373,17 +370,10 @@ func TestRequestIDs(t *testing.T) {
 		}
 		// The socket's line is logged once the reply is sent: it may
 		// come a moment after the frame.
-		complete := func(joined string) bool {
+		within(t, "the log lines of "+want, func() bool {
+			joined := strings.Join(logLines(want), "\n")
 			return strings.Contains(joined, `msg="socket message"`) && strings.Contains(joined, "outcome=answered") && strings.Contains(joined, `msg="reqid saw its request"`)
-		}
-		joined := strings.Join(logLines(want), "\n")
-		for deadline := time.Now().Add(5 * time.Second); !complete(joined) && time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-			joined = strings.Join(logLines(want), "\n")
-		}
-		if !complete(joined) {
-			t.Errorf("log lines of %s:\n%s", want, joined)
-		}
+		})
 	}
 }
 

@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -44,22 +42,14 @@ func within(t *testing.T, what string, cond func() bool) {
 	t.Logf("%s after %v", what, time.Since(start).Round(time.Millisecond))
 }
 
-// closedWith waits for the socket to be closed by the server and returns
-// the close status.
+// closedWith waits for the socket to be closed by the server, past the
+// frames still in flight, and returns the close status.
 func closedWith(t *testing.T, c *wsClient) websocket.StatusCode {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	for {
-		_, _, err := c.conn.Read(ctx)
-		if err == nil {
-			continue // frames still in flight
-		}
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
+		if ce := refusal(t, c); ce != nil {
 			return ce.Code
 		}
-		t.Fatalf("socket not closed by the server: %v", err)
 	}
 }
 
