@@ -15,6 +15,7 @@ import (
 	"github.com/grin-ai/grin/integration/pgtest"
 	"github.com/grin-ai/grin/internal/logbuf"
 	"github.com/grin-ai/grin/platform/cluster"
+	"github.com/grin-ai/grin/platform/cluster/clustertest"
 	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/database/databasetest"
 )
@@ -249,107 +250,19 @@ func testConcurrentEdits(t *testing.T, db *sql.DB) {
 	}
 }
 
-// testBus delivers events between the replicas joined to it, each
-// subscriber's in order on a goroutine of its own, as a bus over the
-// database does; it can cut a replica off (events to it are lost) and tell
-// it so when it comes back (Missed).
-type testBus struct {
-	mu      sync.Mutex
-	members []*busMember
-}
-
-type busMember struct {
-	bus  *testBus
-	id   string
-	mu   sync.Mutex
-	cut  bool
-	subs map[string][]chan cluster.Event
-}
-
-func (b *testBus) join(id string) *busMember {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	m := &busMember{bus: b, id: id, subs: map[string][]chan cluster.Event{}}
-	b.members = append(b.members, m)
-	return m
-}
-
-func (m *busMember) ID() string { return m.id }
-
-func (m *busMember) Publish(_ context.Context, e cluster.Event) error {
-	e.Origin = m.id
-	m.bus.mu.Lock()
-	members := append([]*busMember(nil), m.bus.members...)
-	m.bus.mu.Unlock()
-	for _, o := range members {
-		if o != m {
-			o.deliver(e)
-		}
-	}
-	return nil
-}
-
-func (m *busMember) deliver(e cluster.Event) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cut {
-		return
-	}
-	for _, ch := range m.subs[e.Topic] {
-		ch <- e
-	}
-}
-
-func (m *busMember) Subscribe(topic string, fn func(context.Context, cluster.Event)) func() {
-	ch := make(chan cluster.Event, 1024)
-	m.mu.Lock()
-	m.subs[topic] = append(m.subs[topic], ch)
-	m.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case e := <-ch:
-				fn(context.Background(), e)
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
-}
-
-// setCut cuts the member off, or brings it back with a Missed event on
-// every topic it subscribes to.
-func (m *busMember) setCut(cut bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.cut = cut
-	if cut {
-		return
-	}
-	for topic, chs := range m.subs {
-		for _, ch := range chs {
-			ch <- cluster.Event{Topic: topic, Missed: true}
-		}
-	}
-}
-
-var _ cluster.Bus = (*busMember)(nil)
-
 // replica is one grin process's Enforcer on a shared PostgreSQL database,
 // with its own connections and data directory, following the others
 // through bus.
 type replica struct {
 	e   *Enforcer
 	dir string
-	bus *busMember
+	bus *clustertest.Member
 }
 
 func startReplicas(t *testing.T, opts []Option, names ...string) (*sql.DB, []replica) {
 	t.Helper()
 	url := pgtest.Start(t).Database(t)
-	bus := &testBus{}
+	bus := &clustertest.Hub{}
 	var out []replica
 	var first *sql.DB
 	for _, name := range names {
@@ -361,7 +274,7 @@ func startReplicas(t *testing.T, opts []Option, names ...string) (*sql.DB, []rep
 		if first == nil {
 			first = db
 		}
-		r := replica{dir: t.TempDir(), bus: bus.join(name)}
+		r := replica{dir: t.TempDir(), bus: bus.Join(name)}
 		r.e = reopen(t, r.dir, db, nil, append([]Option{WithBus(r.bus)}, opts...)...)
 		r.e.followEvery = time.Hour // only the bus brings changes here
 		ctx, cancel := context.WithCancel(context.Background())
@@ -465,7 +378,7 @@ func TestReplicasFollowEachOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to load u2's permissions", func() bool { return allowed(t, b.e, "u2", "llm", "read", "u2") })
-	b.bus.setCut(true)
+	b.bus.Cut(true)
 	missed := withRule(a.e.Documents(), "p, role:auditor, settings, read")
 	if err := a.e.Update(ctx, missed); err != nil {
 		t.Fatal(err)
@@ -479,7 +392,7 @@ func TestReplicasFollowEachOther(t *testing.T) {
 	if allowed(t, b.e, "role:auditor", "settings", "read", "") || allowed(t, b.e, "u3", "users", "read", "u3") || !allowed(t, b.e, "u2", "llm", "read", "u2") {
 		t.Fatal("b saw changes while cut off: the test's bus does not cut")
 	}
-	b.bus.setCut(false)
+	b.bus.Cut(false)
 	waitFor(t, "b to catch up with the missed version and grants", func() bool {
 		return allowed(t, b.e, "role:auditor", "settings", "read", "") &&
 			allowed(t, b.e, "u3", "users", "read", "u3") && !allowed(t, b.e, "u2", "llm", "read", "u2")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/grin-ai/grin/integration/pgtest"
 	"github.com/grin-ai/grin/platform/cluster"
+	"github.com/grin-ai/grin/platform/cluster/clustertest"
 	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/database/databasetest"
 	"github.com/grin-ai/grin/platform/hooks"
@@ -389,60 +390,6 @@ func sameList(a, b []Installed) bool {
 	return bytes.Equal(ja, jb)
 }
 
-// fanout is an in-process bus between replicas: every event one publishes
-// reaches the others' subscribers, at once; it records what was published.
-type fanout struct {
-	mu        sync.Mutex
-	subs      map[string][]fanoutSub
-	published []cluster.Event
-}
-
-type fanoutSub struct {
-	replica string
-	fn      func(context.Context, cluster.Event)
-}
-
-type fanoutReplica struct {
-	bus *fanout
-	id  string
-}
-
-func (r fanoutReplica) ID() string { return r.id }
-
-func (r fanoutReplica) Publish(ctx context.Context, e cluster.Event) error {
-	e.Origin = r.id
-	r.bus.mu.Lock()
-	r.bus.published = append(r.bus.published, e)
-	subs := r.bus.subs[e.Topic]
-	r.bus.mu.Unlock()
-	for _, s := range subs {
-		if s.replica != r.id {
-			s.fn(ctx, e)
-		}
-	}
-	return nil
-}
-
-func (r fanoutReplica) Subscribe(topic string, fn func(context.Context, cluster.Event)) func() {
-	r.bus.mu.Lock()
-	defer r.bus.mu.Unlock()
-	if r.bus.subs == nil {
-		r.bus.subs = map[string][]fanoutSub{}
-	}
-	r.bus.subs[topic] = append(r.bus.subs[topic], fanoutSub{r.id, fn})
-	return func() {}
-}
-
-func (b *fanout) keys() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, e := range b.published {
-		out = append(out, e.Topic+":"+e.Key+"@"+e.Origin)
-	}
-	return out
-}
-
 // TestReplicasFollowTheBus: every change a manager makes, auto-disabling
 // included, is published on the bus given to it, and a replica told of it
 // brings its copy in line without being asked.
@@ -450,11 +397,11 @@ func TestReplicasFollowTheBus(t *testing.T) {
 	databasetest.EachEngine(t, func(t *testing.T, engine database.Engine, open databasetest.Open) {
 		db := open(t)
 		ctx := context.Background()
-		bus := &fanout{}
-		a := newReplica(t, db, replicaConfig{bus: fanoutReplica{bus, "a"}})
+		bus := &clustertest.Hub{Synchronous: true}
+		a := newReplica(t, db, replicaConfig{bus: bus.Join("a")})
 		// b runs its plugins with less memory than the hungry one needs:
 		// its instances fail there, and b turns it off everywhere.
-		b := newReplica(t, db, replicaConfig{bus: fanoutReplica{bus, "b"}, engine: EngineConfig{MemoryMiB: 32, InitFailures: 1, InitBackoff: time.Nanosecond}})
+		b := newReplica(t, db, replicaConfig{bus: bus.Join("b"), engine: EngineConfig{MemoryMiB: 32, InitFailures: 1, InitBackoff: time.Nanosecond}})
 		hungry := zipArchive(t, `{"id":"hungry","name":"Hungry","version":"1","hooks":[{"name":"before_cat_reads_message","priority":1}]}`, guest(t, "hungryinit"))
 		steps := []struct {
 			name   string
@@ -494,7 +441,11 @@ func TestReplicasFollowTheBus(t *testing.T) {
 			}
 		}
 		want := []string{"plugin:greet@a", "plugin:greet@a", "plugin:greet@a", "plugin:greet@a", "plugin:greet@a", "plugin:hungry@a", "plugin:hungry@b"}
-		if got := bus.keys(); strings.Join(got, " ") != strings.Join(want, " ") {
+		var got []string
+		for _, e := range bus.Published() {
+			got = append(got, e.Topic+":"+e.Key+"@"+e.Origin)
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("published %v, want %v", got, want)
 		}
 	})
