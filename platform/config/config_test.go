@@ -313,3 +313,23 @@ func runSettingCases(t *testing.T, cases []settingCase) {
 		})
 	}
 }
+
+// TestDatabaseSettings: the PostgreSQL pool and a user's turn lease have
+// defaults, take values and refuse nonsense naming the variable.
+func TestDatabaseSettings(t *testing.T) {
+	d, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.DatabaseConns != 16 || d.TurnLease != 30*time.Second {
+		t.Errorf("defaults: %d connections, lease %v", d.DatabaseConns, d.TurnLease)
+	}
+	runSettingCases(t, []settingCase{
+		{"GRIN_DATABASE_CONNS", "4", "", func(c Config) bool { return c.DatabaseConns == 4 }},
+		{"GRIN_DATABASE_CONNS", "0", "from 1 to 1000", nil},
+		{"GRIN_DATABASE_CONNS", "many", "from 1 to 1000", nil},
+		{"GRIN_TURN_LEASE", "5s", "", func(c Config) bool { return c.TurnLease == 5*time.Second }},
+		{"GRIN_TURN_LEASE", "0s", "GRIN_TURN_LEASE", nil},
+		{"GRIN_TURN_LEASE", "2h", "GRIN_TURN_LEASE", nil},
+	})
+}
