@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,7 +73,8 @@ func TestServeOnWeaviate(t *testing.T) {
 func TestBenchChatOnWeaviate(t *testing.T) {
 	srv := weaviatetest.Start(t)
 	env := map[string]string{"GRIN_WEAVIATE_GRPC_PORT": strconv.Itoa(srv.GRPCPort)}
-	code, out, errOut := runGrin(t, env, "bench", "chat", "-users", "2", "-messages", "2", "-json", "-memory", "weaviate", "-weaviate-url", srv.URL)
+	logFile := filepath.Join(t.TempDir(), "server.log")
+	code, out, errOut := runGrin(t, env, "bench", "chat", "-users", "2", "-messages", "2", "-json", "-memory", "weaviate", "-weaviate-url", srv.URL, "-log", logFile)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -86,7 +89,8 @@ func TestBenchChatOnWeaviate(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if rep.Grin.Replies != 4 || rep.Grin.Errors != 0 || rep.Memory != "weaviate" {
-		t.Errorf("bench on Weaviate: %+v\n%s", rep, errOut)
+		serverLog, _ := os.ReadFile(logFile)
+		t.Errorf("bench on Weaviate: %+v\n%s\nthe server's warnings and errors:\n%s", rep, errOut, serverLog)
 	}
 	// The run's memories went to Weaviate: a collection of its own holds them.
 	r, err := http.Get(srv.URL + "/v1/schema")

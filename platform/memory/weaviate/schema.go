@@ -3,13 +3,15 @@ package weaviate
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/weaviate/weaviate-go-client/v5/weaviate/filters"
-	"github.com/weaviate/weaviate-go-client/v5/weaviate/graphql"
+	"github.com/weaviate/weaviate-go-client/v5/weaviate/fault"
 	"github.com/weaviate/weaviate-go-client/v5/weaviate/schema"
 	"github.com/weaviate/weaviate/entities/models"
 
@@ -289,18 +291,33 @@ func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, 
 	if ok || absent {
 		return info, ok, nil
 	}
-	var res []graphql.SearchResult
-	err := s.retry(ctx, func() (err error) {
-		res, err = s.c().Experimental().Search().WithCollection(s.metaClass()).
-			WithWhere(filters.Where().WithPath([]string{"collection"}).WithOperator(filters.Equal).WithValueText(collection)).
-			WithProperties("collection", "embedder", "dimensions", "distance").
-			WithConsistencyLevel(s.cfg.Consistency).WithLimit(1).Do(ctx)
-		return err
+	// Read by its id, not searched: a search may not see an object just
+	// created by another writer yet, and the writer that lost the race to
+	// record it must find the winner's (a search here failed turns when two
+	// users' first memories arrived at once).
+	var obj *models.Object
+	err := s.retry(ctx, func() error {
+		objs, err := s.c().Data().ObjectsGetter().WithClassName(s.metaClass()).WithID(metaID(collection)).
+			WithConsistencyLevel(s.cfg.Consistency).Do(ctx)
+		var werr *fault.WeaviateClientError
+		switch {
+		case errors.As(err, &werr) && werr.StatusCode == http.StatusNotFound:
+			obj = nil
+		case err != nil:
+			return err
+		case len(objs) > 0:
+			obj = objs[0]
+		}
+		return nil
 	})
 	if err != nil {
 		return VectorInfo{}, false, fmt.Errorf("read what %s memory's vectors are: %w", collection, err)
 	}
-	if len(res) == 0 {
+	var props map[string]any
+	if obj != nil {
+		props, _ = obj.Properties.(map[string]any)
+	}
+	if props == nil {
 		// Nothing stored yet: asked again after unrecordedTTL, so that
 		// recalls of an empty collection do not cost a round trip each.
 		s.mu.Lock()
@@ -308,15 +325,17 @@ func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, 
 		s.mu.Unlock()
 		return VectorInfo{}, false, nil
 	}
-	p := res[0].Properties
 	info.Collection = collection
-	info.Embedder, _ = p["embedder"].(string)
-	info.Distance, _ = p["distance"].(string)
-	switch d := p["dimensions"].(type) {
+	info.Embedder, _ = props["embedder"].(string)
+	info.Distance, _ = props["distance"].(string)
+	switch d := props["dimensions"].(type) {
 	case int64:
 		info.Dimensions = int(d)
 	case float64:
 		info.Dimensions = int(d)
+	case json.Number:
+		n, _ := d.Int64()
+		info.Dimensions = int(n)
 	}
 	if info.Dimensions == 0 {
 		return VectorInfo{}, false, nil

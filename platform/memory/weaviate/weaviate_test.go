@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -161,6 +162,40 @@ func TestWeaviate(t *testing.T) {
 		must(t, err)
 		if err := fresh.CheckEmbedder(ctx, "big", 4); !errors.Is(err, memory.ErrDimensions) {
 			t.Errorf("after reopening, CheckEmbedder(big, 4) = %v", err)
+		}
+	})
+
+	t.Run("FirstWritesAtOnceAllLand", func(t *testing.T) {
+		// The first point of a collection records its vectors; when many
+		// writers (users' first turns, two grin processes) store their
+		// first points at once, the losers of that race must take the
+		// winner's record, not fail the write. Several fresh collections,
+		// two processes each, eight writers a process.
+		ctx := context.Background()
+		for round := range 8 {
+			first := open(t)
+			second, err := weaviate.Open(ctx, weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort,
+				Prefix: strings.TrimSuffix(first.Class(memory.Episodic), "Episodic")})
+			must(t, err)
+			var wg sync.WaitGroup
+			errs := make(chan error, 32)
+			for i := range 32 {
+				s := []*weaviate.Store{first, second}[i%2]
+				wg.Go(func() {
+					errs <- s.Upsert(ctx, []memory.Point{{ID: "p", Collection: memory.Episodic, Partition: fmt.Sprintf("user-%d", i),
+						Content: "hello", Vector: []float32{1, float32(i)}, Embedder: "e"}})
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Errorf("round %d: a first write failed: %v", round, err)
+				}
+			}
+			if n, err := second.Count(ctx, memory.Episodic, []string{"user-3", "user-4"}); err != nil || n != 2 {
+				t.Errorf("round %d: two writers' points: %d, %v", round, n, err)
+			}
 		}
 	})
 
