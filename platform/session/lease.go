@@ -18,13 +18,20 @@ import (
 // with the session's mutex alone.
 const (
 	// takeLease takes a free or expired lease in one statement and returns
-	// what says whether a cached window is current: the epoch (bumped by a
-	// clear) and the user's last turn number.
+	// the history's epoch (bumped by a clear).
 	takeLease = `INSERT INTO turn_leases AS l (user_id, holder, expires_at)
 		VALUES ($1, $2, clock_timestamp() + $3::double precision * interval '1 millisecond')
 		ON CONFLICT (user_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 		WHERE l.expires_at < clock_timestamp()
-		RETURNING l.epoch, (SELECT coalesce(max(seq), 0) FROM conversation_history WHERE user_id = $1)`
+		RETURNING l.epoch`
+	// lastTurn is the user's last turn number, read in a statement of its
+	// own once the lease is held. Not in takeLease's RETURNING: that
+	// statement's snapshot is taken when it starts, and it may start before
+	// the previous holder's last turn commits and then wait on its lease
+	// row until the release; the lease it gets is the newest row, but the
+	// history it would read is from before that turn, and a window cached
+	// here would wrongly pass for current.
+	lastTurn    = `SELECT coalesce(max(seq), 0) FROM conversation_history WHERE user_id = $1`
 	leaseHolder = `SELECT holder, greatest(0, extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint
 		FROM turn_leases WHERE user_id = $1`
 	renewLease = `UPDATE turn_leases SET expires_at = clock_timestamp() + $3::double precision * interval '1 millisecond'
@@ -59,10 +66,15 @@ func (r *Registry) take(ctx context.Context, userID string) (*lease, error) {
 		// look and the wait is not missed.
 		wake := r.waiter(userID)
 		var at version
-		err := r.db.QueryRowContext(ctx, takeLease, userID, holder, r.lease.Milliseconds()).Scan(&at.epoch, &at.seq)
+		err := r.db.QueryRowContext(ctx, takeLease, userID, holder, r.lease.Milliseconds()).Scan(&at.epoch)
 		if err == nil {
-			l := &lease{userID: userID, holder: holder, at: at, stop: make(chan struct{})}
+			l := &lease{userID: userID, holder: holder, stop: make(chan struct{})}
 			go r.renew(l)
+			if err := r.db.QueryRowContext(ctx, lastTurn, userID).Scan(&at.seq); err != nil {
+				r.release(l)
+				return nil, fmt.Errorf("read the last turn of %q: %w", userID, err)
+			}
+			l.at = at
 			return l, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {

@@ -365,6 +365,83 @@ func TestTurnsAcrossReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("a lease taken as the last holder's turn commits reads that turn", func(t *testing.T) {
+		// The race, made to happen: b asks for bob's lease while a holds
+		// it; a's release is under way (its row locked) when a's last turn
+		// commits. b's statement began before that commit, and b must
+		// still see the turn rather than take its cached window for current.
+		rs := startReplicas(t, server, 2, 0)
+		a, b := rs.regs[0], rs.regs[1]
+		record := func(r *Registry, text string) {
+			t.Helper()
+			s, release, err := r.Acquire(ctx, "bob")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			if err := r.Record(ctx, s, []Turn{{Who: Human, Text: text, When: 1}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		record(a, "one")
+		record(b, "two") // b's window: one, two
+		sa, releaseA, err := a.Acquire(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := database.OpenPostgres(ctx, rs.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `UPDATE turn_leases SET holder = '', expires_at = 'epoch' WHERE user_id = 'bob'`); err != nil {
+			t.Fatal(err)
+		}
+		type acquired struct {
+			s       *Session
+			release func()
+			err     error
+		}
+		got := make(chan acquired, 1)
+		go func() {
+			s, release, err := b.Acquire(ctx, "bob")
+			got <- acquired{s, release, err}
+		}()
+		for deadline := time.Now().Add(wait); ; time.Sleep(5 * time.Millisecond) {
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("b never waited on the lease's row")
+			}
+		}
+		if err := a.Record(ctx, sa, []Turn{{Who: Human, Text: "three", When: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		g := <-got
+		if g.err != nil {
+			t.Fatal(g.err)
+		}
+		defer g.release()
+		releaseA()
+		if n := len(g.s.Recent); n == 0 || g.s.Recent[n-1].Text != "three" {
+			t.Errorf("b's window after a's last turn: %+v, want it to end with three", g.s.Recent)
+		}
+	})
+
 	t.Run("a replica that dies in a turn holds the user only until its lease expires", func(t *testing.T) {
 		rs := startReplicas(t, server, 1, 300*time.Millisecond)
 		db, err := database.OpenPostgres(ctx, rs.url)
