@@ -41,10 +41,13 @@ type Store struct {
 	seq    atomic.Int64
 	stmts  statements
 
-	// parts lists each collection's partitions once read (partsMu is held
-	// while one is read, so a write's change lands after it).
+	// parts is what is known of each collection's partitions: read once
+	// (from New, in the background) and kept in step with every write and
+	// delete since, so that listing spaces costs no query and a partition
+	// known to be empty (a new user's episodic memory) costs no read.
 	partsMu sync.Mutex
-	parts   map[string]map[string]struct{}
+	parts   map[string]*partList
+	loading sync.WaitGroup
 
 	mu       sync.Mutex
 	cache    map[partKey][]memory.Point
@@ -54,6 +57,32 @@ type Store struct {
 }
 
 type partKey struct{ collection, partition string }
+
+// partList is the set of one collection's partitions that hold points.
+type partList struct {
+	names map[string]struct{}
+	// ready is closed once names is read, or the read failed (err).
+	ready chan struct{}
+	err   error
+	// changes are those committed while names was being read, applied
+	// over it in order once read: whether the read saw them or not, the
+	// last one says what the partition holds.
+	changes []partChange
+}
+
+type partChange struct {
+	partition string
+	holds     bool
+}
+
+func (l *partList) loaded() bool {
+	select {
+	case <-l.ready:
+		return l.err == nil
+	default:
+		return false
+	}
+}
 
 type statements struct {
 	upsert, remove, removeAll, exists *sql.Stmt // writing connection
@@ -69,7 +98,7 @@ func New(ctx context.Context, commit *database.Committer, reads *sql.DB, maxCach
 		maxCachedVectors = 1_000_000
 	}
 	s := &Store{commit: commit, reads: reads, cache: map[partKey][]memory.Point{}, gen: map[partKey]uint64{},
-		maxCache: maxCachedVectors, parts: map[string]map[string]struct{}{}}
+		maxCache: maxCachedVectors, parts: map[string]*partList{}}
 	w := commit.DB()
 	for _, p := range []struct {
 		stmt **sql.Stmt
@@ -108,11 +137,19 @@ func New(ctx context.Context, commit *database.Committer, reads *sql.DB, maxCach
 		return nil, fmt.Errorf("open embedded memory: %w", err)
 	}
 	s.seq.Store(max.Int64)
+	// Without waiting: the first recalls read from the database as before
+	// until the lists are in.
+	s.partsMu.Lock()
+	for _, c := range memory.Collections() {
+		s.listLocked(c)
+	}
+	s.partsMu.Unlock()
 	return s, nil
 }
 
 // Close releases the prepared statements.
 func (s *Store) Close() error {
+	s.loading.Wait()
 	var errs []error
 	for _, st := range []*sql.Stmt{s.stmts.upsert, s.stmts.remove, s.stmts.removeAll, s.stmts.exists, s.stmts.get, s.stmts.load, s.stmts.partitions} {
 		if st != nil {
@@ -186,6 +223,12 @@ func (s *Store) merge(points []memory.Point) {
 		s.gen[key]++
 		cached, ok := s.cache[key]
 		if !ok {
+			// A partition that held nothing holds this point alone: a new
+			// user's second turn recalls without reading the database.
+			if s.knownEmpty(p.Collection, p.Partition) {
+				s.cache[key] = []memory.Point{clonePoint(p)}
+				s.cached++
+			}
 			continue
 		}
 		next := make([]memory.Point, 0, len(cached)+1)
@@ -406,49 +449,108 @@ func (s *Store) CountWhere(ctx context.Context, collection string, partitions []
 // once per collection and kept in step with every write and delete since.
 func (s *Store) Partitions(ctx context.Context, collection string) ([]string, error) {
 	s.partsMu.Lock()
-	defer s.partsMu.Unlock()
-	set, ok := s.parts[collection]
-	if !ok {
-		rows, err := s.stmts.partitions.QueryContext(ctx, collection)
-		if err != nil {
-			return nil, fmt.Errorf("list %s partitions: %w", collection, err)
-		}
-		defer rows.Close()
-		set = map[string]struct{}{}
-		for rows.Next() {
-			var p string
-			if err := rows.Scan(&p); err != nil {
-				return nil, fmt.Errorf("list %s partitions: %w", collection, err)
-			}
-			set[p] = struct{}{}
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("list %s partitions: %w", collection, err)
-		}
-		s.parts[collection] = set
+	l := s.listLocked(collection)
+	s.partsMu.Unlock()
+	select {
+	case <-l.ready:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("list %s partitions: %w", collection, ctx.Err())
 	}
-	out := make([]string, 0, len(set))
-	for p := range set {
+	if l.err != nil {
+		return nil, l.err
+	}
+	s.partsMu.Lock()
+	out := make([]string, 0, len(l.names))
+	for p := range l.names {
 		out = append(out, p)
 	}
+	s.partsMu.Unlock()
 	slices.Sort(out)
 	return out, nil
 }
 
+// listLocked returns what is known of collection's partitions, starting
+// to read them when nothing is; partsMu is held. The read runs on its own,
+// so one caller giving up does not fail the others waiting for it.
+func (s *Store) listLocked(collection string) *partList {
+	if l := s.parts[collection]; l != nil {
+		return l
+	}
+	l := &partList{ready: make(chan struct{})}
+	s.parts[collection] = l
+	s.loading.Add(1)
+	go func() {
+		defer s.loading.Done()
+		names, err := s.readPartitions(collection)
+		s.partsMu.Lock()
+		defer s.partsMu.Unlock()
+		if err != nil {
+			l.err = err
+			delete(s.parts, collection) // the next caller reads again
+		} else {
+			for _, c := range l.changes {
+				if c.holds {
+					names[c.partition] = struct{}{}
+				} else {
+					delete(names, c.partition)
+				}
+			}
+			l.names, l.changes = names, nil
+		}
+		close(l.ready)
+	}()
+	return l
+}
+
+func (s *Store) readPartitions(collection string) (map[string]struct{}, error) {
+	rows, err := s.stmts.partitions.QueryContext(context.Background(), collection)
+	if err != nil {
+		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
+	}
+	defer rows.Close()
+	names := map[string]struct{}{}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("list %s partitions: %w", collection, err)
+		}
+		names[p] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
+	}
+	return names, nil
+}
+
 // partitionChanged records, after a commit, whether a partition holds
-// points; a collection whose list was never read is left to be read.
+// points.
 func (s *Store) partitionChanged(collection, partition string, holds bool) {
 	s.partsMu.Lock()
 	defer s.partsMu.Unlock()
-	set, ok := s.parts[collection]
-	if !ok {
-		return
+	l := s.parts[collection]
+	switch {
+	case l == nil:
+		// Never read, or its read failed: the next read sees this write.
+	case !l.loaded():
+		l.changes = append(l.changes, partChange{partition, holds})
+	case holds:
+		l.names[partition] = struct{}{}
+	default:
+		delete(l.names, partition)
 	}
-	if holds {
-		set[partition] = struct{}{}
-	} else {
-		delete(set, partition)
+}
+
+// knownEmpty says whether a partition is known to hold no points, so that
+// reading it can be skipped.
+func (s *Store) knownEmpty(collection, partition string) bool {
+	s.partsMu.Lock()
+	defer s.partsMu.Unlock()
+	l := s.parts[collection]
+	if l == nil || !l.loaded() {
+		return false
 	}
+	_, holds := l.names[partition]
+	return !holds
 }
 
 // partition returns a partition's points, oldest first, from the cache or
@@ -461,6 +563,9 @@ func (s *Store) partition(ctx context.Context, collection, part string) ([]memor
 	s.mu.Unlock()
 	if ok {
 		return points, nil
+	}
+	if s.knownEmpty(collection, part) {
+		return nil, nil
 	}
 	rows, err := s.stmts.load.QueryContext(ctx, collection, part)
 	if err != nil {

@@ -87,7 +87,8 @@ func TestSmallCacheStaysCorrect(t *testing.T) {
 // DeleteWhere goes, one still holding points stays, and a write that is
 // not committed changes nothing. With the read connections closed after
 // the first listing, every later one still answers: none asks the
-// database.
+// database. Nor does a new user's recall, before or after their first
+// memory: their partition is known to be empty, then to hold that point.
 func TestPartitionsKeptInMemory(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -122,7 +123,24 @@ func TestPartitionsKeptInMemory(t *testing.T) {
 	if got := list(); got != "shared,team" {
 		t.Fatalf("partitions %q", got)
 	}
+	if _, err := s.Partitions(ctx, memory.Episodic); err != nil {
+		t.Fatal(err)
+	}
 	reads.Close() // from here on, a query would fail
+
+	// A user whose episodic memory is known to be empty: their first
+	// recall, and the one after their first memory, read nothing.
+	q := memory.Query{Vector: []float32{1, 0}, Embedder: "e", K: 3}
+	if got, err := s.Recall(ctx, memory.Episodic, []string{"newcomer"}, q); err != nil || len(got) != 0 {
+		t.Errorf("a new user's first recall: %v, %v; want nothing, without reading", got, err)
+	}
+	first := memory.Point{ID: "m1", Collection: memory.Episodic, Partition: "newcomer", Content: "hello", Vector: []float32{1, 0}, Embedder: "e"}
+	if err := s.Upsert(ctx, []memory.Point{first}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Recall(ctx, memory.Episodic, []string{"newcomer"}, q); err != nil || len(got) != 1 || got[0].Content != "hello" {
+		t.Errorf("the recall after a new user's first memory: %v, %v; want it, without reading", got, err)
+	}
 
 	steps := []struct {
 		name string
