@@ -71,8 +71,9 @@ func TestPolicyVersionsAndRestore(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
+			// The file's version is stored, then put in force: wait for both.
 			vs := versions()
-			if len(vs) >= n || time.Now().After(deadline) {
+			if len(vs) >= n && vs[0].InForce || time.Now().After(deadline) {
 				return vs
 			}
 			time.Sleep(20 * time.Millisecond)

@@ -45,9 +45,11 @@ func NewHistory(ctx context.Context, commit *database.Committer, reads *sql.DB) 
 	var err error
 	// The next number is the user's last plus one, read in the statement
 	// that writes it: turns of one user keep their order within a group
-	// commit too.
+	// commit too. A scalar subquery in VALUES, not INSERT … SELECT: SQLite
+	// copies the rows of a SELECT from the table being written into a
+	// temporary table first, on every insert.
 	if h.append, err = commit.DB().PrepareContext(ctx, `INSERT INTO conversation_history (user_id, seq, who, text, why, at)
-		SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, CAST($5 AS DOUBLE PRECISION) FROM conversation_history WHERE user_id = $1`); err != nil {
+		VALUES ($1, (SELECT coalesce(max(seq), 0) + 1 FROM conversation_history WHERE user_id = $1), $2, $3, $4, CAST($5 AS DOUBLE PRECISION))`); err != nil {
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
 	if h.remove, err = commit.DB().PrepareContext(ctx, `DELETE FROM conversation_history WHERE user_id = $1`); err != nil {
