@@ -113,7 +113,13 @@ func OpenReads(ctx context.Context, dir string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
 	}
-	n := max(4, 2*runtime.GOMAXPROCS(0))
+	// More connections than cores: a reader holding one is often a
+	// goroutine waiting for a core, and with few connections the
+	// sessions loading at once queue behind it (with 4 on 2 cores, a
+	// fifth of 1,000 users' first messages waited a third of a second for
+	// one). WAL readers do not block each other, and a connection's page
+	// cache grows only as it is used.
+	n := max(16, 8*runtime.GOMAXPROCS(0))
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n) // kept open, with their prepared statements
 	if err := db.PingContext(ctx); err != nil {

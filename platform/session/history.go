@@ -36,6 +36,11 @@ type History struct {
 	append *sql.Stmt // on the writing connection, used within its transactions
 	remove *sql.Stmt
 	recent *sql.Stmt // on the read-only connections
+	users  *sql.Stmt
+	// known is the set of users with a history, on SQLite only, so that a
+	// new user's first message reads nothing (nil on PostgreSQL, whose
+	// replicas write each other's users).
+	known *database.KnownSet
 }
 
 // NewHistory returns the history store: writes through commit, reads on
@@ -62,13 +67,44 @@ func NewHistory(ctx context.Context, commit *database.Committer, reads *sql.DB) 
 		h.Close()
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
+	if database.EngineOf(commit.DB()) == database.SQLite {
+		// A skip scan along the (user_id, seq) key: one index lookup per
+		// user, however long each one's history.
+		if h.users, err = reads.PrepareContext(ctx, `WITH RECURSIVE u(x) AS (
+				SELECT min(user_id) FROM conversation_history
+				UNION ALL
+				SELECT (SELECT min(user_id) FROM conversation_history WHERE user_id > x) FROM u WHERE x IS NOT NULL)
+			SELECT x FROM u WHERE x IS NOT NULL`); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("prepare the history: %w", err)
+		}
+		h.known = database.LoadKnownSet(func(ctx context.Context) (map[string]struct{}, error) {
+			rows, err := h.users.QueryContext(ctx)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			users := map[string]struct{}{}
+			for rows.Next() {
+				var u string
+				if err := rows.Scan(&u); err != nil {
+					return nil, err
+				}
+				users[u] = struct{}{}
+			}
+			return users, rows.Err()
+		})
+	}
 	return h, nil
 }
 
 // Close releases the prepared statements.
 func (h *History) Close() error {
+	if h.known != nil {
+		h.known.Close()
+	}
 	var errs []error
-	for _, s := range []*sql.Stmt{h.append, h.remove, h.recent} {
+	for _, s := range []*sql.Stmt{h.append, h.remove, h.recent, h.users} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -80,7 +116,11 @@ func (h *History) Close() error {
 // conversation, for a caller that commits it together with other writes
 // of its own (a chat turn's episodic memory).
 func (h *History) AppendOp(userID string, turns ...Turn) database.Op {
-	return database.Op{Write: func(ctx context.Context, tx *sql.Tx) error {
+	var committed func()
+	if h.known != nil && len(turns) > 0 {
+		committed = func() { h.known.Set(userID, true) }
+	}
+	return database.Op{Committed: committed, Write: func(ctx context.Context, tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, h.append)
 		for _, t := range turns {
 			var why any
@@ -103,6 +143,9 @@ func (h *History) Append(ctx context.Context, userID string, turns ...Turn) erro
 
 // Recent returns a user's last n turns, oldest first (all when n <= 0).
 func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, error) {
+	if h.known != nil && h.known.Absent(userID) {
+		return []Turn{}, nil
+	}
 	limit := int64(n)
 	if limit <= 0 {
 		limit = math.MaxInt64 // PostgreSQL refuses SQLite's -1
@@ -129,7 +172,11 @@ func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, err
 
 // Delete erases a user's conversation.
 func (h *History) Delete(ctx context.Context, userID string) error {
-	err := h.commit.Do(ctx, database.Op{Write: func(ctx context.Context, tx *sql.Tx) error {
+	var committed func()
+	if h.known != nil {
+		committed = func() { h.known.Set(userID, false) }
+	}
+	err := h.commit.Do(ctx, database.Op{Committed: committed, Write: func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.StmtContext(ctx, h.remove).ExecContext(ctx, userID)
 		return err
 	}})

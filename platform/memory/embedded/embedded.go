@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -46,8 +47,7 @@ type Store struct {
 	// delete since, so that listing spaces costs no query and a partition
 	// known to be empty (a new user's episodic memory) costs no read.
 	partsMu sync.Mutex
-	parts   map[string]*partList
-	loading sync.WaitGroup
+	parts   map[string]*database.KnownSet
 
 	mu       sync.Mutex
 	cache    map[partKey][]memory.Point
@@ -57,32 +57,6 @@ type Store struct {
 }
 
 type partKey struct{ collection, partition string }
-
-// partList is the set of one collection's partitions that hold points.
-type partList struct {
-	names map[string]struct{}
-	// ready is closed once names is read, or the read failed (err).
-	ready chan struct{}
-	err   error
-	// changes are those committed while names was being read, applied
-	// over it in order once read: whether the read saw them or not, the
-	// last one says what the partition holds.
-	changes []partChange
-}
-
-type partChange struct {
-	partition string
-	holds     bool
-}
-
-func (l *partList) loaded() bool {
-	select {
-	case <-l.ready:
-		return l.err == nil
-	default:
-		return false
-	}
-}
 
 type statements struct {
 	upsert, remove, removeAll, exists *sql.Stmt // writing connection
@@ -98,7 +72,7 @@ func New(ctx context.Context, commit *database.Committer, reads *sql.DB, maxCach
 		maxCachedVectors = 1_000_000
 	}
 	s := &Store{commit: commit, reads: reads, cache: map[partKey][]memory.Point{}, gen: map[partKey]uint64{},
-		maxCache: maxCachedVectors, parts: map[string]*partList{}}
+		maxCache: maxCachedVectors, parts: map[string]*database.KnownSet{}}
 	w := commit.DB()
 	for _, p := range []struct {
 		stmt **sql.Stmt
@@ -149,7 +123,12 @@ func New(ctx context.Context, commit *database.Committer, reads *sql.DB, maxCach
 
 // Close releases the prepared statements.
 func (s *Store) Close() error {
-	s.loading.Wait()
+	s.partsMu.Lock()
+	lists := maps.Values(s.parts)
+	s.partsMu.Unlock()
+	for l := range lists {
+		l.Close()
+	}
 	var errs []error
 	for _, st := range []*sql.Stmt{s.stmts.upsert, s.stmts.remove, s.stmts.removeAll, s.stmts.exists, s.stmts.get, s.stmts.load, s.stmts.partitions} {
 		if st != nil {
@@ -451,92 +430,46 @@ func (s *Store) Partitions(ctx context.Context, collection string) ([]string, er
 	s.partsMu.Lock()
 	l := s.listLocked(collection)
 	s.partsMu.Unlock()
-	select {
-	case <-l.ready:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("list %s partitions: %w", collection, ctx.Err())
+	if err := l.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
 	}
-	if l.err != nil {
-		return nil, l.err
-	}
-	s.partsMu.Lock()
-	out := make([]string, 0, len(l.names))
-	for p := range l.names {
-		out = append(out, p)
-	}
-	s.partsMu.Unlock()
-	slices.Sort(out)
-	return out, nil
+	return l.Keys(), nil
 }
 
 // listLocked returns what is known of collection's partitions, starting
-// to read them when nothing is; partsMu is held. The read runs on its own,
-// so one caller giving up does not fail the others waiting for it.
-func (s *Store) listLocked(collection string) *partList {
-	if l := s.parts[collection]; l != nil {
+// to read them when nothing is, or the last read failed; partsMu is held.
+func (s *Store) listLocked(collection string) *database.KnownSet {
+	if l := s.parts[collection]; l != nil && !l.Failed() {
 		return l
 	}
-	l := &partList{ready: make(chan struct{})}
-	s.parts[collection] = l
-	s.loading.Add(1)
-	go func() {
-		defer s.loading.Done()
-		names, err := s.readPartitions(collection)
-		s.partsMu.Lock()
-		defer s.partsMu.Unlock()
+	l := database.LoadKnownSet(func(ctx context.Context) (map[string]struct{}, error) {
+		rows, err := s.stmts.partitions.QueryContext(ctx, collection)
 		if err != nil {
-			l.err = err
-			delete(s.parts, collection) // the next caller reads again
-		} else {
-			for _, c := range l.changes {
-				if c.holds {
-					names[c.partition] = struct{}{}
-				} else {
-					delete(names, c.partition)
-				}
+			return nil, err
+		}
+		defer rows.Close()
+		names := map[string]struct{}{}
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				return nil, err
 			}
-			l.names, l.changes = names, nil
+			names[p] = struct{}{}
 		}
-		close(l.ready)
-	}()
+		return names, rows.Err()
+	})
+	s.parts[collection] = l
 	return l
-}
-
-func (s *Store) readPartitions(collection string) (map[string]struct{}, error) {
-	rows, err := s.stmts.partitions.QueryContext(context.Background(), collection)
-	if err != nil {
-		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
-	}
-	defer rows.Close()
-	names := map[string]struct{}{}
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, fmt.Errorf("list %s partitions: %w", collection, err)
-		}
-		names[p] = struct{}{}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list %s partitions: %w", collection, err)
-	}
-	return names, nil
 }
 
 // partitionChanged records, after a commit, whether a partition holds
 // points.
 func (s *Store) partitionChanged(collection, partition string, holds bool) {
 	s.partsMu.Lock()
-	defer s.partsMu.Unlock()
 	l := s.parts[collection]
-	switch {
-	case l == nil:
-		// Never read, or its read failed: the next read sees this write.
-	case !l.loaded():
-		l.changes = append(l.changes, partChange{partition, holds})
-	case holds:
-		l.names[partition] = struct{}{}
-	default:
-		delete(l.names, partition)
+	s.partsMu.Unlock()
+	if l != nil {
+		l.Set(partition, holds)
 	}
 }
 
@@ -544,13 +477,9 @@ func (s *Store) partitionChanged(collection, partition string, holds bool) {
 // reading it can be skipped.
 func (s *Store) knownEmpty(collection, partition string) bool {
 	s.partsMu.Lock()
-	defer s.partsMu.Unlock()
 	l := s.parts[collection]
-	if l == nil || !l.loaded() {
-		return false
-	}
-	_, holds := l.names[partition]
-	return !holds
+	s.partsMu.Unlock()
+	return l != nil && l.Absent(partition)
 }
 
 // partition returns a partition's points, oldest first, from the cache or
