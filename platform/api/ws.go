@@ -81,7 +81,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.deps.AllowedOrigins})
+	cw := &corkingWriter{ResponseWriter: w}
+	conn, err := websocket.Accept(cw, r, &websocket.AcceptOptions{OriginPatterns: s.deps.AllowedOrigins})
 	if subErr != nil {
 		// Refused after the handshake, with a close reason: a browser's
 		// WebSocket never shows the status of a refused handshake.
@@ -97,7 +98,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the client
 	}
 	conn.SetReadLimit(maxFrameBytes)
-	sock.conn = conn
+	sock.conn, sock.cork = conn, cw.conn
 	untrack, ok := s.track(sock)
 	if !ok {
 		conn.Close(websocket.StatusServiceRestart, restartReason)
@@ -284,6 +285,7 @@ func (s *Server) CloseRevokedSockets(userID string, epoch int64) {
 // socket is one client connection with its own send queue.
 type socket struct {
 	conn  *websocket.Conn
+	cork  *corkedConn // beneath conn
 	queue chan []byte
 
 	// byToken and epoch: opened with a grin token of this token epoch.
@@ -359,12 +361,30 @@ func (s *socket) writeLoop(ctx context.Context) {
 			s.conn.Close(s.code, s.reason)
 			return
 		case f := <-s.queue:
-			if err := s.write(ctx, f); err != nil {
+			if err := s.writeQueued(ctx, f); err != nil {
 				s.conn.CloseNow()
 				return
 			}
 		}
 	}
+}
+
+// writeQueued writes f and, in the same write to the network, the frames
+// queued behind it now.
+func (s *socket) writeQueued(ctx context.Context, f []byte) error {
+	more := len(s.queue)
+	if more == 0 || s.cork == nil {
+		return s.write(ctx, f)
+	}
+	s.cork.cork()
+	err := s.write(ctx, f)
+	for ; err == nil && more > 0; more-- {
+		err = s.write(ctx, <-s.queue)
+	}
+	if uerr := s.cork.uncork(); err == nil {
+		err = uerr
+	}
+	return err
 }
 
 func (s *socket) write(ctx context.Context, frame []byte) error {
