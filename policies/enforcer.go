@@ -177,6 +177,10 @@ type Enforcer struct {
 	// (nil when the names were not resolved: no edit in place then).
 	fileRules fileRules
 	cache     sync.Map // cacheKey -> verdict
+	// selfFree: the matcher uses the request's self only as objectMatch's
+	// (selfOnlyInObjects), so a decision on an object that does not hold
+	// self is cached for every self alike.
+	selfFree atomic.Bool
 	// inForce is the number of the stored version in force.
 	inForce atomic.Int64
 	cached  atomic.Int64
@@ -385,13 +389,14 @@ func (e *Enforcer) Decide(req Request) (bool, error) {
 func (e *Enforcer) decide(req Request) (bool, error) {
 	yes := false
 	for _, sub := range req.Subjects {
-		key := cacheKey{sub, req.Object, req.Action, req.Self}
+		key := e.keyOf(sub, req, e.selfFree.Load())
 		v, ok := e.cache.Load(key)
 		if ok {
 			e.hits.Add(1)
 		} else {
 			e.misses.Add(1)
 			e.mu.RLock()
+			key = e.keyOf(sub, req, e.selfFree.Load()) // the model may have changed meanwhile
 			got, rule, err := e.enf.EnforceEx(sub, req.Object, req.Action, req.Self)
 			if err == nil {
 				v = verdictOf(got, rule)
@@ -503,6 +508,41 @@ func (e *Enforcer) rolePath(sub, role string) []string {
 }
 
 type cacheKey struct{ sub, obj, act, self string }
+
+// keyOf is the cache key of one subject's decision. The self is left out
+// when it cannot change the decision (selfFree, and an object that does
+// not hold it): a new user's first message is then decided from the
+// cache for what does not name them (chatting, the shared spaces,
+// procedural memory), and only their own partitions cost a first decision.
+func (e *Enforcer) keyOf(sub string, req Request, selfFree bool) cacheKey {
+	self := req.Self
+	if selfFree && self != "" && !strings.Contains(req.Object, self) {
+		self = ""
+	}
+	return cacheKey{sub, req.Object, req.Action, self}
+}
+
+// objectMatchOfSelf is the one use of the request's self that keeps a
+// decision independent of it for objects that do not hold it: objectMatch
+// puts self into the rule's object and compares the result with the
+// request's object, so a match needs self inside the request's object.
+var (
+	objectMatchOfSelf = regexp.MustCompile(`objectMatch\(\s*r[._]obj\s*,\s*p[._]obj\s*,\s*r[._]self\s*\)`)
+	requestSelf       = regexp.MustCompile(`\br[._]self\b`)
+)
+
+// selfOnlyInObjects says whether enf's matchers use the request's self
+// only as objectMatchOfSelf does (an administrator's model may use it
+// otherwise, or evaluate rules' text with eval, and is then cached by
+// self as before).
+func selfOnlyInObjects(enf *casbin.Enforcer) bool {
+	for _, m := range enf.GetModel()["m"] {
+		if strings.Contains(m.Value, "eval(") || requestSelf.MatchString(objectMatchOfSelf.ReplaceAllString(m.Value, "")) {
+			return false
+		}
+	}
+	return true
+}
 
 // Reload reads the files and the grants again and swaps the result in when
 // it loads. When it does not, the policy in force stays, FileStatus says
@@ -716,6 +756,7 @@ func (e *Enforcer) readFiles() (Documents, error) {
 func (e *Enforcer) swap(enf *casbin.Enforcer, docs Documents, n *names, status FileStatus) {
 	e.mu.Lock()
 	e.enf, e.docs, e.digest, e.status = enf, docs, digest(docs), status
+	e.selfFree.Store(selfOnlyInObjects(enf))
 	e.warnings, e.mentions, e.rules, e.fileRules = nil, nil, nil, nil
 	if n != nil {
 		e.warnings, e.mentions, e.rules, e.fileRules = n.warnings, n.mentions, n.rules, n.loaded
