@@ -22,6 +22,7 @@ type openAIServer struct {
 	mu       sync.Mutex
 	requests []map[string]any
 	auth     []string
+	embedded []string // every text /v1/embeddings was asked for
 }
 
 func newOpenAIServer(t *testing.T, pieces ...string) *openAIServer {
@@ -47,6 +48,19 @@ func newOpenAIServer(t *testing.T, pieces ...string) *openAIServer {
 				fl.Flush()
 			}
 			fmt.Fprint(w, "data: [DONE]\n\n")
+		case "/v1/embeddings":
+			var body struct{ Input []string }
+			json.NewDecoder(r.Body).Decode(&body)
+			data := []any{}
+			for i, text := range body.Input {
+				// A small vector that depends on the text.
+				v := []float64{1, float64(len(text) % 7), float64(strings.Count(text, "e")), 0.5}
+				data = append(data, map[string]any{"object": "embedding", "index": i, "embedding": v})
+			}
+			s.mu.Lock()
+			s.embedded = append(s.embedded, body.Input...)
+			s.mu.Unlock()
+			json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data, "model": "tiny-embedder"})
 		default:
 			http.NotFound(w, r)
 		}
@@ -107,6 +121,39 @@ func TestStreamingFromAnOpenAICompatibleServer(t *testing.T) {
 	}
 	if strings.Contains(in.Logs.String(), "sk-test-secret") {
 		t.Error("the API key was logged")
+	}
+}
+
+// TestATurnEmbedsItsMessageOnce: the message is embedded for the recall
+// and the same vector is stored as its episodic memory, so a remote
+// embedder is called once a turn, not twice; and the memory is found by
+// the next turn's recall.
+func TestATurnEmbedsItsMessageOnce(t *testing.T) {
+	provider := newOpenAIServer(t, "ok")
+	in := apptest.Start(t)
+	if r := in.Do("PUT", "/embedder/settings/EmbedderOpenAICompatibleConfig", map[string]any{
+		"base_url": provider.URL + "/v1", "model": "tiny-embedder",
+	}); r.Status != 200 {
+		t.Fatalf("configure the embedder: %d %s", r.Status, r.Body)
+	}
+	provider.mu.Lock()
+	probes := len(provider.embedded)
+	provider.mu.Unlock()
+	c := dial(t, in, "/ws/alice")
+	messages := []string{"The White Rabbit carries a pocket watch", "What does the White Rabbit carry?"}
+	var last frame
+	for _, m := range messages {
+		c.send(map[string]string{"text": m})
+		last, _ = c.reply()
+	}
+	provider.mu.Lock()
+	embedded := provider.embedded[probes:]
+	provider.mu.Unlock()
+	if fmt.Sprint(embedded) != fmt.Sprint(messages) {
+		t.Errorf("the embedder was asked for %q, want each message once: %q", embedded, messages)
+	}
+	if !strings.Contains(fmt.Sprint(last.Why.Memory.Episodic), "pocket watch") {
+		t.Errorf("the second turn did not recall the first: %+v", last.Why.Memory.Episodic)
 	}
 }
 

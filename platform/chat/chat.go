@@ -210,6 +210,11 @@ type turn struct {
 	// pending is the turn's episodic point, written in finish with the
 	// turn's history.
 	pending []memory.Point
+	// query and queryVector are the recall query and its embedding, which
+	// the episodic memory reuses when it stores the same text: with a
+	// remote embedder that is a call, and a cost, saved on every turn.
+	query       string
+	queryVector []float32
 }
 
 func (t *turn) run(ctx context.Context, msg Message) (Reply, error) {
@@ -374,6 +379,7 @@ func (t *turn) recall(ctx context.Context, text string, w *Why) (MemoryWhy, erro
 	if err != nil {
 		return why, fmt.Errorf("embed the message: %w", err)
 	}
+	t.query, t.queryVector = query, vecs[0]
 	w.ModelInteractions = append(w.ModelInteractions, ModelInteraction{ModelType: "embedder", Source: "recall",
 		Prompt: query, Reply: vecs[0], InputTokens: CountTokens(query), StartedAt: started, EndedAt: memory.Now()})
 	if _, err := hooks.OnBeforeCatRecallsMemories.Apply(ctx, c.hooks, c.logger, t.caller, hooks.Empty{}); err != nil {
@@ -565,13 +571,17 @@ func (t *turn) remember(ctx context.Context, text string) error {
 	}
 	// Episodic memory is the user's own, whatever a plugin wrote.
 	doc.Metadata["source"] = t.id.ID
-	vecs, err := t.embedder.Embed(ctx, []string{doc.PageContent})
-	if err != nil {
-		return fmt.Errorf("embed the message: %w", err)
+	vector := t.queryVector
+	if vector == nil || doc.PageContent != t.query {
+		vecs, err := t.embedder.Embed(ctx, []string{doc.PageContent})
+		if err != nil {
+			return fmt.Errorf("embed the message: %w", err)
+		}
+		vector = vecs[0]
 	}
 	points := []memory.Point{{
 		ID: uuid.NewString(), Collection: memory.Episodic, Partition: t.id.ID,
-		Content: doc.PageContent, Metadata: doc.Metadata, Vector: vecs[0], Embedder: t.embedder.Name(),
+		Content: doc.PageContent, Metadata: doc.Metadata, Vector: vector, Embedder: t.embedder.Name(),
 	}}
 	t.pending = points // written in finish, with the turn's history
 	return nil
