@@ -57,6 +57,7 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 	asJSON := fs.Bool("json", false, "write the results as one JSON document instead of lines of text")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (client and in-process server) to this file")
 	traceFile := fs.String("trace", "", "write a runtime trace of the run (go tool trace) to this file")
+	memProfile := fs.String("memprofile", "", "write a profile of what the run allocated (client and in-process server; go tool pprof -sample_index=alloc_space) to this file")
 	mem := fs.String("memory", "embedded", "memory backend of the in-process grin: embedded, or weaviate (at -weaviate-url)")
 	weaviateURL := fs.String("weaviate-url", "", "Weaviate's HTTP address for -memory weaviate (default GRIN_WEAVIATE_URL); collections get a fresh prefix per run")
 	logFile := fs.String("log", "", "write the in-process grin's warnings and errors (JSON lines) to this file; by default they are dropped")
@@ -121,6 +122,16 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		// Written when the run is over: every allocation since the start,
+		// sampled as the runtime does by default.
+		defer pprof.Lookup("allocs").WriteTo(f, 0)
 	}
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)

@@ -228,7 +228,8 @@ func TestBenchChatRuns(t *testing.T) {
 	traceFile := filepath.Join(t.TempDir(), "bench.trace")
 	// Ten users: heap/session is measured only when the heap grew, and
 	// the growth of three was within a loaded machine's noise.
-	code, out, errOut := runGrin(t, nil, "bench", "chat", "-users", "10", "-messages", "2", "-trace", traceFile)
+	memFile := filepath.Join(t.TempDir(), "bench.memprofile")
+	code, out, errOut := runGrin(t, nil, "bench", "chat", "-users", "10", "-messages", "2", "-trace", traceFile, "-memprofile", memFile)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -241,6 +242,11 @@ func TestBenchChatRuns(t *testing.T) {
 	// A runtime trace, as go tool trace reads it.
 	if b, err := os.ReadFile(traceFile); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) {
 		t.Errorf("-trace wrote %d bytes (%v), want a Go execution trace", len(b), err)
+	}
+
+	// An allocation profile, as go tool pprof reads it (gzipped protobuf).
+	if b, err := os.ReadFile(memFile); err != nil || !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+		t.Errorf("-memprofile wrote %d bytes (%v), want a pprof profile", len(b), err)
 	}
 
 	// -json: one document, grin beside the echo of the same run.

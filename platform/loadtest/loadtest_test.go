@@ -11,6 +11,8 @@ func TestFrameType(t *testing.T) {
 		{`{"type":"error","name":"ChatFailed","description":"no"}`, "error"},
 		{`not json`, ""},
 		{`[]`, ""},
+		{`{"type":"odd\"name","text":"hi"}`, "odd\"name"}, // escaped: decoded
+		{`{"type": "chat"}`, "chat"},                        // spaced: decoded
 	}
 	for _, c := range cases {
 		if got := frameType([]byte(c.frame)); got != c.want {
