@@ -12,7 +12,7 @@ func TestFrameType(t *testing.T) {
 		{`not json`, ""},
 		{`[]`, ""},
 		{`{"type":"odd\"name","text":"hi"}`, "odd\"name"}, // escaped: decoded
-		{`{"type": "chat"}`, "chat"},                        // spaced: decoded
+		{`{"type": "chat"}`, "chat"},                      // spaced: decoded
 	}
 	for _, c := range cases {
 		if got := frameType([]byte(c.frame)); got != c.want {
