@@ -63,6 +63,7 @@ type App struct {
 
 	db     *sql.DB
 	reads  *sql.DB
+	ckpt   *database.Checkpoints // nil on PostgreSQL
 	engine *wasmhooks.Engine
 	bus    *cluster.Postgres // nil on SQLite
 }
@@ -108,13 +109,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	// One registry per instance: the database's figures from the start.
 	figures := metrics.New()
-	db, reads, err := openDatabase(ctx, cfg, figures)
+	db, reads, ckpt, err := openDatabase(ctx, cfg, figures, logger.With("component", "database"))
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			closeDatabase(db, reads)
+			closeDatabase(db, reads, ckpt)
 		}
 	}()
 	// Replicas on one PostgreSQL tell each other what changed through it;
@@ -349,7 +350,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Audit:   auditLog,
 		Metrics: figures,
 		engine:  engine, bus: pgBus,
-		GeneratedAdminPassword: generated, db: db, reads: reads,
+		GeneratedAdminPassword: generated, db: db, reads: reads, ckpt: ckpt,
 	}, nil
 }
 
@@ -470,7 +471,7 @@ func (a *App) Close() error {
 	if a.bus != nil {
 		errBus = a.bus.Close()
 	}
-	return errors.Join(a.engine.Close(context.Background()), errBus, closeDatabase(a.db, a.reads))
+	return errors.Join(a.engine.Close(context.Background()), errBus, closeDatabase(a.db, a.reads, a.ckpt))
 }
 
 // errEmbeddedOnPostgres refuses the embedded memory store beside
@@ -482,28 +483,37 @@ var errEmbeddedOnPostgres = errors.New("GRIN_DATABASE_URL: memories cannot stay 
 // openDatabase opens the configured database: PostgreSQL when
 // GRIN_DATABASE_URL is set, else the SQLite file in the data directory.
 // reads is the handle for the chat path's reads: SQLite's read-only
-// connections beside its one writer; on PostgreSQL the same pool.
-func openDatabase(ctx context.Context, cfg config.Config, figures *metrics.Metrics) (db, reads *sql.DB, err error) {
+// connections beside its one writer; on PostgreSQL the same pool. On
+// SQLite the write-ahead log is checkpointed beside the writer (ckpt).
+func openDatabase(ctx context.Context, cfg config.Config, figures *metrics.Metrics, logger *slog.Logger) (db, reads *sql.DB, ckpt *database.Checkpoints, err error) {
 	if u := cfg.DatabaseURL.Reveal(); u != "" {
 		db, err := database.OpenPostgres(ctx, u, database.MaxConns(cfg.DatabaseConns), database.ObserveStatements(figures.Statement))
 		if err != nil {
-			return nil, nil, fmt.Errorf("GRIN_DATABASE_URL: %w", err)
+			return nil, nil, nil, fmt.Errorf("GRIN_DATABASE_URL: %w", err)
 		}
-		return db, db, nil
+		return db, db, nil, nil
 	}
 	if db, err = database.Open(ctx, cfg.DataDir); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if reads, err = database.OpenReads(ctx, cfg.DataDir); err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return db, reads, nil
+	if ckpt, err = database.StartCheckpoints(ctx, cfg.DataDir, db, logger); err != nil {
+		closeDatabase(db, reads, nil)
+		return nil, nil, nil, err
+	}
+	return db, reads, ckpt, nil
 }
 
-func closeDatabase(db, reads *sql.DB) error {
-	if reads == db {
-		return db.Close()
+func closeDatabase(db, reads *sql.DB, ckpt *database.Checkpoints) error {
+	var errCkpt error
+	if ckpt != nil {
+		errCkpt = ckpt.Close()
 	}
-	return errors.Join(reads.Close(), db.Close())
+	if reads == db {
+		return errors.Join(errCkpt, db.Close())
+	}
+	return errors.Join(errCkpt, reads.Close(), db.Close())
 }
