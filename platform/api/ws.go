@@ -351,7 +351,7 @@ func (s *socket) writeLoop(ctx context.Context) {
 			for {
 				select {
 				case f := <-s.queue:
-					if s.write(ctx, f) != nil {
+					if s.writeQueued(ctx, f) != nil {
 						break flush
 					}
 				default:
@@ -371,7 +371,10 @@ func (s *socket) writeLoop(ctx context.Context) {
 
 // writeQueued writes f and, in the same write to the network, the frames
 // queued behind it now.
+// The frames written together share one writeTimeout.
 func (s *socket) writeQueued(ctx context.Context, f []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
 	more := len(s.queue)
 	if more == 0 || s.cork == nil {
 		return s.write(ctx, f)
@@ -387,9 +390,8 @@ func (s *socket) writeQueued(ctx context.Context, f []byte) error {
 	return err
 }
 
+// write writes one frame, within ctx's deadline.
 func (s *socket) write(ctx context.Context, frame []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
 	return s.conn.Write(ctx, websocket.MessageText, frame)
 }
 

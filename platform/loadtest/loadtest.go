@@ -236,6 +236,11 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 // drive sends one user's messages, each after the previous reply. It
 // returns the latencies, the number of errors and the first error's words.
 func drive(ctx context.Context, c *websocket.Conn, user int, o Options) (_ []time.Duration, errs int, first string) {
+	// A context of the user's own: the socket library registers every
+	// read and write with it, and a context all users shared would have
+	// them wait on its lock.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var lat []time.Duration
 	note := func(why string) {
 		if first == "" {
