@@ -148,9 +148,22 @@ func TestPolicyFileThatLocksEveryoneOutIsRefused(t *testing.T) {
 	if len(st.FileErrors) != 1 || !strings.Contains(st.FileErrors[0].Message, "would leave no user able to edit policies") {
 		t.Errorf("file_errors = %+v, want the lockout", st.FileErrors)
 	}
-	logs := in.Logs.String()
-	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "policy edit refused") || !strings.Contains(logs, "would leave no user able to edit policies") {
-		t.Errorf("the refusal is not logged with its reason:\n%s", logs)
+	// The refusal is shown as it is decided and logged just after: wait
+	// for the line.
+	logged := func() (string, bool) {
+		logs := in.Logs.String()
+		return logs, strings.Contains(logs, "level=ERROR") && strings.Contains(logs, "policy edit refused") &&
+			strings.Contains(logs, "would leave no user able to edit policies")
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		logs, ok := logged()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the refusal is not logged with its reason:\n%s", logs)
+			break
+		}
 	}
 	if r := in.Do("GET", "/users", nil, admin...); r.Status != 200 {
 		t.Errorf("admin after the empty file: %d", r.Status)
