@@ -48,6 +48,9 @@ func LoadKnownSet(read func(context.Context) (map[string]struct{}, error)) *Know
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		if err == nil {
+			if keys == nil {
+				keys = map[string]struct{}{}
+			}
 			for _, c := range k.changes {
 				if c.present {
 					keys[c.key] = struct{}{}

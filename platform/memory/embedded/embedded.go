@@ -124,9 +124,9 @@ func New(ctx context.Context, commit *database.Committer, reads *sql.DB, maxCach
 // Close releases the prepared statements.
 func (s *Store) Close() error {
 	s.partsMu.Lock()
-	lists := maps.Values(s.parts)
+	lists := slices.Collect(maps.Values(s.parts))
 	s.partsMu.Unlock()
-	for l := range lists {
+	for _, l := range lists {
 		l.Close()
 	}
 	var errs []error
