@@ -2,12 +2,12 @@ package policies
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/database/databasetest"
 )
 
@@ -16,22 +16,16 @@ import (
 // PostgreSQL: each case gets a new, empty database of the engine and a
 // new data directory.
 func TestStorageOnEachEngine(t *testing.T) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, open func() *Enforcer)
-	}{
-		{"grants take effect, are listed in order and survive a restart", testGrantsStored},
-		{"versions are numbered, listed and read back", testVersionsStored},
-		{"any role's text reads back as it was granted", testGrantTextRoundTrip},
+	// Each case opens (and reopens) its enforcer on one data directory.
+	opener := func(t *testing.T, db *sql.DB) func() *Enforcer {
+		dir := t.TempDir()
+		return func() *Enforcer { return reopen(t, dir, db, nil) }
 	}
-	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, openDB databasetest.Open) {
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) {
-				dir, db := t.TempDir(), openDB(t)
-				c.run(t, func() *Enforcer { return reopen(t, dir, db, nil) })
-			})
-		}
-	})
+	databasetest.Suite(t, opener, []databasetest.Case[func() *Enforcer]{
+		{Name: "grants take effect, are listed in order and survive a restart", Run: testGrantsStored},
+		{Name: "versions are numbered, listed and read back", Run: testVersionsStored},
+		{Name: "any role's text reads back as it was granted", Run: testGrantTextRoundTrip},
+	}...)
 }
 
 func testGrantsStored(t *testing.T, open func() *Enforcer) {

@@ -24,21 +24,13 @@ import (
 // what replicas sharing one database (each with its own data directory) and
 // a data directory upgraded from before WrittenFile see of the policy.
 func TestPolicyInForceLivesInTheDatabase(t *testing.T) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, db *sql.DB)
-	}{
-		{"a replica starting with files it wrote follows the newest version and rewrites them", testStartFollowsTheDatabase},
-		{"files edited while a replica was down become the next version, checked against the newest", testStartTakesAnEdit},
-		{"a refused edit at start stores nothing and leaves the files", testStartRefusesAnEdit},
-		{"a data directory from before policy.written keeps working", testUpgradeOfADataDirectory},
-		{"two replicas editing at once lose no edit", testConcurrentEdits},
-	}
-	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, openDB databasetest.Open) {
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) { c.run(t, openDB(t)) })
-		}
-	})
+	databasetest.Suite(t, databasetest.DB, []databasetest.Case[*sql.DB]{
+		{Name: "a replica starting with files it wrote follows the newest version and rewrites them", Run: testStartFollowsTheDatabase},
+		{Name: "files edited while a replica was down become the next version, checked against the newest", Run: testStartTakesAnEdit},
+		{Name: "a refused edit at start stores nothing and leaves the files", Run: testStartRefusesAnEdit},
+		{Name: "a data directory from before policy.written keeps working", Run: testUpgradeOfADataDirectory},
+		{Name: "two replicas editing at once lose no edit", Run: testConcurrentEdits},
+	}...)
 }
 
 // withRule is docs with one more rule line.

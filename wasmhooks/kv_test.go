@@ -2,33 +2,25 @@ package wasmhooks
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/database/databasetest"
 )
 
 // TestKeyValues runs the plugins' key-value stores' behaviour suite on
 // SQLite and on PostgreSQL: each case gets a new, empty database.
 func TestKeyValues(t *testing.T) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, kv keyValues)
-	}{
-		{"keys are set, read, replaced and deleted, store by store", testKVStores},
-		{"the quota counts keys and values in bytes, and a replaced value once", testKVQuota},
-		{"sets at once cannot pass the quota together", testKVQuotaConcurrent},
-		{"a user's and a plugin's stores are erased with them", testKVErase},
-	}
-	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, open databasetest.Open) {
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) { c.run(t, keyValues{open(t)}) })
-		}
-	})
+	databasetest.Suite(t, func(_ *testing.T, db *sql.DB) keyValues { return keyValues{db} }, []databasetest.Case[keyValues]{
+		{Name: "keys are set, read, replaced and deleted, store by store", Run: testKVStores},
+		{Name: "the quota counts keys and values in bytes, and a replaced value once", Run: testKVQuota},
+		{Name: "sets at once cannot pass the quota together", Run: testKVQuotaConcurrent},
+		{Name: "a user's and a plugin's stores are erased with them", Run: testKVErase},
+	}...)
 }
 
 func kvGet(t *testing.T, kv keyValues, plugin, user, key string) string {

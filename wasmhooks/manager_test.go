@@ -132,22 +132,14 @@ func must[T any](t *testing.T) func(T, error) T {
 // TestManagerOnEachEngine runs the installed plugins' behaviour suite on
 // SQLite and on PostgreSQL: each case gets a new, empty database.
 func TestManagerOnEachEngine(t *testing.T) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, db *sql.DB)
-	}{
-		{"a plugin, its settings, state and isolation outlive the manager", testManagerKeeps},
-		{"the module is kept in the database, with its hash", testManagerModuleInDatabase},
-		{"an upgrade replaces the module and keeps settings and state", testManagerUpgrade},
-		{"deleting takes the row, the module and the plugin's data", testManagerDelete},
-		{"a damaged module is not run, and the log says why", testManagerDamagedModule},
-		{"an older grin's module files move into the database", testManagerMovesLegacyFiles},
-	}
-	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, open databasetest.Open) {
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
-		}
-	})
+	databasetest.Suite(t, databasetest.DB, []databasetest.Case[*sql.DB]{
+		{Name: "a plugin, its settings, state and isolation outlive the manager", Run: testManagerKeeps},
+		{Name: "the module is kept in the database, with its hash", Run: testManagerModuleInDatabase},
+		{Name: "an upgrade replaces the module and keeps settings and state", Run: testManagerUpgrade},
+		{Name: "deleting takes the row, the module and the plugin's data", Run: testManagerDelete},
+		{Name: "a damaged module is not run, and the log says why", Run: testManagerDamagedModule},
+		{Name: "an older grin's module files move into the database", Run: testManagerMovesLegacyFiles},
+	}...)
 }
 
 func testManagerKeeps(t *testing.T, db *sql.DB) {

@@ -31,20 +31,12 @@ func testThrottle(db *sql.DB) *throttle {
 // TestThrottleOnEachEngine runs the login throttle's behaviour suite on
 // SQLite and on PostgreSQL: each case gets a new, empty database.
 func TestThrottleOnEachEngine(t *testing.T) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, th *throttle)
-	}{
-		{"failures lock a username from the sixth, doubling up to 15 minutes", testLockout},
-		{"failures older than the longest lockout are forgotten", testFailuresForgotten},
-		{"a client may start a burst of logins, then one a second", testClientBucket},
-		{"the sweep forgets what changes nothing, never a lock", testSweep},
-	}
-	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, open databasetest.Open) {
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) { c.run(t, testThrottle(open(t))) })
-		}
-	})
+	databasetest.Suite(t, func(_ *testing.T, db *sql.DB) *throttle { return testThrottle(db) }, []databasetest.Case[*throttle]{
+		{Name: "failures lock a username from the sixth, doubling up to 15 minutes", Run: testLockout},
+		{Name: "failures older than the longest lockout are forgotten", Run: testFailuresForgotten},
+		{Name: "a client may start a burst of logins, then one a second", Run: testClientBucket},
+		{Name: "the sweep forgets what changes nothing, never a lock", Run: testSweep},
+	}...)
 }
 
 func lockedFor(t *testing.T, th *throttle, user string, at time.Time) time.Duration {

@@ -2,6 +2,7 @@ package users_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/database/databasetest"
 	"github.com/grin-ai/grin/platform/users"
 	"github.com/grin-ai/grin/policies"
@@ -21,34 +21,30 @@ import (
 // PostgreSQL: each case gets a new, empty database of the engine, a new
 // policy and the default users.
 func TestStore(t *testing.T) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, s *users.Store)
-	}{
-		{"users are created, found, logged in and named uniquely", testCreateAndFind},
-		{"look-alike usernames are refused, also when created at once", testLookAlikes},
-		{"lists search, sort and page", testList},
-		{"renames, password changes, revocations and deletions", testChanges},
+	databasetest.Suite(t, newStore, []databasetest.Case[*users.Store]{
+		{Name: "users are created, found, logged in and named uniquely", Run: testCreateAndFind},
+		{Name: "look-alike usernames are refused, also when created at once", Run: testLookAlikes},
+		{Name: "lists search, sort and page", Run: testList},
+		{Name: "renames, password changes, revocations and deletions", Run: testChanges},
+	}...)
+}
+
+// newStore opens the user directory on db, with a new policy and the
+// default users.
+func newStore(t *testing.T, db *sql.DB) *users.Store {
+	t.Helper()
+	policy, err := policies.Open(context.Background(), t.TempDir(), db, nil, policies.WithUsers(users.NewDirectory(db)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, open databasetest.Open) {
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) {
-				db := open(t)
-				policy, err := policies.Open(context.Background(), t.TempDir(), db, nil, policies.WithUsers(users.NewDirectory(db)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := users.New(db, policy, users.WithBcryptCost(bcrypt.MinCost))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := s.Bootstrap(context.Background(), "admin-password", ""); err != nil {
-					t.Fatal(err)
-				}
-				c.run(t, s)
-			})
-		}
-	})
+	s, err := users.New(db, policy, users.WithBcryptCost(bcrypt.MinCost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Bootstrap(context.Background(), "admin-password", ""); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func create(t *testing.T, s *users.Store, name string) users.User {

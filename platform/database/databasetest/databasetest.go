@@ -47,3 +47,25 @@ func EachEngine(t *testing.T, fn func(t *testing.T, engine database.Engine, open
 		})
 	})
 }
+
+// Case is one behaviour of a store's suite: its subtest name and what it
+// checks on the fixture F built for it.
+type Case[F any] struct {
+	Name string
+	Run  func(t *testing.T, f F)
+}
+
+// Suite runs every case on each engine (EachEngine), each on a new, empty
+// database that fixture turns into what the cases check: the database
+// itself, or a store opened on it.
+func Suite[F any](t *testing.T, fixture func(t *testing.T, db *sql.DB) F, cases ...Case[F]) {
+	t.Helper()
+	EachEngine(t, func(t *testing.T, _ database.Engine, open Open) {
+		for _, c := range cases {
+			t.Run(c.Name, func(t *testing.T) { c.Run(t, fixture(t, open(t))) })
+		}
+	})
+}
+
+// DB is the fixture of a suite whose cases take the database itself.
+func DB(_ *testing.T, db *sql.DB) *sql.DB { return db }
