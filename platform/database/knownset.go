@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"sync"
 )
@@ -64,6 +65,27 @@ func LoadKnownSet(read func(context.Context) (map[string]struct{}, error)) *Know
 		close(k.ready)
 	}()
 	return k
+}
+
+// KeysOf returns a read for LoadKnownSet: the first column of every row
+// stmt answers with args.
+func KeysOf(stmt *sql.Stmt, args ...any) func(context.Context) (map[string]struct{}, error) {
+	return func(ctx context.Context) (map[string]struct{}, error) {
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		keys := map[string]struct{}{}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return nil, err
+			}
+			keys[k] = struct{}{}
+		}
+		return keys, rows.Err()
+	}
 }
 
 // Wait waits until the set is read and returns the read's error, or ctx's.

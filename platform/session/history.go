@@ -78,22 +78,7 @@ func NewHistory(ctx context.Context, commit *database.Committer, reads *sql.DB) 
 			h.Close()
 			return nil, fmt.Errorf("prepare the history: %w", err)
 		}
-		h.known = database.LoadKnownSet(func(ctx context.Context) (map[string]struct{}, error) {
-			rows, err := h.users.QueryContext(ctx)
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			users := map[string]struct{}{}
-			for rows.Next() {
-				var u string
-				if err := rows.Scan(&u); err != nil {
-					return nil, err
-				}
-				users[u] = struct{}{}
-			}
-			return users, rows.Err()
-		})
+		h.known = database.LoadKnownSet(database.KeysOf(h.users))
 	}
 	return h, nil
 }

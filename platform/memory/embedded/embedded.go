@@ -442,22 +442,7 @@ func (s *Store) listLocked(collection string) *database.KnownSet {
 	if l := s.parts[collection]; l != nil && !l.Failed() {
 		return l
 	}
-	l := database.LoadKnownSet(func(ctx context.Context) (map[string]struct{}, error) {
-		rows, err := s.stmts.partitions.QueryContext(ctx, collection)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		names := map[string]struct{}{}
-		for rows.Next() {
-			var p string
-			if err := rows.Scan(&p); err != nil {
-				return nil, err
-			}
-			names[p] = struct{}{}
-		}
-		return names, rows.Err()
-	})
+	l := database.LoadKnownSet(database.KeysOf(s.stmts.partitions, collection))
 	s.parts[collection] = l
 	return l
 }
