@@ -15,6 +15,17 @@ import (
 	"github.com/grin-ai/grin/integration/weaviatetest"
 )
 
+// readBenchReport decodes grin bench chat -json's output (whose field
+// names TestBenchChatRuns checks).
+func readBenchReport(t *testing.T, out string) benchReport {
+	t.Helper()
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("-json output: %v: %s", err, out)
+	}
+	return rep
+}
+
 // TestBenchChatOnReplicas: grin bench chat -replicas 3 spreads the users
 // over three in-process replicas sharing one PostgreSQL database and one
 // Weaviate, and every turn lands in that database.
@@ -29,16 +40,7 @@ func TestBenchChatOnReplicas(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep struct {
-		Grin struct {
-			Replies, Errors int
-			FirstError      string `json:"first_error"`
-		}
-		Replicas int
-	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	rep := readBenchReport(t, out)
 	if rep.Grin.Replies != 12 || rep.Grin.Errors != 0 || rep.Replicas != 3 {
 		t.Errorf("bench on three replicas: %+v\n%s", rep, errOut)
 	}

@@ -78,16 +78,7 @@ func TestBenchChatOnWeaviate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep struct {
-		Grin struct {
-			Replies, Errors int
-			FirstError      string `json:"first_error"`
-		}
-		Memory string
-	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	rep := readBenchReport(t, out)
 	if rep.Grin.Replies != 4 || rep.Grin.Errors != 0 || rep.Memory != "weaviate" {
 		serverLog, _ := os.ReadFile(logFile)
 		t.Errorf("bench on Weaviate: %+v\n%s\nthe server's warnings and errors:\n%s", rep, errOut, serverLog)
