@@ -118,18 +118,8 @@ func TestKill9UnderLoadLosesNoAnsweredTurn(t *testing.T) {
 
 	startAt(t, addr, dir)
 	for u := range users {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/memory/conversation_history", nil)
-		req.Header.Set("user_id", fmt.Sprintf("crash-%02d", u))
-		r, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var h struct {
-			History []struct{ Who, Text string } `json:"history"`
-		}
-		json.NewDecoder(r.Body).Decode(&h)
-		r.Body.Close()
-		n := len(h.History)
+		h := historyOf(t, "http://"+addr, fmt.Sprintf("crash-%02d", u))
+		n := len(h)
 		if n%2 != 0 {
 			t.Errorf("user %d: %d turns, half a turn kept", u, n)
 			continue
@@ -139,8 +129,8 @@ func TestKill9UnderLoadLosesNoAnsweredTurn(t *testing.T) {
 		}
 		for i := 0; i+1 < n; i += 2 {
 			want := fmt.Sprintf("user %d message %d", u, i/2)
-			if h.History[i].Who != "Human" || h.History[i].Text != want || h.History[i+1].Who != "AI" || strings.TrimSpace(h.History[i+1].Text) == "" {
-				t.Errorf("user %d turn %d: %+v %+v, want %q and its reply", u, i/2, h.History[i], h.History[i+1], want)
+			if h[i].Who != "Human" || h[i].Text != want || h[i+1].Who != "AI" || strings.TrimSpace(h[i+1].Text) == "" {
+				t.Errorf("user %d turn %d: %+v %+v, want %q and its reply", u, i/2, h[i], h[i+1], want)
 				break
 			}
 		}
@@ -170,4 +160,26 @@ func TestBenchStart(t *testing.T) {
 	if out, err := exec.Command(binary, "bench", "start", "-runs", "0").CombinedOutput(); err == nil || !strings.Contains(string(out), "-runs must be") {
 		t.Errorf("-runs 0: %v %s", err, out)
 	}
+}
+
+// historyTurn is one turn of GET /memory/conversation_history.
+type historyTurn struct{ Who, Text string }
+
+// historyOf reads user's conversation from the grin at base.
+func historyOf(t *testing.T, base, user string) []historyTurn {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/memory/conversation_history", nil)
+	req.Header.Set("user_id", user)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var h struct {
+		History []historyTurn `json:"history"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&h); err != nil {
+		t.Fatalf("the history of %s: %v", user, err)
+	}
+	return h.History
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -131,26 +130,16 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 
 	for u := range users {
 		name := fmt.Sprintf("replica-user-%02d", u)
-		req, _ := http.NewRequest("GET", "http://"+addrs[1+u%2]+"/memory/conversation_history", nil)
-		req.Header.Set("user_id", name)
-		r, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var h struct {
-			History []struct{ Who, Text string } `json:"history"`
-		}
-		json.NewDecoder(r.Body).Decode(&h)
-		r.Body.Close()
-		if len(h.History)%2 != 0 {
-			t.Errorf("%s: %d turns, half a turn kept", name, len(h.History))
+		h := historyOf(t, "http://"+addrs[1+u%2], name)
+		if len(h)%2 != 0 {
+			t.Errorf("%s: %d turns, half a turn kept", name, len(h))
 			continue
 		}
 		// Each kept message in order; one sent again after the kill may be
 		// there twice (kept by the dead replica, then sent again).
 		var kept []int
-		for i := 0; i < len(h.History); i += 2 {
-			human, ai := h.History[i], h.History[i+1]
+		for i := 0; i < len(h); i += 2 {
+			human, ai := h[i], h[i+1]
 			var who string
 			var n int
 			if _, err := fmt.Sscanf(human.Text, "%s message %d", &who, &n); err != nil || who != name || human.Who != "Human" || ai.Who != "AI" || ai.Text == "" {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/grin-ai/grin/platform/database/databasetest"
 )
 
 // fakeUsers is a Directory of ids whose usernames are the ids.
@@ -38,7 +40,7 @@ func (f fakeUsers) UserID(ctx context.Context, username string) (string, bool, e
 // openWithUsers opens an enforcer whose lockout check knows users.
 func openWithUsers(t *testing.T, users fakeUsers) (*Enforcer, string) {
 	t.Helper()
-	dir, db := openDB(t)
+	dir, db := databasetest.SQLite(t)
 	return reopen(t, dir, db, nil, WithUsers(users)), dir
 }
 
@@ -121,7 +123,7 @@ func TestLockoutCheckNeedsSomeoneToProtect(t *testing.T) {
 // defaults, which may grant more.
 func TestMissingFileComesFromTheLastGoodPolicy(t *testing.T) {
 	ctx := context.Background()
-	dir, db := openDB(t)
+	dir, db := databasetest.SQLite(t)
 	e := reopen(t, dir, db, nil)
 	strict := strings.Replace(e.Documents().Policy, "g, credential:api_key, role:admin", "g, credential:api_key, role:base", 1)
 	if err := e.Update(ctx, Documents{e.Documents().Model, strict}); err != nil {
@@ -173,7 +175,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 // at the next start like a broken one, and the last good policy serves.
 func TestLockoutAtStart(t *testing.T) {
 	ctx := context.Background()
-	dir, db := openDB(t)
+	dir, db := databasetest.SQLite(t)
 	users := fakeUsers{"u-admin"}
 	e := reopen(t, dir, db, nil, WithUsers(users))
 	e.Grant(ctx, "u-admin", "role:admin")

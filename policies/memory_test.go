@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/database/databasetest"
 )
 
 // TestPolicyHeldCompactly: the policy in force holds the grants of 20,000
@@ -23,12 +23,7 @@ func TestPolicyHeldCompactly(t *testing.T) {
 	}
 	const users = 20_000
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dir, db := databasetest.SQLite(t)
 	kinds := []Dict{BaseDict(), BaseDict(), BaseDict()}
 	kinds[1][Users] = []Permission{Read}
 	kinds[2][Plugins] = []Permission{Read, List}

@@ -13,21 +13,8 @@ import (
 	"time"
 
 	"github.com/grin-ai/grin/internal/logbuf"
-	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/database/databasetest"
 )
-
-// openDB opens a database in a new directory, closed when the test ends,
-// for tests that open enforcers on it more than once.
-func openDB(t *testing.T) (string, *sql.DB) {
-	t.Helper()
-	dir := t.TempDir()
-	db, err := database.Open(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return dir, db
-}
 
 // reopen opens an enforcer on dir and db, failing the test on an error.
 func reopen(t *testing.T, dir string, db *sql.DB, log *slog.Logger, opts ...Option) *Enforcer {
@@ -41,7 +28,7 @@ func reopen(t *testing.T, dir string, db *sql.DB, log *slog.Logger, opts ...Opti
 
 func open(t *testing.T) (*Enforcer, string, *logbuf.Buffer) {
 	t.Helper()
-	dir, db := openDB(t)
+	dir, db := databasetest.SQLite(t)
 	logs := &logbuf.Buffer{}
 	return reopen(t, dir, db, slog.New(slog.NewTextHandler(logs, nil))), dir, logs
 }
@@ -142,7 +129,7 @@ func TestGrantsTakeEffectAtOnce(t *testing.T) {
 
 func TestGrantsSurviveReopen(t *testing.T) {
 	ctx := context.Background()
-	dir, db := openDB(t)
+	dir, db := databasetest.SQLite(t)
 	e := reopen(t, dir, db, nil)
 	e.SetPermissions(ctx, "u1", Dict{LLM: {Read}})
 	e2 := reopen(t, dir, db, nil)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/database/databasetest"
 )
 
 // TestHistoryKnowsWhoHasNone: on SQLite the history knows which users have
@@ -14,12 +15,7 @@ import (
 // would then fail.
 func TestHistoryKnowsWhoHasNone(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dir, db := databasetest.SQLite(t)
 	commit := database.NewCommitter(db)
 	first, err := NewHistory(ctx, commit, db)
 	if err != nil {

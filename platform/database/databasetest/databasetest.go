@@ -16,6 +16,19 @@ import (
 // closed when the test ends.
 type Open func(t *testing.T) *sql.DB
 
+// SQLite opens a new SQLite database in a new data directory, closed when
+// the test ends, and returns both.
+func SQLite(t testing.TB) (dir string, db *sql.DB) {
+	t.Helper()
+	dir = t.TempDir()
+	db, err := database.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return dir, db
+}
+
 // EachEngine runs fn once per engine, as the subtests "sqlite" and
 // "postgres". The PostgreSQL subtest starts one server for all of fn's
 // databases; it skips (and says how to install PostgreSQL) when it is
@@ -24,11 +37,7 @@ func EachEngine(t *testing.T, fn func(t *testing.T, engine database.Engine, open
 	t.Run(string(database.SQLite), func(t *testing.T) {
 		fn(t, database.SQLite, func(t *testing.T) *sql.DB {
 			t.Helper()
-			db, err := database.Open(context.Background(), t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
+			_, db := SQLite(t)
 			return db
 		})
 	})

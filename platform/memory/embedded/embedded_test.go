@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/database/databasetest"
 	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/memory/embedded"
 	"github.com/grin-ai/grin/platform/memory/memorytest"
@@ -91,12 +92,7 @@ func TestSmallCacheStaysCorrect(t *testing.T) {
 // memory: their partition is known to be empty, then to hold that point.
 func TestPartitionsKeptInMemory(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dir, db := databasetest.SQLite(t)
 	reads, err := database.OpenReads(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
