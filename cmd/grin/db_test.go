@@ -271,6 +271,11 @@ func TestDBMigrate(t *testing.T) {
 	if !strings.Contains(want.Policy.Policy, "capability:kv") {
 		t.Fatalf("the policy edit is not in force: %s", want.Policy.Policy)
 	}
+	// Replies' whys are stored compressed on SQLite; PostgreSQL gets them
+	// as JSON text, compared below as read back.
+	if n := count(t, src, `SELECT count(*) FROM conversation_history WHERE typeof(why) = 'blob'`); n == 0 {
+		t.Fatal("the fixture holds no compressed why")
+	}
 	points := count(t, src, `SELECT count(*) FROM memory_points`)
 	lastUserSeq := count(t, src, `SELECT seq FROM sqlite_sequence WHERE name = 'users'`)
 	if lastUserSeq <= count(t, src, `SELECT max(seq) FROM users`) {

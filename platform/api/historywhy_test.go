@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/grin-ai/grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/database"
 )
 
 // TestHistoryKeepsTheWhyWithoutTheEmbedding: the chat frame carries the
@@ -80,12 +81,16 @@ func TestHistoryKeepsTheWhyWithoutTheEmbedding(t *testing.T) {
 
 	// What the database holds has none of the vector's numbers.
 	vecJSON, _ := json.Marshal(vector)
-	var stored string
+	var raw any
 	db := apptest.OpenDatabase(t, in.Dir)
-	if err := db.QueryRow(`SELECT why FROM conversation_history WHERE user_id = $1 AND who = 'AI' ORDER BY seq DESC LIMIT 1`, "alice").Scan(&stored); err != nil {
+	if err := db.QueryRow(`SELECT why FROM conversation_history WHERE user_id = $1 AND who = 'AI' ORDER BY seq DESC LIMIT 1`, "alice").Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains([]byte(stored), vecJSON[1:len(vecJSON)-1]) {
+	stored, err := database.Unpack(raw) // compressed on SQLite
+	if err != nil || !json.Valid(stored) {
+		t.Fatalf("the stored why: %.60q, %v", stored, err)
+	}
+	if bytes.Contains(stored, vecJSON[1:len(vecJSON)-1]) {
 		t.Errorf("the stored why still holds the embedding (%d bytes of it)", len(vecJSON))
 	}
 }

@@ -41,6 +41,9 @@ type History struct {
 	// new user's first message reads nothing (nil on PostgreSQL, whose
 	// replicas write each other's users).
 	known *database.KnownSet
+	// pack is set on SQLite, where large whys are stored compressed
+	// (database.Pack); PostgreSQL compresses large values itself.
+	pack bool
 }
 
 // NewHistory returns the history store: writes through commit, reads on
@@ -68,6 +71,7 @@ func NewHistory(ctx context.Context, commit *database.Committer, reads *sql.DB) 
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
 	if database.EngineOf(commit.DB()) == database.SQLite {
+		h.pack = true
 		// A skip scan along the (user_id, seq) key: one index lookup per
 		// user, however long each one's history.
 		if h.users, err = reads.PrepareContext(ctx, `WITH RECURSIVE u(x) AS (
@@ -105,14 +109,23 @@ func (h *History) AppendOp(userID string, turns ...Turn) database.Op {
 	if h.known != nil && len(turns) > 0 {
 		committed = func() { h.known.Set(userID, true) }
 	}
+	// The whys are made ready here, in the caller's goroutine: packing
+	// them inside Write would hold up the single writer, and every user
+	// whose turn shares its group.
+	whys := make([]any, len(turns))
+	for i, t := range turns {
+		switch {
+		case len(t.Why) == 0:
+		case h.pack:
+			whys[i] = database.Pack(t.Why)
+		default:
+			whys[i] = string(t.Why)
+		}
+	}
 	return database.Op{Committed: committed, Write: func(ctx context.Context, tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, h.append)
-		for _, t := range turns {
-			var why any
-			if len(t.Why) > 0 {
-				why = string(t.Why)
-			}
-			if _, err := stmt.ExecContext(ctx, userID, t.Who, t.Text, why, t.When); err != nil {
+		for i, t := range turns {
+			if _, err := stmt.ExecContext(ctx, userID, t.Who, t.Text, whys[i], t.When); err != nil {
 				return fmt.Errorf("append history: %w", err)
 			}
 		}
@@ -143,12 +156,16 @@ func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, err
 	out := []Turn{}
 	for rows.Next() {
 		var t Turn
-		var why sql.NullString
+		var why any
 		if err := rows.Scan(&t.Who, &t.Text, &why, &t.When); err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
-		if why.Valid {
-			t.Why = json.RawMessage(why.String)
+		b, err := database.Unpack(why)
+		if err != nil {
+			return nil, fmt.Errorf("read the history of %s: %w", userID, err)
+		}
+		if b != nil {
+			t.Why = json.RawMessage(b)
 		}
 		out = append(out, t)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -26,6 +27,7 @@ func TestHistory(t *testing.T) {
 		{"a turn is committed with its caller's other writes, or not at all", testAppendOp},
 		{"users' conversations stay apart and are deleted apart", testApart},
 		{"turns appended at once keep each user's order", testConcurrent},
+		{"a long why is stored compressed on SQLite and read back whole", testPackedWhy},
 	}
 	databasetest.EachEngine(t, func(t *testing.T, _ database.Engine, open databasetest.Open) {
 		for _, c := range cases {
@@ -139,6 +141,51 @@ func testConcurrent(t *testing.T, h *session.History, _ *database.Committer) {
 	for u := range users {
 		if got := texts(t, h, fmt.Sprint("user-", u), 0); got != fmt.Sprint(want) {
 			t.Errorf("user-%d: %s", u, got)
+		}
+	}
+}
+
+func testPackedWhy(t *testing.T, h *session.History, commit *database.Committer) {
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString(`{"input":"and the rabbit?","model_interactions":[{"model_type":"llm","prompt":"`)
+	for i := range 60 {
+		fmt.Fprintf(&b, "- Human: message %d about the white rabbit\\n", i)
+	}
+	b.WriteString(`"}]}`)
+	why := json.RawMessage(b.String())
+	if err := h.Append(ctx, "carol", session.Turn{Who: session.Human, Text: "and the rabbit?"},
+		session.Turn{Who: session.AI, Text: "it ran", Why: why}); err != nil {
+		t.Fatal(err)
+	}
+	// A row as grin wrote it before whys were packed: JSON text.
+	db := commit.DB()
+	if _, err := db.Exec(`INSERT INTO conversation_history (user_id, seq, who, text, why, at) VALUES ('carol', 3, 'AI', 'older', $1, 3)`, string(why)); err != nil {
+		t.Fatal(err)
+	}
+	turns, err := h.Recent(ctx, "carol", 0)
+	if err != nil || len(turns) != 3 {
+		t.Fatalf("%d turns, %v", len(turns), err)
+	}
+	for _, i := range []int{1, 2} {
+		if string(turns[i].Why) != string(why) {
+			t.Errorf("turn %d's why read back: %.80s…, want the %d bytes written", i+1, turns[i].Why, len(why))
+		}
+	}
+	var stored int
+	if err := db.QueryRow(`SELECT length(why) FROM conversation_history WHERE user_id = 'carol' AND seq = 2`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	switch database.EngineOf(db) {
+	case database.SQLite:
+		// What the database file holds: a quarter of the JSON or less.
+		if stored*4 > len(why) {
+			t.Errorf("a %d-byte why takes %d bytes on SQLite", len(why), stored)
+		}
+	default:
+		// PostgreSQL keeps the text (and compresses it itself).
+		if stored != len(why) {
+			t.Errorf("a %d-byte why is %d characters on PostgreSQL", len(why), stored)
 		}
 	}
 }

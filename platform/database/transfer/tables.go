@@ -6,6 +6,10 @@ type Fate struct {
 	Copy bool
 	// Why a table is left behind, in words shown to the operator.
 	Why string
+	// Packed names the columns whose values grin may store compressed on
+	// SQLite (database.Pack): they are unpacked before they are copied
+	// and compared.
+	Packed []string
 }
 
 // Tables is the one list of grin's tables and what a migration does with
@@ -18,7 +22,7 @@ func Tables() map[string]Fate {
 		"users":                {Copy: true},
 		"grants":               {Copy: true},
 		"settings":             {Copy: true},
-		"conversation_history": {Copy: true},
+		"conversation_history": {Copy: true, Packed: []string{"why"}},
 		"plugins":              {Copy: true},
 		"policy_versions":      {Copy: true},
 		"plugin_kv":            {Copy: true},

@@ -80,6 +80,7 @@ type column struct {
 	name     string
 	kind     kind
 	identity bool // filled by a sequence on PostgreSQL
+	packed   bool // may hold database.Pack's values on SQLite
 }
 
 // Skipped is a table of the source a migration leaves behind.
@@ -233,6 +234,9 @@ func (m *Migration) discover(ctx context.Context) error {
 		t, err := m.describe(ctx, name)
 		if err != nil {
 			return err
+		}
+		for i := range t.cols {
+			t.cols[i].packed = slices.Contains(fate.Packed, t.cols[i].name)
 		}
 		t.Rows = rows
 		m.Tables = append(m.Tables, t)
@@ -526,6 +530,9 @@ func (m *Migration) readBatch(ctx context.Context, t *Table) ([][]any, error) {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("read %s: %w", t.Name, err)
 		}
+		if err := t.unpack(vals); err != nil {
+			return nil, err
+		}
 		batch = append(batch, vals)
 	}
 	if err := rows.Err(); err != nil {
@@ -586,6 +593,22 @@ func (m *Migration) writeBatch(ctx context.Context, t *Table, batch [][]any) err
 		return fmt.Errorf("copy %s: %w", t.Name, err)
 	}
 	t.after, t.Copied, t.Done = after, copied, done
+	return nil
+}
+
+// unpack replaces, in a row read from SQLite, each packed column's value
+// by the text it was packed from.
+func (t *Table) unpack(row []any) error {
+	for i, c := range t.cols {
+		if !c.packed || row[i] == nil {
+			continue
+		}
+		b, err := database.Unpack(row[i])
+		if err != nil {
+			return fmt.Errorf("table %s, row %s, column %s: %w", t.Name, describeKey(t.keyOf(row)), c.name, err)
+		}
+		row[i] = string(b)
+	}
 	return nil
 }
 
@@ -724,6 +747,11 @@ func (t *Table) digest(ctx context.Context, db *sql.DB, postgres bool) (int64, s
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return 0, "", err
+		}
+		if !postgres {
+			if err := t.unpack(vals); err != nil {
+				return 0, "", err
+			}
 		}
 		for i, v := range vals {
 			c, err := convert(t.cols[i].kind, v)
