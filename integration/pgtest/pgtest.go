@@ -259,7 +259,7 @@ func (s *Server) Database(t testing.TB) string {
 		default:
 		}
 		if err := s.exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
+			t.Errorf("drop database %s: %v\nthe server's log:\n%s", name, err, s.Log())
 		}
 	})
 	u := *s.admin
@@ -276,10 +276,23 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
+// exec runs sql on the maintenance database. Connecting is tried three
+// times: a connection to a healthy server has been seen reset during its
+// handshake (after a test, nothing in the server's log), and a test's
+// set-up or clean-up should not fail for that.
 func (s *Server) exec(ctx context.Context, sql string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, s.admin.String())
+	var conn *pgx.Conn
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		if conn, err = pgx.Connect(ctx, s.admin.String()); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
