@@ -389,14 +389,14 @@ func (e *Enforcer) Decide(req Request) (bool, error) {
 func (e *Enforcer) decide(req Request) (bool, error) {
 	yes := false
 	for _, sub := range req.Subjects {
-		key := e.keyOf(sub, req, e.selfFree.Load())
+		key := e.keyOf(sub, req)
 		v, ok := e.cache.Load(key)
 		if ok {
 			e.hits.Add(1)
 		} else {
 			e.misses.Add(1)
 			e.mu.RLock()
-			key = e.keyOf(sub, req, e.selfFree.Load()) // the model may have changed meanwhile
+			key = e.keyOf(sub, req) // the model may have changed meanwhile
 			got, rule, err := e.enf.EnforceEx(sub, req.Object, req.Action, req.Self)
 			if err == nil {
 				v = verdictOf(got, rule)
@@ -514,9 +514,9 @@ type cacheKey struct{ sub, obj, act, self string }
 // not hold it): a new user's first message is then decided from the
 // cache for what does not name them (chatting, the shared spaces,
 // procedural memory), and only their own partitions cost a first decision.
-func (e *Enforcer) keyOf(sub string, req Request, selfFree bool) cacheKey {
+func (e *Enforcer) keyOf(sub string, req Request) cacheKey {
 	self := req.Self
-	if selfFree && self != "" && !strings.Contains(req.Object, self) {
+	if self != "" && e.selfFree.Load() && !strings.Contains(req.Object, self) {
 		self = ""
 	}
 	return cacheKey{sub, req.Object, req.Action, self}

@@ -151,8 +151,11 @@ type TokenFrame struct {
 // Notes: safe for concurrent use; one user's messages are answered one at
 // a time, in order, different users' at once.
 type Cat struct {
-	cfg       Config
-	store     memory.Store
+	cfg   Config
+	store memory.Store
+	// staged is store when it commits with grin's database (the
+	// embedded store), nil for a store beside it (Weaviate).
+	staged    memory.Staged
 	scope     *memory.Scope
 	providers *llm.Current
 	hooks     hooks.Runner
@@ -165,7 +168,8 @@ func New(cfg Config, store memory.Store, scope *memory.Scope, providers *llm.Cur
 	if runner == nil {
 		runner = hooks.Nop{}
 	}
-	return &Cat{cfg: cfg, store: store, scope: scope, providers: providers, hooks: runner, sessions: sessions, logger: logger}
+	staged, _ := store.(memory.Staged)
+	return &Cat{cfg: cfg, store: store, staged: staged, scope: scope, providers: providers, hooks: runner, sessions: sessions, logger: logger}
 }
 
 // Chat answers one message of id. Tokens and the reply go to every socket
@@ -329,10 +333,9 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 	// its point is written first and taken back if the history is refused,
 	// so a turn that is not answered leaves no memory either.
 	var with []database.Op
-	staged, isStaged := c.store.(memory.Staged)
 	if len(t.pending) > 0 {
-		if isStaged {
-			op, err := staged.UpsertOp(t.pending)
+		if c.staged != nil {
+			op, err := c.staged.UpsertOp(t.pending)
 			if err != nil {
 				return Reply{}, err
 			}
@@ -345,7 +348,7 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 		{Who: session.Human, Text: msg.Text, When: now},
 		{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(storedWhy(reply.Why))},
 	}, with...); err != nil {
-		if len(t.pending) > 0 && !isStaged {
+		if len(t.pending) > 0 && c.staged == nil {
 			t.takeBack(t.pending)
 		}
 		return Reply{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
@@ -413,19 +416,17 @@ func (t *turn) recall(ctx context.Context, text string, w *Why) (MemoryWhy, erro
 	// from this process in microseconds: its three recalls run one after
 	// another, since goroutines would add only their scheduling (5 ms a
 	// turn at 100 users, waiting for a core). A remote store's run at once.
-	if _, local := c.store.(memory.Staged); local {
-		for i := range searches {
-			r := &searches[i]
-			r.matches, r.err = c.scope.Recall(ctx, t.id, r.collection, r.query)
+	var wg sync.WaitGroup
+	for i := range searches {
+		r := &searches[i]
+		search := func() { r.matches, r.err = c.scope.Recall(ctx, t.id, r.collection, r.query) }
+		if c.staged != nil {
+			search()
+		} else {
+			wg.Go(search)
 		}
-	} else {
-		var wg sync.WaitGroup
-		for i := range searches {
-			r := &searches[i]
-			wg.Go(func() { r.matches, r.err = c.scope.Recall(ctx, t.id, r.collection, r.query) })
-		}
-		wg.Wait()
 	}
+	wg.Wait()
 	for _, r := range searches {
 		if r.err != nil {
 			return why, fmt.Errorf("recall %s memories: %w", r.collection, r.err)

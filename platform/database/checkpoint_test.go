@@ -11,6 +11,7 @@ import (
 
 	"github.com/grin-ai/grin/internal/logbuf"
 	"github.com/grin-ai/grin/platform/database"
+	"github.com/grin-ai/grin/platform/database/databasetest"
 )
 
 // TestCheckpointsBesideTheWriter: the database file receives what is
@@ -20,11 +21,7 @@ import (
 // back after a reopen.
 func TestCheckpointsBesideTheWriter(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := database.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, db := databasetest.SQLite(t)
 	logs := &logbuf.Buffer{}
 	ckpt, err := database.StartCheckpoints(ctx, dir, db, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
