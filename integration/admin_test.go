@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net/http"
 	"os"
@@ -60,13 +62,24 @@ func browser(t *testing.T) context.Context {
 }
 
 func startBrowser(t *testing.T, path string) (context.Context, error) {
-	// Chromium's helpers may still write to its profile as it exits, so
-	// the profile is removed best-effort rather than by t.TempDir.
+	// Chromium's helpers may still write to its profile for a moment
+	// after the browser exits, recreating what was just removed; so the
+	// profile is removed until it stays gone, rather than by t.TempDir,
+	// which would fail the test on the first race.
 	profile, err := os.MkdirTemp("", "grin-chromium-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(profile) })
+	t.Cleanup(func() {
+		for try := 0; try < 25; try++ {
+			err := os.RemoveAll(profile)
+			time.Sleep(200 * time.Millisecond)
+			if _, gone := os.Stat(profile); err == nil && errors.Is(gone, fs.ErrNotExist) {
+				return
+			}
+		}
+		t.Logf("chromium's profile %s could not be removed", profile)
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-sync", true),
