@@ -36,6 +36,7 @@ type History struct {
 	append *sql.Stmt // on the writing connection, used within its transactions
 	remove *sql.Stmt
 	recent *sql.Stmt // on the read-only connections
+	window *sql.Stmt // recent's, without the whys
 	users  *sql.Stmt
 	// known is the set of users with a history, on SQLite only, so that a
 	// new user's first message reads nothing (nil on PostgreSQL, whose
@@ -64,8 +65,14 @@ func NewHistory(ctx context.Context, commit *database.Committer, reads *sql.DB) 
 		h.Close()
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
-	if h.recent, err = reads.PrepareContext(ctx, `SELECT who, text, why, at FROM (
+	if h.recent, err = reads.PrepareContext(ctx, `SELECT who, text, at, why FROM (
 		SELECT seq, who, text, why, at FROM conversation_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2
+	) AS last ORDER BY seq`); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("prepare the history: %w", err)
+	}
+	if h.window, err = reads.PrepareContext(ctx, `SELECT who, text, at FROM (
+		SELECT seq, who, text, at FROM conversation_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2
 	) AS last ORDER BY seq`); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("prepare the history: %w", err)
@@ -93,7 +100,7 @@ func (h *History) Close() error {
 		h.known.Close()
 	}
 	var errs []error
-	for _, s := range []*sql.Stmt{h.append, h.remove, h.recent, h.users} {
+	for _, s := range []*sql.Stmt{h.append, h.remove, h.recent, h.window, h.users} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -141,6 +148,20 @@ func (h *History) Append(ctx context.Context, userID string, turns ...Turn) erro
 
 // Recent returns a user's last n turns, oldest first (all when n <= 0).
 func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, error) {
+	return h.read(ctx, h.recent, userID, n)
+}
+
+// Window is Recent without the whys: what a session keeps for prompts,
+// which need only who said what. A why holds the turn's whole prompt
+// (kilobytes by a user's fifth message), so a session holding them held
+// ten times what its prompts use, and loading one unpacked them all.
+func (h *History) Window(ctx context.Context, userID string, n int) ([]Turn, error) {
+	return h.read(ctx, h.window, userID, n)
+}
+
+// read runs recent or window: who, text and at, then the why if the
+// statement selects it.
+func (h *History) read(ctx context.Context, stmt *sql.Stmt, userID string, n int) ([]Turn, error) {
 	if h.known != nil && h.known.Absent(userID) {
 		return []Turn{}, nil
 	}
@@ -148,16 +169,21 @@ func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, err
 	if limit <= 0 {
 		limit = math.MaxInt64 // PostgreSQL refuses SQLite's -1
 	}
-	rows, err := h.recent.QueryContext(ctx, userID, limit)
+	rows, err := stmt.QueryContext(ctx, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
 	defer rows.Close()
+	withWhy := stmt == h.recent
 	out := []Turn{}
 	for rows.Next() {
 		var t Turn
 		var why any
-		if err := rows.Scan(&t.Who, &t.Text, &why, &t.When); err != nil {
+		dest := []any{&t.Who, &t.Text, &t.When}
+		if withWhy {
+			dest = append(dest, &why)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
 		b, err := database.Unpack(why)

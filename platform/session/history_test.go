@@ -80,6 +80,63 @@ func testRecent(t *testing.T, h *session.History, _ *database.Committer) {
 	if turns[1].Who != session.AI || turns[1].When != 2.25 || string(turns[1].Why) != string(why) || turns[0].Why != nil || turns[0].When != 1.5 {
 		t.Errorf("turns read back: %+v", turns)
 	}
+	// The window is the same turns without their whys.
+	window, err := h.Window(ctx, "alice", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []session.Turn{{Who: session.AI, Text: "two", When: 2.25}, {Who: session.Human, Text: "three", When: 3}}
+	if fmt.Sprint(window) != fmt.Sprint(want) {
+		t.Errorf("window of 2: %+v, want %+v", window, want)
+	}
+}
+
+// TestSessionWindowHoldsNoWhys: a live session keeps its recent turns for
+// prompts without their whys, whether it recorded them or loaded them
+// from the database, while the history keeps every why.
+func TestSessionWindowHoldsNoWhys(t *testing.T) {
+	ctx := context.Background()
+	_, db := databasetest.SQLite(t)
+	commit := database.NewCommitter(db)
+	h, err := session.NewHistory(ctx, commit, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	why := json.RawMessage(`{"input":"hi","memory":{"episodic":[]}}`)
+	reg := session.NewRegistry(h, 0, 0, nil)
+	s, release, err := reg.Acquire(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = reg.Record(ctx, s, []session.Turn{{Who: session.Human, Text: "hi", When: 1}, {Who: session.AI, Text: "hello", When: 2, Why: why}})
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, recent []session.Turn) {
+		t.Helper()
+		if len(recent) != 2 || recent[0].Text != "hi" || recent[1].Text != "hello" || recent[1].Who != session.AI {
+			t.Fatalf("%s: %+v", what, recent)
+		}
+		for _, tr := range recent {
+			if tr.Why != nil {
+				t.Errorf("%s holds a why: %s", what, tr.Why)
+			}
+		}
+	}
+	check("the window after recording", s.Recent)
+	// Another process's registry loads the window from the database.
+	s2, release2, err := session.NewRegistry(h, 0, 0, nil).Acquire(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release2()
+	check("the window loaded", s2.Recent)
+	all, err := h.Recent(ctx, "alice", 0)
+	if err != nil || len(all) != 2 || string(all[1].Why) != string(why) {
+		t.Errorf("the history: %+v, %v; want the why kept", all, err)
+	}
 }
 
 func testAppendOp(t *testing.T, h *session.History, commit *database.Committer) {

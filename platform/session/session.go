@@ -51,7 +51,8 @@ type Sink interface {
 // a time; its fields are the turn's to read and change.
 type Session struct {
 	UserID string
-	// Recent holds the last WindowTurns turns, oldest first.
+	// Recent holds the last WindowTurns turns, oldest first, without
+	// their whys (History.Window): prompts use only who said what.
 	Recent []Turn
 
 	turn     sync.Mutex
@@ -148,7 +149,7 @@ func (r *Registry) Acquire(ctx context.Context, userID string) (s *Session, rele
 			}
 		}
 		if !s.loaded || (l != nil && l.at != s.at) {
-			recent, err := r.history.Recent(ctx, userID, WindowTurns)
+			recent, err := r.history.Window(ctx, userID, WindowTurns)
 			if err != nil {
 				if l != nil {
 					r.release(l)
@@ -184,7 +185,10 @@ func (r *Registry) Record(ctx context.Context, s *Session, turns []Turn, with ..
 	if err := r.history.commit.Do(ctx, ops...); err != nil {
 		return err
 	}
-	s.Recent = append(s.Recent, turns...)
+	for _, t := range turns {
+		t.Why = nil
+		s.Recent = append(s.Recent, t)
+	}
 	s.at.seq += int64(len(turns)) // the lease's holder numbers them
 	if over := len(s.Recent) - WindowTurns; over > 0 {
 		s.Recent = append([]Turn(nil), s.Recent[over:]...)
