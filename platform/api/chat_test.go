@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -346,4 +347,46 @@ func TestRevokedPermissionStopsAnOpenSocket(t *testing.T) {
 	if f := c.next(); f.Type != "error" || f.Name != "PermissionDenied" {
 		t.Errorf("after the revocation: %+v, want a PermissionDenied error frame", f)
 	}
+}
+
+// TestAnOpenSocketCostsThreeGoroutines: what holding a chatting user's
+// socket open costs the server in goroutines, which each hold a stack and
+// are scanned by every garbage collection: the connection's reader, the
+// socket's writer and the worker that answers its messages in order.
+// Watching for the shutdown costs none (context.AfterFunc).
+func TestAnOpenSocketCostsThreeGoroutines(t *testing.T) {
+	in := apptest.Start(t)
+	settle := func() int {
+		// Goroutines of earlier requests end a moment after their answers.
+		n := runtime.NumGoroutine()
+		for range 50 {
+			time.Sleep(20 * time.Millisecond)
+			m := runtime.NumGoroutine()
+			if m == n {
+				return n
+			}
+			n = m
+		}
+		return n
+	}
+	open := func(from, to int) {
+		for i := from; i < to; i++ {
+			c := dial(t, in, fmt.Sprintf("/ws/user%d", i))
+			c.send(map[string]string{"text": "hello"})
+			c.reply()
+		}
+	}
+	// The first sockets also start what every socket shares (the
+	// database's connections, the session registry's sweeper): counted
+	// from the second batch on, what one more socket costs.
+	open(0, 10)
+	const sockets = 20
+	before := settle()
+	open(10, 10+sockets)
+	perSocket := float64(settle()-before) / sockets
+	// The test's own client sockets run no goroutine between reads.
+	if perSocket > 3 {
+		t.Errorf("%.2f goroutines per open socket, want at most 3", perSocket)
+	}
+	t.Logf("%.2f goroutines per open socket", perSocket)
 }

@@ -103,10 +103,12 @@ type Server struct {
 	readyDown      map[string]bool // dependency -> down at its last check
 	// draining is set once shutdown begins: /readyz answers 503.
 	draining atomic.Bool
-	// stopping is closed when grin stops taking new turns and sockets
-	// (Drain); hardStop when the wait for turns in flight is over.
-	stopping, hardStop chan struct{}
-	stopOnce, hardOnce sync.Once
+	// stopping ends when grin stops taking new turns and sockets (Drain);
+	// hardStop when the wait for turns in flight is over. Contexts, not
+	// channels, so that each socket watches them with context.AfterFunc
+	// rather than two goroutines of its own.
+	stopping, hardStop    context.Context
+	stopSockets, stopHard context.CancelFunc
 	// sockets are the open WebSockets, for the shutdown.
 	socketsMu sync.Mutex
 	sockets   map[*socket]struct{}
@@ -119,8 +121,9 @@ func New(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	s := &Server{deps: d, mux: mux, readyDown: map[string]bool{},
-		stopping: make(chan struct{}), hardStop: make(chan struct{}), sockets: map[*socket]struct{}{}}
+	s := &Server{deps: d, mux: mux, readyDown: map[string]bool{}, sockets: map[*socket]struct{}{}}
+	s.stopping, s.stopSockets = context.WithCancel(context.Background())
+	s.hardStop, s.stopHard = context.WithCancel(context.Background())
 	s.api = humago.New(exactRoot{mux}, Config())
 	s.api.UseMiddleware(s.authorize, s.limitBody)
 

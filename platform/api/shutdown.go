@@ -33,7 +33,7 @@ func (s *Server) Drain(ctx context.Context) error {
 	// Under socketsMu, so that a socket is either tracked before the wait
 	// below begins or refused.
 	s.socketsMu.Lock()
-	s.stopOnce.Do(func() { close(s.stopping) })
+	s.stopSockets()
 	s.socketsMu.Unlock()
 	done := make(chan struct{})
 	go func() {
@@ -50,20 +50,13 @@ func (s *Server) Drain(ctx context.Context) error {
 		sock.closeWith(websocket.StatusServiceRestart, restartReason)
 	}
 	s.socketsMu.Unlock()
-	s.hardOnce.Do(func() { close(s.hardStop) })
+	s.stopHard()
 	<-done
 	return ctx.Err()
 }
 
 // isStopping reports whether Drain has begun.
-func (s *Server) isStopping() bool {
-	select {
-	case <-s.stopping:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) isStopping() bool { return s.stopping.Err() != nil }
 
 // refuseWhenStopping answers 503, with Retry-After, a new turn once the
 // shutdown has begun.

@@ -133,26 +133,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	var gate sync.Mutex // orders "stopped" against queueing a message
 	stopped := false
 	closeWork := sync.OnceFunc(func() { close(work) })
-	go func() {
-		select {
-		case <-s.stopping:
-		case <-ctx.Done():
-			return
-		}
+	defer context.AfterFunc(s.stopping, func() {
 		gate.Lock()
 		stopped = true
 		closeWork()
 		gate.Unlock()
 		wg.Wait()
 		sock.closeWith(websocket.StatusServiceRestart, restartReason)
-	}()
-	go func() {
-		select {
-		case <-s.hardStop:
-			cancelTurns()
-		case <-ctx.Done():
-		}
-	}()
+	})()
+	defer context.AfterFunc(s.hardStop, cancelTurns)()
 	defer wg.Wait()
 	defer func() {
 		gate.Lock()
