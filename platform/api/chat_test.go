@@ -383,10 +383,12 @@ func TestAnOpenSocketCostsThreeGoroutines(t *testing.T) {
 	const sockets = 20
 	before := settle()
 	open(10, 10+sockets)
-	perSocket := float64(settle()-before) / sockets
-	// The test's own client sockets run no goroutine between reads.
-	if perSocket > 3 {
-		t.Errorf("%.2f goroutines per open socket, want at most 3", perSocket)
+	added := settle() - before
+	// The test's own client sockets run no goroutine between reads; two
+	// more are let pass for a timer's or a pool's goroutine elsewhere
+	// that happens to start meanwhile (a fourth per socket would be 20).
+	if added > 3*sockets+2 {
+		t.Errorf("%d goroutines for %d more open sockets (%.2f each), want at most 3 each", added, sockets, float64(added)/sockets)
 	}
-	t.Logf("%.2f goroutines per open socket", perSocket)
+	t.Logf("%.2f goroutines per open socket", float64(added)/sockets)
 }
