@@ -86,3 +86,45 @@ func TestQueuedFramesGoInOneWrite(t *testing.T) {
 		t.Errorf("a frame sent alone: %q", b)
 	}
 }
+
+// TestAClientThatStopsReadingIsDropped: once the network's buffers are
+// full, a write that cannot finish within the socket's write timeout ends
+// the socket rather than holding its writer (and the user's frames) for
+// ever.
+func TestAClientThatStopsReadingIsDropped(t *testing.T) {
+	ended := make(chan time.Duration, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &corkingWriter{ResponseWriter: w}
+		conn, err := websocket.Accept(cw, r, nil)
+		if err != nil {
+			return
+		}
+		sock := newSocket()
+		sock.conn, sock.cork = conn, cw.conn
+		sock.writeTimeout = 300 * time.Millisecond
+		// 40 MB, far more than loopback's buffers hold, in fewer frames
+		// than the queue takes: only the write timeout can end this.
+		frame := []byte(`"` + strings.Repeat("x", 200<<10) + `"`)
+		for range 200 {
+			sock.Send(frame)
+		}
+		start := time.Now()
+		sock.writeLoop(r.Context())
+		ended <- time.Since(start)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	// The client reads nothing.
+	select {
+	case took := <-ended:
+		t.Logf("the writer gave up after %v", took)
+	case <-ctx.Done():
+		t.Fatal("the socket's writer was still blocked after 20 s on a client that reads nothing")
+	}
+}

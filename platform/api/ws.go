@@ -276,6 +276,9 @@ type socket struct {
 	conn  *websocket.Conn
 	cork  *corkedConn // beneath conn
 	queue chan []byte
+	// writeTimeout bounds each write to the network (writeTimeout by
+	// default): a client that stops reading is dropped after it.
+	writeTimeout time.Duration
 
 	// byToken and epoch: opened with a grin token of this token epoch.
 	byToken bool
@@ -290,7 +293,7 @@ type socket struct {
 // newSocket makes a socket whose conn is set once the handshake is done;
 // until then Send only queues.
 func newSocket() *socket {
-	return &socket{queue: make(chan []byte, sendQueue), closed: make(chan struct{})}
+	return &socket{queue: make(chan []byte, sendQueue), writeTimeout: writeTimeout, closed: make(chan struct{})}
 }
 
 // Send queues a frame; a client too slow to take its frames is dropped
@@ -362,7 +365,7 @@ func (s *socket) writeLoop(ctx context.Context) {
 // queued behind it now.
 // The frames written together share one writeTimeout.
 func (s *socket) writeQueued(ctx context.Context, f []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
 	more := len(s.queue)
 	if more == 0 || s.cork == nil {
