@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,41 +92,74 @@ func TestQueuedFramesGoInOneWrite(t *testing.T) {
 // TestAClientThatStopsReadingIsDropped: once the network's buffers are
 // full, a write that cannot finish within the socket's write timeout ends
 // the socket rather than holding its writer (and the user's frames) for
-// ever.
+// ever, whether it blocks in a frame the library writes or in the corked
+// frames sent together after them.
 func TestAClientThatStopsReadingIsDropped(t *testing.T) {
-	ended := make(chan time.Duration, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &corkingWriter{ResponseWriter: w}
-		conn, err := websocket.Accept(cw, r, nil)
-		if err != nil {
-			return
-		}
-		sock := newSocket()
-		sock.conn, sock.cork = conn, cw.conn
-		sock.writeTimeout = 300 * time.Millisecond
-		// 40 MB, far more than loopback's buffers hold, in fewer frames
-		// than the queue takes: only the write timeout can end this.
-		frame := []byte(`"` + strings.Repeat("x", 200<<10) + `"`)
-		for range 200 {
-			sock.Send(frame)
-		}
-		start := time.Now()
-		sock.writeLoop(r.Context())
-		ended <- time.Since(start)
-	}))
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name string
+		// small: both ends' socket buffers a few KiB, so that two
+		// frames corked together (under maxCorked) block in uncork's
+		// flush; otherwise many large frames fill loopback's buffers
+		// and block in the library's writes.
+		small          bool
+		frames, frameB int
+	}{
+		{"in the library's writes", false, 200, 200 << 10},
+		{"in the flush of corked frames", true, 2, 100 << 10},
 	}
-	defer c.CloseNow()
-	// The client reads nothing.
-	select {
-	case took := <-ended:
-		t.Logf("the writer gave up after %v", took)
-	case <-ctx.Done():
-		t.Fatal("the socket's writer was still blocked after 20 s on a client that reads nothing")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ended := make(chan time.Duration, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				cw := &corkingWriter{ResponseWriter: w}
+				conn, err := websocket.Accept(cw, r, nil)
+				if err != nil {
+					return
+				}
+				if tc.small {
+					cw.conn.Conn.(*net.TCPConn).SetWriteBuffer(4 << 10)
+				}
+				sock := newSocket()
+				sock.conn, sock.cork = conn, cw.conn
+				sock.writeTimeout = 300 * time.Millisecond
+				// Queued before the writer starts: it takes them as one
+				// batch, corked.
+				frame := []byte(`"` + strings.Repeat("x", tc.frameB) + `"`)
+				for range tc.frames {
+					sock.Send(frame)
+				}
+				start := time.Now()
+				sock.writeLoop(r.Context())
+				ended <- time.Since(start)
+			}))
+			defer srv.Close()
+			// Far less than the default write timeout (10 s): only the
+			// socket's own can end the write in time.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			opts := &websocket.DialOptions{}
+			if tc.small {
+				dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+					var serr error
+					err := c.Control(func(fd uintptr) {
+						serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
+					})
+					return errors.Join(err, serr)
+				}}
+				opts.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+			}
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			// The client reads nothing.
+			select {
+			case took := <-ended:
+				t.Logf("the writer gave up after %v", took)
+			case <-ctx.Done():
+				t.Fatal("the socket's writer was still blocked after 5 s on a client that reads nothing, with a write timeout of 300 ms")
+			}
+		})
 	}
 }

@@ -276,8 +276,9 @@ type socket struct {
 	conn  *websocket.Conn
 	cork  *corkedConn // beneath conn
 	queue chan []byte
-	// writeTimeout bounds each write to the network (writeTimeout by
-	// default): a client that stops reading is dropped after it.
+	// writeTimeout bounds each batch of writes to the network
+	// (writeTimeout by default): a client that stops reading is dropped
+	// after it.
 	writeTimeout time.Duration
 
 	// byToken and epoch: opened with a grin token of this token epoch.
@@ -365,12 +366,18 @@ func (s *socket) writeLoop(ctx context.Context) {
 // queued behind it now.
 // The frames written together share one writeTimeout.
 func (s *socket) writeQueued(ctx context.Context, f []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
+	deadline := time.Now().Add(s.writeTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	more := len(s.queue)
 	if more == 0 || s.cork == nil {
 		return s.write(ctx, f)
 	}
+	// The library watches ctx only while it writes a frame; what uncork
+	// sends goes to the connection after the last one, so the
+	// connection's own deadline bounds it.
+	s.cork.SetWriteDeadline(deadline)
+	defer s.cork.SetWriteDeadline(time.Time{})
 	s.cork.cork()
 	err := s.write(ctx, f)
 	for ; err == nil && more > 0; more-- {
