@@ -107,8 +107,8 @@ type Server struct {
 	// hardStop when the wait for turns in flight is over. Contexts, not
 	// channels, so that each socket watches them with context.AfterFunc
 	// rather than two goroutines of its own.
-	stopping, hardStop    context.Context
-	stopSockets, stopHard context.CancelFunc
+	stopping, hardStop      context.Context
+	beginStopping, stopHard context.CancelFunc
 	// sockets are the open WebSockets, for the shutdown.
 	socketsMu sync.Mutex
 	sockets   map[*socket]struct{}
@@ -122,7 +122,7 @@ func New(d Deps) *Server {
 	}
 	mux := http.NewServeMux()
 	s := &Server{deps: d, mux: mux, readyDown: map[string]bool{}, sockets: map[*socket]struct{}{}}
-	s.stopping, s.stopSockets = context.WithCancel(context.Background())
+	s.stopping, s.beginStopping = context.WithCancel(context.Background())
 	s.hardStop, s.stopHard = context.WithCancel(context.Background())
 	s.api = humago.New(exactRoot{mux}, Config())
 	s.api.UseMiddleware(s.authorize, s.limitBody)

@@ -33,7 +33,7 @@ func (s *Server) Drain(ctx context.Context) error {
 	// Under socketsMu, so that a socket is either tracked before the wait
 	// below begins or refused.
 	s.socketsMu.Lock()
-	s.stopSockets()
+	s.beginStopping()
 	s.socketsMu.Unlock()
 	done := make(chan struct{})
 	go func() {

@@ -148,7 +148,7 @@ func (h *History) Append(ctx context.Context, userID string, turns ...Turn) erro
 
 // Recent returns a user's last n turns, oldest first (all when n <= 0).
 func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, error) {
-	return h.read(ctx, h.recent, userID, n)
+	return h.read(ctx, h.recent, true, userID, n)
 }
 
 // Window is Recent without the whys: what a session keeps for prompts,
@@ -156,12 +156,11 @@ func (h *History) Recent(ctx context.Context, userID string, n int) ([]Turn, err
 // (kilobytes by a user's fifth message), so a session holding them held
 // ten times what its prompts use, and loading one unpacked them all.
 func (h *History) Window(ctx context.Context, userID string, n int) ([]Turn, error) {
-	return h.read(ctx, h.window, userID, n)
+	return h.read(ctx, h.window, false, userID, n)
 }
 
-// read runs recent or window: who, text and at, then the why if the
-// statement selects it.
-func (h *History) read(ctx context.Context, stmt *sql.Stmt, userID string, n int) ([]Turn, error) {
+// read runs recent (withWhy) or window: who, text and at, then the why.
+func (h *History) read(ctx context.Context, stmt *sql.Stmt, withWhy bool, userID string, n int) ([]Turn, error) {
 	if h.known != nil && h.known.Absent(userID) {
 		return []Turn{}, nil
 	}
@@ -174,15 +173,15 @@ func (h *History) read(ctx context.Context, stmt *sql.Stmt, userID string, n int
 		return nil, fmt.Errorf("read history: %w", err)
 	}
 	defer rows.Close()
-	withWhy := stmt == h.recent
+	var t Turn
+	var why any
+	dest := []any{&t.Who, &t.Text, &t.When}
+	if withWhy {
+		dest = append(dest, &why)
+	}
 	out := []Turn{}
 	for rows.Next() {
-		var t Turn
-		var why any
-		dest := []any{&t.Who, &t.Text, &t.When}
-		if withWhy {
-			dest = append(dest, &why)
-		}
+		t, why = Turn{}, nil
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
