@@ -2,14 +2,12 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -139,14 +137,14 @@ func TestAClientThatStopsReadingIsDropped(t *testing.T) {
 			defer cancel()
 			opts := &websocket.DialOptions{}
 			if tc.small {
-				dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-					var serr error
-					err := c.Control(func(fd uintptr) {
-						serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
-					})
-					return errors.Join(err, serr)
-				}}
-				opts.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+				dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+					c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+					if err != nil {
+						return nil, err
+					}
+					return c, c.(*net.TCPConn).SetReadBuffer(4 << 10)
+				}
+				opts.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: dial}}
 			}
 			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), opts)
 			if err != nil {
