@@ -234,7 +234,7 @@ func TestBenchChatRuns(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"replies=20 errors=0", "ws-echo", "heap/session=", "grin ÷ echo: ", "p99 ÷ p50: ",
-		"first-message-p99=", "cpu/reply=", "grin's CPU per reply: "} {
+		"first-message-p99=", "cpu/reply=", "faults/reply=", "switches/reply=", "grin's CPU per reply: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -264,6 +264,8 @@ func TestBenchChatRuns(t *testing.T) {
 			Max        float64 `json:"max_ms"`
 			FirstP99   float64 `json:"first_message_p99_ms"`
 			CPU        float64 `json:"cpu_per_reply_us"`
+			Faults     float64 `json:"page_faults_per_reply"`
+			Switches   float64 `json:"context_switches_per_reply"`
 		}
 		Ratio    float64 `json:"ratio"`
 		CPURatio float64 `json:"cpu_ratio"`
@@ -285,6 +287,11 @@ func TestBenchChatRuns(t *testing.T) {
 	if rep.Grin.FirstP99 <= 0 || rep.Grin.FirstP99 > rep.Grin.Max ||
 		rep.Grin.CPU <= 0 || rep.Echo.CPU <= 0 || math.Abs(rep.CPURatio-rep.Grin.CPU/rep.Echo.CPU) > 1e-9 {
 		t.Errorf("-json first-message and CPU figures do not hold together: %+v", rep)
+	}
+	// grin's first replies in a process touch fresh memory and wait on
+	// the database's writer and the sockets: some of either shows.
+	if rep.Grin.Switches < 0 || rep.Grin.Faults < 0 || rep.Grin.Switches+rep.Grin.Faults <= 0 {
+		t.Errorf("-json page faults and context switches not measured: %+v", rep)
 	}
 
 	// Refusals say what to do.

@@ -2,7 +2,5 @@
 
 package loadtest
 
-import "time"
-
-// processCPU is not measured here.
-func processCPU() (time.Duration, bool) { return 0, false }
+// processUsage is not measured here.
+func processUsage() (usage, bool) { return usage{}, false }

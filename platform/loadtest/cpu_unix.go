@@ -7,11 +7,16 @@ import (
 	"time"
 )
 
-// processCPU is the CPU time this process has used, user and system.
-func processCPU() (time.Duration, bool) {
+// processUsage is what this process has used so far: CPU time (user and
+// system), page faults served without I/O, and context switches.
+func processUsage() (usage, bool) {
 	var u syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		return 0, false
+		return usage{}, false
 	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano()), true
+	return usage{
+		cpu:      time.Duration(u.Utime.Nano() + u.Stime.Nano()),
+		faults:   int64(u.Minflt),
+		switches: int64(u.Nvcsw + u.Nivcsw),
+	}, true
 }

@@ -62,6 +62,10 @@ type Result struct {
 	// CPU is the process's CPU time (user and system) while the messages
 	// were sent; zero unless Options.CPU.
 	CPU time.Duration
+	// Faults and Switches are the process's minor page faults (first
+	// touches of memory) and context switches meanwhile; zero unless
+	// Options.CPU.
+	Faults, Switches int64
 	// HeapPerSession is the heap in use per connected user, measured by
 	// the caller for an in-process server; zero otherwise.
 	HeapPerSession float64
@@ -108,6 +112,17 @@ type Summary struct {
 	CPUPerReply float64 `json:"cpu_per_reply_us,omitempty"`
 	// HeapPerSession is in bytes; zero when not measured.
 	HeapPerSession float64 `json:"heap_per_session_bytes,omitempty"`
+	// FaultsPerReply and SwitchesPerReply are the process's minor page
+	// faults and context switches per reply, clients included; zero when
+	// not measured.
+	FaultsPerReply   float64 `json:"page_faults_per_reply,omitempty"`
+	SwitchesPerReply float64 `json:"context_switches_per_reply,omitempty"`
+}
+
+// usage is what the process has used, as getrusage tells it.
+type usage struct {
+	cpu              time.Duration
+	faults, switches int64
 }
 
 // Summary returns the run's figures.
@@ -117,14 +132,16 @@ func (r Result) Summary() Summary {
 		Elapsed: r.Elapsed.Seconds(), Throughput: r.Throughput(),
 		P50: ms(r.Percentile(50)), P90: ms(r.Percentile(90)), P99: ms(r.Percentile(99)), Max: ms(r.Percentile(100)),
 		FirstP50: ms(percentile(r.First, 50)), FirstP99: ms(percentile(r.First, 99)),
-		CPUPerReply: r.cpuPerReply(), HeapPerSession: r.HeapPerSession}
+		CPUPerReply: r.perReply(float64(r.CPU) / float64(time.Microsecond)), HeapPerSession: r.HeapPerSession,
+		FaultsPerReply: r.perReply(float64(r.Faults)), SwitchesPerReply: r.perReply(float64(r.Switches))}
 }
 
-func (r Result) cpuPerReply() float64 {
-	if r.CPU <= 0 || len(r.Latencies) == 0 {
+// perReply divides a total of the run by its replies.
+func (r Result) perReply(total float64) float64 {
+	if total <= 0 || len(r.Latencies) == 0 {
 		return 0
 	}
-	return float64(r.CPU) / float64(time.Microsecond) / float64(len(r.Latencies))
+	return total / float64(len(r.Latencies))
 }
 
 // TailRatio is p99 ÷ p50: 1 when every reply took as long, large when a
@@ -148,6 +165,12 @@ func (s Summary) Report(w io.Writer, label string) {
 		label, s.Users, s.Messages, s.Replies, s.Errors, s.Elapsed, s.Throughput, d(s.P50), d(s.P99), d(s.FirstP99))
 	if s.CPUPerReply > 0 {
 		fmt.Fprintf(w, " cpu/reply=%.0fµs", s.CPUPerReply)
+	}
+	if s.FaultsPerReply > 0 {
+		fmt.Fprintf(w, " faults/reply=%.1f", s.FaultsPerReply)
+	}
+	if s.SwitchesPerReply > 0 {
+		fmt.Fprintf(w, " switches/reply=%.1f", s.SwitchesPerReply)
 	}
 	if s.HeapPerSession > 0 {
 		fmt.Fprintf(w, " heap/session=%.1fKiB", s.HeapPerSession/1024)
@@ -203,7 +226,7 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 	res := Result{Users: o.Users, Messages: o.Messages}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	cpu0, cpuOK := processCPU()
+	used0, usedOK := processUsage()
 	start := time.Now()
 	for i, c := range conns {
 		wg.Go(func() {
@@ -222,8 +245,9 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
-	if cpu1, ok := processCPU(); ok && cpuOK && o.CPU {
-		res.CPU = cpu1 - cpu0
+	if used1, ok := processUsage(); ok && usedOK && o.CPU {
+		res.CPU = used1.cpu - used0.cpu
+		res.Faults, res.Switches = used1.faults-used0.faults, used1.switches-used0.switches
 	}
 	if finished != nil {
 		finished()
