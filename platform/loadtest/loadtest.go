@@ -113,8 +113,8 @@ type Summary struct {
 	// HeapPerSession is in bytes; zero when not measured.
 	HeapPerSession float64 `json:"heap_per_session_bytes,omitempty"`
 	// FaultsPerReply and SwitchesPerReply are the process's minor page
-	// faults and context switches per reply, clients included; zero when
-	// not measured.
+	// faults and context switches per reply, clients included, measured
+	// with CPUPerReply; zero when not measured or when none happened.
 	FaultsPerReply   float64 `json:"page_faults_per_reply,omitempty"`
 	SwitchesPerReply float64 `json:"context_switches_per_reply,omitempty"`
 }
@@ -164,13 +164,8 @@ func (s Summary) Report(w io.Writer, label string) {
 	fmt.Fprintf(w, "%-10s users=%d messages/user=%d replies=%d errors=%d elapsed=%.2fs throughput=%.0f/s p50=%s p99=%s first-message-p99=%s",
 		label, s.Users, s.Messages, s.Replies, s.Errors, s.Elapsed, s.Throughput, d(s.P50), d(s.P99), d(s.FirstP99))
 	if s.CPUPerReply > 0 {
-		fmt.Fprintf(w, " cpu/reply=%.0fµs", s.CPUPerReply)
-	}
-	if s.FaultsPerReply > 0 {
-		fmt.Fprintf(w, " faults/reply=%.1f", s.FaultsPerReply)
-	}
-	if s.SwitchesPerReply > 0 {
-		fmt.Fprintf(w, " switches/reply=%.1f", s.SwitchesPerReply)
+		// Measured together: none of either is a figure too.
+		fmt.Fprintf(w, " cpu/reply=%.0fµs faults/reply=%.1f switches/reply=%.1f", s.CPUPerReply, s.FaultsPerReply, s.SwitchesPerReply)
 	}
 	if s.HeapPerSession > 0 {
 		fmt.Fprintf(w, " heap/session=%.1fKiB", s.HeapPerSession/1024)

@@ -1,0 +1,43 @@
+//go:build linux
+
+package loadtest
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestProcessUsageCounts: touching memory fresh from the system counts
+// page faults, and sleeping counts context switches, as the bench's
+// faults/reply and switches/reply report them.
+func TestProcessUsageCounts(t *testing.T) {
+	const pages = 256
+	before, ok := processUsage()
+	if !ok {
+		t.Fatal("getrusage failed")
+	}
+	// Mapped here and never touched before: each page's first write is
+	// a fault, whatever the Go heap holds.
+	mem, err := syscall.Mmap(-1, 0, pages*syscall.Getpagesize(), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mem)
+	for i := 0; i < len(mem); i += syscall.Getpagesize() {
+		mem[i] = 1
+	}
+	for range 5 {
+		time.Sleep(2 * time.Millisecond)
+	}
+	after, _ := processUsage()
+	if got := after.faults - before.faults; got < pages {
+		t.Errorf("%d page faults counted for %d fresh pages touched", got, pages)
+	}
+	if after.switches <= before.switches {
+		t.Errorf("no context switch counted across five sleeps (%d, then %d)", before.switches, after.switches)
+	}
+	if after.cpu < before.cpu {
+		t.Errorf("CPU time went back: %v, then %v", before.cpu, after.cpu)
+	}
+}
