@@ -274,7 +274,7 @@ func (s *Server) CloseRevokedSockets(userID string, epoch int64) {
 // socket is one client connection with its own send queue.
 type socket struct {
 	conn  *websocket.Conn
-	cork  *corkedConn // beneath conn
+	cork  *corkedConn // beneath conn, set with it
 	queue chan []byte
 	// writeTimeout bounds each batch of writes to the network
 	// (writeTimeout by default): a client that stops reading is dropped
@@ -363,21 +363,18 @@ func (s *socket) writeLoop(ctx context.Context) {
 }
 
 // writeQueued writes f and, in the same write to the network, the frames
-// queued behind it now.
-// The frames written together share one writeTimeout.
+// queued behind it now. The frames written together share one
+// writeTimeout, the deadline of the connection beneath the library: it
+// bounds the library's writes and the flush at uncork alike, which comes
+// after the library's last write and outside any context it watches. ctx
+// only ends the writes early, when the socket ends.
 func (s *socket) writeQueued(ctx context.Context, f []byte) error {
-	deadline := time.Now().Add(s.writeTimeout)
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
+	s.cork.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	defer s.cork.SetWriteDeadline(time.Time{})
 	more := len(s.queue)
-	if more == 0 || s.cork == nil {
+	if more == 0 {
 		return s.write(ctx, f)
 	}
-	// The library watches ctx only while it writes a frame; what uncork
-	// sends goes to the connection after the last one, so the
-	// connection's own deadline bounds it.
-	s.cork.SetWriteDeadline(deadline)
-	defer s.cork.SetWriteDeadline(time.Time{})
 	s.cork.cork()
 	err := s.write(ctx, f)
 	for ; err == nil && more > 0; more-- {
@@ -389,7 +386,7 @@ func (s *socket) writeQueued(ctx context.Context, f []byte) error {
 	return err
 }
 
-// write writes one frame, within ctx's deadline.
+// write writes one frame, within the connection's deadline.
 func (s *socket) write(ctx context.Context, frame []byte) error {
 	return s.conn.Write(ctx, websocket.MessageText, frame)
 }

@@ -65,15 +65,17 @@ func NewHistory(ctx context.Context, commit *database.Committer, reads *sql.DB) 
 		h.Close()
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
-	if h.recent, err = reads.PrepareContext(ctx, `SELECT who, text, at, why FROM (
-		SELECT seq, who, text, why, at FROM conversation_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2
-	) AS last ORDER BY seq`); err != nil {
+	// A user's last $2 turns, oldest first, with these columns.
+	lastTurns := func(cols string) string {
+		return `SELECT ` + cols + ` FROM (
+		SELECT seq, ` + cols + ` FROM conversation_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2
+	) AS last ORDER BY seq`
+	}
+	if h.recent, err = reads.PrepareContext(ctx, lastTurns("who, text, at, why")); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
-	if h.window, err = reads.PrepareContext(ctx, `SELECT who, text, at FROM (
-		SELECT seq, who, text, at FROM conversation_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2
-	) AS last ORDER BY seq`); err != nil {
+	if h.window, err = reads.PrepareContext(ctx, lastTurns("who, text, at")); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("prepare the history: %w", err)
 	}
