@@ -2,6 +2,8 @@ package memory
 
 import (
 	"encoding/json"
+	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -34,4 +36,95 @@ func TestTermsAgreeWithMatches(t *testing.T) {
 	if Term("a=b", "c") == Term("a", "b=c") {
 		t.Error("keys and values run together in terms")
 	}
+}
+
+func TestCosine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = rng.Float32()*2 - 1
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name string
+		a, b []float32
+		want float64
+	}{
+		{"same direction", []float32{1, 2, 3}, []float32{2, 4, 6}, 1},
+		{"opposite", []float32{1, 2, 3, 4, 5}, []float32{-1, -2, -3, -4, -5}, -1},
+		{"orthogonal", []float32{1, 0, 0, 0, 0, 0, 0}, []float32{0, 0, 0, 0, 0, 0, 1}, 0},
+		{"a zero vector", []float32{0, 0, 0, 0}, []float32{1, 2, 3, 4}, 0},
+		{"empty", nil, nil, 0},
+		{"45 degrees, odd length", []float32{1, 0, 0}, []float32{1, 1, 0}, 1 / math.Sqrt2},
+	} {
+		if got := Cosine(tc.a, tc.b); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s: Cosine = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ a, b []float32 }{{[]float32{0, 0}, []float32{1, 1}}, {[]float32{1, 1}, []float32{0, 0}}} {
+		if got := CosineWithNorms(tc.a, tc.b, Norm(tc.a), Norm(tc.b)); got != 0 {
+			t.Errorf("CosineWithNorms(%v, %v) = %v, want 0", tc.a, tc.b, got)
+		}
+	}
+	// Random vectors of every length near an embedder's: Dot's four
+	// running sums agree with Cosine's one to within float64 rounding.
+	for n := 1; n <= 40; n++ {
+		for _, size := range []int{n, 512 + n} {
+			a, b := random(size), random(size)
+			got, want := CosineWithNorms(a, b, Norm(a), Norm(b)), Cosine(a, b)
+			if math.Abs(got-want) > 1e-12 {
+				t.Errorf("length %d: CosineWithNorms = %v, Cosine = %v", size, got, want)
+			}
+			if d, w := Dot(a, a), Norm(a)*Norm(a); math.Abs(d-w) > 1e-9*w {
+				t.Errorf("length %d: Dot(a, a) = %v, Norm(a)² = %v", size, d, w)
+			}
+		}
+	}
+}
+
+// Equal strings match however they are held; a string never matches a
+// number or a list, even one printed the same.
+func TestMatchesStrings(t *testing.T) {
+	for _, tc := range []struct {
+		got, want any
+		match     bool
+	}{
+		{"alice", "alice", true},
+		{"alice", "bob", false},
+		{"", "", true},
+		{"1", json.Number("1"), false},
+		{"1", 1.0, false},
+		{json.Number("1"), 1, true},
+	} {
+		if m := Matches(map[string]any{"source": tc.got}, map[string]any{"source": tc.want}); m != tc.match {
+			t.Errorf("%#v against %#v: Matches = %v, want %v", tc.got, tc.want, m, tc.match)
+		}
+	}
+}
+
+// BenchmarkCosine compares one stored vector with a query, as recall does
+// for every point of a partition: with both norms known beforehand (the
+// embedded store's way) and with Cosine, which computes them as it goes,
+// the anchor.
+func BenchmarkCosine(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	q, p := make([]float32, 512), make([]float32, 512)
+	for i := range q {
+		q[i], p[i] = rng.Float32(), rng.Float32()
+	}
+	qn, pn := Norm(q), Norm(p)
+	var sink float64
+	b.Run("norms-known", func(b *testing.B) {
+		for b.Loop() {
+			sink += CosineWithNorms(q, p, qn, pn)
+		}
+	})
+	b.Run("cosine", func(b *testing.B) {
+		for b.Loop() {
+			sink += Cosine(q, p)
+		}
+	})
+	_ = sink
 }

@@ -15,6 +15,7 @@
 package embedded
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -24,7 +25,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,13 +50,23 @@ type Store struct {
 	parts   map[string]*database.KnownSet
 
 	mu       sync.Mutex
-	cache    map[partKey][]memory.Point
+	cache    map[partKey][]cached
 	gen      map[partKey]uint64 // bumped by every write to the partition
 	cached   int                // vectors in cache
 	maxCache int
 }
 
 type partKey struct{ collection, partition string }
+
+// cached is a point held in the cache, with its vector's norm: recall
+// compares each point with a query, and the point's half of the cosine is
+// computed once.
+type cached struct {
+	memory.Point
+	norm float64
+}
+
+func cache(p memory.Point) cached { return cached{clonePoint(p), memory.Norm(p.Vector)} }
 
 type statements struct {
 	upsert, remove, removeAll, exists *sql.Stmt // writing connection
@@ -71,7 +81,7 @@ func New(ctx context.Context, commit *database.Committer, reads *sql.DB, maxCach
 	if maxCachedVectors <= 0 {
 		maxCachedVectors = 1_000_000
 	}
-	s := &Store{commit: commit, reads: reads, cache: map[partKey][]memory.Point{}, gen: map[partKey]uint64{},
+	s := &Store{commit: commit, reads: reads, cache: map[partKey][]cached{}, gen: map[partKey]uint64{},
 		maxCache: maxCachedVectors, parts: map[string]*database.KnownSet{}}
 	w := commit.DB()
 	for _, p := range []struct {
@@ -192,36 +202,33 @@ func (s *Store) UpsertOp(points []memory.Point) (database.Op, error) {
 
 // merge brings cached partitions up to date after an upsert, without
 // reading them again: a chat turn writes one point to the partition it
-// recalls from next. Slices are copied, never changed in place, so a recall
-// holding the old one is undisturbed.
+// recalls from next. A recall may hold the slice it read: a new point is
+// appended past its end (never seen by it), and a replaced one goes into a
+// copy.
 func (s *Store) merge(points []memory.Point) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range points {
 		key := partKey{p.Collection, p.Partition}
 		s.gen[key]++
-		cached, ok := s.cache[key]
+		held, ok := s.cache[key]
 		if !ok {
 			// A partition that held nothing holds this point alone: a new
 			// user's second turn recalls without reading the database.
 			if s.knownEmpty(p.Collection, p.Partition) {
-				s.cache[key] = []memory.Point{clonePoint(p)}
+				s.cache[key] = []cached{cache(p)}
 				s.cached++
 			}
 			continue
 		}
-		next := make([]memory.Point, 0, len(cached)+1)
-		replaced := false
-		for _, c := range cached {
-			if c.ID == p.ID {
-				c, replaced = clonePoint(p), true
-			}
-			next = append(next, c)
-		}
-		if !replaced {
-			next = append(next, clonePoint(p))
+		i := slices.IndexFunc(held, func(c cached) bool { return c.ID == p.ID })
+		if i < 0 {
+			s.cache[key] = append(held, cache(p))
 			s.cached++
+			continue
 		}
+		next := slices.Clone(held)
+		next[i] = cache(p)
 		s.cache[key] = next
 	}
 }
@@ -231,34 +238,43 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	if q.K <= 0 {
 		return nil, nil
 	}
-	var out []memory.Match
+	type candidate struct {
+		p     *cached
+		score float64
+	}
+	var found []candidate
+	qn := memory.Norm(q.Vector)
 	for _, part := range partitions {
 		points, err := s.partition(ctx, collection, part)
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range points {
+		if found == nil {
+			found = make([]candidate, 0, len(points))
+		}
+		for i := range points {
+			p := &points[i]
 			if p.Embedder != q.Embedder || len(p.Vector) != len(q.Vector) || !memory.Matches(p.Metadata, q.Metadata) {
 				continue
 			}
-			score := memory.Cosine(q.Vector, p.Vector)
+			score := memory.CosineWithNorms(q.Vector, p.Vector, qn, p.norm)
 			if score < q.Threshold || math.IsNaN(score) {
 				continue
 			}
-			out = append(out, memory.Match{Point: p, Score: score})
+			found = append(found, candidate{p, score})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
-	if len(out) > q.K {
-		out = out[:q.K]
-	}
-	// Callers get copies: the cache's maps are not theirs to change.
-	for i := range out {
-		p := out[i].Point
+	// Best first; equal scores in the order of the partitions and points.
+	slices.SortStableFunc(found, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
+	found = found[:min(len(found), q.K)]
+	out := make([]memory.Match, len(found))
+	for i, c := range found {
+		// Callers get copies: the cache's maps are not theirs to change.
+		p := c.p.Point
 		if q.OmitVectors {
 			p.Vector = nil
 		}
-		out[i].Point = clonePoint(p)
+		out[i] = memory.Match{Point: clonePoint(p), Score: c.score}
 	}
 	return out, nil
 }
@@ -293,7 +309,7 @@ func (s *Store) List(ctx context.Context, collection string, partitions []string
 			if len(out) == limit {
 				return out, nil
 			}
-			out = append(out, clonePoint(p))
+			out = append(out, clonePoint(p.Point))
 		}
 	}
 	return out, nil
@@ -469,7 +485,7 @@ func (s *Store) knownEmpty(collection, partition string) bool {
 
 // partition returns a partition's points, oldest first, from the cache or
 // the database.
-func (s *Store) partition(ctx context.Context, collection, part string) ([]memory.Point, error) {
+func (s *Store) partition(ctx context.Context, collection, part string) ([]cached, error) {
 	key := partKey{collection, part}
 	s.mu.Lock()
 	points, ok := s.cache[key]
@@ -492,7 +508,7 @@ func (s *Store) partition(ctx context.Context, collection, part string) ([]memor
 		if err != nil {
 			return nil, err
 		}
-		points = append(points, p)
+		points = append(points, cached{p, memory.Norm(p.Vector)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read %s memories: %w", collection, err)

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) memory.Store) {
 		{"ListPagesAndFilters", testList},
 		{"DeleteAndDeleteWhere", testDelete},
 		{"ConcurrentWritesAndRecalls", testConcurrent},
+		{"RecallWhileReplacing", testRecallWhileReplacing},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
 	}
@@ -308,6 +309,64 @@ func testConcurrent(t *testing.T, s memory.Store) {
 	for u := range users {
 		if n, _ := s.Count(ctx, memory.Episodic, []string{fmt.Sprintf("user-%d", u)}); n != each {
 			t.Errorf("user-%d has %d points, want %d", u, n, each)
+		}
+	}
+}
+
+// testRecallWhileReplacing recalls a partition while its points are
+// replaced and new ones added: every recall sees each point whole, in one
+// of its versions, and once the writes are done recall sees the last.
+func testRecallWhileReplacing(t *testing.T, s memory.Store) {
+	ctx := context.Background()
+	const ids, rounds = 4, 6
+	write := func(round int) {
+		var ps []memory.Point
+		for i := range ids + round {
+			id := fmt.Sprintf("p%d", i)
+			p := point(memory.Episodic, "alice", id, vec(i%4, float32(round)/10), map[string]any{"round": round})
+			p.Content = fmt.Sprintf("%s in round %d", id, round)
+			ps = append(ps, p)
+		}
+		must(t, s.Upsert(ctx, ps))
+	}
+	write(0)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				got, err := s.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: vec(0, 0), Embedder: emb, K: 100})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, m := range got {
+					if want := fmt.Sprintf("%s in round %v", m.ID, m.Metadata["round"]); m.Content != want {
+						t.Errorf("recalled %q with metadata of %q", m.Content, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	for round := 1; round <= rounds; round++ {
+		write(round)
+	}
+	close(done)
+	wg.Wait()
+	got, err := s.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: vec(0, 0), Embedder: emb, K: 100})
+	must(t, err)
+	if len(got) != ids+rounds {
+		t.Fatalf("recall after the writes sees %d points, want %d", len(got), ids+rounds)
+	}
+	for _, m := range got {
+		if want := fmt.Sprintf("%s in round %d", m.ID, rounds); m.Content != want {
+			t.Errorf("recall after the writes sees %q, want %q", m.Content, want)
 		}
 	}
 }
