@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -146,9 +148,12 @@ func TestBenchStart(t *testing.T) {
 		t.Fatalf("grin bench start: %v", err)
 	}
 	var rep struct {
-		Fresh    float64   `json:"fresh_ms"`
-		Existing []float64 `json:"existing_ms"`
-		Bare     []float64 `json:"bare_ms"`
+		Fresh          float64   `json:"fresh_ms"`
+		Existing       []float64 `json:"existing_ms"`
+		Bare           []float64 `json:"bare_ms"`
+		ExistingFaults []int64   `json:"existing_faults"`
+		BareFaults     []int64   `json:"bare_faults"`
+		PageFault      float64   `json:"page_fault_us"`
 	}
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -156,6 +161,14 @@ func TestBenchStart(t *testing.T) {
 	if rep.Fresh <= 0 || len(rep.Existing) != 2 || len(rep.Bare) != 2 || rep.Existing[0] <= 0 || rep.Bare[0] <= 0 ||
 		rep.Existing[0] > rep.Existing[1] {
 		t.Errorf("grin bench start: %+v", rep)
+	}
+	// On Linux, the page faults each process took by its first answer
+	// (a Go binary takes hundreds before main) and what one costs here.
+	if runtime.GOOS == "linux" {
+		if len(rep.ExistingFaults) != 2 || len(rep.BareFaults) != 2 || rep.PageFault <= 0 ||
+			slices.Min(rep.ExistingFaults) < 100 || slices.Min(rep.BareFaults) < 100 {
+			t.Errorf("grin bench start's page faults: %+v", rep)
+		}
 	}
 	if out, err := exec.Command(binary, "bench", "start", "-runs", "0").CombinedOutput(); err == nil || !strings.Contains(string(out), "-runs must be") {
 		t.Errorf("-runs 0: %v %s", err, out)

@@ -34,6 +34,10 @@ type benchReport struct {
 	// costs beside a bare round trip, less swayed by other load on the
 	// machine than throughput.
 	CPURatio float64 `json:"cpu_ratio,omitempty"`
+	// PageFault is what one page fault costs this machine, in
+	// microseconds (loadtest.FaultCost), measured after the runs: the
+	// price of each of grin's page_faults_per_reply.
+	PageFault float64 `json:"page_fault_us,omitempty"`
 	// Memory is the backend the in-process grin used ("" with -url).
 	Memory string `json:"memory,omitempty"`
 	// Replicas is how many in-process replicas shared one PostgreSQL
@@ -229,6 +233,11 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 			report.CPURatio = report.Grin.CPUPerReply / s.CPUPerReply
 		}
 	}
+	if report.Grin.CPUPerReply > 0 {
+		if d, ok := loadtest.FaultCost(4096); ok {
+			report.PageFault = float64(d) / float64(time.Microsecond)
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -242,6 +251,10 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		if report.CPURatio > 0 {
 			fmt.Fprintf(stdout, "grin's CPU per reply: %.1f× the echo's\n", report.CPURatio)
 		}
+	}
+	if report.PageFault > 0 {
+		fmt.Fprintf(stdout, "a page fault on this machine: %.1f µs; grin's %.1f a reply: about %.0f µs of its %.0f µs of CPU\n",
+			report.PageFault, report.Grin.FaultsPerReply, report.PageFault*report.Grin.FaultsPerReply, report.Grin.CPUPerReply)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/grin-ai/grin/platform/loadtest"
 )
 
 // startReport is what `grin bench start -json` writes: milliseconds from
@@ -27,6 +32,15 @@ type startReport struct {
 	// the floor of process start on this machine, measured in the same
 	// run.
 	Bare []float64 `json:"bare_ms"`
+	// ExistingFaults and BareFaults are the page faults each process had
+	// taken by its first answer (Linux), in the order of the starts, not
+	// sorted: on a virtual machine much of a start is faulting in the
+	// binary and the memory its initialisation allocates.
+	ExistingFaults []int64 `json:"existing_faults,omitempty"`
+	BareFaults     []int64 `json:"bare_faults,omitempty"`
+	// PageFault is what one page fault costs this machine, in
+	// microseconds (loadtest.FaultCost).
+	PageFault float64 `json:"page_fault_us,omitempty"`
 }
 
 // benchStart measures how long grin takes from process start to its first
@@ -59,22 +73,31 @@ func benchStart(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	env := append(os.Environ(), "GRIN_DATA_DIR="+dir, "GRIN_ADMIN_PASSWORD=bench-admin-password", "GRIN_LOG_LEVEL=warn")
 	var rep startReport
-	if rep.Fresh, err = timeStart(ctx, grin, []string{"serve"}, env); err != nil {
+	if rep.Fresh, _, err = timeStart(ctx, grin, []string{"serve"}, env); err != nil {
 		return fmt.Errorf("fresh start: %w", err)
 	}
 	for range *runs {
-		ms, err := timeStart(ctx, grin, []string{"serve"}, env)
+		ms, faults, err := timeStart(ctx, grin, []string{"serve"}, env)
 		if err != nil {
 			return fmt.Errorf("start on an existing data directory: %w", err)
 		}
 		rep.Existing = append(rep.Existing, ms)
-		if ms, err = timeStart(ctx, self, []string{"bench", "bare-server"}, os.Environ()); err != nil {
+		if faults >= 0 {
+			rep.ExistingFaults = append(rep.ExistingFaults, faults)
+		}
+		if ms, faults, err = timeStart(ctx, self, []string{"bench", "bare-server"}, os.Environ()); err != nil {
 			return fmt.Errorf("bare server: %w", err)
 		}
 		rep.Bare = append(rep.Bare, ms)
+		if faults >= 0 {
+			rep.BareFaults = append(rep.BareFaults, faults)
+		}
 	}
 	slices.Sort(rep.Existing)
 	slices.Sort(rep.Bare)
+	if d, ok := loadtest.FaultCost(4096); ok {
+		rep.PageFault = float64(d) / float64(time.Microsecond)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -85,17 +108,25 @@ func benchStart(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		median(rep.Existing), rep.Existing[0], rep.Existing[len(rep.Existing)-1], len(rep.Existing))
 	fmt.Fprintf(stdout, "bare Go HTTP server:     median %.1f ms (min %.1f, max %.1f)\n",
 		median(rep.Bare), rep.Bare[0], rep.Bare[len(rep.Bare)-1])
+	if len(rep.ExistingFaults) > 0 && len(rep.BareFaults) > 0 {
+		fmt.Fprintf(stdout, "page faults to the first answer: grin median %d, bare server median %d\n",
+			median(slices.Sorted(slices.Values(rep.ExistingFaults))), median(slices.Sorted(slices.Values(rep.BareFaults))))
+	}
+	if rep.PageFault > 0 {
+		fmt.Fprintf(stdout, "a page fault on this machine: %.1f µs\n", rep.PageFault)
+	}
 	return nil
 }
 
-func median(sorted []float64) float64 { return sorted[len(sorted)/2] }
+func median[T int64 | float64](sorted []T) T { return sorted[len(sorted)/2] }
 
 // timeStart starts the binary with args on a free loopback port (GRIN_ADDR)
-// and returns the milliseconds until it answers HTTP, then stops it.
-func timeStart(ctx context.Context, bin string, args, env []string) (float64, error) {
+// and returns the milliseconds until it answers HTTP and the page faults
+// it had taken by then (-1 where the system does not tell), then stops it.
+func timeStart(ctx context.Context, bin string, args, env []string) (float64, int64, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
@@ -109,7 +140,7 @@ func timeStart(ctx context.Context, bin string, args, env []string) (float64, er
 	url := "http://" + addr + "/"
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
@@ -127,18 +158,44 @@ func timeStart(ctx context.Context, bin string, args, env []string) (float64, er
 		// until the listener is there, so the figure is not rounded up
 		// to a polling interval.
 		if r, err := client.Get(url); err == nil {
+			took := float64(time.Since(start)) / float64(time.Millisecond)
 			r.Body.Close()
-			return float64(time.Since(start)) / float64(time.Millisecond), nil
+			return took, minorFaults(cmd.Process.Pid), nil
 		}
 		select {
 		case <-exited:
-			return 0, fmt.Errorf("%s exited before answering: %s", bin, logs.String())
+			return 0, 0, fmt.Errorf("%s exited before answering: %s", bin, logs.String())
 		case <-ctx.Done():
-			return 0, errors.New("no answer within a minute")
+			return 0, 0, errors.New("no answer within a minute")
 		default:
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+// minorFaults is how many page faults without I/O process pid has taken,
+// from /proc/pid/stat (its tenth field, counted after the command's name,
+// which may hold spaces), or -1 where there is no such file.
+func minorFaults(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	// After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags,
+	// minflt.
+	if len(fields) < 8 {
+		return -1
+	}
+	n, err := strconv.ParseInt(fields[7], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // bareServer is the anchor of grin bench start: a Go HTTP server that

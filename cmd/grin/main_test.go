@@ -234,7 +234,8 @@ func TestBenchChatRuns(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"replies=20 errors=0", "ws-echo", "heap/session=", "grin ÷ echo: ", "p99 ÷ p50: ",
-		"first-message-p99=", "cpu/reply=", "faults/reply=", "switches/reply=", "grin's CPU per reply: "} {
+		"first-message-p99=", "cpu/reply=", "faults/reply=", "switches/reply=", "grin's CPU per reply: ",
+		"a page fault on this machine: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -267,9 +268,10 @@ func TestBenchChatRuns(t *testing.T) {
 			Faults     float64 `json:"page_faults_per_reply"`
 			Switches   float64 `json:"context_switches_per_reply"`
 		}
-		Ratio    float64 `json:"ratio"`
-		CPURatio float64 `json:"cpu_ratio"`
-		Memory   string  `json:"memory"`
+		Ratio     float64 `json:"ratio"`
+		CPURatio  float64 `json:"cpu_ratio"`
+		PageFault float64 `json:"page_fault_us"`
+		Memory    string  `json:"memory"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("-json output is not one JSON document: %v\n%s", err, out)
@@ -291,8 +293,8 @@ func TestBenchChatRuns(t *testing.T) {
 	// How many there are depends on what the process did before (a warm
 	// heap faults no more); that they are counted is platform/loadtest's
 	// TestProcessUsageCounts.
-	if rep.Grin.Switches < 0 || rep.Grin.Faults < 0 {
-		t.Errorf("-json page faults and context switches: %+v", rep)
+	if rep.Grin.Switches < 0 || rep.Grin.Faults < 0 || rep.PageFault <= 0 {
+		t.Errorf("-json page faults, their cost and context switches: %+v", rep)
 	}
 
 	// Refusals say what to do.

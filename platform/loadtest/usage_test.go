@@ -41,3 +41,12 @@ func TestProcessUsageCounts(t *testing.T) {
 		t.Errorf("CPU time went back: %v, then %v", before.cpu, after.cpu)
 	}
 }
+
+// FaultCost times faults it made itself: it reports a cost only when the
+// pages it touched were counted as faults.
+func TestFaultCost(t *testing.T) {
+	d, ok := FaultCost(256)
+	if !ok || d <= 0 {
+		t.Fatalf("FaultCost(256) = %v, %v; want a positive time per fault", d, ok)
+	}
+}
