@@ -32,10 +32,11 @@ type startReport struct {
 	// the floor of process start on this machine, measured in the same
 	// run.
 	Bare []float64 `json:"bare_ms"`
-	// ExistingFaults and BareFaults are the page faults each process had
-	// taken by its first answer (Linux), in the order of the starts, not
-	// sorted: on a virtual machine much of a start is faulting in the
-	// binary and the memory its initialisation allocates.
+	// ExistingFaults and BareFaults are the page faults served without
+	// I/O (minor faults) each process had taken by its first answer, in
+	// the order of the starts, where the system tells (Linux): on a
+	// virtual machine much of a start is faulting in the binary and the
+	// memory its initialisation allocates.
 	ExistingFaults []int64 `json:"existing_faults,omitempty"`
 	BareFaults     []int64 `json:"bare_faults,omitempty"`
 	// PageFault is what one page fault costs this machine, in
@@ -174,8 +175,9 @@ func timeStart(ctx context.Context, bin string, args, env []string) (float64, in
 }
 
 // minorFaults is how many page faults without I/O process pid has taken,
-// from /proc/pid/stat (its tenth field, counted after the command's name,
-// which may hold spaces), or -1 where there is no such file.
+// from /proc/pid/stat (minflt, the stat's tenth field and the eighth after
+// the ')' that closes the command's name, which may hold spaces), or -1
+// where there is no such file.
 func minorFaults(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

@@ -669,12 +669,16 @@ func nonNil(m map[string]any) map[string]any {
 	return m
 }
 
+// clonePoint copies what of a point could be changed in place, its
+// metadata and its vector, so that a point in the cache is nobody else's:
+// its norm stays its vector's, and what callers get they may change.
 func clonePoint(p memory.Point) memory.Point {
 	md := make(map[string]any, len(p.Metadata))
 	for k, v := range p.Metadata {
 		md[k] = v
 	}
 	p.Metadata = md
+	p.Vector = slices.Clone(p.Vector)
 	return p
 }
 
