@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grin-ai/grin/platform/app"
@@ -43,6 +44,9 @@ type benchReport struct {
 	// Replicas is how many in-process replicas shared one PostgreSQL
 	// database (0: one grin on its SQLite file).
 	Replicas int `json:"replicas,omitempty"`
+	// Warmup is the unmeasured run of other users before grin's
+	// (-warmup), when there was one.
+	Warmup *loadtest.Summary `json:"warmup,omitempty"`
 }
 
 // benchChat runs the chat load tool: against --url, or against a grin it
@@ -67,7 +71,12 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 	logFile := fs.String("log", "", "write the in-process grin's warnings and errors (JSON lines) to this file; by default they are dropped")
 	replicas := fs.Int("replicas", 0, "start this many in-process replicas on one PostgreSQL database (-database-url) with -memory weaviate, users spread over them; 0: one grin on a SQLite file")
 	databaseURL := fs.String("database-url", "", "the PostgreSQL database of -replicas (default GRIN_DATABASE_URL); it should be empty: the run leaves its users and history there")
+	warmup := fs.String("warmup", "", "USERSxMESSAGES: before the measured run, this many other users send this many messages each, unmeasured, so that grin is measured as a process that has run a while (its heap and SQLite's page cache grown), not a young one (profiles and traces include it; the echo has nothing to warm)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	warmUsers, warmMessages, err := parseWarmup(*warmup)
+	if err != nil {
 		return err
 	}
 	if *replicas < 0 || *replicas > 16 {
@@ -191,18 +200,25 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 			apps[i] = a
 		}
 		report.Replicas = *replicas
+		if report.Warmup, err = warm(ctx, opts, warmUsers, warmMessages); err != nil {
+			return err
+		}
+		live := func() int {
+			n := 0
+			for _, a := range apps {
+				n += a.Sessions.Live()
+			}
+			return n
+		}
 		opts.CPU = true
-		before := loadtest.HeapInUse()
+		before, liveBefore := loadtest.HeapInUse(), live()
 		var perSession float64
 		res, err := loadtest.Run(ctx, opts, func() {
 			// Every socket still open and every session live: what
 			// holding N chatting users costs, client sockets included.
-			live := 0
-			for _, a := range apps {
-				live += a.Sessions.Live()
-			}
-			if after := loadtest.HeapInUse(); live > 0 && after > before {
-				perSession = float64(after-before) / float64(live)
+			n := live() - liveBefore
+			if after := loadtest.HeapInUse(); n > 0 && after > before {
+				perSession = float64(after-before) / float64(n)
 			}
 		})
 		if err != nil {
@@ -211,6 +227,9 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		res.HeapPerSession = perSession
 		report.Grin = res.Summary()
 	} else {
+		if report.Warmup, err = warm(ctx, opts, warmUsers, warmMessages); err != nil {
+			return err
+		}
 		res, err := loadtest.Run(ctx, opts, nil)
 		if err != nil {
 			return err
@@ -243,6 +262,9 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		enc.SetIndent("", "  ")
 		return enc.Encode(report)
 	}
+	if report.Warmup != nil {
+		report.Warmup.Report(stdout, "warm-up")
+	}
 	report.Grin.Report(stdout, "grin")
 	if report.Echo != nil {
 		report.Echo.Report(stdout, "ws-echo")
@@ -257,4 +279,38 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 			report.PageFault, report.Grin.FaultsPerReply, report.PageFault*report.Grin.FaultsPerReply, report.Grin.CPUPerReply)
 	}
 	return nil
+}
+
+// parseWarmup reads -warmup's USERSxMESSAGES; "" is no warm-up.
+func parseWarmup(s string) (users, messages int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	u, m, ok := strings.Cut(s, "x")
+	users, errU := strconv.Atoi(u)
+	messages, errM := strconv.Atoi(m)
+	if !ok || errU != nil || errM != nil || users <= 0 || messages <= 0 || users > 100_000 || messages > 10_000 {
+		return 0, 0, fmt.Errorf("-warmup %q: give users and messages per user as USERSxMESSAGES, such as 1000x7 (at most 100000x10000)", s)
+	}
+	return users, messages, nil
+}
+
+// warm runs the warm-up, other users than the measured run's (users with
+// another prefix) against the same grin, and returns its summary (nil
+// without one). Its errors fail the bench: a grin that failed them would
+// be measured in a state nobody chose.
+func warm(ctx context.Context, opts loadtest.Options, users, messages int) (*loadtest.Summary, error) {
+	if users == 0 {
+		return nil, nil
+	}
+	opts.Users, opts.Messages, opts.Prefix, opts.CPU = users, messages, "warmup", false
+	res, err := loadtest.Run(ctx, opts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	s := res.Summary()
+	if s.Errors > 0 {
+		return nil, fmt.Errorf("warm-up: %d of %d replies were errors, the first: %s", s.Errors, users*messages, s.FirstError)
+	}
+	return &s, nil
 }

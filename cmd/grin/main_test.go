@@ -321,6 +321,44 @@ func TestBenchChatRuns(t *testing.T) {
 	}
 }
 
+// TestBenchChatWarmup: -warmup has other users chat first, unmeasured:
+// the report counts the measured users' replies alone and gives the
+// warm-up's beside them, and the grin's history holds both sets of users
+// apart.
+func TestBenchChatWarmup(t *testing.T) {
+	in := apptest.Start(t)
+	code, out, errOut := runGrin(t, nil, "bench", "chat", "-url", in.URL, "-users", "2", "-messages", "2", "-warmup", "3x2", "-echo=false", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Grin, Warmup struct {
+			Users   int `json:"users"`
+			Replies int `json:"replies"`
+			Errors  int `json:"errors"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Grin.Users != 2 || rep.Grin.Replies != 4 || rep.Warmup.Users != 3 || rep.Warmup.Replies != 6 || rep.Grin.Errors+rep.Warmup.Errors != 0 {
+		t.Errorf("-warmup 3x2 before 2 users × 2: %+v", rep)
+	}
+	for user, want := range map[string]int{"warmup-00000": 4, "warmup-00002": 4, "load-00000": 4, "load-00001": 4, "load-00002": 0} {
+		r := in.Do("GET", "/memory/conversation_history", nil, "user_id", user)
+		var h struct {
+			History []json.RawMessage `json:"history"`
+		}
+		if err := json.Unmarshal(r.Body, &h); r.Status != 200 || err != nil || len(h.History) != want {
+			t.Errorf("%s's history: %d, %d turns (%v), want %d", user, r.Status, len(h.History), err, want)
+		}
+	}
+	code, _, errOut = runGrin(t, nil, "bench", "chat", "-warmup", "1000")
+	if code == 0 || !strings.Contains(errOut, "USERSxMESSAGES") {
+		t.Errorf("-warmup 1000: exit %d, %q, want it to show the form USERSxMESSAGES", code, errOut)
+	}
+}
+
 func TestIngestCommand(t *testing.T) {
 	in := apptest.Start(t)
 	dir := t.TempDir()

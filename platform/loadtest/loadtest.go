@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -34,6 +35,9 @@ type Options struct {
 	More []string
 	// Users is how many users, each with its own socket.
 	Users int
+	// Prefix names the users: Prefix-00000, Prefix-00001…; "load" when
+	// empty. Runs with different prefixes chat as different users.
+	Prefix string
 	// Messages is how many messages each user sends.
 	Messages int
 	// Token is sent as ?token= when set (a WS key or JWT).
@@ -193,10 +197,14 @@ func Run(ctx context.Context, o Options, finished func()) (Result, error) {
 	for _, u := range append([]string{o.URL}, o.More...) {
 		bases = append(bases, "ws"+strings.TrimPrefix(strings.TrimSuffix(u, "/"), "http"))
 	}
+	prefix := o.Prefix
+	if prefix == "" {
+		prefix = "load"
+	}
 	conns := make([]*websocket.Conn, o.Users)
 	for i := range conns {
 		base := bases[i%len(bases)]
-		u := fmt.Sprintf("%s/ws/load-%05d", base, i)
+		u := fmt.Sprintf("%s/ws/%s-%05d", base, url.PathEscape(prefix), i)
 		if o.Echo {
 			u = base + "/echo"
 		}
