@@ -253,9 +253,7 @@ func benchChat(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 	if report.Grin.CPUPerReply > 0 {
-		if d, ok := loadtest.FaultCost(4096); ok {
-			report.PageFault = float64(d) / float64(time.Microsecond)
-		}
+		report.PageFault = faultCost()
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -286,7 +284,7 @@ func parseWarmup(s string) (users, messages int, err error) {
 	if s == "" {
 		return 0, 0, nil
 	}
-	u, m, ok := strings.Cut(s, "x")
+	u, m, ok := strings.Cut(strings.ToLower(s), "x")
 	users, errU := strconv.Atoi(u)
 	messages, errM := strconv.Atoi(m)
 	if !ok || errU != nil || errM != nil || users <= 0 || messages <= 0 || users > 100_000 || messages > 10_000 {
