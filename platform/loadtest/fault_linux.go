@@ -10,12 +10,12 @@ import (
 // it does on bare metal, and a young process, whose heap and caches are
 // still growing, takes several a reply.
 //
-// It maps pages pages never touched, writes a byte to each and divides
-// the time taken by the faults counted, kept to the system's page size
-// (no transparent huge pages, where the kernel has them). It reports
-// false when the count is not what touching them explains: fewer faults
-// than pages (the memory came already mapped), or a tenth more (the rest
-// of the process faulting meanwhile).
+// It maps as many pages as asked, never touched, writes a byte to each,
+// and divides the time taken by the faults counted, kept to the system's
+// page size (no transparent huge pages, where the kernel has them). It
+// reports false when the count is not what touching them explains: fewer
+// faults than pages (the memory came already mapped), or a tenth more
+// (the rest of the process faulting meanwhile).
 func FaultCost(pages int) (time.Duration, bool) {
 	size := pages * syscall.Getpagesize()
 	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)

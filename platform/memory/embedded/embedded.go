@@ -66,7 +66,7 @@ type cached struct {
 	norm float64
 }
 
-func cache(p memory.Point) cached { return cached{clonePoint(p), memory.Norm(p.Vector)} }
+func newCached(p memory.Point) cached { return cached{clonePoint(p), memory.Norm(p.Vector)} }
 
 type statements struct {
 	upsert, remove, removeAll, exists *sql.Stmt // writing connection
@@ -216,19 +216,19 @@ func (s *Store) merge(points []memory.Point) {
 			// A partition that held nothing holds this point alone: a new
 			// user's second turn recalls without reading the database.
 			if s.knownEmpty(p.Collection, p.Partition) {
-				s.cache[key] = []cached{cache(p)}
+				s.cache[key] = []cached{newCached(p)}
 				s.cached++
 			}
 			continue
 		}
 		i := slices.IndexFunc(held, func(c cached) bool { return c.ID == p.ID })
 		if i < 0 {
-			s.cache[key] = append(held, cache(p))
+			s.cache[key] = append(held, newCached(p))
 			s.cached++
 			continue
 		}
 		next := slices.Clone(held)
-		next[i] = cache(p)
+		next[i] = newCached(p)
 		s.cache[key] = next
 	}
 }
@@ -257,7 +257,7 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 			if p.Embedder != q.Embedder || len(p.Vector) != len(q.Vector) || !memory.Matches(p.Metadata, q.Metadata) {
 				continue
 			}
-			score := memory.CosineWithNorms(q.Vector, p.Vector, qn, p.norm)
+			score := memory.Cosine(q.Vector, p.Vector, qn, p.norm)
 			if score < q.Threshold || math.IsNaN(score) {
 				continue
 			}
