@@ -289,8 +289,10 @@ func (e *Enforcer) start(ctx context.Context) error {
 	}
 	// The edit, if any, is checked against the newest version.
 	e.inForce.Store(newest.n)
-	written, known := e.readWritten()
-	e.written = written
+	// What the files were last noted as: a start that finds them so
+	// rewrites nothing (noteWritten).
+	written, writtenN, known := e.readWritten()
+	e.written, e.writtenN = written, writtenN
 	// The last good policy, built at most once and only when needed.
 	var (
 		last      *casbin.Enforcer

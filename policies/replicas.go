@@ -36,25 +36,26 @@ type written struct {
 	SHA256  string `json:"sha256"`
 }
 
-// readWritten returns the digest recorded in WrittenFile, and whether there
-// is one (a data directory from before it, or a damaged file, has none: its
-// files then count as edited, as grin read them before).
-func (e *Enforcer) readWritten() ([32]byte, bool) {
+// readWritten returns the digest and version recorded in WrittenFile, and
+// whether there are any (a data directory from before it, or a damaged
+// file, has none: its files then count as edited, as grin read them
+// before).
+func (e *Enforcer) readWritten() ([32]byte, int64, bool) {
 	var d [32]byte
 	b, err := os.ReadFile(filepath.Join(e.dir, WrittenFile))
 	if err != nil {
-		return d, false
+		return d, 0, false
 	}
 	var w written
 	if json.Unmarshal(b, &w) != nil {
-		return d, false
+		return d, 0, false
 	}
 	raw, err := hex.DecodeString(w.SHA256)
 	if err != nil || len(raw) != len(d) {
-		return d, false
+		return d, 0, false
 	}
 	copy(d[:], raw)
-	return d, true
+	return d, w.Version, true
 }
 
 // noteWritten records that the files hold docs, version n. The caller

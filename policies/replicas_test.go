@@ -30,6 +30,7 @@ func TestPolicyInForceLivesInTheDatabase(t *testing.T) {
 		{Name: "a refused edit at start stores nothing and leaves the files", Run: testStartRefusesAnEdit},
 		{Name: "a data directory from before policy.written keeps working", Run: testUpgradeOfADataDirectory},
 		{Name: "two replicas editing at once lose no edit", Run: testConcurrentEdits},
+		{Name: "a start that finds the files as noted writes nothing", Run: testRestartWritesNothing},
 	}...)
 }
 
@@ -190,6 +191,51 @@ func testUpgradeOfADataDirectory(t *testing.T, db *sql.DB) {
 	e = reopen(t, dir, db, nil)
 	if e.Documents() != edit || versionCount(t, db) != n+1 {
 		t.Errorf("an edit made before the upgrade is not in force: %+v", e.Documents())
+	}
+}
+
+// testRestartWritesNothing: a start whose files and policy.written already
+// say the version in force replaces none of them (each rewrite is a file
+// synced to disk, on the way to the first answer); after an edit, the next
+// start notes the new version.
+func testRestartWritesNothing(t *testing.T, db *sql.DB) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e := reopen(t, dir, db, nil)
+	files := []string{ModelFile, PolicyFile, WrittenFile}
+	stat := func() map[string]os.FileInfo {
+		infos := map[string]os.FileInfo{}
+		for _, name := range files {
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			infos[name] = fi
+		}
+		return infos
+	}
+	before := stat()
+	e = reopen(t, dir, db, nil)
+	for name, fi := range stat() {
+		if !os.SameFile(before[name], fi) {
+			t.Errorf("a start with nothing changed replaced %s", name)
+		}
+	}
+	// An edit through the API is noted (the next version), and the start
+	// after it keeps the note.
+	if err := e.Update(ctx, withRule(e.Documents(), "p, role:auditor, users, list")); err != nil {
+		t.Fatal(err)
+	}
+	edited := stat()
+	if os.SameFile(before[WrittenFile], edited[WrittenFile]) {
+		t.Fatalf("%s was not rewritten after an edit", WrittenFile)
+	}
+	e = reopen(t, dir, db, nil)
+	if after := stat(); !os.SameFile(edited[WrittenFile], after[WrittenFile]) {
+		t.Errorf("the start after an edit rewrote %s", WrittenFile)
+	}
+	if got := readFile(t, dir, WrittenFile); !strings.Contains(got, fmt.Sprintf(`"version":%d`, e.InForce())) {
+		t.Errorf("%s says %q, want version %d", WrittenFile, got, e.InForce())
 	}
 }
 
