@@ -73,12 +73,15 @@ type SettingTest struct {
 }
 
 // registerSettings registers the three Cat operations of a family: list,
-// get and put (which also selects).
-func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamily) {
+// get and put (which also selects). registry is the family's place among
+// the server's services, read when an operation is called: the services
+// come after the operations are registered (Prepared.With).
+func registerSettings[T any](s *Server, registry **settings.Registry[T], f settingsFamily) {
 	register(s, huma.Operation{
 		OperationID: "list" + f.opSuffix + "s", Method: http.MethodGet, Path: f.path,
 		Summary: "List " + f.what + " configurations", Tags: []string{f.tag},
 	}, catNeed(f.resource, policies.List), func(ctx context.Context, _ *struct{}) (*SettingsListOutput, error) {
+		r := *registry
 		list, sel, err := r.List(ctx)
 		if err != nil {
 			return nil, s.internal(ctx, "list "+f.what+" settings", err)
@@ -98,6 +101,7 @@ func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamil
 		OperationID: "get" + f.opSuffix, Method: http.MethodGet, Path: f.path + "/{name}",
 		Summary: "Get a " + f.what + " configuration", Tags: []string{f.tag}, Errors: []int{http.StatusNotFound},
 	}, catNeed(f.resource, policies.Read), func(ctx context.Context, in *SettingName) (*SettingOutput, error) {
+		r := *registry
 		h, err := r.Get(ctx, in.Name)
 		if err != nil {
 			return nil, s.settingsError(ctx, err)
@@ -119,6 +123,7 @@ func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamil
 		SettingName
 		Body map[string]any
 	}) (*SettingOutput, error) {
+		r := *registry
 		rec := auditOf(ctx)
 		rec.target(in.Name)
 		if rec != nil {
@@ -168,6 +173,7 @@ func registerSettings[T any](s *Server, r *settings.Registry[T], f settingsFamil
 		SettingName
 		Body map[string]any
 	}) (*struct{ Body SettingTest }, error) {
+		r := *registry
 		raw, err := json.Marshal(in.Body)
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
@@ -205,17 +211,17 @@ func (s *Server) settingsError(ctx context.Context, err error) error {
 }
 
 func (s *Server) registerAuthHandlers() {
-	registerSettings(s, s.deps.AuthHandlers, settingsFamily{
+	registerSettings(s, &s.deps.AuthHandlers, settingsFamily{
 		path: "/auth_handler/settings", opSuffix: "AuthHandlerSetting", tag: "AuthHandler",
 		resource: policies.AuthHandler, what: "auth handler", policyAdmin: true, audit: audit.AuthHandlerUpdate,
 	})
 }
 
 func (s *Server) registerProviders() {
-	registerSettings(s, s.deps.Models, settingsFamily{
+	registerSettings(s, &s.deps.Models, settingsFamily{
 		path: "/llm/settings", opSuffix: "LLMSetting", tag: "LLM", resource: policies.LLM, what: "language model", audit: audit.LLMUpdate, test: true,
 	})
-	registerSettings(s, s.deps.Embedders, settingsFamily{
+	registerSettings(s, &s.deps.Embedders, settingsFamily{
 		path: "/embedder/settings", opSuffix: "EmbedderSetting", tag: "Embedder", resource: policies.Embedder, what: "embedder", audit: audit.EmbedderUpdate, test: true,
 	})
 }

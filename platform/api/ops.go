@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/grin-ai/grin/platform/auth"
 	"github.com/grin-ai/grin/platform/config"
 	"github.com/grin-ai/grin/platform/requestid"
@@ -41,12 +39,6 @@ func (s *Server) registerOps() {
 	s.mux.HandleFunc("GET /healthz", s.serveHealthz)
 	s.mux.HandleFunc("GET /readyz", s.serveReadyz)
 	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
-	s.metricsHandler = http.NotFoundHandler()
-	if s.deps.Metrics != nil {
-		s.metricsHandler = promhttp.HandlerFor(s.deps.Metrics.Gatherer(), promhttp.HandlerOpts{
-			ErrorLog: slogPrinter{s}, ErrorHandling: promhttp.ContinueOnError,
-		})
-	}
 }
 
 // slogPrinter hands promhttp's errors to the server's logger.

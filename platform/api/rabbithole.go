@@ -56,10 +56,12 @@ type WebInput struct {
 	Metadata     map[string]any `json:"metadata,omitempty"`
 }
 
-func (s *Server) registerRabbithole() {
-	maxBody := int64(64 << 20) // the document is built without a server
-	if s.deps.Ingester != nil {
-		maxBody = s.deps.Ingester.MaxBytes() + 1<<20
+// registerRabbithole serves the Rabbit Hole; uploadMaxBytes is the
+// ingester's limit (0: the OpenAPI document's 64 MiB, without a server).
+func (s *Server) registerRabbithole(uploadMaxBytes int64) {
+	maxBody := int64(64 << 20)
+	if uploadMaxBytes > 0 {
+		maxBody = uploadMaxBytes + 1<<20
 	}
 	register(s, huma.Operation{
 		OperationID: "uploadFile", Method: http.MethodPost, Path: "/rabbithole",

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/grin-ai/grin/platform/api"
 	"github.com/grin-ai/grin/platform/audit"
@@ -107,6 +108,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
+	// Two parts of a start need nothing from the database: registering
+	// the API's operations (huma derives every schema by reflection) and
+	// the WebAssembly engine. They are built beside the rest, on another
+	// core, and taken when they are needed.
+	prepared := make(chan *api.Prepared, 1)
+	go func() { prepared <- api.Prepare(cfg.UploadMaxBytes) }()
+	takeEngine := startEngine(ctx, cfg, logger.With("component", "plugins"))
+	defer func() {
+		if err != nil {
+			if engine, _ := takeEngine(); engine != nil {
+				engine.Close(ctx)
+			}
+		}
+	}()
 	// One registry per instance: the database's figures from the start.
 	figures := metrics.New()
 	db, reads, ckpt, err := openDatabase(ctx, cfg, figures, logger.With("component", "database"))
@@ -251,20 +266,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		embedders.Check(check)
 		go wv.CoolIdle(ctx, cfg.Memory.Weaviate.ColdAfter)
 	}
-	engine, err := wasmhooks.NewEngine(ctx, wasmhooks.EngineConfig{
-		CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), MemoryMiB: cfg.PluginMemoryMiB,
-		Logger:      logger.With("component", "plugins"),
-		InitTimeout: cfg.PluginInitTimeout, InitBackoff: cfg.PluginInitBackoff, InitFailures: cfg.PluginInitFailures,
-		LogRate: cfg.PluginLogRate, LogBurst: cfg.PluginLogBurst, LogLineBytes: cfg.PluginLogLineBytes,
-		LogEntries: cfg.PluginLogEntries,
-	})
+	engine, err := takeEngine()
 	if err != nil {
 		return nil, err
 	}
 	plugins, err := wasmhooks.NewManager(ctx, engine, db, filepath.Join(cfg.DataDir, "plugins"), logger.With("component", "plugins"),
 		wasmhooks.WithBus(bus))
 	if err != nil {
-		engine.Close(ctx)
 		return nil, err
 	}
 	go plugins.EvictIdleLoop(ctx, wasmhooks.PerUserIdle)
@@ -328,7 +336,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if wv != nil {
 		checks = append(checks, api.ReadyCheck{Name: "weaviate", Check: wv.Ready})
 	}
-	srv := api.New(api.Deps{
+	srv := (<-prepared).With(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,
 		AuthHandlers: handlerSettings, Models: models, Embedders: embedders,
 		Documents: settings.NewDocuments(db),
@@ -352,6 +360,31 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		engine:  engine, bus: pgBus,
 		GeneratedAdminPassword: generated, db: db, reads: reads, ckpt: ckpt,
 	}, nil
+}
+
+// startEngine builds the WebAssembly engine on a goroutine of its own; the
+// function it returns waits for it, and gives the same engine (or error)
+// to every caller.
+func startEngine(ctx context.Context, cfg config.Config, logger *slog.Logger) func() (*wasmhooks.Engine, error) {
+	type built struct {
+		engine *wasmhooks.Engine
+		err    error
+	}
+	done := make(chan built, 1)
+	go func() {
+		e, err := wasmhooks.NewEngine(ctx, wasmhooks.EngineConfig{
+			CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), MemoryMiB: cfg.PluginMemoryMiB,
+			Logger:      logger,
+			InitTimeout: cfg.PluginInitTimeout, InitBackoff: cfg.PluginInitBackoff, InitFailures: cfg.PluginInitFailures,
+			LogRate: cfg.PluginLogRate, LogBurst: cfg.PluginLogBurst, LogLineBytes: cfg.PluginLogLineBytes,
+			LogEntries: cfg.PluginLogEntries,
+		})
+		done <- built{e, err}
+	}()
+	return sync.OnceValues(func() (*wasmhooks.Engine, error) {
+		b := <-done
+		return b.engine, b.err
+	})
 }
 
 // recordPolicyFileEdit records in the audit log each edit of the policy
