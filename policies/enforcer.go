@@ -156,9 +156,9 @@ type Enforcer struct {
 
 	writeMu sync.Mutex // serializes grant changes, reloads and validations
 	// written is the digest of the documents last written to the files,
-	// or read from them and put in force (WrittenFile); grantGen the
-	// generation of grants this replica has caught up with. Both are
-	// guarded by writeMu.
+	// or read from them and put in force (WrittenFile), and writtenN
+	// their version; grantGen the generation of grants this replica has
+	// caught up with. All three are guarded by writeMu.
 	written  [32]byte
 	writtenN int64
 	grantGen int64
@@ -289,8 +289,8 @@ func (e *Enforcer) start(ctx context.Context) error {
 	}
 	// The edit, if any, is checked against the newest version.
 	e.inForce.Store(newest.n)
-	// What the files were last noted as: a start that finds them so
-	// rewrites nothing (noteWritten).
+	// What the files were last noted as: a start that finds the files
+	// and the version in force as noted rewrites nothing (noteWritten).
 	written, writtenN, known := e.readWritten()
 	e.written, e.writtenN = written, writtenN
 	// The last good policy, built at most once and only when needed.

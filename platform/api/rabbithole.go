@@ -57,7 +57,7 @@ type WebInput struct {
 }
 
 // registerRabbithole serves the Rabbit Hole; uploadMaxBytes is the
-// ingester's limit (0: the OpenAPI document's 64 MiB, without a server).
+// ingester's limit (0, without an ingester: bodies up to 64 MiB).
 func (s *Server) registerRabbithole(uploadMaxBytes int64) {
 	maxBody := int64(64 << 20)
 	if uploadMaxBytes > 0 {

@@ -126,18 +126,21 @@ func New(d Deps) *Server {
 }
 
 // Prepared is a server whose operations are registered and which has no
-// services yet. Registering is most of the cost of building a server:
-// huma derives the schema of every operation's input and output by
-// reflection (5–6 ms of CPU and 1.8 MB, more at a start, whose memory is
-// new to the process), and it needs nothing from the services. So a start
-// prepares the server beside opening its database, and gives it its
-// services at the end (With).
-type Prepared struct{ s *Server }
+// services yet. Registering is most of the cost of building a server
+// (huma derives the schema of every operation's input and output by
+// reflection; docs/benchmarks.md), and it needs nothing from the
+// services. So a start prepares the server beside opening its database,
+// and gives it its services at the end (With).
+type Prepared struct {
+	s         *Server
+	uploadMax int64
+}
 
 // Prepare registers every operation. uploadMaxBytes is the largest
-// document POST /rabbithole takes (the ingester's limit; the request's
-// body may be a MiB larger, for the form around the document); 0 leaves
-// the 64 MiB the OpenAPI document states when there is no server.
+// document POST /rabbithole takes: the ingester's limit, which With
+// checks (the request's body may be a MiB larger, for the form around the
+// document). 0 is for a server without an ingester, such as the one the
+// OpenAPI document is made from: its bodies may reach 64 MiB.
 func Prepare(uploadMaxBytes int64) *Prepared {
 	mux := http.NewServeMux()
 	s := &Server{mux: mux, readyDown: map[string]bool{}, sockets: map[*socket]struct{}{}}
@@ -167,16 +170,23 @@ func Prepare(uploadMaxBytes int64) *Prepared {
 	panel := admin.Handler()
 	mux.Handle("GET /admin", panel)
 	mux.Handle("GET /admin/{file}", panel)
-	return &Prepared{s: s}
+	return &Prepared{s: s, uploadMax: uploadMaxBytes}
 }
 
 // With gives the prepared server its services and returns it, ready to
-// serve. It is called once: the operations registered by Prepare read
-// their services from the server when they are called, never before.
+// serve. It must be called exactly once (a second call panics): the
+// operations registered by Prepare read their services from the server
+// when they are called, never before. It panics too if the ingester's
+// limit is not the one the server was prepared with, which would let
+// uploads through the HTTP layer that the ingester then refuses, or the
+// reverse.
 func (p *Prepared) With(d Deps) *Server {
 	s := p.s
 	if s == nil {
 		panic("api: Prepared.With called twice")
+	}
+	if d.Ingester != nil && d.Ingester.MaxBytes() != p.uploadMax {
+		panic(fmt.Sprintf("api: the server was prepared for uploads of %d bytes, its ingester takes %d", p.uploadMax, d.Ingester.MaxBytes()))
 	}
 	p.s = nil
 	if d.Logger == nil {

@@ -1,10 +1,15 @@
 package api
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/grin-ai/grin/platform/rabbithole"
+)
 
 // TestPrepareThenWith: a server prepared before its services exist takes
-// the upload limit it was prepared with, and refuses to be given them twice (a second set would replace the
-// first under requests already running).
+// the upload limit it was prepared with, and refuses to be given them
+// twice (a second set would replace the first under requests already
+// running) or an ingester with another limit.
 func TestPrepareThenWith(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -31,4 +36,20 @@ func TestPrepareThenWith(t *testing.T) {
 			p.With(Deps{})
 		})
 	}
+}
+
+// TestPrepareRefusesAnotherUploadLimit: the HTTP layer's body limit and
+// the ingester's are one figure; given two, With says so rather than let
+// one of them turn away what the other accepts.
+func TestPrepareRefusesAnotherUploadLimit(t *testing.T) {
+	ingester := func(n int64) *rabbithole.Ingester {
+		return rabbithole.NewIngester(nil, nil, nil, nil, nil, nil, nil, rabbithole.Limits{MaxBytes: n}, nil)
+	}
+	Prepare(10 << 20).With(Deps{Ingester: ingester(10 << 20)}) // the same: accepted
+	defer func() {
+		if recover() == nil {
+			t.Error("a server prepared for 10 MiB took an ingester of 20 MiB")
+		}
+	}()
+	Prepare(10 << 20).With(Deps{Ingester: ingester(20 << 20)})
 }

@@ -112,8 +112,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// the API's operations (huma derives every schema by reflection) and
 	// the WebAssembly engine. They are built beside the rest, on another
 	// core, and taken when they are needed.
+	uploadMax := cfg.UploadMaxBytes // the API's body limit and the ingester's
 	prepared := make(chan *api.Prepared, 1)
-	go func() { prepared <- api.Prepare(cfg.UploadMaxBytes) }()
+	go func() { prepared <- api.Prepare(uploadMax) }()
 	takeEngine := startEngine(ctx, cfg, logger.With("component", "plugins"))
 	defer func() {
 		if err != nil {
@@ -310,7 +311,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 
 	ingester := rabbithole.NewIngester(mem, scope, policy, providers, runner, sessions,
 		&rabbithole.Fetcher{AllowPrivate: cfg.RabbitholeAllowPrivate}, rabbithole.Limits{
-			MaxBytes: cfg.UploadMaxBytes, MinChunkSize: cfg.Ingest.MinChunkSize, MaxPoints: cfg.Ingest.MaxPoints,
+			MaxBytes: uploadMax, MinChunkSize: cfg.Ingest.MinChunkSize, MaxPoints: cfg.Ingest.MaxPoints,
 			UserQuota: cfg.Ingest.UserQuota, SpaceQuota: cfg.Ingest.SpaceQuota,
 			UserConcurrent: cfg.Ingest.PerUser, TotalConcurrent: cfg.Ingest.Total,
 		}, logger.With("component", "rabbithole"))
