@@ -87,6 +87,7 @@ var (
 // close-on-context-done (see RATIONALE.md).
 type Engine struct {
 	rt     wazero.Runtime
+	cache  wazero.CompilationCache // nil without a cache directory; the runtime does not close it
 	logger *slog.Logger
 	cfg    EngineConfig // with defaults filled in
 
@@ -166,22 +167,23 @@ func NewEngine(ctx context.Context, c EngineConfig) (*Engine, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(false).               // metered instead: see Engine
 		WithMemoryLimitPages(uint32(memoryMiB * 16)) // 64 KiB pages
+	var cache wazero.CompilationCache
 	if c.CacheDir != "" {
-		cache, err := wazero.NewCompilationCacheWithDir(c.CacheDir)
-		if err != nil {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(c.CacheDir); err != nil {
 			return nil, fmt.Errorf("open the compilation cache in %s: %w", c.CacheDir, err)
 		}
 		cfg = cfg.WithCompilationCache(cache)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	e := &Engine{rt: rt, cache: cache, logger: logger, cfg: c, live: map[*instance]struct{}{}, logs: map[string]*logLimiter{}, stop: func() {}}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		rt.Close(ctx)
+		e.Close(ctx)
 		return nil, fmt.Errorf("provide WASI: %w", err)
 	}
-	e := &Engine{rt: rt, logger: logger, cfg: c, live: map[*instance]struct{}{}, logs: map[string]*logLimiter{}, stop: func() {}}
 	for _, name := range []string{HostModule, HostModuleV2} {
 		if err := e.hostModule(ctx, name); err != nil {
-			rt.Close(ctx)
+			e.Close(ctx)
 			return nil, err
 		}
 	}
@@ -193,10 +195,15 @@ func NewEngine(ctx context.Context, c EngineConfig) (*Engine, error) {
 	return e, nil
 }
 
-// Close releases every module and instance.
+// Close releases every module and instance, and the compiled code the
+// compilation cache holds in memory (its files stay).
 func (e *Engine) Close(ctx context.Context) error {
 	e.stop()
-	return e.rt.Close(ctx)
+	err := e.rt.Close(ctx)
+	if e.cache != nil {
+		err = errors.Join(err, e.cache.Close(ctx))
+	}
+	return err
 }
 
 // watchdogTick is how often the watchdog looks at running calls: the
