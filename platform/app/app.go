@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/grin-ai/grin/platform/api"
 	"github.com/grin-ai/grin/platform/audit"
@@ -113,9 +112,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// the WebAssembly engine. They are built beside the rest, on another
 	// core, and taken when they are needed.
 	uploadMax := cfg.UploadMaxBytes // the API's body limit and the ingester's
-	prepared := make(chan *api.Prepared, 1)
-	go func() { prepared <- api.Prepare(uploadMax) }()
-	takeEngine := startEngine(ctx, cfg, logger.With("component", "plugins"))
+	takeAPI := beside(func() (*api.Prepared, error) { return api.Prepare(uploadMax), nil })
+	takeEngine := beside(func() (*wasmhooks.Engine, error) {
+		return wasmhooks.NewEngine(ctx, engineConfig(cfg, logger.With("component", "plugins")))
+	})
 	defer func() {
 		if err != nil {
 			if engine, _ := takeEngine(); engine != nil {
@@ -337,7 +337,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if wv != nil {
 		checks = append(checks, api.ReadyCheck{Name: "weaviate", Check: wv.Ready})
 	}
-	srv := (<-prepared).With(api.Deps{
+	prepared, _ := takeAPI()
+	srv := prepared.With(api.Deps{
 		Users: store, Policy: policy, Auth: authn, Login: login,
 		AuthHandlers: handlerSettings, Models: models, Embedders: embedders,
 		Documents: settings.NewDocuments(db),
@@ -363,29 +364,34 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}, nil
 }
 
-// startEngine builds the WebAssembly engine on a goroutine of its own; the
-// function it returns waits for it, and gives the same engine (or error)
-// to every caller.
-func startEngine(ctx context.Context, cfg config.Config, logger *slog.Logger) func() (*wasmhooks.Engine, error) {
-	type built struct {
-		engine *wasmhooks.Engine
-		err    error
-	}
-	done := make(chan built, 1)
+// beside runs f on a goroutine of its own, for a step of the start that
+// can run beside the others; the function it returns waits for f and
+// gives every caller the same result.
+func beside[T any](f func() (T, error)) func() (T, error) {
+	var (
+		v    T
+		err  error
+		done = make(chan struct{})
+	)
 	go func() {
-		e, err := wasmhooks.NewEngine(ctx, wasmhooks.EngineConfig{
-			CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), MemoryMiB: cfg.PluginMemoryMiB,
-			Logger:      logger,
-			InitTimeout: cfg.PluginInitTimeout, InitBackoff: cfg.PluginInitBackoff, InitFailures: cfg.PluginInitFailures,
-			LogRate: cfg.PluginLogRate, LogBurst: cfg.PluginLogBurst, LogLineBytes: cfg.PluginLogLineBytes,
-			LogEntries: cfg.PluginLogEntries,
-		})
-		done <- built{e, err}
+		defer close(done)
+		v, err = f()
 	}()
-	return sync.OnceValues(func() (*wasmhooks.Engine, error) {
-		b := <-done
-		return b.engine, b.err
-	})
+	return func() (T, error) {
+		<-done
+		return v, err
+	}
+}
+
+// engineConfig is the WebAssembly engine's configuration from grin's.
+func engineConfig(cfg config.Config, logger *slog.Logger) wasmhooks.EngineConfig {
+	return wasmhooks.EngineConfig{
+		CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), MemoryMiB: cfg.PluginMemoryMiB,
+		Logger:      logger,
+		InitTimeout: cfg.PluginInitTimeout, InitBackoff: cfg.PluginInitBackoff, InitFailures: cfg.PluginInitFailures,
+		LogRate: cfg.PluginLogRate, LogBurst: cfg.PluginLogBurst, LogLineBytes: cfg.PluginLogLineBytes,
+		LogEntries: cfg.PluginLogEntries,
+	}
 }
 
 // recordPolicyFileEdit records in the audit log each edit of the policy
