@@ -278,7 +278,9 @@ func (s *Store) forgetRecorded(collection string) {
 }
 
 // unrecordedTTL is how long a collection found without vectors is taken
-// to have none (another grin may store the first meanwhile).
+// to have none before asking again. Another grin may store the first
+// meanwhile: a write then finds its record when creating its own, and a
+// recall searches all the same.
 const unrecordedTTL = 5 * time.Second
 
 // recorded returns a collection's recorded vectors, from memory once

@@ -485,16 +485,17 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	if err != nil {
 		return nil, fmt.Errorf("recall %s memories: %w", collection, err)
 	}
-	if !ok {
-		// No vector was ever stored in this collection.
-		return nil, nil
-	}
-	if info.Dimensions != len(q.Vector) {
+	if ok && info.Dimensions != len(q.Vector) {
 		// Vectors of another size were made by another embedder: they
 		// are never compared, as the embedded store skips them.
 		s.warnOnce(collection, q.Embedder, info, len(q.Vector))
 		return nil, nil
 	}
+	// !ok: no vector was stored when this process last asked, a few
+	// seconds ago at most. Another grin may have stored the first since,
+	// so the partitions are searched all the same: a user whose first
+	// memory went through another replica recalls it on this one. An
+	// empty collection costs no more than the search would.
 	near := s.c().GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
 	if q.Threshold > -1 {
 		// Cosine distance is 1 - similarity; Weaviate computes it in
@@ -542,6 +543,15 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 		})
 	}
 	if err := g.Wait(); err != nil {
+		if !ok {
+			// The first vectors, stored meanwhile by another grin, may be
+			// of another size: then, as above, there is nothing to compare.
+			s.forgetRecorded(collection)
+			if info, ok, rerr := s.recorded(ctx, collection); rerr == nil && ok && info.Dimensions != len(q.Vector) {
+				s.warnOnce(collection, q.Embedder, info, len(q.Vector))
+				return nil, nil
+			}
+		}
 		return nil, err
 	}
 	out := slices.Concat(found...)
@@ -1009,7 +1019,7 @@ func (s *Store) retry(ctx context.Context, call func() error) error {
 	var err error
 	for i := range attempts {
 		node := s.cur.Load()
-		if err = call(); err == nil || missingTenant(err) || ctx.Err() != nil {
+		if err = call(); err == nil || missingTenant(err) || wrongLength(err) || ctx.Err() != nil {
 			return err
 		}
 		s.failover(node)
@@ -1032,6 +1042,12 @@ func (s *Store) retry(ctx context.Context, call func() error) error {
 // shard that is down) is an error, never an empty answer.
 func missingTenant(err error) bool {
 	return strings.Contains(strings.ToLower(err.Error()), "tenant not found")
+}
+
+// wrongLength reports Weaviate refusing a query vector whose size is not
+// the stored vectors': asking again cannot help.
+func wrongLength(err error) bool {
+	return strings.Contains(err.Error(), "vector lengths don't match")
 }
 
 var _ memory.Store = (*Store)(nil)

@@ -199,6 +199,38 @@ func TestWeaviate(t *testing.T) {
 		}
 	})
 
+	t.Run("AnotherProcessesFirstPointsAreRecalled", func(t *testing.T) {
+		// A replica that found a collection empty a moment ago must still
+		// recall what another replica stored first since: a user whose
+		// first turn went through one grin recalls it through the next.
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name   string
+			stored []float32 // the other replica's first vector
+			want   int       // points the recall finds
+		}{
+			{"same embedder", []float32{1, 0}, 1},
+			{"another size: nothing to compare, no error", []float32{1, 0, 0}, 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				here := open(t)
+				there, err := weaviate.Open(ctx, weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort,
+					Prefix: strings.TrimSuffix(here.Class(memory.Episodic), "Episodic")})
+				must(t, err)
+				q := memory.Query{Vector: []float32{1, 0}, Embedder: "e", K: 5, Threshold: -1}
+				if got, err := here.Recall(ctx, memory.Episodic, []string{"dora"}, q); err != nil || len(got) != 0 {
+					t.Fatalf("recall of an empty collection: %v %v", got, err)
+				}
+				must(t, there.Upsert(ctx, []memory.Point{{ID: "1", Collection: memory.Episodic, Partition: "dora",
+					Content: "dora's first", Vector: tc.stored, Embedder: "e"}}))
+				got, err := here.Recall(ctx, memory.Episodic, []string{"dora"}, q)
+				if err != nil || len(got) != tc.want {
+					t.Errorf("recall after the other replica's first write: %d points, %v; want %d", len(got), err, tc.want)
+				}
+			})
+		}
+	})
+
 	t.Run("IdleTenantsGoColdAndWake", func(t *testing.T) {
 		ctx := context.Background()
 		s := open(t)
