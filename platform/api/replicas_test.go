@@ -1,16 +1,20 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/grin-ai/grin/platform/app/apptest"
+	"github.com/grin-ai/grin/platform/cluster"
 	"github.com/grin-ai/grin/platform/config"
+	"github.com/grin-ai/grin/platform/memory/weaviate"
 )
 
 // replicaGroup is three grin instances on one PostgreSQL database and one
@@ -303,4 +307,39 @@ func TestLastAdministratorAcrossReplicas(t *testing.T) {
 	if !(got[0] == 200 && got[1] == http.StatusConflict || got[0] == http.StatusConflict && got[1] == 200) {
 		t.Errorf("the two administrators deleted at once on two replicas: %v, want one 200 and one 409", got)
 	}
+}
+
+// TestReplicasTellWhichMemoriesTheyServe: the replica serving a user's
+// turns tells the others, over the database's bus, that her Weaviate
+// tenant is in use, so that none of them sets it cold while she chats
+// elsewhere (the store's test, TestWeaviate/ReplicasDoNotCoolWhatAnotherServes,
+// shows what a replica does with the news).
+func TestReplicasTellWhichMemoriesTheyServe(t *testing.T) {
+	rs := apptest.StartReplicas(t, 2, func(c *config.Config) { c.Memory.Weaviate.ColdAfter = 4 * time.Second })
+	ctx := context.Background()
+	listener, err := cluster.NewPostgres(ctx, cluster.PostgresConfig{URL: string(rs[0].Config.DatabaseURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	var mu sync.Mutex
+	heard := map[string]string{} // tenant -> the replica that told it
+	defer listener.Subscribe(cluster.TopicMemoryUsed, func(_ context.Context, e cluster.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, name := range strings.Split(string(e.Data), "\n") {
+			heard[name] = e.Origin
+		}
+	})()
+	sock := dial(t, rs[0], "/ws/alice")
+	sock.send(map[string]string{"text": "hello"})
+	if r, _ := sock.reply(); r.UserID != "alice" {
+		t.Fatalf("reply for %q", r.UserID)
+	}
+	tenant := weaviate.TenantName("alice")
+	within(t, "the other replicas heard alice's memories are in use", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return heard[tenant] != ""
+	})
 }

@@ -265,7 +265,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 			}
 		}
 		embedders.Check(check)
-		go wv.CoolIdle(ctx, cfg.Memory.Weaviate.ColdAfter)
+		go wv.CoolIdle(ctx, cfg.Memory.Weaviate.ColdAfter, bus)
 	}
 	engine, err := takeEngine()
 	if err != nil {

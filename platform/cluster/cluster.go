@@ -47,6 +47,10 @@ const (
 	// TopicTurn: a user's turn lease was released (Key: user id); a
 	// replica waiting to answer that user tries again now.
 	TopicTurn = "turn"
+	// TopicMemoryUsed: the users' Weaviate tenants a replica served since
+	// it last said (Data: tenant names, one a line), so that no replica
+	// sets cold a tenant another one is serving.
+	TopicMemoryUsed = "memory.used"
 )
 
 // Event is one change published by a replica.

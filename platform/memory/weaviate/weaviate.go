@@ -94,10 +94,17 @@ type Store struct {
 	vectors map[string]VectorInfo // recorded per collection
 	// unrecorded: when a collection was last found without a record
 	unrecorded map[string]time.Time
-	used       map[string]time.Time // episodic tenant -> last request
-	parts      map[string]*partList // collection -> cached partition list
-	hashed     map[string]string    // hashed tenant name -> partition, learned once
-	warned     map[string]bool
+	used       map[string]time.Time // episodic tenant -> last request, here or on another replica
+	// fresh: episodic tenants used here since the other replicas were
+	// last told (nil until CoolIdle shares them)
+	fresh map[string]struct{}
+	// gapAt: when the bus last lost events of other replicas' use; no
+	// tenant counts as idle from before it
+	gapAt  time.Time
+	now    func() time.Time     // the clock of cooling (tests set their own)
+	parts  map[string]*partList // collection -> cached partition list
+	hashed map[string]string    // hashed tenant name -> partition, learned once
+	warned map[string]bool
 }
 
 // partList caches a collection's partitions: Scope asks for the
@@ -141,6 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		classes: map[string]string{},
 		vectors: map[string]VectorInfo{}, unrecorded: map[string]time.Time{}, used: map[string]time.Time{},
 		parts: map[string]*partList{}, hashed: map[string]string{}, warned: map[string]bool{},
+		now: time.Now,
 	}
 	for _, c := range memory.Collections() {
 		s.classes[c] = cfg.Prefix + strings.ToUpper(c[:1]) + c[1:]
@@ -388,7 +396,7 @@ func (s *Store) Upsert(ctx context.Context, points []memory.Point) error {
 			return fmt.Errorf("store memories in weaviate: %w", err)
 		}
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	for _, p := range points {
 		s.touchLocked(p.Collection, p.Partition, now)
@@ -444,7 +452,7 @@ func (s *Store) touch(collection string, partitions []string) {
 	if collection != memory.Episodic {
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	for _, p := range partitions {
 		s.touchLocked(collection, p, now)
@@ -462,6 +470,9 @@ func (s *Store) touchLocked(collection, partition string, now time.Time) {
 	}
 	if collection == memory.Episodic {
 		s.used[name] = now
+		if s.fresh != nil {
+			s.fresh[name] = struct{}{}
+		}
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/platform/cluster/clustertest"
 	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/memory/memorytest"
 	"github.com/grin-ai/grin/platform/memory/weaviate"
@@ -262,6 +264,88 @@ func TestWeaviate(t *testing.T) {
 		if n, _ := s.Cool(ctx, 1<<40); n != 0 {
 			t.Errorf("cooled %d recently used tenants", n)
 		}
+	})
+
+	t.Run("ReplicasDoNotCoolWhatAnotherServes", func(t *testing.T) {
+		// Two replicas on one set of collections, telling each other
+		// which tenants they serve over a bus, on one clock the test
+		// moves. Alice is served by "here" only; "there" must not cool
+		// her tenant while she is, and must once she stops.
+		ctx := context.Background()
+		here := open(t)
+		there, err := weaviate.Open(ctx, weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort,
+			Prefix: strings.TrimSuffix(here.Class(memory.Episodic), "Episodic")})
+		must(t, err)
+		var hub clustertest.Hub
+		hub.Synchronous = true
+		hereBus, thereBus := hub.Join("here"), hub.Join("there")
+		now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		clock := func() time.Time { return now }
+		here.SetClock(clock)
+		there.SetClock(clock)
+		here.TrackUse()
+		defer there.HearUse(thereBus)()
+		for _, u := range []string{"alice", "bob"} {
+			must(t, here.Upsert(ctx, []memory.Point{{ID: "1", Collection: memory.Episodic, Partition: u, Content: u + "'s", Vector: []float32{1, 0}, Embedder: "e"}}))
+		}
+		const idle = 10 * time.Minute
+		cool := func(want ...string) {
+			t.Helper()
+			before := map[string]string{}
+			for _, u := range []string{"alice", "bob"} {
+				before[u], _ = there.Activity(ctx, u)
+			}
+			if _, err := there.Cool(ctx, idle); err != nil {
+				t.Fatal(err)
+			}
+			var cooled []string
+			for _, u := range []string{"alice", "bob"} {
+				if st, _ := there.Activity(ctx, u); st == "COLD" && before[u] != "COLD" {
+					cooled = append(cooled, u)
+				}
+			}
+			if !slices.Equal(cooled, want) {
+				t.Errorf("at %s, the other replica cooled %v, want %v", now.Format("15:04"), cooled, want)
+			}
+		}
+		// 09:00: "there" sees both hot and counts them from now (it
+		// told nobody, so "here" told it of the writes: both heard).
+		must(t, here.AnnounceUse(ctx, hereBus))
+		cool()
+		// 09:09: alice is served by "here", who says so.
+		now = now.Add(9 * time.Minute)
+		if _, err := here.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: []float32{1, 0}, Embedder: "e", K: 1}); err != nil {
+			t.Fatal(err)
+		}
+		must(t, here.AnnounceUse(ctx, hereBus))
+		// 09:11: bob has been idle 11 minutes everywhere; alice 2.
+		now = now.Add(2 * time.Minute)
+		cool("bob")
+		// 09:20: alice idle for 11 minutes: cooled.
+		now = now.Add(9 * time.Minute)
+		cool("alice")
+
+		// A gap in the bus: what "there" may have missed counts as use.
+		// 09:20: alice is back, and "there" hears it.
+		must(t, here.Upsert(ctx, []memory.Point{{ID: "2", Collection: memory.Episodic, Partition: "alice", Content: "again", Vector: []float32{1, 0}, Embedder: "e"}}))
+		must(t, here.AnnounceUse(ctx, hereBus))
+		// 09:25: served again, but the news is lost; at 09:26 "there"
+		// is told it missed events.
+		thereBus.Cut(true)
+		now = now.Add(5 * time.Minute)
+		if _, err := here.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: []float32{1, 0}, Embedder: "e", K: 1}); err != nil {
+			t.Fatal(err)
+		}
+		must(t, here.AnnounceUse(ctx, hereBus))
+		now = now.Add(time.Minute)
+		thereBus.Cut(false)
+		// 09:31: 11 minutes since "there" last heard of alice, 5 since
+		// the gap: kept.
+		now = now.Add(5 * time.Minute)
+		cool()
+		// 09:37: 11 minutes since the gap.
+		now = now.Add(6 * time.Minute)
+		cool("alice")
 	})
 
 	t.Run("DeletingAPartitionDeletesItsTenant", func(t *testing.T) {
