@@ -2,6 +2,7 @@ package weaviate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -44,6 +45,12 @@ func (s *Store) Cool(ctx context.Context, idle time.Duration) (int, error) {
 	for _, t := range tenants {
 		listed[t.Name] = true
 		if t.ActivityStatus != hot && t.ActivityStatus != "ACTIVE" {
+			// Cold (another replica cooled it): counted again from the
+			// next use, or the sweep that finds it woken. Use heard before
+			// would have it cooled again as soon as it wakes.
+			if !s.used[t.Name].After(now) {
+				delete(s.used, t.Name)
+			}
 			continue
 		}
 		last, ok := s.used[t.Name]
@@ -86,25 +93,28 @@ func (s *Store) Cool(ctx context.Context, idle time.Duration) (int, error) {
 	return n, nil
 }
 
-// CoolIdle runs until ctx ends. Every so often it tells the replicas on
-// bus which users' tenants this one served since it last said, and,
-// unless idle <= 0, cools the tenants idle everywhere (Cool). Each replica
-// sees only its own requests: without hearing the others, it would cool
-// every tenant another replica serves, and those users would pay a wake
-// (20 ms at the median, a tenth of a second in the tail) each idle
-// period. A nil bus is a single grin's.
+// CoolIdle runs until ctx ends, cooling the tenants idle everywhere
+// (Cool) every quarter of idle (at most a minute, at least 250 ms); idle
+// <= 0 disables it. Each replica sees only its own requests: without
+// hearing the others, it would cool every tenant another replica serves,
+// and those users would pay a wake (20 ms at the median, 171 ms at the
+// p99, docs/benchmarks.md) each idle period. So on each tick it also tells
+// the replicas on bus which tenants it served since the last, and counts
+// what they tell as use. A nil bus is a single grin's.
 func (s *Store) CoolIdle(ctx context.Context, idle time.Duration, bus cluster.Bus) {
+	if idle <= 0 {
+		return
+	}
 	if bus == nil {
 		bus = cluster.Local{}
 	}
-	s.trackUse()
-	// Others tell within a quarter of idle: a tenant they serve is never
-	// idle here.
-	every := time.Minute
-	if idle > 0 {
-		every = min(max(idle/4, time.Second), time.Minute)
+	if _, alone := bus.(cluster.Local); !alone {
+		s.trackUse()
 		defer s.hearUse(bus)()
 	}
+	// Others tell within a quarter of idle: a tenant they serve is never
+	// idle here while the bus delivers.
+	every := min(max(idle/4, 250*time.Millisecond), time.Minute)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -114,9 +124,6 @@ func (s *Store) CoolIdle(ctx context.Context, idle time.Duration, bus cluster.Bu
 		case <-tick.C:
 			if err := s.announceUse(ctx, bus); err != nil && ctx.Err() == nil {
 				s.log.Warn("telling the other replicas which users' memories are in use", "err", err)
-			}
-			if idle <= 0 {
-				continue
 			}
 			n, err := s.Cool(ctx, idle)
 			if err != nil && ctx.Err() == nil {
@@ -135,26 +142,41 @@ func (s *Store) trackUse() {
 	s.mu.Unlock()
 }
 
+// announceBytes bounds the names of one announcement, so that each goes
+// in one notification of the PostgreSQL bus (under 8,000 bytes with its
+// header): the busiest replica's list never meets the bus's limit on an
+// event, and a failure loses only its own batch.
+const announceBytes = 7800
+
 // announceUse publishes the episodic tenants used here since the last
-// call. Those it could not publish are kept for the next.
+// call, in batches. A batch the bus failed to take is kept for the next
+// call.
 func (s *Store) announceUse(ctx context.Context, bus cluster.Bus) error {
 	s.mu.Lock()
 	names := slices.Sorted(maps.Keys(s.fresh))
 	clear(s.fresh)
 	s.mu.Unlock()
-	if len(names) == 0 {
-		return nil
-	}
-	err := bus.Publish(ctx, cluster.Event{Topic: cluster.TopicMemoryUsed, Data: []byte(strings.Join(names, "\n"))})
-	if err != nil {
+	var errs []error
+	for len(names) > 0 {
+		size, n := 0, 0
+		for n < len(names) && (n == 0 || size+len(names[n])+1 <= announceBytes) {
+			size += len(names[n]) + 1
+			n++
+		}
+		batch := names[:n]
+		names = names[n:]
+		err := bus.Publish(ctx, cluster.Event{Topic: cluster.TopicMemoryUsed, Data: []byte(strings.Join(batch, "\n"))})
+		if err == nil {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%d tenants in use: %w", len(batch), err))
 		s.mu.Lock()
-		for _, n := range names {
-			s.fresh[n] = struct{}{}
+		for _, name := range batch {
+			s.fresh[name] = struct{}{}
 		}
 		s.mu.Unlock()
-		return fmt.Errorf("publish %d tenants in use: %w", len(names), err)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // hearUse counts the other replicas' use of tenants as use here, from

@@ -288,7 +288,7 @@ const unrecordedTTL = 5 * time.Second
 func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, ok bool, _ error) {
 	s.mu.Lock()
 	info, ok := s.vectors[collection]
-	absent := time.Since(s.unrecorded[collection]) < unrecordedTTL
+	absent := s.now().Sub(s.unrecorded[collection]) < unrecordedTTL
 	s.mu.Unlock()
 	if ok || absent {
 		return info, ok, nil
@@ -321,9 +321,9 @@ func (s *Store) recorded(ctx context.Context, collection string) (_ VectorInfo, 
 	}
 	if props == nil {
 		// Nothing stored yet: asked again after unrecordedTTL, so that
-		// recalls of an empty collection do not cost a round trip each.
+		// turns on an empty collection do not read the record each.
 		s.mu.Lock()
-		s.unrecorded[collection] = time.Now()
+		s.unrecorded[collection] = s.now()
 		s.mu.Unlock()
 		return VectorInfo{}, false, nil
 	}

@@ -94,14 +94,16 @@ type Store struct {
 	vectors map[string]VectorInfo // recorded per collection
 	// unrecorded: when a collection was last found without a record
 	unrecorded map[string]time.Time
-	used       map[string]time.Time // episodic tenant -> last request, here or on another replica
+	// used: episodic tenant -> its last request here, or when another
+	// replica was last heard to have served it
+	used map[string]time.Time
 	// fresh: episodic tenants used here since the other replicas were
-	// last told (nil until CoolIdle shares them)
+	// last told (nil unless CoolIdle shares them)
 	fresh map[string]struct{}
 	// gapAt: when the bus last lost events of other replicas' use; no
 	// tenant counts as idle from before it
 	gapAt  time.Time
-	now    func() time.Time     // the clock of cooling (tests set their own)
+	now    func() time.Time     // the clock of use, cooling and cached absences (tests set their own)
 	parts  map[string]*partList // collection -> cached partition list
 	hashed map[string]string    // hashed tenant name -> partition, learned once
 	warned map[string]bool
@@ -505,8 +507,8 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	// !ok: no vector was stored when this process last asked, a few
 	// seconds ago at most. Another grin may have stored the first since,
 	// so the partitions are searched all the same: a user whose first
-	// memory went through another replica recalls it on this one. An
-	// empty collection costs no more than the search would.
+	// memory went through another replica recalls it on this one. The
+	// cached absence saves only the record's read.
 	near := s.c().GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
 	if q.Threshold > -1 {
 		// Cosine distance is 1 - similarity; Weaviate computes it in
@@ -554,9 +556,9 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 		})
 	}
 	if err := g.Wait(); err != nil {
-		if !ok {
-			// The first vectors, stored meanwhile by another grin, may be
-			// of another size: then, as above, there is nothing to compare.
+		if !ok && wrongLength(err) {
+			// The first vectors, stored meanwhile by another grin, are of
+			// another size: as above, there is nothing to compare.
 			s.forgetRecorded(collection)
 			if info, ok, rerr := s.recorded(ctx, collection); rerr == nil && ok && info.Dimensions != len(q.Vector) {
 				s.warnOnce(collection, q.Embedder, info, len(q.Vector))
@@ -1025,7 +1027,8 @@ const (
 )
 
 // retry runs call until it succeeds, its failure is final (a missing
-// tenant, ctx ended) or attempts run out. Only idempotent calls retry.
+// tenant, a query vector of the wrong size, ctx ended) or attempts run
+// out. Only idempotent calls retry.
 func (s *Store) retry(ctx context.Context, call func() error) error {
 	var err error
 	for i := range attempts {
@@ -1058,7 +1061,7 @@ func missingTenant(err error) bool {
 // wrongLength reports Weaviate refusing a query vector whose size is not
 // the stored vectors': asking again cannot help.
 func wrongLength(err error) bool {
-	return strings.Contains(err.Error(), "vector lengths don't match")
+	return strings.Contains(strings.ToLower(err.Error()), "vector lengths don't match")
 }
 
 var _ memory.Store = (*Store)(nil)

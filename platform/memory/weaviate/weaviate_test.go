@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/grin-ai/grin/integration/weaviatetest"
+	"github.com/grin-ai/grin/internal/logbuf"
+	"github.com/grin-ai/grin/platform/cluster"
 	"github.com/grin-ai/grin/platform/cluster/clustertest"
 	"github.com/grin-ai/grin/platform/memory"
 	"github.com/grin-ai/grin/platform/memory/memorytest"
@@ -215,7 +218,14 @@ func TestWeaviate(t *testing.T) {
 			{"another size: nothing to compare, no error", []float32{1, 0, 0}, 0},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				here := open(t)
+				var logs logbuf.Buffer
+				here, err := weaviate.Open(ctx, weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort,
+					Prefix: fmt.Sprintf("T%d", n.Add(1)), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+				must(t, err)
+				// A clock that stands still: the absence "here" found is
+				// never old enough to be asked again.
+				at := time.Now()
+				here.SetClock(func() time.Time { return at })
 				there, err := weaviate.Open(ctx, weaviate.Config{URL: srv.URL, GRPCPort: srv.GRPCPort,
 					Prefix: strings.TrimSuffix(here.Class(memory.Episodic), "Episodic")})
 				must(t, err)
@@ -228,6 +238,10 @@ func TestWeaviate(t *testing.T) {
 				got, err := here.Recall(ctx, memory.Episodic, []string{"dora"}, q)
 				if err != nil || len(got) != tc.want {
 					t.Errorf("recall after the other replica's first write: %d points, %v; want %d", len(got), err, tc.want)
+				}
+				// A vector of the wrong size is final: not asked again.
+				if strings.Contains(logs.String(), "trying again") {
+					t.Errorf("the recall was retried:\n%s", logs.String())
 				}
 			})
 		}
@@ -289,18 +303,24 @@ func TestWeaviate(t *testing.T) {
 			must(t, here.Upsert(ctx, []memory.Point{{ID: "1", Collection: memory.Episodic, Partition: u, Content: u + "'s", Vector: []float32{1, 0}, Embedder: "e"}}))
 		}
 		const idle = 10 * time.Minute
+		status := func(u string) string {
+			t.Helper()
+			st, err := there.Activity(ctx, u)
+			must(t, err)
+			return st
+		}
 		cool := func(want ...string) {
 			t.Helper()
 			before := map[string]string{}
 			for _, u := range []string{"alice", "bob"} {
-				before[u], _ = there.Activity(ctx, u)
+				before[u] = status(u)
 			}
 			if _, err := there.Cool(ctx, idle); err != nil {
 				t.Fatal(err)
 			}
 			var cooled []string
 			for _, u := range []string{"alice", "bob"} {
-				if st, _ := there.Activity(ctx, u); st == "COLD" && before[u] != "COLD" {
+				if st := status(u); st == "COLD" && before[u] != "COLD" {
 					cooled = append(cooled, u)
 				}
 			}
@@ -308,8 +328,7 @@ func TestWeaviate(t *testing.T) {
 				t.Errorf("at %s, the other replica cooled %v, want %v", now.Format("15:04"), cooled, want)
 			}
 		}
-		// 09:00: "there" sees both hot and counts them from now (it
-		// told nobody, so "here" told it of the writes: both heard).
+		// 09:00: "here" tells of its writes; "there" counts both from now.
 		must(t, here.AnnounceUse(ctx, hereBus))
 		cool()
 		// 09:09: alice is served by "here", who says so.
@@ -346,6 +365,72 @@ func TestWeaviate(t *testing.T) {
 		// 09:37: 11 minutes since the gap.
 		now = now.Add(6 * time.Minute)
 		cool("alice")
+
+		// Use heard of a tenant another replica then cooled is forgotten:
+		// when that replica wakes it, "there" counts it afresh rather than
+		// cooling it again before the news arrives.
+		// 09:38: bob is back through "here", and "there" hears it.
+		now = now.Add(time.Minute)
+		must(t, here.Upsert(ctx, []memory.Point{{ID: "2", Collection: memory.Episodic, Partition: "bob", Content: "back", Vector: []float32{1, 0}, Embedder: "e"}}))
+		must(t, here.AnnounceUse(ctx, hereBus))
+		// 09:50: "here" cools him; at 09:51 "there" finds him cold.
+		now = now.Add(12 * time.Minute)
+		if _, err := here.Cool(ctx, idle); err != nil {
+			t.Fatal(err)
+		}
+		if st := status("bob"); st != "COLD" {
+			t.Fatalf("bob is %q after the replica serving him cooled him", st)
+		}
+		now = now.Add(time.Minute)
+		cool()
+		// 09:52: "here" wakes him; "there" sweeps before it is told.
+		now = now.Add(time.Minute)
+		must(t, here.Upsert(ctx, []memory.Point{{ID: "3", Collection: memory.Episodic, Partition: "bob", Content: "again", Vector: []float32{1, 0}, Embedder: "e"}}))
+		cool()
+	})
+
+	t.Run("UseIsToldInBatchesTheBusCarries", func(t *testing.T) {
+		// A busy replica's list of tenants in use goes in several events,
+		// each within one notification of the PostgreSQL bus, and none
+		// is lost.
+		ctx := context.Background()
+		s := open(t)
+		var hub clustertest.Hub
+		hub.Synchronous = true
+		bus := hub.Join("busy")
+		s.TrackUse()
+		var parts, want []string
+		for i := range 500 {
+			// Ids too long to spell out get 44-byte hashed tenant names.
+			p := fmt.Sprintf("user-%03d-%s", i, strings.Repeat("x", 70))
+			parts = append(parts, p)
+			want = append(want, weaviate.TenantName(p))
+		}
+		if _, err := s.Count(ctx, memory.Episodic, parts); err != nil {
+			t.Fatal(err)
+		}
+		must(t, s.AnnounceUse(ctx, bus))
+		var told []string
+		events := hub.Published()
+		for _, e := range events {
+			if e.Topic != cluster.TopicMemoryUsed {
+				continue
+			}
+			if len(e.Data) > 7800 {
+				t.Errorf("an event of %d bytes", len(e.Data))
+			}
+			told = append(told, strings.Split(string(e.Data), "\n")...)
+		}
+		slices.Sort(told)
+		slices.Sort(want)
+		if len(events) < 3 || !slices.Equal(told, want) {
+			t.Errorf("%d events told %d tenants, want all %d", len(events), len(told), len(want))
+		}
+		// Told once: the next announcement has nothing new.
+		must(t, s.AnnounceUse(ctx, bus))
+		if again := hub.Published(); len(again) != len(events) {
+			t.Errorf("%d more events with nothing used since", len(again)-len(events))
+		}
 	})
 
 	t.Run("DeletingAPartitionDeletesItsTenant", func(t *testing.T) {
