@@ -82,6 +82,8 @@ func TestReplicasActAsOne(t *testing.T) {
 
 	t.Run("frames reach every socket", func(t *testing.T) {
 		s0, s1 := dial(t, r0, "/ws?token="+tok), dial(t, r1, "/ws?token="+tok)
+		// Frames go to a socket elsewhere once its presence has arrived.
+		within(t, "the third replica heard of both sockets", func() bool { return r2.Sessions.Elsewhere(alice.ID) == 2 })
 		r := r2.Do("POST", "/message", map[string]any{"text": "the white rabbit is late"}, apptest.Bearer(tok)...)
 		if r.Status != 200 {
 			t.Fatalf("message through replica 2: %d %s", r.Status, r.Body)
@@ -102,6 +104,9 @@ func TestReplicasActAsOne(t *testing.T) {
 	t.Run("turns in order whichever replica receives them", func(t *testing.T) {
 		r1.Do("DELETE", "/memory/conversation_history", nil, apptest.Bearer(tok)...)
 		socks := []*wsClient{dial(t, r0, "/ws?token="+tok), dial(t, r1, "/ws?token="+tok), dial(t, r2, "/ws?token="+tok)}
+		within(t, "each replica heard of the sockets on the other two", func() bool {
+			return r0.Sessions.Elsewhere(alice.ID) == 2 && r1.Sessions.Elsewhere(alice.ID) == 2 && r2.Sessions.Elsewhere(alice.ID) == 2
+		})
 		// One after another, each through the next replica.
 		for i := range 6 {
 			s := socks[i%3]
@@ -121,10 +126,13 @@ func TestReplicasActAsOne(t *testing.T) {
 			s.send(map[string]string{"text": fmt.Sprintf("together %d", i)})
 		}
 		for _, s := range socks {
-			answered := 0
-			for answered < 3 { // every socket sees all three replies
-				if f := s.next(); f.Type == "chat" {
-					answered++
+			// Every socket sees all three replies. The replies of the
+			// steps other sockets sent are still queued before them, so
+			// replies are told apart by what they answer.
+			answered := map[string]bool{}
+			for len(answered) < 3 {
+				if f := s.next(); f.Type == "chat" && strings.HasPrefix(f.Why.Input, "together ") {
+					answered[f.Why.Input] = true
 				} else if f.Type == "error" {
 					t.Fatalf("a message sent at once: %s", f.Description)
 				}

@@ -107,6 +107,20 @@ func (r *Registry) waitPublishedLocked() {
 	}
 }
 
+// Elsewhere reports on how many other replicas userID has a socket, as
+// far as this one has heard. A socket opened elsewhere gets this replica's
+// frames of the user once its presence has arrived here: frames sent
+// before (a few milliseconds on a healthy bus) do not reach it, and the
+// reply they carried is in the user's history.
+func (r *Registry) Elsewhere(userID string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bus == nil {
+		return 0
+	}
+	return len(r.rep.remote[userID])
+}
+
 // elsewhereLocked says whether another replica has a socket of userID; r.mu is
 // held.
 func (r *Registry) elsewhereLocked(userID string) bool {
