@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,40 @@ func TestCommitterGroupsWaitingCallers(t *testing.T) {
 	}
 	if len(distinct) != 1 {
 		t.Errorf("the %d waiting callers were committed in %d transactions, want one", n, len(distinct))
+	}
+}
+
+// TestCommitterLeaderGathersCallersReadyToRun: callers whose goroutines
+// are ready to run when a leader takes its group join that group instead
+// of waiting for the next commit. On one core the scheduler makes this
+// exact: the first caller to run leads, and without yielding it would take
+// a group of itself alone, since the others have not run yet.
+func TestCommitterLeaderGathersCallersReadyToRun(t *testing.T) {
+	db := openTest(t)
+	c := NewCommitter(db)
+	var mu sync.Mutex
+	var groups []int
+	c.Observe(func(writes int, _ time.Duration, err error) {
+		mu.Lock()
+		groups = append(groups, writes)
+		mu.Unlock()
+	})
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- c.Do(t.Context(), insert(fmt.Sprint("k", i), nil, nil)) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(keys(t, db)); got != n {
+		t.Errorf("%d rows, want %d", got, n)
+	}
+	if len(groups) != 1 || groups[0] != n {
+		t.Errorf("%d callers ready at once were committed in groups of %v, want one group of %d", n, groups, n)
 	}
 }
 
