@@ -105,10 +105,9 @@ func (s *Store) CoolIdle(ctx context.Context, idle time.Duration, bus cluster.Bu
 	if idle <= 0 {
 		return
 	}
-	if bus == nil {
-		bus = cluster.Local{}
-	}
-	if _, alone := bus.(cluster.Local); !alone {
+	_, alone := bus.(cluster.Local)
+	shared := bus != nil && !alone
+	if shared {
 		s.trackUse()
 		defer s.hearUse(bus)()
 	}
@@ -122,8 +121,10 @@ func (s *Store) CoolIdle(ctx context.Context, idle time.Duration, bus cluster.Bu
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := s.announceUse(ctx, bus); err != nil && ctx.Err() == nil {
-				s.log.Warn("telling the other replicas which users' memories are in use", "err", err)
+			if shared {
+				if err := s.announceUse(ctx, bus); err != nil && ctx.Err() == nil {
+					s.log.Warn("telling the other replicas which users' memories are in use", "err", err)
+				}
 			}
 			n, err := s.Cool(ctx, idle)
 			if err != nil && ctx.Err() == nil {
