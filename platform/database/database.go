@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/grin-ai/grin/internal/walbatch"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -63,6 +64,10 @@ func Open(ctx context.Context, dir string) (*sql.DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	if err := walbatch.Register(); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	q.Set("vfs", walbatch.Name)
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
