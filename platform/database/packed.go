@@ -2,10 +2,13 @@ package database
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"sync"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -13,13 +16,18 @@ import (
 // holds the whole prompt the model was given: kilobytes of JSON per turn,
 // more than half of what a chat turn writes. SQLite stores a value as it
 // is given, where PostgreSQL compresses large ones itself (TOAST); so on
-// SQLite grin stores such JSON zstd-compressed, a quarter of its size, as
+// SQLite grin stores such JSON compressed, about a quarter of its size, as
 // a BLOB in the same column. The compression runs in the turn's own
 // goroutine, before its write joins the single writer's queue.
 //
-// Pack's output begins with zstd's magic number, which no JSON text does,
-// so Unpack tells a packed value from a plain one, and rows written
-// before packing existed read as they were.
+// Pack writes S2 (klauspost/compress/s2, an extension of Snappy) behind a
+// header of its own: packMagic, then the CRC-32C of the text, which S2's
+// block format does not carry, so that a damaged value is an error and
+// never wrong text. Rows written before this format are zstd frames
+// (zstd's magic number) and are still read. No JSON text begins with
+// either header (0xff and 0x28 0xb5 are not how JSON starts), so Unpack
+// tells packed values from plain ones, and rows written before packing
+// existed read as they were.
 
 // PackAtLeast is the size from which Pack compresses: smaller values stay
 // as they are (text a person can read with the sqlite3 shell).
@@ -28,27 +36,24 @@ const PackAtLeast = 512
 // MaxUnpacked bounds what Unpack will expand a value to.
 const MaxUnpacked = 64 << 20
 
-var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-
-// The coder and decoder are safe for concurrent use and made on first use:
-// a start that packs nothing pays nothing for them.
 var (
-	packer = sync.OnceValue(func() *zstd.Encoder {
-		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
-			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
-		if err != nil {
-			panic(fmt.Sprintf("zstd encoder: %v", err)) // only for invalid options
-		}
-		return e
-	})
-	unpacker = sync.OnceValue(func() *zstd.Decoder {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxUnpacked))
-		if err != nil {
-			panic(fmt.Sprintf("zstd decoder: %v", err)) // only for invalid options
-		}
-		return d
-	})
+	packMagic  = []byte{0xff, 's', '2', 0}
+	zstdMagic  = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	castagnoli = crc32.MakeTable(crc32.Castagnoli)
 )
+
+// packHeader is packMagic and the text's CRC-32C.
+const packHeader = 8
+
+// The zstd decoder reads rows packed before S2; it is safe for concurrent
+// use and made on first use: a database without such rows pays nothing.
+var unpacker = sync.OnceValue(func() *zstd.Decoder {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxUnpacked))
+	if err != nil {
+		panic(fmt.Sprintf("zstd decoder: %v", err)) // only for invalid options
+	}
+	return d
+})
 
 // Pack returns the value to store for b in a column Unpack reads: b
 // compressed ([]byte, a BLOB) when it is at least PackAtLeast bytes and
@@ -59,7 +64,11 @@ func Pack(b []byte) any {
 		return nil
 	}
 	if len(b) >= PackAtLeast {
-		if z := packer().EncodeAll(b, make([]byte, 0, len(b)/2)); len(z) < len(b) {
+		z := make([]byte, packHeader+s2.MaxEncodedLen(len(b)))
+		copy(z, packMagic)
+		binary.LittleEndian.PutUint32(z[len(packMagic):], crc32.Checksum(b, castagnoli))
+		z = z[:packHeader+len(s2.Encode(z[packHeader:], b))]
+		if len(z) < len(b) {
 			return z
 		}
 	}
@@ -68,7 +77,7 @@ func Pack(b []byte) any {
 
 // ErrDamaged is returned by Unpack for a packed value that does not
 // decompress.
-var ErrDamaged = errors.New("a stored value is damaged: it does not decompress")
+var ErrDamaged = errors.New("a stored value is damaged")
 
 // Unpack returns the value Pack was given, from what a column holds: text
 // as it is, a packed BLOB decompressed. A BLOB that is not packed is
@@ -80,14 +89,28 @@ func Unpack(v any) ([]byte, error) {
 	case string:
 		return []byte(x), nil
 	case []byte:
-		if !bytes.HasPrefix(x, zstdMagic) {
-			return bytes.Clone(x), nil
+		switch {
+		case bytes.HasPrefix(x, packMagic) && len(x) >= packHeader:
+			z := x[packHeader:]
+			if n, err := s2.DecodedLen(z); err != nil || n > MaxUnpacked {
+				return nil, fmt.Errorf("%w: its length is unreadable or over %d bytes", ErrDamaged, MaxUnpacked)
+			}
+			b, err := s2.Decode(nil, z)
+			if err != nil {
+				return nil, fmt.Errorf("%w: it does not decompress: %v", ErrDamaged, err)
+			}
+			if crc32.Checksum(b, castagnoli) != binary.LittleEndian.Uint32(x[len(packMagic):]) {
+				return nil, fmt.Errorf("%w: its checksum differs", ErrDamaged)
+			}
+			return b, nil
+		case bytes.HasPrefix(x, zstdMagic):
+			b, err := unpacker().DecodeAll(x, nil)
+			if err != nil {
+				return nil, fmt.Errorf("%w: it does not decompress: %v", ErrDamaged, err)
+			}
+			return b, nil
 		}
-		b, err := unpacker().DecodeAll(x, nil)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
-		}
-		return b, nil
+		return bytes.Clone(x), nil
 	}
 	return nil, fmt.Errorf("a stored value of type %T where text or bytes were expected", v)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/grin-ai/grin/platform/database"
+	"github.com/klauspost/compress/zstd"
 )
 
 // TestPack: large JSON is stored compressed and comes back byte for byte;
@@ -64,10 +65,28 @@ func TestPack(t *testing.T) {
 			t.Errorf("a %T read as it is: %.40q, %v", v, got, err)
 		}
 	}
-	damaged := database.Pack(large).([]byte)
-	damaged = append(damaged[:len(damaged)/2:len(damaged)/2], 0xff, 0xfe)
-	if got, err := database.Unpack(damaged); !errors.Is(err, database.ErrDamaged) {
-		t.Errorf("a damaged value: %.40q, %v; want ErrDamaged", got, err)
+	// Rows packed before S2, as zstd frames, still read.
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := database.Unpack(zenc.EncodeAll(large, nil)); err != nil || !bytes.Equal(got, large) {
+		t.Errorf("a value packed with zstd: %.40q, %v", got, err)
+	}
+
+	packed := database.Pack(large).([]byte)
+	for _, tc := range []struct {
+		name    string
+		damaged []byte
+	}{
+		{"cut short", append(bytes.Clone(packed[:len(packed)/2]), 0xff, 0xfe)},
+		{"a byte changed", func() []byte { b := bytes.Clone(packed); b[len(b)/2] ^= 0x20; return b }()},
+		{"its checksum changed", func() []byte { b := bytes.Clone(packed); b[5] ^= 1; return b }()},
+		{"a zstd frame cut short", zenc.EncodeAll(large, nil)[:40]},
+	} {
+		if got, err := database.Unpack(tc.damaged); !errors.Is(err, database.ErrDamaged) {
+			t.Errorf("a damaged value (%s): %.40q, %v; want ErrDamaged", tc.name, got, err)
+		}
 	}
 	if _, err := database.Unpack(42); err == nil {
 		t.Error("a number where text was expected: no error")
