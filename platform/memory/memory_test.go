@@ -82,8 +82,8 @@ func TestCosine(t *testing.T) {
 			t.Errorf("%s: Cosine = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	// Random vectors of every length near an embedder's: Dot's four
-	// running sums agree with one loop's single sums to within float64
+	// Random vectors of every length near an embedder's: Dot (gonum's
+	// vector loop) agrees with one loop's single sums to within float64
 	// rounding.
 	for n := 1; n <= 40; n++ {
 		for _, size := range []int{n, 512 + n} {
