@@ -453,16 +453,32 @@ func orEmpty[T any](s []T) []T {
 // promptText writes a chat prompt as the Cat records it: one message a
 // line, each after its speaker (langchain's buffer string).
 func promptText(req llm.Request) string {
-	speaker := map[string]string{llm.RoleSystem: "System", llm.RoleUser: "Human", llm.RoleAssistant: "AI"}
-	lines := make([]string, 0, len(req.Messages))
-	for _, m := range req.Messages {
-		who := speaker[m.Role]
-		if who == "" {
-			who = m.Role
+	speaker := func(role string) string {
+		switch role {
+		case llm.RoleSystem:
+			return "System"
+		case llm.RoleUser:
+			return "Human"
+		case llm.RoleAssistant:
+			return "AI"
 		}
-		lines = append(lines, who+": "+m.Content)
+		return role
 	}
-	return strings.Join(lines, "\n")
+	n := 0
+	for _, m := range req.Messages {
+		n += len("\n: ") + len(speaker(m.Role)) + len(m.Content)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i, m := range req.Messages {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(speaker(m.Role))
+		b.WriteString(": ")
+		b.WriteString(m.Content)
+	}
+	return b.String()
 }
 
 // agentInput is the Cat's agent input: the recalled memories as the
@@ -470,18 +486,32 @@ func promptText(req llm.Request) string {
 // fill the placeholders of the prompt ("{episodic_memory}"…), so a plugin
 // may add keys of its own for a prefix or suffix of its own to use.
 func (t *turn) agentInput(text string, mem MemoryWhy) hooks.AgentInput {
+	// Builders sized first and written piece by piece: this runs on
+	// every turn, and fmt's formatting and the builders' regrowth were a
+	// tenth of a turn's allocations.
 	var episodic, declarative strings.Builder
 	if len(mem.Episodic) > 0 {
-		episodic.WriteString("## Context of things the Human said in the past:")
+		const head = "## Context of things the Human said in the past:"
+		n := len(head)
 		for _, d := range mem.Episodic {
-			fmt.Fprintf(&episodic, "\n  - %s", strings.ReplaceAll(d.PageContent, "\n", ". "))
+			n += len("\n  - ") + len(d.PageContent)
+		}
+		episodic.Grow(n)
+		episodic.WriteString(head)
+		for _, d := range mem.Episodic {
+			episodic.WriteString("\n  - ")
+			episodic.WriteString(strings.ReplaceAll(d.PageContent, "\n", ". "))
 		}
 	}
 	if len(mem.Declarative) > 0 {
 		declarative.WriteString("## Context of documents containing relevant information:")
 		for _, d := range mem.Declarative {
 			src, _ := d.Metadata["source"].(string)
-			fmt.Fprintf(&declarative, "\n  - %s (extracted from %s)", strings.ReplaceAll(d.PageContent, "\n", ". "), src)
+			declarative.WriteString("\n  - ")
+			declarative.WriteString(strings.ReplaceAll(d.PageContent, "\n", ". "))
+			declarative.WriteString(" (extracted from ")
+			declarative.WriteString(src)
+			declarative.WriteString(")")
 		}
 	}
 	var history strings.Builder
@@ -489,8 +519,16 @@ func (t *turn) agentInput(text string, mem MemoryWhy) hooks.AgentInput {
 	if n := 2 * t.cat.cfg.HistoryTurns; len(recent) > n {
 		recent = recent[len(recent)-n:]
 	}
+	n := 0
 	for _, h := range recent {
-		fmt.Fprintf(&history, "\n - %s: %s", h.Who, h.Text)
+		n += len("\n - : ") + len(h.Who) + len(h.Text)
+	}
+	history.Grow(n)
+	for _, h := range recent {
+		history.WriteString("\n - ")
+		history.WriteString(h.Who)
+		history.WriteString(": ")
+		history.WriteString(h.Text)
 	}
 	return hooks.AgentInput{EpisodicMemory: episodic.String(), DeclarativeMemory: declarative.String(), Input: text, ChatHistory: history.String()}
 }

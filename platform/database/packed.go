@@ -64,16 +64,27 @@ func Pack(b []byte) any {
 		return nil
 	}
 	if len(b) >= PackAtLeast {
-		z := make([]byte, packHeader+s2.MaxEncodedLen(len(b)))
+		// S2 wants room for the worst case; the value stored is copied
+		// out of it, so that what stays on the heap until the write is
+		// its size, not the input's.
+		scratch := packScratch.Get().(*[]byte)
+		defer packScratch.Put(scratch)
+		if need := packHeader + s2.MaxEncodedLen(len(b)); cap(*scratch) < need {
+			*scratch = make([]byte, need)
+		}
+		z := (*scratch)[:cap(*scratch)]
 		copy(z, packMagic)
 		binary.LittleEndian.PutUint32(z[len(packMagic):], crc32.Checksum(b, castagnoli))
 		z = z[:packHeader+len(s2.Encode(z[packHeader:], b))]
 		if len(z) < len(b) {
-			return z
+			return bytes.Clone(z)
 		}
 	}
 	return string(b)
 }
+
+// packScratch holds Pack's buffers for the worst case.
+var packScratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // ErrDamaged is returned by Unpack for a packed value that does not
 // decompress.
