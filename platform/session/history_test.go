@@ -246,3 +246,49 @@ func testPackedWhy(t *testing.T, h *session.History, commit *database.Committer)
 		}
 	}
 }
+
+// TestSessionWindowSlides: after many exchanges the live window holds the
+// last WindowTurns turns, in order, the same as a window loaded from the
+// database.
+func TestSessionWindowSlides(t *testing.T) {
+	ctx := context.Background()
+	_, db := databasetest.SQLite(t)
+	h, err := session.NewHistory(ctx, database.NewCommitter(db), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	reg := session.NewRegistry(h, 0, 0, nil)
+	s, release, err := reg.Acquire(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range session.WindowTurns + 7 {
+		q, a := fmt.Sprintf("question %d", i), fmt.Sprintf("answer %d", i)
+		if err := reg.Record(ctx, s, []session.Turn{{Who: session.Human, Text: q, When: 1}, {Who: session.AI, Text: a, When: 2}}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, q, a)
+	}
+	release()
+	want = want[len(want)-session.WindowTurns:]
+	texts := func(turns []session.Turn) []string {
+		var out []string
+		for _, tr := range turns {
+			out = append(out, tr.Text)
+		}
+		return out
+	}
+	if got := texts(s.Recent); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the live window: %q, want %q", got, want)
+	}
+	s2, release2, err := session.NewRegistry(h, 0, 0, nil).Acquire(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release2()
+	if got := texts(s2.Recent); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the window loaded: %q, want %q", got, want)
+	}
+}
