@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unique"
 
 	"github.com/grin-ai/grin/platform/database"
 	"github.com/grin-ai/grin/platform/memory"
@@ -66,7 +67,14 @@ type cached struct {
 	norm float64
 }
 
-func newCached(p memory.Point) cached { return cached{clonePoint(p), memory.Norm(p.Vector)} }
+// newCached copies p for the cache. The embedder's name is interned: every
+// point of an embedder then shares one string with the query's, and a
+// recall compares them by address, without reading the bytes of each.
+func newCached(p memory.Point) cached {
+	c := cached{clonePoint(p), memory.Norm(p.Vector)}
+	c.Embedder = unique.Make(c.Embedder).Value()
+	return c
+}
 
 type statements struct {
 	upsert, remove, removeAll, exists *sql.Stmt // writing connection
@@ -244,6 +252,7 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	}
 	var found []candidate
 	qn := memory.Norm(q.Vector)
+	embedder := unique.Make(q.Embedder).Value()
 	for _, part := range partitions {
 		points, err := s.partition(ctx, collection, part)
 		if err != nil {
@@ -254,7 +263,7 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 		}
 		for i := range points {
 			p := &points[i]
-			if p.Embedder != q.Embedder || len(p.Vector) != len(q.Vector) || !memory.Matches(p.Metadata, q.Metadata) {
+			if len(p.Vector) != len(q.Vector) || p.Embedder != embedder {
 				continue
 			}
 			score := memory.Cosine(q.Vector, p.Vector, qn, p.norm)
@@ -266,15 +275,25 @@ func (s *Store) Recall(ctx context.Context, collection string, partitions []stri
 	}
 	// Best first; equal scores in the order of the partitions and points.
 	slices.SortStableFunc(found, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
-	found = found[:min(len(found), q.K)]
-	out := make([]memory.Match, len(found))
-	for i, c := range found {
+	// The metadata filter last, on the best until k pass. A point's
+	// metadata is a map strewn over the heap: testing it on every point
+	// cost twice the products themselves at 400 points a user (a
+	// profile of 100 users × 400 messages). Filtering after the sort
+	// keeps the order, so the result is the same.
+	out := make([]memory.Match, 0, min(len(found), q.K))
+	for _, c := range found {
+		if len(out) == q.K {
+			break
+		}
+		if !memory.Matches(c.p.Metadata, q.Metadata) {
+			continue
+		}
 		// Callers get copies: the cache's maps are not theirs to change.
 		p := c.p.Point
 		if q.OmitVectors {
 			p.Vector = nil
 		}
-		out[i] = memory.Match{Point: clonePoint(p), Score: c.score}
+		out = append(out, memory.Match{Point: clonePoint(p), Score: c.score})
 	}
 	return out, nil
 }

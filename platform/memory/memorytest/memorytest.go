@@ -24,6 +24,7 @@ func Run(t *testing.T, newStore func(t *testing.T) memory.Store) {
 		{"UpsertGet", testUpsertGet},
 		{"RecallOrderThresholdK", testRecall},
 		{"RecallMetadataFilter", testMetadataFilter},
+		{"RecallFilterBeforeK", testFilterBeforeK},
 		{"RecallWithoutVectors", testRecallWithoutVectors},
 		{"PartitionsIsolate", testPartitionsIsolate},
 		{"EmbeddersNeverMix", testEmbedders},
@@ -150,6 +151,31 @@ func testMetadataFilter(t *testing.T, s memory.Store) {
 		must(t, err)
 		if want := len(strings.Fields(strings.Trim(tc.want, "[]"))); n != want {
 			t.Errorf("CountWhere %v: %d, want %d", tc.filter, n, want)
+		}
+	}
+}
+
+// testFilterBeforeK: k counts the points that pass the filter: when the
+// best points fail it, the recall returns the k best of those that pass,
+// best first, not fewer.
+func testFilterBeforeK(t *testing.T, s memory.Store) {
+	ctx := context.Background()
+	must(t, s.Upsert(ctx, []memory.Point{
+		point(memory.Declarative, "shared", "bob1", vec(0, 0), map[string]any{"author": "bob"}),
+		point(memory.Declarative, "shared", "bob2", vec(0, 0.02), map[string]any{"author": "bob"}),
+		point(memory.Declarative, "shared", "alice3", vec(0, 0.2), map[string]any{"author": "alice"}),
+		point(memory.Declarative, "shared", "alice1", vec(0, 0.05), map[string]any{"author": "alice"}),
+		point(memory.Declarative, "shared", "alice2", vec(0, 0.1), map[string]any{"author": "alice"}),
+		point(memory.Declarative, "shared", "carol", vec(0, 0.01), map[string]any{"author": "carol"}),
+	}))
+	for _, tc := range []struct {
+		k    int
+		want string
+	}{{1, "[alice1]"}, {2, "[alice1 alice2]"}, {5, "[alice1 alice2 alice3]"}} {
+		got, err := s.Recall(ctx, memory.Declarative, []string{"shared"}, memory.Query{Vector: vec(0, 0), Embedder: emb, K: tc.k, Metadata: map[string]any{"author": "alice"}})
+		must(t, err)
+		if fmt.Sprint(ids(got)) != tc.want {
+			t.Errorf("k=%d, filter author=alice: %v, want %s", tc.k, ids(got), tc.want)
 		}
 	}
 }
