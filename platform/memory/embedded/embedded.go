@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"math"
 	"slices"
@@ -65,16 +66,24 @@ type partKey struct{ collection, partition string }
 type cached struct {
 	memory.Point
 	norm float64
+	// idHash is a hash of the point's id, which an upsert looks for
+	// among the partition's points without reading each id's bytes.
+	idHash uint64
 }
 
-// newCached copies p for the cache. The embedder's name is interned: every
-// point of an embedder then shares one string with the query's, and a
-// recall compares them by address, without reading the bytes of each.
+// newCached makes p, which the cache owns from now on, a cached point.
+// The embedder's name is interned: every point of an embedder then shares
+// one string with the query's, and a recall compares them by address,
+// without reading the bytes of each.
 func newCached(p memory.Point) cached {
-	c := cached{clonePoint(p), memory.Norm(p.Vector)}
-	c.Embedder = unique.Make(c.Embedder).Value()
-	return c
+	p.Embedder = unique.Make(p.Embedder).Value()
+	return cached{p, memory.Norm(p.Vector), idHash(p.ID)}
 }
+
+// idSeed seeds idHash; hashes live only in this process's memory.
+var idSeed = maphash.MakeSeed()
+
+func idHash(id string) uint64 { return maphash.String(idSeed, id) }
 
 type statements struct {
 	upsert, remove, removeAll, exists *sql.Stmt // writing connection
@@ -224,19 +233,20 @@ func (s *Store) merge(points []memory.Point) {
 			// A partition that held nothing holds this point alone: a new
 			// user's second turn recalls without reading the database.
 			if s.knownEmpty(p.Collection, p.Partition) {
-				s.cache[key] = []cached{newCached(p)}
+				s.cache[key] = []cached{newCached(clonePoint(p))}
 				s.cached++
 			}
 			continue
 		}
-		i := slices.IndexFunc(held, func(c cached) bool { return c.ID == p.ID })
+		h := idHash(p.ID)
+		i := slices.IndexFunc(held, func(c cached) bool { return c.idHash == h && c.ID == p.ID })
 		if i < 0 {
-			s.cache[key] = append(held, newCached(p))
+			s.cache[key] = append(held, newCached(clonePoint(p)))
 			s.cached++
 			continue
 		}
 		next := slices.Clone(held)
-		next[i] = newCached(p)
+		next[i] = newCached(clonePoint(p))
 		s.cache[key] = next
 	}
 }
@@ -527,7 +537,7 @@ func (s *Store) partition(ctx context.Context, collection, part string) ([]cache
 		if err != nil {
 			return nil, err
 		}
-		points = append(points, cached{p, memory.Norm(p.Vector)})
+		points = append(points, newCached(p))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read %s memories: %w", collection, err)
