@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -179,4 +180,72 @@ func TestPartitionsKeptInMemory(t *testing.T) {
 	if got, _ := s2.Partitions(ctx, memory.Declarative); strings.Join(got, ",") != "shared" {
 		t.Errorf("the database holds partitions %q", got)
 	}
+}
+
+// TestCachedVectorsStayTheirOwn: the cache keeps a partition's vectors side
+// by side in slabs; every point, whether read from the database or
+// written since, added one by one or replaced, keeps its own vector, and
+// a caller changing the vector it wrote or read changes nothing stored.
+func TestCachedVectorsStayTheirOwn(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := database.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const dims = 8
+	unit := func(i int) []float32 { // a vector of its own for each point
+		v := make([]float32, dims)
+		v[i%dims] = 1
+		v[(i/dims)%dims] += 0.5
+		v[(i/(dims*dims))%dims] += 0.25
+		return v
+	}
+	id := func(i int) string { return "p" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)) }
+	check := func(s *embedded.Store, n int, what string) {
+		t.Helper()
+		for i := range n {
+			got, err := s.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: unit(i), Embedder: "e", K: 1, Threshold: 0.9999})
+			if err != nil || len(got) != 1 || got[0].ID != id(i) {
+				t.Fatalf("%s: point %d's own vector recalls %+v, %v", what, i, got, err)
+			}
+			p, err := s.Get(ctx, memory.Episodic, "alice", id(i))
+			if err != nil || fmt.Sprint(p.Vector) != fmt.Sprint(unit(i)) {
+				t.Fatalf("%s: point %d's vector %v, %v; want %v", what, i, p.Vector, err, unit(i))
+			}
+		}
+	}
+	s, err := embedded.New(ctx, database.NewCommitter(db), db, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written one by one into a partition whose cache starts empty.
+	for i := range 40 {
+		v := unit(i)
+		if err := s.Upsert(ctx, []memory.Point{{ID: id(i), Collection: memory.Episodic, Partition: "alice", Content: "c", Vector: v, Embedder: "e"}}); err != nil {
+			t.Fatal(err)
+		}
+		clear(v) // the caller's vector is the caller's
+		check(s, i+1, "written one by one")
+	}
+	// A point replaced in the middle, and the recall's copy changed.
+	if err := s.Upsert(ctx, []memory.Point{{ID: id(7), Collection: memory.Episodic, Partition: "alice", Content: "again", Vector: unit(7), Embedder: "e"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Recall(ctx, memory.Episodic, []string{"alice"}, memory.Query{Vector: unit(3), Embedder: "e", K: 1})
+	clear(got[0].Vector)
+	check(s, 40, "after a replacement")
+	// Read back from the database by a new store, then more written.
+	s, err = embedded.New(ctx, database.NewCommitter(db), db, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(s, 40, "read from the database")
+	for i := 40; i < 90; i++ {
+		if err := s.Upsert(ctx, []memory.Point{{ID: id(i), Collection: memory.Episodic, Partition: "alice", Content: "c", Vector: unit(i), Embedder: "e"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(s, 90, "written after the read")
 }
