@@ -346,7 +346,7 @@ func (t *turn) finish(ctx context.Context, msg Message, text string, why Why) (R
 	}
 	if err := c.sessions.Record(ctx, t.s, []session.Turn{
 		{Who: session.Human, Text: msg.Text, When: now},
-		{Who: session.AI, Text: reply.Text, When: now, Why: mustJSON(storedWhy(reply.Why))},
+		{Who: session.AI, Text: reply.Text, When: now, Why: whyJSON(storedWhy(reply.Why))},
 	}, with...); err != nil {
 		if len(t.pending) > 0 && c.staged == nil {
 			t.takeBack(t.pending)
@@ -653,8 +653,10 @@ func storedWhy(w Why) Why {
 	return w
 }
 
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
+// whyJSON is the JSON of a why as the history stores it (nil if it holds
+// a number JSON cannot, which json.Marshal refuses too).
+func whyJSON(w Why) json.RawMessage {
+	b, err := w.AppendJSON(nil)
 	if err != nil {
 		return nil
 	}

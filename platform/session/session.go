@@ -323,10 +323,22 @@ func (r *Registry) revokeHere(userID string, epoch int64) int {
 // MaxSockets is how many sockets one user may have open (0: no limit).
 func (r *Registry) MaxSockets() int { return r.maxSockets }
 
+// appender is a frame that encodes itself to the bytes json.Marshal would
+// give, faster (the chat frame: hooks.Reply).
+type appender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
 // Send encodes frame once and queues it on every socket of the user, here
 // and on the other replicas that have one.
 func (r *Registry) Send(userID string, frame any) {
-	b, err := json.Marshal(frame)
+	var b []byte
+	var err error
+	if a, ok := frame.(appender); ok {
+		b, err = a.AppendJSON(nil)
+	} else {
+		b, err = json.Marshal(frame)
+	}
 	if err != nil {
 		r.logger.Error("encode frame", "err", err)
 		return
