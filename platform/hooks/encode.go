@@ -44,22 +44,27 @@ func (r Reply) AppendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// sizeHint guesses the frame's length from its strings and vectors, so
-// that its buffer is made once.
+// sizeHint guesses the frame's length from its strings and vectors, on
+// the long side, so that its buffer is made once.
 func (r Reply) sizeHint() int {
-	n := 512 + 3*len(r.Text) + len(r.Why.Input) + len(r.Why.AgentOutput.Output)
-	for _, mi := range r.Why.ModelInteractions {
-		n += 128 + len(mi.Prompt) + len(mi.Source)
+	return 256 + 3*len(r.Text) + len(r.UserID) + r.Why.sizeHint()
+}
+
+// sizeHint guesses the why's length.
+func (w Why) sizeHint() int {
+	n := 256 + len(w.Input) + len(w.AgentOutput.Output)
+	for _, mi := range w.ModelInteractions {
+		n += 160 + len(mi.Prompt) + len(mi.Source) + len(mi.ModelType)
 		switch reply := mi.Reply.(type) {
 		case string:
 			n += len(reply)
 		case []float32:
-			n += 2 * len(reply)
+			n += 3 * len(reply)
 		}
 	}
-	for _, docs := range [][]Document{r.Why.Memory.Episodic, r.Why.Memory.Declarative, r.Why.Memory.Procedural} {
+	for _, docs := range [][]Document{w.Memory.Episodic, w.Memory.Declarative, w.Memory.Procedural} {
 		for _, d := range docs {
-			n += 128 + len(d.ID) + len(d.PageContent)
+			n += 160 + len(d.ID) + len(d.PageContent)
 		}
 	}
 	return n + n/8 // escapes
@@ -67,6 +72,9 @@ func (r Reply) sizeHint() int {
 
 // AppendJSON appends the why's JSON to b, as json.Marshal(w) gives it.
 func (w Why) AppendJSON(b []byte) ([]byte, error) {
+	if b == nil {
+		b = make([]byte, 0, w.sizeHint())
+	}
 	b = append(b, `{"input":`...)
 	b = appendString(b, w.Input)
 	b = append(b, `,"intermediate_steps":`...)
