@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -41,6 +42,9 @@ Usage:
 `
 
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The first signal starts a graceful shutdown; a second one ends the
 	// process at once, as without grin's handling.
@@ -52,6 +56,15 @@ func main() {
 	stop()
 	os.Exit(code)
 }
+
+// defaultGCPercent is the collector's target unless GOGC says otherwise:
+// the heap may grow to three times what is live between collections, not
+// twice. A chat turn allocates some 45 KB that is garbage once its frame
+// is written, and at 100 users the collector was an eighth of the CPU: at
+// 200, replies/s rose 6 % (100 × 40, six pairs of six) for a fifth more
+// resident memory (1,000 × 20: 582 MB against 480 MB). GOMEMLIMIT caps
+// it where memory is tight.
+const defaultGCPercent = 200
 
 // run is main without the process: testable, and the only place that
 // turns errors into exit codes.
