@@ -202,7 +202,9 @@ func TestCachedVectorsStayTheirOwn(t *testing.T) {
 		v[(i/(dims*dims))%dims] += 0.25
 		return v
 	}
-	id := func(i int) string { return "p" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)) }
+	id := func(i int) string {
+		return "p" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
 	check := func(s *embedded.Store, n int, what string) {
 		t.Helper()
 		for i := range n {
