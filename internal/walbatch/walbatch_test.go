@@ -86,45 +86,53 @@ func writeCalls(t *testing.T) int {
 
 // A commit's frames reach the log in one write (or a few, for a
 // transaction of more than 124 KiB), where SQLite alone makes two per
-// page.
+// page. The process's count of write calls also counts the Go runtime's
+// own (a write that wakes the network poller), so each count is the
+// least of three tries, and the bound allows two more.
 func TestCommitIsOneWrite(t *testing.T) {
 	for _, tc := range []struct {
 		rows, size int
 	}{
-		{1, 100},
+		{8, 3000},
 		{20, 3000},
 		{200, 3000}, // 600 KiB: several writes of at most 124 KiB
 	} {
 		t.Run(fmt.Sprintf("%dx%d", tc.rows, tc.size), func(t *testing.T) {
 			calls, frames := map[bool]int{}, map[bool]int{}
 			for _, batched := range []bool{false, true} {
-				path := filepath.Join(t.TempDir(), "t.db")
-				db := open(t, path, batched, "wal_autocheckpoint(0)")
-				exec1(t, db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")
-				blob := make([]byte, tc.size)
-				logBefore := size(t, path+"-wal")
-				runtime.GC() // no collector work in the window below
-				before := writeCalls(t)
-				tx, err := db.Begin()
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range tc.rows {
-					if _, err := tx.Exec("INSERT INTO t (id, b) VALUES (?, ?)", i, blob); err != nil {
+				calls[batched] = -1
+				for range 3 {
+					path := filepath.Join(t.TempDir(), "t.db")
+					db := open(t, path, batched, "wal_autocheckpoint(0)")
+					exec1(t, db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")
+					blob := make([]byte, tc.size)
+					logBefore := size(t, path+"-wal")
+					runtime.GC() // no collector work in the window below
+					before := writeCalls(t)
+					tx, err := db.Begin()
+					if err != nil {
 						t.Fatal(err)
 					}
+					for i := range tc.rows {
+						if _, err := tx.Exec("INSERT INTO t (id, b) VALUES (?, ?)", i, blob); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := tx.Commit(); err != nil {
+						t.Fatal(err)
+					}
+					if n := writeCalls(t) - before; calls[batched] < 0 || n < calls[batched] {
+						calls[batched] = n
+					}
+					frames[batched] = int(size(t, path+"-wal")-logBefore) / (4096 + 24)
+					db.Close()
 				}
-				if err := tx.Commit(); err != nil {
-					t.Fatal(err)
-				}
-				calls[batched] = writeCalls(t) - before
-				frames[batched] = int(size(t, path+"-wal")-logBefore) / (4096 + 24)
 			}
-			most := 1 + frames[true]*(4096+24)/(128<<10-4096)
+			most := 1 + frames[true]*(4096+24)/(128<<10-4096) + 2
 			if calls[true] > most {
 				t.Errorf("a commit of %d frames made %d write calls through the VFS, want at most %d (SQLite alone: %d)", frames[true], calls[true], most, calls[false])
 			}
-			if frames[false] == 0 || calls[false] < 2*frames[false] {
+			if frames[false] < 8 || calls[false] < 2*frames[false] {
 				t.Errorf("SQLite alone made %d write calls for %d frames: the test no longer measures what it should", calls[false], frames[false])
 			}
 		})
