@@ -187,6 +187,10 @@ func xOpen(tls *libc.TLS, _ uintptr, zName uintptr, f uintptr, flags int32, outF
 	if db := sqlite3.Xsqlite3_database_file_object(tls, zName); db != 0 && (*sqlite3.Tsqlite3_file)(ptr(db)).FpMethods == uintptr(unsafe.Pointer(&t.mainIO)) {
 		extOf(f).peer = db
 		extOf(db).peer = f
+	} else {
+		// Without its database file's wal-index calls to write what is
+		// gathered, the WAL is left as the unix VFS made it.
+		file.FpMethods = t.origWAL
 	}
 	return rc
 }
@@ -238,15 +242,19 @@ func flush(tls *libc.TLS, f uintptr, e *ext) int32 {
 	if e.len == 0 {
 		return sqlite3.SQLITE_OK
 	}
-	n := e.len
-	e.len = 0
-	for done := int64(0); done < n; {
+	for e.len > 0 {
 		// The unix VFS writes at most 128 KiB less one byte a call.
-		c := min(n-done, maxWrite)
-		if rc := (*(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&walOrig().FxWrite)))(tls, f, e.buf+uintptr(done), int32(c), e.off+done); rc != sqlite3.SQLITE_OK {
+		c := min(e.len, maxWrite)
+		if rc := (*(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&walOrig().FxWrite)))(tls, f, e.buf, int32(c), e.off); rc != sqlite3.SQLITE_OK {
+			// What was not written stays gathered: SQLite was told it
+			// was, so a later call writes it or fails as this one did.
 			return rc
 		}
-		done += c
+		e.len -= c
+		e.off += c
+		if e.len > 0 {
+			copy(unsafe.Slice((*byte)(ptr(e.buf)), e.len), unsafe.Slice((*byte)(ptr(e.buf+uintptr(c))), e.len))
+		}
 	}
 	return sqlite3.SQLITE_OK
 }
@@ -275,9 +283,18 @@ func walWrite(tls *libc.TLS, f uintptr, buf uintptr, amt int32, off int64) int32
 		return e.failed
 	}
 	n := int64(amt)
-	commitPage := e.commit
-	e.commit = false
+	if n == frameHeader {
+		// Bytes 4-7 of a frame header: the database's size in pages
+		// after a commit, zero for a frame that commits nothing. Every
+		// write until the next header belongs to that frame (with
+		// synchronous=FULL SQLite may cut its last frame in two around
+		// a sync) and, in a commit frame, is written at once.
+		hdr := unsafe.Slice((*byte)(ptr(buf)), frameHeader)
+		e.commit = binary.BigEndian.Uint32(hdr[4:8]) != 0
+	}
+	inCommit := e.commit && n != frameHeader
 	if off == 0 && n == walHeader {
+		e.commit, inCommit = false, false
 		// The log starts over: every offset is an append again.
 		if rc := flush(tls, f, e); rc != sqlite3.SQLITE_OK {
 			return rc
@@ -303,16 +320,10 @@ func walWrite(tls *libc.TLS, f uintptr, buf uintptr, amt int32, off int64) int32
 		return rc
 	}
 	e.end = off + n
-	if commitPage {
+	if inCommit {
 		// The transaction's last frame: it is written before SQLite
 		// goes on to publish the commit, and its error is the commit's.
 		return flush(tls, f, e)
-	}
-	if n == frameHeader {
-		// Bytes 4-7 of a frame header: the database's size in pages
-		// after a commit, zero for a frame that commits nothing.
-		hdr := unsafe.Slice((*byte)(ptr(buf)), frameHeader)
-		e.commit = binary.BigEndian.Uint32(hdr[4:8]) != 0
 	}
 	return sqlite3.SQLITE_OK
 }
@@ -393,10 +404,35 @@ func mainShmBarrier(tls *libc.TLS, f uintptr) {
 }
 
 func mainShmLock(tls *libc.TLS, f uintptr, offset, n, flags int32) int32 {
-	// Before the write lock is released, and before anything else the
-	// connection locks: an error stays with the WAL file.
-	flushPeer(tls, f)
-	return (*(*func(*libc.TLS, uintptr, int32, int32, int32) int32)(unsafe.Pointer(&mainOrig().FxShmLock)))(tls, f, offset, n, flags)
+	// The WAL's write lock is slot 0.
+	writeLock := offset == 0 && flags&sqlite3.SQLITE_SHM_EXCLUSIVE != 0
+	if w := extOf(f).peer; w != 0 && writeLock && flags&sqlite3.SQLITE_SHM_UNLOCK != 0 {
+		// The write lock is released: whatever is still gathered was
+		// never committed (a commit's frames are written with its last
+		// one, or the commit failed and was rolled back). It goes to
+		// the file beyond the log's end while the lock is held, where
+		// recovery ignores it; if it cannot, it is dropped, and the
+		// connection is not left failing for it.
+		e := extOf(w)
+		if flush(tls, w, e) != sqlite3.SQLITE_OK {
+			e.len = 0
+		}
+		e.commit = false
+	} else {
+		flushPeer(tls, f)
+	}
+	rc := (*(*func(*libc.TLS, uintptr, int32, int32, int32) int32)(unsafe.Pointer(&mainOrig().FxShmLock)))(tls, f, offset, n, flags)
+	if w := extOf(f).peer; w != 0 && rc == sqlite3.SQLITE_OK && writeLock && flags&sqlite3.SQLITE_SHM_LOCK != 0 {
+		// A write transaction begins: only its own frames can be
+		// rewritten in place, so every offset is an append until it
+		// writes some (after another connection's transactions or a
+		// rollback, an older end would keep appends from being
+		// gathered).
+		if e := extOf(w); e.len == 0 {
+			e.end = 0
+		}
+	}
+	return rc
 }
 
 func mainShmUnmap(tls *libc.TLS, f uintptr, deleteFlag int32) int32 {
