@@ -195,34 +195,32 @@ func xOpen(tls *libc.TLS, _ uintptr, zName uintptr, f uintptr, flags int32, outF
 	return rc
 }
 
-// fillMain and fillWAL set the method tables from the first file's of
-// their kind (the unix VFS locks a WAL file's inode not at all, so it
-// gives WAL files other methods than database files), and say whether a
-// file opened with methods m can be wrapped.
+// fill sets *table from the methods m of the first file of its kind
+// (*orig, which the unix VFS gives database files and WAL files apart:
+// it locks a WAL file's inode not at all), overridden by wrap, and says
+// whether a file opened with methods m can be wrapped.
+func fill(orig *uintptr, table *sqlite3.Tsqlite3_io_methods, m uintptr, wrap func(*sqlite3.Tsqlite3_io_methods)) bool {
+	tables.mu.Lock()
+	defer tables.mu.Unlock()
+	if *orig == 0 {
+		*orig = m
+		*table = *(*sqlite3.Tsqlite3_io_methods)(ptr(m))
+		wrap(table)
+	}
+	return m == *orig
+}
+
 func fillMain(m uintptr) bool {
-	t := &tables
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.origMain == 0 {
-		t.origMain = m
-		t.mainIO = *(*sqlite3.Tsqlite3_io_methods)(ptr(m))
-		d := &t.mainIO
+	return fill(&tables.origMain, &tables.mainIO, m, func(d *sqlite3.Tsqlite3_io_methods) {
 		*(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&d.FxClose)) = mainClose
 		*(*func(*libc.TLS, uintptr, int32, int32, int32) int32)(unsafe.Pointer(&d.FxShmLock)) = mainShmLock
 		*(*func(*libc.TLS, uintptr))(unsafe.Pointer(&d.FxShmBarrier)) = mainShmBarrier
 		*(*func(*libc.TLS, uintptr, int32) int32)(unsafe.Pointer(&d.FxShmUnmap)) = mainShmUnmap
-	}
-	return m == t.origMain
+	})
 }
 
 func fillWAL(m uintptr) bool {
-	t := &tables
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.origWAL == 0 {
-		t.origWAL = m
-		t.walIO = *(*sqlite3.Tsqlite3_io_methods)(ptr(m))
-		w := &t.walIO
+	return fill(&tables.origWAL, &tables.walIO, m, func(w *sqlite3.Tsqlite3_io_methods) {
 		*(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&w.FxClose)) = walClose
 		*(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&w.FxRead)) = walRead
 		*(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&w.FxWrite)) = walWrite
@@ -230,8 +228,7 @@ func fillWAL(m uintptr) bool {
 		*(*func(*libc.TLS, uintptr, int32) int32)(unsafe.Pointer(&w.FxSync)) = walSync
 		*(*func(*libc.TLS, uintptr, uintptr) int32)(unsafe.Pointer(&w.FxFileSize)) = walFileSize
 		*(*func(*libc.TLS, uintptr, int32, uintptr) int32)(unsafe.Pointer(&w.FxFileControl)) = walFileControl
-	}
-	return m == t.origWAL
+	})
 }
 
 // flush writes what f has gathered.
@@ -306,9 +303,10 @@ func walWrite(tls *libc.TLS, f uintptr, buf uintptr, amt int32, off int64) int32
 		if rc := flush(tls, f, e); rc != sqlite3.SQLITE_OK {
 			return rc
 		}
-		if off < e.end || n > maxGathered {
-			// A frame rewritten in place, or a write too large to
-			// gather: straight to the file, as without this VFS.
+		if off < e.end {
+			// A frame rewritten in place: straight to the file, as
+			// without this VFS. (A write is at most a page, 64 KiB, so
+			// one never exceeds maxGathered alone.)
 			e.end = max(e.end, off+n)
 			return (*(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&walOrig().FxWrite)))(tls, f, buf, amt, off)
 		}
